@@ -1,0 +1,376 @@
+/**
+ * The CLI verbs as functions: each takes parsed options and an output, returns the process exit code
+ * (0 success, 1 some rows failed or were rejected, 2 usage or configuration error), and closes what it opened.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { checkBatchId, defaultBatchId } from '../producer/batch-id.js';
+import { enqueueManifests, type EnqueueReport } from '../producer/enqueue.js';
+import { manifestFormat } from '../producer/manifest-reader.js';
+import { closeHttpAgents } from '../providers/http.js';
+import type { ImageProvider } from '../providers/provider.js';
+import { createProvider, DEFAULT_PROVIDER } from '../providers/registry.js';
+import { BatchStore, type BatchStatus } from '../shared/batch-store.js';
+import { writeBatchSummary } from '../shared/batch-summary.js';
+import { PROVIDER_NAMES, withProviderSettings, type Config, type ProviderName } from '../shared/config.js';
+import { UsageError } from '../shared/errors.js';
+import { queueNameFor } from '../shared/job-definitions.js';
+import type { Logger } from '../shared/logger.js';
+import { connectRedis, warnUnlessNoEviction } from '../shared/redis.js';
+import { ProviderSimulator } from '../simulator/server.js';
+import { startWorkerPool, type WorkerPool } from '../worker/worker-pool.js';
+import { startProgress, type CliOutput } from './progress.js';
+import { describeEnqueue, describeStatus } from './report.js';
+
+/** What every verb gets. */
+export interface CommandContext {
+  config: Config;
+  log: Logger;
+  output: CliOutput;
+  /** Resolves when the user asks to stop (SIGINT/SIGTERM); verbs that run long race against it. */
+  stopRequested: Promise<void>;
+}
+
+/** Options of `run` and `enqueue`. */
+export interface EnqueueCommandOptions {
+  manifests: string[];
+  out: string;
+  batch?: string;
+  provider?: ProviderName;
+  /** Rejected rows tolerated before the exit code becomes 1. Default 0. */
+  maxRejected: number;
+}
+
+/** Options of `run`. */
+export interface RunCommandOptions extends EnqueueCommandOptions {
+  concurrency?: number;
+  /** Adapters to use instead of those built from the configuration (tests). */
+  providerOverrides?: ReadonlyMap<ProviderName, ImageProvider>;
+  /** How often the batch's progress is read from Redis, ms. Default 500. */
+  pollIntervalMs?: number;
+}
+
+function print(context: CommandContext, ...lines: string[]): void {
+  for (const line of lines) context.output.stdout.write(`${line}\n`);
+}
+
+async function checkManifests(manifests: string[]): Promise<void> {
+  if (manifests.length === 0) throw new UsageError('give at least one manifest file');
+  for (const manifest of manifests) {
+    if (manifestFormat(manifest) === undefined) {
+      throw new UsageError(`${manifest}: unknown manifest type; use a .csv or .jsonl file`);
+    }
+    const info = await stat(manifest).catch(() => undefined);
+    if (info === undefined || !info.isFile()) throw new UsageError(`${manifest}: no such file`);
+  }
+}
+
+/**
+ * When a provider has no API key, start the simulator in-process and point that provider at it.
+ * @returns the configuration to use and the simulator to stop afterwards (undefined when every key is set).
+ */
+export async function useSimulatorWithoutKeys(
+  context: CommandContext,
+  providers: readonly ProviderName[],
+): Promise<{ config: Config; simulator: ProviderSimulator | undefined }> {
+  const missing = providers.filter((name) => context.config.providers[name].apiKey === undefined);
+  if (missing.length === 0) return { config: context.config, simulator: undefined };
+  const simulator = new ProviderSimulator();
+  const url = await simulator.start();
+  let config = context.config;
+  for (const name of missing)
+    config = withProviderSettings(config, name, { apiKey: 'simulator', baseUrl: url });
+  print(
+    context,
+    `No API key set for ${missing.join(', ')} (${missing.map((name) => `${name.toUpperCase()}_API_KEY`).join(', ')}): ` +
+      `using the built-in provider simulator at ${url}; nothing is billed.`,
+  );
+  return { config, simulator };
+}
+
+async function enqueueWithProgress(
+  context: CommandContext,
+  config: Config,
+  options: EnqueueCommandOptions & { batchId: string; dryRun: boolean },
+  redis: Redis | undefined,
+  store: BatchStore | undefined,
+): Promise<EnqueueReport> {
+  let progress: ReturnType<typeof startProgress> | undefined;
+  const kilobytes = (bytes: number) => (bytes / 1024).toFixed(0);
+  const report = await enqueueManifests(
+    {
+      manifests: options.manifests,
+      batchId: options.batchId,
+      ...(options.provider === undefined ? {} : { provider: options.provider }),
+      defaultProvider: DEFAULT_PROVIDER,
+      outputRoot: options.out,
+      dryRun: options.dryRun,
+      attempts: config.attempts,
+      backoffDelayMs: config.backoffDelayMs,
+      onProgress: ({ bytesRead, totalBytes }) => {
+        progress ??= startProgress(context.output, 'Reading', totalBytes, 'KiB', kilobytes);
+        progress.update(bytesRead);
+      },
+      log: context.log,
+    },
+    {
+      ...(redis === undefined ? {} : { redis }),
+      ...(store === undefined ? {} : { store }),
+      queuePrefix: config.queuePrefix,
+      providerFor: (name) => createProvider(name, config),
+    },
+  );
+  progress?.stop();
+  return report;
+}
+
+function exitCodeFor(
+  status: { failed: number; rejected: number; pending: number },
+  maxRejected: number,
+): number {
+  return status.failed > 0 || status.pending > 0 || status.rejected > maxRejected ? 1 : 0;
+}
+
+/** `image-batch enqueue`: producer only. */
+export async function enqueueCommand(
+  context: CommandContext,
+  options: EnqueueCommandOptions & { dryRun: boolean },
+): Promise<number> {
+  await checkManifests(options.manifests);
+  const batchId =
+    options.batch === undefined ? await defaultBatchId(options.manifests) : checkBatchId(options.batch);
+  if (options.dryRun) {
+    const report = await enqueueWithProgress(
+      context,
+      context.config,
+      { ...options, batchId },
+      undefined,
+      undefined,
+    );
+    print(context, 'Dry run: nothing was enqueued or written.', ...describeEnqueue(report, true));
+    return report.rejected > options.maxRejected ? 1 : 0;
+  }
+  const redis = await connectRedis(context.config.redisUrl);
+  try {
+    await warnUnlessNoEviction(redis, context.log);
+    const store = new BatchStore(redis, context.config.queuePrefix);
+    const outputRoot = await store.ensureBatch(batchId, path.resolve(options.out), options.manifests);
+    const report = await enqueueWithProgress(
+      context,
+      context.config,
+      { ...options, out: outputRoot, batchId, dryRun: false },
+      redis,
+      store,
+    );
+    print(context, ...describeEnqueue(report, false));
+    return report.rejected > options.maxRejected ? 1 : 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** `image-batch run`: enqueue, process in this process until the batch is finished, summarise. */
+export async function runCommand(context: CommandContext, options: RunCommandOptions): Promise<number> {
+  await checkManifests(options.manifests);
+  const batchId =
+    options.batch === undefined ? await defaultBatchId(options.manifests) : checkBatchId(options.batch);
+  const providersUsed: ProviderName[] =
+    options.provider === undefined ? [...PROVIDER_NAMES] : [options.provider];
+  const { config, simulator } =
+    options.providerOverrides === undefined
+      ? await useSimulatorWithoutKeys(context, providersUsed)
+      : { config: context.config, simulator: undefined };
+  let redis: Redis | undefined;
+  let pool: WorkerPool | undefined;
+  try {
+    redis = await connectRedis(config.redisUrl);
+    await warnUnlessNoEviction(redis, context.log);
+    const store = new BatchStore(redis, config.queuePrefix);
+    const requestedRoot = path.resolve(options.out);
+    const outputRoot = await store.ensureBatch(batchId, requestedRoot, options.manifests);
+    if (outputRoot !== requestedRoot) {
+      print(context, `Batch ${batchId} already writes to ${outputRoot}; continuing there.`);
+    }
+    const report = await enqueueWithProgress(
+      context,
+      config,
+      { ...options, out: outputRoot, batchId, dryRun: false },
+      redis,
+      store,
+    );
+    print(context, ...describeEnqueue(report, false));
+
+    let status = (await store.status(batchId))!;
+    if (status.pending > 0) {
+      pool = startWorkerPool({
+        config,
+        redis,
+        store,
+        providers: report.providers.length > 0 ? report.providers : providersUsed,
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        log: context.log,
+        ...(options.providerOverrides === undefined ? {} : { providerOverrides: options.providerOverrides }),
+      });
+      const outcome = await waitForBatch(
+        context,
+        store,
+        redis,
+        config,
+        batchId,
+        status,
+        options.pollIntervalMs ?? 500,
+      );
+      status = outcome.status;
+      await pool.close();
+      pool = undefined;
+      if (outcome.interrupted) {
+        print(
+          context,
+          `Interrupted: ${status.pending} rows still pending. Run the same command again to continue.`,
+        );
+      }
+    }
+    const summary = await writeBatchSummary(status);
+    print(context, ...describeStatus(status), `Summary: ${path.join(report.batchDirectory, 'summary.json')}`);
+    if (summary.counts.pending > 0) return 1;
+    return exitCodeFor(status, options.maxRejected);
+  } finally {
+    await pool?.close();
+    redis?.disconnect();
+    await simulator?.stop();
+    await closeHttpAgents();
+  }
+}
+
+/**
+ * Show progress until every row of the batch has an outcome, the user interrupts, or the batch's remaining rows have
+ * no job left in the queues (removed by hand): then it stops waiting rather than hang.
+ */
+async function waitForBatch(
+  context: CommandContext,
+  store: BatchStore,
+  redis: Redis,
+  config: Config,
+  batchId: string,
+  initial: BatchStatus,
+  pollIntervalMs: number,
+): Promise<{ status: BatchStatus; interrupted: boolean }> {
+  const progress = startProgress(context.output, 'Processing', initial.rows, 'rows');
+  const queues = PROVIDER_NAMES.map(
+    (name) => new Queue(queueNameFor(name), { connection: redis, prefix: config.queuePrefix }),
+  );
+  let interrupted = false;
+  void context.stopRequested.then(() => {
+    interrupted = true;
+  });
+  let status = initial;
+  let idlePolls = 0;
+  try {
+    for (;;) {
+      status = (await store.status(batchId)) ?? status;
+      progress.update(status.completed + status.failed);
+      if (status.pending === 0 || interrupted) break;
+      const counts = await Promise.all(
+        queues.map((queue) =>
+          queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children'),
+        ),
+      );
+      const queued = counts.reduce((sum, count) => sum + Object.values(count).reduce((a, b) => a + b, 0), 0);
+      idlePolls = queued === 0 ? idlePolls + 1 : 0;
+      if (idlePolls >= 10) {
+        context.log.error({ pending: status.pending }, 'rows are pending but no job is left in the queues');
+        break;
+      }
+      await Promise.race([
+        new Promise((resolve) => setTimeout(resolve, pollIntervalMs)),
+        context.stopRequested,
+      ]);
+    }
+  } finally {
+    progress.stop();
+    await Promise.all(queues.map((queue) => queue.close()));
+  }
+  return { status, interrupted };
+}
+
+/** `image-batch worker`: process jobs until SIGINT/SIGTERM, then drain gracefully. */
+export async function workerCommand(
+  context: CommandContext,
+  options: { providers: ProviderName[]; concurrency?: number },
+): Promise<number> {
+  const providers = options.providers.length > 0 ? options.providers : [...PROVIDER_NAMES];
+  for (const name of providers) {
+    if (context.config.providers[name].apiKey === undefined) {
+      throw new UsageError(
+        `${name.toUpperCase()}_API_KEY is not set. Set it, or start \`image-batch simulator\` and point ` +
+          `${name.toUpperCase()}_BASE_URL at it with any ${name.toUpperCase()}_API_KEY.`,
+      );
+    }
+  }
+  const redis = await connectRedis(context.config.redisUrl);
+  try {
+    await warnUnlessNoEviction(redis, context.log);
+    const store = new BatchStore(redis, context.config.queuePrefix);
+    const pool = startWorkerPool({
+      config: context.config,
+      redis,
+      store,
+      providers,
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      log: context.log,
+    });
+    print(context, `Worker running for ${providers.join(', ')}; stop with Ctrl-C (SIGINT) or SIGTERM.`);
+    await context.stopRequested;
+    print(context, 'Stopping: finishing the jobs in progress…');
+    await pool.close();
+    print(context, 'Worker stopped; no job was left behind.');
+    return 0;
+  } finally {
+    redis.disconnect();
+    await closeHttpAgents();
+  }
+}
+
+/** `image-batch status`: counts per state and cost so far. */
+export async function statusCommand(
+  context: CommandContext,
+  options: { batch: string; json: boolean },
+): Promise<number> {
+  const redis = await connectRedis(context.config.redisUrl);
+  try {
+    const store = new BatchStore(redis, context.config.queuePrefix);
+    const status = await store.status(checkBatchId(options.batch));
+    if (status === undefined)
+      throw new UsageError(`no batch "${options.batch}" in Redis (prefix ${context.config.queuePrefix})`);
+    if (options.json) print(context, JSON.stringify(status, null, 2));
+    else print(context, ...describeStatus(status));
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** `image-batch simulator`: the provider simulator as a standalone server, until SIGINT/SIGTERM. */
+export async function simulatorCommand(
+  context: CommandContext,
+  options: { port: number; host: string; latencyMs: number },
+): Promise<number> {
+  const simulator = new ProviderSimulator({
+    port: options.port,
+    host: options.host,
+    latencyMs: options.latencyMs,
+  });
+  const url = await simulator.start();
+  print(
+    context,
+    `Provider simulator listening at ${url} (Oxen.ai API).`,
+    `Point image-batch at it:  export OXEN_BASE_URL=${url} OXEN_API_KEY=simulator`,
+    `Inject faults:            curl -X POST ${url}/__simulator/faults -d '{"faults":[{"status":429,"retryAfterSeconds":2}]}'`,
+  );
+  await context.stopRequested;
+  await simulator.stop();
+  print(context, `Simulator stopped after ${simulator.paidRequestTotal} paid requests.`);
+  return 0;
+}

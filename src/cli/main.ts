@@ -1,0 +1,192 @@
+/**
+ * The `image-batch` command line (commander). Exit codes: 0 success; 1 some rows failed or were rejected; 2 usage or
+ * configuration error (bad flag, bad environment, Redis unreachable); 130 interrupted before the batch finished.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { loadConfig, PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import { ConfigurationError, UsageError } from '../shared/errors.js';
+import { createLogger } from '../shared/logger.js';
+import {
+  enqueueCommand,
+  runCommand,
+  simulatorCommand,
+  statusCommand,
+  workerCommand,
+  type CommandContext,
+} from './commands.js';
+import type { CliOutput } from './progress.js';
+
+function positiveInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1)
+    throw new InvalidArgumentError('must be a whole number, 1 or more');
+  return number;
+}
+
+function nonNegativeInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0)
+    throw new InvalidArgumentError('must be a whole number, 0 or more');
+  return number;
+}
+
+const providerOption = () =>
+  new Option(
+    '--provider <name>',
+    "send every row to this provider (default: the row's provider field, else oxen)",
+  ).choices(PROVIDER_NAMES);
+
+/** Options of {@link main} besides the arguments. */
+export interface MainOptions {
+  environment?: Record<string, string | undefined>;
+  output?: CliOutput;
+  /** Resolves to stop long-running verbs; default: the first SIGINT or SIGTERM. */
+  stopRequested?: Promise<void>;
+}
+
+/** Run the CLI with `argv` (as `process.argv`). @returns the exit code. */
+export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
+  const environment = options.environment ?? process.env;
+  const output: CliOutput = options.output ?? { stdout: process.stdout, stderr: process.stderr };
+  let exitCode = 0;
+  const stopRequested =
+    options.stopRequested ??
+    new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+
+  const context = (verbLogLevel?: 'warn'): CommandContext => {
+    const config = loadConfig(environment);
+    const level =
+      environment.LOG_LEVEL === undefined && verbLogLevel !== undefined ? verbLogLevel : config.logLevel;
+    return { config, log: createLogger({ level }), output, stopRequested };
+  };
+
+  const program = new Command()
+    .name('image-batch')
+    .description(
+      'Run batches of GPT Image 2 generate and edit jobs from CSV/JSONL manifests through Redis queues (BullMQ).\n' +
+        'Configuration comes from the environment: REDIS_URL, OXEN_API_KEY, OXEN_BASE_URL, ... (see README).',
+    )
+    .version('0.1.0')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => output.stdout.write(text),
+      writeErr: (text) => output.stderr.write(text),
+    })
+    .showHelpAfterError('(add --help for usage)');
+
+  program
+    .command('run')
+    .description(
+      'enqueue the manifests as one batch, process it in this process until every row is finished, and summarise',
+    )
+    .argument('<manifest...>', 'CSV or JSONL manifest files')
+    .option('--out <dir>', 'output directory; the batch goes to <dir>/<batch>/', 'output')
+    .option('--batch <id>', 'batch id (default: from the manifest names and content hash)')
+    .addOption(providerOption())
+    .option(
+      '--concurrency <n>',
+      "jobs at once per provider in this process (default: the provider's setting)",
+      positiveInteger,
+    )
+    .option('--max-rejected <n>', 'rejected rows tolerated before the exit code is 1', nonNegativeInteger, 0)
+    .action(
+      async (
+        manifests: string[],
+        flags: {
+          out: string;
+          batch?: string;
+          provider?: ProviderName;
+          concurrency?: number;
+          maxRejected: number;
+        },
+      ) => {
+        exitCode = await runCommand(context('warn'), { manifests, ...flags });
+      },
+    );
+
+  program
+    .command('enqueue')
+    .description(
+      'producer only: validate the manifests and enqueue their rows as one batch (safe to repeat, e.g. from cron)',
+    )
+    .argument('<manifest...>', 'CSV or JSONL manifest files')
+    .option('--out <dir>', 'output directory of the batch (used by the workers)', 'output')
+    .option('--batch <id>', 'batch id (default: from the manifest names and content hash)')
+    .addOption(providerOption())
+    .option('--dry-run', 'validate and print what would be enqueued, touching nothing', false)
+    .option('--max-rejected <n>', 'rejected rows tolerated before the exit code is 1', nonNegativeInteger, 0)
+    .action(
+      async (
+        manifests: string[],
+        flags: { out: string; batch?: string; provider?: ProviderName; dryRun: boolean; maxRejected: number },
+      ) => {
+        exitCode = await enqueueCommand(context('warn'), { manifests, ...flags });
+      },
+    );
+
+  program
+    .command('worker')
+    .description('worker only: process jobs until SIGINT/SIGTERM, then finish the jobs in progress and stop')
+    .addOption(
+      new Option('--provider <name...>', 'providers whose queues to work on (default: all)')
+        .choices(PROVIDER_NAMES)
+        .default([]),
+    )
+    .option(
+      '--concurrency <n>',
+      "jobs at once per provider (default: the provider's setting)",
+      positiveInteger,
+    )
+    .action(async (flags: { provider: ProviderName[]; concurrency?: number }) => {
+      exitCode = await workerCommand(context(), {
+        providers: flags.provider,
+        ...(flags.concurrency === undefined ? {} : { concurrency: flags.concurrency }),
+      });
+    });
+
+  program
+    .command('status')
+    .description('counts per state and cost so far of a batch')
+    .argument('<batch>', 'batch id')
+    .option('--json', 'print JSON', false)
+    .action(async (batch: string, flags: { json: boolean }) => {
+      exitCode = await statusCommand(context('warn'), { batch, json: flags.json });
+    });
+
+  program
+    .command('simulator')
+    .description(
+      'run the provider simulator (Oxen.ai API) as a standalone server for trying image-batch without keys',
+    )
+    .option('--port <n>', 'port', nonNegativeInteger, 8790)
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--latency-ms <n>', 'delay before each answer, ms', nonNegativeInteger, 0)
+    .action(async (flags: { port: number; host: string; latencyMs: number }) => {
+      exitCode = await simulatorCommand(context(), flags);
+    });
+
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof UsageError || error instanceof ConfigurationError) {
+      output.stderr.write(`image-batch: ${error.message}\n`);
+      return 2;
+    }
+    output.stderr.write(
+      `image-batch: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
+    return 1;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * Human-readable reports of the CLI: what an enqueue did, a batch's counts and its cost by resolution tier.
+ */
+import path from 'node:path';
+import type { EnqueueReport } from '../producer/enqueue.js';
+import type { BatchStatus } from '../shared/batch-store.js';
+import { batchPaths } from '../shared/output-layout.js';
+import { RESOLUTION_TIERS } from '../shared/resolution-tier.js';
+
+/** `$1.2345` style, to the tenth of a cent. */
+export function formatUsd(usd: number): string {
+  return `$${usd.toFixed(usd !== 0 && Math.abs(usd) < 1 ? 4 : 2)}`;
+}
+
+/** Lines describing an enqueue. */
+export function describeEnqueue(report: EnqueueReport, dryRun: boolean): string[] {
+  const lines: string[] = [];
+  const verb = dryRun ? 'would enqueue' : 'enqueued';
+  lines.push(
+    `Batch ${report.batchId}: read ${report.rowsRead} rows; ${verb} ${report.enqueued}` +
+      (report.alreadyEnqueued > 0
+        ? `; ${report.alreadyEnqueued} already enqueued (nothing added for them)`
+        : '') +
+      `; ${report.rejected} rejected.`,
+  );
+  const estimateTiers = RESOLUTION_TIERS.filter((tier) => report.estimate.byTier[tier].images > 0)
+    .map(
+      (tier) =>
+        `${tier} ${report.estimate.byTier[tier].images} images ${formatUsd(report.estimate.byTier[tier].cost_usd)}`,
+    )
+    .join(', ');
+  if (report.enqueued > 0) {
+    lines.push(
+      `Estimated cost of the rows ${verb}: ${formatUsd(report.estimate.costUsd)} (${estimateTiers}).`,
+    );
+  }
+  if (report.rejected > 0) {
+    for (const reject of report.rejectSamples) {
+      const where = reject.line > 0 ? `${reject.manifest}:${reject.line}` : reject.manifest;
+      lines.push(
+        `  rejected ${where}${reject.field === null ? '' : ` [${reject.field}]`}: ${reject.message}`,
+      );
+    }
+    if (report.rejected > report.rejectSamples.length) {
+      lines.push(`  … and ${report.rejected - report.rejectSamples.length} more`);
+    }
+    if (!dryRun)
+      lines.push(`  Every rejected row is in ${path.join(report.batchDirectory, 'rejects.jsonl')}`);
+  }
+  for (const warning of report.warnings) lines.push(`Warning: ${warning}`);
+  return lines;
+}
+
+/** Lines of a batch's counts and cost by tier. */
+export function describeStatus(status: BatchStatus): string[] {
+  const lines = [
+    `Batch ${status.batchId}: ${status.rows} rows enqueued — ${status.completed} completed, ${status.failed} failed, ` +
+      `${status.pending} pending; ${status.rejected} rejected.`,
+    `Cost (estimate): ${formatUsd(status.costUsdTotal)}`,
+  ];
+  for (const tier of RESOLUTION_TIERS) {
+    const entry = status.costByTier[tier];
+    lines.push(
+      `  ${tier.padEnd(16)} ${String(entry.images).padStart(6)} images  ${formatUsd(entry.cost_usd)}`,
+    );
+  }
+  lines.push(`Output: ${batchPaths(status.outputDirectory, status.batchId).directory}`);
+  return lines;
+}

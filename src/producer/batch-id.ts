@@ -1,0 +1,39 @@
+/**
+ * Default batch ids: derived from the manifest file names and a hash of their content, so the same manifest always
+ * lands in the same batch (and re-running it enqueues nothing twice) while an edited manifest gets a new batch.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import { UsageError } from '../shared/errors.js';
+
+/** Longest batch id accepted, in characters. */
+const MAX_BATCH_ID_LENGTH = 80;
+
+/** `<stem>[+<stem>...]-<first 8 hex of sha256 over the files' bytes>`, e.g. `example-edits-3f2a9c1b`. */
+export async function defaultBatchId(manifestPaths: readonly string[]): Promise<string> {
+  const hash = createHash('sha256');
+  for (const manifestPath of manifestPaths) {
+    hash.update(`${path.basename(manifestPath)}\0`);
+    for await (const chunk of createReadStream(manifestPath)) hash.update(chunk as Buffer);
+    hash.update('\0');
+  }
+  const stems = manifestPaths.map((manifestPath) =>
+    path.basename(manifestPath, path.extname(manifestPath)).replace(/[^A-Za-z0-9_-]/g, '_'),
+  );
+  const stem = stems.join('+').slice(0, MAX_BATCH_ID_LENGTH - 9);
+  return `${stem}-${hash.digest('hex').slice(0, 8)}`;
+}
+
+/**
+ * Check a batch id given by the user: letters, digits, `_ - . +`, at most 80 characters, not starting with a dot.
+ * @throws UsageError saying what is allowed.
+ */
+export function checkBatchId(batchId: string): string {
+  if (!/^[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,79}$/.test(batchId)) {
+    throw new UsageError(
+      `invalid batch id "${batchId}": use letters, digits, _ - . + (at most ${MAX_BATCH_ID_LENGTH} characters, not starting with a dot)`,
+    );
+  }
+  return batchId;
+}

@@ -1,0 +1,254 @@
+/**
+ * The manifest row schema (zod): turns the raw fields of one CSV/JSONL row into a validated {@link ManifestRow}, or
+ * into field errors a person understands. CSV cells arrive as strings and are coerced; JSONL values keep their types.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import type { FieldError } from '../shared/errors.js';
+import {
+  OUTPUT_FORMATS,
+  QUALITIES,
+  type Operation,
+  type OutputFormat,
+  type Quality,
+} from '../shared/job-definitions.js';
+import { formatResolution, parseResolution, resolutionProblem } from '../shared/resolution-tier.js';
+
+/** A validated manifest row. Image references are http(s)/data URLs or absolute paths of local files. */
+export interface ManifestRow {
+  /** The manifest's `id`, when given. */
+  id?: string;
+  prompt: string;
+  mode: Operation;
+  imageUrls: string[];
+  maskUrl?: string;
+  /** `WIDTHxHEIGHT`. Default `1024x1024`. */
+  resolution: string;
+  quality?: Quality;
+  /** 1–4. Default 1. */
+  numImages: number;
+  /** Default `png`. */
+  outputFormat: OutputFormat;
+  provider?: ProviderName;
+  model?: string;
+}
+
+/** Every field name a manifest may use. `mask_image_url` is fal's spelling of `mask_url`. */
+export const MANIFEST_FIELDS = [
+  'id',
+  'prompt',
+  'mode',
+  'image_urls',
+  'mask_url',
+  'mask_image_url',
+  'resolution',
+  'quality',
+  'num_images',
+  'output_format',
+  'provider',
+  'model',
+] as const;
+
+const MAX_PROMPT_CHARACTERS = 32_000;
+
+/** Empty CSV cells and JSON nulls mean "not given". */
+const blankToUndefined = (value: unknown): unknown =>
+  value === null || (typeof value === 'string' && value.trim() === '') ? undefined : value;
+
+const optionalText = (max: number) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .union([z.string(), z.number()], { error: 'must be text' })
+      .transform((value) => String(value).trim())
+      .pipe(z.string().max(max, `must be at most ${max} characters`))
+      .optional(),
+  );
+
+const optionalEnum = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.preprocess(
+    (value) => {
+      const blank = blankToUndefined(value);
+      return typeof blank === 'string' ? blank.trim().toLowerCase() : blank;
+    },
+    z.enum(values, { error: `must be one of: ${values.join(', ')}` }).optional(),
+  );
+
+const imageList = z.preprocess(
+  (value) => {
+    const blank = blankToUndefined(value);
+    if (typeof blank === 'string')
+      return blank
+        .split('|')
+        .map((part) => part.trim())
+        .filter((part) => part !== '');
+    return blank;
+  },
+  z
+    .array(z.string({ error: 'must be a list of image URLs or file paths' }), {
+      error: 'must be a list of image URLs or file paths (CSV: separated by |)',
+    })
+    .max(16, 'at most 16 input images')
+    .optional(),
+);
+
+const rowSchema = z.object({
+  id: optionalText(200),
+  prompt: z.preprocess(
+    blankToUndefined,
+    z
+      .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be text') })
+      .transform((value) => value.trim())
+      .pipe(z.string().max(MAX_PROMPT_CHARACTERS, `must be at most ${MAX_PROMPT_CHARACTERS} characters`)),
+  ),
+  mode: optionalEnum(['generate', 'edit']),
+  image_urls: imageList,
+  mask_url: optionalText(20_000_000),
+  mask_image_url: optionalText(20_000_000),
+  resolution: z.preprocess(
+    (value) => blankToUndefined(value) ?? '1024x1024',
+    z.string({ error: 'must be text like 1024x1024' }).transform((value, context) => {
+      const resolution = parseResolution(value.trim().toLowerCase());
+      if (resolution === undefined) {
+        context.addIssue({ code: 'custom', message: `"${value}" is not WIDTHxHEIGHT (e.g. 1024x1024)` });
+        return z.NEVER;
+      }
+      const problem = resolutionProblem(resolution);
+      if (problem !== undefined) {
+        context.addIssue({ code: 'custom', message: `${formatResolution(resolution)}: ${problem}` });
+        return z.NEVER;
+      }
+      return formatResolution(resolution);
+    }),
+  ),
+  quality: optionalEnum(QUALITIES),
+  num_images: z.preprocess(
+    (value) => {
+      const blank = blankToUndefined(value);
+      return typeof blank === 'string' && /^\s*\d+\s*$/.test(blank) ? Number(blank) : (blank ?? 1);
+    },
+    z
+      .number({ error: 'must be a whole number from 1 to 4' })
+      .int('must be a whole number from 1 to 4')
+      .min(1, 'must be from 1 to 4')
+      .max(4, 'must be from 1 to 4'),
+  ),
+  output_format: z.preprocess(
+    (value) => {
+      const blank = blankToUndefined(value);
+      return typeof blank === 'string' ? blank.trim().toLowerCase() : (blank ?? 'png');
+    },
+    z.enum(OUTPUT_FORMATS, { error: `must be one of: ${OUTPUT_FORMATS.join(', ')}` }),
+  ),
+  provider: optionalEnum(PROVIDER_NAMES),
+  model: optionalText(200),
+});
+
+/** The outcome of validating one row. */
+export type RowValidation =
+  | { ok: true; row: ManifestRow; unknownFields: string[] }
+  | { ok: false; errors: FieldError[]; unknownFields: string[] };
+
+/**
+ * Validate the raw fields of one row. Relative image paths are resolved against `manifestDirectory`.
+ * Does not touch the file system (see {@link checkLocalImages}).
+ */
+export function validateRow(fields: Record<string, unknown>, manifestDirectory: string): RowValidation {
+  const unknownFields = Object.keys(fields).filter(
+    (name) => !(MANIFEST_FIELDS as readonly string[]).includes(name),
+  );
+  const parsed = rowSchema.safeParse(fields);
+  if (!parsed.success) {
+    const errors = parsed.error.issues.map((issue) => ({
+      field: issue.path.map(String).join('.') || 'row',
+      message: issue.message,
+    }));
+    return { ok: false, errors, unknownFields };
+  }
+  const data = parsed.data;
+  const errors: FieldError[] = [];
+  if (data.prompt === '') errors.push({ field: 'prompt', message: 'is required' });
+
+  const maskText = data.mask_url ?? data.mask_image_url;
+  const imageUrls: string[] = [];
+  for (const reference of data.image_urls ?? []) {
+    const resolved = resolveImageReference(reference, manifestDirectory);
+    if (typeof resolved === 'string') imageUrls.push(resolved);
+    else errors.push({ field: 'image_urls', message: resolved.problem });
+  }
+  let maskUrl: string | undefined;
+  if (maskText !== undefined) {
+    const resolved = resolveImageReference(maskText, manifestDirectory);
+    if (typeof resolved === 'string') maskUrl = resolved;
+    else errors.push({ field: 'mask_url', message: resolved.problem });
+  }
+
+  const mode: Operation =
+    (data.mode as Operation | undefined) ?? ((data.image_urls ?? []).length > 0 ? 'edit' : 'generate');
+  if (mode === 'edit' && (data.image_urls ?? []).length === 0) {
+    errors.push({ field: 'image_urls', message: 'mode "edit" needs at least one input image' });
+  }
+  if (mode === 'generate' && (data.image_urls ?? []).length > 0) {
+    errors.push({ field: 'image_urls', message: 'mode "generate" takes no input images: use mode "edit"' });
+  }
+  if (mode === 'generate' && maskText !== undefined) {
+    errors.push({ field: 'mask_url', message: 'a mask only applies to mode "edit"' });
+  }
+  if (errors.length > 0) return { ok: false, errors, unknownFields };
+
+  const row: ManifestRow = {
+    prompt: data.prompt,
+    mode,
+    imageUrls,
+    resolution: data.resolution,
+    numImages: data.num_images,
+    outputFormat: data.output_format,
+  };
+  if (data.id !== undefined && data.id !== '') row.id = data.id;
+  if (maskUrl !== undefined) row.maskUrl = maskUrl;
+  if (data.quality !== undefined) row.quality = data.quality;
+  if (data.provider !== undefined) row.provider = data.provider;
+  if (data.model !== undefined && data.model !== '') row.model = data.model;
+  return { ok: true, row, unknownFields };
+}
+
+/**
+ * Turn an image reference from a manifest into what a job holds: an http(s) URL, a `data:image/...` URL, or the
+ * absolute path of a local file (relative paths are relative to the manifest's folder).
+ * @returns the reference, or `{ problem }` for schemes we refuse and URLs with credentials (they would be stored in Redis).
+ */
+export function resolveImageReference(
+  reference: string,
+  manifestDirectory: string,
+): string | { problem: string } {
+  const text = reference.trim();
+  if (/^data:image\/[a-z+.-]+;base64,/i.test(text)) return text;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(text) && !/^[a-z]:[\\/]/i.test(text)) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      return { problem: `"${truncate(text)}" is not a valid URL` };
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      return { problem: `"${url.protocol}" URLs are not accepted: use http(s) URLs or file paths` };
+    }
+    if (url.username !== '' || url.password !== '') {
+      return {
+        problem: 'URLs with a user name or password are not accepted (they would be stored in Redis)',
+      };
+    }
+    return url.toString();
+  }
+  return path.resolve(manifestDirectory, text);
+}
+
+/** True when an image reference names a local file (an absolute path after {@link validateRow}). */
+export function isLocalImage(reference: string): boolean {
+  return path.isAbsolute(reference);
+}
+
+function truncate(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 59)}…` : text;
+}

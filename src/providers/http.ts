@@ -1,0 +1,214 @@
+/**
+ * The HTTP layer shared by provider adapters (undici). It sends one request, reads the answer, and turns failures into
+ * the ProviderError taxonomy. A POST is never retried here (who retries a paid call: BullMQ attempts, see
+ * STYLE.md); GET downloads retry network failures in-client, which is safe because a GET buys nothing.
+ */
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import {
+  AuthenticationError,
+  BadRequestError,
+  InsufficientCreditError,
+  NetworkError,
+  NotFoundError,
+  RateLimitedError,
+  ServerError,
+  TimeoutError,
+  type ProviderError,
+  type ProviderErrorDetails,
+} from '../shared/errors.js';
+
+/** A response read in full: status, lower-cased headers, and the body parsed as JSON when it is JSON, else text. */
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/** Options of one call. */
+export interface HttpCallOptions {
+  provider: string;
+  /** Deadline for connecting, for the response headers, and between body chunks, in ms. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+  headers?: Record<string, string>;
+}
+
+const agents = new Map<number, Agent>();
+
+/** One keep-alive connection pool per timeout setting. */
+function agentFor(timeoutMs: number): Dispatcher {
+  let agent = agents.get(timeoutMs);
+  if (agent === undefined) {
+    agent = new Agent({
+      connect: { timeout: Math.min(timeoutMs, 30_000) },
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+      connections: 256,
+    });
+    agents.set(timeoutMs, agent);
+  }
+  return agent;
+}
+
+/** Close the shared connection pools (at shutdown). */
+export async function closeHttpAgents(): Promise<void> {
+  const closing = [...agents.values()].map((agent) => agent.close());
+  agents.clear();
+  await Promise.all(closing);
+}
+
+/**
+ * POST a body once (JSON object, or a string/Buffer with its own content-type header) and read the whole answer.
+ * @throws NetworkError / TimeoutError when no complete answer arrived. HTTP error statuses are returned, not thrown.
+ */
+export async function postOnce(url: string, body: unknown, options: HttpCallOptions): Promise<HttpResponse> {
+  const isRaw = typeof body === 'string' || Buffer.isBuffer(body);
+  const headers = { ...(isRaw ? {} : { 'content-type': 'application/json' }), ...options.headers };
+  return send(url, 'POST', isRaw ? body : JSON.stringify(body), headers, options);
+}
+
+/** GET once and read the whole answer (status polls, model schemas). Same errors as {@link postOnce}. */
+export async function getOnce(url: string, options: HttpCallOptions): Promise<HttpResponse> {
+  return send(url, 'GET', undefined, options.headers ?? {}, options);
+}
+
+async function send(
+  url: string,
+  method: 'GET' | 'POST',
+  body: string | Buffer | undefined,
+  headers: Record<string, string>,
+  options: HttpCallOptions,
+): Promise<HttpResponse> {
+  try {
+    const response = await request(url, {
+      method,
+      headers,
+      body: body ?? null,
+      dispatcher: agentFor(options.timeoutMs),
+      signal: options.signal ?? null,
+    });
+    const text = await response.body.text();
+    const responseHeaders = flattenHeaders(response.headers);
+    let parsed: unknown = text;
+    if ((responseHeaders['content-type'] ?? '').includes('json') || /^\s*[{[]/.test(text)) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = text;
+      }
+    }
+    return { status: response.statusCode, headers: responseHeaders, body: parsed };
+  } catch (error) {
+    throw classifyNetworkError(error, { provider: options.provider });
+  }
+}
+
+/**
+ * Stream a GET response body into `filePath` (created fresh), retrying network failures and 5xx up to `retries`
+ * times. Caller owns the file (write to a temp name, rename after checking).
+ * @throws ServerError / NetworkError / TimeoutError after the last try; NotFoundError on 404 (an expired URL).
+ */
+export async function downloadToFile(
+  url: string,
+  filePath: string,
+  options: HttpCallOptions & { retries?: number },
+): Promise<void> {
+  const retries = options.retries ?? 2;
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const response = await request(url, {
+        method: 'GET',
+        headers: options.headers ?? {},
+        dispatcher: agentFor(options.timeoutMs),
+        signal: options.signal ?? null,
+      });
+      if (response.statusCode !== 200) {
+        await response.body.dump();
+        const details = { provider: options.provider, status: response.statusCode };
+        if (response.statusCode === 404)
+          throw new NotFoundError(`output image not found (expired?) at the provider`, details);
+        throw new ServerError(`downloading an output image failed with HTTP ${response.statusCode}`, details);
+      }
+      await pipeline(response.body, createWriteStream(filePath));
+      return;
+    } catch (error) {
+      const failure =
+        error instanceof NotFoundError || error instanceof ServerError
+          ? error
+          : classifyNetworkError(error, { provider: options.provider });
+      if (attempt >= retries || !failure.retryable || options.signal?.aborted === true) throw failure;
+      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+    }
+  }
+}
+
+/**
+ * Map a thrown network-level error to NetworkError or TimeoutError, walking the `cause` chain for undici and
+ * socket error codes (as fal-js `retry.ts` does).
+ */
+export function classifyNetworkError(error: unknown, details: ProviderErrorDetails): ProviderError {
+  const codes: string[] = [];
+  for (let current: unknown = error, depth = 0; current !== undefined && depth < 5; depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') codes.push(code);
+    current = (current as { cause?: unknown }).cause;
+  }
+  const withCause = { ...details, cause: error };
+  if (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError ||
+    error instanceof undiciErrors.ConnectTimeoutError ||
+    codes.some((code) => code === 'ETIMEDOUT' || code.endsWith('_TIMEOUT'))
+  ) {
+    return new TimeoutError(
+      `no answer from ${details.provider} in time (${codes[0] ?? 'timeout'})`,
+      withCause,
+    );
+  }
+  const reason = codes[0] ?? (error instanceof Error ? error.message : 'unknown error');
+  return new NetworkError(`connection to ${details.provider} failed (${reason})`, withCause);
+}
+
+/**
+ * The wait a response asks for, in ms: `retry-after-ms`, then `retry-after` as seconds or an HTTP date
+ * (as openai-node `retryRequest` reads them). Undefined when neither is given or readable.
+ */
+export function parseRetryAfterMs(headers: Record<string, string>, now = Date.now()): number | undefined {
+  const milliseconds = Number.parseFloat(headers['retry-after-ms'] ?? '');
+  if (Number.isFinite(milliseconds) && milliseconds >= 0) return milliseconds;
+  const retryAfter = headers['retry-after'];
+  if (retryAfter === undefined) return undefined;
+  const seconds = Number.parseFloat(retryAfter);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(retryAfter);
+  if (Number.isFinite(date)) return Math.max(0, date - now);
+  return undefined;
+}
+
+/**
+ * The default mapping of an HTTP error status to the taxonomy; adapters first recognise their vendor's own
+ * content-policy and credit bodies, then fall back to this.
+ */
+export function errorForStatus(
+  message: string,
+  details: ProviderErrorDetails & { status: number },
+  headers: Record<string, string>,
+): ProviderError {
+  const { status } = details;
+  if (status === 429) return new RateLimitedError(message, details, parseRetryAfterMs(headers));
+  if (status === 402) return new InsufficientCreditError(message, details);
+  if (status === 401 || status === 403) return new AuthenticationError(message, details);
+  if (status === 404) return new NotFoundError(message, details);
+  if (status === 408 || status === 409 || status >= 500) return new ServerError(message, details);
+  return new BadRequestError(message, details);
+}
+
+function flattenHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return flat;
+}

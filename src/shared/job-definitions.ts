@@ -1,0 +1,117 @@
+/**
+ * Job definitions shared by producer and worker.
+ *
+ * Glossary
+ * - **manifest**: a CSV or JSONL file, one row per image request (prompt, input images, resolution, ...).
+ * - **batch**: all rows enqueued together under one batch id; outputs go to `<out>/<batch>/`.
+ * - **row key**: a row's identity inside its batch: the manifest's `id` field, else `<manifest name>-<line>`.
+ * - **job**: one BullMQ job per row, on the queue of the row's provider. Job id = batch id + row key, so
+ *   enqueuing the same row twice is a no-op.
+ * - **attempt**: one try of a job; a retryable failure leads to another attempt after a backoff.
+ * - **request id**: the provider's id for one call (header or body), recorded in results for support tickets.
+ * - **resolution tier**: the billing class of an output size (standard or high-resolution), see resolution-tier.ts.
+ */
+import type { ProviderName } from './config.js';
+import { safeFileStem } from './output-layout.js';
+
+export type Operation = 'generate' | 'edit';
+export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export const QUALITIES = ['low', 'medium', 'high'] as const;
+export type Quality = (typeof QUALITIES)[number];
+
+/** Where a row came from: the manifest path as the user gave it, and its 1-based line number. */
+export interface RowSource {
+  manifest: string;
+  line: number;
+}
+
+/** Data of one BullMQ job (one manifest row). Holds no API key, ever. */
+export interface ImageJobData {
+  batchId: string;
+  rowKey: string;
+  source: RowSource;
+  provider: ProviderName;
+  /** Model asked for by the manifest; the provider's default when absent. */
+  model?: string;
+  operation: Operation;
+  prompt: string;
+  /** Input images: http(s) URLs or absolute paths of local files. Empty for `generate`. */
+  inputImages: string[];
+  /** Mask image (URL or absolute path); white marks the area to edit. */
+  mask?: string;
+  /** Output size `WIDTHxHEIGHT` in pixels, e.g. `1024x1024`. */
+  resolution: string;
+  quality?: Quality;
+  /** Images to produce for this row, 1–4. */
+  numImages: number;
+  outputFormat: OutputFormat;
+}
+
+/** One stored output image, as written to results.jsonl. */
+export interface StoredOutput {
+  /** Path relative to the batch directory, e.g. `images/row-7.png`. */
+  path: string;
+  width: number;
+  height: number;
+  /** File size in bytes. */
+  bytes: number;
+  /** Hex SHA-256 of the file. */
+  sha256: string;
+}
+
+/** One line of results.jsonl: the final outcome of one row. */
+export interface ResultLine {
+  row_key: string;
+  manifest: string;
+  line: number;
+  status: 'completed' | 'failed';
+  operation: Operation;
+  outputs: StoredOutput[];
+  provider: ProviderName;
+  model: string;
+  request_id: string | null;
+  attempts: number;
+  resolution: string;
+  resolution_tier: string;
+  /** Estimated cost of this row in USD (0 for a failed row). */
+  cost_usd: number;
+  error: { code: string; message: string } | null;
+  finished_at: string;
+}
+
+/** BullMQ job id of a row: deterministic, so re-enqueuing a row is a no-op. Never contains `:`. */
+export function jobIdFor(batchId: string, rowKey: string): string {
+  return `${batchId}--${safeFileStem(rowKey)}`;
+}
+
+/** BullMQ queue name of a provider. One queue per provider, so each has its own rate limit. */
+export function queueNameFor(provider: ProviderName): string {
+  return `provider-${provider}`;
+}
+
+/** Redis keys of a batch's own records (besides the BullMQ queues). */
+export interface BatchKeys {
+  /** Hash: batch settings (out dir, created_at, manifests) and counters rows_total, rows_rejected. */
+  meta: string;
+  /** Hash: row key -> source (`manifest:line`) of every enqueued row; detects duplicate row keys. */
+  rows: string;
+  /** Hash: row key -> final status; a row's outcome is recorded once. */
+  outcomes: string;
+  /** Hash: counters completed, failed, cost_usd_total, and per tier `images:<tier>`, `cost_usd:<tier>`. */
+  stats: string;
+  /** Hash: `manifest:line` -> 1 for every rejected row already written to rejects.jsonl. */
+  rejects: string;
+}
+
+/** The keys of batch `batchId` under `prefix`. */
+export function batchKeys(prefix: string, batchId: string): BatchKeys {
+  const base = `${prefix}:batch:${batchId}`;
+  return {
+    meta: `${base}:meta`,
+    rows: `${base}:rows`,
+    outcomes: `${base}:outcomes`,
+    stats: `${base}:stats`,
+    rejects: `${base}:rejects`,
+  };
+}

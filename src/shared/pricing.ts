@@ -1,0 +1,59 @@
+/**
+ * Estimated price of one output image by size and quality: the GPT Image 2 table.
+ *
+ * Source: fal.ai, "openai/gpt-image-2/edit" model page, Pricing table (https://fal.ai/models/openai/gpt-image-2/edit,
+ * stored as shared/seeds/fal-gpt-image-2-edit.txt, read 2026-11-21). It is derived from OpenAI's token prices
+ * ($8/M image input, $30/M image output tokens), so it serves as the per-image estimate for every host of the model
+ * until a provider's own figure is catalogued (issue 5). Oxen.ai publishes no amounts (providers.md §3).
+ */
+import type { Quality } from './job-definitions.js';
+import { resolutionTier, type Resolution, type ResolutionTier } from './resolution-tier.js';
+
+export const PRICE_SOURCE_URL = 'https://fal.ai/models/openai/gpt-image-2/edit';
+
+/** USD per image, by size (larger edge first) and quality. */
+const GPT_IMAGE_2_PRICE_TABLE: ReadonlyArray<{ size: Resolution; usd: Record<Quality, number> }> = [
+  { size: { width: 1024, height: 768 }, usd: { low: 0.01, medium: 0.04, high: 0.15 } },
+  { size: { width: 1024, height: 1024 }, usd: { low: 0.01, medium: 0.06, high: 0.22 } },
+  { size: { width: 1536, height: 1024 }, usd: { low: 0.01, medium: 0.05, high: 0.17 } },
+  { size: { width: 1920, height: 1080 }, usd: { low: 0.01, medium: 0.04, high: 0.16 } },
+  { size: { width: 2560, height: 1440 }, usd: { low: 0.01, medium: 0.06, high: 0.23 } },
+  { size: { width: 3840, height: 2160 }, usd: { low: 0.02, medium: 0.11, high: 0.41 } },
+];
+
+/** The estimated cost of one image. */
+export interface ImageCostEstimate {
+  /** USD per image. */
+  usd: number;
+  tier: ResolutionTier;
+  /** True when the size is in the table (either orientation); false when priced as the nearest size by pixels. */
+  exactSize: boolean;
+  source: string;
+}
+
+/**
+ * Estimate the price of one image of `resolution` at `quality` (providers bill GPT Image 2 at `high` by default).
+ * Sizes not in the table are priced as the table size with the nearest pixel count.
+ */
+export function estimateImageCost(resolution: Resolution, quality: Quality = 'high'): ImageCostEstimate {
+  const longEdge = Math.max(resolution.width, resolution.height);
+  const shortEdge = Math.min(resolution.width, resolution.height);
+  const pixels = resolution.width * resolution.height;
+  let best = GPT_IMAGE_2_PRICE_TABLE[0]!;
+  let exactSize = false;
+  for (const entry of GPT_IMAGE_2_PRICE_TABLE) {
+    if (entry.size.width === longEdge && entry.size.height === shortEdge) {
+      best = entry;
+      exactSize = true;
+      break;
+    }
+    const distance = Math.abs(entry.size.width * entry.size.height - pixels);
+    if (distance < Math.abs(best.size.width * best.size.height - pixels)) best = entry;
+  }
+  return { usd: best.usd[quality], tier: resolutionTier(resolution), exactSize, source: PRICE_SOURCE_URL };
+}
+
+/** Round a USD amount to a millionth of a dollar, so sums of many prices print cleanly. */
+export function roundUsd(usd: number): number {
+  return Math.round(usd * 1e6) / 1e6;
+}

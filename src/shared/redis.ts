@@ -1,0 +1,68 @@
+/**
+ * Redis connections: a clear error when Redis is unreachable, and a warning when its eviction policy can lose jobs.
+ */
+import { Redis } from 'ioredis';
+import { ConfigurationError } from './errors.js';
+import type { Logger } from './logger.js';
+
+/** `url` with any password replaced by `***`, safe to print. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable REDIS_URL)';
+  }
+}
+
+/**
+ * Open a connection for BullMQ and our batch records (`maxRetriesPerRequest: null`, as BullMQ workers require),
+ * after checking that Redis answers within `timeoutMs` (default 3000 ms).
+ * @throws ConfigurationError naming the URL (password hidden) and how to start Redis.
+ */
+export async function connectRedis(url: string, timeoutMs = 3000): Promise<Redis> {
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (error) {
+    probe.disconnect();
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigurationError(
+      `cannot reach Redis at ${redactRedisUrl(url)} (${reason}).\n` +
+        "Start one with `docker compose up -d redis`, or install your distribution's redis-server and run " +
+        '`redis-server --port 6379`, or point REDIS_URL at a running Redis.',
+    );
+  }
+  probe.disconnect();
+  const connection = new Redis(url, { maxRetriesPerRequest: null });
+  connection.on('error', () => undefined);
+  return connection;
+}
+
+/**
+ * Warn when Redis's `maxmemory-policy` is not `noeviction`, the only policy under which BullMQ cannot lose jobs
+ * (BullMQ "Going to production"). Managed Redis that forbids CONFIG GET is not warned about.
+ */
+export async function warnUnlessNoEviction(redis: Redis, log: Logger): Promise<void> {
+  try {
+    const reply = await redis.config('GET', 'maxmemory-policy');
+    const policy = reply[1];
+    if (policy !== undefined && policy !== 'noeviction') {
+      log.warn(
+        { maxmemoryPolicy: policy },
+        `Redis maxmemory-policy is "${policy}": under memory pressure Redis may evict queued jobs. Set it to "noeviction".`,
+      );
+    }
+  } catch {
+    // CONFIG is disabled on some managed services; nothing to check then.
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * Real images for the simulator, made with sharp at the requested size and format: a generate is a gradient derived
+ * from the prompt with the prompt written on it; an edit is the first input image, tinted by the prompt (inside the
+ * mask only, when one is given), with the other inputs as thumbnails and the prompt as a caption.
+ */
+import { createHash } from 'node:crypto';
+import sharp, { type Sharp } from 'sharp';
+import type { OutputFormat } from '../shared/job-definitions.js';
+import type { Resolution } from '../shared/resolution-tier.js';
+
+/** Two colours derived from a text, as `#rrggbb`. */
+export function colorsFor(text: string): [string, string] {
+  const digest = createHash('sha256').update(text).digest();
+  const hex = (offset: number) => `#${digest.subarray(offset, offset + 3).toString('hex')}`;
+  return [hex(0), hex(3)];
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/[<>&'"]/g, (character) => `&#${character.charCodeAt(0)};`);
+}
+
+function captionSvg(prompt: string, size: Resolution, label: string): Buffer {
+  const fontSize = Math.max(12, Math.round(Math.min(size.width, size.height) / 24));
+  const charactersPerLine = Math.max(10, Math.floor(size.width / (fontSize * 0.6)) - 4);
+  const words = prompt.replace(/\s+/g, ' ').slice(0, 400).split(' ');
+  const lines: string[] = [];
+  let current = '';
+  for (const word of words) {
+    if ((current + ' ' + word).trim().length > charactersPerLine && current !== '') {
+      lines.push(current);
+      current = word;
+    } else current = (current + ' ' + word).trim();
+  }
+  if (current !== '') lines.push(current);
+  const shown = lines.slice(0, 4);
+  const boxHeight = Math.round(fontSize * 1.4 * (shown.length + 1) + fontSize);
+  const top = size.height - boxHeight;
+  const text = [label, ...shown]
+    .map(
+      (line, index) =>
+        `<text x="${fontSize}" y="${top + fontSize * 1.4 * (index + 1)}" font-family="sans-serif" font-size="${
+          index === 0 ? Math.round(fontSize * 0.7) : fontSize
+        }" fill="white">${escapeXml(line)}</text>`,
+    )
+    .join('');
+  return Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${size.width}" height="${size.height}">` +
+      `<rect x="0" y="${top}" width="${size.width}" height="${boxHeight}" fill="black" fill-opacity="0.55"/>${text}</svg>`,
+  );
+}
+
+async function encode(image: Sharp, format: OutputFormat): Promise<Buffer> {
+  switch (format) {
+    case 'png':
+      return image.png({ compressionLevel: 6 }).toBuffer();
+    case 'jpeg':
+      return image.jpeg({ quality: 85 }).toBuffer();
+    case 'webp':
+      return image.webp({ quality: 80 }).toBuffer();
+  }
+}
+
+/** An image "generated" from `prompt`. */
+export async function makeGeneratedImage(
+  prompt: string,
+  size: Resolution,
+  format: OutputFormat,
+): Promise<Buffer> {
+  const [from, to] = colorsFor(prompt);
+  const background = Buffer.from(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${size.width}" height="${size.height}">` +
+      `<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1"><stop offset="0" stop-color="${from}"/>` +
+      `<stop offset="1" stop-color="${to}"/></linearGradient></defs>` +
+      `<rect width="100%" height="100%" fill="url(#g)"/>` +
+      `<circle cx="${size.width / 2}" cy="${size.height / 2.5}" r="${Math.min(size.width, size.height) / 5}" fill="${to}" fill-opacity="0.6"/></svg>`,
+  );
+  const image = sharp(background).composite([
+    { input: captionSvg(prompt, size, 'simulated gpt-image-2 · generate') },
+  ]);
+  return encode(image, format);
+}
+
+/** An image "edited" from `inputs` (encoded images, at least one) by `prompt`, inside `mask` when given. */
+export async function makeEditedImage(
+  prompt: string,
+  inputs: Buffer[],
+  mask: Buffer | undefined,
+  size: Resolution,
+  format: OutputFormat,
+): Promise<Buffer> {
+  const [tint] = colorsFor(prompt);
+  const base = await sharp(inputs[0])
+    .resize(size.width, size.height, { fit: 'cover' })
+    .removeAlpha()
+    .png()
+    .toBuffer();
+  let tintLayer: Buffer;
+  const solid = sharp({ create: { width: size.width, height: size.height, channels: 3, background: tint } });
+  if (mask !== undefined) {
+    const alpha = await sharp(mask)
+      .resize(size.width, size.height, { fit: 'fill' })
+      .greyscale()
+      .linear(0.6, 0)
+      .toColourspace('b-w')
+      .raw()
+      .toBuffer();
+    tintLayer = await solid
+      .joinChannel(alpha, { raw: { width: size.width, height: size.height, channels: 1 } })
+      .png()
+      .toBuffer();
+  } else {
+    tintLayer = await solid.ensureAlpha(0.45).png().toBuffer();
+  }
+  const thumbnailWidth = Math.max(16, Math.round(size.width / 6));
+  const thumbnails = await Promise.all(
+    inputs.slice(1, 5).map(async (input, index) => ({
+      input: await sharp(input)
+        .resize(thumbnailWidth, Math.round((thumbnailWidth * 2) / 3), { fit: 'cover' })
+        .png()
+        .toBuffer(),
+      top: Math.round(size.height / 40),
+      left: Math.round(size.width / 40) + index * (thumbnailWidth + Math.round(size.width / 60)),
+    })),
+  );
+  const image = sharp(base).composite([
+    { input: tintLayer, blend: 'over' },
+    ...thumbnails,
+    { input: captionSvg(prompt, size, `simulated gpt-image-2 · edit of ${inputs.length} image(s)`) },
+  ]);
+  return encode(image, format);
+}

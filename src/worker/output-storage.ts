@@ -1,0 +1,90 @@
+/**
+ * Storing output images: download (or decode) into a temp file beside the target, check it is an image of the
+ * expected format, then rename into place, so a half-written file is never taken for a finished one.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp, { type Metadata } from 'sharp';
+import { downloadToFile } from '../providers/http.js';
+import type { ProviderImage } from '../providers/provider.js';
+import { InvalidResponseError } from '../shared/errors.js';
+import type { OutputFormat, StoredOutput } from '../shared/job-definitions.js';
+
+/** Options of {@link storeOutputImage}. */
+export interface StoreOptions {
+  provider: string;
+  /** Download deadline (connect, headers, between body chunks), ms. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** Largest decoded output accepted, in pixels (GPT Image 2 makes at most 3840x2160). */
+const MAX_OUTPUT_PIXELS = 4096 * 4096;
+
+/**
+ * Write `image` to `absolutePath` atomically and describe it.
+ * @param relativePath the path recorded in results (relative to the batch directory).
+ * @throws InvalidResponseError when the bytes are not a decodable image (retryable: the provider may answer better).
+ * @throws NetworkError / ServerError / TimeoutError / NotFoundError from the download.
+ */
+export async function storeOutputImage(
+  image: ProviderImage,
+  absolutePath: string,
+  relativePath: string,
+  expectedFormat: OutputFormat,
+  options: StoreOptions,
+): Promise<StoredOutput> {
+  await mkdir(path.dirname(absolutePath), { recursive: true });
+  const temporary = `${absolutePath}.${randomBytes(6).toString('hex')}.part`;
+  try {
+    if (image.kind === 'url') {
+      await downloadToFile(image.url, temporary, {
+        provider: options.provider,
+        timeoutMs: options.timeoutMs,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+    } else {
+      await writeFile(temporary, Buffer.from(image.data, 'base64'));
+    }
+    let metadata: Metadata;
+    try {
+      metadata = await sharp(temporary, { limitInputPixels: MAX_OUTPUT_PIXELS }).metadata();
+    } catch (error) {
+      throw new InvalidResponseError(
+        `the provider's output is not a readable image (${(error as Error).message})`,
+        {
+          provider: options.provider,
+          cause: error,
+        },
+      );
+    }
+    if (metadata.width === undefined || metadata.height === undefined) {
+      throw new InvalidResponseError('the provider returned an image without dimensions', {
+        provider: options.provider,
+      });
+    }
+    if (metadata.format !== expectedFormat) {
+      throw new InvalidResponseError(
+        `the provider returned ${metadata.format ?? 'an unknown format'} instead of ${expectedFormat}`,
+        { provider: options.provider },
+      );
+    }
+    const [sha256, bytes] = await Promise.all([
+      hashFile(temporary),
+      stat(temporary).then((info) => info.size),
+    ]);
+    await rename(temporary, absolutePath);
+    return { path: relativePath, width: metadata.width, height: metadata.height, bytes, sha256 };
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+async function hashFile(filePath: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(filePath)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -1,0 +1,123 @@
+/**
+ * Workers for the provider queues: one BullMQ Worker per provider, with that provider's concurrency and rate limit.
+ * `close()` shuts down gracefully: no new jobs are taken and running ones finish (or, past the grace period, are
+ * released to other workers by BullMQ's stalled-job recovery); nothing is lost.
+ */
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ImageProvider } from '../providers/provider.js';
+import { createProvider } from '../providers/registry.js';
+import type { BatchStore } from '../shared/batch-store.js';
+import type { Config, ProviderName } from '../shared/config.js';
+import { queueNameFor, type ImageJobData, type ResultLine } from '../shared/job-definitions.js';
+import type { Logger } from '../shared/logger.js';
+import { parseResolution, resolutionTier } from '../shared/resolution-tier.js';
+import { createProcessor, type ImageJobResult } from './processor.js';
+import { recordRowOutcome } from './row-outcome.js';
+
+/** Options of {@link startWorkerPool}. */
+export interface WorkerPoolOptions {
+  config: Config;
+  /** Connection for queues and batch records; workers open their own blocking connections from `config.redisUrl`. */
+  redis: Redis;
+  store: BatchStore;
+  providers: readonly ProviderName[];
+  /** Jobs run at once per provider in this process; default: the provider's configured concurrency. */
+  concurrency?: number;
+  log: Logger;
+  /** Adapters to use instead of those built from the configuration (tests). */
+  providerOverrides?: ReadonlyMap<ProviderName, ImageProvider>;
+}
+
+/** A running set of workers. */
+export interface WorkerPool {
+  /** Stop taking jobs and wait for running ones to finish. */
+  close(): Promise<void>;
+}
+
+/** Start one worker per provider. */
+export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
+  const { config, store, log } = options;
+  const queues = new Map<ProviderName, Queue>();
+  const providers = new Map<ProviderName, ImageProvider>();
+  for (const name of options.providers) {
+    queues.set(
+      name,
+      new Queue(queueNameFor(name), { connection: options.redis, prefix: config.queuePrefix }),
+    );
+    providers.set(name, options.providerOverrides?.get(name) ?? createProvider(name, config));
+  }
+  const processor = createProcessor({
+    providers,
+    store,
+    queueFor: (name) => queues.get(name)!,
+    timeoutMsFor: (name) => config.providers[name].timeoutMs,
+    log,
+  });
+
+  const workers = options.providers.map((name) => {
+    const settings = config.providers[name];
+    const worker = new Worker<ImageJobData, ImageJobResult>(queueNameFor(name), processor, {
+      connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+      prefix: config.queuePrefix,
+      concurrency: options.concurrency ?? settings.concurrency,
+      // Per-second buckets rather than one per-minute bucket, so a minute's allowance is not spent in one burst.
+      limiter: { max: Math.max(1, Math.floor(settings.requestsPerMinute / 60)), duration: 1000 },
+    });
+    worker.on('failed', (job, error) => {
+      if (job !== undefined) void recordUnhandledFailure(job, error, store, log);
+    });
+    worker.on('error', (error) => log.error({ err: error, provider: name }, 'worker error'));
+    return worker;
+  });
+  log.info({ providers: options.providers, concurrency: options.concurrency }, 'workers started');
+
+  return {
+    async close() {
+      await Promise.all(workers.map((worker) => worker.close()));
+      await Promise.all([...queues.values()].map((queue) => queue.close()));
+    },
+  };
+}
+
+/**
+ * A job that failed for good without the processor recording it (e.g. stalled too often after worker crashes) still
+ * gets its one results line, so the batch can finish and the row is accounted for.
+ */
+async function recordUnhandledFailure(
+  job: Job<ImageJobData>,
+  error: Error,
+  store: BatchStore,
+  log: Logger,
+): Promise<void> {
+  try {
+    const attempts = job.opts.attempts ?? 1;
+    const final = error.name === 'UnrecoverableError' || job.attemptsMade >= attempts;
+    if (!final) return;
+    const { data } = job;
+    if ((await store.outcome(data.batchId, data.rowKey)) !== undefined) return;
+    const outputRoot = await store.outputDirectory(data.batchId);
+    if (outputRoot === undefined) return;
+    const resolution = parseResolution(data.resolution) ?? { width: 1024, height: 1024 };
+    const line: ResultLine = {
+      row_key: data.rowKey,
+      manifest: data.source.manifest,
+      line: data.source.line,
+      status: 'failed',
+      operation: data.operation,
+      outputs: [],
+      provider: data.provider,
+      model: data.model ?? '',
+      request_id: null,
+      attempts: job.attemptsMade,
+      resolution: data.resolution,
+      resolution_tier: resolutionTier(resolution),
+      cost_usd: 0,
+      error: { code: 'job_failed', message: error.message },
+      finished_at: new Date().toISOString(),
+    };
+    await recordRowOutcome(store, data, line, outputRoot);
+  } catch (recordError) {
+    log.error({ err: recordError, jobId: job.id }, 'could not record a failed job');
+  }
+}
