@@ -33,24 +33,25 @@ export interface ImageCostEstimate {
 
 /**
  * Estimate the price of one image of `resolution` at `quality` (providers bill GPT Image 2 at `high` by default).
- * Sizes not in the table are priced as the table size with the nearest pixel count.
+ * A size not in the table (either orientation) is priced as the smallest table size of the same resolution tier with
+ * at least as many pixels (the tier's largest when none is), so estimates err on the high side.
  */
 export function estimateImageCost(resolution: Resolution, quality: Quality = 'high'): ImageCostEstimate {
+  const tier = resolutionTier(resolution);
   const longEdge = Math.max(resolution.width, resolution.height);
   const shortEdge = Math.min(resolution.width, resolution.height);
+  const exact = GPT_IMAGE_2_PRICE_TABLE.find(
+    (entry) => entry.size.width === longEdge && entry.size.height === shortEdge,
+  );
+  if (exact !== undefined)
+    return { usd: exact.usd[quality], tier, exactSize: true, source: PRICE_SOURCE_URL };
   const pixels = resolution.width * resolution.height;
-  let best = GPT_IMAGE_2_PRICE_TABLE[0]!;
-  let exactSize = false;
-  for (const entry of GPT_IMAGE_2_PRICE_TABLE) {
-    if (entry.size.width === longEdge && entry.size.height === shortEdge) {
-      best = entry;
-      exactSize = true;
-      break;
-    }
-    const distance = Math.abs(entry.size.width * entry.size.height - pixels);
-    if (distance < Math.abs(best.size.width * best.size.height - pixels)) best = entry;
-  }
-  return { usd: best.usd[quality], tier: resolutionTier(resolution), exactSize, source: PRICE_SOURCE_URL };
+  const sameTier = GPT_IMAGE_2_PRICE_TABLE.filter((entry) => resolutionTier(entry.size) === tier).sort(
+    (a, b) => a.size.width * a.size.height - b.size.width * b.size.height,
+  );
+  const entry =
+    sameTier.find((candidate) => candidate.size.width * candidate.size.height >= pixels) ?? sameTier.at(-1)!;
+  return { usd: entry.usd[quality], tier, exactSize: false, source: PRICE_SOURCE_URL };
 }
 
 /** Round a USD amount to a millionth of a dollar, so sums of many prices print cleanly. */

@@ -1,0 +1,64 @@
+/**
+ * Running the CLI in tests: in-process (fast; output captured) or as a child process (real signals, real stderr).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { main } from '../../src/cli/main.js';
+
+/** Output and exit code of one CLI run. */
+export interface CliResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
+    this.text += chunk.toString();
+    callback();
+  }
+}
+
+/** Run `image-batch <args>` in this process with `environment` as its whole environment. */
+export async function runCliInProcess(
+  args: string[],
+  environment: Record<string, string | undefined>,
+): Promise<CliResult> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const exitCode = await main(['node', 'image-batch', ...args], {
+    environment,
+    output: { stdout, stderr },
+    stopRequested: new Promise(() => undefined),
+  });
+  return { exitCode, stdout: stdout.text, stderr: stderr.text };
+}
+
+const entry = path.resolve('test/helpers/cli-entry.ts');
+
+/** Start `image-batch <args>` as a child process; `environment` is added to a minimal PATH/HOME environment. */
+export function spawnCli(
+  args: string[],
+  environment: Record<string, string>,
+): ChildProcess & { output: () => CliResult } {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...environment },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return Object.assign(child, { output: () => ({ exitCode: child.exitCode ?? -1, stdout, stderr }) });
+}
+
+/** Run `image-batch <args>` as a child process to its end. */
+export async function runCliProcess(args: string[], environment: Record<string, string>): Promise<CliResult> {
+  const child = spawnCli(args, environment);
+  const exitCode = await new Promise<number>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : -1))),
+  );
+  return { ...child.output(), exitCode };
+}

@@ -1,0 +1,28 @@
+/**
+ * Test manifests written to a temporary folder, with copies of the example input images beside them.
+ */
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { temporaryDirectory } from './files.js';
+
+/** A folder holding `images/<name>` copies of jobs/images, for manifests that reference images by relative path. */
+export async function manifestFolder(): Promise<string> {
+  const directory = await temporaryDirectory();
+  await mkdir(path.join(directory, 'images'));
+  for (const name of ['ladybird.jpg', 'dune.jpg', 'storm.jpg', 'garden.jpg', 'garden-sky-mask.png']) {
+    await copyFile(path.resolve('jobs/images', name), path.join(directory, 'images', name));
+  }
+  return directory;
+}
+
+/** Write a manifest file in `directory`; returns its path. */
+export async function writeManifest(directory: string, name: string, lines: string[]): Promise<string> {
+  const filePath = path.join(directory, name);
+  await writeFile(filePath, `${lines.join('\n')}\n`);
+  return filePath;
+}
+
+/** One JSONL line. */
+export function jsonLine(fields: Record<string, unknown>): string {
+  return JSON.stringify(fields);
+}

@@ -1,0 +1,77 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/shared/config.js';
+import { ConfigurationError } from '../../src/shared/errors.js';
+import { createLogger } from '../../src/shared/logger.js';
+import { redactRedisUrl } from '../../src/shared/redis.js';
+
+describe('loadConfig', () => {
+  it('has documented defaults', () => {
+    const config = loadConfig({});
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.queuePrefix).toBe('image-batch');
+    expect(config.providers.oxen).toEqual({
+      apiKey: undefined,
+      baseUrl: 'https://hub.oxen.ai',
+      concurrency: 8,
+      requestsPerMinute: 300,
+      timeoutMs: 180_000,
+    });
+    expect(Object.isFrozen(config.providers.oxen)).toBe(true);
+  });
+
+  it('reads and trims the environment; a blank key counts as unset', () => {
+    const config = loadConfig({
+      OXEN_API_KEY: '  ',
+      OXEN_BASE_URL: 'http://127.0.0.1:8790/',
+      OXEN_CONCURRENCY: '3',
+    });
+    expect(config.providers.oxen.apiKey).toBeUndefined();
+    expect(config.providers.oxen.baseUrl).toBe('http://127.0.0.1:8790');
+    expect(config.providers.oxen.concurrency).toBe(3);
+  });
+
+  it('lists every bad variable by name, never its value', () => {
+    let error: unknown;
+    try {
+      loadConfig({
+        OXEN_CONCURRENCY: 'sk-secret-value',
+        REDIS_URL: 'not a url',
+        OXEN_API_KEY: 'sk-real-key',
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigurationError);
+    const message = (error as Error).message;
+    expect(message).toContain('OXEN_CONCURRENCY');
+    expect(message).toContain('REDIS_URL');
+    expect(message).not.toContain('sk-secret-value');
+    expect(message).not.toContain('sk-real-key');
+  });
+});
+
+describe('logging', () => {
+  it('redacts API keys and authorization headers wherever they appear', () => {
+    const stream = new PassThrough();
+    const lines: string[] = [];
+    stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString().trim().split('\n')));
+    const log = createLogger({ level: 'info', destination: stream, pretty: false });
+    log.info(
+      { apiKey: 'sk-TESTSECRET', request: { headers: { authorization: 'Bearer sk-TESTSECRET' } } },
+      'calling',
+    );
+    log.info({ config: { providers: { oxen: { apiKey: 'sk-TESTSECRET' } } } }, 'config');
+    const parsed = lines.map((line) => JSON.parse(line) as Record<string, any>);
+    expect(parsed[0]?.apiKey).toBe('[Redacted]');
+    expect(parsed[0]?.request.headers.authorization).toBe('[Redacted]');
+    expect(parsed[1]?.config.providers.oxen.apiKey).toBe('[Redacted]');
+    expect(lines.join('\n')).not.toContain('sk-TESTSECRET');
+  });
+
+  it('hides a Redis password in printed URLs', () => {
+    expect(redactRedisUrl('redis://:hunter2@redis.internal:6379/0')).toBe(
+      'redis://:***@redis.internal:6379/0',
+    );
+  });
+});
