@@ -1,6 +1,6 @@
 /**
  * The `image-batch` command line (commander). Exit codes: 0 success; 1 some rows failed or were rejected; 2 usage or
- * configuration error (bad flag, bad environment, Redis unreachable); 130 interrupted before the batch finished.
+ * configuration error (bad flag, bad environment, Redis unreachable). An interrupted `run` exits 1.
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, PROVIDER_NAMES, type ProviderName } from '../shared/config.js';

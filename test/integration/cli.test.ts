@@ -1,0 +1,225 @@
+/**
+ * The CLI as a user meets it, run as a child process: help, exit codes, the simulator notice, dry runs, no secret in
+ * any output, and a worker that drains gracefully on SIGTERM without losing a job.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ResultLine } from '../../src/shared/job-definitions.js';
+import { ProviderSimulator } from '../../src/simulator/server.js';
+import { runCliProcess, spawnCli } from '../helpers/cli.js';
+import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
+import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+
+const SECRET = 'sk-TESTSECRET-0123456789';
+let prefix: string;
+
+beforeEach(() => {
+  prefix = uniquePrefix();
+});
+afterEach(async () => {
+  await deleteKeysWithPrefix(prefix);
+});
+afterAll(removeTemporaryDirectories);
+
+async function keysUnderPrefix(): Promise<string[]> {
+  const redis = new Redis(redisUrl());
+  try {
+    return await redis.keys(`${prefix}:*`);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Every value stored under the test's prefix, as text. */
+async function dumpRedis(): Promise<string> {
+  const redis = new Redis(redisUrl());
+  try {
+    const parts: string[] = [];
+    for (const key of await redis.keys(`${prefix}:*`)) {
+      const type = await redis.type(key);
+      if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
+      else if (type === 'string') parts.push((await redis.get(key)) ?? '');
+      else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
+      else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, 0, -1)));
+      else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
+      else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
+    }
+    return parts.join('\n');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+describe('help and usage errors', () => {
+  it('lists every verb, and each verb has its own --help', async () => {
+    const help = await runCliProcess(['--help'], {});
+    expect(help.exitCode).toBe(0);
+    for (const verb of ['run', 'enqueue', 'worker', 'status', 'simulator'])
+      expect(help.stdout).toContain(verb);
+    const runHelp = await runCliProcess(['run', '--help'], {});
+    expect(runHelp.exitCode).toBe(0);
+    expect(runHelp.stdout).toContain('--concurrency');
+    expect(runHelp.stdout).toContain('--out');
+  });
+
+  it('exits 2 on a bad flag or a missing manifest', async () => {
+    const badFlag = await runCliProcess(['run', 'x.csv', '--concurrency', 'lots'], {});
+    expect(badFlag.exitCode).toBe(2);
+    expect(badFlag.stderr).toContain('--concurrency');
+    const missing = await runCliProcess(['enqueue', '/nonexistent/rows.csv', '--dry-run'], {});
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr).toContain('/nonexistent/rows.csv: no such file');
+  });
+
+  it('exits 2 when Redis is unreachable, naming the URL (password hidden) and how to start Redis', async () => {
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(folder, 'rows.jsonl', [jsonLine({ prompt: 'x' })]);
+    const result = await runCliProcess(['run', manifest, '--out', folder], {
+      REDIS_URL: 'redis://:hunter2@127.0.0.1:1',
+    });
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toContain('cannot reach Redis at redis://:***@127.0.0.1:1');
+    expect(result.stderr).toContain('redis-server');
+    expect(result.stderr + result.stdout).not.toContain('hunter2');
+  });
+});
+
+describe('run without an API key', () => {
+  it('says on its first line that the simulator stands in, then completes the batch', async () => {
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(folder, 'rows.csv', [
+      'id,prompt,image_urls,resolution',
+      'a,"a ladybird on a leaf, as a watercolor",images/ladybird.jpg,1024x768',
+      'b,a lighthouse at night,,1024x1024',
+    ]);
+    const out = await temporaryDirectory();
+    const result = await runCliProcess(['run', manifest, '--out', out, '--batch', 'no-key'], {
+      REDIS_URL: redisUrl(),
+      IMAGE_BATCH_QUEUE_PREFIX: prefix,
+    });
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    const lines = result.stdout.split('\n');
+    expect(lines[0]).toMatch(/No API key set for oxen .*simulator at http:\/\/127\.0\.0\.1:\d+/);
+    expect(result.stdout).toMatch(/2 completed, 0 failed/);
+    expect(result.stdout).toMatch(/standard\s+2 images\s+\$0\.3700/);
+    expect(await readdir(path.join(out, 'no-key', 'images'))).toEqual(['a.png', 'b.png']);
+  });
+});
+
+describe('enqueue --dry-run', () => {
+  it('validates and reports, touching neither Redis nor the output folder', async () => {
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(folder, 'rows.jsonl', [
+      jsonLine({ id: 'ok', prompt: 'fine', resolution: '2560x1440' }),
+      jsonLine({ id: 'bad', prompt: 'bad', output_format: 'bmp' }),
+    ]);
+    const out = await temporaryDirectory();
+    const result = await runCliProcess(['enqueue', manifest, '--dry-run', '--out', out], {
+      REDIS_URL: redisUrl(),
+      IMAGE_BATCH_QUEUE_PREFIX: prefix,
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toContain('would enqueue 1');
+    expect(result.stdout).toMatch(
+      /rows\.jsonl:2 \[output_format\]: output_format: must be one of: png, jpeg, webp/,
+    );
+    expect(result.stdout).toMatch(/high-resolution 1 images \$0\.23/);
+    expect(await keysUnderPrefix()).toEqual([]);
+    expect(await readdir(out)).toEqual([]);
+  });
+});
+
+describe('secrets', () => {
+  let simulator: ProviderSimulator;
+  beforeAll(async () => {
+    simulator = new ProviderSimulator({ apiKey: SECRET });
+    await simulator.start();
+  });
+  afterAll(async () => simulator.stop());
+
+  it('never writes the API key to Redis, logs, output or results, even when calls fail', async () => {
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(folder, 'rows.jsonl', [
+      jsonLine({ id: 'good', prompt: 'a bridge', image_urls: ['images/dune.jpg'], resolution: '1024x768' }),
+      jsonLine({ id: 'refused', prompt: '[simulate:refuse] nope', resolution: '1024x768' }),
+    ]);
+    const out = await temporaryDirectory();
+    const result = await runCliProcess(
+      ['run', manifest, '--out', out, '--batch', 'secret', '--concurrency', '1'],
+      {
+        REDIS_URL: redisUrl(),
+        IMAGE_BATCH_QUEUE_PREFIX: prefix,
+        OXEN_API_KEY: SECRET,
+        OXEN_BASE_URL: simulator.url,
+        LOG_LEVEL: 'debug',
+      },
+    );
+    expect(result.exitCode).toBe(1);
+    expect(simulator.recordedRequests.every((request) => request.authorization === `Bearer ${SECRET}`)).toBe(
+      true,
+    );
+    expect(result.stderr.length).toBeGreaterThan(0);
+    expect(result.stdout + result.stderr).not.toContain(SECRET);
+    const stored = await dumpRedis();
+    expect(stored).toContain('a bridge');
+    expect(stored).not.toContain(SECRET);
+    for (const name of ['results.jsonl', 'summary.json']) {
+      expect(await readFile(path.join(out, 'secret', name), 'utf8')).not.toContain(SECRET);
+    }
+  });
+});
+
+describe('worker', () => {
+  let simulator: ProviderSimulator;
+  beforeAll(async () => {
+    simulator = new ProviderSimulator({ latencyMs: 1500 });
+    await simulator.start();
+  });
+  afterAll(async () => simulator.stop());
+
+  it('finishes the jobs in progress on SIGTERM and leaves the rest queued for the next worker', async () => {
+    const folder = await manifestFolder();
+    const rows = Array.from({ length: 6 }, (_, index) =>
+      jsonLine({ id: `r${index}`, prompt: `row ${index}`, resolution: '1024x768' }),
+    );
+    const manifest = await writeManifest(folder, 'rows.jsonl', rows);
+    const out = await temporaryDirectory();
+    const environment = {
+      REDIS_URL: redisUrl(),
+      IMAGE_BATCH_QUEUE_PREFIX: prefix,
+      OXEN_API_KEY: 'anything',
+      OXEN_BASE_URL: simulator.url,
+      LOG_LEVEL: 'warn',
+    };
+    const enqueue = await runCliProcess(['enqueue', manifest, '--out', out, '--batch', 'drain'], environment);
+    expect(enqueue.exitCode).toBe(0);
+    expect(enqueue.stdout).toContain('enqueued 6');
+
+    const worker = spawnCli(['worker', '--concurrency', '2'], environment);
+    const exited = new Promise<number>((resolve) => worker.on('exit', (code) => resolve(code ?? -1)));
+    const deadline = Date.now() + 30_000;
+    while (simulator.paidRequestTotal < 2 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(simulator.paidRequestTotal).toBe(2);
+    worker.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(worker.output().stdout).toContain('no job was left behind');
+
+    const results = (await readFile(path.join(out, 'drain', 'results.jsonl'), 'utf8')).trim().split('\n');
+    expect(results.map((line) => (JSON.parse(line) as ResultLine).status)).toEqual([
+      'completed',
+      'completed',
+    ]);
+    const status = await runCliProcess(['status', 'drain', '--json'], environment);
+    expect(JSON.parse(status.stdout)).toMatchObject({ rows: 6, completed: 2, failed: 0, pending: 4 });
+
+    const resumed = await runCliProcess(['run', manifest, '--out', out, '--batch', 'drain'], environment);
+    expect(resumed.exitCode).toBe(0);
+    expect(resumed.stdout).toMatch(/6 completed, 0 failed, 0 pending/);
+    expect(simulator.paidRequestTotal).toBe(6);
+  });
+});
