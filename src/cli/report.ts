@@ -7,9 +7,10 @@ import type { BatchStatus } from '../shared/batch-store.js';
 import { batchPaths } from '../shared/output-layout.js';
 import { RESOLUTION_TIERS } from '../shared/resolution-tier.js';
 
-/** `$1.2345` style, to the tenth of a cent. */
+/** USD with cents, or with four decimals when the amount has fractions of a cent (`$0.23`, `$0.0053`). */
 export function formatUsd(usd: number): string {
-  return `$${usd.toFixed(usd !== 0 && Math.abs(usd) < 1 ? 4 : 2)}`;
+  const wholeCents = Math.abs(usd * 100 - Math.round(usd * 100)) < 1e-9;
+  return `$${usd.toFixed(wholeCents ? 2 : 4)}`;
 }
 
 /** Lines describing an enqueue. */

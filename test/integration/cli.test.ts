@@ -105,7 +105,7 @@ describe('run without an API key', () => {
     const lines = result.stdout.split('\n');
     expect(lines[0]).toMatch(/No API key set for oxen .*simulator at http:\/\/127\.0\.0\.1:\d+/);
     expect(result.stdout).toMatch(/2 completed, 0 failed/);
-    expect(result.stdout).toMatch(/standard\s+2 images\s+\$0\.3700/);
+    expect(result.stdout).toMatch(/standard\s+2 images\s+\$0\.37/);
     expect(await readdir(path.join(out, 'no-key', 'images'))).toEqual(['a.png', 'b.png']);
   });
 });

@@ -209,7 +209,7 @@ describe('run, end to end', () => {
 });
 
 describe('provider failures during run', () => {
-  async function runOneRow(prompt: string, extra: string[] = []) {
+  async function runOneRow(prompt: string, extraEnvironment: Record<string, string> = {}) {
     const folder = await manifestFolder();
     const manifest = await writeManifest(folder, 'one.jsonl', [
       jsonLine({ id: 'only', prompt, resolution: '1024x768' }),
@@ -217,8 +217,8 @@ describe('provider failures during run', () => {
     const out = await temporaryDirectory();
     const before = simulator.paidRequestTotal;
     const result = await runCliInProcess(
-      ['run', manifest, '--out', out, '--batch', 'one', ...extra],
-      environment(),
+      ['run', manifest, '--out', out, '--batch', 'one'],
+      environment(extraEnvironment),
     );
     const [line] = await readJsonLines<ResultLine>(path.join(out, 'one', 'results.jsonl'));
     return { result, line: line!, paidRequests: simulator.paidRequestTotal - before };
@@ -235,6 +235,14 @@ describe('provider failures during run', () => {
   it('retries a 500 and completes on the second attempt', async () => {
     simulator.injectFaults([{ status: 500 }]);
     const { result, line, paidRequests } = await runOneRow('a resilient owl');
+    expect(result.exitCode).toBe(0);
+    expect(line).toMatchObject({ status: 'completed', attempts: 2 });
+    expect(paidRequests).toBe(2);
+  });
+
+  it('gives up on a hung call after the timeout and completes on the next attempt', async () => {
+    simulator.injectFaults([{ hang: true }]);
+    const { result, line, paidRequests } = await runOneRow('a slow snail', { OXEN_TIMEOUT_MS: '1000' });
     expect(result.exitCode).toBe(0);
     expect(line).toMatchObject({ status: 'completed', attempts: 2 });
     expect(paidRequests).toBe(2);
