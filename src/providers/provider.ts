@@ -4,26 +4,10 @@
  */
 import type { ProviderName } from '../shared/config.js';
 import type { FieldError } from '../shared/errors.js';
-import type { Operation, OutputFormat, Quality } from '../shared/job-definitions.js';
+import type { ImageRequest, Quality } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 
-/** What to make, independent of any vendor's field names. */
-export interface ImageRequest {
-  operation: Operation;
-  prompt: string;
-  /** http(s) or data URLs, or absolute paths of local files (sent as the provider accepts them). */
-  inputImages: string[];
-  mask?: string;
-  /** `WIDTHxHEIGHT`. */
-  resolution: string;
-  /** Omitted: the provider's default. */
-  quality?: Quality;
-  /** 1–4. */
-  numImages: number;
-  outputFormat: OutputFormat;
-  /** Omitted: the adapter's default model for the operation. */
-  model?: string;
-}
+export type { ImageRequest } from '../shared/job-definitions.js';
 
 /** One output image as the provider handed it over. */
 export type ProviderImage = { kind: 'url'; url: string } | { kind: 'base64'; data: string };

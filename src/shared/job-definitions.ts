@@ -26,26 +26,31 @@ export interface RowSource {
   line: number;
 }
 
-/** Data of one BullMQ job (one manifest row). Holds no API key, ever. */
-export interface ImageJobData {
-  batchId: string;
-  rowKey: string;
-  source: RowSource;
-  provider: ProviderName;
-  /** Model asked for by the manifest; the provider's default when absent. */
-  model?: string;
+/** What to make, independent of any vendor's field names. Provider adapters translate it to their wire format. */
+export interface ImageRequest {
   operation: Operation;
   prompt: string;
-  /** Input images: http(s) URLs or absolute paths of local files. Empty for `generate`. */
+  /** Input images: http(s) or data URLs, or absolute paths of local files. Empty for `generate`. */
   inputImages: string[];
   /** Mask image (URL or absolute path); white marks the area to edit. */
   mask?: string;
   /** Output size `WIDTHxHEIGHT` in pixels, e.g. `1024x1024`. */
   resolution: string;
+  /** Omitted: the provider's default. */
   quality?: Quality;
-  /** Images to produce for this row, 1–4. */
+  /** Images to produce, 1–4. */
   numImages: number;
   outputFormat: OutputFormat;
+  /** Model asked for by the manifest; omitted: the provider's default for the operation. */
+  model?: string;
+}
+
+/** Data of one BullMQ job (one manifest row): the request plus where it belongs. Holds no API key, ever. */
+export interface ImageJobData extends ImageRequest {
+  batchId: string;
+  rowKey: string;
+  source: RowSource;
+  provider: ProviderName;
 }
 
 /** One stored output image, as written to results.jsonl. */

@@ -3,7 +3,7 @@
  * row's outcome once in Redis, append its one results line, and write summary.json when the batch is finished.
  */
 import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
-import type { ImageProvider, ImageRequest } from '../providers/provider.js';
+import type { ImageProvider } from '../providers/provider.js';
 import type { BatchStore } from '../shared/batch-store.js';
 import type { ProviderName } from '../shared/config.js';
 import type { ImageJobData, StoredOutput } from '../shared/job-definitions.js';
@@ -63,7 +63,6 @@ export function createProcessor(dependencies: ProcessorDependencies) {
     if (provider === undefined) throw new Error(`this worker has no provider "${data.provider}"`);
     const outputRoot = await outputDirectoryOf(data.batchId);
     const paths = batchPaths(outputRoot, data.batchId);
-    const request = imageRequestOf(data);
     const resolution = parseResolution(data.resolution) ?? { width: 1024, height: 1024 };
     const price = estimateImageCost(resolution, data.quality ?? provider.defaultQuality);
     const timeoutMs = dependencies.timeoutMsFor(data.provider);
@@ -77,7 +76,7 @@ export function createProcessor(dependencies: ProcessorDependencies) {
       line: data.source.line,
       operation: data.operation,
       provider: data.provider,
-      model: provider.modelFor(request),
+      model: provider.modelFor(data),
       attempts: job.attemptsMade + 1,
       resolution: data.resolution,
       resolution_tier: resolutionTier(resolution),
@@ -86,7 +85,7 @@ export function createProcessor(dependencies: ProcessorDependencies) {
     let requestId: string | null = null;
     try {
       log.debug({ prompt: truncateForLog(data.prompt), operation: data.operation }, 'calling provider');
-      const response = await provider.call(request, { signal: callSignal, log });
+      const response = await provider.call(data, { signal: callSignal, log });
       requestId = response.requestId ?? null;
       const outputs: StoredOutput[] = [];
       for (const [index, image] of response.images.entries()) {
@@ -157,20 +156,4 @@ export function createProcessor(dependencies: ProcessorDependencies) {
       throw new UnrecoverableError(decision.message);
     }
   };
-}
-
-/** The provider-neutral request of a job. */
-export function imageRequestOf(data: ImageJobData): ImageRequest {
-  const request: ImageRequest = {
-    operation: data.operation,
-    prompt: data.prompt,
-    inputImages: data.inputImages,
-    resolution: data.resolution,
-    numImages: data.numImages,
-    outputFormat: data.outputFormat,
-  };
-  if (data.mask !== undefined) request.mask = data.mask;
-  if (data.quality !== undefined) request.quality = data.quality;
-  if (data.model !== undefined) request.model = data.model;
-  return request;
 }
