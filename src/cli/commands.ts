@@ -21,7 +21,7 @@ import type { Logger } from '../shared/logger.js';
 import { connectRedis, warnUnlessNoEviction } from '../shared/redis.js';
 import { ProviderSimulator } from '../simulator/server.js';
 import { startWorkerPool, type WorkerPool } from '../worker/worker-pool.js';
-import { startProgress, type CliOutput } from './progress.js';
+import { formatBytes, startProgress, type CliOutput } from './progress.js';
 import { describeEnqueue, describeStatus } from './report.js';
 
 /** What every verb gets. */
@@ -98,7 +98,6 @@ async function enqueueWithProgress(
   store: BatchStore | undefined,
 ): Promise<EnqueueReport> {
   let progress: ReturnType<typeof startProgress> | undefined;
-  const kilobytes = (bytes: number) => (bytes / 1024).toFixed(0);
   const report = await enqueueManifests(
     {
       manifests: options.manifests,
@@ -110,7 +109,7 @@ async function enqueueWithProgress(
       attempts: config.attempts,
       backoffDelayMs: config.backoffDelayMs,
       onProgress: ({ bytesRead, totalBytes }) => {
-        progress ??= startProgress(context.output, 'Reading', totalBytes, 'KiB', kilobytes);
+        progress ??= startProgress(context.output, 'Reading', totalBytes, '', formatBytes);
         progress.update(bytesRead);
       },
       log: context.log,

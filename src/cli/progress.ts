@@ -21,8 +21,8 @@ export interface CliOutput {
 const PLAIN_LINE_INTERVAL_MS = 5_000;
 
 /**
- * Start showing progress of `label` towards `total` (`unit` names what is counted: rows, bytes).
- * `format` turns a value into text for plain lines (e.g. bytes as MB).
+ * Start showing progress of `label` towards `total` (`unit` names what is counted, e.g. `rows`; empty when `format`
+ * includes it). `format` turns a value into text. Plain lines: one every 5 s at most, and one at the end.
  */
 export function startProgress(
   output: CliOutput,
@@ -34,7 +34,7 @@ export function startProgress(
   if (output.stdout.isTTY === true) {
     const bar = new cliProgress.SingleBar(
       {
-        format: `${label.padEnd(10)} [{bar}] {percentage}% | {shown}/{shownTotal} ${unit} | ETA {eta_formatted}`,
+        format: `${label.padEnd(10)} [{bar}] {percentage}% | {shown}/{shownTotal}${unit === '' ? '' : ` ${unit}`} | ETA {eta_formatted}`,
         stream: output.stdout,
         hideCursor: true,
         etaBuffer: 50,
@@ -47,11 +47,13 @@ export function startProgress(
       stop: () => bar.stop(),
     };
   }
-  let lastPrinted = 0;
+  let lastPrinted = Date.now();
   let lastValue = 0;
   const print = (value: number) => {
     const percent = total > 0 ? Math.floor((value / total) * 100) : 100;
-    output.stdout.write(`${label}: ${format(value)}/${format(total)} ${unit} (${percent}%)\n`);
+    output.stdout.write(
+      `${label}: ${format(value)}/${format(total)}${unit === '' ? '' : ` ${unit}`} (${percent}%)\n`,
+    );
     lastPrinted = Date.now();
   };
   return {
@@ -63,4 +65,17 @@ export function startProgress(
       print(lastValue);
     },
   };
+}
+
+/** A byte count for people: `512 B`, `3.1 KiB`, `12.0 MiB`, `1.4 GiB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
 }
