@@ -14,12 +14,19 @@ import type { ImageProvider } from '../providers/provider.js';
 import { createProvider, DEFAULT_PROVIDER } from '../providers/registry.js';
 import { BatchStore, type BatchStatus } from '../shared/batch-store.js';
 import { writeBatchSummary } from '../shared/batch-summary.js';
-import { PROVIDER_NAMES, withProviderSettings, type Config, type ProviderName } from '../shared/config.js';
+import {
+  apiKeyVariable,
+  baseUrlVariable,
+  PROVIDER_NAMES,
+  withProviderSettings,
+  type Config,
+  type ProviderName,
+} from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
 import { queueNameFor } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { connectRedis, warnUnlessNoEviction } from '../shared/redis.js';
-import { ProviderSimulator } from '../simulator/server.js';
+import { ProviderSimulator, simulatorBaseUrls } from '../simulator/server.js';
 import { startWorkerPool, type WorkerPool } from '../worker/worker-pool.js';
 import { formatBytes, startProgress, type CliOutput } from './progress.js';
 import { describeEnqueue, describeStatus } from './report.js';
@@ -68,7 +75,8 @@ async function checkManifests(manifests: string[]): Promise<void> {
 }
 
 /**
- * When a provider has no API key, start the simulator in-process and point that provider at it.
+ * When providers have no API key, start the simulator in-process and point those providers at it (without the real
+ * providers' rate limits, which the simulator does not enforce), saying so on the first line of output.
  * @returns the configuration to use and the simulator to stop afterwards (undefined when every key is set).
  */
 export async function useSimulatorWithoutKeys(
@@ -79,12 +87,20 @@ export async function useSimulatorWithoutKeys(
   if (missing.length === 0) return { config: context.config, simulator: undefined };
   const simulator = new ProviderSimulator();
   const url = await simulator.start();
+  const urls = simulatorBaseUrls(url);
   let config = context.config;
-  for (const name of missing)
-    config = withProviderSettings(config, name, { apiKey: 'simulator', baseUrl: url });
+  for (const name of missing) {
+    config = withProviderSettings(config, name, {
+      apiKey: 'simulator',
+      ...urls[name],
+      requestsPerMinute: 60_000,
+      concurrency: Math.max(context.config.providers[name].concurrency, 16),
+      pollIntervalMs: Math.min(context.config.providers[name].pollIntervalMs, 200),
+    });
+  }
   print(
     context,
-    `No API key set for ${missing.join(', ')} (${missing.map((name) => `${name.toUpperCase()}_API_KEY`).join(', ')}): ` +
+    `No API key set for ${missing.join(', ')} (${missing.map(apiKeyVariable).join(', ')}): ` +
       `using the built-in provider simulator at ${url}; nothing is billed.`,
   );
   return { config, simulator };
@@ -299,12 +315,21 @@ export async function workerCommand(
   context: CommandContext,
   options: { providers: ProviderName[]; concurrency?: number },
 ): Promise<number> {
-  const providers = options.providers.length > 0 ? options.providers : [...PROVIDER_NAMES];
+  const providers =
+    options.providers.length > 0
+      ? options.providers
+      : PROVIDER_NAMES.filter((name) => context.config.providers[name].apiKey !== undefined);
+  if (providers.length === 0) {
+    throw new UsageError(
+      `no provider has an API key (${PROVIDER_NAMES.map(apiKeyVariable).join(', ')}). Set one, or start ` +
+        '`image-batch simulator` and point a provider at it (see `image-batch providers`).',
+    );
+  }
   for (const name of providers) {
     if (context.config.providers[name].apiKey === undefined) {
       throw new UsageError(
-        `${name.toUpperCase()}_API_KEY is not set. Set it, or start \`image-batch simulator\` and point ` +
-          `${name.toUpperCase()}_BASE_URL at it with any ${name.toUpperCase()}_API_KEY.`,
+        `${apiKeyVariable(name)} is not set. Set it, or start \`image-batch simulator\` and point ` +
+          `${baseUrlVariable(name)} at it with any ${apiKeyVariable(name)} (see \`image-batch providers\`).`,
       );
     }
   }
@@ -364,12 +389,87 @@ export async function simulatorCommand(
   const url = await simulator.start();
   print(
     context,
-    `Provider simulator listening at ${url} (Oxen.ai API).`,
-    `Point image-batch at it:  export OXEN_BASE_URL=${url} OXEN_API_KEY=simulator`,
+    `Provider simulator listening at ${url} (Oxen.ai, fal.ai, OpenAI, Replicate and WaveSpeedAI APIs).`,
+    'Point image-batch at it:',
+    `  export OXEN_BASE_URL=${url} OXEN_API_KEY=simulator`,
+    `  export FAL_QUEUE_URL=${url} FAL_REST_URL=${url} FAL_KEY=simulator`,
+    `  export OPENAI_BASE_URL=${url}/v1 OPENAI_API_KEY=simulator`,
+    `  export REPLICATE_BASE_URL=${url}/v1 REPLICATE_API_TOKEN=simulator`,
+    `  export WAVESPEED_BASE_URL=${url} WAVESPEED_API_KEY=simulator`,
     `Inject faults:            curl -X POST ${url}/__simulator/faults -d '{"faults":[{"status":429,"retryAfterSeconds":2}]}'`,
   );
   await context.stopRequested;
   await simulator.stop();
   print(context, `Simulator stopped after ${simulator.paidRequestTotal} paid requests.`);
+  return 0;
+}
+
+/** What `image-batch providers` says of each provider. */
+const PROVIDER_FACTS: Record<ProviderName, { title: string; flow: string; supports: string }> = {
+  oxen: {
+    title: 'Oxen.ai',
+    flow: 'async queue (OXEN_MODE=queue, default) or blocking (OXEN_MODE=sync)',
+    supports:
+      'generate, edit (mask); 1024x768 1024x1024 1024x1536 1920x1080 2560x1440 3840x2160; quality high; 1-4 images',
+  },
+  fal: {
+    title: 'fal.ai',
+    flow: 'queue API (submit, status_url, response_url); local files via fal storage',
+    supports:
+      'generate, edit (mask, up to 16 images); any size in multiples of 16, 655,360-8,294,400 px, up to 3:1',
+  },
+  openai: {
+    title: 'OpenAI',
+    flow: 'synchronous; edits as multipart',
+    supports:
+      'generate, edit (mask, up to 16 images); multiples of 16 up to 3840x2160, up to 3:1; 1-10 images; background, moderation (generate), output_compression',
+  },
+  replicate: {
+    title: 'Replicate',
+    flow: 'prediction with Prefer: wait, then polling',
+    supports:
+      'generate, edit (no mask); 1024x1024, 1536x1024, 1024x1536; 1 image; background auto/opaque, moderation',
+  },
+  wavespeed: {
+    title: 'WaveSpeedAI',
+    flow: 'submit, then polling /predictions/{id}/result',
+    supports:
+      'generate, edit (no mask); aspect ratio x 1k/2k/4k (e.g. 1024x1024, 1024x576, 2048x1152, 3840x2160); 1 image; quality low/medium/high',
+  },
+};
+
+/** `image-batch providers`: each provider, its environment variables, whether a key is set, what it supports. */
+export function providersCommand(context: CommandContext, options: { json: boolean }): number {
+  const rows = PROVIDER_NAMES.map((name) => {
+    const settings = context.config.providers[name];
+    return {
+      name,
+      title: PROVIDER_FACTS[name].title,
+      key_variable: apiKeyVariable(name),
+      key_set: settings.apiKey !== undefined,
+      base_url_variable: baseUrlVariable(name),
+      base_url: settings.baseUrl,
+      flow: PROVIDER_FACTS[name].flow,
+      supports: PROVIDER_FACTS[name].supports,
+      concurrency: settings.concurrency,
+      requests_per_minute: settings.requestsPerMinute,
+    };
+  });
+  if (options.json) {
+    print(context, JSON.stringify(rows, null, 2));
+    return 0;
+  }
+  for (const row of rows) {
+    print(
+      context,
+      `${row.name} — ${row.title}`,
+      `  key:      ${row.key_variable} ${row.key_set ? '(set)' : '(not set: run uses the simulator)'}`,
+      `  base URL: ${row.base_url_variable}=${row.base_url}`,
+      `  flow:     ${row.flow}`,
+      `  supports: ${row.supports}`,
+      `  limits:   ${row.concurrency} at once per worker, ${row.requests_per_minute} requests/min across workers`,
+      '',
+    );
+  }
   return 0;
 }

@@ -8,6 +8,7 @@ import { ConfigurationError, UsageError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import {
   enqueueCommand,
+  providersCommand,
   runCommand,
   simulatorCommand,
   statusCommand,
@@ -136,7 +137,10 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .command('worker')
     .description('worker only: process jobs until SIGINT/SIGTERM, then finish the jobs in progress and stop')
     .addOption(
-      new Option('--provider <name...>', 'providers whose queues to work on (default: all)')
+      new Option(
+        '--provider <name...>',
+        'providers whose queues to work on (default: every provider with an API key)',
+      )
         .choices(PROVIDER_NAMES)
         .default([]),
     )
@@ -159,6 +163,14 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .option('--json', 'print JSON', false)
     .action(async (batch: string, flags: { json: boolean }) => {
       exitCode = await statusCommand(context('warn'), { batch, json: flags.json });
+    });
+
+  program
+    .command('providers')
+    .description('list each provider: its environment variables, whether a key is set, and what it supports')
+    .option('--json', 'print JSON', false)
+    .action((flags: { json: boolean }) => {
+      exitCode = providersCommand(context(), flags);
     });
 
   program

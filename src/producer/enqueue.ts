@@ -333,6 +333,9 @@ export function jobDataOf(
   if (row.maskUrl !== undefined) data.mask = row.maskUrl;
   if (row.quality !== undefined) data.quality = row.quality;
   if (row.model !== undefined) data.model = row.model;
+  if (row.background !== undefined) data.background = row.background;
+  if (row.moderation !== undefined) data.moderation = row.moderation;
+  if (row.outputCompression !== undefined) data.outputCompression = row.outputCompression;
   return data;
 }
 

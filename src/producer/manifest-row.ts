@@ -7,8 +7,12 @@ import { z } from 'zod';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { FieldError } from '../shared/errors.js';
 import {
+  BACKGROUNDS,
+  MODERATIONS,
   OUTPUT_FORMATS,
   QUALITIES,
+  type Background,
+  type Moderation,
   type Operation,
   type OutputFormat,
   type Quality,
@@ -32,6 +36,10 @@ export interface ManifestRow {
   outputFormat: OutputFormat;
   provider?: ProviderName;
   model?: string;
+  background?: Background;
+  moderation?: Moderation;
+  /** 0–100. */
+  outputCompression?: number;
 }
 
 /** Every field name a manifest may use. `mask_image_url` is fal's spelling of `mask_url`. */
@@ -48,6 +56,9 @@ export const MANIFEST_FIELDS = [
   'output_format',
   'provider',
   'model',
+  'background',
+  'moderation',
+  'output_compression',
 ] as const;
 
 const MAX_PROMPT_CHARACTERS = 32_000;
@@ -143,6 +154,20 @@ const rowSchema = z.object({
   ),
   provider: optionalEnum(PROVIDER_NAMES),
   model: optionalText(200),
+  background: optionalEnum(BACKGROUNDS),
+  moderation: optionalEnum(MODERATIONS),
+  output_compression: z.preprocess(
+    (value) => {
+      const blank = blankToUndefined(value);
+      return typeof blank === 'string' && /^\s*\d+\s*$/.test(blank) ? Number(blank) : blank;
+    },
+    z
+      .number({ error: 'must be a whole number from 0 to 100' })
+      .int('must be a whole number from 0 to 100')
+      .min(0, 'must be from 0 to 100')
+      .max(100, 'must be from 0 to 100')
+      .optional(),
+  ),
 });
 
 /** The outcome of validating one row. */
@@ -210,6 +235,9 @@ export function validateRow(fields: Record<string, unknown>, manifestDirectory: 
   if (data.quality !== undefined) row.quality = data.quality;
   if (data.provider !== undefined) row.provider = data.provider;
   if (data.model !== undefined && data.model !== '') row.model = data.model;
+  if (data.background !== undefined) row.background = data.background;
+  if (data.moderation !== undefined) row.moderation = data.moderation;
+  if (data.output_compression !== undefined) row.outputCompression = data.output_compression;
   return { ok: true, row, unknownFields };
 }
 

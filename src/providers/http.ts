@@ -5,7 +5,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { Agent, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import { Agent, FormData, errors as undiciErrors, request, type Dispatcher } from 'undici';
 import {
   AuthenticationError,
   BadRequestError,
@@ -77,7 +77,7 @@ export async function getOnce(url: string, options: HttpCallOptions): Promise<Ht
 async function send(
   url: string,
   method: 'GET' | 'POST',
-  body: string | Buffer | undefined,
+  body: string | Buffer | FormData | undefined,
   headers: Record<string, string>,
   options: HttpCallOptions,
 ): Promise<HttpResponse> {
@@ -155,12 +155,27 @@ export function classifyNetworkError(error: unknown, details: ProviderErrorDetai
     if (typeof code === 'string') codes.push(code);
     current = (current as { cause?: unknown }).cause;
   }
-  const withCause = { ...details, cause: error };
+  const notSent = codes.some((code) =>
+    [
+      'ECONNREFUSED',
+      'ENOTFOUND',
+      'EAI_AGAIN',
+      'UND_ERR_CONNECT_TIMEOUT',
+      'EHOSTUNREACH',
+      'ENETUNREACH',
+    ].includes(code),
+  );
+  const withCause = {
+    ...details,
+    cause: error,
+    requestMaybeSent: !(notSent || error instanceof undiciErrors.ConnectTimeoutError),
+  };
   if (
     error instanceof undiciErrors.HeadersTimeoutError ||
     error instanceof undiciErrors.BodyTimeoutError ||
     error instanceof undiciErrors.ConnectTimeoutError ||
-    codes.some((code) => code === 'ETIMEDOUT' || code.endsWith('_TIMEOUT'))
+    codes.some((code) => code === 'ETIMEDOUT' || code.endsWith('_TIMEOUT')) ||
+    (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError'))
   ) {
     return new TimeoutError(
       `no answer from ${details.provider} in time (${codes[0] ?? 'timeout'})`,

@@ -1,6 +1,10 @@
 /**
  * The contract between the worker and a provider adapter. Adapters know their vendor's wire format and nothing of
  * queues; the worker knows queues and nothing of wire formats.
+ *
+ * A paid request goes through `submit`. A synchronous provider answers it with the images; an asynchronous one with a
+ * {@link PendingRequest}, which the worker saves in the job before waiting, then follows with `poll` — from any
+ * worker, after any crash — so a request is paid for once.
  */
 import type { ProviderName } from '../shared/config.js';
 import type { FieldError } from '../shared/errors.js';
@@ -12,14 +16,47 @@ export type { ImageRequest } from '../shared/job-definitions.js';
 /** One output image as the provider handed it over. */
 export type ProviderImage = { kind: 'url'; url: string } | { kind: 'base64'; data: string };
 
-/** A successful provider call. */
+/**
+ * Token counts a provider reported for a call, as it sent them (OpenAI `usage`: `input_tokens`, `output_tokens`,
+ * `total_tokens`, `input_tokens_details`). Priced by the cost catalogue.
+ */
+export type TokenUsage = Record<string, unknown>;
+
+/** A finished provider call. */
 export interface ProviderResponse {
   images: ProviderImage[];
   /** Model that served the request (from the response where given). */
   model: string;
   /** The provider's id of this call, when it gave one. */
   requestId?: string;
+  /** Token usage, where the provider reports it. */
+  usage?: TokenUsage;
 }
+
+/**
+ * An accepted asynchronous request: what any worker needs to follow it. Saved in BullMQ job data, so it holds no
+ * secret (status URLs of these providers carry no credentials).
+ */
+export interface PendingRequest {
+  provider: ProviderName;
+  /** The provider's request id(s): one, or one per image for Oxen's queue. */
+  requestIds: string[];
+  /** Where to poll, when the provider said (fal `status_url`, Replicate `urls.get`). */
+  statusUrl?: string;
+  /** Where the result is, when the provider said (fal `response_url`). */
+  resultUrl?: string;
+  /** Model the request was sent to. */
+  model: string;
+  /** ISO time of the submission. */
+  submittedAt: string;
+}
+
+/** What a submission gave: the images (synchronous), or a request to follow. */
+export type SubmitResult =
+  { kind: 'completed'; response: ProviderResponse } | { kind: 'pending'; request: PendingRequest };
+
+/** What a status poll gave. A failed request is thrown as a ProviderError. */
+export type PollResult = { kind: 'pending' } | { kind: 'completed'; response: ProviderResponse };
 
 /** Per-call context: cancel with `signal`; `log` is already scoped to the job. */
 export interface CallContext {
@@ -32,13 +69,22 @@ export interface ImageProvider {
   readonly name: ProviderName;
   /** Quality the provider uses (and bills) when a row gives none. */
   readonly defaultQuality: Quality;
+  /** Whether `submit` answers with a {@link PendingRequest} (an async flow that can be resumed). */
+  readonly asynchronous: boolean;
   /** Model used for a request: the row's, else the adapter's default for the operation. */
   modelFor(request: ImageRequest): string;
   /** Fields of `request` this provider cannot serve; checked when rows are enqueued, so they fail before any call. */
   checkRequest(request: ImageRequest): FieldError[];
+  /** Optional work at worker start (e.g. read the model schema the host serves now). Never throws. */
+  prepare?(context: CallContext): Promise<void>;
   /**
-   * Make the paid call. Never retried inside: BullMQ attempts own retries, so each call is one counted attempt.
+   * Make the paid submission. Never retried inside: BullMQ attempts own retries, so each is one counted attempt.
    * @throws ProviderError subclasses (see src/shared/errors.ts).
    */
-  call(request: ImageRequest, context: CallContext): Promise<ProviderResponse>;
+  submit(request: ImageRequest, context: CallContext): Promise<SubmitResult>;
+  /**
+   * Ask how a pending request is doing (a free GET).
+   * @throws ProviderError when the request failed (content refusal, invalid input, provider failure).
+   */
+  poll(request: PendingRequest, context: CallContext): Promise<PollResult>;
 }

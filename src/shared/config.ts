@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ConfigurationError } from './errors.js';
 
 /** Names of the providers image-batch can call. */
-export const PROVIDER_NAMES = ['oxen'] as const;
+export const PROVIDER_NAMES = ['oxen', 'fal', 'openai', 'replicate', 'wavespeed'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
 /** Settings of one provider. */
@@ -21,6 +21,14 @@ export interface ProviderSettings {
   requestsPerMinute: number;
   /** Deadline of one provider call, in ms (connect, headers and body each). */
   timeoutMs: number;
+  /** Wait between two status polls of an async request, in ms. */
+  pollIntervalMs: number;
+  /** Longest wait for one async request to finish before the attempt gives up (the request is kept and resumed), ms. */
+  maxWaitMs: number;
+  /** A second base URL where the provider has one (fal: the REST host for storage uploads). */
+  restUrl?: string;
+  /** Oxen.ai only: `queue` (async queue, resumable; default) or `sync` (blocking image endpoints). */
+  mode?: 'queue' | 'sync';
 }
 
 /** The whole configuration. */
@@ -35,6 +43,12 @@ export interface Config {
   attempts: number;
   /** Base delay of the exponential backoff between attempts, in ms. Default 2000. */
   backoffDelayMs: number;
+  /** BullMQ job lock, in ms: a killed worker's jobs are taken over after it runs out. Renewed while a job runs. */
+  lockDurationMs: number;
+  /** How often workers look for stalled jobs (those of killed workers), in ms. */
+  stalledIntervalMs: number;
+  /** Times a job may stall (its worker killed) before it fails. Safe above 1: a resumed job never pays twice. */
+  maxStalledCount: number;
   /** Per-provider settings. */
   providers: Readonly<Record<ProviderName, Readonly<ProviderSettings>>>;
 }
@@ -45,7 +59,74 @@ const optionalSecret = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
 
-/** Oxen.ai publishes no rate limit for its image endpoints (providers.md §3): our own conservative defaults. */
+/**
+ * Per-provider defaults. Rate limits follow each provider's entry tier (shared/reference/providers.md):
+ * OpenAI tier 1 makes 5 images/min; fal starts at 2 concurrent requests; Replicate allows 600 prediction creations
+ * per minute; WaveSpeed Bronze 2 images/min and 2 concurrent; Oxen.ai publishes none (our conservative default).
+ */
+const PROVIDER_DEFAULTS: Record<
+  ProviderName,
+  { keyVariable: string; baseUrl: string; restUrl?: string; concurrency: number; requestsPerMinute: number }
+> = {
+  oxen: {
+    keyVariable: 'OXEN_API_KEY',
+    baseUrl: 'https://hub.oxen.ai',
+    concurrency: 8,
+    requestsPerMinute: 300,
+  },
+  fal: {
+    keyVariable: 'FAL_KEY',
+    baseUrl: 'https://queue.fal.run',
+    restUrl: 'https://rest.fal.ai',
+    concurrency: 2,
+    requestsPerMinute: 600,
+  },
+  openai: {
+    keyVariable: 'OPENAI_API_KEY',
+    baseUrl: 'https://api.openai.com/v1',
+    concurrency: 5,
+    requestsPerMinute: 5,
+  },
+  replicate: {
+    keyVariable: 'REPLICATE_API_TOKEN',
+    baseUrl: 'https://api.replicate.com/v1',
+    concurrency: 8,
+    requestsPerMinute: 600,
+  },
+  wavespeed: {
+    keyVariable: 'WAVESPEED_API_KEY',
+    baseUrl: 'https://api.wavespeed.ai',
+    concurrency: 2,
+    requestsPerMinute: 2,
+  },
+};
+
+/** The environment variable holding a provider's API key (`FAL_KEY`, `REPLICATE_API_TOKEN`, `<NAME>_API_KEY`). */
+export function apiKeyVariable(provider: ProviderName): string {
+  return PROVIDER_DEFAULTS[provider].keyVariable;
+}
+
+/** The environment variable of a provider's base URL (`FAL_QUEUE_URL` for fal, else `<NAME>_BASE_URL`). */
+export function baseUrlVariable(provider: ProviderName): string {
+  return provider === 'fal' ? 'FAL_QUEUE_URL' : `${provider.toUpperCase()}_BASE_URL`;
+}
+
+const providerShape = Object.fromEntries(
+  PROVIDER_NAMES.flatMap((name) => {
+    const defaults = PROVIDER_DEFAULTS[name];
+    const upper = name.toUpperCase();
+    return [
+      [defaults.keyVariable, optionalSecret],
+      [baseUrlVariable(name), z.string().url().default(defaults.baseUrl)],
+      [`${upper}_CONCURRENCY`, positiveInteger(defaults.concurrency)],
+      [`${upper}_REQUESTS_PER_MINUTE`, positiveInteger(defaults.requestsPerMinute)],
+      [`${upper}_TIMEOUT_MS`, positiveInteger(180_000)],
+      [`${upper}_POLL_INTERVAL_MS`, positiveInteger(2_000)],
+      [`${upper}_MAX_WAIT_MS`, positiveInteger(30 * 60_000)],
+    ];
+  }),
+) as Record<string, z.ZodType>;
+
 const environmentSchema = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   IMAGE_BATCH_QUEUE_PREFIX: z
@@ -55,11 +136,12 @@ const environmentSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   IMAGE_BATCH_ATTEMPTS: positiveInteger(3),
   IMAGE_BATCH_BACKOFF_MS: positiveInteger(2000),
-  OXEN_API_KEY: optionalSecret,
-  OXEN_BASE_URL: z.string().url().default('https://hub.oxen.ai'),
-  OXEN_CONCURRENCY: positiveInteger(8),
-  OXEN_REQUESTS_PER_MINUTE: positiveInteger(300),
-  OXEN_TIMEOUT_MS: positiveInteger(180_000),
+  IMAGE_BATCH_LOCK_DURATION_MS: positiveInteger(60_000),
+  IMAGE_BATCH_STALLED_INTERVAL_MS: positiveInteger(30_000),
+  IMAGE_BATCH_MAX_STALLED_COUNT: positiveInteger(3),
+  FAL_REST_URL: z.string().url().default('https://rest.fal.ai'),
+  OXEN_MODE: z.enum(['queue', 'sync']).default('queue'),
+  ...providerShape,
 });
 
 /**
@@ -72,22 +154,33 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigurationError(`invalid environment:\n${problems.join('\n')}`);
   }
-  const env = parsed.data;
+  const env = parsed.data as Record<string, unknown>;
+  const providers = {} as Record<ProviderName, ProviderSettings>;
+  for (const name of PROVIDER_NAMES) {
+    const upper = name.toUpperCase();
+    const settings: ProviderSettings = {
+      apiKey: env[PROVIDER_DEFAULTS[name].keyVariable] as string | undefined,
+      baseUrl: (env[baseUrlVariable(name)] as string).replace(/\/+$/, ''),
+      concurrency: env[`${upper}_CONCURRENCY`] as number,
+      requestsPerMinute: env[`${upper}_REQUESTS_PER_MINUTE`] as number,
+      timeoutMs: env[`${upper}_TIMEOUT_MS`] as number,
+      pollIntervalMs: env[`${upper}_POLL_INTERVAL_MS`] as number,
+      maxWaitMs: env[`${upper}_MAX_WAIT_MS`] as number,
+    };
+    if (name === 'fal') settings.restUrl = (env.FAL_REST_URL as string).replace(/\/+$/, '');
+    if (name === 'oxen') settings.mode = env.OXEN_MODE as 'queue' | 'sync';
+    providers[name] = settings;
+  }
   return deepFreeze({
-    redisUrl: env.REDIS_URL,
-    queuePrefix: env.IMAGE_BATCH_QUEUE_PREFIX,
-    logLevel: env.LOG_LEVEL,
-    attempts: env.IMAGE_BATCH_ATTEMPTS,
-    backoffDelayMs: env.IMAGE_BATCH_BACKOFF_MS,
-    providers: {
-      oxen: {
-        apiKey: env.OXEN_API_KEY,
-        baseUrl: env.OXEN_BASE_URL.replace(/\/+$/, ''),
-        concurrency: env.OXEN_CONCURRENCY,
-        requestsPerMinute: env.OXEN_REQUESTS_PER_MINUTE,
-        timeoutMs: env.OXEN_TIMEOUT_MS,
-      },
-    },
+    redisUrl: env.REDIS_URL as string,
+    queuePrefix: env.IMAGE_BATCH_QUEUE_PREFIX as string,
+    logLevel: env.LOG_LEVEL as Config['logLevel'],
+    attempts: env.IMAGE_BATCH_ATTEMPTS as number,
+    backoffDelayMs: env.IMAGE_BATCH_BACKOFF_MS as number,
+    lockDurationMs: env.IMAGE_BATCH_LOCK_DURATION_MS as number,
+    stalledIntervalMs: env.IMAGE_BATCH_STALLED_INTERVAL_MS as number,
+    maxStalledCount: env.IMAGE_BATCH_MAX_STALLED_COUNT as number,
+    providers,
   });
 }
 

@@ -32,6 +32,7 @@ export type ProviderErrorCode =
   | 'insufficient_credit'
   | 'not_found'
   | 'content_policy'
+  | 'task_failed'
   | 'invalid_response';
 
 /** What every provider error carries besides its message. */
@@ -44,6 +45,11 @@ export interface ProviderErrorDetails {
   requestId?: string | undefined;
   /** The underlying error (network failure, parse error). */
   cause?: unknown;
+  /**
+   * For failures without an answer: false when the request surely never left (connection refused, DNS failure,
+   * connect timeout); true (the default) when the provider may have received it.
+   */
+  requestMaybeSent?: boolean;
 }
 
 /** A provider call failed. Use the subclasses; `retryable` tells the worker whether another attempt may help. */
@@ -53,12 +59,20 @@ export abstract class ProviderError extends Error {
   readonly provider: string;
   readonly status: number | undefined;
   readonly requestId: string | undefined;
+  /** See {@link ProviderErrorDetails.requestMaybeSent}; always true for errors that carry an answer. */
+  readonly requestMaybeSent: boolean;
 
   constructor(message: string, details: ProviderErrorDetails) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.provider = details.provider;
     this.status = details.status;
     this.requestId = details.requestId;
+    this.requestMaybeSent = details.requestMaybeSent ?? true;
+  }
+
+  /** True when no answer arrived although the provider may have received the request (outcome unknown). */
+  get withoutAnswer(): boolean {
+    return (this instanceof NetworkError || this instanceof TimeoutError) && this.requestMaybeSent;
   }
 }
 
@@ -144,6 +158,13 @@ export class NotFoundError extends ProviderError {
 export class ContentPolicyError extends ProviderError {
   override readonly name = 'ContentPolicyError';
   readonly code = 'content_policy';
+  readonly retryable = false;
+}
+
+/** An accepted async request ended failed (the provider's reason in the message). Not retried: it may be billed. */
+export class TaskFailedError extends ProviderError {
+  override readonly name = 'TaskFailedError';
+  readonly code = 'task_failed';
   readonly retryable = false;
 }
 

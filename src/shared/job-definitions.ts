@@ -19,6 +19,10 @@ export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 export const QUALITIES = ['low', 'medium', 'high'] as const;
 export type Quality = (typeof QUALITIES)[number];
+export const BACKGROUNDS = ['transparent', 'opaque', 'auto'] as const;
+export type Background = (typeof BACKGROUNDS)[number];
+export const MODERATIONS = ['low', 'auto'] as const;
+export type Moderation = (typeof MODERATIONS)[number];
 
 /** Where a row came from: the manifest path as the user gave it, and its 1-based line number. */
 export interface RowSource {
@@ -43,6 +47,22 @@ export interface ImageRequest {
   outputFormat: OutputFormat;
   /** Model asked for by the manifest; omitted: the provider's default for the operation. */
   model?: string;
+  /** `transparent`, `opaque` or `auto` (OpenAI, Replicate). */
+  background?: Background;
+  /** `low` or `auto` (OpenAI generate, Replicate). */
+  moderation?: Moderation;
+  /** 0–100, for jpeg/webp output (OpenAI, Replicate). */
+  outputCompression?: number;
+}
+
+/** An accepted async request as saved in job data (see src/providers/provider.ts `PendingRequest`). */
+export interface SavedProviderRequest {
+  provider: ProviderName;
+  requestIds: string[];
+  statusUrl?: string;
+  resultUrl?: string;
+  model: string;
+  submittedAt: string;
 }
 
 /** Data of one BullMQ job (one manifest row): the request plus where it belongs. Holds no API key, ever. */
@@ -51,6 +71,10 @@ export interface ImageJobData extends ImageRequest {
   rowKey: string;
   source: RowSource;
   provider: ProviderName;
+  /** Set (ISO time) just before a paid submission is sent, cleared once its answer is recorded. */
+  submissionStartedAt?: string;
+  /** The provider's handle of an accepted async request, saved the moment the submission returns. */
+  providerRequest?: SavedProviderRequest;
 }
 
 /** One stored output image, as written to results.jsonl. */
@@ -81,6 +105,8 @@ export interface ResultLine {
   resolution_tier: string;
   /** Estimated cost of this row in USD (0 for a failed row). */
   cost_usd: number;
+  /** Token usage the provider reported (OpenAI), else null. */
+  usage: Record<string, unknown> | null;
   error: { code: string; message: string } | null;
   finished_at: string;
 }

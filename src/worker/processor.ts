@@ -1,20 +1,22 @@
 /**
- * The job processor: one manifest row per job. Call the provider, store every output image atomically, record the
- * row's outcome once in Redis, append its one results line, and write summary.json when the batch is finished.
+ * The job processor: one manifest row per job. Submit the paid request once, follow an async request by the id saved
+ * in the job (so a crashed or retried job resumes instead of paying again), store every output image atomically,
+ * record the row's outcome once, append its one results line, and write summary.json when the batch is finished.
  */
-import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
-import type { ImageProvider } from '../providers/provider.js';
+import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
+import type { CallContext, ImageProvider, PendingRequest, ProviderResponse } from '../providers/provider.js';
 import type { BatchStore } from '../shared/batch-store.js';
 import type { ProviderName } from '../shared/config.js';
-import type { ImageJobData, StoredOutput } from '../shared/job-definitions.js';
+import { ProviderError, TimeoutError } from '../shared/errors.js';
+import type { ImageJobData, ResultLine, StoredOutput } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { truncateForLog } from '../shared/logger.js';
 import { batchPaths, outputImagePath, resolveInside } from '../shared/output-layout.js';
 import { estimateImageCost, roundUsd } from '../shared/pricing.js';
 import { parseResolution, resolutionTier } from '../shared/resolution-tier.js';
 import { decideOnError } from './error-policy.js';
-import { recordRowOutcome } from './row-outcome.js';
 import { storeOutputImage } from './output-storage.js';
+import { recordRowOutcome } from './row-outcome.js';
 
 /** What a processor needs. */
 export interface ProcessorDependencies {
@@ -22,16 +24,23 @@ export interface ProcessorDependencies {
   store: BatchStore;
   /** The provider's queue, for pausing it on a 429 (`queue.rateLimit`). */
   queueFor(provider: ProviderName): Queue;
-  /** Deadline of one provider call and of each download, ms. */
-  timeoutMsFor(provider: ProviderName): number;
+  /** Timing settings of a provider: per-call deadline, poll interval and longest wait for an async request, ms. */
+  timingFor(provider: ProviderName): { timeoutMs: number; pollIntervalMs: number; maxWaitMs: number };
+  /** Aborted when the worker shuts down: jobs waiting on an async request are then released, not finished. */
+  shutdownSignal: AbortSignal;
   log: Logger;
 }
 
-/** What a completed job returns (kept in BullMQ as the job's return value). */
+/** What a finished job returns (kept in BullMQ as the job's return value). */
 export interface ImageJobResult {
   status: 'completed' | 'failed' | 'already-finished';
   outputs: StoredOutput[];
   costUsd: number;
+}
+
+/** The row's outcome is unknown: a submission may have reached the provider, but its answer was never recorded. */
+class UncertainOutcome extends Error {
+  override readonly name = 'UncertainOutcome';
 }
 
 /** Build the BullMQ processor function. */
@@ -48,13 +57,48 @@ export function createProcessor(dependencies: ProcessorDependencies) {
     return directory;
   }
 
+  /** Poll `pending` until it completes, the wait runs out (retryable), or the worker shuts down (job released). */
+  async function waitFor(
+    provider: ImageProvider,
+    pending: PendingRequest,
+    job: Job<ImageJobData>,
+    token: string | undefined,
+    context: CallContext,
+  ): Promise<ProviderResponse> {
+    const timing = dependencies.timingFor(provider.name);
+    const deadline = Date.parse(pending.submittedAt) + timing.maxWaitMs;
+    for (;;) {
+      const polled = await provider.poll(pending, {
+        ...context,
+        signal: AbortSignal.timeout(timing.timeoutMs),
+      });
+      if (polled.kind === 'completed') return polled.response;
+      if (Date.now() > deadline) {
+        throw new TimeoutError(
+          `${provider.name} request ${pending.requestIds.join(',')} still unfinished after ${timing.maxWaitMs} ms; will resume it`,
+          { provider: provider.name, requestMaybeSent: true },
+        );
+      }
+      if (dependencies.shutdownSignal.aborted) {
+        await job.moveToDelayed(Date.now() + timing.pollIntervalMs, token);
+        throw new DelayedError('worker shutting down; the request is followed up by the next worker');
+      }
+      await sleep(timing.pollIntervalMs, dependencies.shutdownSignal);
+    }
+  }
+
   return async function processImageJob(
     job: Job<ImageJobData>,
-    _token?: string,
+    token?: string,
     signal?: AbortSignal,
   ): Promise<ImageJobResult> {
     const data = job.data;
-    const log = dependencies.log.child({ jobId: job.id, batch: data.batchId, row: data.rowKey });
+    const log = dependencies.log.child({
+      jobId: job.id,
+      batch: data.batchId,
+      row: data.rowKey,
+      provider: data.provider,
+    });
     if ((await dependencies.store.outcome(data.batchId, data.rowKey)) !== undefined) {
       log.info('row already finished; nothing to do');
       return { status: 'already-finished', outputs: [], costUsd: 0 };
@@ -65,28 +109,62 @@ export function createProcessor(dependencies: ProcessorDependencies) {
     const paths = batchPaths(outputRoot, data.batchId);
     const resolution = parseResolution(data.resolution) ?? { width: 1024, height: 1024 };
     const price = estimateImageCost(resolution, data.quality ?? provider.defaultQuality);
-    const timeoutMs = dependencies.timeoutMsFor(data.provider);
+    const timing = dependencies.timingFor(data.provider);
     const callSignal =
       signal === undefined
-        ? AbortSignal.timeout(timeoutMs)
-        : AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+        ? AbortSignal.timeout(timing.timeoutMs)
+        : AbortSignal.any([signal, AbortSignal.timeout(timing.timeoutMs)]);
+    const context: CallContext = { signal: callSignal, log };
     const baseLine = {
       row_key: data.rowKey,
       manifest: data.source.manifest,
       line: data.source.line,
       operation: data.operation,
       provider: data.provider,
-      model: provider.modelFor(data),
+      model: data.providerRequest?.model ?? provider.modelFor(data),
       attempts: job.attemptsMade + 1,
       resolution: data.resolution,
       resolution_tier: resolutionTier(resolution),
+      usage: null,
     };
 
-    let requestId: string | null = null;
+    let requestId: string | null = data.providerRequest?.requestIds.join(',') ?? null;
     try {
-      log.debug({ prompt: truncateForLog(data.prompt), operation: data.operation }, 'calling provider');
-      const response = await provider.call(data, { signal: callSignal, log });
-      requestId = response.requestId ?? null;
+      let response: ProviderResponse;
+      if (data.providerRequest !== undefined) {
+        log.info({ requestId }, 'resuming the saved provider request; not submitting again');
+        response = await waitFor(provider, data.providerRequest, job, token, context);
+      } else {
+        if (data.submissionStartedAt !== undefined) {
+          throw new UncertainOutcome(
+            `an earlier attempt sent this row to ${data.provider} at ${data.submissionStartedAt} and stopped before ` +
+              'the answer was recorded; it may have been billed, so it is not sent again',
+          );
+        }
+        await job.updateData({ ...data, submissionStartedAt: new Date().toISOString() });
+        log.debug({ prompt: truncateForLog(data.prompt), operation: data.operation }, 'submitting');
+        let submitted;
+        try {
+          submitted = await provider.submit(data, context);
+        } catch (error) {
+          if (provider.asynchronous && error instanceof ProviderError && error.withoutAnswer) {
+            throw new UncertainOutcome(
+              `${error.message}; the submission may have been accepted, so it is not sent again`,
+            );
+          }
+          await job.updateData({ ...withoutSubmissionMarker(data) });
+          throw error;
+        }
+        if (submitted.kind === 'pending') {
+          requestId = submitted.request.requestIds.join(',');
+          await job.updateData({ ...withoutSubmissionMarker(data), providerRequest: submitted.request });
+          log.info({ requestId }, 'provider accepted the request');
+          response = await waitFor(provider, submitted.request, job, token, context);
+        } else {
+          response = submitted.response;
+        }
+      }
+      requestId = response.requestId ?? requestId;
       const outputs: StoredOutput[] = [];
       for (const [index, image] of response.images.entries()) {
         const relativePath = outputImagePath(data.rowKey, index, response.images.length, data.outputFormat);
@@ -98,37 +176,38 @@ export function createProcessor(dependencies: ProcessorDependencies) {
             data.outputFormat,
             {
               provider: data.provider,
-              timeoutMs,
-              signal: AbortSignal.timeout(timeoutMs),
+              timeoutMs: timing.timeoutMs,
+              signal: AbortSignal.timeout(timing.timeoutMs),
             },
           ),
         );
       }
       const costUsd = roundUsd(price.usd * outputs.length);
-      await recordRowOutcome(
-        dependencies.store,
-        data,
-        {
-          ...baseLine,
-          model: response.model,
-          status: 'completed',
-          outputs,
-          request_id: requestId,
-          cost_usd: costUsd,
-          error: null,
-          finished_at: new Date().toISOString(),
-        },
-        outputRoot,
-      );
+      const line: ResultLine = {
+        ...baseLine,
+        model: response.model,
+        status: 'completed',
+        outputs,
+        request_id: requestId,
+        cost_usd: costUsd,
+        usage: response.usage === undefined ? null : { ...response.usage },
+        error: null,
+        finished_at: new Date().toISOString(),
+      };
+      await recordRowOutcome(dependencies.store, data, line, outputRoot);
       log.info({ outputs: outputs.length, costUsd, requestId }, 'row completed');
       return { status: 'completed', outputs, costUsd };
     } catch (error) {
-      const decision = decideOnError(error, {
-        attemptsMade: job.attemptsMade,
-        attemptsStarted: job.attemptsStarted,
-        attempts: job.opts.attempts ?? 1,
-      });
-      const errorRequestId = (error as { requestId?: string }).requestId;
+      if (error instanceof DelayedError) throw error;
+      const decision =
+        error instanceof UncertainOutcome
+          ? { action: 'fail' as const, code: 'uncertain_outcome', message: error.message }
+          : decideOnError(error, {
+              attemptsMade: job.attemptsMade,
+              attemptsStarted: job.attemptsStarted,
+              attempts: job.opts.attempts ?? 1,
+            });
+      const errorRequestId = error instanceof ProviderError ? error.requestId : undefined;
       if (decision.action === 'rate-limit') {
         log.warn({ delayMs: decision.delayMs }, 'provider rate limited us; pausing its queue');
         await dependencies.queueFor(data.provider).rateLimit(decision.delayMs);
@@ -156,4 +235,24 @@ export function createProcessor(dependencies: ProcessorDependencies) {
       throw new UnrecoverableError(decision.message);
     }
   };
+}
+
+function withoutSubmissionMarker(data: ImageJobData): ImageJobData {
+  const copy = { ...data };
+  delete copy.submissionStartedAt;
+  return copy;
+}
+
+/** Sleep `ms`, ending early when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

@@ -47,13 +47,24 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     );
     providers.set(name, options.providerOverrides?.get(name) ?? createProvider(name, config));
   }
+  const shutdown = new AbortController();
   const processor = createProcessor({
     providers,
     store,
     queueFor: (name) => queues.get(name)!,
-    timeoutMsFor: (name) => config.providers[name].timeoutMs,
+    timingFor: (name) => config.providers[name],
+    shutdownSignal: shutdown.signal,
     log,
   });
+  const prepared = Promise.all(
+    [...providers.values()].map(
+      async (provider) =>
+        await provider.prepare?.({
+          signal: AbortSignal.timeout(config.providers[provider.name].timeoutMs),
+          log,
+        }),
+    ),
+  );
 
   const workers = options.providers.map((name) => {
     const settings = config.providers[name];
@@ -61,8 +72,11 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       connection: { url: config.redisUrl, maxRetriesPerRequest: null },
       prefix: config.queuePrefix,
       concurrency: options.concurrency ?? settings.concurrency,
-      // Per-second buckets rather than one per-minute bucket, so a minute's allowance is not spent in one burst.
-      limiter: { max: Math.max(1, Math.floor(settings.requestsPerMinute / 60)), duration: 1000 },
+      limiter: limiterFor(settings.requestsPerMinute),
+      lockDuration: config.lockDurationMs,
+      stalledInterval: config.stalledIntervalMs,
+      maxStalledCount: config.maxStalledCount,
+      autorun: false,
     });
     worker.on('failed', (job, error) => {
       if (job !== undefined) void recordUnhandledFailure(job, error, store, log);
@@ -70,14 +84,28 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     worker.on('error', (error) => log.error({ err: error, provider: name }, 'worker error'));
     return worker;
   });
-  log.info({ providers: options.providers, concurrency: options.concurrency }, 'workers started');
+  void prepared.then(() => {
+    for (const worker of workers) void worker.run();
+    log.info({ providers: options.providers, concurrency: options.concurrency }, 'workers started');
+  });
 
   return {
     async close() {
+      shutdown.abort();
+      await prepared;
       await Promise.all(workers.map((worker) => worker.close()));
       await Promise.all([...queues.values()].map((queue) => queue.close()));
     },
   };
+}
+
+/**
+ * BullMQ limiter options for a rate in requests per minute: per-second buckets from 60/min up (so a minute's
+ * allowance is not spent in one burst), one request per interval below that.
+ */
+export function limiterFor(requestsPerMinute: number): { max: number; duration: number } {
+  if (requestsPerMinute >= 60) return { max: Math.floor(requestsPerMinute / 60), duration: 1000 };
+  return { max: 1, duration: Math.ceil(60_000 / requestsPerMinute) };
 }
 
 /**
@@ -113,6 +141,7 @@ async function recordUnhandledFailure(
       resolution: data.resolution,
       resolution_tier: resolutionTier(resolution),
       cost_usd: 0,
+      usage: null,
       error: { code: 'job_failed', message: error.message },
       finished_at: new Date().toISOString(),
     };

@@ -6,12 +6,13 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ResultLine } from '../../src/shared/job-definitions.js';
+import { jobIdFor, queueNameFor } from '../../src/shared/job-definitions.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliProcess, spawnCli } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
 import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { simulatorEnvironment } from '../helpers/simulator-environment.js';
 
 const SECRET = 'sk-TESTSECRET-0123456789';
 let prefix: string;
@@ -103,7 +104,9 @@ describe('run without an API key', () => {
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
     const lines = result.stdout.split('\n');
-    expect(lines[0]).toMatch(/No API key set for oxen .*simulator at http:\/\/127\.0\.0\.1:\d+/);
+    expect(lines[0]).toMatch(
+      /^No API key set for oxen, fal, openai, replicate, wavespeed .*simulator at http:\/\/127\.0\.0\.1:\d+/,
+    );
     expect(result.stdout).toMatch(/2 completed, 0 failed/);
     expect(result.stdout).toMatch(/standard\s+2 images\s+\$0\.37/);
     expect(await readdir(path.join(out, 'no-key', 'images'))).toEqual(['a.png', 'b.png']);
@@ -159,9 +162,9 @@ describe('secrets', () => {
       },
     );
     expect(result.exitCode).toBe(1);
-    expect(simulator.recordedRequests.every((request) => request.authorization === `Bearer ${SECRET}`)).toBe(
-      true,
-    );
+    expect(
+      simulator.recordedRequests.every((request) => request.headers.authorization === `Bearer ${SECRET}`),
+    ).toBe(true);
     expect(result.stderr.length).toBeGreaterThan(0);
     expect(result.stdout + result.stderr).not.toContain(SECRET);
     const stored = await dumpRedis();
@@ -181,25 +184,24 @@ describe('worker', () => {
   });
   afterAll(async () => simulator.stop());
 
-  it('finishes the jobs in progress on SIGTERM and leaves the rest queued for the next worker', async () => {
+  it('on SIGTERM releases jobs waiting on async requests; the next run resumes them without submitting again', async () => {
     const folder = await manifestFolder();
     const rows = Array.from({ length: 6 }, (_, index) =>
-      jsonLine({ id: `r${index}`, prompt: `row ${index}`, resolution: '1024x768' }),
+      jsonLine({ id: `r${index}`, prompt: `drain row ${index}`, resolution: '1024x768' }),
     );
     const manifest = await writeManifest(folder, 'rows.jsonl', rows);
     const out = await temporaryDirectory();
     const environment = {
       REDIS_URL: redisUrl(),
       IMAGE_BATCH_QUEUE_PREFIX: prefix,
-      OXEN_API_KEY: 'anything',
-      OXEN_BASE_URL: simulator.url,
+      ...simulatorEnvironment(simulator.url, 'anything'),
       LOG_LEVEL: 'warn',
     };
     const enqueue = await runCliProcess(['enqueue', manifest, '--out', out, '--batch', 'drain'], environment);
     expect(enqueue.exitCode).toBe(0);
     expect(enqueue.stdout).toContain('enqueued 6');
 
-    const worker = spawnCli(['worker', '--concurrency', '2'], environment);
+    const worker = spawnCli(['worker', '--provider', 'oxen', '--concurrency', '2'], environment);
     const exited = new Promise<number>((resolve) => worker.on('exit', (code) => resolve(code ?? -1)));
     const deadline = Date.now() + 30_000;
     while (simulator.paidRequestTotal < 2 && Date.now() < deadline)
@@ -209,17 +211,86 @@ describe('worker', () => {
     expect(await exited).toBe(0);
     expect(worker.output().stdout).toContain('no job was left behind');
 
-    const results = (await readFile(path.join(out, 'drain', 'results.jsonl'), 'utf8')).trim().split('\n');
-    expect(results.map((line) => (JSON.parse(line) as ResultLine).status)).toEqual([
-      'completed',
-      'completed',
-    ]);
     const status = await runCliProcess(['status', 'drain', '--json'], environment);
-    expect(JSON.parse(status.stdout)).toMatchObject({ rows: 6, completed: 2, failed: 0, pending: 4 });
+    expect(JSON.parse(status.stdout)).toMatchObject({ rows: 6, completed: 0, failed: 0, pending: 6 });
 
     const resumed = await runCliProcess(['run', manifest, '--out', out, '--batch', 'drain'], environment);
     expect(resumed.exitCode).toBe(0);
     expect(resumed.stdout).toMatch(/6 completed, 0 failed, 0 pending/);
     expect(simulator.paidRequestTotal).toBe(6);
+    for (let index = 0; index < 6; index += 1)
+      expect(simulator.submissionsByPrompt.get(`drain row ${index}`)).toBe(1);
+  });
+
+  it('after SIGKILL with async requests in flight, a new worker finishes every row with one submission per row', async () => {
+    const folder = await manifestFolder();
+    const providers = [
+      ['oxen', '1024x768'],
+      ['fal', '1024x1024'],
+      ['replicate', '1536x1024'],
+      ['wavespeed', '1024x576'],
+    ] as const;
+    const rows = providers.flatMap(([provider, resolution]) => [
+      jsonLine({ id: `${provider}-gen`, provider, prompt: `crash ${provider} generate`, resolution }),
+      jsonLine({
+        id: `${provider}-edit`,
+        provider,
+        prompt: `crash ${provider} edit`,
+        image_urls: ['images/dune.jpg'],
+        resolution,
+      }),
+    ]);
+    const manifest = await writeManifest(folder, 'crash.jsonl', rows);
+    const out = await temporaryDirectory();
+    const environment = {
+      REDIS_URL: redisUrl(),
+      IMAGE_BATCH_QUEUE_PREFIX: prefix,
+      ...simulatorEnvironment(simulator.url, 'anything'),
+      IMAGE_BATCH_LOCK_DURATION_MS: '1500',
+      IMAGE_BATCH_STALLED_INTERVAL_MS: '500',
+      LOG_LEVEL: 'warn',
+    };
+    simulator.setLatency(4000);
+    const before = simulator.paidRequestTotal;
+    try {
+      expect(
+        (await runCliProcess(['enqueue', manifest, '--out', out, '--batch', 'crash'], environment)).exitCode,
+      ).toBe(0);
+      const worker = spawnCli(['worker'], environment);
+      const killed = new Promise((resolve) => worker.on('exit', resolve));
+      const redis = new Redis(redisUrl());
+      const allSaved = async () => {
+        for (const [provider] of providers) {
+          for (const suffix of ['gen', 'edit']) {
+            const data = await redis.hget(
+              `${prefix}:${queueNameFor(provider)}:${jobIdFor('crash', `${provider}-${suffix}`)}`,
+              'data',
+            );
+            if (data === null || !data.includes('"providerRequest"')) return false;
+          }
+        }
+        return true;
+      };
+      const deadline = Date.now() + 30_000;
+      while (!(await allSaved()) && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      redis.disconnect();
+      expect(simulator.paidRequestTotal - before).toBe(8);
+      worker.kill('SIGKILL');
+      await killed;
+
+      const resumed = await runCliProcess(['run', manifest, '--out', out, '--batch', 'crash'], environment);
+      expect(resumed.exitCode).toBe(0);
+      expect(resumed.stdout).toMatch(/8 completed, 0 failed, 0 pending/);
+      for (const [provider] of providers) {
+        expect(simulator.submissionsByPrompt.get(`crash ${provider} generate`)).toBe(1);
+        expect(simulator.submissionsByPrompt.get(`crash ${provider} edit`)).toBe(1);
+      }
+      expect(simulator.paidRequestTotal - before).toBe(8);
+      const results = (await readFile(path.join(out, 'crash', 'results.jsonl'), 'utf8')).trim().split('\n');
+      expect(results).toHaveLength(8);
+    } finally {
+      simulator.setLatency(1500);
+    }
   });
 });

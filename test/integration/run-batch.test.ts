@@ -14,6 +14,7 @@ import { runCliInProcess } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
 import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { simulatorEnvironment } from '../helpers/simulator-environment.js';
 
 let simulator: ProviderSimulator;
 let prefix: string;
@@ -38,9 +39,7 @@ function environment(extra: Record<string, string> = {}): Record<string, string>
     REDIS_URL: redisUrl(),
     IMAGE_BATCH_QUEUE_PREFIX: prefix,
     LOG_LEVEL: 'silent',
-    OXEN_API_KEY: 'sk-test',
-    OXEN_BASE_URL: simulator.url,
-    OXEN_REQUESTS_PER_MINUTE: '60000',
+    ...simulatorEnvironment(simulator.url, 'sk-test'),
     IMAGE_BATCH_BACKOFF_MS: '50',
     ...extra,
   };
@@ -130,7 +129,7 @@ describe('run, end to end', () => {
     for (const line of results) {
       const want = expected.get(line.row_key)!;
       expect(line).toMatchObject({ status: 'completed', provider: 'oxen', attempts: 1, error: null });
-      expect(line.request_id).toMatch(/^sim-/);
+      expect(line.request_id).toMatch(/^[0-9a-f-]{36}(,[0-9a-f-]{36})*$/);
       expect(line.outputs).toHaveLength(want.images);
       expect(line.resolution_tier).toBe(
         want.width * want.height > 1920 * 1080 ? 'high-resolution' : 'standard',
@@ -242,10 +241,22 @@ describe('provider failures during run', () => {
 
   it('gives up on a hung call after the timeout and completes on the next attempt', async () => {
     simulator.injectFaults([{ hang: true }]);
-    const { result, line, paidRequests } = await runOneRow('a slow snail', { OXEN_TIMEOUT_MS: '1000' });
+    const { result, line, paidRequests } = await runOneRow('a slow snail', {
+      OXEN_TIMEOUT_MS: '1000',
+      OXEN_MODE: 'sync',
+    });
     expect(result.exitCode).toBe(0);
     expect(line).toMatchObject({ status: 'completed', attempts: 2 });
     expect(paidRequests).toBe(2);
+  });
+
+  it('does not re-send an async submission that got no answer: the row records the uncertain outcome', async () => {
+    simulator.injectFaults([{ hang: true }]);
+    const { result, line, paidRequests } = await runOneRow('a lost letter', { OXEN_TIMEOUT_MS: '1000' });
+    expect(result.exitCode).toBe(1);
+    expect(line).toMatchObject({ status: 'failed', attempts: 1, error: { code: 'uncertain_outcome' } });
+    expect(line.error?.message).toMatch(/not sent again/);
+    expect(paidRequests).toBe(1);
   });
 
   it("fails a row on a permanent 400 at once, with the provider's reason, and never retries it", async () => {

@@ -16,6 +16,17 @@ describe('loadConfig', () => {
       concurrency: 8,
       requestsPerMinute: 300,
       timeoutMs: 180_000,
+      pollIntervalMs: 2000,
+      maxWaitMs: 1_800_000,
+      mode: 'queue',
+    });
+    expect(config.providers.openai).toMatchObject({
+      baseUrl: 'https://api.openai.com/v1',
+      requestsPerMinute: 5,
+    });
+    expect(config.providers.fal).toMatchObject({
+      baseUrl: 'https://queue.fal.run',
+      restUrl: 'https://rest.fal.ai',
     });
     expect(Object.isFrozen(config.providers.oxen)).toBe(true);
   });

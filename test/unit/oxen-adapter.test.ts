@@ -36,7 +36,7 @@ describe('Oxen.ai request bodies (seeded schema)', () => {
   });
 
   it('sends local input images and the mask as data URIs to the edit model', async () => {
-    const body = await provider.buildBody({
+    const body: Record<string, any> = await provider.buildBody({
       ...generate,
       operation: 'edit',
       inputImages: [path.join(jobsImages, 'garden.jpg'), 'https://example.com/b.png'],

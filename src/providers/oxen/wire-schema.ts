@@ -68,3 +68,51 @@ export const oxenErrorBodySchema = z.object({
   status: z.string().optional(),
   status_message: z.string().optional(),
 });
+
+export const OXEN_QUEUE_PATH = '/api/ai/queue';
+export const OXEN_MODELS_PATH = '/api/ai/models';
+
+/** Body of `POST /api/ai/queue`: the model's parameters plus `num_generations` (1–4) instead of `num_images`. */
+export const oxenQueueRequestSchema = oxenImageRequestSchema
+  .omit({ num_images: true, response_format: true })
+  .extend({ num_generations: z.number().int().min(1).max(4).optional() })
+  .strict();
+export type OxenQueueRequest = z.infer<typeof oxenQueueRequestSchema>;
+
+/** Answer of `POST /api/ai/queue`. */
+export const oxenQueueSubmitResponseSchema = z.object({
+  generations: z.array(z.object({ generation_id: z.string().min(1), status: z.string().optional() })).min(1),
+});
+
+/** Answer of `GET /api/ai/queue/{id}`. */
+export const oxenGenerationSchema = z.object({
+  generation_id: z.string(),
+  model_name: z.string().optional(),
+  status: z.enum(['queued', 'processing', 'succeeded', 'failed', 'cancelled']),
+  result_url: z.string().nullable().optional(),
+  error_message: z.string().nullable().optional(),
+});
+
+/**
+ * The seeded `json_request_schema` of gpt-image-2 (-edit), as JSON Schema: what the simulator serves at
+ * `GET /api/ai/models/{id}` and what the adapter falls back to when that call fails.
+ */
+export function seededJsonRequestSchema(operation: 'generate' | 'edit'): Record<string, unknown> {
+  return {
+    type: 'object',
+    required: operation === 'edit' ? ['prompt', 'input_image'] : ['prompt'],
+    properties: {
+      prompt: { type: 'string' },
+      ...(operation === 'edit'
+        ? {
+            input_image: { type: 'array', items: { type: 'string' } },
+            mask_url: { type: 'string', format: 'uri' },
+          }
+        : {}),
+      resolution: { type: 'string', enum: [...OXEN_RESOLUTIONS], default: '1024x1024' },
+      quality: { type: 'string', enum: [...OXEN_QUALITIES], default: 'high' },
+      num_images: { type: 'integer', minimum: 1, maximum: OXEN_MAX_NUM_IMAGES, default: 1 },
+      output_format: { type: 'string', enum: [...OXEN_OUTPUT_FORMATS], default: 'png' },
+    },
+  };
+}

@@ -1,0 +1,233 @@
+/**
+ * fal.ai adapter: GPT Image 2 through the queue API. Submit to `<queue>/openai/gpt-image-2[/edit]`, then follow the
+ * returned `status_url` until `COMPLETED` and read `response_url` (neither carries `/edit`). `Authorization: Key`.
+ * Local input images go up through fal storage (initiate + PUT) first. Wire format: ./wire-schema.ts.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { request as undiciRequest } from 'undici';
+import type { ProviderSettings } from '../../shared/config.js';
+import {
+  AuthenticationError,
+  BadRequestError,
+  ContentPolicyError,
+  InsufficientCreditError,
+  InvalidResponseError,
+  TaskFailedError,
+  type FieldError,
+  type ProviderError,
+} from '../../shared/errors.js';
+import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
+import { parseResolution } from '../../shared/resolution-tier.js';
+import { classifyNetworkError, errorForStatus, getOnce, postOnce, type HttpResponse } from '../http.js';
+import { sniffImageType } from '../image-inputs.js';
+import type { CallContext, ImageProvider, PendingRequest, PollResult, SubmitResult } from '../provider.js';
+import { customSizeProblem } from '../size-rules.js';
+import {
+  FAL_BASE_APP,
+  FAL_EDIT_APP,
+  FAL_GENERATE_APP,
+  FAL_MAX_INPUT_IMAGES,
+  FAL_MIN_PIXELS,
+  falErrorSchema,
+  falResultSchema,
+  falStatusSchema,
+  falSubmitResponseSchema,
+} from './wire-schema.js';
+
+/** Settings the adapter needs (`baseUrl` is the queue host, `restUrl` the storage host). */
+export type FalSettings = Pick<ProviderSettings, 'apiKey' | 'baseUrl' | 'restUrl' | 'timeoutMs'>;
+
+/** The fal.ai provider. */
+export class FalProvider implements ImageProvider {
+  readonly name = 'fal' as const;
+  /** fal's default quality is `high` (seed). */
+  readonly defaultQuality: Quality = 'high';
+  readonly asynchronous = true;
+
+  constructor(private readonly settings: FalSettings) {}
+
+  modelFor(request: ImageRequest): string {
+    return request.model ?? (request.operation === 'edit' ? FAL_EDIT_APP : FAL_GENERATE_APP);
+  }
+
+  checkRequest(request: ImageRequest): FieldError[] {
+    const errors: FieldError[] = [];
+    const size = parseResolution(request.resolution);
+    const problem = size === undefined ? 'not WIDTHxHEIGHT' : customSizeProblem(size, FAL_MIN_PIXELS);
+    if (problem !== undefined) errors.push({ field: 'resolution', message: `fal.ai image_size: ${problem}` });
+    if (request.inputImages.length > FAL_MAX_INPUT_IMAGES) {
+      errors.push({
+        field: 'image_urls',
+        message: `fal.ai takes at most ${FAL_MAX_INPUT_IMAGES} input images`,
+      });
+    }
+    if (request.background !== undefined || request.moderation !== undefined) {
+      errors.push({
+        field: request.background !== undefined ? 'background' : 'moderation',
+        message: 'fal.ai has no background or moderation setting',
+      });
+    }
+    return errors;
+  }
+
+  /** The exact input sent for `request` (local files already uploaded to fal storage). */
+  async buildInput(request: ImageRequest, context: CallContext): Promise<Record<string, unknown>> {
+    const size = parseResolution(request.resolution)!;
+    const input: Record<string, unknown> = {
+      prompt: request.prompt,
+      image_size: { width: size.width, height: size.height },
+      num_images: request.numImages,
+      output_format: request.outputFormat,
+    };
+    if (request.quality !== undefined) input.quality = request.quality;
+    if (request.operation === 'edit') {
+      input.image_urls = await Promise.all(
+        request.inputImages.map((reference) => this.upload(reference, context)),
+      );
+      if (request.mask !== undefined) input.mask_url = await this.upload(request.mask, context);
+    }
+    return input;
+  }
+
+  /** A URL fal can fetch: URLs unchanged, local files uploaded to fal storage (initiate, then PUT). */
+  async upload(reference: string, context: CallContext): Promise<string> {
+    if (!path.isAbsolute(reference)) return reference;
+    const bytes = await readFile(reference).catch(() => {
+      throw new BadRequestError(`cannot read input image ${reference}`, { provider: this.name }, [
+        { field: 'image_urls', message: `cannot read ${reference}` },
+      ]);
+    });
+    const contentType = sniffImageType(bytes) ?? 'application/octet-stream';
+    const initiated = await postOnce(
+      `${this.settings.restUrl ?? 'https://rest.fal.ai'}/storage/upload/initiate?storage_type=fal-cdn-v3`,
+      { content_type: contentType, file_name: path.basename(reference) },
+      this.callOptions(context),
+    );
+    if (initiated.status !== 200) throw this.errorFor(initiated, undefined);
+    const { upload_url: uploadUrl, file_url: fileUrl } = initiated.body as {
+      upload_url?: string;
+      file_url?: string;
+    };
+    if (uploadUrl === undefined || fileUrl === undefined)
+      throw new InvalidResponseError('fal storage gave no upload URL', { provider: this.name });
+    try {
+      const put = await undiciRequest(uploadUrl, {
+        method: 'PUT',
+        body: bytes,
+        headers: { 'content-type': contentType },
+        signal: context.signal,
+      });
+      await put.body.dump();
+      if (put.statusCode >= 300)
+        throw new InvalidResponseError(`fal storage upload failed with HTTP ${put.statusCode}`, {
+          provider: this.name,
+        });
+    } catch (error) {
+      throw error instanceof InvalidResponseError
+        ? error
+        : classifyNetworkError(error, { provider: this.name, requestMaybeSent: false });
+    }
+    return fileUrl;
+  }
+
+  async submit(request: ImageRequest, context: CallContext): Promise<SubmitResult> {
+    const model = this.modelFor(request);
+    const input = await this.buildInput(request, context);
+    const response = await postOnce(`${this.settings.baseUrl}/${model}`, input, this.callOptions(context));
+    const requestId = response.headers['x-fal-request-id'];
+    if (response.status < 200 || response.status >= 300) throw this.errorFor(response, requestId);
+    const parsed = falSubmitResponseSchema.safeParse(response.body);
+    if (!parsed.success)
+      throw new InvalidResponseError('fal.ai accepted nothing', {
+        provider: this.name,
+        status: response.status,
+        requestId,
+      });
+    const pending: PendingRequest = {
+      provider: this.name,
+      requestIds: [parsed.data.request_id],
+      statusUrl: parsed.data.status_url,
+      resultUrl: parsed.data.response_url,
+      model,
+      submittedAt: new Date().toISOString(),
+    };
+    return { kind: 'pending', request: pending };
+  }
+
+  async poll(pending: PendingRequest, context: CallContext): Promise<PollResult> {
+    const id = pending.requestIds[0]!;
+    const base = `${this.settings.baseUrl}/${FAL_BASE_APP}/requests/${encodeURIComponent(id)}`;
+    const status = await getOnce(pending.statusUrl ?? `${base}/status`, this.callOptions(context));
+    if (status.status !== 200 && status.status !== 202) throw this.errorFor(status, id);
+    const parsedStatus = falStatusSchema.safeParse(status.body);
+    if (!parsedStatus.success)
+      throw new InvalidResponseError(`fal.ai sent an unreadable status for ${id}`, {
+        provider: this.name,
+        requestId: id,
+      });
+    if (parsedStatus.data.status !== 'COMPLETED') return { kind: 'pending' };
+    const result = await getOnce(pending.resultUrl ?? base, this.callOptions(context));
+    if (result.status !== 200) throw this.errorFor(result, id, true);
+    const parsed = falResultSchema.safeParse(result.body);
+    if (!parsed.success)
+      throw new InvalidResponseError(`fal.ai result ${id} has no images`, {
+        provider: this.name,
+        requestId: id,
+      });
+    return {
+      kind: 'completed',
+      response: {
+        model: pending.model,
+        requestId: id,
+        images: parsed.data.images.map((image) => ({ kind: 'url', url: image.url })),
+      },
+    };
+  }
+
+  /**
+   * Map a fal error answer: 422 `detail[]` names the field (content_policy_violation is a refusal), a locked account
+   * is out of credit; a failed request's replayed 5xx is a failed task (no new submission).
+   */
+  errorFor(response: HttpResponse, requestId: string | undefined, fromResult = false): ProviderError {
+    const parsed = falErrorSchema.safeParse(response.body);
+    const details = { provider: this.name, status: response.status, requestId };
+    if (parsed.success && Array.isArray(parsed.data.detail)) {
+      const items = parsed.data.detail;
+      const message = `fal.ai: ${items.map((item) => `${fieldOf(item.loc)}: ${item.msg}`).join('; ')}`;
+      if (items.some((item) => item.type === 'content_policy_violation'))
+        return new ContentPolicyError(message, details);
+      const fields = items.map((item) => ({ field: fieldOf(item.loc), message: item.msg }));
+      return new BadRequestError(message, details, fields);
+    }
+    const text = parsed.success
+      ? (parsed.data.detail as string)
+      : typeof response.body === 'string'
+        ? response.body
+        : `HTTP ${response.status}`;
+    const message = `fal.ai: ${text.slice(0, 500)}`;
+    if (/balance|locked|billing/i.test(text)) return new InsufficientCreditError(message, details);
+    if (parsed.success && parsed.data.error_type === 'content_policy_violation')
+      return new ContentPolicyError(message, details);
+    if (fromResult && response.status >= 500) return new TaskFailedError(message, details);
+    if (response.status === 401 || response.status === 403) return new AuthenticationError(message, details);
+    return errorForStatus(message, details, response.headers);
+  }
+
+  private callOptions(context: CallContext) {
+    if (this.settings.apiKey === undefined)
+      throw new AuthenticationError('FAL_KEY is not set', { provider: this.name });
+    return {
+      provider: this.name,
+      timeoutMs: this.settings.timeoutMs,
+      signal: context.signal,
+      headers: { authorization: `Key ${this.settings.apiKey}`, accept: 'application/json' },
+    };
+  }
+}
+
+/** The field a fal `loc` names: `['body', 'image_size', 'width']` → `image_size.width`. */
+function fieldOf(loc: ReadonlyArray<string | number> | undefined): string {
+  const parts = (loc ?? []).map(String);
+  return (parts[0] === 'body' ? parts.slice(1) : parts).join('.') || 'body';
+}

@@ -1,0 +1,321 @@
+/**
+ * What the simulated provider APIs share: fault injection per provider, submission counting, real output images
+ * served at URLs, and async tasks that move queued → in progress → completed/failed.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ProviderName } from '../shared/config.js';
+import type { OutputFormat } from '../shared/job-definitions.js';
+import type { Resolution } from '../shared/resolution-tier.js';
+import { makeEditedImage, makeGeneratedImage } from './image-maker.js';
+
+/** One injected fault, consumed by the next matching paid submission(s). */
+export interface FaultRule {
+  /** Provider it applies to. Default: any. */
+  provider?: ProviderName;
+  /** Which operation it applies to. Default: any. */
+  operation?: 'generate' | 'edit' | 'any';
+  /** How many submissions it applies to. Default 1. */
+  times?: number;
+  /** HTTP status to answer the submission with (429, 500, 400, 401, 402, ...). */
+  status?: number;
+  /** Retry-After header in seconds, for 429/503. */
+  retryAfterSeconds?: number;
+  /** Accept the submission and never answer. */
+  hang?: boolean;
+  /** Accept an async submission, then let the task fail with this message. */
+  taskFailure?: string;
+  /** Error body; default: the provider's documented error body for the status. */
+  body?: unknown;
+}
+
+/** A generated output, stored for download. */
+export interface SimulatedImage {
+  url: string;
+  width: number;
+  height: number;
+  contentType: string;
+  bytes: Buffer;
+}
+
+/** What a simulated model call is asked to make. */
+export interface ImageWork {
+  operation: 'generate' | 'edit';
+  prompt: string;
+  /** Encoded input images (edit). */
+  inputs: Buffer[];
+  mask?: Buffer | undefined;
+  size: Resolution;
+  format: OutputFormat;
+  count: number;
+}
+
+/** An async task of a simulated provider. */
+export interface SimulatedTask {
+  id: string;
+  provider: ProviderName;
+  createdAt: number;
+  /** When it counts as started and finished (ms since epoch). */
+  startsAt: number;
+  finishesAt: number;
+  model: string;
+  input: unknown;
+  images?: SimulatedImage[];
+  /** Set when the task ends failed. */
+  failure?: { kind: 'refused' | 'failed'; message: string };
+  /** Resolves once images are made (or the failure is known). */
+  ready: Promise<void>;
+}
+
+export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed';
+
+const CONTENT_TYPES: Record<OutputFormat, string> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+};
+const EXTENSIONS: Record<OutputFormat, string> = { png: 'png', jpeg: 'jpg', webp: 'webp' };
+
+/** Prompts containing this marker are refused on content-policy grounds, in each provider's own way. */
+export const REFUSAL_MARKER = /\[simulate:refuse\]/i;
+
+/** The shared state of one simulator server. */
+export class SimulatorCore {
+  /** Paid submissions by provider. */
+  readonly submissionsByProvider = new Map<ProviderName, number>();
+  /** Paid submissions by prompt: a test gives each row its own prompt and checks each was paid once. */
+  readonly submissionsByPrompt = new Map<string, number>();
+  /** The last 500 paid submissions (data URIs shortened), for tests that check the wire format. */
+  readonly recordedRequests: RecordedRequest[] = [];
+  latencyMs: number;
+  /** How long an async task stays queued before it runs, ms. */
+  queueDelayMs = 20;
+  origin = '';
+  private readonly faults: Array<FaultRule & { times: number }> = [];
+  private readonly files = new Map<string, { bytes: Buffer; contentType: string }>();
+  private readonly tasks = new Map<string, SimulatedTask>();
+
+  constructor(
+    latencyMs: number,
+    private readonly maxStoredFiles: number,
+  ) {
+    this.latencyMs = latencyMs;
+  }
+
+  injectFaults(rules: FaultRule[]): void {
+    for (const rule of rules) this.faults.push({ ...rule, times: rule.times ?? 1 });
+  }
+
+  /** Record a paid submission; returns the record to complete with the answer's status. */
+  recordSubmission(
+    provider: ProviderName,
+    request: IncomingMessage,
+    body: unknown,
+    prompt: string,
+  ): RecordedRequest {
+    this.submissionsByProvider.set(provider, (this.submissionsByProvider.get(provider) ?? 0) + 1);
+    this.submissionsByPrompt.set(prompt, (this.submissionsByPrompt.get(prompt) ?? 0) + 1);
+    const record: RecordedRequest = {
+      provider,
+      method: request.method ?? '',
+      path: request.url ?? '',
+      headers: { ...request.headers },
+      body: shortenDataUris(body),
+      status: 0,
+    };
+    this.recordedRequests.push(record);
+    if (this.recordedRequests.length > 500) this.recordedRequests.shift();
+    return record;
+  }
+
+  /** The next fault for a submission of `provider`/`operation`, consumed. */
+  takeFault(provider: ProviderName, operation: 'generate' | 'edit'): FaultRule | undefined {
+    const index = this.faults.findIndex(
+      (rule) =>
+        (rule.provider === undefined || rule.provider === provider) &&
+        ((rule.operation ?? 'any') === 'any' || rule.operation === operation),
+    );
+    if (index < 0) return undefined;
+    const rule = this.faults[index]!;
+    rule.times -= 1;
+    if (rule.times <= 0) this.faults.splice(index, 1);
+    return rule;
+  }
+
+  /** Wait the configured latency. */
+  async delay(): Promise<void> {
+    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+  }
+
+  /** Make the images of `work` and store them for download. */
+  async makeImages(work: ImageWork): Promise<SimulatedImage[]> {
+    const images: SimulatedImage[] = [];
+    for (let index = 0; index < work.count; index += 1) {
+      const prompt = work.count > 1 ? `${work.prompt} (#${index + 1})` : work.prompt;
+      const bytes =
+        work.operation === 'edit'
+          ? await makeEditedImage(prompt, work.inputs, work.mask, work.size, work.format)
+          : await makeGeneratedImage(prompt, work.size, work.format);
+      images.push({
+        url: this.storeFile(bytes, CONTENT_TYPES[work.format], EXTENSIONS[work.format]),
+        width: work.size.width,
+        height: work.size.height,
+        contentType: CONTENT_TYPES[work.format],
+        bytes,
+      });
+    }
+    return images;
+  }
+
+  /** Store bytes for download at `/files/<name>`; returns the URL. */
+  storeFile(bytes: Buffer, contentType: string, extension: string): string {
+    const name = `${randomUUID()}.${extension}`;
+    this.files.set(name, { bytes, contentType });
+    while (this.files.size > this.maxStoredFiles) this.files.delete(this.files.keys().next().value!);
+    return `${this.origin}/files/${name}`;
+  }
+
+  /** Store bytes under a chosen name (fal storage uploads). */
+  putFile(name: string, bytes: Buffer, contentType: string): void {
+    this.files.set(name, { bytes, contentType });
+  }
+
+  file(name: string): { bytes: Buffer; contentType: string } | undefined {
+    return this.files.get(name);
+  }
+
+  /**
+   * Create an async task that makes `work` (or fails with `failure`), queued for {@link queueDelayMs} then running for
+   * the latency.
+   */
+  createTask(
+    provider: ProviderName,
+    model: string,
+    input: unknown,
+    work: ImageWork | undefined,
+    failure?: SimulatedTask['failure'],
+  ): SimulatedTask {
+    const now = Date.now();
+    const task: SimulatedTask = {
+      id: randomUUID(),
+      provider,
+      createdAt: now,
+      startsAt: now + this.queueDelayMs,
+      finishesAt: now + this.queueDelayMs + this.latencyMs,
+      model,
+      input,
+      ready: Promise.resolve(),
+    };
+    if (failure !== undefined) task.failure = failure;
+    else if (work !== undefined) {
+      task.ready = this.makeImages(work).then(
+        (images) => {
+          task.images = images;
+        },
+        (error: unknown) => {
+          task.failure = { kind: 'failed', message: `could not make the image: ${String(error)}` };
+        },
+      );
+    }
+    this.tasks.set(task.id, task);
+    return task;
+  }
+
+  task(id: string): SimulatedTask | undefined {
+    return this.tasks.get(id);
+  }
+
+  /** A task's state now: queued, running, or finished once its time is up and its images are made. */
+  stateOf(task: SimulatedTask): TaskState {
+    const now = Date.now();
+    if (now < task.startsAt) return 'queued';
+    if (now < task.finishesAt) return 'running';
+    if (task.failure !== undefined) return 'failed';
+    return task.images === undefined ? 'running' : 'succeeded';
+  }
+}
+
+/** One paid submission as the simulator received it. */
+export interface RecordedRequest {
+  provider: ProviderName;
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+  /** Answer status; 0 while unanswered (a hang). */
+  status: number;
+}
+
+/** Read a whole request body. */
+export async function readBody(request: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** JSON.parse, or undefined. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Answer with JSON. */
+export function sendJson(
+  response: ServerResponse,
+  status: number,
+  payload: unknown,
+  headers: Record<string, string> = {},
+): void {
+  response.writeHead(status, { 'content-type': 'application/json', ...headers });
+  response.end(JSON.stringify(payload));
+}
+
+/**
+ * Read an input image reference: data URIs decoded; http(s) URLs fetched only from this machine (no traffic leaves
+ * it). @throws Error with a reason.
+ */
+export async function fetchInputImage(reference: string): Promise<Buffer> {
+  const dataUri = /^data:[a-z]+\/[a-z0-9+.-]+;base64,(.*)$/is.exec(reference);
+  if (dataUri !== null) return Buffer.from(dataUri[1]!, 'base64');
+  const url = new URL(reference);
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
+    throw new Error(`cannot download ${url.origin} from the simulator (only data URIs and loopback URLs)`);
+  }
+  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  if (!response.ok) throw new Error(`download failed with HTTP ${response.status}`);
+  return Buffer.from(await response.arrayBuffer());
+}
+
+function shortenDataUris(value: unknown): unknown {
+  if (typeof value === 'string') return value.startsWith('data:') ? `${value.slice(0, 40)}…` : value;
+  if (Array.isArray(value)) return value.map(shortenDataUris);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([key, child]) => [key, shortenDataUris(child)]));
+  }
+  return value;
+}
+
+/** What a provider's routes get for one HTTP request. */
+export interface RouteContext {
+  core: SimulatorCore;
+  request: IncomingMessage;
+  response: ServerResponse;
+  url: URL;
+  /** When set, the only API key accepted; otherwise any non-empty key is. */
+  apiKey: string | undefined;
+}
+
+/** Handles the request when it is one of this provider's routes; returns false otherwise. */
+export type ProviderRoutes = (context: RouteContext) => Promise<boolean>;
+
+/** Whether the request carries `Authorization: <scheme> <key>` with an accepted key. */
+export function authorized(context: RouteContext, scheme: 'Bearer' | 'Key'): boolean {
+  const header = context.request.headers.authorization ?? '';
+  const prefix = `${scheme} `;
+  if (!header.startsWith(prefix)) return false;
+  const key = header.slice(prefix.length).trim();
+  return key !== '' && (context.apiKey === undefined || key === context.apiKey);
+}
