@@ -5,7 +5,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { Agent, FormData, errors as undiciErrors, request, type Dispatcher } from 'undici';
+import { Agent, errors as undiciErrors, request, type Dispatcher, type FormData } from 'undici';
 import {
   AuthenticationError,
   BadRequestError,
@@ -60,13 +60,22 @@ export async function closeHttpAgents(): Promise<void> {
 }
 
 /**
- * POST a body once (JSON object, or a string/Buffer with its own content-type header) and read the whole answer.
+ * POST a body once — a JSON object, a multipart FormData (undici sets its content type), or a string/Buffer with its
+ * own content-type header — and read the whole answer.
  * @throws NetworkError / TimeoutError when no complete answer arrived. HTTP error statuses are returned, not thrown.
  */
 export async function postOnce(url: string, body: unknown, options: HttpCallOptions): Promise<HttpResponse> {
-  const isRaw = typeof body === 'string' || Buffer.isBuffer(body);
+  // By tag rather than instanceof: a FormData from another copy of undici (or the global one) is still multipart.
+  const isForm = Object.prototype.toString.call(body) === '[object FormData]';
+  const isRaw = typeof body === 'string' || Buffer.isBuffer(body) || isForm;
   const headers = { ...(isRaw ? {} : { 'content-type': 'application/json' }), ...options.headers };
-  return send(url, 'POST', isRaw ? body : JSON.stringify(body), headers, options);
+  return send(
+    url,
+    'POST',
+    isRaw ? (body as string | Buffer | FormData) : JSON.stringify(body),
+    headers,
+    options,
+  );
 }
 
 /** GET once and read the whole answer (status polls, model schemas). Same errors as {@link postOnce}. */

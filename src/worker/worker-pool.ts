@@ -3,6 +3,7 @@
  * `close()` shuts down gracefully: no new jobs are taken and running ones finish (or, past the grace period, are
  * released to other workers by BullMQ's stalled-job recovery); nothing is lost.
  */
+import { setMaxListeners } from 'node:events';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ImageProvider } from '../providers/provider.js';
@@ -48,6 +49,8 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     providers.set(name, options.providerOverrides?.get(name) ?? createProvider(name, config));
   }
   const shutdown = new AbortController();
+  // Every job waiting on an async request listens for shutdown: as many listeners as the concurrency.
+  setMaxListeners(0, shutdown.signal);
   const processor = createProcessor({
     providers,
     store,

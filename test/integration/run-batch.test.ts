@@ -207,6 +207,45 @@ describe('run, end to end', () => {
   });
 });
 
+describe('run across every provider', () => {
+  it('runs the shipped all-providers manifest: each row has its images and a results line with provider, model and request id', async () => {
+    const out = await temporaryDirectory();
+    const manifest = path.resolve('jobs/example-all-providers.jsonl');
+    const result = await runCliInProcess(['run', manifest, '--out', out, '--batch', 'all'], environment());
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/10 completed, 0 failed, 0 pending/);
+    const results = await readJsonLines<ResultLine>(path.join(out, 'all', 'results.jsonl'));
+    const expected: Record<string, [string, string, string]> = {
+      'oxen-lighthouse': ['oxen', 'gpt-image-2', '1024x768 png'],
+      'oxen-dune-edit': ['oxen', 'gpt-image-2-edit', '1024x1024 jpeg'],
+      'fal-poster': ['fal', 'openai/gpt-image-2', '1024x1536 png'],
+      'fal-flower-sky': ['fal', 'openai/gpt-image-2/edit', '1536x1024 webp'],
+      'openai-icon-set': ['openai', 'gpt-image-2', '1024x1024 png'],
+      'openai-storm-edit': ['openai', 'gpt-image-2', '1536x1024 png'],
+      'replicate-robot': ['replicate', 'openai/gpt-image-2', '1024x1024 png'],
+      'replicate-ladybird-edit': ['replicate', 'openai/gpt-image-2', '1536x1024 jpeg'],
+      'wavespeed-city': ['wavespeed', 'openai/gpt-image-2/text-to-image', '1024x576 png'],
+      'wavespeed-flower-edit': ['wavespeed', 'openai/gpt-image-2/edit', '1024x1024 png'],
+    };
+    expect(results.map((line) => line.row_key).sort()).toEqual(Object.keys(expected).sort());
+    for (const line of results) {
+      const [provider, model, shape] = expected[line.row_key]!;
+      expect(line).toMatchObject({ status: 'completed', provider, model });
+      expect(line.request_id).toBeTruthy();
+      for (const output of line.outputs) {
+        const metadata = await sharp(path.join(out, 'all', output.path)).metadata();
+        expect(`${metadata.width}x${metadata.height} ${metadata.format}`).toBe(shape);
+      }
+    }
+    expect(results.find((line) => line.row_key === 'openai-icon-set')?.outputs).toHaveLength(2);
+    expect(results.find((line) => line.provider === 'openai')?.usage).toMatchObject({
+      output_tokens: expect.any(Number),
+    });
+    for (const line of results.filter((entry) => entry.provider !== 'openai')) expect(line.usage).toBeNull();
+  });
+});
+
 describe('provider failures during run', () => {
   async function runOneRow(prompt: string, extraEnvironment: Record<string, string> = {}) {
     const folder = await manifestFolder();

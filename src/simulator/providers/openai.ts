@@ -79,7 +79,7 @@ async function handle(context: RouteContext, operation: 'generate' | 'edit'): Pr
   const record = core.recordSubmission(
     'openai',
     request,
-    { ...fields, images: images.length, mask: mask !== undefined },
+    operation === 'edit' ? { ...fields, images: images.length, mask: mask !== undefined } : fields,
     prompt,
   );
   const requestId = `req_${randomUUID().replace(/-/g, '')}`;
