@@ -393,3 +393,63 @@ describe('answers map to row outcomes', () => {
     expect(String((error as Error).message)).not.toContain(KEY);
   });
 });
+
+describe('Oxen.ai model schema read at worker start', () => {
+  async function schemaServer(answer: (response: import('node:http').ServerResponse) => void) {
+    const { createServer } = await import('node:http');
+    const server = createServer((_request, response) => answer(response));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    return { server, url: `http://127.0.0.1:${port}` };
+  }
+
+  it('sends the current aspect_ratio + 1K/2K/4K form when the host serves that schema', async () => {
+    const current = {
+      type: 'object',
+      required: ['prompt'],
+      properties: {
+        prompt: { type: 'string' },
+        input_image: { type: 'array', items: { type: 'string' } },
+        aspect_ratio: { type: 'string', enum: ['auto', '1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3'] },
+        resolution: { type: 'string', enum: ['1K', '2K', '4K'] },
+        quality: { type: 'string', enum: ['low', 'medium', 'high'] },
+        output_format: { type: 'string', enum: ['png', 'jpeg', 'webp'] },
+      },
+      additionalProperties: false,
+    };
+    const { server, url } = await schemaServer((response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ id: 'gpt-image-2', json_request_schema: current }));
+    });
+    try {
+      const oxen = new OxenProvider({ apiKey: KEY, baseUrl: url, timeoutMs: 5000, mode: 'queue' });
+      await oxen.prepare(context());
+      expect(await oxen.buildParameters(generate({ resolution: '2560x1440', model: 'gpt-image-2' }))).toEqual(
+        {
+          prompt: 'a paper boat on a pond',
+          aspect_ratio: '16:9',
+          resolution: '2K',
+          output_format: 'png',
+        },
+      );
+    } finally {
+      server.close();
+    }
+  });
+
+  it('falls back to the built-in schema when the model endpoint fails, and still refuses what it forbids', async () => {
+    const { server, url } = await schemaServer((response) => {
+      response.writeHead(500).end();
+    });
+    try {
+      const oxen = new OxenProvider({ apiKey: KEY, baseUrl: url, timeoutMs: 5000, mode: 'queue' });
+      await oxen.prepare(context());
+      expect(await oxen.buildParameters(generate())).toMatchObject({ resolution: '1024x1024' });
+      await expect(oxen.buildParameters(generate({ resolution: '2048x2048' }))).rejects.toThrow(
+        /built-in schema .* refuses resolution/,
+      );
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -294,3 +294,20 @@ describe('worker', () => {
     }
   });
 });
+
+describe('providers', () => {
+  it('lists every provider with its variables, whether a key is set, and what it supports', async () => {
+    const result = await runCliProcess(['providers', '--json'], { FAL_KEY: 'set-for-this-test' });
+    expect(result.exitCode).toBe(0);
+    const rows = JSON.parse(result.stdout) as Array<Record<string, unknown>>;
+    expect(rows.map((row) => [row.name, row.key_variable, row.key_set])).toEqual([
+      ['oxen', 'OXEN_API_KEY', false],
+      ['fal', 'FAL_KEY', true],
+      ['openai', 'OPENAI_API_KEY', false],
+      ['replicate', 'REPLICATE_API_TOKEN', false],
+      ['wavespeed', 'WAVESPEED_API_KEY', false],
+    ]);
+    expect(result.stdout).not.toContain('set-for-this-test');
+    for (const row of rows) expect(row.supports).toEqual(expect.stringContaining('generate'));
+  });
+});
