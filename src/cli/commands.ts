@@ -13,6 +13,7 @@ import { closeHttpAgents } from '../providers/http.js';
 import type { ImageProvider } from '../providers/provider.js';
 import { createProvider, DEFAULT_PROVIDER } from '../providers/registry.js';
 import { BatchStore, type BatchStatus } from '../shared/batch-store.js';
+import { ProviderHealth } from '../shared/provider-health.js';
 import { writeBatchSummary } from '../shared/batch-summary.js';
 import {
   apiKeyVariable,
@@ -260,8 +261,9 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
 }
 
 /**
- * Show progress until every row of the batch has an outcome, the user interrupts, or the batch's remaining rows have
- * no job left in the queues (removed by hand): then it stops waiting rather than hang.
+ * Show progress until every row of the batch has an outcome, the user interrupts, a provider the remaining rows need
+ * is paused for its account (credit out, authentication failed: the reason is returned), or the remaining rows have no
+ * job left in the queues (removed by hand). Redis being briefly unreachable (a restart) is waited out.
  */
 async function waitForBatch(
   context: CommandContext,
@@ -271,32 +273,65 @@ async function waitForBatch(
   batchId: string,
   initial: BatchStatus,
   pollIntervalMs: number,
-): Promise<{ status: BatchStatus; interrupted: boolean }> {
+): Promise<{ status: BatchStatus; interrupted: boolean; pausedProviders: string[] }> {
   const progress = startProgress(context.output, 'Processing', initial.rows, 'rows');
-  const queues = PROVIDER_NAMES.map(
-    (name) => new Queue(queueNameFor(name), { connection: redis, prefix: config.queuePrefix }),
-  );
+  const health = new ProviderHealth(redis, config.queuePrefix, {
+    threshold: config.breakerThreshold,
+    openMs: config.breakerOpenMs,
+  });
+  const queues = PROVIDER_NAMES.map((name) => ({
+    name,
+    queue: new Queue(queueNameFor(name), { connection: redis, prefix: config.queuePrefix }),
+  }));
   let interrupted = false;
   void context.stopRequested.then(() => {
     interrupted = true;
   });
   let status = initial;
   let idlePolls = 0;
+  let unreachableSince: number | undefined;
+  let pausedProviders: string[] = [];
   try {
     for (;;) {
-      status = (await store.status(batchId)) ?? status;
-      progress.update(status.completed + status.failed);
-      if (status.pending === 0 || interrupted) break;
-      const counts = await Promise.all(
-        queues.map((queue) =>
-          queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children'),
-        ),
-      );
-      const queued = counts.reduce((sum, count) => sum + Object.values(count).reduce((a, b) => a + b, 0), 0);
-      idlePolls = queued === 0 ? idlePolls + 1 : 0;
-      if (idlePolls >= 10) {
-        context.log.error({ pending: status.pending }, 'rows are pending but no job is left in the queues');
-        break;
+      try {
+        status = (await store.status(batchId)) ?? status;
+        unreachableSince = undefined;
+        progress.update(status.completed + status.failed);
+        if (status.pending === 0 || interrupted) break;
+        let queued = 0;
+        pausedProviders = [];
+        for (const { name, queue } of queues) {
+          const reason = await health.pauseReason(name);
+          if (reason !== undefined && (await queue.isPaused())) {
+            pausedProviders.push(`${name}: ${reason}`);
+            continue;
+          }
+          const counts = await queue.getJobCounts(
+            'waiting',
+            'active',
+            'delayed',
+            'prioritized',
+            'waiting-children',
+          );
+          queued += Object.values(counts).reduce((a, b) => a + b, 0);
+        }
+        idlePolls = queued === 0 ? idlePolls + 1 : 0;
+        if (idlePolls >= 10) {
+          if (pausedProviders.length === 0) {
+            context.log.error(
+              { pending: status.pending },
+              'rows are pending but no job is left in the queues',
+            );
+          }
+          break;
+        }
+      } catch (error) {
+        unreachableSince ??= Date.now();
+        if (Date.now() - unreachableSince > 5 * 60_000) throw error;
+        context.log.warn(
+          { reason: (error as Error).message },
+          'Redis unavailable; waiting for it to come back',
+        );
       }
       await Promise.race([
         new Promise((resolve) => setTimeout(resolve, pollIntervalMs)),
@@ -305,9 +340,9 @@ async function waitForBatch(
     }
   } finally {
     progress.stop();
-    await Promise.all(queues.map((queue) => queue.close()));
+    await Promise.all(queues.map(({ queue }) => queue.close()));
   }
-  return { status, interrupted };
+  return { status, interrupted, pausedProviders };
 }
 
 /** `image-batch worker`: process jobs until SIGINT/SIGTERM, then drain gracefully. */
@@ -472,4 +507,34 @@ export function providersCommand(context: CommandContext, options: { json: boole
     );
   }
   return 0;
+}
+
+/** `image-batch resume <provider>`: resume a provider queue paused for its account (credit, authentication). */
+export async function resumeCommand(
+  context: CommandContext,
+  options: { provider: ProviderName },
+): Promise<number> {
+  const redis = await connectRedis(context.config.redisUrl);
+  const queue = new Queue(queueNameFor(options.provider), {
+    connection: redis,
+    prefix: context.config.queuePrefix,
+  });
+  try {
+    const health = new ProviderHealth(redis, context.config.queuePrefix, {
+      threshold: context.config.breakerThreshold,
+      openMs: context.config.breakerOpenMs,
+    });
+    const reason = await health.pauseReason(options.provider);
+    await queue.resume();
+    await health.clearPauseReason(options.provider);
+    await health.recordSuccess(options.provider);
+    print(
+      context,
+      `Resumed ${options.provider}${reason === undefined ? '' : ` (it was paused: ${reason})`}.`,
+    );
+    return 0;
+  } finally {
+    await queue.close();
+    redis.disconnect();
+  }
 }

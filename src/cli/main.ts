@@ -2,13 +2,14 @@
  * The `image-batch` command line (commander). Exit codes: 0 success; 1 some rows failed or were rejected; 2 usage or
  * configuration error (bad flag, bad environment, Redis unreachable). An interrupted `run` exits 1.
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import { ConfigurationError, UsageError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import {
   enqueueCommand,
   providersCommand,
+  resumeCommand,
   runCommand,
   simulatorCommand,
   statusCommand,
@@ -163,6 +164,14 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .option('--json', 'print JSON', false)
     .action(async (batch: string, flags: { json: boolean }) => {
       exitCode = await statusCommand(context('warn'), { batch, json: flags.json });
+    });
+
+  program
+    .command('resume')
+    .description("resume a provider's queue paused for its account (credit out, authentication failed)")
+    .addArgument(new Argument('<provider>', 'provider name').choices(PROVIDER_NAMES))
+    .action(async (provider: ProviderName) => {
+      exitCode = await resumeCommand(context('warn'), { provider });
     });
 
   program

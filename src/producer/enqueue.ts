@@ -10,7 +10,12 @@ import type { ImageProvider } from '../providers/provider.js';
 import { sourceText, type BatchStore } from '../shared/batch-store.js';
 import type { ProviderName } from '../shared/config.js';
 import type { FieldError } from '../shared/errors.js';
-import { jobIdFor, queueNameFor, type ImageJobData } from '../shared/job-definitions.js';
+import {
+  jobIdFor,
+  PROVIDER_BACKOFF_TYPE,
+  queueNameFor,
+  type ImageJobData,
+} from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { batchPaths } from '../shared/output-layout.js';
 import { estimateImageCost, roundUsd } from '../shared/pricing.js';
@@ -145,7 +150,7 @@ export async function enqueueManifests(
 
   const jobOptions: JobsOptions = {
     attempts: options.attempts,
-    backoff: { type: 'exponential', delay: options.backoffDelayMs, jitter: 1 },
+    backoff: { type: PROVIDER_BACKOFF_TYPE, delay: options.backoffDelayMs },
     removeOnComplete: { age: 7 * 24 * 3600 },
     removeOnFail: { age: 30 * 24 * 3600 },
   };

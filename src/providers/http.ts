@@ -225,7 +225,8 @@ export function errorForStatus(
   if (status === 402) return new InsufficientCreditError(message, details);
   if (status === 401 || status === 403) return new AuthenticationError(message, details);
   if (status === 404) return new NotFoundError(message, details);
-  if (status === 408 || status === 409 || status >= 500) return new ServerError(message, details);
+  if (status === 408 || status === 409 || status >= 500)
+    return new ServerError(message, details, parseRetryAfterMs(headers));
   return new BadRequestError(message, details);
 }
 

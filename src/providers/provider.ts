@@ -31,6 +31,8 @@ export interface ProviderResponse {
   requestId?: string;
   /** Token usage, where the provider reports it. */
   usage?: TokenUsage;
+  /** Pause before the next request, ms, when the provider says its quota is (nearly) used (rate-limit headers). */
+  throttleMs?: number;
 }
 
 /**

@@ -43,6 +43,16 @@ export interface Config {
   attempts: number;
   /** Base delay of the exponential backoff between attempts, in ms. Default 2000. */
   backoffDelayMs: number;
+  /** Longest delay between attempts, ms (cap of the full-jitter backoff). */
+  backoffMaxDelayMs: number;
+  /** How long SIGTERM/SIGINT waits for running jobs before handing them back to the queue, ms. */
+  drainTimeoutMs: number;
+  /** Circuit breaker: consecutive failed calls to a provider that open it. */
+  breakerThreshold: number;
+  /** Circuit breaker: how long the provider's queue pauses when it opens, ms (doubles while probes fail). */
+  breakerOpenMs: number;
+  /** Hosts (name or IP) that fetches of user-supplied URLs may reach although private or loopback. */
+  allowedPrivateHosts: readonly string[];
   /** BullMQ job lock, in ms: a killed worker's jobs are taken over after it runs out. Renewed while a job runs. */
   lockDurationMs: number;
   /** How often workers look for stalled jobs (those of killed workers), in ms. */
@@ -136,6 +146,19 @@ const environmentSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   IMAGE_BATCH_ATTEMPTS: positiveInteger(3),
   IMAGE_BATCH_BACKOFF_MS: positiveInteger(2000),
+  IMAGE_BATCH_BACKOFF_MAX_MS: positiveInteger(60_000),
+  IMAGE_BATCH_DRAIN_TIMEOUT_MS: positiveInteger(30_000),
+  IMAGE_BATCH_BREAKER_THRESHOLD: positiveInteger(5),
+  IMAGE_BATCH_BREAKER_OPEN_MS: positiveInteger(30_000),
+  IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS: z
+    .string()
+    .default('')
+    .transform((text) =>
+      text
+        .split(',')
+        .map((host) => host.trim().toLowerCase())
+        .filter((host) => host !== ''),
+    ),
   IMAGE_BATCH_LOCK_DURATION_MS: positiveInteger(60_000),
   IMAGE_BATCH_STALLED_INTERVAL_MS: positiveInteger(30_000),
   IMAGE_BATCH_MAX_STALLED_COUNT: positiveInteger(3),
@@ -177,6 +200,11 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     logLevel: env.LOG_LEVEL as Config['logLevel'],
     attempts: env.IMAGE_BATCH_ATTEMPTS as number,
     backoffDelayMs: env.IMAGE_BATCH_BACKOFF_MS as number,
+    backoffMaxDelayMs: env.IMAGE_BATCH_BACKOFF_MAX_MS as number,
+    drainTimeoutMs: env.IMAGE_BATCH_DRAIN_TIMEOUT_MS as number,
+    breakerThreshold: env.IMAGE_BATCH_BREAKER_THRESHOLD as number,
+    breakerOpenMs: env.IMAGE_BATCH_BREAKER_OPEN_MS as number,
+    allowedPrivateHosts: env.IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS as string[],
     lockDurationMs: env.IMAGE_BATCH_LOCK_DURATION_MS as number,
     stalledIntervalMs: env.IMAGE_BATCH_STALLED_INTERVAL_MS as number,
     maxStalledCount: env.IMAGE_BATCH_MAX_STALLED_COUNT as number,

@@ -96,6 +96,14 @@ export class ServerError extends ProviderError {
   override readonly name = 'ServerError';
   readonly code = 'server_error';
   readonly retryable = true;
+  constructor(
+    message: string,
+    details: ProviderErrorDetails,
+    /** Wait the provider asked for (ms, from a 503's Retry-After), when it said one. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message, details);
+  }
 }
 
 /** The connection failed or was reset before a complete answer arrived. */

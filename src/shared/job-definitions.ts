@@ -111,6 +111,9 @@ export interface ResultLine {
   finished_at: string;
 }
 
+/** The job option `backoff.type` that selects image-batch's backoff strategy (src/worker/backoff.ts). */
+export const PROVIDER_BACKOFF_TYPE = 'provider-full-jitter';
+
 /** BullMQ job id of a row: deterministic, so re-enqueuing a row is a no-op. Never contains `:`. */
 export function jobIdFor(batchId: string, rowKey: string): string {
   return `${batchId}--${safeFileStem(rowKey)}`;

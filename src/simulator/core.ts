@@ -88,6 +88,17 @@ export class SimulatorCore {
   /** The last 500 paid submissions (data URIs shortened), for tests that check the wire format. */
   readonly recordedRequests: RecordedRequest[] = [];
   latencyMs: number;
+  /** Submissions answered 429 by the simulated rate limit, by provider. */
+  readonly throttledByProvider = new Map<ProviderName, number>();
+  /**
+   * Submissions that arrived while a Retry-After the simulator had sent was still running (more than 100 ms after
+   * it was sent, so requests already in flight do not count), by provider.
+   */
+  readonly earlySubmissionsByProvider = new Map<ProviderName, number>();
+  /** Rate limit each provider enforces, requests per minute (token bucket, one second of burst); undefined: none. */
+  rateLimitPerMinute: number | undefined;
+  private readonly buckets = new Map<ProviderName, { tokens: number; at: number }>();
+  private readonly retryAfter = new Map<ProviderName, { sentAt: number; until: number }>();
   /** How long an async task stays queued before it runs, ms. */
   queueDelayMs = 20;
   origin = '';
@@ -128,8 +139,38 @@ export class SimulatorCore {
     return record;
   }
 
-  /** The next fault for a submission of `provider`/`operation`, consumed. */
+  /**
+   * The next fault for a submission of `provider`/`operation`, consumed; a 429 from the simulated rate limit when
+   * the provider's bucket is empty. Every 429 with a Retry-After is remembered, to count early submissions.
+   */
   takeFault(provider: ProviderName, operation: 'generate' | 'edit'): FaultRule | undefined {
+    const fault = this.rateLimited(provider) ?? this.injectedFault(provider, operation);
+    if (fault?.status === 429 && fault.retryAfterSeconds !== undefined) {
+      const now = Date.now();
+      this.retryAfter.set(provider, { sentAt: now, until: now + fault.retryAfterSeconds * 1000 });
+    }
+    return fault;
+  }
+
+  private rateLimited(provider: ProviderName): FaultRule | undefined {
+    const perMinute = this.rateLimitPerMinute;
+    if (perMinute === undefined) return undefined;
+    const capacity = Math.max(1, perMinute / 60);
+    const now = Date.now();
+    const bucket = this.buckets.get(provider) ?? { tokens: capacity, at: now };
+    bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.at) * perMinute) / 60_000);
+    bucket.at = now;
+    this.buckets.set(provider, bucket);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return undefined;
+    }
+    this.throttledByProvider.set(provider, (this.throttledByProvider.get(provider) ?? 0) + 1);
+    const waitMs = ((1 - bucket.tokens) * 60_000) / perMinute;
+    return { provider, status: 429, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
+  }
+
+  private injectedFault(provider: ProviderName, operation: 'generate' | 'edit'): FaultRule | undefined {
     const index = this.faults.findIndex(
       (rule) =>
         (rule.provider === undefined || rule.provider === provider) &&

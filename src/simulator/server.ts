@@ -42,6 +42,8 @@ export interface SimulatorOptions {
   latencyMs?: number;
   /** Output images kept for download (oldest dropped first). Default 5000. */
   maxStoredImages?: number;
+  /** Rate limit every provider enforces, requests per minute (429 with Retry-After past it). Default: none. */
+  rateLimitPerMinute?: number;
 }
 
 const faultsControlSchema = z.object({
@@ -60,6 +62,7 @@ const faultsControlSchema = z.object({
     )
     .default([]),
   latencyMs: z.number().int().nonnegative().optional(),
+  rateLimitPerMinute: z.number().positive().nullable().optional(),
 });
 
 const ROUTES: ProviderRoutes[] = [oxenRoutes, falRoutes, openaiRoutes, replicateRoutes, wavespeedRoutes];
@@ -84,6 +87,7 @@ export class ProviderSimulator {
 
   constructor(private readonly options: SimulatorOptions = {}) {
     this.core = new SimulatorCore(options.latencyMs ?? 0, options.maxStoredImages ?? 5000);
+    this.core.rateLimitPerMinute = options.rateLimitPerMinute;
     this.server = createServer((request, response) => {
       const url = new URL(request.url ?? '/', 'http://simulator');
       this.route(request, response, url).catch((error: unknown) => {
@@ -110,6 +114,8 @@ export class ProviderSimulator {
       if (!parsed.success) return sendJson(response, 400, { error: parsed.error.issues });
       this.injectFaults(parsed.data.faults as FaultRule[]);
       if (parsed.data.latencyMs !== undefined) this.setLatency(parsed.data.latencyMs);
+      if (parsed.data.rateLimitPerMinute !== undefined)
+        this.setRateLimit(parsed.data.rateLimitPerMinute ?? undefined);
       return sendJson(response, 200, { latencyMs: this.core.latencyMs });
     }
     if (url.pathname === '/__simulator/stats' && request.method === 'GET') {
@@ -166,6 +172,21 @@ export class ProviderSimulator {
   /** Paid submissions so far, by provider. */
   get submissionsByProvider(): ReadonlyMap<ProviderName, number> {
     return this.core.submissionsByProvider;
+  }
+
+  /** Rate limit every provider enforces (requests/min), or undefined for none. */
+  setRateLimit(perMinute: number | undefined): void {
+    this.core.rateLimitPerMinute = perMinute;
+  }
+
+  /** Submissions answered 429 by the simulated rate limit, by provider. */
+  get throttledByProvider(): ReadonlyMap<ProviderName, number> {
+    return this.core.throttledByProvider;
+  }
+
+  /** Submissions that arrived while a Retry-After sent by the simulator was still running, by provider. */
+  get earlySubmissionsByProvider(): ReadonlyMap<ProviderName, number> {
+    return this.core.earlySubmissionsByProvider;
   }
 
   /** Paid submissions so far, by prompt. */

@@ -6,8 +6,15 @@
 import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { CallContext, ImageProvider, PendingRequest, ProviderResponse } from '../providers/provider.js';
 import type { BatchStore } from '../shared/batch-store.js';
+import type { ProviderHealth } from '../shared/provider-health.js';
 import type { ProviderName } from '../shared/config.js';
-import { ProviderError, TimeoutError } from '../shared/errors.js';
+import {
+  AuthenticationError,
+  InsufficientCreditError,
+  ProviderError,
+  RateLimitedError,
+  TimeoutError,
+} from '../shared/errors.js';
 import type { ImageJobData, ResultLine, StoredOutput } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { truncateForLog } from '../shared/logger.js';
@@ -28,6 +35,8 @@ export interface ProcessorDependencies {
   timingFor(provider: ProviderName): { timeoutMs: number; pollIntervalMs: number; maxWaitMs: number };
   /** Aborted when the worker shuts down: jobs waiting on an async request are then released, not finished. */
   shutdownSignal: AbortSignal;
+  /** Circuit breaker and account pauses, shared by all workers. */
+  health: ProviderHealth;
   log: Logger;
 }
 
@@ -165,6 +174,14 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         }
       }
       requestId = response.requestId ?? requestId;
+      await dependencies.health.recordSuccess(data.provider);
+      if (response.throttleMs !== undefined && response.throttleMs > 0) {
+        log.info(
+          { delayMs: response.throttleMs },
+          'provider reports its quota nearly used; slowing down before a 429',
+        );
+        await dependencies.queueFor(data.provider).rateLimit(response.throttleMs);
+      }
       const outputs: StoredOutput[] = [];
       for (const [index, image] of response.images.entries()) {
         const relativePath = outputImagePath(data.rowKey, index, response.images.length, data.outputFormat);
@@ -199,6 +216,26 @@ export function createProcessor(dependencies: ProcessorDependencies) {
       return { status: 'completed', outputs, costUsd };
     } catch (error) {
       if (error instanceof DelayedError) throw error;
+      if (error instanceof AuthenticationError || error instanceof InsufficientCreditError) {
+        // The account, not the row, is at fault: pause the provider's queue for every worker and keep the row.
+        const reason = `${error.code === 'insufficient_credit' ? 'out of credit' : 'authentication failed'}: ${error.message}`;
+        log.error({ reason }, 'pausing the provider queue');
+        await dependencies.health.setPauseReason(data.provider, reason);
+        await dependencies.queueFor(data.provider).pause();
+        await job.moveToDelayed(Date.now() + 1000, token);
+        throw new DelayedError(reason);
+      }
+      if (error instanceof ProviderError && error.retryable && !(error instanceof RateLimitedError)) {
+        const openMs = await dependencies.health.recordFailure(data.provider);
+        if (openMs !== undefined) {
+          log.warn(
+            { openMs, reason: error.message },
+            'circuit breaker open: pausing the provider queue, no attempt used',
+          );
+          await dependencies.queueFor(data.provider).rateLimit(openMs);
+          throw Worker.RateLimitError();
+        }
+      }
       const decision =
         error instanceof UncertainOutcome
           ? { action: 'fail' as const, code: 'uncertain_outcome', message: error.message }

@@ -9,10 +9,12 @@ import type { Redis } from 'ioredis';
 import type { ImageProvider } from '../providers/provider.js';
 import { createProvider } from '../providers/registry.js';
 import type { BatchStore } from '../shared/batch-store.js';
+import { ProviderHealth } from '../shared/provider-health.js';
 import type { Config, ProviderName } from '../shared/config.js';
 import { queueNameFor, type ImageJobData, type ResultLine } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { parseResolution, resolutionTier } from '../shared/resolution-tier.js';
+import { providerBackoffStrategy } from './backoff.js';
 import { createProcessor, type ImageJobResult } from './processor.js';
 import { recordRowOutcome } from './row-outcome.js';
 
@@ -57,6 +59,10 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     queueFor: (name) => queues.get(name)!,
     timingFor: (name) => config.providers[name],
     shutdownSignal: shutdown.signal,
+    health: new ProviderHealth(options.redis, config.queuePrefix, {
+      threshold: config.breakerThreshold,
+      openMs: config.breakerOpenMs,
+    }),
     log,
   });
   const prepared = Promise.all(
@@ -79,6 +85,12 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       lockDuration: config.lockDurationMs,
       stalledInterval: config.stalledIntervalMs,
       maxStalledCount: config.maxStalledCount,
+      settings: {
+        backoffStrategy: providerBackoffStrategy({
+          baseDelayMs: config.backoffDelayMs,
+          maxDelayMs: config.backoffMaxDelayMs,
+        }),
+      },
       autorun: false,
     });
     worker.on('failed', (job, error) => {
@@ -87,7 +99,13 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     worker.on('error', (error) => log.error({ err: error, provider: name }, 'worker error'));
     return worker;
   });
-  void prepared.then(() => {
+  // Concurrent requests per provider across every worker process (BullMQ global concurrency).
+  const globalConcurrency = Promise.all(
+    options.providers.map((name) =>
+      queues.get(name)!.setGlobalConcurrency(config.providers[name].concurrency),
+    ),
+  );
+  void Promise.all([prepared, globalConcurrency]).then(() => {
     for (const worker of workers) void worker.run();
     log.info({ providers: options.providers, concurrency: options.concurrency }, 'workers started');
   });
@@ -96,19 +114,35 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     async close() {
       shutdown.abort();
       await prepared;
-      await Promise.all(workers.map((worker) => worker.close()));
+      // Wait for running calls up to the drain timeout; past it, hand the jobs back (stalled-job recovery).
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([
+        Promise.all(workers.map((worker) => worker.close())).then(() => true),
+        new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), config.drainTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (!drained) {
+        log.warn(
+          { drainTimeoutMs: config.drainTimeoutMs },
+          'jobs still running after the drain timeout; handing them back',
+        );
+        await Promise.all(workers.map((worker) => worker.close(true)));
+      }
       await Promise.all([...queues.values()].map((queue) => queue.close()));
     },
   };
 }
 
 /**
- * BullMQ limiter options for a rate in requests per minute: per-second buckets from 60/min up (so a minute's
- * allowance is not spent in one burst), one request per interval below that.
+ * BullMQ limiter options for a rate in requests per minute, with 1 % headroom: one request per interval up to
+ * 6,000/min (an even pace, never more than the rate in any sliding minute, which providers may enforce), per-second
+ * buckets above that. BullMQ's limiter is global across all workers of the queue.
  */
 export function limiterFor(requestsPerMinute: number): { max: number; duration: number } {
-  if (requestsPerMinute >= 60) return { max: Math.floor(requestsPerMinute / 60), duration: 1000 };
-  return { max: 1, duration: Math.ceil(60_000 / requestsPerMinute) };
+  if (requestsPerMinute > 6000) return { max: Math.floor((requestsPerMinute / 60) * 0.99), duration: 1000 };
+  return { max: 1, duration: Math.ceil((60_000 * 1.01) / requestsPerMinute) };
 }
 
 /**

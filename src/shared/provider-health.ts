@@ -1,0 +1,73 @@
+/**
+ * Per-provider health shared by every worker through Redis: a circuit breaker (consecutive failed calls open it; the
+ * provider's queue then pauses, doubling while probes fail) and the reason a provider's queue was paused for its
+ * account (authentication failed, credit out). Keys: `<prefix>:provider:<name>:{failures,opens,paused-reason}`.
+ */
+import type { Redis } from 'ioredis';
+import type { ProviderName } from './config.js';
+
+/** Breaker settings. */
+export interface BreakerSettings {
+  /** Consecutive failures that open the breaker. */
+  threshold: number;
+  /** Pause when it opens, ms; doubles with each consecutive opening, up to 16×. */
+  openMs: number;
+}
+
+// KEYS: failures, opens. ARGV: threshold. Returns {failures, opens (0 when still closed)}.
+const RECORD_FAILURE = `
+local failures = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], 3600000)
+if failures < tonumber(ARGV[1]) then return {failures, 0} end
+redis.call('SET', KEYS[1], 0, 'PX', 3600000)
+local opens = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], 3600000)
+return {failures, opens}`;
+
+/** Health records of every provider under one prefix. */
+export class ProviderHealth {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly breaker: BreakerSettings,
+  ) {}
+
+  private key(provider: ProviderName, name: string): string {
+    return `${this.prefix}:provider:${provider}:${name}`;
+  }
+
+  /** A call succeeded: close the breaker. */
+  async recordSuccess(provider: ProviderName): Promise<void> {
+    await this.redis.del(this.key(provider, 'failures'), this.key(provider, 'opens'));
+  }
+
+  /**
+   * A call failed in a way that may be an outage (5xx, timeout, network).
+   * @returns the pause in ms when this failure opened the breaker, else undefined.
+   */
+  async recordFailure(provider: ProviderName): Promise<number | undefined> {
+    const [, opens] = (await this.redis.eval(
+      RECORD_FAILURE,
+      2,
+      this.key(provider, 'failures'),
+      this.key(provider, 'opens'),
+      String(this.breaker.threshold),
+    )) as [number, number];
+    if (opens === 0) return undefined;
+    return this.breaker.openMs * 2 ** Math.min(opens - 1, 4);
+  }
+
+  /** Note why the provider's queue was paused (shown by `run` and `status`). */
+  async setPauseReason(provider: ProviderName, reason: string): Promise<void> {
+    await this.redis.set(this.key(provider, 'paused-reason'), reason);
+  }
+
+  /** Why the provider's queue was paused, if it was paused for its account. */
+  async pauseReason(provider: ProviderName): Promise<string | undefined> {
+    return (await this.redis.get(this.key(provider, 'paused-reason'))) ?? undefined;
+  }
+
+  async clearPauseReason(provider: ProviderName): Promise<void> {
+    await this.redis.del(this.key(provider, 'paused-reason'));
+  }
+}
