@@ -6,16 +6,18 @@
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Agent, errors as undiciErrors, request, type Dispatcher, type FormData } from 'undici';
+import { Transform } from 'node:stream';
 import {
   AuthenticationError,
   BadRequestError,
+  InvalidResponseError,
   InsufficientCreditError,
   NetworkError,
   NotFoundError,
   RateLimitedError,
+  ProviderError,
   ServerError,
   TimeoutError,
-  type ProviderError,
   type ProviderErrorDetails,
 } from '../shared/errors.js';
 
@@ -115,14 +117,16 @@ async function send(
 }
 
 /**
- * Stream a GET response body into `filePath` (created fresh), retrying network failures and 5xx up to `retries`
- * times. Caller owns the file (write to a temp name, rename after checking).
- * @throws ServerError / NetworkError / TimeoutError after the last try; NotFoundError on 404 (an expired URL).
+ * Stream a GET response body into `filePath` (created fresh), at most `maxBytes`, retrying network failures, 5xx and
+ * truncated bodies (fewer bytes than Content-Length) up to `retries` times. Caller owns the file (write to a temp name,
+ * rename after checking).
+ * @throws InvalidResponseError when the body is larger than `maxBytes`; NotFoundError on 404 (an expired URL);
+ *   ServerError / NetworkError / TimeoutError after the last try.
  */
 export async function downloadToFile(
   url: string,
   filePath: string,
-  options: HttpCallOptions & { retries?: number },
+  options: HttpCallOptions & { retries?: number; maxBytes: number },
 ): Promise<void> {
   const retries = options.retries ?? 2;
   for (let attempt = 0; ; attempt += 1) {
@@ -133,20 +137,34 @@ export async function downloadToFile(
         dispatcher: agentFor(options.timeoutMs),
         signal: options.signal ?? null,
       });
+      const details = { provider: options.provider, status: response.statusCode };
       if (response.statusCode !== 200) {
         await response.body.dump();
-        const details = { provider: options.provider, status: response.statusCode };
-        if (response.statusCode === 404)
-          throw new NotFoundError(`output image not found (expired?) at the provider`, details);
+        if (response.statusCode === 404) throw new NotFoundError('output image not found (expired?) at the provider', details);
         throw new ServerError(`downloading an output image failed with HTTP ${response.statusCode}`, details);
       }
-      await pipeline(response.body, createWriteStream(filePath));
+      const declared = Number(response.headers['content-length'] ?? Number.NaN);
+      if (declared > options.maxBytes) {
+        await response.body.dump();
+        throw new InvalidResponseError(`output image is ${declared} bytes, more than the ${options.maxBytes} allowed`, details);
+      }
+      let received = 0;
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          received += chunk.length;
+          if (received > options.maxBytes) {
+            callback(new InvalidResponseError(`output image is larger than the ${options.maxBytes} bytes allowed`, details));
+          } else callback(null, chunk);
+        },
+      });
+      await pipeline(response.body, counter, createWriteStream(filePath));
+      if (Number.isFinite(declared) && received !== declared) {
+        throw new NetworkError(`output download truncated: ${received} of ${declared} bytes`, { ...details, requestMaybeSent: false });
+      }
       return;
     } catch (error) {
       const failure =
-        error instanceof NotFoundError || error instanceof ServerError
-          ? error
-          : classifyNetworkError(error, { provider: options.provider });
+        error instanceof ProviderError ? error : classifyNetworkError(error, { provider: options.provider });
       if (attempt >= retries || !failure.retryable || options.signal?.aborted === true) throw failure;
       await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
     }

@@ -18,7 +18,7 @@ export function createProvider(name: ProviderName, config: Config): ImageProvide
     case 'fal':
       return new FalProvider(settings);
     case 'openai':
-      return new OpenAIProvider(settings);
+      return new OpenAIProvider(settings, config.allowedPrivateHosts);
     case 'replicate':
       return new ReplicateProvider(settings);
     case 'wavespeed':

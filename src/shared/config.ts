@@ -51,6 +51,8 @@ export interface Config {
   breakerThreshold: number;
   /** Circuit breaker: how long the provider's queue pauses when it opens, ms (doubles while probes fail). */
   breakerOpenMs: number;
+  /** Largest output image file accepted, bytes. */
+  maxOutputBytes: number;
   /** Hosts (name or IP) that fetches of user-supplied URLs may reach although private or loopback. */
   allowedPrivateHosts: readonly string[];
   /** BullMQ job lock, in ms: a killed worker's jobs are taken over after it runs out. Renewed while a job runs. */
@@ -150,6 +152,7 @@ const environmentSchema = z.object({
   IMAGE_BATCH_DRAIN_TIMEOUT_MS: positiveInteger(30_000),
   IMAGE_BATCH_BREAKER_THRESHOLD: positiveInteger(5),
   IMAGE_BATCH_BREAKER_OPEN_MS: positiveInteger(30_000),
+  IMAGE_BATCH_MAX_OUTPUT_BYTES: positiveInteger(100 * 1024 * 1024),
   IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS: z
     .string()
     .default('')
@@ -205,6 +208,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     breakerThreshold: env.IMAGE_BATCH_BREAKER_THRESHOLD as number,
     breakerOpenMs: env.IMAGE_BATCH_BREAKER_OPEN_MS as number,
     allowedPrivateHosts: env.IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS as string[],
+    maxOutputBytes: env.IMAGE_BATCH_MAX_OUTPUT_BYTES as number,
     lockDurationMs: env.IMAGE_BATCH_LOCK_DURATION_MS as number,
     stalledIntervalMs: env.IMAGE_BATCH_STALLED_INTERVAL_MS as number,
     maxStalledCount: env.IMAGE_BATCH_MAX_STALLED_COUNT as number,

@@ -19,14 +19,22 @@ export interface FaultRule {
   times?: number;
   /** HTTP status to answer the submission with (429, 500, 400, 401, 402, ...). */
   status?: number;
-  /** Retry-After header in seconds, for 429/503. */
+  /** The wait to ask for, in seconds, for 429/503; sent as `retry-after` in the form `retryAfterForm` says. */
   retryAfterSeconds?: number;
+  /** `seconds` (default), `http-date`, or `milliseconds` (`retry-after-ms`). */
+  retryAfterForm?: 'seconds' | 'http-date' | 'milliseconds';
   /** Accept the submission and never answer. */
   hang?: boolean;
   /** Accept an async submission, then let the task fail with this message. */
   taskFailure?: string;
   /** Error body; default: the provider's documented error body for the status. */
   body?: unknown;
+  /**
+   * Spoil the outputs of the next submission instead of answering with an error: `truncated` — the first download
+   * of each image stops halfway (Content-Length promises more); `bomb` — each image is a PNG whose header claims
+   * 30000x30000 pixels.
+   */
+  output?: 'truncated' | 'bomb';
 }
 
 /** A generated output, stored for download. */
@@ -103,7 +111,8 @@ export class SimulatorCore {
   queueDelayMs = 20;
   origin = '';
   private readonly faults: Array<FaultRule & { times: number }> = [];
-  private readonly files = new Map<string, { bytes: Buffer; contentType: string }>();
+  private readonly files = new Map<string, { bytes: Buffer; contentType: string; truncateOnce?: boolean }>();
+  private nextOutputFault: FaultRule['output'];
   private readonly tasks = new Map<string, SimulatedTask>();
 
   constructor(
@@ -144,7 +153,11 @@ export class SimulatorCore {
    * the provider's bucket is empty. Every 429 with a Retry-After is remembered, to count early submissions.
    */
   takeFault(provider: ProviderName, operation: 'generate' | 'edit'): FaultRule | undefined {
-    const fault = this.rateLimited(provider) ?? this.injectedFault(provider, operation);
+    let fault = this.rateLimited(provider) ?? this.injectedFault(provider, operation);
+    if (fault?.output !== undefined) {
+      this.nextOutputFault = fault.output;
+      fault = undefined;
+    }
     if (fault?.status === 429 && fault.retryAfterSeconds !== undefined) {
       const now = Date.now();
       this.retryAfter.set(provider, { sentAt: now, until: now + fault.retryAfterSeconds * 1000 });
@@ -191,14 +204,20 @@ export class SimulatorCore {
   /** Make the images of `work` and store them for download. */
   async makeImages(work: ImageWork): Promise<SimulatedImage[]> {
     const images: SimulatedImage[] = [];
+    const outputFault = this.nextOutputFault;
+    this.nextOutputFault = undefined;
     for (let index = 0; index < work.count; index += 1) {
       const prompt = work.count > 1 ? `${work.prompt} (#${index + 1})` : work.prompt;
       const bytes =
-        work.operation === 'edit'
-          ? await makeEditedImage(prompt, work.inputs, work.mask, work.size, work.format)
-          : await makeGeneratedImage(prompt, work.size, work.format);
+        outputFault === 'bomb'
+          ? pngHeaderClaiming(30_000, 30_000)
+          : work.operation === 'edit'
+            ? await makeEditedImage(prompt, work.inputs, work.mask, work.size, work.format)
+            : await makeGeneratedImage(prompt, work.size, work.format);
+      const url = this.storeFile(bytes, CONTENT_TYPES[work.format], EXTENSIONS[work.format]);
+      if (outputFault === 'truncated') this.files.get(url.split('/').pop()!)!.truncateOnce = true;
       images.push({
-        url: this.storeFile(bytes, CONTENT_TYPES[work.format], EXTENSIONS[work.format]),
+        url,
         width: work.size.width,
         height: work.size.height,
         contentType: CONTENT_TYPES[work.format],
@@ -221,8 +240,13 @@ export class SimulatorCore {
     this.files.set(name, { bytes, contentType });
   }
 
-  file(name: string): { bytes: Buffer; contentType: string } | undefined {
-    return this.files.get(name);
+  /** A stored file; `truncated` is true (once) when its download must stop halfway. */
+  file(name: string): { bytes: Buffer; contentType: string; truncated: boolean } | undefined {
+    const file = this.files.get(name);
+    if (file === undefined) return undefined;
+    const truncated = file.truncateOnce === true;
+    file.truncateOnce = false;
+    return { bytes: file.bytes, contentType: file.contentType, truncated };
   }
 
   /**
@@ -359,4 +383,45 @@ export function authorized(context: RouteContext, scheme: 'Bearer' | 'Key'): boo
   if (!header.startsWith(prefix)) return false;
   const key = header.slice(prefix.length).trim();
   return key !== '' && (context.apiKey === undefined || key === context.apiKey);
+}
+
+/** A PNG that is only a header claiming `width`x`height` pixels (a decompression-bomb stand-in). */
+export function pngHeaderClaiming(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.writeUInt8(8, 8); // bit depth
+  header.writeUInt8(2, 9); // RGB
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', Buffer.from([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+function crc32(bytes: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let bit = 0; bit < 8; bit += 1) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** The Retry-After header of a fault, in the form it asks for. */
+export function retryAfterHeaders(fault: FaultRule): Record<string, string> {
+  const seconds = fault.retryAfterSeconds;
+  if (seconds === undefined) return {};
+  if (fault.retryAfterForm === 'milliseconds') return { 'retry-after-ms': String(Math.round(seconds * 1000)) };
+  if (fault.retryAfterForm === 'http-date') return { 'retry-after': new Date(Date.now() + seconds * 1000).toUTCString() };
+  return { 'retry-after': String(seconds) };
 }

@@ -55,9 +55,11 @@ const faultsControlSchema = z.object({
         times: z.number().int().positive().optional(),
         status: z.number().int().min(100).max(599).optional(),
         retryAfterSeconds: z.number().nonnegative().optional(),
+        retryAfterForm: z.enum(['seconds', 'http-date', 'milliseconds']).optional(),
         hang: z.boolean().optional(),
         taskFailure: z.string().optional(),
         body: z.unknown().optional(),
+        output: z.enum(['truncated', 'bomb']).optional(),
       }),
     )
     .default([]),
@@ -106,6 +108,10 @@ export class ProviderSimulator {
       const file = this.core.file(url.pathname.slice('/files/'.length));
       if (file === undefined) return sendJson(response, 404, { error: { message: 'file not found' } });
       response.writeHead(200, { 'content-type': file.contentType, 'content-length': file.bytes.length });
+      if (file.truncated) {
+        response.write(file.bytes.subarray(0, Math.floor(file.bytes.length / 2)), () => response.destroy());
+        return;
+      }
       response.end(file.bytes);
       return;
     }

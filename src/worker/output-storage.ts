@@ -17,6 +17,8 @@ export interface StoreOptions {
   provider: string;
   /** Download deadline (connect, headers, between body chunks), ms. */
   timeoutMs: number;
+  /** Largest output file accepted, bytes. */
+  maxBytes: number;
   signal?: AbortSignal;
 }
 
@@ -43,9 +45,15 @@ export async function storeOutputImage(
       await downloadToFile(image.url, temporary, {
         provider: options.provider,
         timeoutMs: options.timeoutMs,
+        maxBytes: options.maxBytes,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
     } else {
+      if ((image.data.length * 3) / 4 > options.maxBytes) {
+        throw new InvalidResponseError(`output image is larger than the ${options.maxBytes} bytes allowed`, {
+          provider: options.provider,
+        });
+      }
       await writeFile(temporary, Buffer.from(image.data, 'base64'));
     }
     let metadata: Metadata;

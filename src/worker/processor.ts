@@ -31,6 +31,8 @@ export interface ProcessorDependencies {
   store: BatchStore;
   /** The provider's queue, for pausing it on a 429 (`queue.rateLimit`). */
   queueFor(provider: ProviderName): Queue;
+  /** Largest output image file accepted, bytes. */
+  maxOutputBytes: number;
   /** Timing settings of a provider: per-call deadline, poll interval and longest wait for an async request, ms. */
   timingFor(provider: ProviderName): { timeoutMs: number; pollIntervalMs: number; maxWaitMs: number };
   /** Aborted when the worker shuts down: jobs waiting on an async request are then released, not finished. */
@@ -194,6 +196,7 @@ export function createProcessor(dependencies: ProcessorDependencies) {
             {
               provider: data.provider,
               timeoutMs: timing.timeoutMs,
+              maxBytes: dependencies.maxOutputBytes,
               signal: AbortSignal.timeout(timing.timeoutMs),
             },
           ),
@@ -222,6 +225,12 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         log.error({ reason }, 'pausing the provider queue');
         await dependencies.health.setPauseReason(data.provider, reason);
         await dependencies.queueFor(data.provider).pause();
+        if (error instanceof InsufficientCreditError && job.data.providerRequest !== undefined) {
+          // The accepted request itself failed for want of credit: after `resume` it must be submitted anew.
+          const fresh = withoutSubmissionMarker(job.data);
+          delete fresh.providerRequest;
+          await job.updateData(fresh);
+        }
         await job.moveToDelayed(Date.now() + 1000, token);
         throw new DelayedError(reason);
       }

@@ -59,6 +59,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     queueFor: (name) => queues.get(name)!,
     timingFor: (name) => config.providers[name],
     shutdownSignal: shutdown.signal,
+    maxOutputBytes: config.maxOutputBytes,
     health: new ProviderHealth(options.redis, config.queuePrefix, {
       threshold: config.breakerThreshold,
       openMs: config.breakerOpenMs,

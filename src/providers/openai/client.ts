@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FormData, request as undiciRequest } from 'undici';
+import { FormData } from 'undici';
 import type { ProviderSettings } from '../../shared/config.js';
 import {
   AuthenticationError,
@@ -24,6 +24,7 @@ import { errorForStatus, parseRetryAfterMs, postOnce, type HttpResponse } from '
 import { MAX_INLINE_IMAGE_BYTES, sniffImageType } from '../image-inputs.js';
 import type { CallContext, ImageProvider, PollResult, ProviderResponse, SubmitResult } from '../provider.js';
 import { customSizeProblem } from '../size-rules.js';
+import { fetchUserUrl } from '../url-guard.js';
 import {
   OPENAI_DEFAULT_MODEL,
   OPENAI_MAX_INPUT_IMAGES,
@@ -66,7 +67,14 @@ export class OpenAIProvider implements ImageProvider {
   readonly defaultQuality: Quality = 'high';
   readonly asynchronous = false;
 
-  constructor(private readonly settings: OpenAISettings) {}
+  /**
+   * @param allowedPrivateHosts hosts that input URLs may name although private or loopback (everything else private
+   * is refused: input URLs are user-supplied and fetched by us).
+   */
+  constructor(
+    private readonly settings: OpenAISettings,
+    private readonly allowedPrivateHosts: readonly string[] = [],
+  ) {}
 
   modelFor(request: ImageRequest): string {
     return request.model ?? OPENAI_DEFAULT_MODEL;
@@ -141,16 +149,12 @@ export class OpenAIProvider implements ImageProvider {
       if (dataUri !== null) bytes = Buffer.from(dataUri[1]!, 'base64');
       else if (path.isAbsolute(reference)) bytes = await readFile(reference);
       else {
-        const response = await undiciRequest(reference, {
-          method: 'GET',
+        bytes = await fetchUserUrl(reference, {
+          maxBytes: MAX_INLINE_IMAGE_BYTES,
+          timeoutMs: this.settings.timeoutMs,
+          allowedHosts: this.allowedPrivateHosts,
           signal,
-          maxRedirections: 0,
-        } as Parameters<typeof undiciRequest>[1]);
-        if (response.statusCode !== 200) {
-          await response.body.dump();
-          throw new Error(`HTTP ${response.statusCode}`);
-        }
-        bytes = Buffer.from(await response.body.arrayBuffer());
+        });
       }
     } catch (error) {
       const message = `cannot read input image ${reference.slice(0, 80)} (${(error as Error).message})`;

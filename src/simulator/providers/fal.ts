@@ -15,6 +15,7 @@ import { customSizeProblem } from '../../providers/size-rules.js';
 import type { Resolution } from '../../shared/resolution-tier.js';
 import {
   authorized,
+  retryAfterHeaders,
   fetchInputImage,
   parseJson,
   readBody,
@@ -53,8 +54,7 @@ async function submit(context: RouteContext, operation: 'generate' | 'edit'): Pr
   const fault = core.takeFault('fal', operation);
   if (fault?.hang === true) return;
   if (fault?.status !== undefined) {
-    const headers: Record<string, string> = {};
-    if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
+    const headers = retryAfterHeaders(fault);
     const defaults: Record<number, unknown> = {
       403: {
         detail: 'User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing.',

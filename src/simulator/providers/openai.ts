@@ -9,6 +9,7 @@ import type { OutputFormat } from '../../shared/job-definitions.js';
 import { parseResolution, type Resolution } from '../../shared/resolution-tier.js';
 import {
   authorized,
+  retryAfterHeaders,
   parseJson,
   readBody,
   REFUSAL_MARKER,
@@ -96,11 +97,8 @@ async function handle(context: RouteContext, operation: 'generate' | 'edit'): Pr
   await core.delay();
   if (fault?.hang === true) return;
   if (fault?.status !== undefined) {
-    const headers: Record<string, string> = {};
-    if (fault.retryAfterSeconds !== undefined) {
-      headers['retry-after'] = String(fault.retryAfterSeconds);
-      headers['x-ratelimit-reset-requests'] = `${fault.retryAfterSeconds}s`;
-    }
+    const headers = retryAfterHeaders(fault);
+    if (fault.retryAfterSeconds !== undefined) headers['x-ratelimit-reset-requests'] = `${fault.retryAfterSeconds}s`;
     const defaults = FAULT_DEFAULTS[fault.status] ?? FAULT_DEFAULTS[500]!;
     return reply(fault.status, fault.body ?? { error: { ...defaults, param: null } }, headers);
   }

@@ -14,6 +14,7 @@ import type { OutputFormat } from '../../shared/job-definitions.js';
 import { parseResolution } from '../../shared/resolution-tier.js';
 import {
   authorized,
+  retryAfterHeaders,
   fetchInputImage,
   parseJson,
   readBody,
@@ -95,8 +96,7 @@ async function handleSync(context: RouteContext, operation: 'generate' | 'edit')
   await core.delay();
   if (fault?.hang === true) return;
   if (fault?.status !== undefined) {
-    const headers: Record<string, string> = {};
-    if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
+    const headers = retryAfterHeaders(fault);
     return reply(fault.status, fault.body ?? faultBody(fault), headers);
   }
   const parsed = oxenImageRequestSchema.safeParse(body);
@@ -152,8 +152,7 @@ async function handleQueueSubmit(context: RouteContext): Promise<void> {
   const fault = core.takeFault('oxen', operation);
   if (fault?.hang === true) return;
   if (fault?.status !== undefined) {
-    const headers: Record<string, string> = {};
-    if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
+    const headers = retryAfterHeaders(fault);
     return reply(fault.status, fault.body ?? faultBody(fault), headers);
   }
   if (body === undefined || typeof body.model !== 'string' || prompt === '') {

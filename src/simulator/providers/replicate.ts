@@ -10,6 +10,7 @@ import {
 import { parseResolution } from '../../shared/resolution-tier.js';
 import {
   authorized,
+  retryAfterHeaders,
   fetchInputImage,
   parseJson,
   readBody,
@@ -77,8 +78,7 @@ async function create(context: RouteContext): Promise<void> {
   const fault = core.takeFault('replicate', operation);
   if (fault?.hang === true) return;
   if (fault?.status !== undefined) {
-    const headers: Record<string, string> = {};
-    if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
+    const headers = retryAfterHeaders(fault);
     const defaults: Record<number, unknown> = {
       402: {
         title: 'Insufficient credit',

@@ -12,6 +12,7 @@ import {
 import { sizeForAspectRatio } from '../../providers/size-rules.js';
 import {
   authorized,
+  retryAfterHeaders,
   fetchInputImage,
   parseJson,
   readBody,
@@ -58,8 +59,7 @@ async function submit(context: RouteContext, operation: 'generate' | 'edit'): Pr
   const fault = core.takeFault('wavespeed', operation);
   if (fault?.hang === true) return;
   if (fault?.status !== undefined) {
-    const headers: Record<string, string> = {};
-    if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
+    const headers = retryAfterHeaders(fault);
     const messages: Record<number, string> = {
       402: 'Insufficient balance: please top up your account',
       429: 'Too Many Requests',
