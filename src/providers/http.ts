@@ -140,26 +140,38 @@ export async function downloadToFile(
       const details = { provider: options.provider, status: response.statusCode };
       if (response.statusCode !== 200) {
         await response.body.dump();
-        if (response.statusCode === 404) throw new NotFoundError('output image not found (expired?) at the provider', details);
+        if (response.statusCode === 404)
+          throw new NotFoundError('output image not found (expired?) at the provider', details);
         throw new ServerError(`downloading an output image failed with HTTP ${response.statusCode}`, details);
       }
       const declared = Number(response.headers['content-length'] ?? Number.NaN);
       if (declared > options.maxBytes) {
         await response.body.dump();
-        throw new InvalidResponseError(`output image is ${declared} bytes, more than the ${options.maxBytes} allowed`, details);
+        throw new InvalidResponseError(
+          `output image is ${declared} bytes, more than the ${options.maxBytes} allowed`,
+          details,
+        );
       }
       let received = 0;
       const counter = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           received += chunk.length;
           if (received > options.maxBytes) {
-            callback(new InvalidResponseError(`output image is larger than the ${options.maxBytes} bytes allowed`, details));
+            callback(
+              new InvalidResponseError(
+                `output image is larger than the ${options.maxBytes} bytes allowed`,
+                details,
+              ),
+            );
           } else callback(null, chunk);
         },
       });
       await pipeline(response.body, counter, createWriteStream(filePath));
       if (Number.isFinite(declared) && received !== declared) {
-        throw new NetworkError(`output download truncated: ${received} of ${declared} bytes`, { ...details, requestMaybeSent: false });
+        throw new NetworkError(`output download truncated: ${received} of ${declared} bytes`, {
+          ...details,
+          requestMaybeSent: false,
+        });
       }
       return;
     } catch (error) {

@@ -60,11 +60,13 @@ function guardedLookup(allowedHosts: readonly string[]): LookupFunction {
       const allowed = allowedHosts.includes(hostname.toLowerCase());
       for (const entry of list) {
         const reason = allowed ? undefined : forbiddenAddressReason(entry.address);
-        if (reason !== undefined) return callback(new UserUrlError(`${hostname} resolves to ${reason}`), '', 0);
+        if (reason !== undefined)
+          return callback(new UserUrlError(`${hostname} resolves to ${reason}`), '', 0);
       }
       const first = list[0];
       if (first === undefined) return callback(new UserUrlError(`${hostname} does not resolve`), '', 0);
-      if ((options as { all?: boolean }).all === true) return (callback as unknown as (e: null, a: typeof list) => void)(null, list);
+      if ((options as { all?: boolean }).all === true)
+        return (callback as unknown as (e: null, a: typeof list) => void)(null, list);
       callback(null, first.address, first.family);
     });
   };
@@ -75,7 +77,9 @@ function guardedLookup(allowedHosts: readonly string[]): LookupFunction {
  * @throws UserUrlError naming the reason (scheme, refused address, redirect, status, size).
  */
 export async function fetchUserUrl(url: string, options: FetchUserUrlOptions): Promise<Buffer> {
-  const agent = new Agent({ connect: { lookup: guardedLookup(options.allowedHosts), timeout: options.timeoutMs } });
+  const agent = new Agent({
+    connect: { lookup: guardedLookup(options.allowedHosts), timeout: options.timeoutMs },
+  });
   try {
     let current = new URL(url);
     for (let hop = 0; ; hop += 1) {
@@ -99,7 +103,11 @@ export async function fetchUserUrl(url: string, options: FetchUserUrlOptions): P
         if (cause instanceof UserUrlError) throw cause;
         throw new UserUrlError(`cannot fetch ${current.origin}: ${(error as Error).message}`);
       });
-      if (response.statusCode >= 300 && response.statusCode < 400 && response.headers.location !== undefined) {
+      if (
+        response.statusCode >= 300 &&
+        response.statusCode < 400 &&
+        response.headers.location !== undefined
+      ) {
         await response.body.dump();
         if (hop >= (options.maxRedirects ?? 3)) throw new UserUrlError('too many redirects');
         current = new URL(String(response.headers.location), current);

@@ -17,7 +17,7 @@ export interface ProviderSettings {
   baseUrl: string;
   /** Jobs one worker process runs at once for this provider. */
   concurrency: number;
-  /** Requests per minute across all workers (BullMQ limiter on the provider's queue). */
+  /** Requests per minute across all workers (BullMQ limiter on the provider's queue); 0: no limit of ours. */
   requestsPerMinute: number;
   /** Deadline of one provider call, in ms (connect, headers and body each). */
   timeoutMs: number;
@@ -131,7 +131,10 @@ const providerShape = Object.fromEntries(
       [defaults.keyVariable, optionalSecret],
       [baseUrlVariable(name), z.string().url().default(defaults.baseUrl)],
       [`${upper}_CONCURRENCY`, positiveInteger(defaults.concurrency)],
-      [`${upper}_REQUESTS_PER_MINUTE`, positiveInteger(defaults.requestsPerMinute)],
+      [
+        `${upper}_REQUESTS_PER_MINUTE`,
+        z.coerce.number().int().nonnegative().default(defaults.requestsPerMinute),
+      ],
       [`${upper}_TIMEOUT_MS`, positiveInteger(180_000)],
       [`${upper}_POLL_INTERVAL_MS`, positiveInteger(2_000)],
       [`${upper}_MAX_WAIT_MS`, positiveInteger(30 * 60_000)],

@@ -57,6 +57,16 @@ export class ProviderHealth {
     return this.breaker.openMs * 2 ** Math.min(opens - 1, 4);
   }
 
+  /** Note that the provider asked us to wait `ms` (a 429's Retry-After), for every worker to see. */
+  async noteRetryAfter(provider: ProviderName, ms: number): Promise<void> {
+    await this.redis.set(this.key(provider, 'retry-after'), '1', 'PX', Math.max(1, Math.ceil(ms)));
+  }
+
+  /** How much of the provider's last Retry-After is left, ms (0 when none). */
+  async retryAfterRemainingMs(provider: ProviderName): Promise<number> {
+    return Math.max(0, await this.redis.pttl(this.key(provider, 'retry-after')));
+  }
+
   /** Note why the provider's queue was paused (shown by `run` and `status`). */
   async setPauseReason(provider: ProviderName, reason: string): Promise<void> {
     await this.redis.set(this.key(provider, 'paused-reason'), reason);

@@ -23,6 +23,8 @@ export interface FaultRule {
   retryAfterSeconds?: number;
   /** `seconds` (default), `http-date`, or `milliseconds` (`retry-after-ms`). */
   retryAfterForm?: 'seconds' | 'http-date' | 'milliseconds';
+  /** Set by the simulator: when the wait it asks for ends (ms since epoch). */
+  retryAfterUntil?: number;
   /** Accept the submission and never answer. */
   hang?: boolean;
   /** Accept an async submission, then let the task fail with this message. */
@@ -93,7 +95,7 @@ export class SimulatorCore {
   readonly submissionsByProvider = new Map<ProviderName, number>();
   /** Paid submissions by prompt: a test gives each row its own prompt and checks each was paid once. */
   readonly submissionsByPrompt = new Map<string, number>();
-  /** The last 500 paid submissions (data URIs shortened), for tests that check the wire format. */
+  /** The last 5000 paid submissions (data URIs shortened), for tests that check the wire format. */
   readonly recordedRequests: RecordedRequest[] = [];
   latencyMs: number;
   /** Submissions answered 429 by the simulated rate limit, by provider. */
@@ -133,10 +135,17 @@ export class SimulatorCore {
     body: unknown,
     prompt: string,
   ): RecordedRequest {
+    const now = Date.now();
+    const waiting = this.retryAfter.get(provider);
+    if (waiting !== undefined && now > waiting.sentAt + 100 && now < waiting.until) {
+      this.earlySubmissionsByProvider.set(provider, (this.earlySubmissionsByProvider.get(provider) ?? 0) + 1);
+    }
     this.submissionsByProvider.set(provider, (this.submissionsByProvider.get(provider) ?? 0) + 1);
     this.submissionsByPrompt.set(prompt, (this.submissionsByPrompt.get(prompt) ?? 0) + 1);
     const record: RecordedRequest = {
       provider,
+      prompt,
+      at: now,
       method: request.method ?? '',
       path: request.url ?? '',
       headers: { ...request.headers },
@@ -144,7 +153,7 @@ export class SimulatorCore {
       status: 0,
     };
     this.recordedRequests.push(record);
-    if (this.recordedRequests.length > 500) this.recordedRequests.shift();
+    if (this.recordedRequests.length > 5000) this.recordedRequests.shift();
     return record;
   }
 
@@ -160,7 +169,11 @@ export class SimulatorCore {
     }
     if (fault?.status === 429 && fault.retryAfterSeconds !== undefined) {
       const now = Date.now();
-      this.retryAfter.set(provider, { sentAt: now, until: now + fault.retryAfterSeconds * 1000 });
+      let until = now + fault.retryAfterSeconds * 1000;
+      // An HTTP date has whole seconds: the wait it asks for ends at the second it names.
+      if (fault.retryAfterForm === 'http-date') until = Math.floor(until / 1000) * 1000;
+      this.retryAfter.set(provider, { sentAt: now, until });
+      return { ...fault, retryAfterUntil: until };
     }
     return fault;
   }
@@ -181,6 +194,22 @@ export class SimulatorCore {
     this.throttledByProvider.set(provider, (this.throttledByProvider.get(provider) ?? 0) + 1);
     const waitMs = ((1 - bucket.tokens) * 60_000) / perMinute;
     return { provider, status: 429, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
+  }
+
+  /**
+   * OpenAI-style `x-ratelimit-*-requests` headers for the provider's simulated limit (none without a limit):
+   * requests left in the bucket and the time until the next one.
+   */
+  rateLimitHeaders(provider: ProviderName): Record<string, string> {
+    const perMinute = this.rateLimitPerMinute;
+    const bucket = this.buckets.get(provider);
+    if (perMinute === undefined || bucket === undefined) return {};
+    const resetMs = Math.max(0, Math.ceil(((1 - (bucket.tokens % 1)) * 60_000) / perMinute));
+    return {
+      'x-ratelimit-limit-requests': String(perMinute),
+      'x-ratelimit-remaining-requests': String(Math.floor(bucket.tokens)),
+      'x-ratelimit-reset-requests': `${resetMs}ms`,
+    };
   }
 
   private injectedFault(provider: ProviderName, operation: 'generate' | 'edit'): FaultRule | undefined {
@@ -303,6 +332,10 @@ export class SimulatorCore {
 /** One paid submission as the simulator received it. */
 export interface RecordedRequest {
   provider: ProviderName;
+  /** The prompt it carried. */
+  prompt: string;
+  /** When it arrived (ms since epoch). */
+  at: number;
   method: string;
   path: string;
   headers: Record<string, string | string[] | undefined>;
@@ -421,7 +454,10 @@ function crc32(bytes: Buffer): number {
 export function retryAfterHeaders(fault: FaultRule): Record<string, string> {
   const seconds = fault.retryAfterSeconds;
   if (seconds === undefined) return {};
-  if (fault.retryAfterForm === 'milliseconds') return { 'retry-after-ms': String(Math.round(seconds * 1000)) };
-  if (fault.retryAfterForm === 'http-date') return { 'retry-after': new Date(Date.now() + seconds * 1000).toUTCString() };
+  if (fault.retryAfterForm === 'milliseconds')
+    return { 'retry-after-ms': String(Math.round(seconds * 1000)) };
+  if (fault.retryAfterForm === 'http-date') {
+    return { 'retry-after': new Date(fault.retryAfterUntil ?? Date.now() + seconds * 1000).toUTCString() };
+  }
   return { 'retry-after': String(seconds) };
 }

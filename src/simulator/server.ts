@@ -200,7 +200,7 @@ export class ProviderSimulator {
     return this.core.submissionsByPrompt;
   }
 
-  /** The last 500 paid submissions. */
+  /** The last 5000 paid submissions. */
   get recordedRequests(): readonly RecordedRequest[] {
     return this.core.recordedRequests;
   }

@@ -152,6 +152,12 @@ export function createProcessor(dependencies: ProcessorDependencies) {
               'the answer was recorded; it may have been billed, so it is not sent again',
           );
         }
+        // A job taken just before another worker's 429 paused the queue must not send while the Retry-After runs.
+        const waitMs = await dependencies.health.retryAfterRemainingMs(data.provider);
+        if (waitMs > 0) {
+          await dependencies.queueFor(data.provider).rateLimit(waitMs);
+          throw Worker.RateLimitError();
+        }
         await job.updateData({ ...data, submissionStartedAt: new Date().toISOString() });
         log.debug({ prompt: truncateForLog(data.prompt), operation: data.operation }, 'submitting');
         let submitted;
@@ -256,6 +262,7 @@ export function createProcessor(dependencies: ProcessorDependencies) {
       const errorRequestId = error instanceof ProviderError ? error.requestId : undefined;
       if (decision.action === 'rate-limit') {
         log.warn({ delayMs: decision.delayMs }, 'provider rate limited us; pausing its queue');
+        await dependencies.health.noteRetryAfter(data.provider, decision.delayMs);
         await dependencies.queueFor(data.provider).rateLimit(decision.delayMs);
         throw Worker.RateLimitError();
       }

@@ -82,7 +82,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       connection: { url: config.redisUrl, maxRetriesPerRequest: null },
       prefix: config.queuePrefix,
       concurrency: options.concurrency ?? settings.concurrency,
-      limiter: limiterFor(settings.requestsPerMinute),
+      ...(settings.requestsPerMinute > 0 ? { limiter: limiterFor(settings.requestsPerMinute) } : {}),
       lockDuration: config.lockDurationMs,
       stalledInterval: config.stalledIntervalMs,
       maxStalledCount: config.maxStalledCount,

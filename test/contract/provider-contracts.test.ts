@@ -453,3 +453,64 @@ describe('Oxen.ai model schema read at worker start', () => {
     }
   });
 });
+
+describe('simulator bookkeeping the fault suite relies on', () => {
+  it('counts a submission that arrives while its Retry-After runs as early, and one after it as not', async () => {
+    const probe = new ProviderSimulator();
+    const origin = await probe.start();
+    const send = (prompt: string) =>
+      fetch(`${origin}/api/ai/images/generate`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer k', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-image-2', prompt, resolution: '1024x768' }),
+      });
+    try {
+      probe.injectFaults([{ status: 429, retryAfterSeconds: 1 }]);
+      expect((await send('first')).status).toBe(429);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await send('too early');
+      expect(probe.earlySubmissionsByProvider.get('oxen')).toBe(1);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await send('in time');
+      expect(probe.earlySubmissionsByProvider.get('oxen')).toBe(1);
+    } finally {
+      await probe.stop();
+    }
+  });
+
+  it('enforces its rate limit with 429 and Retry-After', async () => {
+    const limited = new ProviderSimulator({ rateLimitPerMinute: 60 });
+    const origin = await limited.start();
+    try {
+      const statuses: number[] = [];
+      for (let index = 0; index < 3; index += 1) {
+        const response = await fetch(`${origin}/api/ai/queue`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer k', 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'gpt-image-2', prompt: `limited ${index}` }),
+        });
+        statuses.push(response.status);
+        if (response.status === 429) expect(response.headers.get('retry-after')).toBe('1');
+      }
+      expect(statuses).toEqual([200, 429, 429]);
+      expect(limited.throttledByProvider.get('oxen')).toBe(2);
+    } finally {
+      await limited.stop();
+    }
+  });
+});
+
+describe('OpenAI rate-limit headers', () => {
+  it('slows down before the 429 when x-ratelimit-remaining-requests reaches 0', async () => {
+    const limited = new ProviderSimulator({ rateLimitPerMinute: 60 });
+    const origin = await limited.start();
+    try {
+      const openai = new OpenAIProvider({ apiKey: KEY, baseUrl: `${origin}/v1`, timeoutMs: 10_000 });
+      const response = await runThrough(openai, generate());
+      expect(response.throttleMs).toBeGreaterThan(0);
+      expect(response.throttleMs).toBeLessThanOrEqual(1000);
+    } finally {
+      await limited.stop();
+    }
+  });
+});

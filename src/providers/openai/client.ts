@@ -197,6 +197,10 @@ export class OpenAIProvider implements ImageProvider {
     };
     if (requestId !== undefined) result.requestId = requestId;
     if (parsed.data.usage !== undefined) result.usage = parsed.data.usage;
+    // The last request of the window: slow down before the 429 (x-ratelimit-* headers, providers.md §1).
+    if (response.headers['x-ratelimit-remaining-requests'] === '0') {
+      result.throttleMs = parseResetDuration(response.headers['x-ratelimit-reset-requests']) ?? 1000;
+    }
     return { kind: 'completed', response: result };
   }
 

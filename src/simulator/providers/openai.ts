@@ -86,7 +86,11 @@ async function handle(context: RouteContext, operation: 'generate' | 'edit'): Pr
   const requestId = `req_${randomUUID().replace(/-/g, '')}`;
   const reply = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
     record.status = status;
-    sendJson(response, status, payload, { 'x-request-id': requestId, ...headers });
+    sendJson(response, status, payload, {
+      'x-request-id': requestId,
+      ...core.rateLimitHeaders('openai'),
+      ...headers,
+    });
   };
   const fail = (error: { status: number; body: unknown }) => reply(error.status, error.body);
   if (!authorized(context, 'Bearer'))
@@ -98,7 +102,8 @@ async function handle(context: RouteContext, operation: 'generate' | 'edit'): Pr
   if (fault?.hang === true) return;
   if (fault?.status !== undefined) {
     const headers = retryAfterHeaders(fault);
-    if (fault.retryAfterSeconds !== undefined) headers['x-ratelimit-reset-requests'] = `${fault.retryAfterSeconds}s`;
+    if (fault.retryAfterSeconds !== undefined)
+      headers['x-ratelimit-reset-requests'] = `${fault.retryAfterSeconds}s`;
     const defaults = FAULT_DEFAULTS[fault.status] ?? FAULT_DEFAULTS[500]!;
     return reply(fault.status, fault.body ?? { error: { ...defaults, param: null } }, headers);
   }

@@ -1,0 +1,408 @@
+/**
+ * `npm run test:faults`: the fault-injection suite. Each scenario drives real worker processes against real Redis and
+ * the simulator and asserts: every row ends in exactly one results line (none lost), no async request is paid twice,
+ * and no request is sent while a Retry-After runs. The table of all scenarios is printed at the end.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forbiddenAddressReason, fetchUserUrl, UserUrlError } from '../../src/providers/url-guard.js';
+import { ProviderSimulator } from '../../src/simulator/server.js';
+import { removeTemporaryDirectories } from '../helpers/files.js';
+import { redisUrl } from '../helpers/redis.js';
+import { formatTable, runScenario, type ScenarioRow } from './harness.js';
+
+const table: ScenarioRow[] = [];
+let simulator: ProviderSimulator;
+
+beforeAll(async () => {
+  simulator = new ProviderSimulator();
+  await simulator.start();
+});
+afterAll(async () => {
+  await simulator.stop();
+  await removeTemporaryDirectories();
+  process.stdout.write(`\nFault-injection suite\n${formatTable(table)}\n`);
+});
+
+const rows = (name: string, count: number, extra: Record<string, unknown> = {}) =>
+  Array.from({ length: count }, (_, index) => ({
+    id: `r${index}`,
+    prompt: `${name} #${index}`,
+    resolution: '1024x768',
+    ...extra,
+  }));
+
+async function scenario(options: Omit<Parameters<typeof runScenario>[0], 'simulator' | 'redisUrl'>) {
+  const result = await runScenario({ ...options, simulator, redisUrl: redisUrl() });
+  table.push(result.row);
+  expect(result.row.lost).toBe(0);
+  expect(result.lines.length).toBe(new Set(result.lines.map((line) => line.row_key)).size);
+  return result;
+}
+
+describe('worker crashes and shutdowns', () => {
+  it('SIGKILL during a sync call: the row in flight is recorded uncertain, never re-sent; the rest complete', async () => {
+    simulator.setLatency(1500);
+    try {
+      const { row, lines } = await scenario({
+        name: 'SIGKILL during sync call',
+        rows: rows('sigkill sync', 4),
+        environment: { OXEN_MODE: 'sync', OXEN_CONCURRENCY: '2' },
+        action: async (harness) => {
+          await harness.waitForSubmissions(2);
+          harness.workers[0]!.kill('SIGKILL');
+          harness.startWorker();
+        },
+      });
+      expect(lines.filter((line) => line.error?.code === 'uncertain_outcome')).toHaveLength(2);
+      expect(row.completed).toBe(2);
+      expect(row.duplicatePaid).toBe(0);
+    } finally {
+      simulator.setLatency(0);
+    }
+  });
+
+  it('SIGKILL during an async wait: the next worker resumes every request by its id', async () => {
+    simulator.setLatency(2500);
+    try {
+      const { row } = await scenario({
+        name: 'SIGKILL during async wait',
+        rows: rows('sigkill async', 4),
+        action: async (harness) => {
+          await harness.waitForSubmissions(4);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          harness.workers[0]!.kill('SIGKILL');
+          harness.startWorker();
+        },
+      });
+      expect(row.completed).toBe(4);
+      expect(row.duplicatePaid).toBe(0);
+    } finally {
+      simulator.setLatency(0);
+    }
+  });
+
+  it('SIGTERM drains: sync calls in flight finish, the rest is done by the next worker', async () => {
+    simulator.setLatency(800);
+    try {
+      const { row } = await scenario({
+        name: 'SIGTERM drain',
+        rows: rows('sigterm', 4),
+        environment: { OXEN_MODE: 'sync', OXEN_CONCURRENCY: '2' },
+        action: async (harness) => {
+          await harness.waitForSubmissions(2);
+          const first = harness.workers[0]!;
+          const exited = new Promise((resolve) => first.once('exit', resolve));
+          first.kill('SIGTERM');
+          expect(await exited).toBe(0);
+          harness.startWorker();
+        },
+      });
+      expect(row.completed).toBe(4);
+      expect(row.duplicatePaid).toBe(0);
+    } finally {
+      simulator.setLatency(0);
+    }
+  });
+});
+
+describe('Redis restart', () => {
+  let redisProcess: ChildProcess | undefined;
+  let directory = '';
+  const port = 16_379 + Math.floor(Math.random() * 1000);
+  const startRedis = async () => {
+    redisProcess = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--dir',
+        directory,
+        '--save',
+        '',
+        '--maxmemory-policy',
+        'noeviction',
+      ],
+      { stdio: 'ignore' },
+    );
+    for (let tries = 0; tries < 100; tries += 1) {
+      const client = new Redis(`redis://127.0.0.1:${port}`, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      client.on('error', () => undefined);
+      const ok = await client
+        .connect()
+        .then(() => client.ping())
+        .then(
+          () => true,
+          () => false,
+        );
+      client.disconnect();
+      if (ok) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error('private redis-server did not start');
+  };
+  const stopRedis = async () => {
+    const running = redisProcess;
+    if (running === undefined || running.exitCode !== null) return;
+    const exited = new Promise((resolve) => running.once('exit', resolve));
+    running.kill('SIGTERM');
+    await exited;
+  };
+  beforeAll(async () => {
+    directory = await mkdtemp(path.join(os.tmpdir(), 'image-batch-redis-'));
+    await startRedis();
+  });
+  afterAll(async () => {
+    await stopRedis();
+    await rm(directory, { recursive: true, force: true });
+  });
+
+  it('a Redis restart mid-batch (AOF on) loses no row and pays nothing twice', async () => {
+    simulator.setLatency(300);
+    try {
+      const { row } = await runScenario({
+        name: 'Redis restart mid-batch',
+        rows: rows('redis restart', 10),
+        simulator,
+        redisUrl: `redis://127.0.0.1:${port}`,
+        environment: { OXEN_CONCURRENCY: '2' },
+        timeoutMs: 90_000,
+        action: async (harness) => {
+          await harness.waitForSubmissions(3);
+          await stopRedis();
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+          await startRedis();
+        },
+      });
+      table.push(row);
+      expect(row.lost).toBe(0);
+      expect(row.completed).toBe(10);
+      expect(row.duplicatePaid).toBe(0);
+    } finally {
+      simulator.setLatency(0);
+    }
+  });
+});
+
+describe('provider faults', () => {
+  it.each(['seconds', 'http-date', 'milliseconds'] as const)(
+    '429 with Retry-After as %s: nothing is sent before it ends',
+    async (form) => {
+      const { row } = await scenario({
+        name: `429 Retry-After (${form})`,
+        rows: rows(`429 ${form}`, 3),
+        faults: [{ status: 429, retryAfterSeconds: 2, retryAfterForm: form }],
+      });
+      expect(row.completed).toBe(3);
+      expect(row.earlyRequests).toBe(0);
+    },
+  );
+
+  it('500 twice, then success', async () => {
+    const { row, lines } = await scenario({
+      name: '500 twice then success',
+      rows: rows('500 twice', 1),
+      environment: { OXEN_MODE: 'sync' },
+      faults: [{ status: 500, times: 2 }],
+    });
+    expect(row.completed).toBe(1);
+    expect(lines[0]?.attempts).toBe(3);
+  });
+
+  it('a hung call times out and is retried (sync)', async () => {
+    const { row } = await scenario({
+      name: 'hang until timeout',
+      rows: rows('hang', 1),
+      environment: { OXEN_MODE: 'sync', OXEN_TIMEOUT_MS: '1000' },
+      faults: [{ hang: true }],
+    });
+    expect(row.completed).toBe(1);
+  });
+
+  it('an outage (every call 503) opens the breaker instead of burning attempts; rows finish once it ends', async () => {
+    const before = simulator.submissionsByProvider.get('oxen') ?? 0;
+    const { row } = await scenario({
+      name: '503 outage (breaker)',
+      rows: rows('outage', 4),
+      environment: {
+        IMAGE_BATCH_BREAKER_THRESHOLD: '3',
+        IMAGE_BATCH_BREAKER_OPEN_MS: '400',
+        OXEN_CONCURRENCY: '1',
+      },
+      faults: [{ status: 503, times: 8 }],
+    });
+    expect(row.completed).toBe(4);
+    expect(row.failed).toBe(0);
+    expect((simulator.submissionsByProvider.get('oxen') ?? 0) - before).toBe(12);
+  });
+
+  it('a content refusal fails its row at once with the reason', async () => {
+    const { row, lines } = await scenario({
+      name: 'content refusal',
+      rows: [{ id: 'refused', prompt: '[simulate:refuse] fault suite', resolution: '1024x768' }],
+    });
+    expect(row.failed).toBe(1);
+    expect(lines[0]?.error?.code).toBe('content_policy');
+  });
+
+  it('out of credit pauses the provider queue (rows kept), and `resume` finishes them', async () => {
+    const { row } = await scenario({
+      name: 'out of credit, then resume',
+      rows: rows('credit', 3, { provider: 'fal', resolution: '1024x1024' }),
+      environment: { FAL_CONCURRENCY: '1' },
+      faults: [{ provider: 'fal', status: 403 }],
+      action: async (harness) => {
+        const redis = new Redis(harness.environment.REDIS_URL!);
+        const key = `${harness.environment.IMAGE_BATCH_QUEUE_PREFIX}:provider:fal:paused-reason`;
+        const deadline = Date.now() + 20_000;
+        while ((await redis.get(key)) === null && Date.now() < deadline)
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(await redis.get(key)).toMatch(/out of credit/);
+        redis.disconnect();
+        const { runCliProcess } = await import('../helpers/cli.js');
+        const resumed = await runCliProcess(['resume', 'fal'], harness.environment);
+        expect(resumed.stdout).toMatch(/Resumed fal \(it was paused: out of credit/);
+      },
+    });
+    expect(row.completed).toBe(3);
+    expect(row.failed).toBe(0);
+  });
+
+  it('a truncated download is fetched again without generating again', async () => {
+    const { row } = await scenario({
+      name: 'truncated download',
+      rows: rows('truncated', 1),
+      faults: [{ output: 'truncated' }],
+    });
+    expect(row.completed).toBe(1);
+    expect(simulator.submissionsByPrompt.get('truncated #0')).toBe(1);
+  });
+
+  it('an image bomb (header claims 30000x30000) is refused before decoding; the request is not paid again', async () => {
+    const { row, lines } = await scenario({
+      name: 'image bomb',
+      rows: rows('bomb', 1),
+      faults: [{ output: 'bomb' }],
+    });
+    expect(row.failed).toBe(1);
+    expect(lines[0]?.error?.code).toBe('invalid_response');
+    expect(simulator.submissionsByPrompt.get('bomb #0')).toBe(1);
+  });
+
+  it('an output larger than the cap is refused', async () => {
+    const { row, lines } = await scenario({
+      name: 'oversize output',
+      rows: rows('oversize', 1, { resolution: '3840x2160' }),
+      environment: { IMAGE_BATCH_MAX_OUTPUT_BYTES: '100000', IMAGE_BATCH_ATTEMPTS: '1' },
+    });
+    expect(row.failed).toBe(1);
+    expect(lines[0]?.error?.message).toMatch(/larger than the 100000 bytes allowed|100000 allowed/);
+  });
+});
+
+describe('input', () => {
+  it('a manifest with 10 % bad rows: the good ones complete, every bad one is rejected with its line', async () => {
+    const manifestRows: Array<Record<string, unknown>> = rows('ten percent', 20);
+    manifestRows[4] = { id: 'bad-size', prompt: 'bad size', resolution: '12x' };
+    manifestRows[13] = { id: 'bad-count', prompt: 'bad count', num_images: 9 };
+    const { row, rejects } = await scenario({ name: 'manifest with 10 % bad rows', rows: manifestRows });
+    expect(rejects).toBe(2);
+    expect(row.completed).toBe(18);
+  });
+
+  it.each([
+    'http://127.0.0.1/',
+    'http://localhost/',
+    'http://[::1]/',
+    'http://[::ffff:127.0.0.1]/',
+    'http://2130706433/',
+    'http://0251.0376.0251.0376/',
+    'http://127.1/',
+    'http://169.254.169.254/latest/meta-data/',
+    'http://100.64.0.1/',
+    'http://[2002:a9fe:a9fe::]/',
+    'http://10.0.0.1/',
+    'file:///etc/passwd',
+  ])('SSRF: %s is refused before any connection', async (url) => {
+    await expect(
+      fetchUserUrl(url, { maxBytes: 1000, timeoutMs: 1000, allowedHosts: [] }),
+    ).rejects.toBeInstanceOf(UserUrlError);
+  });
+
+  it('SSRF: a redirect from an allowed host to loopback is refused', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer((_request, response) => {
+      response.writeHead(302, { location: 'http://[::1]:9/secret' }).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    try {
+      await expect(
+        fetchUserUrl(`http://127.0.0.1:${port}/image.png`, {
+          maxBytes: 1000,
+          timeoutMs: 1000,
+          allowedHosts: ['127.0.0.1'],
+        }),
+      ).rejects.toThrow(/\[::1\] is a loopback address/);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('public unicast addresses are allowed', () => {
+    expect(forbiddenAddressReason('8.8.8.8')).toBeUndefined();
+    expect(forbiddenAddressReason('2606:4700:4700::1111')).toBeUndefined();
+  });
+});
+
+describe('secrets', () => {
+  it('a planted API key appears in no log, job data, results or rejects line, even when calls fail', async () => {
+    const planted = 'sk-PLANTED-SECRET-4242';
+    const { readFile: read } = await import('node:fs/promises');
+    const manifestRows: Array<Record<string, unknown>> = [
+      ...rows('secret', 2),
+      { id: 'refused', prompt: '[simulate:refuse] secret suite', resolution: '1024x768' },
+      { id: 'rejected', prompt: 'bad', resolution: 'huge' },
+    ];
+    let inspected = false;
+    const { row } = await scenario({
+      name: 'planted secret',
+      rows: manifestRows,
+      environment: { OXEN_API_KEY: planted, LOG_LEVEL: 'debug' },
+      faults: [{ status: 500 }],
+      inspect: async ({ redis, prefix, out, workerOutput }) => {
+        expect(workerOutput.length).toBeGreaterThan(0);
+        expect(workerOutput).not.toContain(planted);
+        const stored: string[] = [];
+        for (const key of await redis.keys(`${prefix}:*`)) {
+          const type = await redis.type(key);
+          if (type === 'hash') stored.push(JSON.stringify(await redis.hgetall(key)));
+          else if (type === 'string') stored.push((await redis.get(key)) ?? '');
+          else if (type === 'list') stored.push(JSON.stringify(await redis.lrange(key, 0, -1)));
+        }
+        expect(stored.join('\n')).toContain('secret #0');
+        expect(stored.join('\n')).not.toContain(planted);
+        for (const name of ['results.jsonl', 'rejects.jsonl', 'summary.json']) {
+          expect(await read(path.join(out, 'faults', name), 'utf8')).not.toContain(planted);
+        }
+        inspected = true;
+      },
+    });
+    expect(inspected).toBe(true);
+    expect(row.completed).toBe(2);
+  });
+});
