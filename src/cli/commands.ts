@@ -54,6 +54,8 @@ export interface EnqueueCommandOptions {
 /** Options of `run`. */
 export interface RunCommandOptions extends EnqueueCommandOptions {
   concurrency?: number;
+  /** Requests per minute for every provider, across all workers (overrides `<PROVIDER>_REQUESTS_PER_MINUTE`). */
+  requestsPerMinute?: number;
   /** Adapters to use instead of those built from the configuration (tests). */
   providerOverrides?: ReadonlyMap<ProviderName, ImageProvider>;
   /** How often the batch's progress is read from Redis, ms. Default 500. */
@@ -142,6 +144,14 @@ async function enqueueWithProgress(
   return report;
 }
 
+/** `config` with every provider's requests per minute set to `requestsPerMinute`, when given. */
+function withRequestsPerMinute(config: Config, requestsPerMinute: number | undefined): Config {
+  if (requestsPerMinute === undefined) return config;
+  let result = config;
+  for (const name of PROVIDER_NAMES) result = withProviderSettings(result, name, { requestsPerMinute });
+  return result;
+}
+
 function exitCodeFor(
   status: { failed: number; rejected: number; pending: number },
   maxRejected: number,
@@ -194,10 +204,12 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
     options.batch === undefined ? await defaultBatchId(options.manifests) : checkBatchId(options.batch);
   const providersUsed: ProviderName[] =
     options.provider === undefined ? [...PROVIDER_NAMES] : [options.provider];
-  const { config, simulator } =
+  const prepared =
     options.providerOverrides === undefined
       ? await useSimulatorWithoutKeys(context, providersUsed)
       : { config: context.config, simulator: undefined };
+  const { simulator } = prepared;
+  const config = withRequestsPerMinute(prepared.config, options.requestsPerMinute);
   let redis: Redis | undefined;
   let pool: WorkerPool | undefined;
   try {
@@ -348,8 +360,9 @@ async function waitForBatch(
 /** `image-batch worker`: process jobs until SIGINT/SIGTERM, then drain gracefully. */
 export async function workerCommand(
   context: CommandContext,
-  options: { providers: ProviderName[]; concurrency?: number },
+  options: { providers: ProviderName[]; concurrency?: number; requestsPerMinute?: number },
 ): Promise<number> {
+  context = { ...context, config: withRequestsPerMinute(context.config, options.requestsPerMinute) };
   const providers =
     options.providers.length > 0
       ? options.providers

@@ -98,6 +98,11 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       "jobs at once per provider in this process (default: the provider's setting)",
       positiveInteger,
     )
+    .option(
+      '--requests-per-minute <n>',
+      "requests per minute per provider across all workers (default: each provider's setting; 0: no limit)",
+      nonNegativeInteger,
+    )
     .option('--max-rejected <n>', 'rejected rows tolerated before the exit code is 1', nonNegativeInteger, 0)
     .action(
       async (
@@ -107,6 +112,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
           batch?: string;
           provider?: ProviderName;
           concurrency?: number;
+          requestsPerMinute?: number;
           maxRejected: number;
         },
       ) => {
@@ -150,10 +156,16 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       "jobs at once per provider (default: the provider's setting)",
       positiveInteger,
     )
-    .action(async (flags: { provider: ProviderName[]; concurrency?: number }) => {
+    .option(
+      '--requests-per-minute <n>',
+      "requests per minute per provider across all workers (default: each provider's setting; 0: no limit)",
+      nonNegativeInteger,
+    )
+    .action(async (flags: { provider: ProviderName[]; concurrency?: number; requestsPerMinute?: number }) => {
       exitCode = await workerCommand(context(), {
         providers: flags.provider,
         ...(flags.concurrency === undefined ? {} : { concurrency: flags.concurrency }),
+        ...(flags.requestsPerMinute === undefined ? {} : { requestsPerMinute: flags.requestsPerMinute }),
       });
     });
 

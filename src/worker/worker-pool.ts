@@ -137,12 +137,12 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
 }
 
 /**
- * BullMQ limiter options for a rate in requests per minute, with 1 % headroom: one request per interval up to
- * 6,000/min (an even pace, never more than the rate in any sliding minute, which providers may enforce), per-second
- * buckets above that. BullMQ's limiter is global across all workers of the queue.
+ * BullMQ limiter options for a rate in requests per minute, never more than the rate in any sliding minute (which
+ * providers may enforce): up to 1,200/min one request per interval with 1 % headroom (an even pace); above that,
+ * per-second buckets with 2 % headroom (a sliding minute can span 61 buckets). The limiter is global across workers.
  */
 export function limiterFor(requestsPerMinute: number): { max: number; duration: number } {
-  if (requestsPerMinute > 6000) return { max: Math.floor((requestsPerMinute / 60) * 0.99), duration: 1000 };
+  if (requestsPerMinute > 1200) return { max: Math.floor((requestsPerMinute / 60) * 0.98), duration: 1000 };
   return { max: 1, duration: Math.ceil((60_000 * 1.01) / requestsPerMinute) };
 }
 
