@@ -7,6 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Agent, errors as undiciErrors, request, type Dispatcher, type FormData } from 'undici';
 import { Transform } from 'node:stream';
+import { apiKeyVariable, type ProviderName } from '../shared/config.js';
 import {
   AuthenticationError,
   BadRequestError,
@@ -266,4 +267,26 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
     if (value !== undefined) flat[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
   }
   return flat;
+}
+
+/**
+ * Call options of an authenticated provider call: the API key in the provider's header form
+ * (`Authorization: Bearer <key>` or fal's `Key <key>`).
+ * @throws AuthenticationError naming the environment variable when no key is set.
+ */
+export function authorizedCallOptions(
+  provider: ProviderName,
+  apiKey: string | undefined,
+  context: { signal: AbortSignal },
+  timeoutMs: number,
+  scheme: 'Bearer' | 'Key' = 'Bearer',
+): HttpCallOptions & { signal: AbortSignal; headers: Record<string, string> } {
+  if (apiKey === undefined)
+    throw new AuthenticationError(`${apiKeyVariable(provider)} is not set`, { provider });
+  return {
+    provider,
+    timeoutMs,
+    signal: context.signal,
+    headers: { authorization: `${scheme} ${apiKey}`, accept: 'application/json' },
+  };
 }

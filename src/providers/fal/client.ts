@@ -19,7 +19,14 @@ import {
 } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
 import { parseResolution } from '../../shared/resolution-tier.js';
-import { classifyNetworkError, errorForStatus, getOnce, postOnce, type HttpResponse } from '../http.js';
+import {
+  classifyNetworkError,
+  errorForStatus,
+  getOnce,
+  postOnce,
+  type HttpResponse,
+  authorizedCallOptions,
+} from '../http.js';
 import { sniffImageType } from '../image-inputs.js';
 import type { CallContext, ImageProvider, PendingRequest, PollResult, SubmitResult } from '../provider.js';
 import { customSizeProblem } from '../size-rules.js';
@@ -215,14 +222,7 @@ export class FalProvider implements ImageProvider {
   }
 
   private callOptions(context: CallContext) {
-    if (this.settings.apiKey === undefined)
-      throw new AuthenticationError('FAL_KEY is not set', { provider: this.name });
-    return {
-      provider: this.name,
-      timeoutMs: this.settings.timeoutMs,
-      signal: context.signal,
-      headers: { authorization: `Key ${this.settings.apiKey}`, accept: 'application/json' },
-    };
+    return authorizedCallOptions(this.name, this.settings.apiKey, context, this.settings.timeoutMs, 'Key');
   }
 }
 

@@ -20,7 +20,13 @@ import {
 } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
 import { parseResolution } from '../../shared/resolution-tier.js';
-import { errorForStatus, parseRetryAfterMs, postOnce, type HttpResponse } from '../http.js';
+import {
+  errorForStatus,
+  parseRetryAfterMs,
+  postOnce,
+  type HttpResponse,
+  authorizedCallOptions,
+} from '../http.js';
 import { MAX_INLINE_IMAGE_BYTES, sniffImageType } from '../image-inputs.js';
 import type { CallContext, ImageProvider, PollResult, ProviderResponse, SubmitResult } from '../provider.js';
 import { customSizeProblem } from '../size-rules.js';
@@ -241,13 +247,6 @@ export class OpenAIProvider implements ImageProvider {
   }
 
   private callOptions(context: CallContext) {
-    if (this.settings.apiKey === undefined)
-      throw new AuthenticationError('OPENAI_API_KEY is not set', { provider: this.name });
-    return {
-      provider: this.name,
-      timeoutMs: this.settings.timeoutMs,
-      signal: context.signal,
-      headers: { authorization: `Bearer ${this.settings.apiKey}`, accept: 'application/json' },
-    };
+    return authorizedCallOptions(this.name, this.settings.apiKey, context, this.settings.timeoutMs);
   }
 }

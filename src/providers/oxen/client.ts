@@ -21,7 +21,7 @@ import {
 import type { ProviderSettings } from '../../shared/config.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
 import { parseResolution } from '../../shared/resolution-tier.js';
-import { errorForStatus, getOnce, postOnce, type HttpResponse } from '../http.js';
+import { errorForStatus, getOnce, postOnce, type HttpResponse, authorizedCallOptions } from '../http.js';
 import { toFetchableImage } from '../image-inputs.js';
 import type {
   CallContext,
@@ -111,12 +111,7 @@ export class OxenProvider implements ImageProvider {
       try {
         const response = await getOnce(
           `${this.settings.baseUrl}${OXEN_MODELS_PATH}/${encodeURIComponent(model)}`,
-          {
-            provider: this.name,
-            timeoutMs: this.settings.timeoutMs,
-            signal: context.signal,
-            headers: this.headers(),
-          },
+          this.callOptions(context),
         );
         const schema = findRequestSchema(response.body);
         if (response.status !== 200 || schema === null || typeof schema !== 'object')
@@ -313,19 +308,8 @@ export class OxenProvider implements ImageProvider {
     return errorForStatus(message, details, response.headers);
   }
 
-  private headers(): Record<string, string> {
-    if (this.settings.apiKey === undefined)
-      throw new AuthenticationError('OXEN_API_KEY is not set', { provider: this.name });
-    return { authorization: `Bearer ${this.settings.apiKey}`, accept: 'application/json' };
-  }
-
-  private callOptions(context: CallContext) {
-    return {
-      provider: this.name,
-      timeoutMs: this.settings.timeoutMs,
-      signal: context.signal,
-      headers: this.headers(),
-    };
+  private callOptions(context: { signal: AbortSignal }) {
+    return authorizedCallOptions(this.name, this.settings.apiKey, context, this.settings.timeoutMs);
   }
 }
 

@@ -16,7 +16,14 @@ import {
   type ProviderError,
 } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
-import { errorForStatus, getOnce, parseRetryAfterMs, postOnce, type HttpResponse } from '../http.js';
+import {
+  errorForStatus,
+  getOnce,
+  parseRetryAfterMs,
+  postOnce,
+  type HttpResponse,
+  authorizedCallOptions,
+} from '../http.js';
 import { toFetchableImage } from '../image-inputs.js';
 import type {
   CallContext,
@@ -209,13 +216,11 @@ export class ReplicateProvider implements ImageProvider {
   }
 
   private callOptions(context: CallContext) {
-    if (this.settings.apiKey === undefined)
-      throw new AuthenticationError('REPLICATE_API_TOKEN is not set', { provider: this.name });
-    return {
-      provider: this.name,
-      timeoutMs: Math.max(this.settings.timeoutMs, 65_000),
-      signal: context.signal,
-      headers: { authorization: `Bearer ${this.settings.apiKey}`, accept: 'application/json' },
-    };
+    return authorizedCallOptions(
+      this.name,
+      this.settings.apiKey,
+      context,
+      Math.max(this.settings.timeoutMs, 65_000),
+    );
   }
 }

@@ -17,7 +17,7 @@ import {
 } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
 import { parseResolution } from '../../shared/resolution-tier.js';
-import { errorForStatus, getOnce, postOnce, type HttpResponse } from '../http.js';
+import { errorForStatus, getOnce, postOnce, type HttpResponse, authorizedCallOptions } from '../http.js';
 import { toFetchableImage } from '../image-inputs.js';
 import type { CallContext, ImageProvider, PendingRequest, PollResult, SubmitResult } from '../provider.js';
 import { aspectRatioOf, sizeForAspectRatio } from '../size-rules.js';
@@ -183,13 +183,6 @@ export class WavespeedProvider implements ImageProvider {
   }
 
   private callOptions(context: CallContext) {
-    if (this.settings.apiKey === undefined)
-      throw new AuthenticationError('WAVESPEED_API_KEY is not set', { provider: this.name });
-    return {
-      provider: this.name,
-      timeoutMs: this.settings.timeoutMs,
-      signal: context.signal,
-      headers: { authorization: `Bearer ${this.settings.apiKey}`, accept: 'application/json' },
-    };
+    return authorizedCallOptions(this.name, this.settings.apiKey, context, this.settings.timeoutMs);
   }
 }
