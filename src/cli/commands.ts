@@ -4,6 +4,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { createInterface } from 'node:readline/promises';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { checkBatchId, defaultBatchId } from '../producer/batch-id.js';
@@ -13,6 +14,7 @@ import { closeHttpAgents } from '../providers/http.js';
 import type { ImageProvider } from '../providers/provider.js';
 import { createProvider, DEFAULT_PROVIDER } from '../providers/registry.js';
 import { BatchStore, type BatchStatus } from '../shared/batch-store.js';
+import { loadPricingOverride, PriceCatalogue } from '../shared/price-catalogue.js';
 import { ProviderHealth } from '../shared/provider-health.js';
 import { writeBatchSummary } from '../shared/batch-summary.js';
 import {
@@ -26,17 +28,21 @@ import {
 import { UsageError } from '../shared/errors.js';
 import { queueNameFor } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
+import { batchPaths } from '../shared/output-layout.js';
 import { connectRedis, warnUnlessNoEviction } from '../shared/redis.js';
 import { ProviderSimulator, simulatorBaseUrls } from '../simulator/server.js';
 import { startWorkerPool, type WorkerPool } from '../worker/worker-pool.js';
 import { formatBytes, startProgress, type CliOutput } from './progress.js';
-import { describeEnqueue, describeStatus } from './report.js';
+import { batchFigures, reportTable, writeReportCsv } from './batch-report.js';
+import { describeEnqueue, describeEstimate, describeStatus, formatUsd } from './report.js';
 
 /** What every verb gets. */
 export interface CommandContext {
   config: Config;
   log: Logger;
   output: CliOutput;
+  /** Where confirmation answers are read from (a TTY, or nothing is asked). */
+  input: NodeJS.ReadableStream & { isTTY?: boolean };
   /** Resolves when the user asks to stop (SIGINT/SIGTERM); verbs that run long race against it. */
   stopRequested: Promise<void>;
 }
@@ -49,6 +55,12 @@ export interface EnqueueCommandOptions {
   provider?: ProviderName;
   /** Rejected rows tolerated before the exit code becomes 1. Default 0. */
   maxRejected: number;
+  /** Pricing override file (JSON/YAML); default IMAGE_BATCH_PRICING_FILE. */
+  pricing?: string;
+  /** Budget cap of the batch in USD. */
+  budgetUsd?: number;
+  /** Ask before enqueuing when the estimate is over this many USD (refuse without a terminal). */
+  confirmOver?: number;
 }
 
 /** Options of `run`. */
@@ -115,6 +127,7 @@ async function enqueueWithProgress(
   options: EnqueueCommandOptions & { batchId: string; dryRun: boolean },
   redis: Redis | undefined,
   store: BatchStore | undefined,
+  catalogue: PriceCatalogue,
 ): Promise<EnqueueReport> {
   let progress: ReturnType<typeof startProgress> | undefined;
   const report = await enqueueManifests(
@@ -138,10 +151,74 @@ async function enqueueWithProgress(
       ...(store === undefined ? {} : { store }),
       queuePrefix: config.queuePrefix,
       providerFor: (name) => createProvider(name, config),
+      catalogue,
     },
   );
   progress?.stop();
   return report;
+}
+
+/** The price catalogue with the pricing file of `--pricing` (or IMAGE_BATCH_PRICING_FILE) applied, if any. */
+export async function loadCatalogue(
+  config: Config,
+  pricingFile: string | undefined,
+): Promise<{ catalogue: PriceCatalogue; overrideJson: string | undefined }> {
+  const file = pricingFile ?? config.pricingFile;
+  if (file === undefined) return { catalogue: new PriceCatalogue(), overrideJson: undefined };
+  const override = await loadPricingOverride(file);
+  return { catalogue: new PriceCatalogue(override), overrideJson: JSON.stringify(override) };
+}
+
+/**
+ * With `--confirm-over USD`: estimate the manifests first (nothing enqueued), print it, and ask when it is over the
+ * amount. @returns false when the user declined, or when there is no terminal to ask on.
+ */
+async function confirmEstimate(
+  context: CommandContext,
+  options: EnqueueCommandOptions & { batchId: string },
+  catalogue: PriceCatalogue,
+): Promise<boolean> {
+  if (options.confirmOver === undefined) return true;
+  const report = await enqueueWithProgress(
+    context,
+    context.config,
+    { ...options, dryRun: true },
+    undefined,
+    undefined,
+    catalogue,
+  );
+  print(context, ...describeEstimate(report));
+  if (report.estimate.costUsd <= options.confirmOver) return true;
+  if (context.input.isTTY !== true) {
+    print(
+      context,
+      `The estimate ${formatUsd(report.estimate.costUsd)} is over --confirm-over ${formatUsd(options.confirmOver)}; ` +
+        'refusing without a terminal to ask on. Nothing was enqueued.',
+    );
+    return false;
+  }
+  const prompt = createInterface({ input: context.input, output: context.output.stdout });
+  try {
+    const answer = await prompt.question(
+      `The estimate ${formatUsd(report.estimate.costUsd)} is over ${formatUsd(options.confirmOver)}. Enqueue anyway? [y/N] `,
+    );
+    return /^y(es)?$/i.test(answer.trim());
+  } finally {
+    prompt.close();
+  }
+}
+
+/** Create or update the batch's records: output directory, budget cap, pricing override. @returns the output root. */
+async function prepareBatch(
+  store: BatchStore,
+  batchId: string,
+  options: EnqueueCommandOptions,
+  overrideJson: string | undefined,
+): Promise<string> {
+  const outputRoot = await store.ensureBatch(batchId, path.resolve(options.out), options.manifests);
+  if (options.budgetUsd !== undefined) await store.setBudget(batchId, options.budgetUsd);
+  if (overrideJson !== undefined) await store.setPricing(batchId, overrideJson);
+  return outputRoot;
 }
 
 /** `config` with every provider's requests per minute set to `requestsPerMinute`, when given. */
@@ -167,6 +244,7 @@ export async function enqueueCommand(
   await checkManifests(options.manifests);
   const batchId =
     options.batch === undefined ? await defaultBatchId(options.manifests) : checkBatchId(options.batch);
+  const { catalogue, overrideJson } = await loadCatalogue(context.config, options.pricing);
   if (options.dryRun) {
     const report = await enqueueWithProgress(
       context,
@@ -174,24 +252,71 @@ export async function enqueueCommand(
       { ...options, batchId },
       undefined,
       undefined,
+      catalogue,
     );
     print(context, 'Dry run: nothing was enqueued or written.', ...describeEnqueue(report, true));
     return report.rejected > options.maxRejected ? 1 : 0;
   }
+  if (!(await confirmEstimate(context, { ...options, batchId }, catalogue))) return 1;
   const redis = await connectRedis(context.config.redisUrl);
   try {
     await warnUnlessNoEviction(redis, context.log);
     const store = new BatchStore(redis, context.config.queuePrefix);
-    const outputRoot = await store.ensureBatch(batchId, path.resolve(options.out), options.manifests);
+    const outputRoot = await prepareBatch(store, batchId, options, overrideJson);
     const report = await enqueueWithProgress(
       context,
       context.config,
       { ...options, out: outputRoot, batchId, dryRun: false },
       redis,
       store,
+      catalogue,
     );
     print(context, ...describeEnqueue(report, false));
     return report.rejected > options.maxRejected ? 1 : 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** `image-batch estimate`: price the manifests without Redis, by provider and resolution tier. */
+export async function estimateCommand(
+  context: CommandContext,
+  options: { manifests: string[]; provider?: ProviderName; pricing?: string },
+): Promise<number> {
+  await checkManifests(options.manifests);
+  const { catalogue } = await loadCatalogue(context.config, options.pricing);
+  const report = await enqueueWithProgress(
+    context,
+    context.config,
+    { ...options, out: 'output', batchId: 'estimate', dryRun: true, maxRejected: 0 },
+    undefined,
+    undefined,
+    catalogue,
+  );
+  print(context, ...describeEstimate(report));
+  return 0;
+}
+
+/** `image-batch budget <batch> <usd|none>`: set or remove a batch's budget cap; held-back rows resume under it. */
+export async function budgetCommand(
+  context: CommandContext,
+  options: { batch: string; usd: number | undefined },
+): Promise<number> {
+  const redis = await connectRedis(context.config.redisUrl);
+  try {
+    const store = new BatchStore(redis, context.config.queuePrefix);
+    const batchId = checkBatchId(options.batch);
+    if ((await store.status(batchId)) === undefined)
+      throw new UsageError(`no batch "${options.batch}" in Redis`);
+    await store.setBudget(batchId, options.usd);
+    const status = (await store.status(batchId))!;
+    print(
+      context,
+      options.usd === undefined
+        ? `Batch ${batchId}: no budget cap.`
+        : `Batch ${batchId}: budget cap ${formatUsd(options.usd)}; spent ${formatUsd(status.spentUsd)} so far.`,
+    );
+    return 0;
   } finally {
     redis.disconnect();
   }
@@ -213,11 +338,13 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
   let redis: Redis | undefined;
   let pool: WorkerPool | undefined;
   try {
+    const { catalogue, overrideJson } = await loadCatalogue(config, options.pricing);
+    if (!(await confirmEstimate(context, { ...options, batchId }, catalogue))) return 1;
     redis = await connectRedis(config.redisUrl);
     await warnUnlessNoEviction(redis, context.log);
     const store = new BatchStore(redis, config.queuePrefix);
     const requestedRoot = path.resolve(options.out);
-    const outputRoot = await store.ensureBatch(batchId, requestedRoot, options.manifests);
+    const outputRoot = await prepareBatch(store, batchId, options, overrideJson);
     if (outputRoot !== requestedRoot) {
       print(context, `Batch ${batchId} already writes to ${outputRoot}; continuing there.`);
     }
@@ -227,6 +354,7 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
       { ...options, out: outputRoot, batchId, dryRun: false },
       redis,
       store,
+      catalogue,
     );
     print(context, ...describeEnqueue(report, false));
 
@@ -253,6 +381,22 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
       status = outcome.status;
       await pool.close();
       pool = undefined;
+      if (status.state === 'budget_reached') {
+        print(
+          context,
+          `Budget reached: ${formatUsd(status.spentUsd)} spent of the ${formatUsd(status.budgetUsd ?? 0)} cap; ` +
+            `${status.pending} rows held back (not paid for).`,
+          `  Raise the cap with \`image-batch budget ${batchId} <usd>\` and run the same command again.`,
+        );
+      }
+      for (const paused of outcome.pausedProviders) {
+        const [name] = paused.split(':');
+        print(
+          context,
+          `Provider ${paused}`,
+          `  Its rows stay queued. Fix the account, then \`image-batch resume ${name}\` and run the same command again.`,
+        );
+      }
       if (outcome.interrupted) {
         print(
           context,
@@ -302,6 +446,7 @@ async function waitForBatch(
   let status = initial;
   let idlePolls = 0;
   let unreachableSince: number | undefined;
+  let budgetHits = 0;
   let pausedProviders: string[] = [];
   try {
     for (;;) {
@@ -310,6 +455,10 @@ async function waitForBatch(
         unreachableSince = undefined;
         progress.update(status.completed + status.failed);
         if (status.pending === 0 || interrupted) break;
+        if (status.state === 'budget_reached' && status.reservedUsd === 0) {
+          budgetHits += 1;
+          if (budgetHits >= 3) break;
+        } else budgetHits = 0;
         let queued = 0;
         pausedProviders = [];
         for (const { name, queue } of queues) {
@@ -548,6 +697,31 @@ export async function resumeCommand(
     return 0;
   } finally {
     await queue.close();
+    redis.disconnect();
+  }
+}
+
+/** `image-batch report <batch>`: the batch's figures as a table, JSON, or per-row CSV. */
+export async function reportCommand(
+  context: CommandContext,
+  options: { batch: string; format: 'table' | 'json' | 'csv' },
+): Promise<number> {
+  const redis = await connectRedis(context.config.redisUrl);
+  try {
+    const store = new BatchStore(redis, context.config.queuePrefix);
+    const status = await store.status(checkBatchId(options.batch));
+    if (status === undefined)
+      throw new UsageError(`no batch "${options.batch}" in Redis (prefix ${context.config.queuePrefix})`);
+    if (options.format === 'csv') {
+      const results = batchPaths(status.outputDirectory, status.batchId).results;
+      await writeReportCsv(results, (text) => context.output.stdout.write(text)).catch((error: unknown) => {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+        throw error;
+      });
+    } else if (options.format === 'json') print(context, JSON.stringify(batchFigures(status), null, 2));
+    else print(context, ...reportTable(batchFigures(status)));
+    return 0;
+  } finally {
     redis.disconnect();
   }
 }

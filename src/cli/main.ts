@@ -7,8 +7,11 @@ import { loadConfig, PROVIDER_NAMES, type ProviderName } from '../shared/config.
 import { ConfigurationError, UsageError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import {
+  budgetCommand,
   enqueueCommand,
+  estimateCommand,
   providersCommand,
+  reportCommand,
   resumeCommand,
   runCommand,
   simulatorCommand,
@@ -22,6 +25,13 @@ function positiveInteger(value: string): number {
   const number = Number(value);
   if (!Number.isInteger(number) || number < 1)
     throw new InvalidArgumentError('must be a whole number, 1 or more');
+  return number;
+}
+
+function usd(value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0 || value.trim() === '')
+    throw new InvalidArgumentError('must be an amount in USD, 0 or more');
   return number;
 }
 
@@ -44,6 +54,8 @@ export interface MainOptions {
   output?: CliOutput;
   /** Resolves to stop long-running verbs; default: the first SIGINT or SIGTERM. */
   stopRequested?: Promise<void>;
+  /** Where confirmations are read from; default stdin. */
+  input?: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
 /** Run the CLI with `argv` (as `process.argv`). @returns the exit code. */
@@ -67,7 +79,13 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     const config = loadConfig(environment);
     const level =
       environment.LOG_LEVEL === undefined && verbLogLevel !== undefined ? verbLogLevel : config.logLevel;
-    return { config, log: createLogger({ level }), output, stopRequested };
+    return {
+      config,
+      log: createLogger({ level }),
+      output,
+      input: options.input ?? process.stdin,
+      stopRequested,
+    };
   };
 
   const program = new Command()
@@ -104,6 +122,17 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       nonNegativeInteger,
     )
     .option('--max-rejected <n>', 'rejected rows tolerated before the exit code is 1', nonNegativeInteger, 0)
+    .option('--pricing <file>', 'pricing override file (JSON or YAML; default: IMAGE_BATCH_PRICING_FILE)')
+    .option(
+      '--budget-usd <usd>',
+      'budget cap of the batch in USD: no paid call crosses it, however many workers run',
+      usd,
+    )
+    .option(
+      '--confirm-over <usd>',
+      'estimate first; when the estimate is over this, ask (and refuse without a terminal)',
+      usd,
+    )
     .action(
       async (
         manifests: string[],
@@ -114,6 +143,9 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
           concurrency?: number;
           requestsPerMinute?: number;
           maxRejected: number;
+          pricing?: string;
+          budgetUsd?: number;
+          confirmOver?: number;
         },
       ) => {
         exitCode = await runCommand(context('warn'), { manifests, ...flags });
@@ -131,6 +163,17 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .addOption(providerOption())
     .option('--dry-run', 'validate and print what would be enqueued, touching nothing', false)
     .option('--max-rejected <n>', 'rejected rows tolerated before the exit code is 1', nonNegativeInteger, 0)
+    .option('--pricing <file>', 'pricing override file (JSON or YAML; default: IMAGE_BATCH_PRICING_FILE)')
+    .option(
+      '--budget-usd <usd>',
+      'budget cap of the batch in USD: no paid call crosses it, however many workers run',
+      usd,
+    )
+    .option(
+      '--confirm-over <usd>',
+      'estimate first; when the estimate is over this, ask (and refuse without a terminal)',
+      usd,
+    )
     .action(
       async (
         manifests: string[],
@@ -176,6 +219,45 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .option('--json', 'print JSON', false)
     .action(async (batch: string, flags: { json: boolean }) => {
       exitCode = await statusCommand(context('warn'), { batch, json: flags.json });
+    });
+
+  program
+    .command('estimate')
+    .description(
+      'price manifests before spending: totals by provider and resolution tier, and the rows it could not price (no Redis needed)',
+    )
+    .argument('<manifest...>', 'CSV or JSONL manifest files')
+    .addOption(providerOption())
+    .option('--pricing <file>', 'pricing override file (JSON or YAML; default: IMAGE_BATCH_PRICING_FILE)')
+    .action(async (manifests: string[], flags: { provider?: ProviderName; pricing?: string }) => {
+      exitCode = await estimateCommand(context('warn'), { manifests, ...flags });
+    });
+
+  program
+    .command('budget')
+    .description(
+      "set a batch's budget cap in USD (or `none`); rows held back by the cap resume under a higher one",
+    )
+    .argument('<batch>', 'batch id')
+    .argument('<usd>', 'cap in USD, or none')
+    .action(async (batch: string, amount: string) => {
+      exitCode = await budgetCommand(context('warn'), {
+        batch,
+        usd: amount === 'none' ? undefined : usd(amount),
+      });
+    });
+
+  program
+    .command('report')
+    .description(
+      "a batch's figures: rows, failures by reason, images and USD (estimated and actual) by tier and provider, spend vs cap",
+    )
+    .argument('<batch>', 'batch id')
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'),
+    )
+    .action(async (batch: string, flags: { format: 'table' | 'json' | 'csv' }) => {
+      exitCode = await reportCommand(context('warn'), { batch, format: flags.format });
     });
 
   program

@@ -52,6 +52,50 @@ export function describeEnqueue(report: EnqueueReport, dryRun: boolean): string[
   return lines;
 }
 
+/** Lines of a cost estimate: a table by provider and resolution tier, then the rows it could not price. */
+export function describeEstimate(report: EnqueueReport): string[] {
+  const { estimate } = report;
+  const lines = [
+    `Estimate for ${report.rowsRead} rows read (${report.enqueued} priced, ${report.rejected} could not be priced):`,
+  ];
+  const header = `  ${'provider'.padEnd(10)} ${'tier'.padEnd(16)} ${'images'.padStart(7)} ${'USD'.padStart(10)}`;
+  lines.push(header, `  ${'-'.repeat(header.length - 2)}`);
+  for (const [provider, byTier] of Object.entries(estimate.byProvider)) {
+    for (const tier of RESOLUTION_TIERS) {
+      const entry = byTier[tier];
+      if (entry.images === 0) continue;
+      lines.push(
+        `  ${provider.padEnd(10)} ${tier.padEnd(16)} ${String(entry.images).padStart(7)} ${formatUsd(entry.cost_usd).padStart(10)}`,
+      );
+    }
+  }
+  for (const tier of RESOLUTION_TIERS) {
+    const entry = estimate.byTier[tier];
+    lines.push(
+      `  ${'all'.padEnd(10)} ${tier.padEnd(16)} ${String(entry.images).padStart(7)} ${formatUsd(entry.cost_usd).padStart(10)}`,
+    );
+  }
+  lines.push(
+    `  ${'total'.padEnd(27)} ${String(RESOLUTION_TIERS.reduce((sum, tier) => sum + estimate.byTier[tier].images, 0)).padStart(7)} ${formatUsd(estimate.costUsd).padStart(10)}`,
+  );
+  if (estimate.estimatedRows > 0) {
+    lines.push(
+      `  ${estimate.estimatedRows} rows are priced from derived figures: their provider publishes none (README: Cost).`,
+    );
+  }
+  if (estimate.overriddenRows > 0)
+    lines.push(`  ${estimate.overriddenRows} rows are priced from your pricing file.`);
+  for (const reject of report.rejectSamples) {
+    const where = reject.line > 0 ? `${reject.manifest}:${reject.line}` : reject.manifest;
+    lines.push(
+      `  not priced ${where}${reject.field === null ? '' : ` [${reject.field}]`}: ${reject.message}`,
+    );
+  }
+  if (report.rejected > report.rejectSamples.length)
+    lines.push(`  … and ${report.rejected - report.rejectSamples.length} more not priced`);
+  return lines;
+}
+
 /** Lines of a batch's counts and cost by tier. */
 export function describeStatus(status: BatchStatus): string[] {
   const lines = [

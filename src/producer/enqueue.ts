@@ -18,7 +18,7 @@ import {
 } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { batchPaths } from '../shared/output-layout.js';
-import { estimateImageCost, roundUsd } from '../shared/pricing.js';
+import { roundUsd, type PriceCatalogue } from '../shared/price-catalogue.js';
 import {
   parseResolution,
   RESOLUTION_TIERS,
@@ -59,12 +59,19 @@ export interface EnqueueDependencies {
   queuePrefix: string;
   /** Adapters, to check each row against what its provider serves. */
   providerFor(name: ProviderName): ImageProvider;
+  /** Prices rows for the estimate. */
+  catalogue: PriceCatalogue;
 }
 
-/** Estimated cost of rows, by resolution tier. */
+/** Estimated cost of rows, by resolution tier and by provider × tier. */
 export interface CostEstimate {
   costUsd: number;
   byTier: Record<ResolutionTier, { images: number; cost_usd: number }>;
+  byProvider: Partial<Record<ProviderName, Record<ResolutionTier, { images: number; cost_usd: number }>>>;
+  /** Rows priced from a derived figure (the provider publishes none for them). */
+  estimatedRows: number;
+  /** Rows priced from the user's pricing file. */
+  overriddenRows: number;
 }
 
 /** What an enqueue did. */
@@ -96,6 +103,8 @@ interface PendingRow {
   tier: ResolutionTier;
   images: number;
   costUsd: number;
+  estimated: boolean;
+  overridden: boolean;
 }
 
 const DEFAULT_CHUNK_SIZE = 1000;
@@ -270,14 +279,22 @@ export async function enqueueManifests(
         }
         providersSeen.add(provider);
         const resolution = parseResolution(row.resolution)!;
-        const price = estimateImageCost(resolution, row.quality ?? adapter.defaultQuality);
+        const quote = dependencies.catalogue.quote(provider, {
+          operation: row.mode,
+          resolution,
+          quality: row.quality ?? adapter.defaultQuality,
+          numImages: row.numImages,
+          inputImageCount: row.imageUrls.length,
+        });
         pending.push({
           rowKey,
           source: sourceText({ manifest, line: entry.line }),
           data,
           tier: resolutionTier(resolution),
           images: row.numImages,
-          costUsd: price.usd * row.numImages,
+          costUsd: quote.usd,
+          estimated: quote.estimate,
+          overridden: quote.override,
         });
         if (pending.length >= chunkSize) await flush();
       }
@@ -294,8 +311,11 @@ export async function enqueueManifests(
   }
   report.providers = [...providersSeen];
   report.estimate.costUsd = roundUsd(report.estimate.costUsd);
-  for (const tier of RESOLUTION_TIERS)
+  for (const tier of RESOLUTION_TIERS) {
     report.estimate.byTier[tier].cost_usd = roundUsd(report.estimate.byTier[tier].cost_usd);
+    for (const byTier of Object.values(report.estimate.byProvider))
+      byTier[tier].cost_usd = roundUsd(byTier[tier].cost_usd);
+  }
   return report;
 }
 
@@ -366,16 +386,25 @@ async function missingLocalFiles(row: ManifestRow, cache: Map<string, boolean>):
   return errors;
 }
 
-function emptyEstimate(): CostEstimate {
+function emptyTiers(): CostEstimate['byTier'] {
   const byTier = {} as CostEstimate['byTier'];
   for (const tier of RESOLUTION_TIERS) byTier[tier] = { images: 0, cost_usd: 0 };
-  return { costUsd: 0, byTier };
+  return byTier;
+}
+
+function emptyEstimate(): CostEstimate {
+  return { costUsd: 0, byTier: emptyTiers(), byProvider: {}, estimatedRows: 0, overriddenRows: 0 };
 }
 
 function addToEstimate(estimate: CostEstimate, row: PendingRow): void {
   estimate.costUsd += row.costUsd;
   estimate.byTier[row.tier].images += row.images;
   estimate.byTier[row.tier].cost_usd += row.costUsd;
+  const byProvider = (estimate.byProvider[row.data.provider] ??= emptyTiers());
+  byProvider[row.tier].images += row.images;
+  byProvider[row.tier].cost_usd += row.costUsd;
+  if (row.estimated) estimate.estimatedRows += 1;
+  if (row.overridden) estimate.overriddenRows += 1;
 }
 
 function splitSource(source: string): [string, number] {

@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import { batchKeys, type BatchKeys, type RowSource } from './job-definitions.js';
-import { roundUsd } from './pricing.js';
+import { roundUsd } from './price-catalogue.js';
 import { RESOLUTION_TIERS, type ResolutionTier } from './resolution-tier.js';
 
 /**
@@ -30,6 +30,15 @@ export interface BatchStatus {
   pending: number;
   costUsdTotal: number;
   costByTier: Record<ResolutionTier, { images: number; cost_usd: number }>;
+  /** Budget cap in USD, when set. */
+  budgetUsd: number | undefined;
+  /** USD counted as spent against the cap, and reserved for calls in flight. */
+  spentUsd: number;
+  reservedUsd: number;
+  /** `budget_reached` when a call was held back by the cap; else `running` or `finished`. */
+  state: 'running' | 'budget_reached' | 'finished';
+  /** Every counter of the stats hash (by provider, failure reason, actual cost), for reports. */
+  counters: Record<string, number>;
 }
 
 /** `manifest:line`, the text stored for a row's source. */
@@ -61,7 +70,8 @@ local added = redis.call('HSETNX', KEYS[1], ARGV[1], '1')
 if added == 1 then redis.call('HINCRBY', KEYS[2], 'rows_rejected', 1) end
 return added`;
 
-// KEYS: outcomes, stats. ARGV: row key, status, tier, images, cost USD.
+// KEYS: outcomes, stats, budget, reservations. ARGV: row key, status, tier, images, estimated USD, spent USD,
+// provider, error code, actual USD ('' when unknown). Records the outcome once and settles the row's reservation.
 const RECORD_OUTCOME = `
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
@@ -69,7 +79,48 @@ if ARGV[2] == 'completed' then
   redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd_total', ARGV[5])
   redis.call('HINCRBY', KEYS[2], 'images:' .. ARGV[3], ARGV[4])
   redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd:' .. ARGV[3], ARGV[5])
+  redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[5])
+  redis.call('HINCRBY', KEYS[2], 'images:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[4])
+  if ARGV[9] ~= '' then
+    redis.call('HINCRBYFLOAT', KEYS[2], 'actual_usd:' .. ARGV[3], ARGV[9])
+    redis.call('HINCRBYFLOAT', KEYS[2], 'actual_usd:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[9])
+    redis.call('HINCRBYFLOAT', KEYS[2], 'estimated_usd_with_actual:' .. ARGV[3], ARGV[5])
+  end
+else
+  redis.call('HINCRBY', KEYS[2], 'failed_reason:' .. ARGV[8], 1)
 end
+local reserved = redis.call('HGET', KEYS[4], ARGV[1])
+if reserved then
+  redis.call('HINCRBYFLOAT', KEYS[3], 'reserved', -tonumber(reserved))
+  redis.call('HDEL', KEYS[4], ARGV[1])
+end
+redis.call('HINCRBYFLOAT', KEYS[3], 'spent', ARGV[6])
+return 1`;
+
+// KEYS: meta, budget, reservations. ARGV: row key, USD. Returns 1 when reserved (or already reserved), 0 when the
+// batch's cap would be crossed (and marks the batch budget_reached).
+const RESERVE = `
+if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 1 end
+local amount = tonumber(ARGV[2])
+local cap = redis.call('HGET', KEYS[1], 'budget_usd')
+if cap and cap ~= '' then
+  local reserved = tonumber(redis.call('HGET', KEYS[2], 'reserved') or '0')
+  local spent = tonumber(redis.call('HGET', KEYS[2], 'spent') or '0')
+  if spent + reserved + amount > tonumber(cap) + 0.000001 then
+    redis.call('HSET', KEYS[1], 'state', 'budget_reached')
+    return 0
+  end
+end
+redis.call('HINCRBYFLOAT', KEYS[2], 'reserved', amount)
+redis.call('HSET', KEYS[3], ARGV[1], amount)
+return 1`;
+
+// KEYS: budget, reservations. ARGV: row key. Gives a reservation back (the call was not made or not billed).
+const RELEASE = `
+local reserved = redis.call('HGET', KEYS[2], ARGV[1])
+if not reserved then return 0 end
+redis.call('HINCRBYFLOAT', KEYS[1], 'reserved', -tonumber(reserved))
+redis.call('HDEL', KEYS[2], ARGV[1])
 return 1`;
 
 /** Records of every batch under one key prefix. */
@@ -152,21 +203,82 @@ export class BatchStore {
   async recordOutcome(
     batchId: string,
     rowKey: string,
-    outcome: { status: 'completed' | 'failed'; tier: ResolutionTier; images: number; costUsd: number },
+    outcome: {
+      status: 'completed' | 'failed';
+      tier: ResolutionTier;
+      images: number;
+      /** Estimated USD of the row (0 for a failed row). */
+      costUsd: number;
+      /** USD to count as spent against the budget (estimate or actual; the estimate for an uncertain outcome). */
+      spentUsd: number;
+      provider: string;
+      /** Error code of a failed row. */
+      errorCode?: string;
+      /** Actual USD from reported usage, when known. */
+      actualUsd?: number;
+    },
   ): Promise<boolean> {
     const keys = this.keys(batchId);
     const recorded = (await this.redis.eval(
       RECORD_OUTCOME,
-      2,
+      4,
       keys.outcomes,
       keys.stats,
+      keys.budget,
+      keys.reservations,
       rowKey,
       outcome.status,
       outcome.tier,
       String(outcome.images),
       String(outcome.costUsd),
+      String(outcome.spentUsd),
+      outcome.provider,
+      outcome.errorCode ?? '',
+      outcome.actualUsd === undefined ? '' : String(outcome.actualUsd),
     )) as number;
     return recorded === 1;
+  }
+
+  /**
+   * Reserve `usd` of the batch's budget for a row's paid call, atomically across all workers.
+   * @returns false when that would cross the cap (the batch is then marked `budget_reached`).
+   */
+  async reserve(batchId: string, rowKey: string, usd: number): Promise<boolean> {
+    const keys = this.keys(batchId);
+    return (
+      ((await this.redis.eval(
+        RESERVE,
+        3,
+        keys.meta,
+        keys.budget,
+        keys.reservations,
+        rowKey,
+        String(usd),
+      )) as number) === 1
+    );
+  }
+
+  /** Give a row's reservation back: its call was not made, or not billed (e.g. a 429 or 5xx). */
+  async release(batchId: string, rowKey: string): Promise<void> {
+    const keys = this.keys(batchId);
+    await this.redis.eval(RELEASE, 2, keys.budget, keys.reservations, rowKey);
+  }
+
+  /** Set (or remove, with undefined) the batch's budget cap in USD; clears `budget_reached` so workers retry. */
+  async setBudget(batchId: string, usd: number | undefined): Promise<void> {
+    const key = this.keys(batchId).meta;
+    if (usd === undefined) await this.redis.hdel(key, 'budget_usd', 'state');
+    else await this.redis.multi().hset(key, 'budget_usd', String(usd)).hdel(key, 'state').exec();
+  }
+
+  /** The pricing override stored with the batch (JSON), if any. */
+  async pricing(batchId: string): Promise<string | undefined> {
+    return (await this.redis.hget(this.keys(batchId).meta, 'pricing')) ?? undefined;
+  }
+
+  /** Store the pricing override used for the batch, so every worker prices it alike. */
+  async setPricing(batchId: string, pricingJson: string): Promise<void> {
+    await this.redis.hset(this.keys(batchId).meta, 'pricing', pricingJson);
   }
 
   /** A row's recorded outcome, if any. */
@@ -178,7 +290,11 @@ export class BatchStore {
   /** Counts and cost of a batch, or undefined when the batch is unknown. */
   async status(batchId: string): Promise<BatchStatus | undefined> {
     const keys = this.keys(batchId);
-    const [meta, stats] = await Promise.all([this.redis.hgetall(keys.meta), this.redis.hgetall(keys.stats)]);
+    const [meta, stats, budget] = await Promise.all([
+      this.redis.hgetall(keys.meta),
+      this.redis.hgetall(keys.stats),
+      this.redis.hgetall(keys.budget),
+    ]);
     if (meta.output_directory === undefined) return undefined;
     const number = (value: string | undefined) => (value === undefined ? 0 : Number(value));
     const costByTier = {} as BatchStatus['costByTier'];
@@ -203,12 +319,23 @@ export class BatchStore {
       pending: Math.max(0, rows - completed - failed),
       costUsdTotal: roundUsd(number(stats.cost_usd_total)),
       costByTier,
+      budgetUsd:
+        meta.budget_usd === undefined || meta.budget_usd === '' ? undefined : Number(meta.budget_usd),
+      spentUsd: roundUsd(number(budget.spent)),
+      reservedUsd: roundUsd(Math.max(0, number(budget.reserved))),
+      state:
+        rows - completed - failed <= 0
+          ? 'finished'
+          : meta.state === 'budget_reached'
+            ? 'budget_reached'
+            : 'running',
+      counters: Object.fromEntries(Object.entries(stats).map(([name, value]) => [name, Number(value)])),
     };
   }
 
   /** Delete every record of a batch (not its jobs). */
   async deleteBatch(batchId: string): Promise<void> {
-    const { meta, rows, outcomes, stats, rejects } = this.keys(batchId);
-    await this.redis.del(meta, rows, outcomes, stats, rejects);
+    const { meta, rows, outcomes, stats, rejects, budget, reservations } = this.keys(batchId);
+    await this.redis.del(meta, rows, outcomes, stats, rejects, budget, reservations);
   }
 }

@@ -4,27 +4,61 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import type { BatchStatus } from './batch-store.js';
 import { batchPaths } from './output-layout.js';
+import { roundUsd } from './price-catalogue.js';
+import { RESOLUTION_TIERS, type ResolutionTier } from './resolution-tier.js';
 
-/** The content of summary.json. */
-export interface BatchSummary {
+/** Figures by resolution tier, with actual cost where providers reported usage. */
+export type TierFigures = Record<
+  ResolutionTier,
+  { images: number; cost_usd: number; actual_usd: number | null }
+>;
+
+/** The figures of `image-batch report` and summary.json. */
+export interface ReportFigures {
   batch_id: string;
-  created_at: string;
-  finished: boolean;
-  manifests: string[];
+  state: BatchStatus['state'];
   counts: { rows: number; completed: number; failed: number; rejected: number; pending: number };
-  /** Estimated USD of all completed images. */
+  failed_by_reason: Record<string, number>;
   cost_usd_total: number;
-  cost_by_tier: BatchStatus['costByTier'];
-  written_at: string;
+  cost_by_tier: TierFigures;
+  by_provider: Record<string, Partial<TierFigures>>;
+  budget: { cap_usd: number | null; spent_usd: number; reserved_usd: number };
 }
 
-/** The summary of a batch status. */
-export function summaryOf(status: BatchStatus): BatchSummary {
+/** The report figures of a batch status. */
+export function reportFigures(status: BatchStatus): ReportFigures {
+  const counters = status.counters;
+  const tierFigures = (images: number, costUsd: number, actualKey: string) => ({
+    images,
+    cost_usd: roundUsd(costUsd),
+    actual_usd: counters[actualKey] === undefined ? null : roundUsd(counters[actualKey]),
+  });
+  const costByTier = {} as TierFigures;
+  for (const tier of RESOLUTION_TIERS) {
+    costByTier[tier] = tierFigures(
+      status.costByTier[tier].images,
+      status.costByTier[tier].cost_usd,
+      `actual_usd:${tier}`,
+    );
+  }
+  const byProvider: Record<string, Partial<TierFigures>> = {};
+  const failedByReason: Record<string, number> = {};
+  for (const [name, value] of Object.entries(counters)) {
+    const reason = /^failed_reason:(.+)$/.exec(name)?.[1];
+    if (reason !== undefined) failedByReason[reason] = value;
+    const match = /^images:([a-z]+):(standard|high-resolution)$/.exec(name);
+    if (match !== null) {
+      const [, provider, tier] = match as unknown as [string, string, ResolutionTier];
+      (byProvider[provider] ??= {})[tier] = tierFigures(
+        value,
+        counters[`cost_usd:${provider}:${tier}`] ?? 0,
+        `actual_usd:${provider}:${tier}`,
+      );
+    }
+  }
   return {
     batch_id: status.batchId,
-    created_at: status.createdAt,
-    finished: status.pending === 0,
-    manifests: status.manifests,
+    state: status.state,
     counts: {
       rows: status.rows + status.rejected,
       completed: status.completed,
@@ -32,8 +66,33 @@ export function summaryOf(status: BatchStatus): BatchSummary {
       rejected: status.rejected,
       pending: status.pending,
     },
+    failed_by_reason: failedByReason,
     cost_usd_total: status.costUsdTotal,
-    cost_by_tier: status.costByTier,
+    cost_by_tier: costByTier,
+    by_provider: byProvider,
+    budget: {
+      cap_usd: status.budgetUsd ?? null,
+      spent_usd: status.spentUsd,
+      reserved_usd: status.reservedUsd,
+    },
+  };
+}
+
+/** The content of summary.json. */
+export interface BatchSummary extends ReportFigures {
+  created_at: string;
+  finished: boolean;
+  manifests: string[];
+  written_at: string;
+}
+
+/** The summary of a batch status. */
+export function summaryOf(status: BatchStatus): BatchSummary {
+  return {
+    ...reportFigures(status),
+    created_at: status.createdAt,
+    finished: status.pending === 0,
+    manifests: status.manifests,
     written_at: new Date().toISOString(),
   };
 }

@@ -53,6 +53,10 @@ export interface Config {
   breakerOpenMs: number;
   /** Largest output image file accepted, bytes. */
   maxOutputBytes: number;
+  /** How often a row held back by its batch's budget cap checks the cap again, ms. */
+  budgetRecheckMs: number;
+  /** Pricing override file (JSON or YAML), when set. */
+  pricingFile: string | undefined;
   /** Hosts (name or IP) that fetches of user-supplied URLs may reach although private or loopback. */
   allowedPrivateHosts: readonly string[];
   /** BullMQ job lock, in ms: a killed worker's jobs are taken over after it runs out. Renewed while a job runs. */
@@ -156,6 +160,8 @@ const environmentSchema = z.object({
   IMAGE_BATCH_BREAKER_THRESHOLD: positiveInteger(5),
   IMAGE_BATCH_BREAKER_OPEN_MS: positiveInteger(30_000),
   IMAGE_BATCH_MAX_OUTPUT_BYTES: positiveInteger(100 * 1024 * 1024),
+  IMAGE_BATCH_BUDGET_RECHECK_MS: positiveInteger(5000),
+  IMAGE_BATCH_PRICING_FILE: z.string().optional(),
   IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS: z
     .string()
     .default('')
@@ -212,6 +218,8 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     breakerOpenMs: env.IMAGE_BATCH_BREAKER_OPEN_MS as number,
     allowedPrivateHosts: env.IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS as string[],
     maxOutputBytes: env.IMAGE_BATCH_MAX_OUTPUT_BYTES as number,
+    budgetRecheckMs: env.IMAGE_BATCH_BUDGET_RECHECK_MS as number,
+    pricingFile: env.IMAGE_BATCH_PRICING_FILE as string | undefined,
     lockDurationMs: env.IMAGE_BATCH_LOCK_DURATION_MS as number,
     stalledIntervalMs: env.IMAGE_BATCH_STALLED_INTERVAL_MS as number,
     maxStalledCount: env.IMAGE_BATCH_MAX_STALLED_COUNT as number,

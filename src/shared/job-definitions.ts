@@ -92,6 +92,8 @@ export interface StoredOutput {
 /** One line of results.jsonl: the final outcome of one row. */
 export interface ResultLine {
   row_key: string;
+  /** The row's prompt. */
+  prompt: string;
   manifest: string;
   line: number;
   status: 'completed' | 'failed';
@@ -105,6 +107,8 @@ export interface ResultLine {
   resolution_tier: string;
   /** Estimated cost of this row in USD (0 for a failed row). */
   cost_usd: number;
+  /** Actual cost in USD from the usage the provider reported (OpenAI tokens), else null. */
+  cost_usd_actual: number | null;
   /** Token usage the provider reported (OpenAI), else null. */
   usage: Record<string, unknown> | null;
   error: { code: string; message: string } | null;
@@ -136,6 +140,10 @@ export interface BatchKeys {
   stats: string;
   /** Hash: `manifest:line` -> 1 for every rejected row already written to rejects.jsonl. */
   rejects: string;
+  /** Hash: `reserved` and `spent` USD against the batch's budget cap. */
+  budget: string;
+  /** Hash: row key -> USD reserved for the row's paid call in flight. */
+  reservations: string;
 }
 
 /** The keys of batch `batchId` under `prefix`. */
@@ -147,5 +155,7 @@ export function batchKeys(prefix: string, batchId: string): BatchKeys {
     outcomes: `${base}:outcomes`,
     stats: `${base}:stats`,
     rejects: `${base}:rejects`,
+    budget: `${base}:budget`,
+    reservations: `${base}:reservations`,
   };
 }

@@ -19,7 +19,7 @@ import type { ImageJobData, ResultLine, StoredOutput } from '../shared/job-defin
 import type { Logger } from '../shared/logger.js';
 import { truncateForLog } from '../shared/logger.js';
 import { batchPaths, outputImagePath, resolveInside } from '../shared/output-layout.js';
-import { estimateImageCost, roundUsd } from '../shared/pricing.js';
+import { PriceCatalogue, roundUsd, type PricingOverride } from '../shared/price-catalogue.js';
 import { parseResolution, resolutionTier } from '../shared/resolution-tier.js';
 import { decideOnError } from './error-policy.js';
 import { storeOutputImage } from './output-storage.js';
@@ -33,6 +33,8 @@ export interface ProcessorDependencies {
   queueFor(provider: ProviderName): Queue;
   /** Largest output image file accepted, bytes. */
   maxOutputBytes: number;
+  /** How often a row held back by its batch's budget checks the cap again, ms. */
+  budgetRecheckMs: number;
   /** Timing settings of a provider: per-call deadline, poll interval and longest wait for an async request, ms. */
   timingFor(provider: ProviderName): { timeoutMs: number; pollIntervalMs: number; maxWaitMs: number };
   /** Aborted when the worker shuts down: jobs waiting on an async request are then released, not finished. */
@@ -57,6 +59,20 @@ class UncertainOutcome extends Error {
 /** Build the BullMQ processor function. */
 export function createProcessor(dependencies: ProcessorDependencies) {
   const outputDirectories = new Map<string, string>();
+  const catalogues = new Map<string, PriceCatalogue>();
+
+  /** The price catalogue of a batch: the built-in one with the batch's pricing override, if it has one. */
+  async function catalogueOf(batchId: string): Promise<PriceCatalogue> {
+    let catalogue = catalogues.get(batchId);
+    if (catalogue === undefined) {
+      const override = await dependencies.store.pricing(batchId);
+      catalogue = new PriceCatalogue(
+        override === undefined ? undefined : (JSON.parse(override) as PricingOverride),
+      );
+      catalogues.set(batchId, catalogue);
+    }
+    return catalogue;
+  }
 
   async function outputDirectoryOf(batchId: string): Promise<string> {
     let directory = outputDirectories.get(batchId);
@@ -119,7 +135,14 @@ export function createProcessor(dependencies: ProcessorDependencies) {
     const outputRoot = await outputDirectoryOf(data.batchId);
     const paths = batchPaths(outputRoot, data.batchId);
     const resolution = parseResolution(data.resolution) ?? { width: 1024, height: 1024 };
-    const price = estimateImageCost(resolution, data.quality ?? provider.defaultQuality);
+    const catalogue = await catalogueOf(data.batchId);
+    const quote = catalogue.quote(data.provider, {
+      operation: data.operation,
+      resolution,
+      quality: data.quality ?? provider.defaultQuality,
+      numImages: data.numImages,
+      inputImageCount: data.inputImages.length,
+    });
     const timing = dependencies.timingFor(data.provider);
     const callSignal =
       signal === undefined
@@ -128,6 +151,7 @@ export function createProcessor(dependencies: ProcessorDependencies) {
     const context: CallContext = { signal: callSignal, log };
     const baseLine = {
       row_key: data.rowKey,
+      prompt: data.prompt,
       manifest: data.source.manifest,
       line: data.source.line,
       operation: data.operation,
@@ -157,6 +181,12 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         if (waitMs > 0) {
           await dependencies.queueFor(data.provider).rateLimit(waitMs);
           throw Worker.RateLimitError();
+        }
+        // Reserve the row's estimate against the batch's budget before paying; held back when it would cross the cap.
+        if (!(await dependencies.store.reserve(data.batchId, data.rowKey, quote.usd))) {
+          log.info({ estimateUsd: quote.usd }, 'budget cap reached; holding the row back');
+          await job.moveToDelayed(Date.now() + dependencies.budgetRecheckMs, token);
+          throw new DelayedError('budget reached');
         }
         await job.updateData({ ...data, submissionStartedAt: new Date().toISOString() });
         log.debug({ prompt: truncateForLog(data.prompt), operation: data.operation }, 'submitting');
@@ -208,7 +238,9 @@ export function createProcessor(dependencies: ProcessorDependencies) {
           ),
         );
       }
-      const costUsd = roundUsd(price.usd * outputs.length);
+      const inputsUsd = quote.usd - quote.usdPerImage * data.numImages;
+      const costUsd = roundUsd(quote.usdPerImage * outputs.length + inputsUsd);
+      const actualUsd = catalogue.actualUsd(data.provider, response.usage);
       const line: ResultLine = {
         ...baseLine,
         model: response.model,
@@ -216,6 +248,7 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         outputs,
         request_id: requestId,
         cost_usd: costUsd,
+        cost_usd_actual: actualUsd ?? null,
         usage: response.usage === undefined ? null : { ...response.usage },
         error: null,
         finished_at: new Date().toISOString(),
@@ -225,6 +258,11 @@ export function createProcessor(dependencies: ProcessorDependencies) {
       return { status: 'completed', outputs, costUsd };
     } catch (error) {
       if (error instanceof DelayedError) throw error;
+      // Nothing accepted and the row goes back or fails unbilled: give its reservation back (an uncertain outcome
+      // keeps it; recording the outcome settles it as spent).
+      const accepted = job.data.providerRequest !== undefined;
+      if (!accepted && !(error instanceof UncertainOutcome))
+        await dependencies.store.release(data.batchId, data.rowKey);
       if (error instanceof AuthenticationError || error instanceof InsufficientCreditError) {
         // The account, not the row, is at fault: pause the provider's queue for every worker and keep the row.
         const reason = `${error.code === 'insufficient_credit' ? 'out of credit' : 'authentication failed'}: ${error.message}`;
@@ -279,10 +317,13 @@ export function createProcessor(dependencies: ProcessorDependencies) {
           outputs: [],
           request_id: errorRequestId ?? requestId,
           cost_usd: 0,
+          cost_usd_actual: null,
           error: { code: decision.code, message: decision.message },
           finished_at: new Date().toISOString(),
         },
         outputRoot,
+        // A request of uncertain outcome (or accepted, then failed) may be billed: it counts as spent.
+        error instanceof UncertainOutcome || accepted ? quote.usd : 0,
       );
       log.warn({ code: decision.code, reason: decision.message }, 'row failed');
       throw new UnrecoverableError(decision.message);

@@ -60,6 +60,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     timingFor: (name) => config.providers[name],
     shutdownSignal: shutdown.signal,
     maxOutputBytes: config.maxOutputBytes,
+    budgetRecheckMs: config.budgetRecheckMs,
     health: new ProviderHealth(options.redis, config.queuePrefix, {
       threshold: config.breakerThreshold,
       openMs: config.breakerOpenMs,
@@ -167,6 +168,7 @@ async function recordUnhandledFailure(
     const resolution = parseResolution(data.resolution) ?? { width: 1024, height: 1024 };
     const line: ResultLine = {
       row_key: data.rowKey,
+      prompt: data.prompt,
       manifest: data.source.manifest,
       line: data.source.line,
       status: 'failed',
@@ -179,6 +181,7 @@ async function recordUnhandledFailure(
       resolution: data.resolution,
       resolution_tier: resolutionTier(resolution),
       cost_usd: 0,
+      cost_usd_actual: null,
       usage: null,
       error: { code: 'job_failed', message: error.message },
       finished_at: new Date().toISOString(),

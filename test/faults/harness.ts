@@ -50,6 +50,8 @@ export interface ScenarioOptions {
   faults?: FaultRule[];
   /** Started workers (default 1). */
   workers?: number;
+  /** Extra arguments of the `enqueue` call (e.g. `--budget-usd 1`). */
+  enqueueArguments?: string[];
   /** Runs while the batch runs (kill a worker, restart Redis, …). */
   action?: (harness: Harness) => Promise<void>;
   timeoutMs?: number;
@@ -95,7 +97,17 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const prompts = options.rows.map((row) => String(row.prompt));
   const earlyBefore = sum(options.simulator.earlySubmissionsByProvider.values());
   const enqueued = await runCliInProcess(
-    ['enqueue', manifest, '--out', out, '--batch', 'faults', '--max-rejected', '1000'],
+    [
+      'enqueue',
+      manifest,
+      '--out',
+      out,
+      '--batch',
+      'faults',
+      '--max-rejected',
+      '1000',
+      ...(options.enqueueArguments ?? []),
+    ],
     environment,
   );
   if (enqueued.exitCode !== 0) throw new Error(`enqueue failed: ${enqueued.stderr}${enqueued.stdout}`);

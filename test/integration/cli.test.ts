@@ -108,7 +108,7 @@ describe('run without an API key', () => {
       /^No API key set for oxen, fal, openai, replicate, wavespeed .*simulator at http:\/\/127\.0\.0\.1:\d+/,
     );
     expect(result.stdout).toMatch(/2 completed, 0 failed/);
-    expect(result.stdout).toMatch(/standard\s+2 images\s+\$0\.37/);
+    expect(result.stdout).toMatch(/standard\s+2 images\s+\$0\.42\d*/);
     expect(await readdir(path.join(out, 'no-key', 'images'))).toEqual(['a.png', 'b.png']);
   });
 });
@@ -130,7 +130,7 @@ describe('enqueue --dry-run', () => {
     expect(result.stdout).toMatch(
       /rows\.jsonl:2 \[output_format\]: output_format: must be one of: png, jpeg, webp/,
     );
-    expect(result.stdout).toMatch(/high-resolution 1 images \$0\.23/);
+    expect(result.stdout).toMatch(/high-resolution 1 images \$0\.222/);
     expect(await keysUnderPrefix()).toEqual([]);
     expect(await readdir(out)).toEqual([]);
   });

@@ -330,3 +330,101 @@ describe('provider failures during run', () => {
     expect(paidRequests).toBe(3);
   });
 });
+
+describe('money', () => {
+  it('estimate prices the example manifests by provider and resolution tier, without Redis', async () => {
+    const result = await runCliInProcess(
+      ['estimate', 'jobs/example-edits.csv', 'jobs/example-mixed.jsonl', 'jobs/example-all-providers.jsonl'],
+      { REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent' },
+    );
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/Estimate for 33 rows read \(30 priced, 3 could not be priced\)/);
+    expect(result.stdout).toMatch(/oxen\s+high-resolution\s+4\s+\$/);
+    expect(result.stdout).toMatch(/wavespeed\s+standard\s+2\s+\$0\.20/);
+    expect(result.stdout).toMatch(/total\s+35\s+\$\d+\.\d+/);
+    expect(result.stdout).toMatch(/not priced jobs\/example-edits\.csv:12 \[prompt\]/);
+  });
+
+  it('run with --budget-usd stops at the cap, says so, and continues after `budget` raises it', async () => {
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(
+      folder,
+      'capped.jsonl',
+      Array.from({ length: 4 }, (_, index) =>
+        jsonLine({ id: `c${index}`, provider: 'fal', prompt: `capped ${index}`, resolution: '1024x1024' }),
+      ),
+    );
+    const out = await temporaryDirectory();
+    const environment_ = environment({ FAL_CONCURRENCY: '1', IMAGE_BATCH_BUDGET_RECHECK_MS: '200' });
+    const first = await runCliInProcess(
+      ['run', manifest, '--out', out, '--batch', 'capped', '--budget-usd', '0.44'],
+      environment_,
+    );
+    expect(first.exitCode).toBe(1);
+    expect(first.stdout).toMatch(/Budget reached: \$0\.44 spent of the \$0\.44 cap; 2 rows held back/);
+    expect(first.stdout).toMatch(/image-batch budget capped <usd>/);
+    expect(await readJsonLines(path.join(out, 'capped', 'results.jsonl'))).toHaveLength(2);
+    expect((await runCliInProcess(['budget', 'capped', '1'], environment_)).exitCode).toBe(0);
+    const second = await runCliInProcess(['run', manifest, '--out', out, '--batch', 'capped'], environment_);
+    expect(second.exitCode).toBe(0);
+    expect(second.stdout).toMatch(/4 completed, 0 failed, 0 pending/);
+    for (let index = 0; index < 4; index += 1)
+      expect(simulator.submissionsByPrompt.get(`capped ${index}`)).toBe(1);
+  });
+
+  it('--confirm-over refuses without a terminal when the estimate is over, enqueuing nothing', async () => {
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(folder, 'pricey.jsonl', [
+      jsonLine({ prompt: 'a 4K mural', resolution: '3840x2160' }),
+    ]);
+    const result = await runCliInProcess(
+      ['enqueue', manifest, '--batch', 'pricey', '--confirm-over', '0.10'],
+      environment(),
+    );
+    expect(result.exitCode).toBe(1);
+    expect(result.stdout).toMatch(/over --confirm-over \$0\.10; refusing without a terminal/);
+    const status = await runCliInProcess(['status', 'pricey'], environment());
+    expect(status.exitCode).toBe(2);
+  });
+
+  it('report: actual OpenAI cost beside the estimate, and a CSV with formula-escaped prompts', async () => {
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(folder, 'report.jsonl', [
+      jsonLine({
+        id: 'formula',
+        provider: 'openai',
+        prompt: '=HYPERLINK("http://evil")',
+        resolution: '1024x1024',
+      }),
+      jsonLine({
+        id: 'refused',
+        provider: 'openai',
+        prompt: '[simulate:refuse] no',
+        resolution: '1024x1024',
+      }),
+    ]);
+    const out = await temporaryDirectory();
+    await runCliInProcess(['run', manifest, '--out', out, '--batch', 'report'], environment());
+    const json = JSON.parse(
+      (await runCliInProcess(['report', 'report', '--format', 'json'], environment())).stdout,
+    ) as Record<string, any>;
+    expect(json.counts).toMatchObject({ completed: 1, failed: 1 });
+    expect(json.failed_by_reason).toEqual({ content_policy: 1 });
+    expect(json.by_provider.openai.standard.images).toBe(1);
+    expect(json.by_provider.openai.standard.actual_usd).toBeGreaterThan(0);
+    expect(json.cost_by_tier.standard.cost_usd).toBeCloseTo(0.211, 6);
+    const csv = (await runCliInProcess(['report', 'report', '--format', 'csv'], environment())).stdout;
+    expect(csv.split('\n')[0]).toBe(
+      'row_key,manifest,line,provider,model,status,error_code,error_message,resolution,resolution_tier,images,cost_usd,cost_usd_actual,request_id,prompt',
+    );
+    expect(csv).toContain(`"'=HYPERLINK(""http://evil"")"`);
+    expect(csv).not.toMatch(/,=HYPERLINK/);
+    const table = (await runCliInProcess(['report', 'report'], environment())).stdout;
+    expect(table).toMatch(/failed content_policy: 1/);
+    const summary = JSON.parse(await readFile(path.join(out, 'report', 'summary.json'), 'utf8')) as Record<
+      string,
+      any
+    >;
+    expect(summary.by_provider.openai.standard.actual_usd).toBe(json.by_provider.openai.standard.actual_usd);
+  });
+});

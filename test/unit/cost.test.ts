@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { estimateImageCost, roundUsd } from '../../src/shared/pricing.js';
+import { FAL_PRICE_TABLE, roundUsd, tablePrice } from '../../src/shared/price-catalogue.js';
+import type { Quality } from '../../src/shared/job-definitions.js';
+import type { Resolution } from '../../src/shared/resolution-tier.js';
+
+const estimateImageCost = (size: Resolution, quality: Quality = 'high') => {
+  const price = tablePrice(FAL_PRICE_TABLE, size, quality);
+  return { usd: price.usd, exactSize: price.exact, tier: resolutionTier(size), source: 'https://fal.ai/' };
+};
 import { parseResolution, resolutionProblem, resolutionTier } from '../../src/shared/resolution-tier.js';
 
 describe('resolution tiers (Oxen: standard up to 1920x1080, high-resolution from 2560x1440)', () => {

@@ -1,0 +1,112 @@
+/**
+ * `image-batch report`: a batch's figures for people and for finance — rows, completed, failed by reason, images by
+ * tier, estimated and actual USD by tier and provider, spend against the cap — as a table, JSON, or CSV (one line per
+ * row, written with csv-stringify with formula escaping on, since prompts can start with `=`).
+ */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { stringify } from 'csv-stringify/sync';
+import type { BatchStatus } from '../shared/batch-store.js';
+import { reportFigures, type ReportFigures } from '../shared/batch-summary.js';
+import type { ResultLine } from '../shared/job-definitions.js';
+import { RESOLUTION_TIERS } from '../shared/resolution-tier.js';
+import { formatUsd } from './report.js';
+
+export type { ReportFigures } from '../shared/batch-summary.js';
+
+/** The figures of a batch (the same as summary.json's). */
+export function batchFigures(status: BatchStatus): ReportFigures {
+  return reportFigures(status);
+}
+
+/** The report as table lines. */
+export function reportTable(figures: ReportFigures): string[] {
+  const lines = [
+    `Batch ${figures.batch_id} (${figures.state})`,
+    `  rows ${figures.counts.rows}: ${figures.counts.completed} completed, ${figures.counts.failed} failed, ` +
+      `${figures.counts.rejected} rejected, ${figures.counts.pending} pending`,
+  ];
+  for (const [reason, count] of Object.entries(figures.failed_by_reason))
+    lines.push(`  failed ${reason}: ${count}`);
+  lines.push(
+    `  ${'provider'.padEnd(10)} ${'tier'.padEnd(16)} ${'images'.padStart(7)} ${'estimated'.padStart(11)} ${'actual'.padStart(11)}`,
+  );
+  for (const [provider, byTier] of Object.entries(figures.by_provider)) {
+    for (const tier of RESOLUTION_TIERS) {
+      const entry = byTier[tier];
+      if (entry === undefined || entry.images === 0) continue;
+      lines.push(
+        `  ${provider.padEnd(10)} ${tier.padEnd(16)} ${String(entry.images).padStart(7)} ${formatUsd(entry.cost_usd).padStart(11)} ${(entry.actual_usd === null ? '—' : formatUsd(entry.actual_usd)).padStart(11)}`,
+      );
+    }
+  }
+  for (const tier of RESOLUTION_TIERS) {
+    const entry = figures.cost_by_tier[tier];
+    lines.push(
+      `  ${'all'.padEnd(10)} ${tier.padEnd(16)} ${String(entry.images).padStart(7)} ${formatUsd(entry.cost_usd).padStart(11)} ${(entry.actual_usd === null ? '—' : formatUsd(entry.actual_usd)).padStart(11)}`,
+    );
+  }
+  lines.push(`  total estimated ${formatUsd(figures.cost_usd_total)}`);
+  if (figures.budget.cap_usd !== null) {
+    lines.push(
+      `  budget: spent ${formatUsd(figures.budget.spent_usd)} of ${formatUsd(figures.budget.cap_usd)} (${formatUsd(figures.budget.reserved_usd)} reserved in flight)`,
+    );
+  }
+  lines.push('  (actual: from usage the provider reported, OpenAI tokens; — where none was reported)');
+  return lines;
+}
+
+const CSV_COLUMNS = [
+  'row_key',
+  'manifest',
+  'line',
+  'provider',
+  'model',
+  'status',
+  'error_code',
+  'error_message',
+  'resolution',
+  'resolution_tier',
+  'images',
+  'cost_usd',
+  'cost_usd_actual',
+  'request_id',
+  'prompt',
+] as const;
+
+/** Write the per-row CSV of results.jsonl to `write`, streaming (constant memory). */
+export async function writeReportCsv(resultsPath: string, write: (text: string) => void): Promise<number> {
+  write(stringify([CSV_COLUMNS]));
+  let rows = 0;
+  const lines = createInterface({ input: createReadStream(resultsPath), crlfDelay: Infinity });
+  for await (const text of lines) {
+    if (text.trim() === '') continue;
+    const line = JSON.parse(text) as ResultLine & { prompt?: string };
+    rows += 1;
+    write(
+      stringify(
+        [
+          [
+            line.row_key,
+            line.manifest,
+            line.line,
+            line.provider,
+            line.model,
+            line.status,
+            line.error?.code ?? '',
+            line.error?.message ?? '',
+            line.resolution,
+            line.resolution_tier,
+            line.outputs.length,
+            line.cost_usd,
+            line.cost_usd_actual ?? '',
+            line.request_id ?? '',
+            line.prompt ?? '',
+          ],
+        ],
+        { escape_formulas: true },
+      ),
+    );
+  }
+  return rows;
+}

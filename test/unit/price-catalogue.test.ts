@@ -1,0 +1,169 @@
+import { describe, expect, it } from 'vitest';
+import type { Quality } from '../../src/shared/job-definitions.js';
+import {
+  FAL_PRICE_TABLE,
+  loadPricingOverride,
+  OPENAI_PRICE_TABLE,
+  PriceCatalogue,
+  WAVESPEED_PRICE_PER_RUN,
+} from '../../src/shared/price-catalogue.js';
+import { PROVIDER_NAMES } from '../../src/shared/config.js';
+import { ConfigurationError } from '../../src/shared/errors.js';
+import { removeTemporaryDirectories, writeTemporaryFile } from '../helpers/files.js';
+import { afterAll } from 'vitest';
+
+afterAll(removeTemporaryDirectories);
+
+const catalogue = new PriceCatalogue();
+const QUALITIES: Quality[] = ['low', 'medium', 'high'];
+
+/** The GPT Image 2 table as published on fal.ai's model page (seed), USD per image. */
+const PUBLISHED_FAL: Record<string, [number, number, number]> = {
+  '1024x768': [0.01, 0.04, 0.15],
+  '1024x1024': [0.01, 0.06, 0.22],
+  '1024x1536': [0.01, 0.05, 0.17],
+  '1920x1080': [0.01, 0.04, 0.16],
+  '2560x1440': [0.01, 0.06, 0.23],
+  '3840x2160': [0.02, 0.11, 0.41],
+};
+/** OpenAI's per-image figures as published (providers.md §1). */
+const PUBLISHED_OPENAI: Record<string, [number, number, number]> = {
+  '1024x1024': [0.006, 0.053, 0.211],
+  '1024x1536': [0.005, 0.042, 0.165],
+  '1920x1080': [0.005, 0.04, 0.158],
+  '2560x1440': [0.007, 0.056, 0.222],
+  '3840x2160': [0.012, 0.101, 0.401],
+};
+
+const request = (
+  size: string,
+  quality: Quality,
+  overrides: Partial<Parameters<PriceCatalogue['quote']>[1]> = {},
+) => {
+  const [width, height] = size.split('x').map(Number) as [number, number];
+  return {
+    operation: 'generate' as const,
+    resolution: { width, height },
+    quality,
+    numImages: 1,
+    inputImageCount: 0,
+    ...overrides,
+  };
+};
+
+describe('the GPT Image 2 price table, every size × quality', () => {
+  for (const [size, prices] of Object.entries(PUBLISHED_FAL)) {
+    for (const [index, quality] of QUALITIES.entries()) {
+      it(`fal ${size} ${quality} is within 5 % of the published $${prices[index]}`, () => {
+        const quote = catalogue.quote('fal', request(size, quality));
+        expect(Math.abs(quote.usdPerImage - prices[index]!) / prices[index]!).toBeLessThanOrEqual(0.05);
+        expect(quote).toMatchObject({ estimate: false, override: false, basis: 'per-image table' });
+        expect(quote.source.url).toMatch(/^https:\/\/fal\.ai\//);
+      });
+    }
+  }
+  for (const [size, prices] of Object.entries(PUBLISHED_OPENAI)) {
+    for (const [index, quality] of QUALITIES.entries()) {
+      it(`openai ${size} ${quality} is within 5 % of the published $${prices[index]}`, () => {
+        const quote = catalogue.quote('openai', request(size, quality));
+        expect(Math.abs(quote.usdPerImage - prices[index]!) / prices[index]!).toBeLessThanOrEqual(0.05);
+        expect(quote.source.url).toBe('https://openai.com/api/pricing/');
+      });
+    }
+  }
+});
+
+describe('catalogue entries', () => {
+  it('every provider prices every size of the table, with a source and a date read', () => {
+    for (const provider of PROVIDER_NAMES) {
+      for (const { size } of [...FAL_PRICE_TABLE, ...OPENAI_PRICE_TABLE]) {
+        const quote = catalogue.quote(provider, request(`${size.width}x${size.height}`, 'high'));
+        expect(quote.usd).toBeGreaterThan(0);
+        expect(quote.source.url).toMatch(/^https:\/\//);
+        expect(quote.source.readOn).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+      }
+    }
+  });
+
+  it('labels prices of providers that publish none as estimates (Oxen, Replicate: OpenAI token-derived)', () => {
+    for (const provider of ['oxen', 'replicate'] as const) {
+      const quote = catalogue.quote(provider, request('2560x1440', 'high'));
+      expect(quote).toMatchObject({
+        estimate: true,
+        basis: 'token-derived',
+        usdPerImage: 0.222,
+        tier: 'high-resolution',
+      });
+      expect(quote.source.note).toMatch(/publishes no per-image price/);
+    }
+  });
+
+  it('prices WaveSpeed per run', () => {
+    expect(
+      catalogue.quote('wavespeed', request('1024x1024', 'high', { operation: 'edit', inputImageCount: 1 }))
+        .usd,
+    ).toBe(WAVESPEED_PRICE_PER_RUN);
+  });
+
+  it('counts images and, where billed, edit input images as image input tokens', () => {
+    const three = catalogue.quote('fal', request('1024x1024', 'high', { numImages: 3 }));
+    expect(three.usd).toBeCloseTo(0.66, 6);
+    const edit = catalogue.quote(
+      'openai',
+      request('1024x1024', 'high', { operation: 'edit', inputImageCount: 2 }),
+    );
+    expect(edit.usd).toBeCloseTo(0.211 + 2 * 323 * 8e-6, 6);
+    expect(edit.estimate).toBe(true);
+  });
+
+  it('computes the actual cost of OpenAI usage from token prices', () => {
+    const usage = {
+      input_tokens: 1050,
+      input_tokens_details: { text_tokens: 50, image_tokens: 1000 },
+      output_tokens: 7000,
+    };
+    expect(catalogue.actualUsd('openai', usage)).toBeCloseTo(50 * 5e-6 + 1000 * 8e-6 + 7000 * 30e-6, 6);
+    expect(catalogue.actualUsd('oxen', usage)).toBeUndefined();
+    expect(catalogue.actualUsd('openai', null)).toBeUndefined();
+  });
+});
+
+describe('pricing override files', () => {
+  it('reads YAML and JSON, and the quotes say the price came from the file', async () => {
+    const yamlFile = await writeTemporaryFile(
+      'prices.yaml',
+      'providers:\n  oxen:\n    per_image_usd:\n      standard: 0.12\n      high-resolution: 0.3\n    source: our Oxen contract\n',
+    );
+    const jsonFile = await writeTemporaryFile(
+      'prices.json',
+      JSON.stringify({
+        providers: { openai: { per_image_usd: { '1024x1024': { high: 0.2 } }, per_input_image_usd: 0.01 } },
+      }),
+    );
+    const fromYaml = new PriceCatalogue(await loadPricingOverride(yamlFile));
+    expect(fromYaml.quote('oxen', request('1024x1024', 'high'))).toMatchObject({
+      usd: 0.12,
+      override: true,
+      basis: 'override',
+    });
+    expect(fromYaml.quote('oxen', request('3840x2160', 'high')).usd).toBe(0.3);
+    expect(fromYaml.quote('fal', request('1024x1024', 'high')).override).toBe(false);
+    const fromJson = new PriceCatalogue(await loadPricingOverride(jsonFile));
+    expect(
+      fromJson.quote('openai', request('1024x1024', 'high', { operation: 'edit', inputImageCount: 2 })).usd,
+    ).toBeCloseTo(0.22, 6);
+    expect(fromJson.quote('openai', request('1024x1024', 'low')).override).toBe(false);
+  });
+
+  it('names the file and every bad field', async () => {
+    const file = await writeTemporaryFile(
+      'bad.json',
+      JSON.stringify({ providers: { oxen: { per_image_usd: -1 }, nobody: {} } }),
+    );
+    const error = await loadPricingOverride(file).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toContain(file);
+    expect((error as Error).message).toMatch(/providers\.oxen\.per_image_usd/);
+    expect((error as Error).message).toMatch(/nobody/);
+  });
+});
