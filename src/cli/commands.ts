@@ -718,8 +718,22 @@ export async function reportCommand(
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
         throw error;
       });
-    } else if (options.format === 'json') print(context, JSON.stringify(batchFigures(status), null, 2));
-    else print(context, ...reportTable(batchFigures(status)));
+    } else {
+      const pricing = await store.pricing(status.batchId);
+      const figures = {
+        ...batchFigures(status),
+        pricing_file: pricing === undefined ? null : (JSON.parse(pricing) as unknown),
+      };
+      if (options.format === 'json') print(context, JSON.stringify(figures, null, 2));
+      else {
+        print(context, ...reportTable(figures));
+        if (pricing !== undefined)
+          print(
+            context,
+            '  prices: from the pricing file stored with the batch where it names them; the catalogue elsewhere',
+          );
+      }
+    }
     return 0;
   } finally {
     redis.disconnect();
