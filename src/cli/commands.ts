@@ -554,6 +554,18 @@ export async function workerCommand(
   }
 }
 
+/** The status of a batch the user named. @throws UsageError when Redis knows no such batch. */
+async function existingBatchStatus(
+  context: CommandContext,
+  store: BatchStore,
+  batch: string,
+): Promise<BatchStatus> {
+  const status = await store.status(checkBatchId(batch));
+  if (status === undefined)
+    throw new UsageError(`no batch "${batch}" in Redis (prefix ${context.config.queuePrefix})`);
+  return status;
+}
+
 /** `image-batch status`: counts per state and cost so far. */
 export async function statusCommand(
   context: CommandContext,
@@ -562,9 +574,7 @@ export async function statusCommand(
   const redis = await connectRedis(context.config.redisUrl);
   try {
     const store = new BatchStore(redis, context.config.queuePrefix);
-    const status = await store.status(checkBatchId(options.batch));
-    if (status === undefined)
-      throw new UsageError(`no batch "${options.batch}" in Redis (prefix ${context.config.queuePrefix})`);
+    const status = await existingBatchStatus(context, store, options.batch);
     if (options.json) print(context, JSON.stringify(status, null, 2));
     else print(context, ...describeStatus(status));
     return 0;
@@ -709,9 +719,7 @@ export async function reportCommand(
   const redis = await connectRedis(context.config.redisUrl);
   try {
     const store = new BatchStore(redis, context.config.queuePrefix);
-    const status = await store.status(checkBatchId(options.batch));
-    if (status === undefined)
-      throw new UsageError(`no batch "${options.batch}" in Redis (prefix ${context.config.queuePrefix})`);
+    const status = await existingBatchStatus(context, store, options.batch);
     if (options.format === 'csv') {
       const results = batchPaths(status.outputDirectory, status.batchId).results;
       await writeReportCsv(results, (text) => context.output.stdout.write(text)).catch((error: unknown) => {

@@ -35,6 +35,20 @@ function usd(value: string): number {
   return number;
 }
 
+/** The money options of `run` and `enqueue`. */
+const pricingOption = () =>
+  new Option('--pricing <file>', 'pricing override file (JSON or YAML; default: IMAGE_BATCH_PRICING_FILE)');
+const budgetOption = () =>
+  new Option(
+    '--budget-usd <usd>',
+    'budget cap of the batch in USD: no paid call crosses it, however many workers run',
+  ).argParser(usd);
+const confirmOverOption = () =>
+  new Option(
+    '--confirm-over <usd>',
+    'estimate first; when the estimate is over this, ask (and refuse without a terminal)',
+  ).argParser(usd);
+
 function nonNegativeInteger(value: string): number {
   const number = Number(value);
   if (!Number.isInteger(number) || number < 0)
@@ -122,17 +136,9 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       nonNegativeInteger,
     )
     .option('--max-rejected <n>', 'rejected rows tolerated before the exit code is 1', nonNegativeInteger, 0)
-    .option('--pricing <file>', 'pricing override file (JSON or YAML; default: IMAGE_BATCH_PRICING_FILE)')
-    .option(
-      '--budget-usd <usd>',
-      'budget cap of the batch in USD: no paid call crosses it, however many workers run',
-      usd,
-    )
-    .option(
-      '--confirm-over <usd>',
-      'estimate first; when the estimate is over this, ask (and refuse without a terminal)',
-      usd,
-    )
+    .addOption(pricingOption())
+    .addOption(budgetOption())
+    .addOption(confirmOverOption())
     .action(
       async (
         manifests: string[],
@@ -163,17 +169,9 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .addOption(providerOption())
     .option('--dry-run', 'validate and print what would be enqueued, touching nothing', false)
     .option('--max-rejected <n>', 'rejected rows tolerated before the exit code is 1', nonNegativeInteger, 0)
-    .option('--pricing <file>', 'pricing override file (JSON or YAML; default: IMAGE_BATCH_PRICING_FILE)')
-    .option(
-      '--budget-usd <usd>',
-      'budget cap of the batch in USD: no paid call crosses it, however many workers run',
-      usd,
-    )
-    .option(
-      '--confirm-over <usd>',
-      'estimate first; when the estimate is over this, ask (and refuse without a terminal)',
-      usd,
-    )
+    .addOption(pricingOption())
+    .addOption(budgetOption())
+    .addOption(confirmOverOption())
     .action(
       async (
         manifests: string[],
@@ -228,7 +226,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     )
     .argument('<manifest...>', 'CSV or JSONL manifest files')
     .addOption(providerOption())
-    .option('--pricing <file>', 'pricing override file (JSON or YAML; default: IMAGE_BATCH_PRICING_FILE)')
+    .addOption(pricingOption())
     .action(async (manifests: string[], flags: { provider?: ProviderName; pricing?: string }) => {
       exitCode = await estimateCommand(context('warn'), { manifests, ...flags });
     });
