@@ -30,6 +30,7 @@ import { queueNameFor } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { batchPaths } from '../shared/output-layout.js';
 import { connectRedis, warnUnlessNoEviction } from '../shared/redis.js';
+import { startDashboard } from '../dashboard/server.js';
 import { ProviderSimulator, simulatorBaseUrls } from '../simulator/server.js';
 import { startWorkerPool, type WorkerPool } from '../worker/worker-pool.js';
 import { formatBytes, startProgress, type CliOutput } from './progress.js';
@@ -742,6 +743,35 @@ export async function reportCommand(
           );
       }
     }
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** `image-batch dashboard`: bull-board and the batch pages, until SIGINT/SIGTERM. */
+export async function dashboardCommand(
+  context: CommandContext,
+  options: { port: number; host: string; readOnly: boolean },
+): Promise<number> {
+  const redis = await connectRedis(context.config.redisUrl);
+  try {
+    const dashboard = await startDashboard({
+      config: context.config,
+      redis,
+      log: context.log,
+      host: options.host,
+      port: options.port,
+      readOnly: options.readOnly,
+      ...(context.config.dashboardAuth === undefined ? {} : { auth: context.config.dashboardAuth }),
+    });
+    print(
+      context,
+      `Dashboard at ${dashboard.url}/ (queues: ${dashboard.url}/queues)` +
+        `${options.readOnly ? ', read-only' : ''}${context.config.dashboardAuth === undefined ? '' : ', basic auth on'}.`,
+    );
+    await context.stopRequested;
+    await dashboard.close();
     return 0;
   } finally {
     redis.disconnect();

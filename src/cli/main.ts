@@ -8,6 +8,7 @@ import { ConfigurationError, UsageError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import {
   budgetCommand,
+  dashboardCommand,
   enqueueCommand,
   estimateCommand,
   providersCommand,
@@ -272,6 +273,18 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .option('--json', 'print JSON', false)
     .action((flags: { json: boolean }) => {
       exitCode = providersCommand(context(), flags);
+    });
+
+  program
+    .command('dashboard')
+    .description(
+      'the queue dashboard: bull-board for the queues and image-batch batch pages (auth: DASHBOARD_USER/DASHBOARD_PASSWORD)',
+    )
+    .option('--port <n>', 'port', nonNegativeInteger, 3000)
+    .option('--host <address>', 'address to listen on (beyond loopback only with basic auth)', '127.0.0.1')
+    .option('--read-only', 'hide and refuse every write action', false)
+    .action(async (flags: { port: number; host: string; readOnly: boolean }) => {
+      exitCode = await dashboardCommand(context(), flags);
     });
 
   program

@@ -142,6 +142,7 @@ export class BatchStore {
     const key = this.keys(batchId).meta;
     await this.redis
       .multi()
+      .sadd(`${this.prefix}:batches`, batchId)
       .hsetnx(key, 'output_directory', outputDirectory)
       .hsetnx(key, 'created_at', new Date().toISOString())
       .hsetnx(key, 'rows_total', '0')
@@ -149,6 +150,11 @@ export class BatchStore {
       .hset(key, 'manifests', JSON.stringify(manifests))
       .exec();
     return (await this.redis.hget(key, 'output_directory')) ?? outputDirectory;
+  }
+
+  /** Ids of every batch under this prefix, sorted. */
+  async listBatches(): Promise<string[]> {
+    return (await this.redis.smembers(`${this.prefix}:batches`)).sort();
   }
 
   /** The batch's output directory, or undefined for an unknown batch. */
@@ -337,5 +343,6 @@ export class BatchStore {
   async deleteBatch(batchId: string): Promise<void> {
     const { meta, rows, outcomes, stats, rejects, budget, reservations } = this.keys(batchId);
     await this.redis.del(meta, rows, outcomes, stats, rejects, budget, reservations);
+    await this.redis.srem(`${this.prefix}:batches`, batchId);
   }
 }

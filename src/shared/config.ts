@@ -57,6 +57,8 @@ export interface Config {
   budgetRecheckMs: number;
   /** Pricing override file (JSON or YAML), when set. */
   pricingFile: string | undefined;
+  /** Dashboard basic-auth credentials, when both are set. Never logged. */
+  dashboardAuth: { user: string; password: string } | undefined;
   /** Hosts (name or IP) that fetches of user-supplied URLs may reach although private or loopback. */
   allowedPrivateHosts: readonly string[];
   /** BullMQ job lock, in ms: a killed worker's jobs are taken over after it runs out. Renewed while a job runs. */
@@ -162,6 +164,8 @@ const environmentSchema = z.object({
   IMAGE_BATCH_MAX_OUTPUT_BYTES: positiveInteger(100 * 1024 * 1024),
   IMAGE_BATCH_BUDGET_RECHECK_MS: positiveInteger(5000),
   IMAGE_BATCH_PRICING_FILE: z.string().optional(),
+  DASHBOARD_USER: optionalSecret,
+  DASHBOARD_PASSWORD: optionalSecret,
   IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS: z
     .string()
     .default('')
@@ -220,6 +224,10 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
     maxOutputBytes: env.IMAGE_BATCH_MAX_OUTPUT_BYTES as number,
     budgetRecheckMs: env.IMAGE_BATCH_BUDGET_RECHECK_MS as number,
     pricingFile: env.IMAGE_BATCH_PRICING_FILE as string | undefined,
+    dashboardAuth:
+      env.DASHBOARD_USER !== undefined && env.DASHBOARD_PASSWORD !== undefined
+        ? { user: env.DASHBOARD_USER as string, password: env.DASHBOARD_PASSWORD as string }
+        : undefined,
     lockDurationMs: env.IMAGE_BATCH_LOCK_DURATION_MS as number,
     stalledIntervalMs: env.IMAGE_BATCH_STALLED_INTERVAL_MS as number,
     maxStalledCount: env.IMAGE_BATCH_MAX_STALLED_COUNT as number,

@@ -1,0 +1,182 @@
+/**
+ * HTML of the dashboard's own pages: the batches page and one batch's page. Plain server-rendered HTML with a small
+ * polling script; every value from a batch (row keys, prompts, provider messages) is escaped.
+ */
+import type { ReportFigures } from '../shared/batch-summary.js';
+import type { ResultLine } from '../shared/job-definitions.js';
+import { RESOLUTION_TIERS } from '../shared/resolution-tier.js';
+
+/** One batch as the batches page shows it. */
+export interface BatchOverview {
+  id: string;
+  state: string;
+  rows: number;
+  done: number;
+  completed: number;
+  failed: number;
+  rejected: number;
+  pending: number;
+  /** Rows finished per minute since the batch was created. */
+  rowsPerMinute: number;
+  /** Seconds until done at that rate, or null. */
+  etaSeconds: number | null;
+  costUsd: number;
+  spentUsd: number;
+  capUsd: number | null;
+  costByTier: ReportFigures['cost_by_tier'];
+}
+
+/** Escape text for HTML. */
+export function escapeHtml(text: unknown): string {
+  return String(text).replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`);
+}
+
+const STYLE = `
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2330;background:#f6f7f9}
+h1{font-size:20px;margin:0 0 16px}a{color:#2457c5}
+table{border-collapse:collapse;background:#fff;width:100%;box-shadow:0 1px 2px #0001}
+th,td{padding:8px 10px;border-bottom:1px solid #e4e7ec;text-align:left;vertical-align:top}
+th{background:#eef1f5;font-weight:600}
+.bar{background:#e4e7ec;border-radius:4px;height:10px;width:160px;overflow:hidden}
+.bar>span{display:block;height:100%;background:#2e9d5b}
+.state{padding:2px 8px;border-radius:10px;background:#e4e7ec;font-size:12px}
+.state.finished{background:#d7f2e1}.state.budget_reached{background:#fde2c8}
+.cards{display:flex;gap:12px;margin-bottom:16px;flex-wrap:wrap}
+.card{background:#fff;padding:10px 14px;box-shadow:0 1px 2px #0001;border-radius:6px}
+.card b{display:block;font-size:18px}
+.gallery{display:flex;flex-wrap:wrap;gap:8px}.gallery a{display:block}
+.gallery img{height:128px;border-radius:4px;box-shadow:0 1px 2px #0003}
+nav{margin-bottom:16px}nav a{margin-right:12px}
+form.search input{padding:4px 8px;width:260px}
+`;
+
+function layout(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<meta name="viewport" content="width=device-width,initial-scale=1"><style>${STYLE}</style></head>
+<body><nav><a href="/">Batches</a><a href="/queues">Queues (bull-board)</a></nav>${body}</body></html>`;
+}
+
+function usd(value: number): string {
+  return `$${value.toFixed(Math.abs(value * 100 - Math.round(value * 100)) < 1e-9 ? 2 : 4)}`;
+}
+
+function duration(seconds: number | null): string {
+  if (seconds === null) return '—';
+  if (seconds < 90) return `${Math.round(seconds)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+/** One row of the batches table (also rendered by the polling script from /api/batches). */
+export function batchRow(batch: BatchOverview): string {
+  const percent = batch.rows === 0 ? 100 : Math.round((batch.done / batch.rows) * 100);
+  const tiers = RESOLUTION_TIERS.map(
+    (tier) => `${tier} ${batch.costByTier[tier].images} · ${usd(batch.costByTier[tier].cost_usd)}`,
+  ).join('<br>');
+  return `<tr data-batch="${escapeHtml(batch.id)}">
+<td><a href="/batches/${encodeURIComponent(batch.id)}">${escapeHtml(batch.id)}</a></td>
+<td><span class="state ${escapeHtml(batch.state)}">${escapeHtml(batch.state.replace('_', ' '))}</span></td>
+<td><div class="bar"><span style="width:${percent}%"></span></div><span class="progress">${batch.done} / ${batch.rows}</span> (${percent}%)</td>
+<td>${batch.rowsPerMinute.toFixed(1)}/min</td><td>${duration(batch.etaSeconds)}</td>
+<td>${usd(batch.spentUsd)}${batch.capUsd === null ? '' : ` of ${usd(batch.capUsd)}`}<br><small>${tiers}</small></td>
+<td class="failed">${batch.failed}</td><td>${batch.rejected}</td></tr>`;
+}
+
+/** The batches page. */
+export function batchesPage(batches: BatchOverview[]): string {
+  return layout(
+    'image-batch — batches',
+    `<h1>Batches</h1><table><thead><tr><th>Batch</th><th>Status</th><th>Progress</th><th>Rate</th><th>ETA</th>
+<th>Spend (cap) · by tier</th><th>Failed</th><th>Rejected</th></tr></thead><tbody id="batches">
+${batches.map(batchRow).join('\n') || '<tr><td colspan="8">No batches yet.</td></tr>'}</tbody></table>
+<script>
+setInterval(async () => {
+  const response = await fetch('/api/batches/rows', { credentials: 'same-origin' });
+  if (response.ok) document.getElementById('batches').innerHTML = await response.text();
+}, 2000);
+</script>`,
+  );
+}
+
+/** What the batch page shows. */
+export interface BatchPageData {
+  overview: BatchOverview;
+  figures: ReportFigures;
+  /** Failed rows grouped by error code, each with up to five examples. */
+  failures: Array<{ code: string; count: number; examples: ResultLine[] }>;
+  /** Rows matching the search, when there is one. */
+  matches: ResultLine[] | undefined;
+  query: string;
+  /** Output images for the gallery (paths relative to the batch directory). */
+  gallery: Array<{ rowKey: string; path: string }>;
+}
+
+/** The page of one batch. */
+export function batchPage(data: BatchPageData): string {
+  const { overview, figures } = data;
+  const id = encodeURIComponent(overview.id);
+  const cards = batchCards(overview);
+  const tierRows = RESOLUTION_TIERS.map((tier) => {
+    const entry = figures.cost_by_tier[tier];
+    return `<tr><td>${tier}</td><td>${entry.images}</td><td>${usd(entry.cost_usd)}</td><td>${entry.actual_usd === null ? '—' : usd(entry.actual_usd)}</td></tr>`;
+  }).join('');
+  const failures = data.failures
+    .map(
+      (group) =>
+        `<tr><td><b>${escapeHtml(group.code)}</b> (${group.count})</td><td>${group.examples
+          .map(
+            (line) =>
+              `${escapeHtml(line.row_key)} (${escapeHtml(line.provider)}): ${escapeHtml(line.error?.message ?? '')}`,
+          )
+          .join('<br>')}</td></tr>`,
+    )
+    .join('');
+  const matches =
+    data.matches === undefined
+      ? ''
+      : `<table><thead><tr><th>Row</th><th>Status</th><th>Provider</th><th>Prompt</th></tr></thead><tbody>${
+          data.matches
+            .map(
+              (line) =>
+                `<tr><td>${escapeHtml(line.row_key)}</td><td>${escapeHtml(line.status)}</td><td>${escapeHtml(line.provider)}</td><td>${escapeHtml(line.prompt ?? '')}</td></tr>`,
+            )
+            .join('') || '<tr><td colspan="4">No row matches.</td></tr>'
+        }</tbody></table>`;
+  const gallery = data.gallery
+    .map(
+      (image) =>
+        `<a href="/batches/${id}/files/${image.path.split('/').map(encodeURIComponent).join('/')}" title="${escapeHtml(image.rowKey)}"><img loading="lazy" alt="${escapeHtml(image.rowKey)}" src="/batches/${id}/thumbnails/${image.path.split('/').map(encodeURIComponent).join('/')}"></a>`,
+    )
+    .join('');
+  return layout(
+    `image-batch — ${overview.id}`,
+    `<h1>Batch ${escapeHtml(overview.id)} <span class="state ${escapeHtml(overview.state)}" id="state">${escapeHtml(overview.state.replace('_', ' '))}</span></h1>
+<div class="cards" id="cards">${cards}</div>
+<p><a href="/batches/${id}/results.jsonl">results.jsonl</a> · <a href="/batches/${id}/report.csv">report (CSV)</a></p>
+<h2>Cost by tier</h2><table><thead><tr><th>Tier</th><th>Images</th><th>Estimated</th><th>Actual</th></tr></thead><tbody>${tierRows}</tbody></table>
+<h2>Failures by reason</h2><table id="failures"><tbody>${failures || '<tr><td>No failed rows.</td></tr>'}</tbody></table>
+<h2>Search</h2><form class="search" method="get"><input name="q" value="${escapeHtml(data.query)}" placeholder="row key or prompt text"> <button>Search</button></form>${matches}
+<h2>Gallery</h2><div class="gallery" id="gallery">${gallery || 'No images yet.'}</div>
+<script>
+setInterval(async () => {
+  const response = await fetch(location.pathname + '/cards', { credentials: 'same-origin' });
+  if (response.ok) document.getElementById('cards').innerHTML = await response.text();
+}, 2000);
+</script>`,
+  );
+}
+
+/** The cards of the batch page (refreshed by its polling script). */
+export function batchCards(overview: BatchOverview): string {
+  return [
+    ['Progress', `${overview.done} / ${overview.rows}`],
+    ['Completed', overview.completed],
+    ['Failed', overview.failed],
+    ['Rejected', overview.rejected],
+    ['Rate', `${overview.rowsPerMinute.toFixed(1)}/min`],
+    ['ETA', duration(overview.etaSeconds)],
+    ['Spent', `${usd(overview.spentUsd)}${overview.capUsd === null ? '' : ` of ${usd(overview.capUsd)}`}`],
+  ]
+    .map(([label, value]) => `<div class="card">${escapeHtml(label)}<b>${escapeHtml(value)}</b></div>`)
+    .join('');
+}

@@ -1,0 +1,336 @@
+/**
+ * The queue dashboard: one express server with bull-board mounted at `/queues` for raw queue work (one BullMQ adapter
+ * per provider queue; retries of paid jobs off; read-only mode available) and image-batch's own batch pages on top:
+ * progress, rate, ETA, spend against the cap by tier, failures by reason, search, a thumbnail gallery, downloads.
+ * It reads only Redis and the batches' output directories, so it runs anywhere beside workers and producers.
+ * Security: basic auth from DASHBOARD_USER / DASHBOARD_PASSWORD (required on a non-loopback address); files and
+ * thumbnails are served only from inside a batch's own directory; base64 data in job data is never shown.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, rename, stat } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import { Queue } from 'bullmq';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import basicAuth from 'express-basic-auth';
+import type { Redis } from 'ioredis';
+import sharp from 'sharp';
+import { writeReportCsv } from '../cli/batch-report.js';
+import { BatchStore, type BatchStatus } from '../shared/batch-store.js';
+import { reportFigures } from '../shared/batch-summary.js';
+import { PROVIDER_NAMES, type Config } from '../shared/config.js';
+import { UsageError } from '../shared/errors.js';
+import { queueNameFor, type ResultLine } from '../shared/job-definitions.js';
+import type { Logger } from '../shared/logger.js';
+import { batchPaths, resolveInside } from '../shared/output-layout.js';
+import {
+  batchCards,
+  batchPage,
+  batchRow,
+  batchesPage,
+  type BatchOverview,
+  type BatchPageData,
+} from './pages.js';
+
+/** Options of {@link startDashboard}. */
+export interface DashboardOptions {
+  config: Config;
+  redis: Redis;
+  log: Logger;
+  /** Default 127.0.0.1. */
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** Hide and refuse every write action (bull-board's and ours). */
+  readOnly: boolean;
+  /** Basic auth credentials; required when `host` is not a loopback address. */
+  auth?: { user: string; password: string };
+}
+
+/** A running dashboard. */
+export interface Dashboard {
+  url: string;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+const GALLERY_SIZE = 48;
+const THUMBNAIL_WIDTH = 256;
+
+/** Job data as bull-board shows it: data URIs replaced by their size (never shown, and never a secret anyway). */
+export function displayJobData(data: unknown): unknown {
+  if (typeof data === 'string')
+    return data.startsWith('data:') ? `(data URI, ${data.length} characters)` : data;
+  if (Array.isArray(data)) return data.map(displayJobData);
+  if (data !== null && typeof data === 'object') {
+    return Object.fromEntries(Object.entries(data).map(([key, value]) => [key, displayJobData(value)]));
+  }
+  return data;
+}
+
+/** The overview of a batch for the pages. */
+export function overviewOf(status: BatchStatus, now = Date.now()): BatchOverview {
+  const done = status.completed + status.failed;
+  const minutes = Math.max(
+    (now - Date.parse(status.createdAt || new Date(now).toISOString())) / 60_000,
+    1 / 60,
+  );
+  const rowsPerMinute = done / minutes;
+  return {
+    id: status.batchId,
+    state: status.state,
+    rows: status.rows,
+    done,
+    completed: status.completed,
+    failed: status.failed,
+    rejected: status.rejected,
+    pending: status.pending,
+    rowsPerMinute,
+    etaSeconds: status.pending === 0 ? 0 : rowsPerMinute > 0 ? (status.pending / rowsPerMinute) * 60 : null,
+    costUsd: status.costUsdTotal,
+    spentUsd: status.spentUsd,
+    capUsd: status.budgetUsd ?? null,
+    costByTier: reportFigures(status).cost_by_tier,
+  };
+}
+
+/** Read results.jsonl line by line (constant memory). */
+async function* resultLines(filePath: string): AsyncGenerator<ResultLine> {
+  try {
+    await stat(filePath);
+  } catch {
+    return;
+  }
+  for await (const text of createInterface({ input: createReadStream(filePath), crlfDelay: Infinity })) {
+    if (text.trim() !== '') yield JSON.parse(text) as ResultLine;
+  }
+}
+
+/** Start the dashboard. @throws UsageError when asked to listen beyond loopback without auth. */
+export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
+  const { config, redis, log } = options;
+  if (!LOOPBACK.has(options.host) && options.auth === undefined) {
+    throw new UsageError(
+      `refusing to serve the dashboard on ${options.host} without authentication: set DASHBOARD_USER and DASHBOARD_PASSWORD`,
+    );
+  }
+  const store = new BatchStore(redis, config.queuePrefix);
+  const app = express();
+  app.disable('x-powered-by');
+  if (options.auth !== undefined) {
+    app.use(
+      basicAuth({
+        users: { [options.auth.user]: options.auth.password },
+        challenge: true,
+        realm: 'image-batch',
+      }),
+    );
+  }
+
+  const queues = PROVIDER_NAMES.map(
+    (name) => new Queue(queueNameFor(name), { connection: redis, prefix: config.queuePrefix }),
+  );
+  const serverAdapter = new ExpressAdapter();
+  serverAdapter.setBasePath('/queues');
+  createBullBoard({
+    queues: queues.map((queue) => {
+      const adapter = new BullMQAdapter(queue, {
+        readOnlyMode: options.readOnly,
+        allowRetries: false,
+      });
+      adapter.setFormatter('data', displayJobData);
+      return adapter;
+    }),
+    serverAdapter,
+    options: { uiConfig: { boardTitle: 'image-batch queues' } },
+  });
+  app.use('/queues', serverAdapter.getRouter() as express.Router);
+
+  const overviews = async (): Promise<BatchOverview[]> => {
+    const result: BatchOverview[] = [];
+    for (const id of await store.listBatches()) {
+      const status = await store.status(id);
+      if (status !== undefined) result.push(overviewOf(status));
+    }
+    return result;
+  };
+  const statusOf = async (request: Request, response: Response): Promise<BatchStatus | undefined> => {
+    const status = await store.status(String(request.params.id));
+    if (status === undefined) response.status(404).type('text').send('no such batch');
+    return status;
+  };
+  /** A file inside the batch directory named by the rest of the path, or undefined (answered 404). */
+  const fileOf = (status: BatchStatus, request: Request, response: Response): string | undefined => {
+    const relative = (request.params as Record<string, string | string[]>).path;
+    const joined = Array.isArray(relative) ? relative.join('/') : String(relative ?? '');
+    try {
+      const directory = batchPaths(status.outputDirectory, status.batchId).directory;
+      if (joined.split('/').some((part) => part === '..' || part.startsWith('.')))
+        throw new Error('hidden or parent');
+      return resolveInside(directory, joined);
+    } catch {
+      response.status(404).type('text').send('not found');
+      return undefined;
+    }
+  };
+  const wrap =
+    (handler: (request: Request, response: Response) => Promise<unknown>) =>
+    (request: Request, response: Response, next: NextFunction) => {
+      handler(request, response).catch(next);
+    };
+
+  app.get(
+    '/',
+    wrap(async (_request, response) => response.type('html').send(batchesPage(await overviews()))),
+  );
+  app.get(
+    '/api/batches',
+    wrap(async (_request, response) => response.json(await overviews())),
+  );
+  app.get(
+    '/api/batches/rows',
+    wrap(async (_request, response) =>
+      response.type('html').send((await overviews()).map(batchRow).join('\n')),
+    ),
+  );
+  app.get(
+    '/batches/:id',
+    wrap(async (request, response) => {
+      const status = await statusOf(request, response);
+      if (status === undefined) return;
+      const query = typeof request.query.q === 'string' ? request.query.q.trim() : '';
+      const failures = new Map<string, { code: string; count: number; examples: ResultLine[] }>();
+      const gallery: BatchPageData['gallery'] = [];
+      const matches: ResultLine[] | undefined = query === '' ? undefined : [];
+      for await (const line of resultLines(batchPaths(status.outputDirectory, status.batchId).results)) {
+        if (line.status === 'failed') {
+          const code = line.error?.code ?? 'unknown';
+          const group = failures.get(code) ?? { code, count: 0, examples: [] };
+          group.count += 1;
+          if (group.examples.length < 5) group.examples.push(line);
+          failures.set(code, group);
+        }
+        for (const output of line.outputs)
+          if (gallery.length < GALLERY_SIZE) gallery.push({ rowKey: line.row_key, path: output.path });
+        const needle = query.toLowerCase();
+        if (
+          matches !== undefined &&
+          matches.length < 100 &&
+          (line.row_key.toLowerCase().includes(needle) || (line.prompt ?? '').toLowerCase().includes(needle))
+        ) {
+          matches.push(line);
+        }
+      }
+      response.type('html').send(
+        batchPage({
+          overview: overviewOf(status),
+          figures: reportFigures(status),
+          failures: [...failures.values()],
+          matches,
+          query,
+          gallery,
+        }),
+      );
+    }),
+  );
+  app.get(
+    '/batches/:id/cards',
+    wrap(async (request, response) => {
+      const status = await statusOf(request, response);
+      if (status !== undefined) response.type('html').send(batchCards(overviewOf(status)));
+    }),
+  );
+  app.get(
+    '/batches/:id/results.jsonl',
+    wrap(async (request, response) => {
+      const status = await statusOf(request, response);
+      if (status === undefined) return;
+      response.type('application/x-ndjson').attachment(`${status.batchId}-results.jsonl`);
+      const file = batchPaths(status.outputDirectory, status.batchId).results;
+      response.send(await readFile(file).catch(() => Buffer.alloc(0)));
+    }),
+  );
+  app.get(
+    '/batches/:id/report.csv',
+    wrap(async (request, response) => {
+      const status = await statusOf(request, response);
+      if (status === undefined) return;
+      response.type('text/csv').attachment(`${status.batchId}-report.csv`);
+      await writeReportCsv(batchPaths(status.outputDirectory, status.batchId).results, (text) =>
+        response.write(text),
+      ).catch(() => 0);
+      response.end();
+    }),
+  );
+  app.get(
+    '/batches/:id/files/*path',
+    wrap(async (request, response) => {
+      const status = await statusOf(request, response);
+      if (status === undefined) return;
+      const file = fileOf(status, request, response);
+      if (file !== undefined)
+        response.sendFile(
+          file,
+          { dotfiles: 'deny' },
+          (error) => error && !response.headersSent && response.status(404).end(),
+        );
+    }),
+  );
+  app.get(
+    '/batches/:id/thumbnails/*path',
+    wrap(async (request, response) => {
+      const status = await statusOf(request, response);
+      if (status === undefined) return;
+      const file = fileOf(status, request, response);
+      if (file === undefined) return;
+      const directory = batchPaths(status.outputDirectory, status.batchId).directory;
+      const cached = path.join(
+        directory,
+        '.thumbnails',
+        `${path.relative(directory, file).replace(/[\\/]/g, '__')}.webp`,
+      );
+      try {
+        await stat(cached);
+      } catch {
+        await mkdir(path.dirname(cached), { recursive: true });
+        const temporary = `${cached}.${process.pid}.tmp`;
+        try {
+          await sharp(file, { limitInputPixels: 4096 * 4096 })
+            .resize({ width: THUMBNAIL_WIDTH })
+            .webp({ quality: 70 })
+            .toFile(temporary);
+          await rename(temporary, cached);
+        } catch {
+          response.status(404).type('text').send('not found');
+          return;
+        }
+      }
+      response.type('image/webp').sendFile(cached, { dotfiles: 'allow' });
+    }),
+  );
+  app.use((error: Error, _request: Request, response: Response, _next: NextFunction) => {
+    log.error({ err: error }, 'dashboard request failed');
+    if (!response.headersSent) response.status(500).type('text').send('internal error');
+  });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const listening = app.listen(options.port, options.host, (error?: Error) =>
+      error ? reject(error) : resolve(listening),
+    );
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(queues.map((queue) => queue.close()));
+    },
+  };
+}

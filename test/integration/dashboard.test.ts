@@ -1,0 +1,118 @@
+/**
+ * The dashboard over HTTP: batch pages show progress, failures by reason, search and thumbnails; bull-board answers
+ * at /queues; files are served only from inside the batch; basic auth is enforced, and required beyond loopback.
+ */
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { UsageError } from '../../src/shared/errors.js';
+import { ProviderSimulator } from '../../src/simulator/server.js';
+import { runCliInProcess } from '../helpers/cli.js';
+import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
+import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { simulatorEnvironment } from '../helpers/simulator-environment.js';
+
+const prefix = uniquePrefix();
+let simulator: ProviderSimulator;
+let redis: Redis;
+let dashboard: Dashboard;
+const log = pino({ level: 'silent' });
+
+beforeAll(async () => {
+  simulator = new ProviderSimulator();
+  await simulator.start();
+  const environment = {
+    REDIS_URL: redisUrl(),
+    IMAGE_BATCH_QUEUE_PREFIX: prefix,
+    LOG_LEVEL: 'silent',
+    ...simulatorEnvironment(simulator.url, 'sk-dashboard'),
+  };
+  const folder = await manifestFolder();
+  const manifest = await writeManifest(folder, 'dash.jsonl', [
+    jsonLine({ id: 'kite', prompt: 'a red kite over the dunes', resolution: '1024x768' }),
+    jsonLine({ id: 'storm-edit', prompt: 'calm the storm', image_urls: ['images/storm.jpg'], resolution: '1024x1024' }),
+    jsonLine({ id: 'refused', prompt: '[simulate:refuse] not allowed', resolution: '1024x768' }),
+  ]);
+  const out = await temporaryDirectory();
+  await runCliInProcess(['run', manifest, '--out', out, '--batch', 'dash'], environment);
+  redis = new Redis(redisUrl());
+  dashboard = await startDashboard({
+    config: loadConfig(environment),
+    redis,
+    log,
+    host: '127.0.0.1',
+    port: 0,
+    readOnly: false,
+  });
+});
+afterAll(async () => {
+  await dashboard.close();
+  redis.disconnect();
+  await simulator.stop();
+  await deleteKeysWithPrefix(prefix);
+  await removeTemporaryDirectories();
+});
+
+describe('dashboard', () => {
+  it('lists batches with progress, failures and spend', async () => {
+    const page = await (await fetch(`${dashboard.url}/`)).text();
+    expect(page).toContain('href="/batches/dash"');
+    expect(page).toMatch(/3 \/ 3<\/span> \(100%\)/);
+    const batches = (await (await fetch(`${dashboard.url}/api/batches`)).json()) as Array<Record<string, unknown>>;
+    expect(batches).toEqual([expect.objectContaining({ id: 'dash', completed: 2, failed: 1, pending: 0, state: 'finished' })]);
+  });
+
+  it('shows a batch: failures grouped by reason, search, and a thumbnail gallery linking to the files', async () => {
+    const page = await (await fetch(`${dashboard.url}/batches/dash`)).text();
+    expect(page).toMatch(/<b>content_policy<\/b> \(1\)/);
+    expect(page).toContain('refused (oxen)');
+    const thumbnails = [...page.matchAll(/src="(\/batches\/dash\/thumbnails\/[^"]+)"/g)].map((match) => match[1]!);
+    expect(thumbnails).toHaveLength(2);
+    const thumbnail = await fetch(`${dashboard.url}${thumbnails[0]}`);
+    expect(thumbnail.headers.get('content-type')).toBe('image/webp');
+    expect((await sharp(Buffer.from(await thumbnail.arrayBuffer())).metadata()).width).toBe(256);
+    const file = await fetch(`${dashboard.url}${thumbnails[0]!.replace('/thumbnails/', '/files/')}`);
+    expect(file.status).toBe(200);
+    const search = await (await fetch(`${dashboard.url}/batches/dash?q=storm`)).text();
+    expect(search).toContain('<td>storm-edit</td>');
+    expect(search).not.toContain('<td>kite</td>');
+  });
+
+  it('serves downloads, and nothing outside the batch directory', async () => {
+    expect((await (await fetch(`${dashboard.url}/batches/dash/results.jsonl`)).text()).trim().split('\n')).toHaveLength(3);
+    expect(await (await fetch(`${dashboard.url}/batches/dash/report.csv`)).text()).toMatch(/^row_key,manifest,line/);
+    for (const attempt of ['../../../../etc/passwd', '..%2F..%2F..%2Fetc%2Fpasswd', '.thumbnails/x', 'results.jsonl/../../x']) {
+      const response = await fetch(`${dashboard.url}/batches/dash/files/${attempt}`);
+      expect(response.status).toBe(404);
+    }
+  });
+
+  it('mounts bull-board for the provider queues', async () => {
+    const response = await fetch(`${dashboard.url}/queues`);
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain('image-batch queues');
+    const api = (await (await fetch(`${dashboard.url}/queues/api/queues`)).json()) as { queues: Array<{ name: string }> };
+    expect(api.queues.map((queue) => queue.name).sort()).toEqual(
+      ['provider-fal', 'provider-openai', 'provider-oxen', 'provider-replicate', 'provider-wavespeed'].sort(),
+    );
+  });
+
+  it('asks for basic auth when configured, and refuses a non-loopback address without it', async () => {
+    const config = loadConfig({ REDIS_URL: redisUrl(), IMAGE_BATCH_QUEUE_PREFIX: prefix });
+    const guarded = await startDashboard({ config, redis, log, host: '127.0.0.1', port: 0, readOnly: true, auth: { user: 'ops', password: 's3cret' } });
+    try {
+      expect((await fetch(`${guarded.url}/`)).status).toBe(401);
+      expect((await fetch(`${guarded.url}/queues`)).status).toBe(401);
+      const authorization = `Basic ${Buffer.from('ops:s3cret').toString('base64')}`;
+      expect((await fetch(`${guarded.url}/`, { headers: { authorization } })).status).toBe(200);
+    } finally {
+      await guarded.close();
+    }
+    await expect(startDashboard({ config, redis, log, host: '0.0.0.0', port: 0, readOnly: true })).rejects.toBeInstanceOf(UsageError);
+  });
+});
+
