@@ -109,6 +109,14 @@ export interface BatchPageData {
   query: string;
   /** Output images for the gallery (paths relative to the batch directory). */
   gallery: Array<{ rowKey: string; path: string }>;
+  /** CSRF token for the write actions; undefined in read-only mode (no write action is shown). */
+  csrfToken: string | undefined;
+  paused: boolean;
+}
+
+/** A POST form with the CSRF token. */
+function actionForm(action: string, label: string, token: string, extra = ''): string {
+  return `<form method="post" action="${escapeHtml(action)}" style="display:inline"><input type="hidden" name="_csrf" value="${escapeHtml(token)}">${extra}<button>${escapeHtml(label)}</button></form>`;
 }
 
 /** The page of one batch. */
@@ -153,6 +161,15 @@ export function batchPage(data: BatchPageData): string {
     `<h1>Batch ${escapeHtml(overview.id)} <span class="state ${escapeHtml(overview.state)}" id="state">${escapeHtml(overview.state.replace('_', ' '))}</span></h1>
 <div class="cards" id="cards">${cards}</div>
 <p><a href="/batches/${id}/results.jsonl">results.jsonl</a> · <a href="/batches/${id}/report.csv">report (CSV)</a></p>
+${
+  data.csrfToken === undefined
+    ? '<p><i>Read-only mode: write actions are off.</i></p>'
+    : `<p id="actions">${data.paused ? actionForm(`/batches/${id}/resume`, 'Resume batch', data.csrfToken) : actionForm(`/batches/${id}/pause`, 'Pause batch', data.csrfToken)}${
+        overview.failed > 0
+          ? ` <a href="/batches/${id}/retry-failed" id="retry-failed">Retry failed rows…</a>`
+          : ''
+      }</p>`
+}
 <h2>Cost by tier</h2><table><thead><tr><th>Tier</th><th>Images</th><th>Estimated</th><th>Actual</th></tr></thead><tbody>${tierRows}</tbody></table>
 <h2>Failures by reason</h2><table id="failures"><tbody>${failures || '<tr><td>No failed rows.</td></tr>'}</tbody></table>
 <h2>Search</h2><form class="search" method="get"><input name="q" value="${escapeHtml(data.query)}" placeholder="row key or prompt text"> <button>Search</button></form>${matches}
@@ -179,4 +196,25 @@ export function batchCards(overview: BatchOverview): string {
   ]
     .map(([label, value]) => `<div class="card">${escapeHtml(label)}<b>${escapeHtml(value)}</b></div>`)
     .join('');
+}
+
+/** The confirmation page of "retry failed rows": a retry is a paid call, so the estimate comes first. */
+export function retryConfirmationPage(input: {
+  batchId: string;
+  failedRows: number;
+  estimateUsd: number;
+  blockedReason: string | undefined;
+  csrfToken: string;
+}): string {
+  const id = encodeURIComponent(input.batchId);
+  const body =
+    input.blockedReason !== undefined
+      ? `<p>${escapeHtml(input.blockedReason)}</p>`
+      : `<p>Retry <b id="retry-count">${input.failedRows}</b> failed rows of batch ${escapeHtml(input.batchId)}?
+Each is a new paid call: estimated <b id="retry-estimate">${usd(input.estimateUsd)}</b>.</p>
+${actionForm(`/batches/${id}/retry-failed`, `Retry ${input.failedRows} rows (${usd(input.estimateUsd)})`, input.csrfToken, '<input type="hidden" name="confirm" value="yes">')}`;
+  return layout(
+    `image-batch — retry ${input.batchId}`,
+    `<h1>Retry failed rows</h1>${body}<p><a href="/batches/${id}">Back to the batch</a></p>`,
+  );
 }

@@ -7,7 +7,8 @@
  * thumbnails are served only from inside a batch's own directory; base64 data in job data is never shown.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, rename, stat } from 'node:fs/promises';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -15,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import { Queue } from 'bullmq';
+import { Job, Queue } from 'bullmq';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import basicAuth from 'express-basic-auth';
 import type { Redis } from 'ioredis';
@@ -25,7 +26,8 @@ import { BatchStore, type BatchStatus } from '../shared/batch-store.js';
 import { reportFigures } from '../shared/batch-summary.js';
 import { PROVIDER_NAMES, type Config } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
-import { queueNameFor, type ResultLine } from '../shared/job-definitions.js';
+import { jobIdFor, queueNameFor, type ImageJobData, type ResultLine } from '../shared/job-definitions.js';
+import { PriceCatalogue } from '../shared/price-catalogue.js';
 import type { Logger } from '../shared/logger.js';
 import { batchPaths, resolveInside } from '../shared/output-layout.js';
 import {
@@ -33,6 +35,7 @@ import {
   batchPage,
   batchRow,
   batchesPage,
+  retryConfirmationPage,
   type BatchOverview,
   type BatchPageData,
 } from './pages.js';
@@ -120,6 +123,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     );
   }
   const store = new BatchStore(redis, config.queuePrefix);
+  const catalogue = new PriceCatalogue();
+  // CSRF: every write form carries a token only this server process can make; write routes also refuse other origins.
+  const csrfToken = createHmac('sha256', randomBytes(32)).update('image-batch dashboard').digest('hex');
   const app = express();
   app.disable('x-powered-by');
   if (options.auth !== undefined) {
@@ -184,6 +190,126 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       handler(request, response).catch(next);
     };
 
+  const queueOf = new Map(PROVIDER_NAMES.map((name, index) => [name, queues[index]!]));
+  const writeGuard = (request: Request, response: Response, next: NextFunction) => {
+    if (options.readOnly) return void response.status(403).type('text').send('read-only dashboard');
+    const origin = request.get('origin');
+    const sameOrigin = origin === undefined || origin === `${request.protocol}://${request.get('host')}`;
+    const token = (request.body as Record<string, unknown> | undefined)?._csrf;
+    if (!sameOrigin || typeof token !== 'string' || !safeEqual(token, csrfToken)) {
+      return void response.status(403).type('text').send('missing or invalid CSRF token');
+    }
+    next();
+  };
+  app.use(express.urlencoded({ extended: false, limit: '16kb' }));
+
+  app.post(
+    '/batches/:id/pause',
+    writeGuard,
+    wrap(async (request, response) => {
+      const status = await statusOf(request, response);
+      if (status === undefined) return;
+      await store.setPaused(status.batchId, true);
+      response.redirect(303, `/batches/${encodeURIComponent(status.batchId)}`);
+    }),
+  );
+  app.post(
+    '/batches/:id/resume',
+    writeGuard,
+    wrap(async (request, response) => {
+      const status = await statusOf(request, response);
+      if (status === undefined) return;
+      await store.setPaused(status.batchId, false);
+      response.redirect(303, `/batches/${encodeURIComponent(status.batchId)}`);
+    }),
+  );
+  /** The failed rows of a batch and what retrying them would cost, or why they cannot be retried now. */
+  const retryPlan = async (status: BatchStatus) => {
+    const failed: ResultLine[] = [];
+    for await (const line of resultLines(batchPaths(status.outputDirectory, status.batchId).results)) {
+      if (line.status === 'failed') failed.push(line);
+    }
+    let estimateUsd = 0;
+    for (const line of failed) {
+      const [width, height] = line.resolution.split('x').map(Number) as [number, number];
+      estimateUsd += catalogue.quote(line.provider, {
+        operation: line.operation,
+        resolution: { width, height },
+        quality: 'high',
+        numImages: 1,
+        inputImageCount: 0,
+      }).usd;
+    }
+    const blockedReason =
+      failed.length === 0
+        ? 'This batch has no failed rows.'
+        : status.pending > 0
+          ? `Wait until the batch has finished (${status.pending} rows pending) before retrying its failed rows.`
+          : undefined;
+    return { failed, estimateUsd, blockedReason };
+  };
+  app.get(
+    '/batches/:id/retry-failed',
+    wrap(async (request, response) => {
+      const status = await statusOf(request, response);
+      if (status === undefined) return;
+      if (options.readOnly) return void response.status(403).type('text').send('read-only dashboard');
+      const plan = await retryPlan(status);
+      response.type('html').send(
+        retryConfirmationPage({
+          batchId: status.batchId,
+          failedRows: plan.failed.length,
+          estimateUsd: plan.estimateUsd,
+          blockedReason: plan.blockedReason,
+          csrfToken,
+        }),
+      );
+    }),
+  );
+  app.post(
+    '/batches/:id/retry-failed',
+    writeGuard,
+    wrap(async (request, response) => {
+      const status = await statusOf(request, response);
+      if (status === undefined) return;
+      const plan = await retryPlan(status);
+      if (plan.blockedReason !== undefined || (request.body as Record<string, unknown>).confirm !== 'yes') {
+        return void response
+          .status(409)
+          .type('text')
+          .send(plan.blockedReason ?? 'not confirmed');
+      }
+      const retried = new Set<string>();
+      for (const line of plan.failed) {
+        const queue = queueOf.get(line.provider);
+        const job =
+          queue === undefined
+            ? undefined
+            : await Job.fromId<ImageJobData>(queue, jobIdFor(status.batchId, line.row_key));
+        if (job === undefined || (await job.getState()) !== 'failed') continue;
+        const data = { ...job.data };
+        delete data.submissionStartedAt;
+        delete data.providerRequest;
+        await job.updateData(data);
+        if (!(await store.forgetFailure(status.batchId, line.row_key, line.error?.code ?? 'unknown')))
+          continue;
+        await job.retry('failed');
+        retried.add(line.row_key);
+      }
+      // One results line per row: the failed lines of retried rows go; their new outcome is appended when it comes.
+      const resultsPath = batchPaths(status.outputDirectory, status.batchId).results;
+      const kept: string[] = [];
+      for await (const line of resultLines(resultsPath)) {
+        if (!(line.status === 'failed' && retried.has(line.row_key))) kept.push(JSON.stringify(line));
+      }
+      const temporary = `${resultsPath}.${process.pid}.tmp`;
+      await writeFile(temporary, kept.length === 0 ? '' : `${kept.join('\n')}\n`);
+      await rename(temporary, resultsPath);
+      log.info({ batch: status.batchId, rows: retried.size }, 'retrying failed rows');
+      response.redirect(303, `/batches/${encodeURIComponent(status.batchId)}`);
+    }),
+  );
+
   app.get(
     '/',
     wrap(async (_request, response) => response.type('html').send(batchesPage(await overviews()))),
@@ -234,6 +360,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
           matches,
           query,
           gallery,
+          csrfToken: options.readOnly ? undefined : csrfToken,
+          paused: await store.isPaused(status.batchId),
         }),
       );
     }),
@@ -333,4 +461,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       await Promise.all(queues.map((queue) => queue.close()));
     },
   };
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
 }

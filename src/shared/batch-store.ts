@@ -36,7 +36,7 @@ export interface BatchStatus {
   spentUsd: number;
   reservedUsd: number;
   /** `budget_reached` when a call was held back by the cap; else `running` or `finished`. */
-  state: 'running' | 'budget_reached' | 'finished';
+  state: 'running' | 'paused' | 'budget_reached' | 'finished';
   /** Every counter of the stats hash (by provider, failure reason, actual cost), for reports. */
   counters: Record<string, number>;
 }
@@ -277,6 +277,39 @@ export class BatchStore {
     else await this.redis.multi().hset(key, 'budget_usd', String(usd)).hdel(key, 'state').exec();
   }
 
+  /** Pause or resume a batch: workers hold back its rows (no paid call) while it is paused. */
+  async setPaused(batchId: string, paused: boolean): Promise<void> {
+    const key = this.keys(batchId).meta;
+    if (paused) await this.redis.hset(key, 'paused', '1');
+    else await this.redis.hdel(key, 'paused');
+  }
+
+  /** Whether the batch is paused. */
+  async isPaused(batchId: string): Promise<boolean> {
+    return (await this.redis.hget(this.keys(batchId).meta, 'paused')) === '1';
+  }
+
+  /**
+   * Forget the failed outcome of `rowKey` so the row can run again (its counters go back to pending).
+   * @returns false when the row had not failed.
+   */
+  async forgetFailure(batchId: string, rowKey: string, errorCode: string): Promise<boolean> {
+    const keys = this.keys(batchId);
+    const removed = (await this.redis.eval(
+      `if redis.call('HGET', KEYS[1], ARGV[1]) ~= 'failed' then return 0 end
+       redis.call('HDEL', KEYS[1], ARGV[1])
+       redis.call('HINCRBY', KEYS[2], 'failed', -1)
+       redis.call('HINCRBY', KEYS[2], 'failed_reason:' .. ARGV[2], -1)
+       return 1`,
+      2,
+      keys.outcomes,
+      keys.stats,
+      rowKey,
+      errorCode,
+    )) as number;
+    return removed === 1;
+  }
+
   /** The pricing override stored with the batch (JSON), if any. */
   async pricing(batchId: string): Promise<string | undefined> {
     return (await this.redis.hget(this.keys(batchId).meta, 'pricing')) ?? undefined;
@@ -332,9 +365,11 @@ export class BatchStore {
       state:
         rows - completed - failed <= 0
           ? 'finished'
-          : meta.state === 'budget_reached'
-            ? 'budget_reached'
-            : 'running',
+          : meta.paused === '1'
+            ? 'paused'
+            : meta.state === 'budget_reached'
+              ? 'budget_reached'
+              : 'running',
       counters: Object.fromEntries(Object.entries(stats).map(([name, value]) => [name, Number(value)])),
     };
   }

@@ -182,6 +182,10 @@ export function createProcessor(dependencies: ProcessorDependencies) {
           await dependencies.queueFor(data.provider).rateLimit(waitMs);
           throw Worker.RateLimitError();
         }
+        if (await dependencies.store.isPaused(data.batchId)) {
+          await job.moveToDelayed(Date.now() + dependencies.budgetRecheckMs, token);
+          throw new DelayedError('batch paused');
+        }
         // Reserve the row's estimate against the batch's budget before paying; held back when it would cross the cap.
         if (!(await dependencies.store.reserve(data.batchId, data.rowKey, quote.usd))) {
           log.info({ estimateUsd: quote.usd }, 'budget cap reached; holding the row back');

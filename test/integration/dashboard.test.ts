@@ -34,7 +34,12 @@ beforeAll(async () => {
   const folder = await manifestFolder();
   const manifest = await writeManifest(folder, 'dash.jsonl', [
     jsonLine({ id: 'kite', prompt: 'a red kite over the dunes', resolution: '1024x768' }),
-    jsonLine({ id: 'storm-edit', prompt: 'calm the storm', image_urls: ['images/storm.jpg'], resolution: '1024x1024' }),
+    jsonLine({
+      id: 'storm-edit',
+      prompt: 'calm the storm',
+      image_urls: ['images/storm.jpg'],
+      resolution: '1024x1024',
+    }),
     jsonLine({ id: 'refused', prompt: '[simulate:refuse] not allowed', resolution: '1024x768' }),
   ]);
   const out = await temporaryDirectory();
@@ -62,15 +67,21 @@ describe('dashboard', () => {
     const page = await (await fetch(`${dashboard.url}/`)).text();
     expect(page).toContain('href="/batches/dash"');
     expect(page).toMatch(/3 \/ 3<\/span> \(100%\)/);
-    const batches = (await (await fetch(`${dashboard.url}/api/batches`)).json()) as Array<Record<string, unknown>>;
-    expect(batches).toEqual([expect.objectContaining({ id: 'dash', completed: 2, failed: 1, pending: 0, state: 'finished' })]);
+    const batches = (await (await fetch(`${dashboard.url}/api/batches`)).json()) as Array<
+      Record<string, unknown>
+    >;
+    expect(batches).toEqual([
+      expect.objectContaining({ id: 'dash', completed: 2, failed: 1, pending: 0, state: 'finished' }),
+    ]);
   });
 
   it('shows a batch: failures grouped by reason, search, and a thumbnail gallery linking to the files', async () => {
     const page = await (await fetch(`${dashboard.url}/batches/dash`)).text();
     expect(page).toMatch(/<b>content_policy<\/b> \(1\)/);
     expect(page).toContain('refused (oxen)');
-    const thumbnails = [...page.matchAll(/src="(\/batches\/dash\/thumbnails\/[^"]+)"/g)].map((match) => match[1]!);
+    const thumbnails = [...page.matchAll(/src="(\/batches\/dash\/thumbnails\/[^"]+)"/g)].map(
+      (match) => match[1]!,
+    );
     expect(thumbnails).toHaveLength(2);
     const thumbnail = await fetch(`${dashboard.url}${thumbnails[0]}`);
     expect(thumbnail.headers.get('content-type')).toBe('image/webp');
@@ -83,9 +94,18 @@ describe('dashboard', () => {
   });
 
   it('serves downloads, and nothing outside the batch directory', async () => {
-    expect((await (await fetch(`${dashboard.url}/batches/dash/results.jsonl`)).text()).trim().split('\n')).toHaveLength(3);
-    expect(await (await fetch(`${dashboard.url}/batches/dash/report.csv`)).text()).toMatch(/^row_key,manifest,line/);
-    for (const attempt of ['../../../../etc/passwd', '..%2F..%2F..%2Fetc%2Fpasswd', '.thumbnails/x', 'results.jsonl/../../x']) {
+    expect(
+      (await (await fetch(`${dashboard.url}/batches/dash/results.jsonl`)).text()).trim().split('\n'),
+    ).toHaveLength(3);
+    expect(await (await fetch(`${dashboard.url}/batches/dash/report.csv`)).text()).toMatch(
+      /^row_key,manifest,line/,
+    );
+    for (const attempt of [
+      '../../../../etc/passwd',
+      '..%2F..%2F..%2Fetc%2Fpasswd',
+      '.thumbnails/x',
+      'results.jsonl/../../x',
+    ]) {
       const response = await fetch(`${dashboard.url}/batches/dash/files/${attempt}`);
       expect(response.status).toBe(404);
     }
@@ -95,7 +115,9 @@ describe('dashboard', () => {
     const response = await fetch(`${dashboard.url}/queues`);
     expect(response.status).toBe(200);
     expect(await response.text()).toContain('image-batch queues');
-    const api = (await (await fetch(`${dashboard.url}/queues/api/queues`)).json()) as { queues: Array<{ name: string }> };
+    const api = (await (await fetch(`${dashboard.url}/queues/api/queues`)).json()) as {
+      queues: Array<{ name: string }>;
+    };
     expect(api.queues.map((queue) => queue.name).sort()).toEqual(
       ['provider-fal', 'provider-openai', 'provider-oxen', 'provider-replicate', 'provider-wavespeed'].sort(),
     );
@@ -103,7 +125,15 @@ describe('dashboard', () => {
 
   it('asks for basic auth when configured, and refuses a non-loopback address without it', async () => {
     const config = loadConfig({ REDIS_URL: redisUrl(), IMAGE_BATCH_QUEUE_PREFIX: prefix });
-    const guarded = await startDashboard({ config, redis, log, host: '127.0.0.1', port: 0, readOnly: true, auth: { user: 'ops', password: 's3cret' } });
+    const guarded = await startDashboard({
+      config,
+      redis,
+      log,
+      host: '127.0.0.1',
+      port: 0,
+      readOnly: true,
+      auth: { user: 'ops', password: 's3cret' },
+    });
     try {
       expect((await fetch(`${guarded.url}/`)).status).toBe(401);
       expect((await fetch(`${guarded.url}/queues`)).status).toBe(401);
@@ -112,7 +142,8 @@ describe('dashboard', () => {
     } finally {
       await guarded.close();
     }
-    await expect(startDashboard({ config, redis, log, host: '0.0.0.0', port: 0, readOnly: true })).rejects.toBeInstanceOf(UsageError);
+    await expect(
+      startDashboard({ config, redis, log, host: '0.0.0.0', port: 0, readOnly: true }),
+    ).rejects.toBeInstanceOf(UsageError);
   });
 });
-
