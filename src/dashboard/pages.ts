@@ -82,11 +82,17 @@ export function batchRow(batch: BatchOverview): string {
 <td class="failed">${batch.failed}</td><td>${batch.rejected}</td></tr>`;
 }
 
-/** The batches page. */
-export function batchesPage(batches: BatchOverview[]): string {
+/** The batches page; `pausedProviders` lists provider queues paused for their account (`name: reason`). */
+export function batchesPage(batches: BatchOverview[], pausedProviders: string[] = []): string {
+  const notice = pausedProviders
+    .map(
+      (entry) =>
+        `<p class="card" style="background:#fde2c8">Provider paused — ${escapeHtml(entry)}. Fix the account, then run <code>image-batch resume ${escapeHtml(entry.split(':')[0])}</code>.</p>`,
+    )
+    .join('');
   return layout(
     'image-batch — batches',
-    `<h1>Batches</h1><table><thead><tr><th>Batch</th><th>Status</th><th>Progress</th><th>Rate</th><th>ETA</th>
+    `<h1>Batches</h1>${notice}<table><thead><tr><th>Batch</th><th>Status</th><th>Progress</th><th>Rate</th><th>ETA</th>
 <th>Spend (cap) · by tier</th><th>Failed</th><th>Rejected</th></tr></thead><tbody id="batches">
 ${batches.map(batchRow).join('\n') || '<tr><td colspan="8">No batches yet.</td></tr>'}</tbody></table>
 <script>
@@ -164,7 +170,7 @@ export function batchPage(data: BatchPageData): string {
 ${
   data.csrfToken === undefined
     ? '<p><i>Read-only mode: write actions are off.</i></p>'
-    : `<p id="actions">${data.paused ? actionForm(`/batches/${id}/resume`, 'Resume batch', data.csrfToken) : actionForm(`/batches/${id}/pause`, 'Pause batch', data.csrfToken)}${
+    : `<p id="actions">${overview.state === 'finished' ? '' : data.paused ? actionForm(`/batches/${id}/resume`, 'Resume batch', data.csrfToken) : actionForm(`/batches/${id}/pause`, 'Pause batch', data.csrfToken)}${
         overview.failed > 0
           ? ` <a href="/batches/${id}/retry-failed" id="retry-failed">Retry failed rows…</a>`
           : ''

@@ -28,6 +28,7 @@ import { PROVIDER_NAMES, type Config } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
 import { jobIdFor, queueNameFor, type ImageJobData, type ResultLine } from '../shared/job-definitions.js';
 import { PriceCatalogue } from '../shared/price-catalogue.js';
+import { ProviderHealth } from '../shared/provider-health.js';
 import type { Logger } from '../shared/logger.js';
 import { batchPaths, resolveInside } from '../shared/output-layout.js';
 import {
@@ -157,6 +158,19 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   });
   app.use('/queues', serverAdapter.getRouter() as express.Router);
 
+  const health = new ProviderHealth(redis, config.queuePrefix, {
+    threshold: config.breakerThreshold,
+    openMs: config.breakerOpenMs,
+  });
+  /** Provider queues paused for their account, as `name: reason`. */
+  const pausedProviders = async (): Promise<string[]> => {
+    const paused: string[] = [];
+    for (const [index, name] of PROVIDER_NAMES.entries()) {
+      const reason = await health.pauseReason(name);
+      if (reason !== undefined && (await queues[index]!.isPaused())) paused.push(`${name}: ${reason}`);
+    }
+    return paused;
+  };
   const overviews = async (): Promise<BatchOverview[]> => {
     const result: BatchOverview[] = [];
     for (const id of await store.listBatches()) {
@@ -312,7 +326,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
 
   app.get(
     '/',
-    wrap(async (_request, response) => response.type('html').send(batchesPage(await overviews()))),
+    wrap(async (_request, response) =>
+      response.type('html').send(batchesPage(await overviews(), await pausedProviders())),
+    ),
   );
   app.get(
     '/api/batches',

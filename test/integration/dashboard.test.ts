@@ -111,6 +111,24 @@ describe('dashboard', () => {
     }
   });
 
+  it('names a provider queue paused for its account on the batches page', async () => {
+    const { ProviderHealth } = await import('../../src/shared/provider-health.js');
+    const { Queue } = await import('bullmq');
+    const health = new ProviderHealth(redis, prefix, { threshold: 5, openMs: 1000 });
+    const queue = new Queue('provider-fal', { connection: redis, prefix });
+    await health.setPauseReason('fal', 'out of credit: fal.ai: Exhausted balance');
+    await queue.pause();
+    try {
+      const page = await (await fetch(`${dashboard.url}/`)).text();
+      expect(page).toContain('Provider paused — fal: out of credit: fal.ai: Exhausted balance');
+      expect(page).toContain('image-batch resume fal');
+    } finally {
+      await queue.resume();
+      await health.clearPauseReason('fal');
+      await queue.close();
+    }
+  });
+
   it('mounts bull-board for the provider queues', async () => {
     const response = await fetch(`${dashboard.url}/queues`);
     expect(response.status).toBe(200);

@@ -1,0 +1,182 @@
+/**
+ * The dashboard in a real browser (playwright-core driving Debian's chromium): progress moves to done, the batch page
+ * shows thumbnails and a failure reason, a failed row is retried after a priced confirmation and completes, read-only
+ * mode hides write actions, and missing credentials get 401. Takes the screenshot shown in the README
+ * (docs/dashboard-batch.png, rewritten when UPDATE_SCREENSHOTS=1).
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
+import { BatchStore } from '../../src/shared/batch-store.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { ProviderSimulator } from '../../src/simulator/server.js';
+import { startWorkerPool, type WorkerPool } from '../../src/worker/worker-pool.js';
+import { runCliInProcess } from '../helpers/cli.js';
+import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
+import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { simulatorEnvironment } from '../helpers/simulator-environment.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const prefix = uniquePrefix();
+const log = pino({ level: 'silent' });
+let simulator: ProviderSimulator;
+let redis: Redis;
+let browser: Browser;
+let pool: WorkerPool;
+const dashboards: Dashboard[] = [];
+let environment: Record<string, string>;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM))
+    throw new Error(`browser tests need Debian's chromium at ${CHROMIUM}: apt-get install chromium`);
+  simulator = new ProviderSimulator({ latencyMs: 700 });
+  await simulator.start();
+  environment = {
+    REDIS_URL: redisUrl(),
+    IMAGE_BATCH_QUEUE_PREFIX: prefix,
+    LOG_LEVEL: 'silent',
+    ...simulatorEnvironment(simulator.url, 'sk-browser'),
+    OXEN_CONCURRENCY: '1',
+  };
+  redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await pool?.close();
+  for (const dashboard of dashboards) await dashboard.close();
+  redis?.disconnect();
+  await simulator?.stop();
+  await deleteKeysWithPrefix(prefix);
+  await removeTemporaryDirectories();
+});
+
+async function dashboard(
+  options: { readOnly?: boolean; auth?: { user: string; password: string } } = {},
+): Promise<Dashboard> {
+  const started = await startDashboard({
+    config: loadConfig(environment),
+    redis,
+    log,
+    host: '127.0.0.1',
+    port: 0,
+    readOnly: options.readOnly ?? false,
+    ...(options.auth === undefined ? {} : { auth: options.auth }),
+  });
+  dashboards.push(started);
+  return started;
+}
+
+describe('dashboard in a browser', () => {
+  it('follows a batch to done, shows thumbnails and a failure, retries the failed row, and hides writes when read-only', async () => {
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(folder, 'browser.jsonl', [
+      jsonLine({ id: 'flaky', prompt: 'a lighthouse at dawn', resolution: '1024x768' }),
+      jsonLine({
+        id: 'dune-edit',
+        prompt: 'add camels to the dune',
+        image_urls: ['images/dune.jpg'],
+        resolution: '1024x768',
+      }),
+      jsonLine({
+        id: 'storm-edit',
+        prompt: 'a rainbow after the storm',
+        image_urls: ['images/storm.jpg'],
+        resolution: '1024x768',
+      }),
+      jsonLine({ id: 'ladybird', prompt: 'a ladybird on a leaf, macro', resolution: '1024x768' }),
+    ]);
+    const out = await temporaryDirectory();
+    expect(
+      (await runCliInProcess(['enqueue', manifest, '--out', out, '--batch', 'browser'], environment))
+        .exitCode,
+    ).toBe(0);
+    // The first submission (row "flaky", concurrency 1) is refused once; its retry from the dashboard succeeds.
+    simulator.injectFaults([
+      {
+        status: 400,
+        body: {
+          error: {
+            type: 'invalid_params',
+            title: 'Invalid parameters',
+            detail: 'prompt: simulated rejection',
+          },
+        },
+      },
+    ]);
+    const board = await dashboard();
+    const page = await browser.newPage();
+    await page.goto(`${board.url}/`);
+    await expect
+      .poll(async () => page.locator('tr[data-batch="browser"] .progress').textContent(), { timeout: 20_000 })
+      .toMatch(/^[0-3] \/ 4$/);
+    pool = startWorkerPool({
+      config: loadConfig(environment),
+      redis,
+      store: new BatchStore(redis, prefix),
+      providers: ['oxen'],
+      log,
+    });
+    await expect
+      .poll(async () => page.locator('tr[data-batch="browser"] .progress').textContent(), { timeout: 30_000 })
+      .toBe('4 / 4');
+
+    await page.click('a[href="/batches/browser"]');
+    await expect.poll(async () => page.locator('#gallery img').count()).toBe(3);
+    expect(await page.locator('#failures').textContent()).toContain('bad_request');
+    expect(await page.locator('#failures').textContent()).toContain('simulated rejection');
+
+    await page.click('#retry-failed');
+    expect(await page.locator('#retry-count').textContent()).toBe('1');
+    expect(await page.locator('#retry-estimate').textContent()).toMatch(/^\$0\.\d+/);
+    await page.click('button:has-text("Retry 1 rows")');
+    await page.waitForURL(`${board.url}/batches/browser`);
+    await expect
+      .poll(async () => (await page.locator('#cards').textContent())?.replace(/\s+/g, ' '), {
+        timeout: 30_000,
+      })
+      .toContain('Completed4Failed0');
+    await page.reload();
+    await expect.poll(async () => page.locator('#gallery img').count()).toBe(4);
+    expect(await page.locator('#failures').textContent()).toContain('No failed rows');
+    const screenshot =
+      process.env.UPDATE_SCREENSHOTS === '1'
+        ? path.resolve('docs/dashboard-batch.png')
+        : path.join(out, 'dashboard-batch.png');
+    await page.setViewportSize({ width: 1200, height: 1000 });
+    await page.screenshot({ path: screenshot, fullPage: true });
+
+    const readOnly = await dashboard({ readOnly: true });
+    const readOnlyPage = await browser.newPage();
+    await readOnlyPage.goto(`${readOnly.url}/batches/browser`);
+    expect(await readOnlyPage.locator('text=Read-only mode').count()).toBe(1);
+    expect(await readOnlyPage.locator('button:has-text("Pause batch")').count()).toBe(0);
+    expect(await readOnlyPage.locator('#retry-failed').count()).toBe(0);
+    const refused = await fetch(`${readOnly.url}/batches/browser/pause`, { method: 'POST' });
+    expect(refused.status).toBe(403);
+
+    const guarded = await dashboard({ auth: { user: 'ops', password: 'hunter2' } });
+    const anonymous = await browser.newPage();
+    // Headless chromium turns a 401 challenge into a navigation error; the page's request context shows the status.
+    const response = await anonymous.request.get(`${guarded.url}/`);
+    expect(response.status()).toBe(401);
+    expect(response.headers()['www-authenticate']).toMatch(/^Basic/);
+  });
+});
