@@ -3,6 +3,7 @@
  * (0 success, 1 some rows failed or were rejected, 2 usage or configuration error), and closes what it opened.
  */
 import { stat } from 'node:fs/promises';
+import { listSchedules, removeSchedule, startScheduler, upsertSchedule } from '../producer/schedules.js';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { Queue } from 'bullmq';
@@ -772,6 +773,143 @@ export async function dashboardCommand(
     );
     await context.stopRequested;
     await dashboard.close();
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** `image-batch schedule add`: add or replace a cron schedule that enqueues a manifest (or an inbox) as a batch. */
+export async function scheduleAddCommand(
+  context: CommandContext,
+  options: {
+    name: string;
+    cron: string;
+    tz?: string;
+    source: string;
+    out: string;
+    provider?: ProviderName;
+    budgetUsd?: number;
+  },
+): Promise<number> {
+  const source = path.resolve(options.source);
+  const info = await stat(source).catch(() => undefined);
+  if (info === undefined) throw new UsageError(`${options.source}: no such file or directory`);
+  if (info.isFile()) await checkManifests([source]);
+  const redis = await connectRedis(context.config.redisUrl);
+  try {
+    const schedule = await upsertSchedule(redis, context.config.queuePrefix, {
+      name: options.name,
+      cron: options.cron,
+      ...(options.tz === undefined ? {} : { timezone: options.tz }),
+      template: {
+        schedule: options.name,
+        source,
+        out: path.resolve(options.out),
+        ...(options.provider === undefined ? {} : { provider: options.provider }),
+        ...(options.budgetUsd === undefined ? {} : { budgetUsd: options.budgetUsd }),
+      },
+    });
+    print(
+      context,
+      `Schedule ${schedule.name}: "${options.cron}"${options.tz === undefined ? '' : ` (${options.tz})`} enqueues ` +
+        `${info.isDirectory() ? `new manifests of the inbox ${source}` : source}; next run ` +
+        `${schedule.next === undefined ? 'unknown' : new Date(schedule.next).toISOString()}. ` +
+        'Run `image-batch scheduler` (and workers) to act on it.',
+    );
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** `image-batch schedule list`. */
+export async function scheduleListCommand(
+  context: CommandContext,
+  options: { json: boolean },
+): Promise<number> {
+  const redis = await connectRedis(context.config.redisUrl);
+  try {
+    const schedules = await listSchedules(redis, context.config.queuePrefix);
+    if (options.json) print(context, JSON.stringify(schedules, null, 2));
+    else if (schedules.length === 0) print(context, 'No schedules.');
+    else {
+      for (const schedule of schedules) {
+        print(
+          context,
+          `${schedule.name}  "${schedule.cron ?? ''}"${schedule.timezone === undefined ? '' : ` ${schedule.timezone}`}  next ` +
+            `${schedule.next === undefined ? '—' : new Date(schedule.next).toISOString()}  ${schedule.source ?? ''}`,
+        );
+      }
+    }
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** `image-batch schedule remove <name>`. */
+export async function scheduleRemoveCommand(
+  context: CommandContext,
+  options: { name: string },
+): Promise<number> {
+  const redis = await connectRedis(context.config.redisUrl);
+  try {
+    if (!(await removeSchedule(redis, context.config.queuePrefix, options.name))) {
+      throw new UsageError(`no schedule "${options.name}"`);
+    }
+    print(context, `Removed schedule ${options.name}.`);
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** `image-batch scheduler`: turn schedule ticks into batches until SIGINT/SIGTERM (several copies may run). */
+export async function schedulerCommand(context: CommandContext): Promise<number> {
+  const redis = await connectRedis(context.config.redisUrl);
+  try {
+    const store = new BatchStore(redis, context.config.queuePrefix);
+    const { catalogue, overrideJson } = await loadCatalogue(context.config, undefined);
+    const scheduler = startScheduler({
+      config: context.config,
+      redis,
+      log: context.log,
+      ingest: async ({ batchId, manifests, template }) => {
+        const options: EnqueueCommandOptions = {
+          manifests,
+          out: template.out,
+          maxRejected: Number.MAX_SAFE_INTEGER,
+          ...(template.provider === undefined ? {} : { provider: template.provider }),
+          ...(template.budgetUsd === undefined ? {} : { budgetUsd: template.budgetUsd }),
+        };
+        const outputRoot = await prepareBatch(store, batchId, options, overrideJson);
+        const report = await enqueueManifests(
+          {
+            manifests,
+            batchId,
+            ...(template.provider === undefined ? {} : { provider: template.provider }),
+            defaultProvider: DEFAULT_PROVIDER,
+            outputRoot,
+            dryRun: false,
+            attempts: context.config.attempts,
+            backoffDelayMs: context.config.backoffDelayMs,
+            log: context.log,
+          },
+          {
+            redis,
+            store,
+            queuePrefix: context.config.queuePrefix,
+            providerFor: (name) => createProvider(name, context.config),
+            catalogue,
+          },
+        );
+        print(context, ...describeEnqueue(report, false));
+      },
+    });
+    print(context, 'Scheduler running; stop with Ctrl-C (SIGINT) or SIGTERM.');
+    await context.stopRequested;
+    await scheduler.close();
     return 0;
   } finally {
     redis.disconnect();

@@ -15,6 +15,10 @@ import {
   reportCommand,
   resumeCommand,
   runCommand,
+  scheduleAddCommand,
+  scheduleListCommand,
+  scheduleRemoveCommand,
+  schedulerCommand,
   simulatorCommand,
   statusCommand,
   workerCommand,
@@ -273,6 +277,55 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .option('--json', 'print JSON', false)
     .action((flags: { json: boolean }) => {
       exitCode = providersCommand(context(), flags);
+    });
+
+  const schedule = program
+    .command('schedule')
+    .description('cron schedules that enqueue manifests (or an inbox folder) as batches');
+  schedule
+    .command('add')
+    .description('add or replace a schedule: each tick enqueues <source> as one batch named <name>-<time>')
+    .argument('<name>', 'schedule name')
+    .argument(
+      '<source>',
+      'a manifest file, or a folder whose new manifests are ingested once (then moved to done/)',
+    )
+    .requiredOption('--cron <expr>', 'cron expression (5 fields, or 6 with seconds first)')
+    .option('--tz <zone>', 'time zone of the expression, e.g. Europe/Paris')
+    .option('--out <dir>', 'output directory of the batches', 'output')
+    .addOption(providerOption())
+    .addOption(budgetOption())
+    .action(
+      async (
+        name: string,
+        source: string,
+        flags: { cron: string; tz?: string; out: string; provider?: ProviderName; budgetUsd?: number },
+      ) => {
+        exitCode = await scheduleAddCommand(context('warn'), { name, source, ...flags });
+      },
+    );
+  schedule
+    .command('list')
+    .description('every schedule with its next run time')
+    .option('--json', 'print JSON', false)
+    .action(async (flags: { json: boolean }) => {
+      exitCode = await scheduleListCommand(context('warn'), flags);
+    });
+  schedule
+    .command('remove')
+    .description('remove a schedule')
+    .argument('<name>', 'schedule name')
+    .action(async (name: string) => {
+      exitCode = await scheduleRemoveCommand(context('warn'), { name });
+    });
+
+  program
+    .command('scheduler')
+    .description(
+      'turn schedule ticks into batches until SIGINT/SIGTERM (run one or several; workers process them)',
+    )
+    .action(async () => {
+      exitCode = await schedulerCommand(context());
     });
 
   program
