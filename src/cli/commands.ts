@@ -511,7 +511,12 @@ async function waitForBatch(
 /** `image-batch worker`: process jobs until SIGINT/SIGTERM, then drain gracefully. */
 export async function workerCommand(
   context: CommandContext,
-  options: { providers: ProviderName[]; concurrency?: number; requestsPerMinute?: number },
+  options: {
+    providers: ProviderName[];
+    concurrency?: number;
+    requestsPerMinute?: number;
+    metricsPort?: number;
+  },
 ): Promise<number> {
   context = { ...context, config: withRequestsPerMinute(context.config, options.requestsPerMinute) };
   const providers =
@@ -543,7 +548,10 @@ export async function workerCommand(
       providers,
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
       log: context.log,
+      ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort }),
     });
+    const metricsUrl = await pool.metricsUrl();
+    if (metricsUrl !== undefined) print(context, `Metrics at ${metricsUrl}`);
     print(context, `Worker running for ${providers.join(', ')}; stop with Ctrl-C (SIGINT) or SIGTERM.`);
     await context.stopRequested;
     print(context, 'Stopping: finishing the jobs in progress…');

@@ -207,13 +207,22 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       "requests per minute per provider across all workers (default: each provider's setting; 0: no limit)",
       nonNegativeInteger,
     )
-    .action(async (flags: { provider: ProviderName[]; concurrency?: number; requestsPerMinute?: number }) => {
-      exitCode = await workerCommand(context(), {
-        providers: flags.provider,
-        ...(flags.concurrency === undefined ? {} : { concurrency: flags.concurrency }),
-        ...(flags.requestsPerMinute === undefined ? {} : { requestsPerMinute: flags.requestsPerMinute }),
-      });
-    });
+    .option('--metrics-port <n>', 'serve Prometheus metrics at http://<host>:<n>/metrics', nonNegativeInteger)
+    .action(
+      async (flags: {
+        provider: ProviderName[];
+        concurrency?: number;
+        requestsPerMinute?: number;
+        metricsPort?: number;
+      }) => {
+        exitCode = await workerCommand(context(), {
+          providers: flags.provider,
+          ...(flags.concurrency === undefined ? {} : { concurrency: flags.concurrency }),
+          ...(flags.requestsPerMinute === undefined ? {} : { requestsPerMinute: flags.requestsPerMinute }),
+          ...(flags.metricsPort === undefined ? {} : { metricsPort: flags.metricsPort }),
+        });
+      },
+    );
 
   program
     .command('status')

@@ -27,6 +27,7 @@ import { reportFigures } from '../shared/batch-summary.js';
 import { PROVIDER_NAMES, type Config } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
 import { jobIdFor, queueNameFor, type ImageJobData, type ResultLine } from '../shared/job-definitions.js';
+import { Metrics } from '../shared/metrics.js';
 import { PriceCatalogue } from '../shared/price-catalogue.js';
 import { ProviderHealth } from '../shared/provider-health.js';
 import type { Logger } from '../shared/logger.js';
@@ -216,6 +217,15 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     next();
   };
   app.use(express.urlencoded({ extended: false, limit: '16kb' }));
+
+  const metrics = new Metrics(new Map(PROVIDER_NAMES.map((name, index) => [name, queues[index]!])));
+  app.get(
+    '/metrics',
+    wrap(async (_request, response) => {
+      const { contentType, body } = await metrics.expose();
+      response.type(contentType).send(body);
+    }),
+  );
 
   app.post(
     '/batches/:id/pause',

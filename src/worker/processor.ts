@@ -6,6 +6,7 @@
 import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { CallContext, ImageProvider, PendingRequest, ProviderResponse } from '../providers/provider.js';
 import type { BatchStore } from '../shared/batch-store.js';
+import type { Metrics } from '../shared/metrics.js';
 import type { ProviderHealth } from '../shared/provider-health.js';
 import type { ProviderName } from '../shared/config.js';
 import {
@@ -41,6 +42,8 @@ export interface ProcessorDependencies {
   shutdownSignal: AbortSignal;
   /** Circuit breaker and account pauses, shared by all workers. */
   health: ProviderHealth;
+  /** Prometheus metrics of this process. */
+  metrics: Metrics;
   log: Logger;
 }
 
@@ -164,6 +167,8 @@ export function createProcessor(dependencies: ProcessorDependencies) {
     };
 
     let requestId: string | null = data.providerRequest?.requestIds.join(',') ?? null;
+    const { metrics } = dependencies;
+    const startedAt = Date.now();
     try {
       let response: ProviderResponse;
       if (data.providerRequest !== undefined) {
@@ -216,6 +221,10 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         }
       }
       requestId = response.requestId ?? requestId;
+      metrics.providerLatency.observe(
+        { provider: data.provider, operation: data.operation, outcome: 'completed' },
+        (Date.now() - startedAt) / 1000,
+      );
       await dependencies.health.recordSuccess(data.provider);
       if (response.throttleMs !== undefined && response.throttleMs > 0) {
         log.info(
@@ -258,6 +267,8 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         finished_at: new Date().toISOString(),
       };
       await recordRowOutcome(dependencies.store, data, line, outputRoot);
+      metrics.rows.inc({ provider: data.provider, status: 'completed' });
+      metrics.spentUsd.inc({ provider: data.provider, tier: line.resolution_tier }, actualUsd ?? costUsd);
       log.info({ outputs: outputs.length, costUsd, requestId }, 'row completed');
       return { status: 'completed', outputs, costUsd };
     } catch (error) {
@@ -303,12 +314,17 @@ export function createProcessor(dependencies: ProcessorDependencies) {
             });
       const errorRequestId = error instanceof ProviderError ? error.requestId : undefined;
       if (decision.action === 'rate-limit') {
+        metrics.rateLimited.inc({ provider: data.provider });
         log.warn({ delayMs: decision.delayMs }, 'provider rate limited us; pausing its queue');
         await dependencies.health.noteRetryAfter(data.provider, decision.delayMs);
         await dependencies.queueFor(data.provider).rateLimit(decision.delayMs);
         throw Worker.RateLimitError();
       }
       if (decision.action === 'retry') {
+        metrics.retries.inc({
+          provider: data.provider,
+          code: error instanceof ProviderError ? error.code : 'internal_error',
+        });
         log.warn({ err: error, attempt: job.attemptsMade + 1 }, 'attempt failed; will retry');
         throw error;
       }
@@ -329,6 +345,9 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         // A request of uncertain outcome (or accepted, then failed) may be billed: it counts as spent.
         error instanceof UncertainOutcome || accepted ? quote.usd : 0,
       );
+      metrics.rows.inc({ provider: data.provider, status: 'failed' });
+      if (error instanceof UncertainOutcome || accepted)
+        metrics.spentUsd.inc({ provider: data.provider, tier: baseLine.resolution_tier }, quote.usd);
       log.warn({ code: decision.code, reason: decision.message }, 'row failed');
       throw new UnrecoverableError(decision.message);
     }

@@ -4,11 +4,14 @@
  * released to other workers by BullMQ's stalled-job recovery); nothing is lost.
  */
 import { setMaxListeners } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ImageProvider } from '../providers/provider.js';
 import { createProvider } from '../providers/registry.js';
 import type { BatchStore } from '../shared/batch-store.js';
+import { Metrics } from '../shared/metrics.js';
 import { ProviderHealth } from '../shared/provider-health.js';
 import type { Config, ProviderName } from '../shared/config.js';
 import { queueNameFor, type ImageJobData, type ResultLine } from '../shared/job-definitions.js';
@@ -30,10 +33,16 @@ export interface WorkerPoolOptions {
   log: Logger;
   /** Adapters to use instead of those built from the configuration (tests). */
   providerOverrides?: ReadonlyMap<ProviderName, ImageProvider>;
+  /** Serve Prometheus metrics on this port (`/metrics`); none when undefined. */
+  metricsPort?: number;
 }
 
 /** A running set of workers. */
 export interface WorkerPool {
+  /** This process's metrics. */
+  metrics: Metrics;
+  /** URL of the metrics endpoint, when one is served. */
+  metricsUrl(): Promise<string | undefined>;
   /** Stop taking jobs and wait for running ones to finish. */
   close(): Promise<void>;
 }
@@ -50,6 +59,25 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     );
     providers.set(name, options.providerOverrides?.get(name) ?? createProvider(name, config));
   }
+  const metrics = new Metrics(queues);
+  const metricsServer =
+    options.metricsPort === undefined
+      ? undefined
+      : createServer((request, response) => {
+          if (request.url !== '/metrics') return void response.writeHead(404).end();
+          metrics.expose().then(
+            ({ contentType, body }) => response.writeHead(200, { 'content-type': contentType }).end(body),
+            () => response.writeHead(500).end(),
+          );
+        });
+  const metricsListening =
+    metricsServer === undefined
+      ? Promise.resolve(undefined)
+      : new Promise<string>((resolve) =>
+          metricsServer.listen(options.metricsPort, '0.0.0.0', () => {
+            resolve(`http://127.0.0.1:${(metricsServer.address() as AddressInfo).port}/metrics`);
+          }),
+        );
   const shutdown = new AbortController();
   // Every job waiting on an async request listens for shutdown: as many listeners as the concurrency.
   setMaxListeners(0, shutdown.signal);
@@ -60,6 +88,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     timingFor: (name) => config.providers[name],
     shutdownSignal: shutdown.signal,
     maxOutputBytes: config.maxOutputBytes,
+    metrics,
     budgetRecheckMs: config.budgetRecheckMs,
     health: new ProviderHealth(options.redis, config.queuePrefix, {
       threshold: config.breakerThreshold,
@@ -113,7 +142,11 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   });
 
   return {
+    metrics,
+    metricsUrl: () => metricsListening,
     async close() {
+      metricsServer?.closeAllConnections();
+      metricsServer?.close();
       shutdown.abort();
       await prepared;
       // Wait for running calls up to the drain timeout; past it, hand the jobs back (stalled-job recovery).

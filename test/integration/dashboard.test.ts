@@ -129,6 +129,12 @@ describe('dashboard', () => {
     }
   });
 
+  it('serves Prometheus metrics of the queues', async () => {
+    const text = await (await fetch(`${dashboard.url}/metrics`)).text();
+    expect(text).toMatch(/image_batch_jobs\{provider="oxen",state="completed"\} 2/);
+    expect(text).toMatch(/image_batch_jobs\{provider="oxen",state="failed"\} 1/);
+  });
+
   it('mounts bull-board for the provider queues', async () => {
     const response = await fetch(`${dashboard.url}/queues`);
     expect(response.status).toBe(200);

@@ -1,0 +1,82 @@
+/**
+ * Prometheus metrics (prom-client), served at `/metrics` by workers (`--metrics-port`) and the dashboard: jobs by
+ * state and provider (read from the queues at scrape time), provider call latency, 429s, retries, rows finished and
+ * USD spent by provider and resolution tier (counters, so rates and sums survive scrapes).
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ProviderName } from './config.js';
+
+/** Something that counts a queue's jobs by state (a BullMQ Queue). */
+export interface CountableQueue {
+  getJobCounts(...states: string[]): Promise<Record<string, number>>;
+}
+
+/** The metrics of one process. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly providerLatency: Histogram<'provider' | 'operation' | 'outcome'>;
+  readonly rateLimited: Counter<'provider'>;
+  readonly retries: Counter<'provider' | 'code'>;
+  readonly rows: Counter<'provider' | 'status'>;
+  readonly spentUsd: Counter<'provider' | 'tier'>;
+
+  /** @param queues provider queues whose job counts are reported at each scrape. */
+  constructor(queues: ReadonlyMap<ProviderName, CountableQueue> = new Map()) {
+    const registers = [this.registry];
+    this.providerLatency = new Histogram({
+      name: 'image_batch_provider_request_seconds',
+      help: 'Duration of paid provider submissions and async waits, seconds',
+      labelNames: ['provider', 'operation', 'outcome'],
+      buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300],
+      registers,
+    });
+    this.rateLimited = new Counter({
+      name: 'image_batch_rate_limited_total',
+      help: '429 answers (and throttles) by provider',
+      labelNames: ['provider'],
+      registers,
+    });
+    this.retries = new Counter({
+      name: 'image_batch_retries_total',
+      help: 'Attempts that failed and will be retried',
+      labelNames: ['provider', 'code'],
+      registers,
+    });
+    this.rows = new Counter({
+      name: 'image_batch_rows_total',
+      help: 'Rows finished, by provider and status',
+      labelNames: ['provider', 'status'],
+      registers,
+    });
+    this.spentUsd = new Counter({
+      name: 'image_batch_spent_usd_total',
+      help: 'USD spent (actual where reported, else estimated) by provider and resolution tier',
+      labelNames: ['provider', 'tier'],
+      registers,
+    });
+    new Gauge({
+      name: 'image_batch_jobs',
+      help: 'Jobs in the provider queues by state',
+      labelNames: ['provider', 'state'],
+      registers,
+      async collect() {
+        for (const [provider, queue] of queues) {
+          const counts = await queue.getJobCounts(
+            'waiting',
+            'active',
+            'delayed',
+            'prioritized',
+            'completed',
+            'failed',
+          );
+          for (const [state, count] of Object.entries(counts)) this.set({ provider, state }, count);
+        }
+      },
+    });
+  }
+
+  /** The text exposition for a scrape. */
+  async expose(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Prometheus metrics of a worker: rows, spend by tier, provider latency, 429s and job states, at /metrics.
+ */
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatchStore } from '../../src/shared/batch-store.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { ProviderSimulator } from '../../src/simulator/server.js';
+import { startWorkerPool } from '../../src/worker/worker-pool.js';
+import { runCliInProcess } from '../helpers/cli.js';
+import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
+import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { simulatorEnvironment } from '../helpers/simulator-environment.js';
+
+const prefix = uniquePrefix();
+let simulator: ProviderSimulator;
+beforeAll(async () => {
+  simulator = new ProviderSimulator();
+  await simulator.start();
+});
+afterAll(async () => {
+  await simulator.stop();
+  await deleteKeysWithPrefix(prefix);
+  await removeTemporaryDirectories();
+});
+
+describe('metrics', () => {
+  it('a worker serves rows, USD by tier, latency, 429s and job states at /metrics', async () => {
+    const environment = {
+      REDIS_URL: redisUrl(),
+      IMAGE_BATCH_QUEUE_PREFIX: prefix,
+      LOG_LEVEL: 'silent',
+      ...simulatorEnvironment(simulator.url, 'k'),
+    };
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(folder, 'metrics.jsonl', [
+      jsonLine({ id: 'm1', prompt: 'metrics one', resolution: '1024x768' }),
+      jsonLine({ id: 'm2', prompt: 'metrics two', resolution: '2560x1440' }),
+    ]);
+    const out = await temporaryDirectory();
+    expect(
+      (await runCliInProcess(['enqueue', manifest, '--out', out, '--batch', 'metrics'], environment))
+        .exitCode,
+    ).toBe(0);
+    simulator.injectFaults([{ status: 429, retryAfterSeconds: 1 }]);
+    const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    const store = new BatchStore(redis, prefix);
+    const pool = startWorkerPool({
+      config: loadConfig(environment),
+      redis,
+      store,
+      providers: ['oxen'],
+      log: pino({ level: 'silent' }),
+      metricsPort: 0,
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      while ((await store.status('metrics'))!.pending > 0 && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      const text = await (await fetch((await pool.metricsUrl())!)).text();
+      expect(text).toMatch(/image_batch_rows_total\{provider="oxen",status="completed"\} 2/);
+      expect(text).toMatch(/image_batch_spent_usd_total\{provider="oxen",tier="standard"\} 0\.211/);
+      expect(text).toMatch(/image_batch_spent_usd_total\{provider="oxen",tier="high-resolution"\} 0\.222/);
+      expect(text).toMatch(/image_batch_rate_limited_total\{provider="oxen"\} 1/);
+      expect(text).toMatch(
+        /image_batch_provider_request_seconds_count\{provider="oxen",operation="generate",outcome="completed"\} 2/,
+      );
+      expect(text).toMatch(/image_batch_jobs\{provider="oxen",state="completed"\} 2/);
+    } finally {
+      await pool.close();
+      redis.disconnect();
+    }
+  });
+});
