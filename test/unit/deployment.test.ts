@@ -32,7 +32,16 @@ describe('docker-compose.yml', () => {
 
   it('runs Redis with AOF and noeviction, scalable workers, the scheduler, an authenticated dashboard and a simulator profile', async () => {
     const compose = parse(await readFile('docker-compose.yml', 'utf8')) as Record<string, any>;
-    const services = compose.services as Record<string, any>;
+    type Service = {
+      command: string[];
+      ports?: unknown;
+      environment: Record<string, string>;
+      profiles?: string[];
+    };
+    const services = compose.services as Record<
+      'redis' | 'worker' | 'scheduler' | 'dashboard' | 'simulator' | 'run',
+      Service
+    >;
     expect(services.redis.command.join(' ')).toMatch(/--appendonly yes .*--maxmemory-policy noeviction/);
     expect(services.worker.command[0]).toBe('worker');
     expect(services.worker.ports).toBeUndefined(); // no fixed host port, so `--scale worker=N` works
@@ -46,7 +55,10 @@ describe('docker-compose.yml', () => {
 describe('Redis Cluster', () => {
   it('a hash-tagged prefix puts every key of image-batch in one slot', () => {
     const prefix = '{image-batch}';
-    const keys = [...Object.values(batchKeys(prefix, 'nightly-1')), `${prefix}:${queueNameFor('oxen')}:wait`];
+    const keys: string[] = [
+      ...Object.values(batchKeys(prefix, 'nightly-1')),
+      `${prefix}:${queueNameFor('oxen')}:wait`,
+    ];
     for (const key of keys) expect(/\{([^}]*)\}/.exec(key)?.[1]).toBe('image-batch');
   });
 });
