@@ -33,6 +33,7 @@ import { batchPaths } from '../shared/output-layout.js';
 import { connectRedis, warnUnlessNoEviction } from '../shared/redis.js';
 import { startDashboard } from '../dashboard/server.js';
 import { ProviderSimulator, simulatorBaseUrls } from '../simulator/server.js';
+import { flushPendingResultLines } from '../worker/row-outcome.js';
 import { startWorkerPool, type WorkerPool } from '../worker/worker-pool.js';
 import { formatBytes, startProgress, type CliOutput } from './progress.js';
 import { batchFigures, reportTable, writeReportCsv } from './batch-report.js';
@@ -383,6 +384,7 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
       status = outcome.status;
       await pool.close();
       pool = undefined;
+      await flushPendingResultLines(store, batchId, outputRoot);
       if (status.state === 'budget_reached') {
         print(
           context,

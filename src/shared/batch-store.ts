@@ -70,10 +70,12 @@ local added = redis.call('HSETNX', KEYS[1], ARGV[1], '1')
 if added == 1 then redis.call('HINCRBY', KEYS[2], 'rows_rejected', 1) end
 return added`;
 
-// KEYS: outcomes, stats, budget, reservations. ARGV: row key, status, tier, images, estimated USD, spent USD,
-// provider, error code, actual USD ('' when unknown). Records the outcome once and settles the row's reservation.
+// KEYS: outcomes, stats, budget, reservations, pending lines. ARGV: row key, status, tier, images, estimated USD,
+// spent USD, provider, error code, actual USD ('' when unknown), results line. Records the outcome once, settles the
+// row's reservation, and keeps the results line until the caller confirms it is in results.jsonl.
 const RECORD_OUTCOME = `
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[5], ARGV[1], ARGV[10])
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 if ARGV[2] == 'completed' then
   redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd_total', ARGV[5])
@@ -222,16 +224,19 @@ export class BatchStore {
       errorCode?: string;
       /** Actual USD from reported usage, when known. */
       actualUsd?: number;
+      /** The row's results line (JSON), kept until {@link confirmResultLine}. */
+      resultLine: string;
     },
   ): Promise<boolean> {
     const keys = this.keys(batchId);
     const recorded = (await this.redis.eval(
       RECORD_OUTCOME,
-      4,
+      5,
       keys.outcomes,
       keys.stats,
       keys.budget,
       keys.reservations,
+      keys.pendingLines,
       rowKey,
       outcome.status,
       outcome.tier,
@@ -241,6 +246,7 @@ export class BatchStore {
       outcome.provider,
       outcome.errorCode ?? '',
       outcome.actualUsd === undefined ? '' : String(outcome.actualUsd),
+      outcome.resultLine,
     )) as number;
     return recorded === 1;
   }
@@ -320,6 +326,16 @@ export class BatchStore {
     await this.redis.hset(this.keys(batchId).meta, 'pricing', pricingJson);
   }
 
+  /** The results line of `rowKey` is safely in results.jsonl: forget the copy kept for crash recovery. */
+  async confirmResultLine(batchId: string, rowKey: string): Promise<void> {
+    await this.redis.hdel(this.keys(batchId).pendingLines, rowKey);
+  }
+
+  /** Results lines recorded but not confirmed in results.jsonl (a worker died in between), by row key. */
+  async pendingResultLines(batchId: string): Promise<Record<string, string>> {
+    return this.redis.hgetall(this.keys(batchId).pendingLines);
+  }
+
   /** A row's recorded outcome, if any. */
   async outcome(batchId: string, rowKey: string): Promise<'completed' | 'failed' | undefined> {
     const value = await this.redis.hget(this.keys(batchId).outcomes, rowKey);
@@ -376,8 +392,8 @@ export class BatchStore {
 
   /** Delete every record of a batch (not its jobs). */
   async deleteBatch(batchId: string): Promise<void> {
-    const { meta, rows, outcomes, stats, rejects, budget, reservations } = this.keys(batchId);
-    await this.redis.del(meta, rows, outcomes, stats, rejects, budget, reservations);
+    const { meta, rows, outcomes, stats, rejects, budget, reservations, pendingLines } = this.keys(batchId);
+    await this.redis.del(meta, rows, outcomes, stats, rejects, budget, reservations, pendingLines);
     await this.redis.srem(`${this.prefix}:batches`, batchId);
   }
 }

@@ -144,6 +144,8 @@ export interface BatchKeys {
   budget: string;
   /** Hash: row key -> USD reserved for the row's paid call in flight. */
   reservations: string;
+  /** Hash: row key -> results line recorded in Redis but not yet confirmed in results.jsonl (crash recovery). */
+  pendingLines: string;
 }
 
 /** The keys of batch `batchId` under `prefix`. */
@@ -157,5 +159,6 @@ export function batchKeys(prefix: string, batchId: string): BatchKeys {
     rejects: `${base}:rejects`,
     budget: `${base}:budget`,
     reservations: `${base}:reservations`,
+    pendingLines: `${base}:pending-lines`,
   };
 }

@@ -24,7 +24,7 @@ import { PriceCatalogue, roundUsd, type PricingOverride } from '../shared/price-
 import { parseResolution, resolutionTier } from '../shared/resolution-tier.js';
 import { decideOnError } from './error-policy.js';
 import { storeOutputImage } from './output-storage.js';
-import { recordRowOutcome } from './row-outcome.js';
+import { flushPendingResultLines, recordRowOutcome } from './row-outcome.js';
 
 /** What a processor needs. */
 export interface ProcessorDependencies {
@@ -130,6 +130,13 @@ export function createProcessor(dependencies: ProcessorDependencies) {
       provider: data.provider,
     });
     if ((await dependencies.store.outcome(data.batchId, data.rowKey)) !== undefined) {
+      // A worker that died after recording the outcome may not have written the results line: write it now, once.
+      const written = await flushPendingResultLines(
+        dependencies.store,
+        data.batchId,
+        await outputDirectoryOf(data.batchId),
+      );
+      if (written > 0) log.warn({ written }, 'wrote results lines a stopped worker had recorded');
       log.info('row already finished; nothing to do');
       return { status: 'already-finished', outputs: [], costUsd: 0 };
     }
