@@ -360,6 +360,17 @@ export function parseJson(text: string): unknown {
   }
 }
 
+/** A function answering a recorded submission with JSON, noting the answer's status on the record. */
+export function replierFor(
+  record: RecordedRequest,
+  response: ServerResponse,
+): (status: number, payload: unknown, headers?: Record<string, string>) => void {
+  return (status, payload, headers = {}) => {
+    record.status = status;
+    sendJson(response, status, payload, headers);
+  };
+}
+
 /** Answer with JSON. */
 export function sendJson(
   response: ServerResponse,

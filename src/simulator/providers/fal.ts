@@ -15,6 +15,7 @@ import { customSizeProblem } from '../../providers/size-rules.js';
 import type { Resolution } from '../../shared/resolution-tier.js';
 import {
   authorized,
+  replierFor,
   retryAfterHeaders,
   fetchInputImage,
   parseJson,
@@ -46,10 +47,7 @@ async function submit(context: RouteContext, operation: 'generate' | 'edit'): Pr
   const body = parseJson((await readBody(request)).toString('utf8')) as Record<string, unknown> | undefined;
   const prompt = typeof body?.prompt === 'string' ? body.prompt : '';
   const record = core.recordSubmission('fal', request, body, prompt);
-  const reply = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
-    record.status = status;
-    sendJson(response, status, payload, headers);
-  };
+  const reply = replierFor(record, response);
   if (!authorized(context, 'Key')) return reply(401, { detail: 'Invalid or missing API key' });
   const fault = core.takeFault('fal', operation);
   if (fault?.hang === true) return;

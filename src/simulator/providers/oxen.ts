@@ -14,6 +14,7 @@ import type { OutputFormat } from '../../shared/job-definitions.js';
 import { parseResolution } from '../../shared/resolution-tier.js';
 import {
   authorized,
+  replierFor,
   retryAfterHeaders,
   fetchInputImage,
   parseJson,
@@ -143,10 +144,7 @@ async function handleQueueSubmit(context: RouteContext): Promise<void> {
   const prompt = typeof body?.prompt === 'string' ? body.prompt : '';
   const operation = Array.isArray(body?.input_image) ? 'edit' : 'generate';
   const record = core.recordSubmission('oxen', request, body, prompt);
-  const reply = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
-    record.status = status;
-    sendJson(response, status, payload, headers);
-  };
+  const reply = replierFor(record, response);
   if (!authorized(context, 'Bearer'))
     return reply(401, oxenError('unauthorized', 'Unauthorized', 'missing or invalid API key'));
   const fault = core.takeFault('oxen', operation);

@@ -10,6 +10,7 @@ import {
 import { parseResolution } from '../../shared/resolution-tier.js';
 import {
   authorized,
+  replierFor,
   retryAfterHeaders,
   fetchInputImage,
   parseJson,
@@ -67,10 +68,7 @@ async function create(context: RouteContext): Promise<void> {
   const operation =
     Array.isArray(body?.input?.input_images) && body.input.input_images.length > 0 ? 'edit' : 'generate';
   const record = core.recordSubmission('replicate', request, body, prompt);
-  const reply = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
-    record.status = status;
-    sendJson(response, status, payload, headers);
-  };
+  const reply = replierFor(record, response);
   if (!authorized(context, 'Bearer')) {
     record.status = 401;
     return unauthorized(context);

@@ -12,6 +12,7 @@ import {
 import { sizeForAspectRatio } from '../../providers/size-rules.js';
 import {
   authorized,
+  replierFor,
   retryAfterHeaders,
   fetchInputImage,
   parseJson,
@@ -50,10 +51,7 @@ async function submit(context: RouteContext, operation: 'generate' | 'edit'): Pr
   const body = parseJson((await readBody(request)).toString('utf8')) as Record<string, unknown> | undefined;
   const prompt = typeof body?.prompt === 'string' ? body.prompt : '';
   const record = core.recordSubmission('wavespeed', request, body, prompt);
-  const reply = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
-    record.status = status;
-    sendJson(response, status, payload, headers);
-  };
+  const reply = replierFor(record, response);
   if (!authorized(context, 'Bearer'))
     return reply(401, { code: 401, message: 'Unauthorized: invalid API key', data: null });
   const fault = core.takeFault('wavespeed', operation);
