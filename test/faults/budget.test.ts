@@ -8,6 +8,7 @@ import { BatchStore } from '../../src/shared/batch-store.js';
 import { PriceCatalogue } from '../../src/shared/price-catalogue.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliProcess } from '../helpers/cli.js';
+import { killSpawnedProcesses } from '../helpers/cli.js';
 import { removeTemporaryDirectories } from '../helpers/files.js';
 import { redisUrl } from '../helpers/redis.js';
 import { runScenario } from './harness.js';
@@ -84,3 +85,5 @@ describe('budget cap', () => {
     ).toBe(10);
   });
 });
+
+afterAll(killSpawnedProcesses);

@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forbiddenAddressReason, fetchUserUrl, UserUrlError } from '../../src/providers/url-guard.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
+import { killSpawnedProcesses } from '../helpers/cli.js';
 import { removeTemporaryDirectories } from '../helpers/files.js';
 import { redisUrl } from '../helpers/redis.js';
 import { formatTable, runScenario, type ScenarioRow } from './harness.js';
@@ -406,3 +407,5 @@ describe('secrets', () => {
     expect(row.completed).toBe(2);
   });
 });
+
+afterAll(killSpawnedProcesses);

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderSimulator } from '../../src/simulator/server.js';
+import { killSpawnedProcesses } from '../helpers/cli.js';
 import { removeTemporaryDirectories } from '../helpers/files.js';
 import { redisUrl } from '../helpers/redis.js';
 import { runScenario } from './harness.js';
@@ -91,3 +92,5 @@ describe('rate limits', () => {
     expect(row.earlyRequests).toBe(0);
   }, 300_000);
 });
+
+afterAll(killSpawnedProcesses);

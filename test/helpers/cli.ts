@@ -37,6 +37,14 @@ export async function runCliInProcess(
 }
 
 const entry = path.resolve('test/helpers/cli-entry.ts');
+const running = new Set<ChildProcess>();
+
+/** Kill every CLI child process still running (a failed assertion must not leave a worker behind). */
+export function killSpawnedProcesses(): void {
+  for (const child of running)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  running.clear();
+}
 
 /** Start `image-batch <args>` as a child process; `environment` is added to a minimal PATH/HOME environment. */
 export function spawnCli(
@@ -47,6 +55,8 @@ export function spawnCli(
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...environment },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

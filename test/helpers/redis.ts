@@ -10,9 +10,9 @@ export function redisUrl(): string {
   return inject('redisUrl');
 }
 
-/** A key prefix no other test uses. */
+/** A key prefix no other test uses, under this run's stem (see global-setup's teardown). */
 export function uniquePrefix(): string {
-  return `ib-test-${randomBytes(5).toString('hex')}`;
+  return `ib-test-${inject('testRunId')}-${randomBytes(5).toString('hex')}`;
 }
 
 /** Delete every key under `prefix`. */

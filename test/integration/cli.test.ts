@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { jobIdFor, queueNameFor } from '../../src/shared/job-definitions.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliProcess, spawnCli } from '../helpers/cli.js';
+import { killSpawnedProcesses } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
 import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
@@ -311,3 +312,5 @@ describe('providers', () => {
     for (const row of rows) expect(row.supports).toEqual(expect.stringContaining('generate'));
   });
 });
+
+afterAll(killSpawnedProcesses);

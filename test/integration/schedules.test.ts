@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SCHEDULES_QUEUE, batchIdForTick } from '../../src/producer/schedules.js';
 import { BatchStore } from '../../src/shared/batch-store.js';
 import { runCliProcess, spawnCli } from '../helpers/cli.js';
+import { killSpawnedProcesses } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
 import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
@@ -122,3 +123,5 @@ describe('schedules', () => {
     expect(existsSync(path.join(out))).toBe(true);
   });
 });
+
+afterAll(killSpawnedProcesses);
