@@ -384,7 +384,8 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
       status = outcome.status;
       await pool.close();
       pool = undefined;
-      await flushPendingResultLines(store, batchId, outputRoot);
+      // Every worker of this process has stopped; a line recorded but never written by any worker is repaired here.
+      await flushPendingResultLines(store, batchId, outputRoot, 1000);
       if (status.state === 'budget_reached') {
         print(
           context,

@@ -224,7 +224,7 @@ export class BatchStore {
       errorCode?: string;
       /** Actual USD from reported usage, when known. */
       actualUsd?: number;
-      /** The row's results line (JSON), kept until {@link confirmResultLine}. */
+      /** `<ms now>|<results line JSON>`, kept until {@link confirmResultLine}. */
       resultLine: string;
     },
   ): Promise<boolean> {
@@ -331,7 +331,27 @@ export class BatchStore {
     await this.redis.hdel(this.keys(batchId).pendingLines, rowKey);
   }
 
-  /** Results lines recorded but not confirmed in results.jsonl (a worker died in between), by row key. */
+  /** Become the one process that repairs a batch's results.jsonl for a while (30 s). @returns false if another is. */
+  async claimResultsFlush(batchId: string): Promise<boolean> {
+    return (
+      (await this.redis.set(
+        `${this.keys(batchId).pendingLines}:flush`,
+        String(process.pid),
+        'PX',
+        30_000,
+        'NX',
+      )) === 'OK'
+    );
+  }
+
+  async releaseResultsFlush(batchId: string): Promise<void> {
+    await this.redis.del(`${this.keys(batchId).pendingLines}:flush`);
+  }
+
+  /**
+   * Results lines recorded but not confirmed in results.jsonl (a worker died in between), by row key; each value is
+   * `<recorded at, ms>|<line JSON>`.
+   */
   async pendingResultLines(batchId: string): Promise<Record<string, string>> {
     return this.redis.hgetall(this.keys(batchId).pendingLines);
   }

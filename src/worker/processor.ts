@@ -34,6 +34,8 @@ export interface ProcessorDependencies {
   queueFor(provider: ProviderName): Queue;
   /** Largest output image file accepted, bytes. */
   maxOutputBytes: number;
+  /** BullMQ lock duration, ms: results lines recorded longer ago than this belong to a stopped worker. */
+  lockDurationMs: number;
   /** How often a row held back by its batch's budget checks the cap again, ms. */
   budgetRecheckMs: number;
   /** Timing settings of a provider: per-call deadline, poll interval and longest wait for an async request, ms. */
@@ -135,6 +137,7 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         dependencies.store,
         data.batchId,
         await outputDirectoryOf(data.batchId),
+        dependencies.lockDurationMs,
       );
       if (written > 0) log.warn({ written }, 'wrote results lines a stopped worker had recorded');
       log.info('row already finished; nothing to do');

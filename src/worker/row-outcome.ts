@@ -33,7 +33,7 @@ export async function recordRowOutcome(
     provider: data.provider,
     ...(line.error === null ? {} : { errorCode: line.error.code }),
     ...(line.cost_usd_actual === null ? {} : { actualUsd: line.cost_usd_actual }),
-    resultLine: JSON.stringify(line),
+    resultLine: `${Date.now()}|${JSON.stringify(line)}`,
   });
   if (!recorded) return false;
   await appendResultLine(batchPaths(outputRoot, data.batchId).results, line);
@@ -45,37 +45,53 @@ export async function recordRowOutcome(
 
 /**
  * Write the results lines a killed worker recorded in Redis but may not have appended to results.jsonl: each goes in
- * once (a line already in the file is not written again). Called when a job finds its row already finished.
- * @returns how many lines were written.
+ * once (a line already in the file is not written again). Only lines recorded more than `minimumAgeMs` ago are
+ * taken (a live worker appends its line within milliseconds; a killed worker's job is recovered only after its lock
+ * expired), and one flusher at a time works on a batch. Called when a job finds its row already finished, and at the
+ * end of `run`. @returns how many lines were written.
  */
 export async function flushPendingResultLines(
   store: BatchStore,
   batchId: string,
   outputRoot: string,
+  minimumAgeMs: number,
 ): Promise<number> {
   const pending = await store.pendingResultLines(batchId);
-  const rowKeys = Object.keys(pending);
-  if (rowKeys.length === 0) return 0;
-  const resultsPath = batchPaths(outputRoot, batchId).results;
-  const present = new Set<string>();
+  const now = Date.now();
+  const stale = Object.entries(pending)
+    .map(([rowKey, value]) => {
+      const separator = value.indexOf('|');
+      return { rowKey, at: Number(value.slice(0, separator)), line: value.slice(separator + 1) };
+    })
+    .filter((entry) => now - entry.at >= minimumAgeMs);
+  if (stale.length === 0 || !(await store.claimResultsFlush(batchId))) return 0;
   try {
-    for await (const text of createInterface({ input: createReadStream(resultsPath), crlfDelay: Infinity })) {
-      if (text.trim() === '') continue;
-      const key = (JSON.parse(text) as { row_key?: string }).row_key;
-      if (key !== undefined && key in pending) present.add(key);
+    const resultsPath = batchPaths(outputRoot, batchId).results;
+    const present = new Set<string>();
+    try {
+      for await (const text of createInterface({
+        input: createReadStream(resultsPath),
+        crlfDelay: Infinity,
+      })) {
+        if (text.trim() === '') continue;
+        const key = (JSON.parse(text) as { row_key?: string }).row_key;
+        if (key !== undefined) present.add(key);
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  let written = 0;
-  for (const rowKey of rowKeys) {
-    if (!present.has(rowKey)) {
-      await appendResultLine(resultsPath, JSON.parse(pending[rowKey]!) as ResultLine);
-      written += 1;
+    let written = 0;
+    for (const entry of stale) {
+      if (!present.has(entry.rowKey)) {
+        await appendResultLine(resultsPath, JSON.parse(entry.line) as ResultLine);
+        written += 1;
+      }
+      await store.confirmResultLine(batchId, entry.rowKey);
     }
-    await store.confirmResultLine(batchId, rowKey);
+    const status = await store.status(batchId);
+    if (written > 0 && status !== undefined && status.pending === 0) await writeBatchSummary(status);
+    return written;
+  } finally {
+    await store.releaseResultsFlush(batchId);
   }
-  const status = await store.status(batchId);
-  if (written > 0 && status !== undefined && status.pending === 0) await writeBatchSummary(status);
-  return written;
 }

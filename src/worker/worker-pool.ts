@@ -88,6 +88,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     timingFor: (name) => config.providers[name],
     shutdownSignal: shutdown.signal,
     maxOutputBytes: config.maxOutputBytes,
+    lockDurationMs: config.lockDurationMs,
     metrics,
     budgetRecheckMs: config.budgetRecheckMs,
     health: new ProviderHealth(options.redis, config.queuePrefix, {

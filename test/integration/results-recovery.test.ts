@@ -49,6 +49,7 @@ describe('results lines after a crash', () => {
       await store.registerRows('crashy', [
         { rowKey: 'written', source: 'm.jsonl:1' },
         { rowKey: 'lost', source: 'm.jsonl:2' },
+        { rowKey: 'fresh', source: 'm.jsonl:3' },
       ]);
       const data = (rowKey: string) => ({ batchId: 'crashy', rowKey, provider: 'oxen' }) as ImageJobData;
       expect(await recordRowOutcome(store, data('written'), line('written'), out)).toBe(true);
@@ -60,7 +61,7 @@ describe('results lines after a crash', () => {
         costUsd: 0.2,
         spentUsd: 0.2,
         provider: 'oxen',
-        resultLine: JSON.stringify(line('lost')),
+        resultLine: `${Date.now() - 5000}|${JSON.stringify(line('lost'))}`,
       });
       const resultsPath = path.join(out, 'crashy', 'results.jsonl');
       const keys = async () =>
@@ -69,8 +70,20 @@ describe('results lines after a crash', () => {
           .split('\n')
           .map((text) => (JSON.parse(text) as ResultLine).row_key);
       expect(await keys()).toEqual(['written']);
-      expect(await flushPendingResultLines(store, 'crashy', out)).toBe(1);
-      expect(await flushPendingResultLines(store, 'crashy', out)).toBe(0);
+      // A line recorded just now may still be on its way to the file: not taken.
+      await store.recordOutcome('crashy', 'fresh', {
+        status: 'completed',
+        tier: 'standard',
+        images: 0,
+        costUsd: 0.2,
+        spentUsd: 0.2,
+        provider: 'oxen',
+        resultLine: `${Date.now()}|${JSON.stringify(line('fresh'))}`,
+      });
+      expect(await flushPendingResultLines(store, 'crashy', out, 1000)).toBe(1);
+      expect(await flushPendingResultLines(store, 'crashy', out, 1000)).toBe(0);
+      expect(Object.keys(await store.pendingResultLines('crashy'))).toEqual(['fresh']);
+      await store.confirmResultLine('crashy', 'fresh');
       expect((await keys()).sort()).toEqual(['lost', 'written']);
       expect(await store.pendingResultLines('crashy')).toEqual({});
     } finally {
