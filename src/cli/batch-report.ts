@@ -3,8 +3,6 @@
  * tier, estimated and actual USD by tier and provider, spend against the cap — as a table, JSON, or CSV (one line per
  * row, written with csv-stringify with formula escaping on, since prompts can start with `=`).
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { stringify } from 'csv-stringify/sync';
 import type { BatchStatus } from '../shared/batch-store.js';
 import { reportFigures, type ReportFigures } from '../shared/batch-summary.js';
@@ -74,13 +72,14 @@ const CSV_COLUMNS = [
   'prompt',
 ] as const;
 
-/** Write the per-row CSV of results.jsonl to `write`, streaming (constant memory). */
-export async function writeReportCsv(resultsPath: string, write: (text: string) => void): Promise<number> {
+/** Write the per-row CSV of a batch's results lines (JSON texts) to `write`, streaming (constant memory). */
+export async function writeReportCsv(
+  resultLines: AsyncIterable<string>,
+  write: (text: string) => void,
+): Promise<number> {
   write(stringify([CSV_COLUMNS]));
   let rows = 0;
-  const lines = createInterface({ input: createReadStream(resultsPath), crlfDelay: Infinity });
-  for await (const text of lines) {
-    if (text.trim() === '') continue;
+  for await (const text of resultLines) {
     const line = JSON.parse(text) as ResultLine & { prompt?: string };
     rows += 1;
     write(

@@ -29,7 +29,12 @@ import {
 import { UsageError } from '../shared/errors.js';
 import { queueNameFor } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
-import { batchPaths } from '../shared/output-layout.js';
+import {
+  fileLocation,
+  normalizeOutputRoot,
+  outputStoreFor,
+  type StoredObject,
+} from '../shared/output-store.js';
 import { connectRedis, warnUnlessNoEviction } from '../shared/redis.js';
 import { startDashboard } from '../dashboard/server.js';
 import { ProviderSimulator, simulatorBaseUrls } from '../simulator/server.js';
@@ -218,7 +223,7 @@ async function prepareBatch(
   options: EnqueueCommandOptions,
   overrideJson: string | undefined,
 ): Promise<string> {
-  const outputRoot = await store.ensureBatch(batchId, path.resolve(options.out), options.manifests);
+  const outputRoot = await store.ensureBatch(batchId, normalizeOutputRoot(options.out), options.manifests);
   if (options.budgetUsd !== undefined) await store.setBudget(batchId, options.budgetUsd);
   if (overrideJson !== undefined) await store.setPricing(batchId, overrideJson);
   return outputRoot;
@@ -346,7 +351,7 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
     redis = await connectRedis(config.redisUrl);
     await warnUnlessNoEviction(redis, context.log);
     const store = new BatchStore(redis, config.queuePrefix);
-    const requestedRoot = path.resolve(options.out);
+    const requestedRoot = normalizeOutputRoot(options.out);
     const outputRoot = await prepareBatch(store, batchId, options, overrideJson);
     if (outputRoot !== requestedRoot) {
       print(context, `Batch ${batchId} already writes to ${outputRoot}; continuing there.`);
@@ -410,7 +415,11 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
       }
     }
     const summary = await writeBatchSummary(status);
-    print(context, ...describeStatus(status), `Summary: ${path.join(report.batchDirectory, 'summary.json')}`);
+    print(
+      context,
+      ...describeStatus(status),
+      `Summary: ${fileLocation(report.batchDirectory, 'summary.json')}`,
+    );
     if (summary.counts.pending > 0) return 1;
     return exitCodeFor(status, options.maxRejected);
   } finally {
@@ -727,32 +736,45 @@ export async function resumeCommand(
 /** `image-batch report <batch>`: the batch's figures as a table, JSON, or per-row CSV. */
 export async function reportCommand(
   context: CommandContext,
-  options: { batch: string; format: 'table' | 'json' | 'csv' },
+  options: {
+    batch: string;
+    format: 'table' | 'json' | 'csv';
+    /** List every stored file of the batch (table and JSON). */
+    objects?: boolean;
+  },
 ): Promise<number> {
   const redis = await connectRedis(context.config.redisUrl);
   try {
     const store = new BatchStore(redis, context.config.queuePrefix);
     const status = await existingBatchStatus(context, store, options.batch);
+    const outputStore = outputStoreFor(status.outputDirectory);
     if (options.format === 'csv') {
-      const results = batchPaths(status.outputDirectory, status.batchId).results;
-      await writeReportCsv(results, (text) => context.output.stdout.write(text)).catch((error: unknown) => {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-        throw error;
-      });
+      await writeReportCsv(outputStore.resultLines(status.batchId), (text) =>
+        context.output.stdout.write(text),
+      );
     } else {
       const pricing = await store.pricing(status.batchId);
+      const objects: StoredObject[] = [];
+      if (options.objects) for await (const object of outputStore.list(status.batchId)) objects.push(object);
       const figures = {
         ...batchFigures(status),
         pricing_file: pricing === undefined ? null : (JSON.parse(pricing) as unknown),
+        location: outputStore.batchLocation(status.batchId),
+        ...(options.objects ? { objects } : {}),
       };
       if (options.format === 'json') print(context, JSON.stringify(figures, null, 2));
       else {
-        print(context, ...reportTable(figures));
+        print(context, ...reportTable(figures), `  stored at ${figures.location}`);
         if (pricing !== undefined)
           print(
             context,
             '  prices: from the pricing file stored with the batch where it names them; the catalogue elsewhere',
           );
+        if (options.objects) {
+          const bytes = objects.reduce((sum, object) => sum + object.bytes, 0);
+          print(context, `  ${objects.length} stored objects, ${bytes} bytes:`);
+          for (const object of objects) print(context, `    ${object.path}  ${object.bytes}`);
+        }
       }
     }
     return 0;
@@ -816,7 +838,7 @@ export async function scheduleAddCommand(
       template: {
         schedule: options.name,
         source,
-        out: path.resolve(options.out),
+        out: normalizeOutputRoot(options.out),
         ...(options.provider === undefined ? {} : { provider: options.provider }),
         ...(options.budgetUsd === undefined ? {} : { budgetUsd: options.budgetUsd }),
       },

@@ -25,6 +25,7 @@ import {
   type CommandContext,
 } from './commands.js';
 import type { CliOutput } from './progress.js';
+import { defaultOutputRoot } from '../shared/output-store.js';
 
 function positiveInteger(value: string): number {
   const number = Number(value);
@@ -127,7 +128,11 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       'enqueue the manifests as one batch, process it in this process until every row is finished, and summarise',
     )
     .argument('<manifest...>', 'CSV or JSONL manifest files')
-    .option('--out <dir>', 'output directory; the batch goes to <dir>/<batch>/', 'output')
+    .option(
+      '--out <dir|s3-url>',
+      'output directory or s3://bucket/prefix; the batch goes to <out>/<batch>/',
+      defaultOutputRoot(environment),
+    )
     .option('--batch <id>', 'batch id (default: from the manifest names and content hash)')
     .addOption(providerOption())
     .option(
@@ -169,7 +174,11 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       'producer only: validate the manifests and enqueue their rows as one batch (safe to repeat, e.g. from cron)',
     )
     .argument('<manifest...>', 'CSV or JSONL manifest files')
-    .option('--out <dir>', 'output directory of the batch (used by the workers)', 'output')
+    .option(
+      '--out <dir|s3-url>',
+      'output directory or s3://bucket/prefix of the batch (used by the workers)',
+      defaultOutputRoot(environment),
+    )
     .option('--batch <id>', 'batch id (default: from the manifest names and content hash)')
     .addOption(providerOption())
     .option('--dry-run', 'validate and print what would be enqueued, touching nothing', false)
@@ -268,8 +277,13 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .addOption(
       new Option('--format <format>', 'output format').choices(['table', 'json', 'csv']).default('table'),
     )
-    .action(async (batch: string, flags: { format: 'table' | 'json' | 'csv' }) => {
-      exitCode = await reportCommand(context('warn'), { batch, format: flags.format });
+    .option('--objects', 'also list every stored file of the batch (images, results, summary) with its size')
+    .action(async (batch: string, flags: { format: 'table' | 'json' | 'csv'; objects?: boolean }) => {
+      exitCode = await reportCommand(context('warn'), {
+        batch,
+        format: flags.format,
+        objects: flags.objects === true,
+      });
     });
 
   program
@@ -301,7 +315,11 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     )
     .requiredOption('--cron <expr>', 'cron expression (5 fields, or 6 with seconds first)')
     .option('--tz <zone>', 'time zone of the expression, e.g. Europe/Paris')
-    .option('--out <dir>', 'output directory of the batches', 'output')
+    .option(
+      '--out <dir|s3-url>',
+      'output directory or s3://bucket/prefix of the batches',
+      defaultOutputRoot(environment),
+    )
     .addOption(providerOption())
     .addOption(budgetOption())
     .action(

@@ -1,10 +1,9 @@
 /**
  * Human-readable reports of the CLI: what an enqueue did, a batch's counts and its cost by resolution tier.
  */
-import path from 'node:path';
 import type { EnqueueReport } from '../producer/enqueue.js';
 import type { BatchStatus } from '../shared/batch-store.js';
-import { batchPaths } from '../shared/output-layout.js';
+import { fileLocation, outputStoreFor } from '../shared/output-store.js';
 import { RESOLUTION_TIERS } from '../shared/resolution-tier.js';
 
 /** USD with cents, or with four decimals when the amount has fractions of a cent (`$0.23`, `$0.0053`). */
@@ -46,7 +45,7 @@ export function describeEnqueue(report: EnqueueReport, dryRun: boolean): string[
       lines.push(`  … and ${report.rejected - report.rejectSamples.length} more`);
     }
     if (!dryRun)
-      lines.push(`  Every rejected row is in ${path.join(report.batchDirectory, 'rejects.jsonl')}`);
+      lines.push(`  Every rejected row is in ${fileLocation(report.batchDirectory, 'rejects.jsonl')}`);
   }
   for (const warning of report.warnings) lines.push(`Warning: ${warning}`);
   return lines;
@@ -109,6 +108,6 @@ export function describeStatus(status: BatchStatus): string[] {
       `  ${tier.padEnd(16)} ${String(entry.images).padStart(6)} images  ${formatUsd(entry.cost_usd)}`,
     );
   }
-  lines.push(`Output: ${batchPaths(status.outputDirectory, status.batchId).directory}`);
+  lines.push(`Output: ${outputStoreFor(status.outputDirectory).batchLocation(status.batchId)}`);
   return lines;
 }

@@ -6,13 +6,12 @@
  * Security: basic auth from DASHBOARD_USER / DASHBOARD_PASSWORD (required on a non-loopback address); files and
  * thumbnails are served only from inside a batch's own directory; base64 data in job data is never shown.
  */
-import { createReadStream } from 'node:fs';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, stat } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
+import { pipeline } from 'node:stream/promises';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
@@ -31,7 +30,7 @@ import { Metrics } from '../shared/metrics.js';
 import { PriceCatalogue } from '../shared/price-catalogue.js';
 import { ProviderHealth } from '../shared/provider-health.js';
 import type { Logger } from '../shared/logger.js';
-import { batchPaths, resolveInside } from '../shared/output-layout.js';
+import { bufferOf, outputStoreFor } from '../shared/output-store.js';
 import {
   batchCards,
   batchPage,
@@ -104,16 +103,10 @@ export function overviewOf(status: BatchStatus, now = Date.now()): BatchOverview
   };
 }
 
-/** Read results.jsonl line by line (constant memory). */
-async function* resultLines(filePath: string): AsyncGenerator<ResultLine> {
-  try {
-    await stat(filePath);
-  } catch {
-    return;
-  }
-  for await (const text of createInterface({ input: createReadStream(filePath), crlfDelay: Infinity })) {
-    if (text.trim() !== '') yield JSON.parse(text) as ResultLine;
-  }
+/** A batch's results lines from its output store, one at a time (constant memory for a directory). */
+async function* resultLines(status: BatchStatus): AsyncGenerator<ResultLine> {
+  for await (const text of outputStoreFor(status.outputDirectory).resultLines(status.batchId))
+    yield JSON.parse(text) as ResultLine;
 }
 
 /** Start the dashboard. @throws UsageError when asked to listen beyond loopback without auth. */
@@ -185,19 +178,18 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (status === undefined) response.status(404).type('text').send('no such batch');
     return status;
   };
-  /** A file inside the batch directory named by the rest of the path, or undefined (answered 404). */
-  const fileOf = (status: BatchStatus, request: Request, response: Response): string | undefined => {
+  /** The batch-relative path named by the rest of the URL, or undefined (answered 404) for a hidden or parent one. */
+  const fileOf = (request: Request, response: Response): string | undefined => {
     const relative = (request.params as Record<string, string | string[]>).path;
     const joined = Array.isArray(relative) ? relative.join('/') : String(relative ?? '');
-    try {
-      const directory = batchPaths(status.outputDirectory, status.batchId).directory;
-      if (joined.split('/').some((part) => part === '..' || part.startsWith('.')))
-        throw new Error('hidden or parent');
-      return resolveInside(directory, joined);
-    } catch {
+    if (
+      joined === '' ||
+      joined.split('/').some((part) => part === '' || part === '..' || part.startsWith('.'))
+    ) {
       response.status(404).type('text').send('not found');
       return undefined;
     }
+    return joined;
   };
   const wrap =
     (handler: (request: Request, response: Response) => Promise<unknown>) =>
@@ -250,7 +242,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   /** The failed rows of a batch and what retrying them would cost, or why they cannot be retried now. */
   const retryPlan = async (status: BatchStatus) => {
     const failed: ResultLine[] = [];
-    for await (const line of resultLines(batchPaths(status.outputDirectory, status.batchId).results)) {
+    for await (const line of resultLines(status)) {
       if (line.status === 'failed') failed.push(line);
     }
     let estimateUsd = 0;
@@ -321,14 +313,11 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         retried.add(line.row_key);
       }
       // One results line per row: the failed lines of retried rows go; their new outcome is appended when it comes.
-      const resultsPath = batchPaths(status.outputDirectory, status.batchId).results;
-      const kept: string[] = [];
-      for await (const line of resultLines(resultsPath)) {
-        if (!(line.status === 'failed' && retried.has(line.row_key))) kept.push(JSON.stringify(line));
-      }
-      const temporary = `${resultsPath}.${process.pid}.tmp`;
-      await writeFile(temporary, kept.length === 0 ? '' : `${kept.join('\n')}\n`);
-      await rename(temporary, resultsPath);
+      await outputStoreFor(status.outputDirectory).removeResultLines(
+        status.batchId,
+        retried,
+        (text) => (JSON.parse(text) as ResultLine).status === 'failed',
+      );
       log.info({ batch: status.batchId, rows: retried.size }, 'retrying failed rows');
       response.redirect(303, `/batches/${encodeURIComponent(status.batchId)}`);
     }),
@@ -359,7 +348,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       const failures = new Map<string, { code: string; count: number; examples: ResultLine[] }>();
       const gallery: BatchPageData['gallery'] = [];
       const matches: ResultLine[] | undefined = query === '' ? undefined : [];
-      for await (const line of resultLines(batchPaths(status.outputDirectory, status.batchId).results)) {
+      for await (const line of resultLines(status)) {
         if (line.status === 'failed') {
           const code = line.error?.code ?? 'unknown';
           const group = failures.get(code) ?? { code, count: 0, examples: [] };
@@ -405,8 +394,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       const status = await statusOf(request, response);
       if (status === undefined) return;
       response.type('application/x-ndjson').attachment(`${status.batchId}-results.jsonl`);
-      const file = batchPaths(status.outputDirectory, status.batchId).results;
-      response.send(await readFile(file).catch(() => Buffer.alloc(0)));
+      for await (const text of outputStoreFor(status.outputDirectory).resultLines(status.batchId))
+        response.write(`${text}\n`);
+      response.end();
     }),
   );
   app.get(
@@ -415,9 +405,9 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       const status = await statusOf(request, response);
       if (status === undefined) return;
       response.type('text/csv').attachment(`${status.batchId}-report.csv`);
-      await writeReportCsv(batchPaths(status.outputDirectory, status.batchId).results, (text) =>
+      await writeReportCsv(outputStoreFor(status.outputDirectory).resultLines(status.batchId), (text) =>
         response.write(text),
-      ).catch(() => 0);
+      );
       response.end();
     }),
   );
@@ -426,13 +416,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     wrap(async (request, response) => {
       const status = await statusOf(request, response);
       if (status === undefined) return;
-      const file = fileOf(status, request, response);
-      if (file !== undefined)
-        response.sendFile(
-          file,
-          { dotfiles: 'deny' },
-          (error) => error && !response.headersSent && response.status(404).end(),
-        );
+      const file = fileOf(request, response);
+      if (file === undefined) return;
+      const stream = await outputStoreFor(status.outputDirectory).read(status.batchId, file);
+      if (stream === undefined) return void response.status(404).type('text').send('not found');
+      response.type(path.extname(file) || 'application/octet-stream');
+      await pipeline(stream, response);
     }),
   );
   app.get(
@@ -440,13 +429,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     wrap(async (request, response) => {
       const status = await statusOf(request, response);
       if (status === undefined) return;
-      const file = fileOf(status, request, response);
+      const file = fileOf(request, response);
       if (file === undefined) return;
-      const directory = batchPaths(status.outputDirectory, status.batchId).directory;
+      const outputStore = outputStoreFor(status.outputDirectory);
       const cached = path.join(
-        directory,
-        '.thumbnails',
-        `${path.relative(directory, file).replace(/[\\/]/g, '__')}.webp`,
+        outputStore.cacheDirectory(status.batchId),
+        `${file.replace(/\//g, '__')}.webp`,
       );
       try {
         await stat(cached);
@@ -454,7 +442,13 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         await mkdir(path.dirname(cached), { recursive: true });
         const temporary = `${cached}.${process.pid}.tmp`;
         try {
-          await sharp(file, { limitInputPixels: 4096 * 4096 })
+          let source: string | Buffer | undefined = outputStore.localPath(status.batchId, file);
+          if (source === undefined) {
+            const stream = await outputStore.read(status.batchId, file);
+            if (stream === undefined) throw new Error('no such file');
+            source = await bufferOf(stream);
+          }
+          await sharp(source, { limitInputPixels: 4096 * 4096 })
             .resize({ width: THUMBNAIL_WIDTH })
             .webp({ quality: 70 })
             .toFile(temporary);

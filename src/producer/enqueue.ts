@@ -17,7 +17,7 @@ import {
   type ImageJobData,
 } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
-import { batchPaths } from '../shared/output-layout.js';
+import { outputStoreFor } from '../shared/output-store.js';
 import { roundUsd, type PriceCatalogue } from '../shared/price-catalogue.js';
 import {
   parseResolution,
@@ -120,10 +120,10 @@ export async function enqueueManifests(
 ): Promise<EnqueueReport> {
   const { log } = options;
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  const paths = batchPaths(options.outputRoot, options.batchId);
+  const outputStore = outputStoreFor(options.outputRoot);
   const report: EnqueueReport = {
     batchId: options.batchId,
-    batchDirectory: paths.directory,
+    batchDirectory: outputStore.batchLocation(options.batchId),
     rowsRead: 0,
     enqueued: 0,
     alreadyEnqueued: 0,
@@ -137,7 +137,7 @@ export async function enqueueManifests(
   if (!options.dryRun && (store === undefined || redis === undefined)) {
     throw new Error('enqueueManifests needs Redis unless dryRun is set');
   }
-  const rejects = options.dryRun ? undefined : new RejectsWriter(paths.rejects);
+  const rejects = options.dryRun ? undefined : new RejectsWriter(outputStore, options.batchId);
   const queues = new Map<ProviderName, Queue>();
   const queueFor = (name: ProviderName): Queue => {
     let queue = queues.get(name);

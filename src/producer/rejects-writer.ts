@@ -5,6 +5,10 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { OutputStore } from '../shared/output-store.js';
+
+/** The rejects file, relative to the batch. */
+const REJECTS_FILE = 'rejects.jsonl';
 
 /** One line of rejects.jsonl. */
 export interface RejectLine {
@@ -23,16 +27,28 @@ export interface RejectLine {
   errors: Array<{ field: string; message: string }>;
 }
 
-/** Appends reject lines to a file, opened on the first write. */
+/**
+ * Appends reject lines to the batch's rejects.jsonl, opened on the first write: in place in a directory store, else
+ * staged in a local file that {@link close} appends to the stored one.
+ */
 export class RejectsWriter {
   private stream: WriteStream | undefined;
+  private stagedFile: string | undefined;
 
-  constructor(private readonly filePath: string) {}
+  constructor(
+    private readonly store: OutputStore,
+    private readonly batchId: string,
+  ) {}
 
   async write(line: RejectLine): Promise<void> {
     if (this.stream === undefined) {
-      await mkdir(path.dirname(this.filePath), { recursive: true });
-      this.stream = createWriteStream(this.filePath, { flags: 'a' });
+      let filePath = this.store.localPath(this.batchId, REJECTS_FILE);
+      if (filePath === undefined) {
+        filePath = await this.store.stagingPath(this.batchId, REJECTS_FILE);
+        this.stagedFile = filePath;
+      }
+      await mkdir(path.dirname(filePath), { recursive: true });
+      this.stream = createWriteStream(filePath, { flags: 'a' });
     }
     const text = `${JSON.stringify({ ...line, rejected_at: new Date().toISOString() })}\n`;
     if (!this.stream.write(text))
@@ -46,5 +62,7 @@ export class RejectsWriter {
       stream.once('error', reject);
       stream.end(() => resolve());
     });
+    if (this.stagedFile !== undefined)
+      await this.store.appendFile(this.batchId, REJECTS_FILE, this.stagedFile);
   }
 }

@@ -1,9 +1,8 @@
 /**
- * summary.json of a batch: counts and cost by resolution tier, written atomically (temp file + rename).
+ * summary.json of a batch: counts and cost by resolution tier, written atomically (temp file + rename, or one PUT).
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
 import type { BatchStatus } from './batch-store.js';
-import { batchPaths } from './output-layout.js';
+import { outputStoreFor } from './output-store.js';
 import { roundUsd } from './price-catalogue.js';
 import { RESOLUTION_TIERS, type ResolutionTier } from './resolution-tier.js';
 
@@ -97,13 +96,13 @@ export function summaryOf(status: BatchStatus): BatchSummary {
   };
 }
 
-/** Write `<out>/<batch>/summary.json` for `status`. @returns the summary written. */
+/** Write the batch's summary.json (in its output store) for `status`. @returns the summary written. */
 export async function writeBatchSummary(status: BatchStatus): Promise<BatchSummary> {
-  const paths = batchPaths(status.outputDirectory, status.batchId);
   const summary = summaryOf(status);
-  await mkdir(paths.directory, { recursive: true });
-  const temporary = `${paths.summary}.${process.pid}.tmp`;
-  await writeFile(temporary, `${JSON.stringify(summary, null, 2)}\n`);
-  await rename(temporary, paths.summary);
+  await outputStoreFor(status.outputDirectory).writeText(
+    status.batchId,
+    'summary.json',
+    `${JSON.stringify(summary, null, 2)}\n`,
+  );
   return summary;
 }

@@ -60,12 +60,26 @@ async function encode(image: Sharp, format: OutputFormat): Promise<Buffer> {
   }
 }
 
-/** An image "generated" from `prompt`. */
-export async function makeGeneratedImage(
-  prompt: string,
-  size: Resolution,
-  format: OutputFormat,
-): Promise<Buffer> {
+/** Generated images by prompt, size and format: the same request makes the same image, so it is made once. */
+const generatedImages = new Map<string, Promise<Buffer>>();
+/** Generated images kept (the oldest goes first). */
+const GENERATED_IMAGES_KEPT = 64;
+
+/** An image "generated" from `prompt` (the same bytes for the same prompt, size and format). */
+export function makeGeneratedImage(prompt: string, size: Resolution, format: OutputFormat): Promise<Buffer> {
+  const key = `${size.width}x${size.height}.${format}:${prompt}`;
+  let image = generatedImages.get(key);
+  if (image === undefined) {
+    image = drawGeneratedImage(prompt, size, format);
+    image.catch(() => generatedImages.delete(key));
+    generatedImages.set(key, image);
+    while (generatedImages.size > GENERATED_IMAGES_KEPT)
+      generatedImages.delete(generatedImages.keys().next().value!);
+  }
+  return image;
+}
+
+async function drawGeneratedImage(prompt: string, size: Resolution, format: OutputFormat): Promise<Buffer> {
   const [from, to] = colorsFor(prompt);
   const background = Buffer.from(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${size.width}" height="${size.height}">` +

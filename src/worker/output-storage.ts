@@ -1,16 +1,17 @@
 /**
- * Storing output images: download (or decode) into a temp file beside the target, check it is an image of the
- * expected format, then rename into place, so a half-written file is never taken for a finished one.
+ * Storing output images: download (or decode) into a staging file, check it is an image of the expected format, then
+ * hand it to the batch's output store (a rename into place, or an upload), so a half-written file is never taken for
+ * a finished one.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { rm, stat, writeFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { downloadToFile } from '../providers/http.js';
 import type { ProviderImage } from '../providers/provider.js';
 import { InvalidResponseError } from '../shared/errors.js';
 import type { OutputFormat, StoredOutput } from '../shared/job-definitions.js';
+import type { OutputStore } from '../shared/output-store.js';
 
 /** Options of {@link storeOutputImage}. */
 export interface StoreOptions {
@@ -26,20 +27,20 @@ export interface StoreOptions {
 const MAX_OUTPUT_PIXELS = 4096 * 4096;
 
 /**
- * Write `image` to `absolutePath` atomically and describe it.
- * @param relativePath the path recorded in results (relative to the batch directory).
+ * Store `image` as `relativePath` of batch `batchId` in `store`, atomically, and describe it.
+ * @param relativePath the path recorded in results (relative to the batch).
  * @throws InvalidResponseError when the bytes are not a decodable image (retryable: the provider may answer better).
  * @throws NetworkError / ServerError / TimeoutError / NotFoundError from the download.
  */
 export async function storeOutputImage(
   image: ProviderImage,
-  absolutePath: string,
+  store: OutputStore,
+  batchId: string,
   relativePath: string,
   expectedFormat: OutputFormat,
   options: StoreOptions,
 ): Promise<StoredOutput> {
-  await mkdir(path.dirname(absolutePath), { recursive: true });
-  const temporary = `${absolutePath}.${randomBytes(6).toString('hex')}.part`;
+  const temporary = await store.stagingPath(batchId, relativePath);
   try {
     if (image.kind === 'url') {
       await downloadToFile(image.url, temporary, {
@@ -83,7 +84,7 @@ export async function storeOutputImage(
       hashFile(temporary),
       stat(temporary).then((info) => info.size),
     ]);
-    await rename(temporary, absolutePath);
+    await store.putFile(batchId, relativePath, temporary);
     return { path: relativePath, width: metadata.width, height: metadata.height, bytes, sha256 };
   } catch (error) {
     await rm(temporary, { force: true });

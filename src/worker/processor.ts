@@ -19,7 +19,8 @@ import {
 import type { ImageJobData, ResultLine, StoredOutput } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { truncateForLog } from '../shared/logger.js';
-import { batchPaths, outputImagePath, resolveInside } from '../shared/output-layout.js';
+import { outputImagePath } from '../shared/output-layout.js';
+import { outputStoreFor } from '../shared/output-store.js';
 import { PriceCatalogue, roundUsd, type PricingOverride } from '../shared/price-catalogue.js';
 import { parseResolution, resolutionTier } from '../shared/resolution-tier.js';
 import { decideOnError } from './error-policy.js';
@@ -146,7 +147,6 @@ export function createProcessor(dependencies: ProcessorDependencies) {
     const provider = dependencies.providers.get(data.provider);
     if (provider === undefined) throw new Error(`this worker has no provider "${data.provider}"`);
     const outputRoot = await outputDirectoryOf(data.batchId);
-    const paths = batchPaths(outputRoot, data.batchId);
     const resolution = parseResolution(data.resolution) ?? { width: 1024, height: 1024 };
     const catalogue = await catalogueOf(data.batchId);
     const quote = catalogue.quote(data.provider, {
@@ -249,7 +249,8 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         outputs.push(
           await storeOutputImage(
             image,
-            resolveInside(paths.directory, relativePath),
+            outputStoreFor(outputRoot),
+            data.batchId,
             relativePath,
             data.outputFormat,
             {

@@ -1,15 +1,13 @@
 /**
- * Recording a row's final outcome: once in Redis (counters by tier), then its one line in results.jsonl, then
- * summary.json when it was the batch's last pending row.
+ * Recording a row's final outcome: once in Redis (counters by tier), then its one results line in the batch's output
+ * store (results.jsonl of a directory, `results/<row>.json` in S3), then summary.json when it was the batch's last
+ * pending row.
  */
 import type { BatchStore } from '../shared/batch-store.js';
 import { writeBatchSummary } from '../shared/batch-summary.js';
 import type { ImageJobData, ResultLine } from '../shared/job-definitions.js';
-import { batchPaths } from '../shared/output-layout.js';
+import { outputStoreFor } from '../shared/output-store.js';
 import type { ResolutionTier } from '../shared/resolution-tier.js';
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { appendResultLine } from './results-log.js';
 
 /**
  * Record `line` as the outcome of the row of `data`, under output root `outputRoot`, and settle the row's budget
@@ -36,7 +34,10 @@ export async function recordRowOutcome(
     resultLine: `${Date.now()}|${JSON.stringify(line)}`,
   });
   if (!recorded) return false;
-  await appendResultLine(batchPaths(outputRoot, data.batchId).results, line);
+  await outputStoreFor(outputRoot).writeResultLine(data.batchId, {
+    rowKey: data.rowKey,
+    text: JSON.stringify(line),
+  });
   await store.confirmResultLine(data.batchId, data.rowKey);
   const status = await store.status(data.batchId);
   if (status !== undefined && status.pending === 0) await writeBatchSummary(status);
@@ -66,28 +67,11 @@ export async function flushPendingResultLines(
     .filter((entry) => now - entry.at >= minimumAgeMs);
   if (stale.length === 0 || !(await store.claimResultsFlush(batchId))) return 0;
   try {
-    const resultsPath = batchPaths(outputRoot, batchId).results;
-    const present = new Set<string>();
-    try {
-      for await (const text of createInterface({
-        input: createReadStream(resultsPath),
-        crlfDelay: Infinity,
-      })) {
-        if (text.trim() === '') continue;
-        const key = (JSON.parse(text) as { row_key?: string }).row_key;
-        if (key !== undefined) present.add(key);
-      }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    let written = 0;
-    for (const entry of stale) {
-      if (!present.has(entry.rowKey)) {
-        await appendResultLine(resultsPath, JSON.parse(entry.line) as ResultLine);
-        written += 1;
-      }
-      await store.confirmResultLine(batchId, entry.rowKey);
-    }
+    const written = await outputStoreFor(outputRoot).writeMissingResultLines(
+      batchId,
+      stale.map((entry) => ({ rowKey: entry.rowKey, text: entry.line })),
+    );
+    for (const entry of stale) await store.confirmResultLine(batchId, entry.rowKey);
     const status = await store.status(batchId);
     if (written > 0 && status !== undefined && status.pending === 0) await writeBatchSummary(status);
     return written;

@@ -26,12 +26,18 @@ describe('docker-compose.yml', () => {
     const validate = new Ajv2019({ strict: false, validateFormats: false, allErrors: true }).compile(
       withoutLegacyIds(schema) as Record<string, unknown>,
     );
-    const compose = parse(await readFile('docker-compose.yml', 'utf8')) as Record<string, any>;
+    const compose = parse(await readFile('docker-compose.yml', 'utf8'), { merge: true }) as Record<
+      string,
+      any
+    >;
     expect(validate(compose), JSON.stringify(validate.errors)).toBe(true);
   });
 
   it('runs Redis with AOF and noeviction, scalable workers, the scheduler, an authenticated dashboard and a simulator profile', async () => {
-    const compose = parse(await readFile('docker-compose.yml', 'utf8')) as Record<string, any>;
+    const compose = parse(await readFile('docker-compose.yml', 'utf8'), { merge: true }) as Record<
+      string,
+      any
+    >;
     type Service = {
       command: string[];
       ports?: unknown;
@@ -46,6 +52,17 @@ describe('docker-compose.yml', () => {
     expect(services.worker.command[0]).toBe('worker');
     expect(services.worker.ports).toBeUndefined(); // no fixed host port, so `--scale worker=N` works
     expect(services.scheduler.command).toEqual(['scheduler']);
+    for (const name of ['worker', 'scheduler', 'dashboard', 'run'] as const) {
+      // Every service sees every provider key and the shared output location (S3 settings).
+      for (const variable of [
+        'OPENAI_API_KEY',
+        'FAL_KEY',
+        'IMAGE_BATCH_S3_BUCKET',
+        'IMAGE_BATCH_S3_ENDPOINT',
+      ])
+        expect(services[name].environment[variable], `${name} ${variable}`).toBeDefined();
+    }
+    expect(services.worker.command).toContain('--metrics-port');
     expect(services.dashboard.environment.DASHBOARD_PASSWORD).toMatch(/\?/);
     expect(services.simulator.profiles).toEqual(['simulator']);
     expect(services.run.command.slice(0, 1)).toEqual(['run']);
