@@ -18,6 +18,16 @@ export default tseslint.config(
     },
   },
   {
+    // The bare-BullMQ benchmark programs are plain JavaScript on purpose (no loader, no app code).
+    files: ['bench/**/*.mjs', 'bench/**/*.cjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      parserOptions: { projectService: false },
+      globals: { process: 'readonly', performance: 'readonly', require: 'readonly' },
+    },
+    rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Tests read JSON back and use vitest's asymmetric matchers (typed any).
     files: ['test/**/*.ts'],
     rules: {

@@ -11,7 +11,15 @@ import { jobDataOf } from '../src/producer/enqueue.js';
 import { validateRow } from '../src/producer/manifest-row.js';
 
 const RESOLUTIONS = ['1024x1024', '1536x1024', '1024x1536', '2048x2048', '3840x2160'];
-const SUBJECTS = ['lighthouse', 'market stall', 'mountain hut', 'tram stop', 'orchard', 'harbour crane', 'bakery'];
+const SUBJECTS = [
+  'lighthouse',
+  'market stall',
+  'mountain hut',
+  'tram stop',
+  'orchard',
+  'harbour crane',
+  'bakery',
+];
 const STYLES = ['watercolour', 'ink wash', 'oil on canvas', 'flat vector', 'isometric 3D', 'film photograph'];
 
 /** One manifest row's fields (as a JSONL object). */
@@ -39,7 +47,9 @@ async function write(stream: WriteStream, text: string): Promise<void> {
 }
 
 async function close(stream: WriteStream): Promise<void> {
-  await new Promise<void>((resolve, reject) => stream.end((error?: Error | null) => (error ? reject(error) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    stream.end((error?: Error | null) => (error ? reject(error) : resolve())),
+  );
 }
 
 /** Paths of the files {@link writeFixtures} made. */
@@ -64,13 +74,11 @@ export async function writeFixtures(directory: string, rows: number): Promise<Fi
   await write(csvStream, 'id,provider,prompt,image_urls,resolution\n');
   for (let index = 0; index < rows; index += 1) {
     const row = benchmarkRow(index);
-    await write(
-      csvStream,
-      `${row.id},${row.provider},"${row.prompt}",${row.image_urls},${row.resolution}\n`,
-    );
+    await write(csvStream, `${row.id},${row.provider},"${row.prompt}",${row.image_urls},${row.resolution}\n`);
     await write(jsonlStream, `${JSON.stringify({ ...row, image_urls: row.image_urls!.split('|') })}\n`);
     const validation = validateRow({ ...row }, directory);
-    if (!validation.ok) throw new Error(`fixture row ${index} is invalid: ${JSON.stringify(validation.errors)}`);
+    if (!validation.ok)
+      throw new Error(`fixture row ${index} is invalid: ${JSON.stringify(validation.errors)}`);
     const data = jobDataOf(validation.row, {
       batchId: 'bench',
       rowKey: row.id!,

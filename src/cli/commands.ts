@@ -36,7 +36,6 @@ import {
   type StoredObject,
 } from '../shared/output-store.js';
 import { connectRedis, warnUnlessNoEviction } from '../shared/redis.js';
-import { startDashboard } from '../dashboard/server.js';
 import { ProviderSimulator, simulatorBaseUrls } from '../simulator/server.js';
 import { flushPendingResultLines } from '../worker/row-outcome.js';
 import { startWorkerPool, type WorkerPool } from '../worker/worker-pool.js';
@@ -790,6 +789,8 @@ export async function dashboardCommand(
 ): Promise<number> {
   const redis = await connectRedis(context.config.redisUrl);
   try {
+    // Loaded here: express and bull-board are large, and no other verb needs them.
+    const { startDashboard } = await import('../dashboard/server.js');
     const dashboard = await startDashboard({
       config: context.config,
       redis,

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { batchKeys, type BatchKeys, type RowSource } from './job-definitions.js';
 import { roundUsd } from './price-catalogue.js';
 import { RESOLUTION_TIERS, type ResolutionTier } from './resolution-tier.js';
+import { LuaScript } from './lua-script.js';
 
 /**
  * How an incoming row relates to the batch: not there yet; already enqueued from the same place, and `finished` or
@@ -48,7 +49,7 @@ export function sourceText(source: RowSource): string {
 
 // KEYS: rows, outcomes. ARGV: row key, source, ... Returns per row '' (new), '=' (present, finished),
 // '~' (present, unfinished) or the existing source (conflict).
-const CLASSIFY_ROWS = `
+const CLASSIFY_ROWS = new LuaScript(`
 local result = {}
 for i = 1, #ARGV, 2 do
   local existing = redis.call('HGET', KEYS[1], ARGV[i])
@@ -57,24 +58,25 @@ for i = 1, #ARGV, 2 do
   elseif redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then result[#result + 1] = '='
   else result[#result + 1] = '~' end
 end
-return result`;
+return result`);
 
-const REGISTER_ROWS = `
+const REGISTER_ROWS = new LuaScript(`
 local added = 0
 for i = 1, #ARGV, 2 do added = added + redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
 if added > 0 then redis.call('HINCRBY', KEYS[2], 'rows_total', added) end
-return added`;
+return added`);
 
-const RECORD_REJECT = `
+const RECORD_REJECT = new LuaScript(`
 local added = redis.call('HSETNX', KEYS[1], ARGV[1], '1')
 if added == 1 then redis.call('HINCRBY', KEYS[2], 'rows_rejected', 1) end
-return added`;
+return added`);
 
-// KEYS: outcomes, stats, budget, reservations, pending lines. ARGV: row key, status, tier, images, estimated USD,
+// KEYS: outcomes, stats, budget, reservations, pending lines, meta. ARGV: row key, status, tier, images, estimated USD,
 // spent USD, provider, error code, actual USD ('' when unknown), results line. Records the outcome once, settles the
-// row's reservation, and keeps the results line until the caller confirms it is in results.jsonl.
-const RECORD_OUTCOME = `
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+// row's reservation, and keeps the results line until the caller confirms it is in results.jsonl. Returns -1 when
+// the outcome was already recorded, else the batch's rows still pending.
+const RECORD_OUTCOME = new LuaScript(`
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return -1 end
 redis.call('HSET', KEYS[5], ARGV[1], ARGV[10])
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 if ARGV[2] == 'completed' then
@@ -97,11 +99,12 @@ if reserved then
   redis.call('HDEL', KEYS[4], ARGV[1])
 end
 redis.call('HINCRBYFLOAT', KEYS[3], 'spent', ARGV[6])
-return 1`;
+local finished = tonumber(redis.call('HGET', KEYS[2], 'completed') or '0') + tonumber(redis.call('HGET', KEYS[2], 'failed') or '0')
+return tonumber(redis.call('HGET', KEYS[6], 'rows_total') or '0') - finished`);
 
 // KEYS: meta, budget, reservations. ARGV: row key, USD. Returns 1 when reserved (or already reserved), 0 when the
 // batch's cap would be crossed (and marks the batch budget_reached).
-const RESERVE = `
+const RESERVE = new LuaScript(`
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 1 end
 local amount = tonumber(ARGV[2])
 local cap = redis.call('HGET', KEYS[1], 'budget_usd')
@@ -115,15 +118,15 @@ if cap and cap ~= '' then
 end
 redis.call('HINCRBYFLOAT', KEYS[2], 'reserved', amount)
 redis.call('HSET', KEYS[3], ARGV[1], amount)
-return 1`;
+return 1`);
 
 // KEYS: budget, reservations. ARGV: row key. Gives a reservation back (the call was not made or not billed).
-const RELEASE = `
+const RELEASE = new LuaScript(`
 local reserved = redis.call('HGET', KEYS[2], ARGV[1])
 if not reserved then return 0 end
 redis.call('HINCRBYFLOAT', KEYS[1], 'reserved', -tonumber(reserved))
 redis.call('HDEL', KEYS[2], ARGV[1])
-return 1`;
+return 1`);
 
 /** Records of every batch under one key prefix. */
 export class BatchStore {
@@ -171,8 +174,8 @@ export class BatchStore {
   ): Promise<RowClassification[]> {
     if (rows.length === 0) return [];
     const keys = this.keys(batchId);
-    const reply = (await this.redis.eval(
-      CLASSIFY_ROWS,
+    const reply = (await CLASSIFY_ROWS.run(
+      this.redis,
       2,
       keys.rows,
       keys.outcomes,
@@ -189,8 +192,8 @@ export class BatchStore {
   async registerRows(batchId: string, rows: Array<{ rowKey: string; source: string }>): Promise<number> {
     if (rows.length === 0) return 0;
     const keys = this.keys(batchId);
-    return (await this.redis.eval(
-      REGISTER_ROWS,
+    return (await REGISTER_ROWS.run(
+      this.redis,
       2,
       keys.rows,
       keys.meta,
@@ -201,12 +204,13 @@ export class BatchStore {
   /** Note a rejected row. @returns true the first time this `manifest:line` is rejected in the batch. */
   async recordReject(batchId: string, source: string): Promise<boolean> {
     const keys = this.keys(batchId);
-    return ((await this.redis.eval(RECORD_REJECT, 2, keys.rejects, keys.meta, source)) as number) === 1;
+    return ((await RECORD_REJECT.run(this.redis, 2, keys.rejects, keys.meta, source)) as number) === 1;
   }
 
   /**
-   * Record a row's final outcome once. @returns true when this call recorded it, false when it was already recorded
-   * (the job ran again after a crash): then the caller must not write its results line again.
+   * Record a row's final outcome once. @returns `recorded` false when it was already recorded (the job ran again
+   * after a crash): then the caller must not write its results line again; `pending`, the batch's rows still pending
+   * once this one is counted (-1 when not recorded).
    */
   async recordOutcome(
     batchId: string,
@@ -227,16 +231,17 @@ export class BatchStore {
       /** `<ms now>|<results line JSON>`, kept until {@link confirmResultLine}. */
       resultLine: string;
     },
-  ): Promise<boolean> {
+  ): Promise<{ recorded: boolean; pending: number }> {
     const keys = this.keys(batchId);
-    const recorded = (await this.redis.eval(
-      RECORD_OUTCOME,
-      5,
+    const pending = (await RECORD_OUTCOME.run(
+      this.redis,
+      6,
       keys.outcomes,
       keys.stats,
       keys.budget,
       keys.reservations,
       keys.pendingLines,
+      keys.meta,
       rowKey,
       outcome.status,
       outcome.tier,
@@ -248,7 +253,7 @@ export class BatchStore {
       outcome.actualUsd === undefined ? '' : String(outcome.actualUsd),
       outcome.resultLine,
     )) as number;
-    return recorded === 1;
+    return { recorded: pending >= 0, pending };
   }
 
   /**
@@ -258,8 +263,8 @@ export class BatchStore {
   async reserve(batchId: string, rowKey: string, usd: number): Promise<boolean> {
     const keys = this.keys(batchId);
     return (
-      ((await this.redis.eval(
-        RESERVE,
+      ((await RESERVE.run(
+        this.redis,
         3,
         keys.meta,
         keys.budget,
@@ -273,7 +278,7 @@ export class BatchStore {
   /** Give a row's reservation back: its call was not made, or not billed (e.g. a 429 or 5xx). */
   async release(batchId: string, rowKey: string): Promise<void> {
     const keys = this.keys(batchId);
-    await this.redis.eval(RELEASE, 2, keys.budget, keys.reservations, rowKey);
+    await RELEASE.run(this.redis, 2, keys.budget, keys.reservations, rowKey);
   }
 
   /** Set (or remove, with undefined) the batch's budget cap in USD; clears `budget_reached` so workers retry. */

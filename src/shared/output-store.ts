@@ -19,15 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  NoSuchKey,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { UsageError } from './errors.js';
 import { batchPaths, resolveInside, safeFileStem } from './output-layout.js';
 
@@ -84,7 +76,16 @@ const RESULTS_FOLDER = 'results/';
 
 /** A batch's output in a local (or network-mounted) directory. */
 export class LocalOutputStore implements OutputStore {
+  /** Directories known to exist: one mkdir per directory and process, not one per file. */
+  private readonly madeDirectories = new Set<string>();
+
   constructor(readonly root: string) {}
+
+  private async makeDirectory(directory: string): Promise<void> {
+    if (this.madeDirectories.has(directory)) return;
+    await mkdir(directory, { recursive: true });
+    this.madeDirectories.add(directory);
+  }
 
   batchLocation(batchId: string): string {
     return batchPaths(this.root, batchId).directory;
@@ -100,7 +101,7 @@ export class LocalOutputStore implements OutputStore {
 
   async stagingPath(batchId: string, relativePath: string): Promise<string> {
     const target = this.fileOf(batchId, relativePath);
-    await mkdir(path.dirname(target), { recursive: true });
+    await this.makeDirectory(path.dirname(target));
     return `${target}.${process.pid}-${Math.random().toString(16).slice(2, 10)}.part`;
   }
 
@@ -123,7 +124,7 @@ export class LocalOutputStore implements OutputStore {
 
   async writeResultLine(batchId: string, line: PendingResultLine): Promise<void> {
     const file = this.fileOf(batchId, RESULTS_FILE);
-    await mkdir(path.dirname(file), { recursive: true });
+    await this.makeDirectory(path.dirname(file));
     // One write of a whole line with O_APPEND: lines of concurrent writers never interleave.
     await appendFile(file, `${line.text}\n`, { flag: 'a' });
   }
@@ -231,6 +232,14 @@ export function defaultOutputRoot(env: NodeJS.ProcessEnv): string {
 /** How many GETs run at once when reading per-row results objects. */
 const READ_CONCURRENCY = 16;
 
+type S3Module = typeof import('@aws-sdk/client-s3');
+let s3Module: Promise<S3Module> | undefined;
+
+/** The AWS SDK, loaded on first use: commands that never touch S3 start without it (it is large). */
+function loadS3(): Promise<S3Module> {
+  return (s3Module ??= import('@aws-sdk/client-s3'));
+}
+
 /** A batch's output in an S3-compatible bucket. */
 export class S3OutputStore implements OutputStore {
   readonly root: string;
@@ -240,11 +249,12 @@ export class S3OutputStore implements OutputStore {
 
   /**
    * @param root `s3://bucket[/prefix]`.
+   * @param client the S3 client, or its promise.
    * @throws UsageError when `root` is not such a URL.
    */
   constructor(
     root: string,
-    private readonly client: S3Client,
+    private readonly client: S3Client | Promise<S3Client>,
   ) {
     const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(root);
     if (match === null || match[1] === undefined)
@@ -283,8 +293,10 @@ export class S3OutputStore implements OutputStore {
   async putFile(batchId: string, relativePath: string, stagedFile: string): Promise<void> {
     try {
       const { size } = await stat(stagedFile);
-      await this.client.send(
-        new PutObjectCommand({
+      await (
+        await this.client
+      ).send(
+        new (await loadS3()).PutObjectCommand({
           Bucket: this.bucket,
           Key: this.keyOf(batchId, relativePath),
           Body: createReadStream(stagedFile),
@@ -310,8 +322,10 @@ export class S3OutputStore implements OutputStore {
   }
 
   private async put(batchId: string, relativePath: string, body: Buffer): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({
+    await (
+      await this.client
+    ).send(
+      new (await loadS3()).PutObjectCommand({
         Bucket: this.bucket,
         Key: this.keyOf(batchId, relativePath),
         Body: body,
@@ -353,8 +367,10 @@ export class S3OutputStore implements OutputStore {
       if (drop(text)) doomed.push(this.keyOf(batchId, this.resultKey(rowKey)));
     }
     for (let start = 0; start < doomed.length; start += 1000) {
-      await this.client.send(
-        new DeleteObjectsCommand({
+      await (
+        await this.client
+      ).send(
+        new (await loadS3()).DeleteObjectsCommand({
           Bucket: this.bucket,
           Delete: { Objects: doomed.slice(start, start + 1000).map((Key) => ({ Key })), Quiet: true },
         }),
@@ -383,12 +399,17 @@ export class S3OutputStore implements OutputStore {
 
   async read(batchId: string, relativePath: string): Promise<Readable | undefined> {
     try {
-      const answer = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.keyOf(batchId, relativePath) }),
+      const answer = await (
+        await this.client
+      ).send(
+        new (await loadS3()).GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.keyOf(batchId, relativePath),
+        }),
       );
       return answer.Body as Readable | undefined;
     } catch (error) {
-      if (error instanceof NoSuchKey || (error as { name?: string }).name === 'NoSuchKey') return undefined;
+      if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
       throw error;
     }
   }
@@ -397,8 +418,10 @@ export class S3OutputStore implements OutputStore {
     const prefix = this.batchPrefix(batchId);
     let token: string | undefined;
     do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({
+      const page = await (
+        await this.client
+      ).send(
+        new (await loadS3()).ListObjectsV2Command({
           Bucket: this.bucket,
           Prefix: prefix,
           ...(token === undefined ? {} : { ContinuationToken: token }),
@@ -474,7 +497,7 @@ export function s3ClientConfig(settings: S3Settings): S3ClientConfig {
 }
 
 const stores = new Map<string, OutputStore>();
-let s3Client: S3Client | undefined;
+let s3Client: Promise<S3Client> | undefined;
 
 /**
  * The store of output root `root` (one per root and process).
@@ -488,7 +511,7 @@ export function outputStoreFor(root: string, env: NodeJS.ProcessEnv = process.en
     if (isS3Root(normalized)) {
       if (s3Client === undefined) {
         const settings = s3SettingsFromEnv(env);
-        s3Client = new S3Client(s3ClientConfig(settings));
+        s3Client = loadS3().then((sdk) => new sdk.S3Client(s3ClientConfig(settings)));
       }
       store = new S3OutputStore(normalized, s3Client);
     } else {
@@ -497,11 +520,4 @@ export function outputStoreFor(root: string, env: NodeJS.ProcessEnv = process.en
     stores.set(normalized, store);
   }
   return store;
-}
-
-/** Drop cached stores and the S3 client (tests that change the S3 settings between stores). */
-export function forgetOutputStores(): void {
-  stores.clear();
-  s3Client?.destroy();
-  s3Client = undefined;
 }

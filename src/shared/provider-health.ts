@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { ProviderName } from './config.js';
+import { LuaScript } from './lua-script.js';
 
 /** Breaker settings. */
 export interface BreakerSettings {
@@ -15,14 +16,14 @@ export interface BreakerSettings {
 }
 
 // KEYS: failures, opens. ARGV: threshold. Returns {failures, opens (0 when still closed)}.
-const RECORD_FAILURE = `
+const RECORD_FAILURE = new LuaScript(`
 local failures = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], 3600000)
 if failures < tonumber(ARGV[1]) then return {failures, 0} end
 redis.call('SET', KEYS[1], 0, 'PX', 3600000)
 local opens = redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], 3600000)
-return {failures, opens}`;
+return {failures, opens}`);
 
 /** Health records of every provider under one prefix. */
 export class ProviderHealth {
@@ -46,8 +47,8 @@ export class ProviderHealth {
    * @returns the pause in ms when this failure opened the breaker, else undefined.
    */
   async recordFailure(provider: ProviderName): Promise<number | undefined> {
-    const [, opens] = (await this.redis.eval(
-      RECORD_FAILURE,
+    const [, opens] = (await RECORD_FAILURE.run(
+      this.redis,
       2,
       this.key(provider, 'failures'),
       this.key(provider, 'opens'),

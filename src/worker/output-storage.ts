@@ -42,6 +42,8 @@ export async function storeOutputImage(
 ): Promise<StoredOutput> {
   const temporary = await store.stagingPath(batchId, relativePath);
   try {
+    // Inline (base64) images are checked and hashed in memory, where they already are; downloads from the file.
+    let inline: Buffer | undefined;
     if (image.kind === 'url') {
       await downloadToFile(image.url, temporary, {
         provider: options.provider,
@@ -55,11 +57,12 @@ export async function storeOutputImage(
           provider: options.provider,
         });
       }
-      await writeFile(temporary, Buffer.from(image.data, 'base64'));
+      inline = Buffer.from(image.data, 'base64');
+      await writeFile(temporary, inline);
     }
     let metadata: Metadata;
     try {
-      metadata = await sharp(temporary, { limitInputPixels: MAX_OUTPUT_PIXELS }).metadata();
+      metadata = await sharp(inline ?? temporary, { limitInputPixels: MAX_OUTPUT_PIXELS }).metadata();
     } catch (error) {
       throw new InvalidResponseError(
         `the provider's output is not a readable image (${(error as Error).message})`,
@@ -80,10 +83,10 @@ export async function storeOutputImage(
         { provider: options.provider },
       );
     }
-    const [sha256, bytes] = await Promise.all([
-      hashFile(temporary),
-      stat(temporary).then((info) => info.size),
-    ]);
+    const [sha256, bytes] =
+      inline === undefined
+        ? await Promise.all([hashFile(temporary), stat(temporary).then((info) => info.size)])
+        : [createHash('sha256').update(inline).digest('hex'), inline.length];
     await store.putFile(batchId, relativePath, temporary);
     return { path: relativePath, width: metadata.width, height: metadata.height, bytes, sha256 };
   } catch (error) {

@@ -22,7 +22,7 @@ export async function recordRowOutcome(
   /** USD counted as spent against the budget; default: the actual or estimated cost of a completed row, else 0. */
   spentUsd: number = line.status === 'completed' ? (line.cost_usd_actual ?? line.cost_usd) : 0,
 ): Promise<boolean> {
-  const recorded = await store.recordOutcome(data.batchId, data.rowKey, {
+  const { recorded, pending } = await store.recordOutcome(data.batchId, data.rowKey, {
     status: line.status,
     tier: line.resolution_tier as ResolutionTier,
     images: line.outputs.length,
@@ -39,8 +39,10 @@ export async function recordRowOutcome(
     text: JSON.stringify(line),
   });
   await store.confirmResultLine(data.batchId, data.rowKey);
-  const status = await store.status(data.batchId);
-  if (status !== undefined && status.pending === 0) await writeBatchSummary(status);
+  if (pending === 0) {
+    const status = await store.status(data.batchId);
+    if (status !== undefined && status.pending === 0) await writeBatchSummary(status);
+  }
   return true;
 }
 

@@ -1,0 +1,618 @@
+/**
+ * `npm run bench`: image-batch against bare BullMQ on the same machine and Redis, in the same run. Prints a table and
+ * writes BENCHMARKS.md with the machine and date. Every figure is the median of several runs with its range; every
+ * ratio compares figures measured in this run. Benchmarks, not tests: nothing here passes or fails on a time.
+ *
+ * Each measured program runs in its own process (our CLI from dist/, bare BullMQ as plain scripts) with
+ * bench/peak-rss.cjs preloaded, so peak RSS is getrusage's true peak of that process alone. The provider simulator
+ * runs in this process, which is otherwise idle while a child works. Every run gets its own Redis key prefix, deleted
+ * afterwards (never a flush: the Redis may be shared).
+ *
+ * Flags: --quick (smaller sizes, one run each: to try the suite, not to quote), --only <name,...> (ingest, dispatch,
+ * latency, rate, large).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { BatchStore } from '../src/shared/batch-store.js';
+import { ProviderSimulator, simulatorBaseUrls } from '../src/simulator/server.js';
+import { writeFixtures, type Fixtures } from './fixtures.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+const quick = process.argv.includes('--quick');
+const onlyIndex = process.argv.indexOf('--only');
+const only = onlyIndex === -1 ? undefined : new Set(process.argv[onlyIndex + 1]!.split(','));
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const runId = randomBytes(3).toString('hex');
+const MIB = 1024 * 1024;
+
+/** Result of one child process. */
+interface ChildRun {
+  stdout: string;
+  stderr: string;
+  /** Wall time from spawn to exit, ms. */
+  ms: number;
+  /** Peak RSS, bytes. */
+  peakRssBytes: number;
+}
+
+let scratch: string;
+let prefixCount = 0;
+
+function newPrefix(): string {
+  prefixCount += 1;
+  return `ib-bench-${runId}-${prefixCount}`;
+}
+
+/** Run `node [--require peak-rss] <args>` to its end. @throws Error when it exits non-zero. */
+async function runNode(
+  args: string[],
+  environment: Record<string, string>,
+  until?: (child: ReturnType<typeof spawn>) => Promise<void>,
+): Promise<ChildRun> {
+  const rssFile = path.join(scratch, `rss-${randomBytes(4).toString('hex')}`);
+  const started = performance.now();
+  const child = spawn(process.execPath, ['--require', path.join(root, 'bench/peak-rss.cjs'), ...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...environment, BENCH_RSS_FILE: rssFile },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
+  if (until !== undefined) await until(child);
+  const code = await exited;
+  const ms = performance.now() - started;
+  if (code !== 0) throw new Error(`node ${args.join(' ')} exited ${code}:\n${stderr.slice(-2000)}`);
+  const peakRssBytes = Number(await readFile(rssFile, 'utf8'));
+  return { stdout, stderr, ms, peakRssBytes };
+}
+
+/** Delete every key under `prefix` (SCAN + UNLINK; the Redis may be shared, so never a flush). */
+async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
+    cursor = next;
+    if (keys.length > 0) await redis.unlink(...keys);
+  } while (cursor !== '0');
+}
+
+/** Median and range of several runs. */
+interface Figure {
+  median: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+function figure(values: number[]): Figure {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return { median, min: sorted[0]!, max: sorted.at(-1)!, runs: sorted.length };
+}
+
+function formatFigure(value: Figure, unit: (n: number) => string): string {
+  if (value.runs === 1) return `${unit(value.median)} (1 run)`;
+  return `${unit(value.median)} [${unit(value.min)}–${unit(value.max)}]`;
+}
+
+const perSecond = (n: number) => `${Math.round(n).toLocaleString('en')}/s`;
+const mebibytes = (n: number) => `${Math.round(n / MIB)} MiB`;
+const percent = (n: number) => `${Math.round(n * 100)} %`;
+
+/** One line of the results table. */
+interface Row {
+  benchmark: string;
+  measure: string;
+  ours: string;
+  bare: string;
+  ratio: string;
+  target: string;
+  met: boolean | undefined;
+  note?: string;
+}
+
+const rows: Row[] = [];
+const notes: string[] = [];
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+const cli = path.join(root, 'bin/image-batch.js');
+
+// ---------------------------------------------------------------------------------------------------------------
+// 1. Ingest
+// ---------------------------------------------------------------------------------------------------------------
+
+async function ingestOnce(
+  redis: Redis,
+  kind: 'csv' | 'jsonl' | 'bare',
+  fixtures: Fixtures,
+): Promise<{ rowsPerSecond: number; peakRssBytes: number }> {
+  const prefix = newPrefix();
+  try {
+    const run =
+      kind === 'bare'
+        ? await runNode([path.join(root, 'bench/bare-ingest.mjs'), fixtures.payloads, redisUrl, prefix], {})
+        : await runNode(
+            [
+              cli,
+              'enqueue',
+              kind === 'csv' ? fixtures.csv : fixtures.jsonl,
+              '--batch',
+              'bench',
+              '--out',
+              scratch,
+            ],
+            { REDIS_URL: redisUrl, IMAGE_BATCH_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' },
+          );
+    if (kind !== 'bare' && !run.stdout.includes(`enqueued ${fixtures.rows}`))
+      throw new Error(`enqueue did not enqueue every row:\n${run.stdout}${run.stderr}`);
+    const waiting = await redis.llen(`${prefix}:provider-openai:wait`);
+    if (waiting !== fixtures.rows) throw new Error(`${kind}: ${waiting} jobs waiting, not ${fixtures.rows}`);
+    return { rowsPerSecond: (fixtures.rows * 1000) / run.ms, peakRssBytes: run.peakRssBytes };
+  } finally {
+    await deletePrefix(redis, prefix);
+  }
+}
+
+async function ingest(redis: Redis): Promise<void> {
+  const small = quick ? 20_000 : 100_000;
+  const large = quick ? 100_000 : 1_000_000;
+  const repeats = quick ? 1 : 3;
+  log(`ingest: writing fixtures of ${small.toLocaleString('en')} and ${large.toLocaleString('en')} rows`);
+  const fixtures = { small: await writeFixtures(scratch, small), large: await writeFixtures(scratch, large) };
+  for (const [size, fixture, runs] of [
+    ['small', fixtures.small, repeats],
+    ['large', fixtures.large, 1],
+  ] as const) {
+    const samples: Record<
+      'csv' | 'jsonl' | 'bare',
+      Array<{ rowsPerSecond: number; peakRssBytes: number }>
+    > = {
+      csv: [],
+      jsonl: [],
+      bare: [],
+    };
+    for (let run = 0; run < runs; run += 1) {
+      // Interleaved, so a slow minute of the machine touches all three alike.
+      for (const kind of ['bare', 'csv', 'jsonl'] as const) {
+        const sample = await ingestOnce(redis, kind, fixture);
+        log(
+          `ingest ${fixture.rows} ${kind}: ${perSecond(sample.rowsPerSecond)}, ${mebibytes(sample.peakRssBytes)}`,
+        );
+        samples[kind].push(sample);
+      }
+    }
+    const bare = figure(samples.bare.map((sample) => sample.rowsPerSecond));
+    const rowsLabel = fixture.rows.toLocaleString('en');
+    for (const kind of ['csv', 'jsonl'] as const) {
+      const ours = figure(samples[kind].map((sample) => sample.rowsPerSecond));
+      const ratios = figure(
+        samples[kind].map((sample, index) => sample.rowsPerSecond / samples.bare[index]!.rowsPerSecond),
+      );
+      rows.push({
+        benchmark: `Ingest ${rowsLabel} rows, ${kind.toUpperCase()}`,
+        measure: 'rows/s (parse, validate, enqueue)',
+        ours: formatFigure(ours, perSecond),
+        bare: formatFigure(bare, perSecond),
+        ratio: formatFigure(ratios, percent),
+        target: '≥ 85 %',
+        met: ratios.median >= 0.85,
+      });
+      const rss = figure(samples[kind].map((sample) => sample.peakRssBytes));
+      rows.push({
+        benchmark: `Ingest ${rowsLabel} rows, ${kind.toUpperCase()}`,
+        measure: 'peak RSS of the producer',
+        ours: formatFigure(rss, mebibytes),
+        bare: formatFigure(figure(samples.bare.map((sample) => sample.peakRssBytes)), mebibytes),
+        ratio: '',
+        target: size === 'large' ? '≤ 200 MB' : '',
+        met: size === 'large' ? rss.median <= 200 * 1000 * 1000 : undefined,
+      });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 2.–5. The worker path
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Write a manifest of `count` OpenAI generate rows of `resolution` and enqueue it under a new prefix. */
+async function enqueueJobs(
+  redis: Redis,
+  count: number,
+  resolution: string,
+  options: { provider?: string; format?: string } = {},
+): Promise<string> {
+  const prefix = newPrefix();
+  const provider = options.provider ?? 'openai';
+  const manifest = path.join(scratch, `jobs-${prefix}.jsonl`);
+  const lines: string[] = [];
+  for (let index = 0; index < count; index += 1) {
+    lines.push(
+      JSON.stringify({
+        id: `job-${index}`,
+        provider,
+        prompt: 'A small benchmark image',
+        resolution,
+        output_format: options.format ?? 'png',
+      }),
+    );
+  }
+  await writeFile(manifest, `${lines.join('\n')}\n`);
+  const run = await runNode(
+    [cli, 'enqueue', manifest, '--batch', 'bench', '--out', path.join(scratch, prefix)],
+    { REDIS_URL: redisUrl, IMAGE_BATCH_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' },
+  );
+  if (!run.stdout.includes(`enqueued ${count}`))
+    throw new Error(`could not enqueue:\n${run.stdout}${run.stderr}`);
+  void redis;
+  return prefix;
+}
+
+/** Jobs per second between the first and the last completion (BullMQ's completed set is scored by finish time). */
+async function completionRate(
+  redis: Redis,
+  prefix: string,
+  provider = 'openai',
+): Promise<{ rate: number; count: number }> {
+  const key = `${prefix}:provider-${provider}:completed`;
+  const count = await redis.zcard(key);
+  const first = await redis.zrange(key, '0', '0', 'WITHSCORES');
+  const last = await redis.zrange(key, '-1', '-1', 'WITHSCORES');
+  const spanMs = Number(last[1]) - Number(first[1]);
+  return { rate: spanMs > 0 ? ((count - 1) * 1000) / spanMs : Number.NaN, count };
+}
+
+/** Run our worker on `prefix` until batch `bench` has no pending row; SIGTERM it and return its run. */
+async function runOurWorker(
+  redis: Redis,
+  prefix: string,
+  environment: Record<string, string>,
+  args: string[],
+): Promise<ChildRun> {
+  const store = new BatchStore(redis, prefix);
+  return runNode(
+    [cli, 'worker', ...args],
+    { REDIS_URL: redisUrl, IMAGE_BATCH_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn', ...environment },
+    async (child) => {
+      const deadline = Date.now() + 10 * 60_000;
+      for (;;) {
+        const status = await store.status('bench');
+        if (status !== undefined && status.pending === 0) break;
+        if (child.exitCode !== null || Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      child.kill('SIGTERM');
+    },
+  );
+}
+
+function providerEnvironment(
+  simulator: ProviderSimulator,
+  provider: string,
+  settings: Record<string, string>,
+): Record<string, string> {
+  const urls = simulatorBaseUrls(simulator.url) as Record<string, { baseUrl: string }>;
+  const upper = provider.toUpperCase();
+  const keyVariable: Record<string, string> = {
+    openai: 'OPENAI_API_KEY',
+    fal: 'FAL_KEY',
+    replicate: 'REPLICATE_API_TOKEN',
+    oxen: 'OXEN_API_KEY',
+    wavespeed: 'WAVESPEED_API_KEY',
+  };
+  return {
+    [keyVariable[provider]!]: 'bench-key',
+    [`${upper}_BASE_URL`]: urls[provider]!.baseUrl,
+    ...(provider === 'fal' ? { FAL_REST_URL: simulator.url } : {}),
+    [`${upper}_POLL_INTERVAL_MS`]: '50',
+    ...settings,
+  };
+}
+
+/** Run `work` against a simulator of its own (each benchmark starts from a fresh one), stopped afterwards. */
+async function withSimulator<T>(work: (simulator: ProviderSimulator) => Promise<T>): Promise<T> {
+  const simulator = new ProviderSimulator({ latencyMs: 0 });
+  await simulator.start();
+  try {
+    return await work(simulator);
+  } finally {
+    await simulator.stop();
+  }
+}
+
+async function dispatch(redis: Redis, simulator: ProviderSimulator): Promise<void> {
+  simulator.setLatency(0);
+  const repeats = quick ? 1 : 2;
+  for (const concurrency of [1, 50, 200]) {
+    const jobs = quick ? (concurrency === 1 ? 300 : 1000) : concurrency === 1 ? 500 : 2000;
+    const ours: number[] = [];
+    const bare: number[] = [];
+    const oursRss: number[] = [];
+    for (let run = 0; run < repeats; run += 1) {
+      const barePrefix = await enqueueJobs(redis, jobs, '256x256');
+      try {
+        await runNode(
+          [path.join(root, 'bench/bare-worker.mjs'), redisUrl, barePrefix, String(concurrency), String(jobs)],
+          {},
+        );
+        bare.push((await completionRate(redis, barePrefix)).rate);
+      } finally {
+        await deletePrefix(redis, barePrefix);
+      }
+      const prefix = await enqueueJobs(redis, jobs, '256x256');
+      try {
+        const worker = await runOurWorker(redis, prefix, providerEnvironment(simulator, 'openai', {}), [
+          '--provider',
+          'openai',
+          '--concurrency',
+          String(concurrency),
+          '--requests-per-minute',
+          '0',
+        ]);
+        const { rate, count } = await completionRate(redis, prefix);
+        if (count !== jobs) throw new Error(`dispatch: ${count} of ${jobs} jobs completed`);
+        ours.push(rate);
+        oursRss.push(worker.peakRssBytes);
+      } finally {
+        await deletePrefix(redis, prefix);
+      }
+      log(`dispatch c=${concurrency}: ours ${perSecond(ours.at(-1)!)}, bare ${perSecond(bare.at(-1)!)}`);
+    }
+    const ratios = figure(ours.map((value, index) => value / bare[index]!));
+    rows.push({
+      benchmark: `Dispatch, concurrency ${concurrency}`,
+      measure: `jobs/s (${jobs.toLocaleString('en')} jobs; ours: call, image file, results line)`,
+      ours: formatFigure(figure(ours), perSecond),
+      bare: formatFigure(figure(bare), perSecond),
+      ratio: formatFigure(ratios, percent),
+      target: '≥ 50 %',
+      met: ratios.median >= 0.5,
+    });
+  }
+}
+
+async function latencyHiding(redis: Redis, simulator: ProviderSimulator): Promise<void> {
+  const latencyMs = 2000;
+  const jobs = quick ? 1000 : 2000;
+  const concurrency = 500;
+  const ideal = (concurrency * 1000) / latencyMs;
+  simulator.setLatency(latencyMs);
+  const rates: number[] = [];
+  const rss: number[] = [];
+  for (let run = 0; run < (quick ? 1 : 3); run += 1) {
+    const prefix = await enqueueJobs(redis, jobs, '256x256');
+    try {
+      const worker = await runOurWorker(redis, prefix, providerEnvironment(simulator, 'openai', {}), [
+        '--provider',
+        'openai',
+        '--concurrency',
+        String(concurrency),
+        '--requests-per-minute',
+        '0',
+      ]);
+      const { rate, count } = await completionRate(redis, prefix);
+      if (count !== jobs) throw new Error(`latency hiding: ${count} of ${jobs} jobs completed`);
+      rates.push(rate);
+      rss.push(worker.peakRssBytes);
+      log(`latency hiding: ${perSecond(rate)} of ${perSecond(ideal)}, ${mebibytes(worker.peakRssBytes)}`);
+    } finally {
+      await deletePrefix(redis, prefix);
+    }
+  }
+  simulator.setLatency(0);
+  const ratio = figure(rates.map((rate) => rate / ideal));
+  rows.push({
+    benchmark: `Latency hiding (2 s latency, ${jobs.toLocaleString('en')} rows, concurrency 500)`,
+    measure: 'jobs/s vs ideal 250/s',
+    ours: formatFigure(figure(rates), perSecond),
+    bare: `ideal ${perSecond(ideal)}`,
+    ratio: formatFigure(ratio, percent),
+    target: '≥ 90 %',
+    met: ratio.median >= 0.9,
+  });
+  rows.push({
+    benchmark: 'Latency hiding',
+    measure: 'peak RSS of the worker',
+    ours: formatFigure(figure(rss), mebibytes),
+    bare: '',
+    ratio: '',
+    target: '',
+    met: undefined,
+  });
+}
+
+async function rateAdherence(redis: Redis, simulator: ProviderSimulator): Promise<void> {
+  const limit = 600;
+  const jobs = quick ? 300 : 2000;
+  simulator.setLatency(50);
+  // The simulator enforces the limit as the provider would (a sliding minute); a 429 shows as throttled.
+  simulator.setRateLimit(limit);
+  const throttledBefore = simulator.throttledByProvider.get('openai') ?? 0;
+  const prefix = await enqueueJobs(redis, jobs, '256x256');
+  try {
+    await runOurWorker(redis, prefix, providerEnvironment(simulator, 'openai', {}), [
+      '--provider',
+      'openai',
+      '--concurrency',
+      '50',
+      '--requests-per-minute',
+      String(limit),
+    ]);
+    const { rate, count } = await completionRate(redis, prefix);
+    if (count !== jobs) throw new Error(`rate adherence: ${count} of ${jobs} jobs completed`);
+    // Achieved rate per 10-second window of the run, for a median and a range.
+    const finished = (await redis.zrange(`${prefix}:provider-openai:completed`, '0', '-1', 'WITHSCORES'))
+      .filter((_, index) => index % 2 === 1)
+      .map(Number);
+    const start = finished[0]!;
+    const windows: number[] = [];
+    for (let from = start; from + 10_000 <= finished.at(-1)!; from += 10_000) {
+      windows.push((finished.filter((time) => time >= from && time < from + 10_000).length * 6) / limit);
+    }
+    const throttled = (simulator.throttledByProvider.get('openai') ?? 0) - throttledBefore;
+    log(`rate adherence: ${Math.round(rate * 60)}/min of ${limit}/min, ${throttled} 429s`);
+    const windowFigure = windows.length > 0 ? figure(windows) : figure([(rate * 60) / limit]);
+    rows.push({
+      benchmark: `Rate-limit adherence (limit ${limit}/min, ${jobs.toLocaleString('en')} rows, 50 ms latency)`,
+      measure: `achieved rate / limit over the run; per 10 s window in brackets; 429s: ${throttled}`,
+      ours: `${Math.round(rate * 60)}/min`,
+      bare: `limit ${limit}/min`,
+      ratio:
+        `${percent((rate * 60) / limit)} ${windowFigure.runs > 1 ? `[${percent(windowFigure.min)}–${percent(windowFigure.max)}]` : ''}`.trim(),
+      target: '≥ 95 %, no 429',
+      met: (rate * 60) / limit >= 0.95 && throttled === 0,
+    });
+  } finally {
+    simulator.setRateLimit(undefined);
+    simulator.setLatency(0);
+    await deletePrefix(redis, prefix);
+  }
+}
+
+async function largeOutputs(redis: Redis, simulator: ProviderSimulator): Promise<void> {
+  const concurrency = 50;
+  const jobs = quick ? 100 : 200;
+  simulator.setLatency(0);
+  const rss: number[] = [];
+  const inFlight: number[] = [];
+  let imageBytes = 0;
+  for (let run = 0; run < (quick ? 1 : 3); run += 1) {
+    const prefix = await enqueueJobs(redis, jobs, '3840x2160', { provider: 'fal' });
+    try {
+      const worker = await runOurWorker(redis, prefix, providerEnvironment(simulator, 'fal', {}), [
+        '--provider',
+        'fal',
+        '--concurrency',
+        String(concurrency),
+        '--requests-per-minute',
+        '0',
+      ]);
+      const { count } = await completionRate(redis, prefix, 'fal');
+      if (count !== jobs) throw new Error(`large outputs: ${count} of ${jobs} jobs completed`);
+      const results = (await readFile(path.join(scratch, prefix, 'bench', 'results.jsonl'), 'utf8'))
+        .trim()
+        .split('\n');
+      imageBytes = (JSON.parse(results[0]!) as { outputs: Array<{ bytes: number }> }).outputs[0]!.bytes;
+      rss.push(worker.peakRssBytes);
+      inFlight.push(concurrency * imageBytes);
+      log(
+        `large outputs: ${mebibytes(worker.peakRssBytes)} peak, ${mebibytes(concurrency * imageBytes)} naive`,
+      );
+    } finally {
+      await deletePrefix(redis, prefix);
+    }
+  }
+  const peak = figure(rss);
+  const naive = concurrency * imageBytes;
+  rows.push({
+    benchmark: `Large outputs (3840×2160 PNG, ${(imageBytes / MIB).toFixed(1)} MiB each, concurrency ${concurrency})`,
+    measure: 'peak RSS of the worker vs whole images in memory',
+    ours: formatFigure(peak, mebibytes),
+    bare: `naive ${mebibytes(naive)}`,
+    ratio: percent(peak.median / naive),
+    target: '< 2× bytes in flight',
+    met: peak.median < 2 * naive,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+function machine(): string[] {
+  const cpus = os.cpus();
+  let redisVersion = 'unknown';
+  try {
+    redisVersion =
+      /redis_version:(\S+)/.exec(
+        execFileSync('redis-cli', ['-u', redisUrl, 'info', 'server']).toString(),
+      )?.[1] ?? redisVersion;
+  } catch {
+    // redis-cli missing: the version stays unknown.
+  }
+  const bullmq = (
+    JSON.parse(
+      execFileSync(process.execPath, ['-p', 'JSON.stringify(require("bullmq/package.json"))'], {
+        cwd: root,
+      }).toString(),
+    ) as { version: string }
+  ).version;
+  return [
+    `- Date: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    `- CPU: ${cpus.length} × ${cpus[0]?.model.trim() ?? 'unknown'}; memory ${Math.round(os.totalmem() / 1024 ** 3)} GiB`,
+    `- Node ${process.version}, Redis ${redisVersion} at ${new URL(redisUrl).host}, BullMQ ${bullmq}`,
+    `- Mode: ${quick ? 'quick (small sizes, one run: not for quoting)' : 'full'}`,
+  ];
+}
+
+function table(): string[] {
+  const header = ['benchmark', 'measure', 'image-batch', 'bare BullMQ / ideal', 'ratio', 'target', 'met'];
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
+  for (const row of rows) {
+    const met = row.met === undefined ? '' : row.met ? 'yes' : '**no**';
+    lines.push(
+      `| ${[row.benchmark, row.measure, row.ours, row.bare, row.ratio, row.target, met].join(' | ')} |`,
+    );
+  }
+  return lines;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  scratch = await mkdtemp(path.join(os.tmpdir(), 'image-batch-bench-'));
+  log('building dist/ (the CLI is measured as users run it)');
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+  const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const selected = (name: string) => only === undefined || only.has(name);
+  try {
+    if (selected('ingest')) await ingest(redis);
+    // Rate-limit adherence needs 200 s at 10 jobs/s and little CPU: it runs beside the other worker benchmarks, each
+    // of which is compared with a figure of its own run, so it slows ours and bare alike.
+    const rate = selected('rate') ? withSimulator((simulator) => rateAdherence(redis, simulator)) : undefined;
+    rate?.catch(() => undefined);
+    if (selected('dispatch')) await withSimulator((simulator) => dispatch(redis, simulator));
+    if (selected('latency')) await withSimulator((simulator) => latencyHiding(redis, simulator));
+    if (selected('large')) await withSimulator((simulator) => largeOutputs(redis, simulator));
+    await rate;
+  } finally {
+    redis.disconnect();
+    await rm(scratch, { recursive: true, force: true });
+  }
+  const minutes = (performance.now() - started) / 60_000;
+  const explanations = await readFile(path.join(root, 'bench/explanations.md'), 'utf8').catch(() => '');
+  const document = [
+    '# Benchmarks',
+    '',
+    'Written by `npm run bench` (bench/run.ts); do not edit by hand — the explanations below come from',
+    'bench/explanations.md. Each figure is the median of the runs shown, with their range in brackets; each ratio is',
+    'taken between figures of the same run.',
+    '',
+    '## Machine',
+    '',
+    ...machine(),
+    `- The suite took ${minutes.toFixed(1)} minutes.`,
+    '',
+    '## Results',
+    '',
+    ...table(),
+    '',
+    ...notes,
+    explanations.trim(),
+    '',
+  ].join('\n');
+  process.stdout.write(`${table().join('\n')}\n`);
+  if (!quick && only === undefined) await writeFile(path.join(root, 'BENCHMARKS.md'), document);
+  else await writeFile(path.join(os.tmpdir(), 'BENCHMARKS.partial.md'), document);
+  log(`done in ${minutes.toFixed(1)} min`);
+}
+
+await main();
