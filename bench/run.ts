@@ -18,6 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { BatchStore } from '../src/shared/batch-store.js';
+import { apiKeyVariable, baseUrlVariable, type ProviderName } from '../src/shared/config.js';
 import { ProviderSimulator, simulatorBaseUrls } from '../src/simulator/server.js';
 import { writeFixtures, type Fixtures } from './fixtures.js';
 
@@ -297,26 +298,23 @@ async function runOurWorker(
   );
 }
 
+/**
+ * Environment pointing `provider` at `simulator`, with `concurrency` as its global concurrency (a provider's
+ * `<P>_CONCURRENCY` caps jobs at once across all workers, whatever a worker's own `--concurrency`).
+ */
 function providerEnvironment(
   simulator: ProviderSimulator,
-  provider: string,
-  settings: Record<string, string>,
+  provider: ProviderName,
+  concurrency: number,
 ): Record<string, string> {
-  const urls = simulatorBaseUrls(simulator.url) as Record<string, { baseUrl: string }>;
+  const urls = simulatorBaseUrls(simulator.url);
   const upper = provider.toUpperCase();
-  const keyVariable: Record<string, string> = {
-    openai: 'OPENAI_API_KEY',
-    fal: 'FAL_KEY',
-    replicate: 'REPLICATE_API_TOKEN',
-    oxen: 'OXEN_API_KEY',
-    wavespeed: 'WAVESPEED_API_KEY',
-  };
   return {
-    [keyVariable[provider]!]: 'bench-key',
-    [`${upper}_BASE_URL`]: urls[provider]!.baseUrl,
+    [apiKeyVariable(provider)]: 'bench-key',
+    [baseUrlVariable(provider)]: urls[provider].baseUrl,
     ...(provider === 'fal' ? { FAL_REST_URL: simulator.url } : {}),
     [`${upper}_POLL_INTERVAL_MS`]: '50',
-    ...settings,
+    [`${upper}_CONCURRENCY`]: String(concurrency),
   };
 }
 
@@ -352,14 +350,12 @@ async function dispatch(redis: Redis, simulator: ProviderSimulator): Promise<voi
       }
       const prefix = await enqueueJobs(redis, jobs, '256x256');
       try {
-        const worker = await runOurWorker(redis, prefix, providerEnvironment(simulator, 'openai', {}), [
-          '--provider',
-          'openai',
-          '--concurrency',
-          String(concurrency),
-          '--requests-per-minute',
-          '0',
-        ]);
+        const worker = await runOurWorker(
+          redis,
+          prefix,
+          providerEnvironment(simulator, 'openai', concurrency),
+          ['--provider', 'openai', '--concurrency', String(concurrency), '--requests-per-minute', '0'],
+        );
         const { rate, count } = await completionRate(redis, prefix);
         if (count !== jobs) throw new Error(`dispatch: ${count} of ${jobs} jobs completed`);
         ours.push(rate);
@@ -393,14 +389,12 @@ async function latencyHiding(redis: Redis, simulator: ProviderSimulator): Promis
   for (let run = 0; run < (quick ? 1 : 3); run += 1) {
     const prefix = await enqueueJobs(redis, jobs, '256x256');
     try {
-      const worker = await runOurWorker(redis, prefix, providerEnvironment(simulator, 'openai', {}), [
-        '--provider',
-        'openai',
-        '--concurrency',
-        String(concurrency),
-        '--requests-per-minute',
-        '0',
-      ]);
+      const worker = await runOurWorker(
+        redis,
+        prefix,
+        providerEnvironment(simulator, 'openai', concurrency),
+        ['--provider', 'openai', '--concurrency', String(concurrency), '--requests-per-minute', '0'],
+      );
       const { rate, count } = await completionRate(redis, prefix);
       if (count !== jobs) throw new Error(`latency hiding: ${count} of ${jobs} jobs completed`);
       rates.push(rate);
@@ -441,7 +435,7 @@ async function rateAdherence(redis: Redis, simulator: ProviderSimulator): Promis
   const throttledBefore = simulator.throttledByProvider.get('openai') ?? 0;
   const prefix = await enqueueJobs(redis, jobs, '256x256');
   try {
-    await runOurWorker(redis, prefix, providerEnvironment(simulator, 'openai', {}), [
+    await runOurWorker(redis, prefix, providerEnvironment(simulator, 'openai', 50), [
       '--provider',
       'openai',
       '--concurrency',
@@ -490,7 +484,7 @@ async function largeOutputs(redis: Redis, simulator: ProviderSimulator): Promise
   for (let run = 0; run < (quick ? 1 : 3); run += 1) {
     const prefix = await enqueueJobs(redis, jobs, '3840x2160', { provider: 'fal' });
     try {
-      const worker = await runOurWorker(redis, prefix, providerEnvironment(simulator, 'fal', {}), [
+      const worker = await runOurWorker(redis, prefix, providerEnvironment(simulator, 'fal', concurrency), [
         '--provider',
         'fal',
         '--concurrency',

@@ -1,6 +1,8 @@
 /**
  * The CLI verbs as functions: each takes parsed options and an output, returns the process exit code
  * (0 success, 1 some rows failed or were rejected, 2 usage or configuration error), and closes what it opened.
+ * The worker pool, the simulator and the dashboard load only in the verbs that use them, so `enqueue` from crontab
+ * starts fast and small.
  */
 import { stat } from 'node:fs/promises';
 import { listSchedules, removeSchedule, startScheduler, upsertSchedule } from '../producer/schedules.js';
@@ -36,9 +38,9 @@ import {
   type StoredObject,
 } from '../shared/output-store.js';
 import { connectRedis, warnUnlessNoEviction } from '../shared/redis.js';
-import { ProviderSimulator, simulatorBaseUrls } from '../simulator/server.js';
+import type { ProviderSimulator } from '../simulator/server.js';
 import { flushPendingResultLines } from '../worker/row-outcome.js';
-import { startWorkerPool, type WorkerPool } from '../worker/worker-pool.js';
+import type { WorkerPool } from '../worker/worker-pool.js';
 import { formatBytes, startProgress, type CliOutput } from './progress.js';
 import { batchFigures, reportTable, writeReportCsv } from './batch-report.js';
 import { describeEnqueue, describeEstimate, describeStatus, formatUsd } from './report.js';
@@ -107,6 +109,7 @@ export async function useSimulatorWithoutKeys(
 ): Promise<{ config: Config; simulator: ProviderSimulator | undefined }> {
   const missing = providers.filter((name) => context.config.providers[name].apiKey === undefined);
   if (missing.length === 0) return { config: context.config, simulator: undefined };
+  const { ProviderSimulator, simulatorBaseUrls } = await import('../simulator/server.js');
   const simulator = new ProviderSimulator();
   const url = await simulator.start();
   const urls = simulatorBaseUrls(url);
@@ -367,7 +370,7 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
 
     let status = (await store.status(batchId))!;
     if (status.pending > 0) {
-      pool = startWorkerPool({
+      pool = (await import('../worker/worker-pool.js')).startWorkerPool({
         config,
         redis,
         store,
@@ -552,7 +555,7 @@ export async function workerCommand(
   try {
     await warnUnlessNoEviction(redis, context.log);
     const store = new BatchStore(redis, context.config.queuePrefix);
-    const pool = startWorkerPool({
+    const pool = (await import('../worker/worker-pool.js')).startWorkerPool({
       config: context.config,
       redis,
       store,
@@ -609,6 +612,7 @@ export async function simulatorCommand(
   context: CommandContext,
   options: { port: number; host: string; latencyMs: number },
 ): Promise<number> {
+  const { ProviderSimulator } = await import('../simulator/server.js');
   const simulator = new ProviderSimulator({
     port: options.port,
     host: options.host,

@@ -132,6 +132,16 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     return worker;
   });
   // Concurrent requests per provider across every worker process (BullMQ global concurrency).
+  for (const name of options.providers) {
+    const allowed = config.providers[name].concurrency;
+    if (options.concurrency !== undefined && options.concurrency > allowed) {
+      log.warn(
+        { provider: name, concurrency: options.concurrency, globalConcurrency: allowed },
+        `at most ${allowed} ${name} jobs run at once across all workers (${name.toUpperCase()}_CONCURRENCY); ` +
+          `raise it for more than that`,
+      );
+    }
+  }
   const globalConcurrency = Promise.all(
     options.providers.map((name) =>
       queues.get(name)!.setGlobalConcurrency(config.providers[name].concurrency),
