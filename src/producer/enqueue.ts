@@ -3,9 +3,10 @@
  * `addBulk`. Job ids derive from batch id and row key, so enqueuing the same manifest into the same batch again adds
  * nothing. Bad rows go to the batch's rejects.jsonl with file, line, field and message; none is dropped silently.
  *
- * Speed: each chunk is first classified and registered in the batch's records (one round trip each, in manifest
- * order, so a row key repeated across chunks is still caught), then its `addBulk` goes out while the next chunks are
- * read: up to {@link ADDS_IN_FLIGHT} at once, the fastest way to feed BullMQ on a 2-core machine (baselines.md).
+ * Speed: reading never waits for Redis while fewer than {@link CHUNKS_IN_FLIGHT} chunks are on their way. Each chunk
+ * is classified and registered in the batch's records (in manifest order, so a row key repeated across chunks is
+ * still caught), then added with `addBulk`, while the next chunks are read: several `addBulk` in flight is the
+ * fastest way to feed BullMQ on a 2-core machine (baselines.md).
  * Registering before adding is safe: a row registered but never added (a crash in between) is found unfinished by the
  * next run of the same manifest, which adds its job then.
  */
@@ -115,8 +116,8 @@ interface PendingRow {
 }
 
 const DEFAULT_CHUNK_SIZE = 1000;
-/** `addBulk` calls in flight at once; more only hold more rows in memory. */
-const ADDS_IN_FLIGHT = 4;
+/** Chunks being registered or added at once; more only hold more rows in memory. */
+const CHUNKS_IN_FLIGHT = 4;
 const MAX_REJECT_SAMPLES = 10;
 
 /**
@@ -173,18 +174,13 @@ export async function enqueueManifests(
     removeOnFail: { age: 30 * 24 * 3600 },
   };
 
-  const adds = new InFlight();
-  let pending: PendingRow[] = [];
-  const flush = async (): Promise<void> => {
-    const rows = pending;
-    pending = [];
-    if (rows.length === 0) return;
-    if (options.dryRun || store === undefined) {
-      for (const row of rows) addToEstimate(report.estimate, row);
-      report.enqueued += rows.length;
-      return;
-    }
-    const classifications = await store.classifyRows(options.batchId, rows);
+  /**
+   * Classify a chunk against the batch's records, reject its duplicate row keys and register its new rows.
+   * @returns the rows whose jobs to add: new ones, and known ones not finished yet (a no-op while their job exists,
+   * a rescue if it was removed).
+   */
+  const registerChunk = async (rows: PendingRow[]): Promise<PendingRow[]> => {
+    const classifications = await store!.classifyRows(options.batchId, rows);
     const fresh: PendingRow[] = [];
     const unfinished: PendingRow[] = [];
     const seenInChunk = new Map<string, string>();
@@ -208,21 +204,25 @@ export async function enqueueManifests(
       if (classification.kind === 'new') fresh.push(row);
       else {
         report.alreadyEnqueued += 1;
-        // Unfinished rows are added again: a no-op while their job exists, a rescue if it was removed.
         if (!classification.finished) unfinished.push(row);
       }
     }
-    await store.registerRows(options.batchId, fresh);
+    await store!.registerRows(options.batchId, fresh);
     for (const row of fresh) addToEstimate(report.estimate, row);
     report.enqueued += fresh.length;
+    return [...fresh, ...unfinished];
+  };
+
+  /** Add the jobs of `rows`, one `addBulk` per provider. */
+  const addJobs = async (rows: PendingRow[]): Promise<void> => {
     const byProvider = new Map<ProviderName, PendingRow[]>();
-    for (const row of [...fresh, ...unfinished]) {
+    for (const row of rows) {
       const list = byProvider.get(row.data.provider) ?? [];
       list.push(row);
       byProvider.set(row.data.provider, list);
     }
-    for (const [provider, providerRows] of byProvider) {
-      adds.start(
+    await Promise.all(
+      [...byProvider].map(([provider, providerRows]) =>
         queueFor(provider).addBulk(
           providerRows.map((row) => ({
             name: row.data.operation,
@@ -230,9 +230,28 @@ export async function enqueueManifests(
             opts: { ...jobOptions, jobId: jobIdFor(options.batchId, row.rowKey) },
           })),
         ),
-      );
-      await adds.belowLimit(ADDS_IN_FLIGHT);
+      ),
+    );
+  };
+
+  // Chunks in flight: registered one after another, in manifest order (`registered` chains them), added while the
+  // next chunks are read and registered.
+  const chunks = new InFlight();
+  let registered: Promise<unknown> = Promise.resolve();
+  let pending: PendingRow[] = [];
+  const flush = async (): Promise<void> => {
+    const rows = pending;
+    pending = [];
+    if (rows.length === 0) return;
+    if (options.dryRun || store === undefined) {
+      for (const row of rows) addToEstimate(report.estimate, row);
+      report.enqueued += rows.length;
+      return;
     }
+    const toAdd = registered.then(() => (chunks.failed ? [] : registerChunk(rows)));
+    registered = toAdd.catch(() => undefined);
+    chunks.start(toAdd.then(addJobs));
+    await chunks.belowLimit(CHUNKS_IN_FLIGHT);
   };
 
   const totalBytes = await totalSize(options.manifests);
@@ -318,10 +337,10 @@ export async function enqueueManifests(
         log.warn(warning);
       }
     }
-    await adds.settled();
+    await chunks.settled();
   } finally {
-    // On an error too, every addBulk already sent ends before the connections close.
-    await adds.settled().catch(() => undefined);
+    // On an error too, every chunk already sent ends before the connections close.
+    await chunks.settled().catch(() => undefined);
     await rejects?.close();
     await Promise.all([...queues.values()].map((queue) => queue.close()));
   }

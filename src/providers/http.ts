@@ -48,7 +48,8 @@ function agentFor(timeoutMs: number): Dispatcher {
       connect: { timeout: Math.min(timeoutMs, 30_000) },
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
-      connections: 256,
+      // No cap of its own: the workers' concurrency bounds the requests in flight (a cap of 256 here once held a
+      // worker at concurrency 500 to half its rate against a slow provider).
     });
     agents.set(timeoutMs, agent);
   }

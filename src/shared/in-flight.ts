@@ -7,6 +7,11 @@ export class InFlight {
   private readonly running = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
 
+  /** Whether a tracked work has failed (its error is thrown by the next wait). */
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
   /** Track `work`. */
   start(work: Promise<unknown>): void {
     const tracked: Promise<void> = work

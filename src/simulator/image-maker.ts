@@ -79,7 +79,25 @@ export function makeGeneratedImage(prompt: string, size: Resolution, format: Out
   return image;
 }
 
+/**
+ * A prompt with this marker gets random noise instead of a gradient: an image that does not compress, as large as
+ * a detailed photograph of its size (what the large-output benchmark needs).
+ */
+export const NOISE_MARKER = /\[simulate:noise\]/i;
+
 async function drawGeneratedImage(prompt: string, size: Resolution, format: OutputFormat): Promise<Buffer> {
+  if (NOISE_MARKER.test(prompt)) {
+    const noise = sharp({
+      create: {
+        width: size.width,
+        height: size.height,
+        channels: 3,
+        background: '#808080',
+        noise: { type: 'gaussian', mean: 128, sigma: 60 },
+      },
+    });
+    return encode(noise, format);
+  }
   const [from, to] = colorsFor(prompt);
   const background = Buffer.from(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${size.width}" height="${size.height}">` +

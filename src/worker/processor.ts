@@ -192,12 +192,15 @@ export function createProcessor(dependencies: ProcessorDependencies) {
           );
         }
         // A job taken just before another worker's 429 paused the queue must not send while the Retry-After runs.
-        const waitMs = await dependencies.health.retryAfterRemainingMs(data.provider);
+        const [waitMs, paused] = await Promise.all([
+          dependencies.health.retryAfterRemainingMs(data.provider),
+          dependencies.store.isPaused(data.batchId),
+        ]);
         if (waitMs > 0) {
           await dependencies.queueFor(data.provider).rateLimit(waitMs);
           throw Worker.RateLimitError();
         }
-        if (await dependencies.store.isPaused(data.batchId)) {
+        if (paused) {
           await job.moveToDelayed(Date.now() + dependencies.budgetRecheckMs, token);
           throw new DelayedError('batch paused');
         }

@@ -1,0 +1,78 @@
+/**
+ * The producer with several chunks in flight: a row key repeated in the next chunk is still caught (chunks register in
+ * manifest order), every other row becomes exactly one job, and enqueuing the same manifest again adds nothing.
+ */
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { afterAll, expect, it } from 'vitest';
+import { enqueueManifests } from '../../src/producer/enqueue.js';
+import { createProvider } from '../../src/providers/registry.js';
+import { BatchStore } from '../../src/shared/batch-store.js';
+import { loadConfig } from '../../src/shared/config.js';
+import { PriceCatalogue } from '../../src/shared/price-catalogue.js';
+import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
+import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+
+const prefix = uniquePrefix();
+afterAll(async () => {
+  await deleteKeysWithPrefix(prefix);
+  await removeTemporaryDirectories();
+});
+
+it('catches a row key repeated in a chunk in flight beside the first, and a second enqueue of the manifest adds nothing', async () => {
+  const rows = Array.from({ length: 40 }, (_, index) =>
+    jsonLine({
+      id: `row-${index}`,
+      provider: 'openai',
+      prompt: `chunked row ${index}`,
+      resolution: '1024x1024',
+    }),
+  );
+  // Line 5 repeats the id of line 3, one chunk of 3 rows later: both chunks are in flight together.
+  rows.splice(4, 0, jsonLine({ id: 'row-2', provider: 'openai', prompt: 'a copy', resolution: '1024x1024' }));
+  const manifest = await writeManifest(await manifestFolder(), 'chunks.jsonl', rows);
+  const config = loadConfig({ REDIS_URL: redisUrl(), IMAGE_BATCH_QUEUE_PREFIX: prefix });
+  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+  const store = new BatchStore(redis, prefix);
+  const out = await temporaryDirectory();
+  await store.ensureBatch('chunks', out, [manifest]);
+  const enqueue = () =>
+    enqueueManifests(
+      {
+        manifests: [manifest],
+        batchId: 'chunks',
+        defaultProvider: 'openai',
+        outputRoot: out,
+        dryRun: false,
+        attempts: 3,
+        backoffDelayMs: 1000,
+        chunkSize: 3,
+        log: pino({ level: 'silent' }),
+      },
+      {
+        redis,
+        store,
+        queuePrefix: prefix,
+        providerFor: (name) => createProvider(name, config),
+        catalogue: new PriceCatalogue(),
+      },
+    );
+  try {
+    const first = await enqueue();
+    expect(first.rowsRead).toBe(41);
+    expect(first.enqueued).toBe(40);
+    expect(first.rejected).toBe(1);
+    expect(first.rejectSamples[0]).toMatchObject({ line: 5, code: 'duplicate_row_key', row_key: 'row-2' });
+    expect(first.rejectSamples[0]!.message).toContain(':3');
+    expect(await redis.llen(`${prefix}:provider-openai:wait`)).toBe(40);
+
+    const second = await enqueue();
+    expect(second.enqueued).toBe(0);
+    expect(second.alreadyEnqueued).toBe(40);
+    expect(await redis.llen(`${prefix}:provider-openai:wait`)).toBe(40);
+    expect((await store.status('chunks'))!.rows).toBe(40);
+  } finally {
+    redis.disconnect();
+  }
+});
