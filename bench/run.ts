@@ -481,12 +481,12 @@ async function rateAdherence(redis: Redis, simulator: ProviderSimulator): Promis
 
 async function largeOutputs(redis: Redis, simulator: ProviderSimulator): Promise<void> {
   const concurrency = 50;
-  const jobs = quick ? 100 : 200;
+  const jobs = quick ? 100 : 150;
   simulator.setLatency(0);
   const rss: number[] = [];
   const inFlight: number[] = [];
   let imageBytes = 0;
-  for (let run = 0; run < (quick ? 1 : 3); run += 1) {
+  for (let run = 0; run < (quick ? 1 : 2); run += 1) {
     // Noise does not compress: each PNG is as large as a detailed 4K photograph (about 24 MB).
     const prefix = await enqueueJobs(redis, jobs, '3840x2160', {
       provider: 'fal',

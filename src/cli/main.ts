@@ -370,7 +370,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   program
     .command('simulator')
     .description(
-      'run the provider simulator (Oxen.ai API) as a standalone server for trying image-batch without keys',
+      "run the provider simulator (every provider's API on one origin) as a standalone server for trying image-batch without keys",
     )
     .option('--port <n>', 'port', nonNegativeInteger, 8790)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
