@@ -334,6 +334,48 @@ async function withSimulator<T>(work: (simulator: ProviderSimulator) => Promise<
   }
 }
 
+/** What one run of our worker measured. */
+interface WorkerRun {
+  /** Jobs per second (see {@link completionRate}). */
+  rate: number;
+  peakRssBytes: number;
+  /** Bytes of the first output image. */
+  imageBytes: number;
+}
+
+/**
+ * Enqueue `jobs` generate rows of `resolution` for `provider`, run our worker on them at `concurrency` against
+ * `simulator`, and measure it; the run's keys are deleted afterwards.
+ * @throws Error when not every job completed.
+ */
+async function measureOurWorker(
+  redis: Redis,
+  simulator: ProviderSimulator,
+  run: { provider: ProviderName; jobs: number; resolution: string; concurrency: number; prompt?: string },
+): Promise<WorkerRun> {
+  const prefix = await enqueueJobs(redis, run.jobs, run.resolution, {
+    provider: run.provider,
+    ...(run.prompt === undefined ? {} : { prompt: run.prompt }),
+  });
+  try {
+    const worker = await runOurWorker(
+      redis,
+      prefix,
+      providerEnvironment(simulator, run.provider, run.concurrency),
+      ['--provider', run.provider, '--concurrency', String(run.concurrency), '--requests-per-minute', '0'],
+    );
+    const { rate, count } = await completionRate(redis, prefix, run.provider);
+    if (count !== run.jobs) throw new Error(`${count} of ${run.jobs} jobs completed`);
+    const results = await readFile(path.join(scratch, prefix, 'bench', 'results.jsonl'), 'utf8');
+    const first = JSON.parse(results.slice(0, results.indexOf('\n'))) as {
+      outputs: Array<{ bytes: number }>;
+    };
+    return { rate, peakRssBytes: worker.peakRssBytes, imageBytes: first.outputs[0]!.bytes };
+  } finally {
+    await deletePrefix(redis, prefix);
+  }
+}
+
 async function dispatch(redis: Redis, simulator: ProviderSimulator): Promise<void> {
   simulator.setLatency(0);
   const repeats = quick ? 1 : 2;
@@ -341,7 +383,6 @@ async function dispatch(redis: Redis, simulator: ProviderSimulator): Promise<voi
     const jobs = quick ? (concurrency === 1 ? 300 : 1000) : concurrency === 1 ? 500 : 2000;
     const ours: number[] = [];
     const bare: number[] = [];
-    const oursRss: number[] = [];
     for (let run = 0; run < repeats; run += 1) {
       const barePrefix = await enqueueJobs(redis, jobs, '256x256');
       try {
@@ -353,21 +394,13 @@ async function dispatch(redis: Redis, simulator: ProviderSimulator): Promise<voi
       } finally {
         await deletePrefix(redis, barePrefix);
       }
-      const prefix = await enqueueJobs(redis, jobs, '256x256');
-      try {
-        const worker = await runOurWorker(
-          redis,
-          prefix,
-          providerEnvironment(simulator, 'openai', concurrency),
-          ['--provider', 'openai', '--concurrency', String(concurrency), '--requests-per-minute', '0'],
-        );
-        const { rate, count } = await completionRate(redis, prefix);
-        if (count !== jobs) throw new Error(`dispatch: ${count} of ${jobs} jobs completed`);
-        ours.push(rate);
-        oursRss.push(worker.peakRssBytes);
-      } finally {
-        await deletePrefix(redis, prefix);
-      }
+      const measured = await measureOurWorker(redis, simulator, {
+        provider: 'openai',
+        jobs,
+        resolution: '256x256',
+        concurrency,
+      });
+      ours.push(measured.rate);
       log(`dispatch c=${concurrency}: ours ${perSecond(ours.at(-1)!)}, bare ${perSecond(bare.at(-1)!)}`);
     }
     const ratios = figure(ours.map((value, index) => value / bare[index]!));
@@ -392,22 +425,17 @@ async function latencyHiding(redis: Redis, simulator: ProviderSimulator): Promis
   const rates: number[] = [];
   const rss: number[] = [];
   for (let run = 0; run < (quick ? 1 : 3); run += 1) {
-    const prefix = await enqueueJobs(redis, jobs, '256x256');
-    try {
-      const worker = await runOurWorker(
-        redis,
-        prefix,
-        providerEnvironment(simulator, 'openai', concurrency),
-        ['--provider', 'openai', '--concurrency', String(concurrency), '--requests-per-minute', '0'],
-      );
-      const { rate, count } = await completionRate(redis, prefix);
-      if (count !== jobs) throw new Error(`latency hiding: ${count} of ${jobs} jobs completed`);
-      rates.push(rate);
-      rss.push(worker.peakRssBytes);
-      log(`latency hiding: ${perSecond(rate)} of ${perSecond(ideal)}, ${mebibytes(worker.peakRssBytes)}`);
-    } finally {
-      await deletePrefix(redis, prefix);
-    }
+    const measured = await measureOurWorker(redis, simulator, {
+      provider: 'openai',
+      jobs,
+      resolution: '256x256',
+      concurrency,
+    });
+    rates.push(measured.rate);
+    rss.push(measured.peakRssBytes);
+    log(
+      `latency hiding: ${perSecond(measured.rate)} of ${perSecond(ideal)}, ${mebibytes(measured.peakRssBytes)}`,
+    );
   }
   simulator.setLatency(0);
   const ratio = figure(rates.map((rate) => rate / ideal));
@@ -484,37 +512,21 @@ async function largeOutputs(redis: Redis, simulator: ProviderSimulator): Promise
   const jobs = quick ? 100 : 150;
   simulator.setLatency(0);
   const rss: number[] = [];
-  const inFlight: number[] = [];
   let imageBytes = 0;
   for (let run = 0; run < (quick ? 1 : 2); run += 1) {
     // Noise does not compress: each PNG is as large as a detailed 4K photograph (about 24 MB).
-    const prefix = await enqueueJobs(redis, jobs, '3840x2160', {
+    const measured = await measureOurWorker(redis, simulator, {
       provider: 'fal',
+      jobs,
+      resolution: '3840x2160',
+      concurrency,
       prompt: 'A detailed 4K benchmark image [simulate:noise]',
     });
-    try {
-      const worker = await runOurWorker(redis, prefix, providerEnvironment(simulator, 'fal', concurrency), [
-        '--provider',
-        'fal',
-        '--concurrency',
-        String(concurrency),
-        '--requests-per-minute',
-        '0',
-      ]);
-      const { count } = await completionRate(redis, prefix, 'fal');
-      if (count !== jobs) throw new Error(`large outputs: ${count} of ${jobs} jobs completed`);
-      const results = (await readFile(path.join(scratch, prefix, 'bench', 'results.jsonl'), 'utf8'))
-        .trim()
-        .split('\n');
-      imageBytes = (JSON.parse(results[0]!) as { outputs: Array<{ bytes: number }> }).outputs[0]!.bytes;
-      rss.push(worker.peakRssBytes);
-      inFlight.push(concurrency * imageBytes);
-      log(
-        `large outputs: ${mebibytes(worker.peakRssBytes)} peak, ${mebibytes(concurrency * imageBytes)} naive`,
-      );
-    } finally {
-      await deletePrefix(redis, prefix);
-    }
+    imageBytes = measured.imageBytes;
+    rss.push(measured.peakRssBytes);
+    log(
+      `large outputs: ${mebibytes(measured.peakRssBytes)} peak, ${mebibytes(concurrency * imageBytes)} naive`,
+    );
   }
   const peak = figure(rss);
   const naive = concurrency * imageBytes;
@@ -577,11 +589,11 @@ async function main(): Promise<void> {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const selected = (name: string) => only === undefined || only.has(name);
   try {
-    if (selected('ingest')) await ingest(redis);
-    // Rate-limit adherence needs 200 s at 10 jobs/s and little CPU: it runs beside the other worker benchmarks, each
-    // of which is compared with a figure of its own run, so it slows ours and bare alike.
+    // Rate-limit adherence needs 200 s at 10 jobs/s and little CPU: it runs beside the other benchmarks, each of which
+    // is compared with a figure of its own run (ours and bare interleaved), so it slows both alike.
     const rate = selected('rate') ? withSimulator((simulator) => rateAdherence(redis, simulator)) : undefined;
     rate?.catch(() => undefined);
+    if (selected('ingest')) await ingest(redis);
     if (selected('dispatch')) await withSimulator((simulator) => dispatch(redis, simulator));
     if (selected('latency')) await withSimulator((simulator) => latencyHiding(redis, simulator));
     if (selected('large')) await withSimulator((simulator) => largeOutputs(redis, simulator));
