@@ -49,12 +49,14 @@ export function startProgress(
   }
   let lastPrinted = Date.now();
   let lastValue = 0;
+  let printedValue: number | undefined;
   const print = (value: number) => {
     const percent = total > 0 ? Math.floor((value / total) * 100) : 100;
     output.stdout.write(
       `${label}: ${format(value)}/${format(total)}${unit === '' ? '' : ` ${unit}`} (${percent}%)\n`,
     );
     lastPrinted = Date.now();
+    printedValue = value;
   };
   return {
     update(value) {
@@ -62,7 +64,8 @@ export function startProgress(
       if (Date.now() - lastPrinted >= PLAIN_LINE_INTERVAL_MS) print(value);
     },
     stop() {
-      print(lastValue);
+      // The last figure once: not again when the last update already printed it.
+      if (printedValue !== lastValue) print(lastValue);
     },
   };
 }

@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { formatBytes } from '../../src/cli/progress.js';
+import { Writable } from 'node:stream';
+import { describe, expect, it, vi } from 'vitest';
+import { formatBytes, startProgress } from '../../src/cli/progress.js';
 import { formatUsd } from '../../src/cli/report.js';
 
 describe('CLI number formats', () => {
@@ -20,5 +21,29 @@ describe('CLI number formats', () => {
     [1.5 * 1024 ** 3, '1.5 GiB'],
   ])('formats %s bytes as %s', (bytes, text) => {
     expect(formatBytes(bytes)).toBe(text);
+  });
+});
+
+describe('progress without a terminal', () => {
+  it('prints plain lines, and the final figure once however often it is stopped', () => {
+    vi.useFakeTimers();
+    try {
+      let text = '';
+      const stdout = Object.assign(
+        new Writable({ write: (chunk, _encoding, done) => ((text += String(chunk)), done()) }),
+        {
+          isTTY: false,
+        },
+      );
+      const progress = startProgress({ stdout, stderr: stdout }, 'Processing', 30, 'rows');
+      progress.update(10);
+      vi.advanceTimersByTime(6_000);
+      progress.update(30);
+      progress.stop();
+      progress.stop();
+      expect(text.trim().split('\n')).toEqual(['Processing: 30/30 rows (100%)']);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
