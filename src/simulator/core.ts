@@ -371,6 +371,24 @@ export function replierFor(
   };
 }
 
+/**
+ * Answer a submission with its injected fault: leave it hanging, or reply the fault's status with the fault's body,
+ * else the provider's own body for that status (`bodyFor`), with the Retry-After headers the fault asks for.
+ * @returns true when the fault answered (or hung) the submission; false when there is no status to give and the
+ * route goes on.
+ */
+export function answeredByFault(
+  fault: FaultRule | undefined,
+  reply: (status: number, payload: unknown, headers?: Record<string, string>) => void,
+  bodyFor: (status: number) => unknown,
+  extraHeaders: Record<string, string> = {},
+): boolean {
+  if (fault?.hang === true) return true;
+  if (fault?.status === undefined) return false;
+  reply(fault.status, fault.body ?? bodyFor(fault.status), { ...retryAfterHeaders(fault), ...extraHeaders });
+  return true;
+}
+
 /** Answer with JSON. */
 export function sendJson(
   response: ServerResponse,

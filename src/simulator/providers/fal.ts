@@ -14,9 +14,9 @@ import {
 import { customSizeProblem } from '../../providers/size-rules.js';
 import type { Resolution } from '../../shared/resolution-tier.js';
 import {
+  answeredByFault,
   authorized,
   replierFor,
-  retryAfterHeaders,
   fetchInputImage,
   parseJson,
   readBody,
@@ -50,22 +50,14 @@ async function submit(context: RouteContext, operation: 'generate' | 'edit'): Pr
   const reply = replierFor(record, response);
   if (!authorized(context, 'Key')) return reply(401, { detail: 'Invalid or missing API key' });
   const fault = core.takeFault('fal', operation);
-  if (fault?.hang === true) return;
-  if (fault?.status !== undefined) {
-    const headers = retryAfterHeaders(fault);
-    const defaults: Record<number, unknown> = {
-      403: {
-        detail: 'User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing.',
-      },
-      429: { detail: 'Too many requests', error_type: 'rate_limited' },
-    };
-    return reply(
-      fault.status,
-      fault.body ??
-        defaults[fault.status] ?? { detail: 'Internal server error', error_type: 'internal_error' },
-      headers,
-    );
-  }
+  const faultBodies: Record<number, unknown> = {
+    403: {
+      detail: 'User is locked. Reason: Exhausted balance. Top up your balance at fal.ai/dashboard/billing.',
+    },
+    429: { detail: 'Too many requests', error_type: 'rate_limited' },
+  };
+  const internalError = { detail: 'Internal server error', error_type: 'internal_error' };
+  if (answeredByFault(fault, reply, (status) => faultBodies[status] ?? internalError)) return;
   const parsed = (operation === 'edit' ? falEditInputSchema : falGenerateInputSchema).safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

@@ -8,8 +8,8 @@ import { customSizeProblem } from '../../providers/size-rules.js';
 import type { OutputFormat } from '../../shared/job-definitions.js';
 import { parseResolution, type Resolution } from '../../shared/resolution-tier.js';
 import {
+  answeredByFault,
   authorized,
-  retryAfterHeaders,
   parseJson,
   readBody,
   REFUSAL_MARKER,
@@ -99,14 +99,14 @@ async function handle(context: RouteContext, operation: 'generate' | 'edit'): Pr
     );
   const fault = core.takeFault('openai', operation);
   await core.delay();
-  if (fault?.hang === true) return;
-  if (fault?.status !== undefined) {
-    const headers = retryAfterHeaders(fault);
-    if (fault.retryAfterSeconds !== undefined)
-      headers['x-ratelimit-reset-requests'] = `${fault.retryAfterSeconds}s`;
-    const defaults = FAULT_DEFAULTS[fault.status] ?? FAULT_DEFAULTS[500]!;
-    return reply(fault.status, fault.body ?? { error: { ...defaults, param: null } }, headers);
-  }
+  const faultBody = (status: number) => ({
+    error: { ...(FAULT_DEFAULTS[status] ?? FAULT_DEFAULTS[500]!), param: null },
+  });
+  const resetHeader: Record<string, string> =
+    fault?.retryAfterSeconds === undefined
+      ? {}
+      : { 'x-ratelimit-reset-requests': `${fault.retryAfterSeconds}s` };
+  if (answeredByFault(fault, reply, faultBody, resetHeader)) return;
   if (parseProblem !== undefined)
     return fail(openaiError(400, parseProblem, 'invalid_request_error', null, null));
 

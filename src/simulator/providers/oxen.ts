@@ -13,15 +13,14 @@ import {
 import type { OutputFormat } from '../../shared/job-definitions.js';
 import { parseResolution } from '../../shared/resolution-tier.js';
 import {
+  answeredByFault,
   authorized,
   replierFor,
-  retryAfterHeaders,
   fetchInputImage,
   parseJson,
   readBody,
   REFUSAL_MARKER,
   sendJson,
-  type FaultRule,
   type ImageWork,
   type ProviderRoutes,
   type RouteContext,
@@ -36,8 +35,7 @@ function oxenError(type: string, title: string, detail: string): unknown {
   return { error: { type, title, detail }, status: 'error', status_message: type };
 }
 
-function faultBody(fault: FaultRule): unknown {
-  const status = fault.status ?? 500;
+function faultBody(status: number): unknown {
   if (status === 429)
     return oxenError('rate_limited', 'Too Many Requests', 'rate limit exceeded, retry later');
   if (status === 401) return oxenError('unauthorized', 'Unauthorized', 'missing or invalid API key');
@@ -95,11 +93,7 @@ async function handleSync(context: RouteContext, operation: 'generate' | 'edit')
     return reply(401, oxenError('unauthorized', 'Unauthorized', 'missing or invalid API key'));
   const fault = core.takeFault('oxen', operation);
   await core.delay();
-  if (fault?.hang === true) return;
-  if (fault?.status !== undefined) {
-    const headers = retryAfterHeaders(fault);
-    return reply(fault.status, fault.body ?? faultBody(fault), headers);
-  }
+  if (answeredByFault(fault, reply, faultBody)) return;
   const parsed = oxenImageRequestSchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -148,11 +142,7 @@ async function handleQueueSubmit(context: RouteContext): Promise<void> {
   if (!authorized(context, 'Bearer'))
     return reply(401, oxenError('unauthorized', 'Unauthorized', 'missing or invalid API key'));
   const fault = core.takeFault('oxen', operation);
-  if (fault?.hang === true) return;
-  if (fault?.status !== undefined) {
-    const headers = retryAfterHeaders(fault);
-    return reply(fault.status, fault.body ?? faultBody(fault), headers);
-  }
+  if (answeredByFault(fault, reply, faultBody)) return;
   if (body === undefined || typeof body.model !== 'string' || prompt === '') {
     return reply(400, oxenError('invalid_params', 'Invalid parameters', 'model and prompt are required'));
   }

@@ -9,9 +9,9 @@ import {
 } from '../../providers/replicate/wire-schema.js';
 import { parseResolution } from '../../shared/resolution-tier.js';
 import {
+  answeredByFault,
   authorized,
   replierFor,
-  retryAfterHeaders,
   fetchInputImage,
   parseJson,
   readBody,
@@ -74,32 +74,21 @@ async function create(context: RouteContext): Promise<void> {
     return unauthorized(context);
   }
   const fault = core.takeFault('replicate', operation);
-  if (fault?.hang === true) return;
-  if (fault?.status !== undefined) {
-    const headers = retryAfterHeaders(fault);
-    const defaults: Record<number, unknown> = {
-      402: {
-        title: 'Insufficient credit',
-        detail:
-          'You have insufficient credit to run this model. Go to https://replicate.com/account/billing#billing to purchase credit.',
-        status: 402,
-      },
-      429: {
-        detail: `Request was throttled. Your rate limit resets in ~${fault.retryAfterSeconds ?? 30}s.`,
-        status: 429,
-      },
-    };
-    return reply(
-      fault.status,
-      fault.body ??
-        defaults[fault.status] ?? {
-          title: 'Internal Server Error',
-          detail: 'simulated failure',
-          status: fault.status,
-        },
-      headers,
-    );
-  }
+  const faultBodies: Record<number, unknown> = {
+    402: {
+      title: 'Insufficient credit',
+      detail:
+        'You have insufficient credit to run this model. Go to https://replicate.com/account/billing#billing to purchase credit.',
+      status: 402,
+    },
+    429: {
+      detail: `Request was throttled. Your rate limit resets in ~${fault?.retryAfterSeconds ?? 30}s.`,
+      status: 429,
+    },
+  };
+  const faultBody = (status: number) =>
+    faultBodies[status] ?? { title: 'Internal Server Error', detail: 'simulated failure', status };
+  if (answeredByFault(fault, reply, faultBody)) return;
   const parsed = replicateCreateBodySchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;

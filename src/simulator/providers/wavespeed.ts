@@ -11,9 +11,9 @@ import {
 } from '../../providers/wavespeed/wire-schema.js';
 import { sizeForAspectRatio } from '../../providers/size-rules.js';
 import {
+  answeredByFault,
   authorized,
   replierFor,
-  retryAfterHeaders,
   fetchInputImage,
   parseJson,
   readBody,
@@ -55,23 +55,16 @@ async function submit(context: RouteContext, operation: 'generate' | 'edit'): Pr
   if (!authorized(context, 'Bearer'))
     return reply(401, { code: 401, message: 'Unauthorized: invalid API key', data: null });
   const fault = core.takeFault('wavespeed', operation);
-  if (fault?.hang === true) return;
-  if (fault?.status !== undefined) {
-    const headers = retryAfterHeaders(fault);
-    const messages: Record<number, string> = {
-      402: 'Insufficient balance: please top up your account',
-      429: 'Too Many Requests',
-    };
-    return reply(
-      fault.status,
-      fault.body ?? {
-        code: fault.status,
-        message: messages[fault.status] ?? 'Internal Server Error',
-        data: null,
-      },
-      headers,
-    );
-  }
+  const messages: Record<number, string> = {
+    402: 'Insufficient balance: please top up your account',
+    429: 'Too Many Requests',
+  };
+  const faultBody = (status: number) => ({
+    code: status,
+    message: messages[status] ?? 'Internal Server Error',
+    data: null,
+  });
+  if (answeredByFault(fault, reply, faultBody)) return;
   const parsed = wavespeedBodySchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
