@@ -74,6 +74,11 @@ const RESULTS_FILE = 'results.jsonl';
 /** The folder of per-row results objects of an S3 store, relative to the batch. */
 const RESULTS_FOLDER = 'results/';
 
+/** The end of a staging file's name: unique per process and call, `.part` so listings leave it out. */
+function stagingSuffix(): string {
+  return `${process.pid}-${Math.random().toString(16).slice(2, 10)}.part`;
+}
+
 /** A batch's output in a local (or network-mounted) directory. */
 export class LocalOutputStore implements OutputStore {
   /** Directories known to exist: one mkdir per directory and process, not one per file. */
@@ -102,7 +107,7 @@ export class LocalOutputStore implements OutputStore {
   async stagingPath(batchId: string, relativePath: string): Promise<string> {
     const target = this.fileOf(batchId, relativePath);
     await this.makeDirectory(path.dirname(target));
-    return `${target}.${process.pid}-${Math.random().toString(16).slice(2, 10)}.part`;
+    return `${target}.${stagingSuffix()}`;
   }
 
   async putFile(batchId: string, relativePath: string, stagedFile: string): Promise<void> {
@@ -265,6 +270,12 @@ export class S3OutputStore implements OutputStore {
     this.root = `s3://${this.bucket}${prefix === '' ? '' : `/${prefix}`}`;
   }
 
+  /** The client and the AWS SDK's command classes (loaded on first use). */
+  private async connection(): Promise<{ client: S3Client; s3: S3Module }> {
+    const [client, s3] = await Promise.all([this.client, loadS3()]);
+    return { client, s3 };
+  }
+
   private batchPrefix(batchId: string): string {
     return `${this.prefix}${safeFileStem(batchId)}/`;
   }
@@ -286,17 +297,15 @@ export class S3OutputStore implements OutputStore {
   async stagingPath(batchId: string, relativePath: string): Promise<string> {
     const directory = path.join(tmpdir(), 'image-batch-staging', safeFileStem(batchId));
     await mkdir(directory, { recursive: true });
-    const name = `${safeFileStem(relativePath)}.${process.pid}-${Math.random().toString(16).slice(2, 10)}.part`;
-    return path.join(directory, name);
+    return path.join(directory, `${safeFileStem(relativePath)}.${stagingSuffix()}`);
   }
 
   async putFile(batchId: string, relativePath: string, stagedFile: string): Promise<void> {
     try {
       const { size } = await stat(stagedFile);
-      await (
-        await this.client
-      ).send(
-        new (await loadS3()).PutObjectCommand({
+      const { client, s3 } = await this.connection();
+      await client.send(
+        new s3.PutObjectCommand({
           Bucket: this.bucket,
           Key: this.keyOf(batchId, relativePath),
           Body: createReadStream(stagedFile),
@@ -322,10 +331,9 @@ export class S3OutputStore implements OutputStore {
   }
 
   private async put(batchId: string, relativePath: string, body: Buffer): Promise<void> {
-    await (
-      await this.client
-    ).send(
-      new (await loadS3()).PutObjectCommand({
+    const { client, s3 } = await this.connection();
+    await client.send(
+      new s3.PutObjectCommand({
         Bucket: this.bucket,
         Key: this.keyOf(batchId, relativePath),
         Body: body,
@@ -367,10 +375,9 @@ export class S3OutputStore implements OutputStore {
       if (drop(text)) doomed.push(this.keyOf(batchId, this.resultKey(rowKey)));
     }
     for (let start = 0; start < doomed.length; start += 1000) {
-      await (
-        await this.client
-      ).send(
-        new (await loadS3()).DeleteObjectsCommand({
+      const { client, s3 } = await this.connection();
+      await client.send(
+        new s3.DeleteObjectsCommand({
           Bucket: this.bucket,
           Delete: { Objects: doomed.slice(start, start + 1000).map((Key) => ({ Key })), Quiet: true },
         }),
@@ -399,10 +406,9 @@ export class S3OutputStore implements OutputStore {
 
   async read(batchId: string, relativePath: string): Promise<Readable | undefined> {
     try {
-      const answer = await (
-        await this.client
-      ).send(
-        new (await loadS3()).GetObjectCommand({
+      const { client, s3 } = await this.connection();
+      const answer = await client.send(
+        new s3.GetObjectCommand({
           Bucket: this.bucket,
           Key: this.keyOf(batchId, relativePath),
         }),
@@ -418,10 +424,9 @@ export class S3OutputStore implements OutputStore {
     const prefix = this.batchPrefix(batchId);
     let token: string | undefined;
     do {
-      const page = await (
-        await this.client
-      ).send(
-        new (await loadS3()).ListObjectsV2Command({
+      const { client, s3 } = await this.connection();
+      const page = await client.send(
+        new s3.ListObjectsV2Command({
           Bucket: this.bucket,
           Prefix: prefix,
           ...(token === undefined ? {} : { ContinuationToken: token }),
