@@ -148,6 +148,7 @@ async function enqueueWithProgress(
       defaultProvider: DEFAULT_PROVIDER,
       outputRoot: options.out,
       dryRun: options.dryRun,
+      budgetCapped: options.budgetUsd !== undefined,
       attempts: config.attempts,
       backoffDelayMs: config.backoffDelayMs,
       onProgress: ({ bytesRead, totalBytes }) => {
@@ -624,85 +625,15 @@ export async function simulatorCommand(
     `Provider simulator listening at ${url} (Oxen.ai, fal.ai, OpenAI, Replicate and WaveSpeedAI APIs).`,
     'Point image-batch at it:',
     `  export OXEN_BASE_URL=${url} OXEN_API_KEY=simulator`,
-    `  export FAL_QUEUE_URL=${url} FAL_REST_URL=${url} FAL_KEY=simulator`,
+    `  export FAL_QUEUE_URL=${url} FAL_REST_URL=${url} FAL_PLATFORM_URL=${url}/fal-platform/v1 FAL_KEY=simulator`,
     `  export OPENAI_BASE_URL=${url}/v1 OPENAI_API_KEY=simulator`,
-    `  export REPLICATE_BASE_URL=${url}/v1 REPLICATE_API_TOKEN=simulator`,
+    `  export REPLICATE_BASE_URL=${url}/replicate/v1 REPLICATE_API_TOKEN=simulator`,
     `  export WAVESPEED_BASE_URL=${url} WAVESPEED_API_KEY=simulator`,
     `Inject faults:            curl -X POST ${url}/__simulator/faults -d '{"faults":[{"status":429,"retryAfterSeconds":2}]}'`,
   );
   await context.stopRequested;
   await simulator.stop();
   print(context, `Simulator stopped after ${simulator.paidRequestTotal} paid requests.`);
-  return 0;
-}
-
-/** What `image-batch providers` says of each provider. */
-const PROVIDER_FACTS: Record<ProviderName, { title: string; flow: string; supports: string }> = {
-  oxen: {
-    title: 'Oxen.ai',
-    flow: 'async queue (OXEN_MODE=queue, default) or blocking (OXEN_MODE=sync)',
-    supports:
-      'generate, edit (mask); 1024x768 1024x1024 1024x1536 1920x1080 2560x1440 3840x2160; quality high; 1-4 images',
-  },
-  fal: {
-    title: 'fal.ai',
-    flow: 'queue API (submit, status_url, response_url); local files via fal storage',
-    supports:
-      'generate, edit (mask, up to 16 images); any size in multiples of 16, 655,360-8,294,400 px, up to 3:1',
-  },
-  openai: {
-    title: 'OpenAI',
-    flow: 'synchronous; edits as multipart',
-    supports:
-      'generate, edit (mask, up to 16 images); multiples of 16 up to 3840x2160, up to 3:1; 1-10 images; background, moderation (generate), output_compression',
-  },
-  replicate: {
-    title: 'Replicate',
-    flow: 'prediction with Prefer: wait, then polling',
-    supports:
-      'generate, edit (no mask); 1024x1024, 1536x1024, 1024x1536; 1 image; background auto/opaque, moderation',
-  },
-  wavespeed: {
-    title: 'WaveSpeedAI',
-    flow: 'submit, then polling /predictions/{id}/result',
-    supports:
-      'generate, edit (no mask); aspect ratio x 1k/2k/4k (e.g. 1024x1024, 1024x576, 2048x1152, 3840x2160); 1 image; quality low/medium/high',
-  },
-};
-
-/** `image-batch providers`: each provider, its environment variables, whether a key is set, what it supports. */
-export function providersCommand(context: CommandContext, options: { json: boolean }): number {
-  const rows = PROVIDER_NAMES.map((name) => {
-    const settings = context.config.providers[name];
-    return {
-      name,
-      title: PROVIDER_FACTS[name].title,
-      key_variable: apiKeyVariable(name),
-      key_set: settings.apiKey !== undefined,
-      base_url_variable: baseUrlVariable(name),
-      base_url: settings.baseUrl,
-      flow: PROVIDER_FACTS[name].flow,
-      supports: PROVIDER_FACTS[name].supports,
-      concurrency: settings.concurrency,
-      requests_per_minute: settings.requestsPerMinute,
-    };
-  });
-  if (options.json) {
-    print(context, JSON.stringify(rows, null, 2));
-    return 0;
-  }
-  for (const row of rows) {
-    print(
-      context,
-      `${row.name} — ${row.title}`,
-      `  key:      ${row.key_variable} ${row.key_set ? '(set)' : '(not set: run uses the simulator)'}`,
-      `  base URL: ${row.base_url_variable}=${row.base_url}`,
-      `  flow:     ${row.flow}`,
-      `  supports: ${row.supports}`,
-      `  limits:   ${row.concurrency} at once per worker, ${row.requests_per_minute} requests/min across workers`,
-      '',
-    );
-  }
   return 0;
 }
 

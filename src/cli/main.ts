@@ -11,7 +11,6 @@ import {
   dashboardCommand,
   enqueueCommand,
   estimateCommand,
-  providersCommand,
   reportCommand,
   resumeCommand,
   runCommand,
@@ -24,6 +23,7 @@ import {
   workerCommand,
   type CommandContext,
 } from './commands.js';
+import { providersCommand } from './providers-command.js';
 import type { CliOutput } from './progress.js';
 import { defaultOutputRoot } from '../shared/output-store.js';
 
@@ -296,10 +296,17 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
 
   program
     .command('providers')
-    .description('list each provider: its environment variables, whether a key is set, and what it supports')
+    .description(
+      'list each provider: its environment variables, whether a key is set, and what its models accept',
+    )
+    .option(
+      '--check',
+      'for each provider with a key, make one call that costs nothing (model list or schema, prices, balance) to show the key works and what the host serves now',
+      false,
+    )
     .option('--json', 'print JSON', false)
-    .action((flags: { json: boolean }) => {
-      exitCode = providersCommand(context(), flags);
+    .action(async (flags: { json: boolean; check: boolean }) => {
+      exitCode = await providersCommand(context(), flags);
     });
 
   const schedule = program

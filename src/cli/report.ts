@@ -34,6 +34,8 @@ export function describeEnqueue(report: EnqueueReport, dryRun: boolean): string[
       `Estimated cost of the rows ${verb}: ${formatUsd(report.estimate.costUsd)} (${estimateTiers}).`,
     );
   }
+  const unpriced = unpricedLine(report.estimate);
+  if (unpriced !== undefined) lines.push(unpriced);
   if (report.rejected > 0) {
     for (const reject of report.rejectSamples) {
       const where = reject.line > 0 ? `${reject.manifest}:${reject.line}` : reject.manifest;
@@ -84,6 +86,8 @@ export function describeEstimate(report: EnqueueReport): string[] {
   }
   if (estimate.overriddenRows > 0)
     lines.push(`  ${estimate.overriddenRows} rows are priced from your pricing file.`);
+  const unpriced = unpricedLine(estimate);
+  if (unpriced !== undefined) lines.push(unpriced);
   for (const reject of report.rejectSamples) {
     const where = reject.line > 0 ? `${reject.manifest}:${reject.line}` : reject.manifest;
     lines.push(
@@ -110,4 +114,10 @@ export function describeStatus(status: BatchStatus): string[] {
   }
   lines.push(`Output: ${outputStoreFor(status.outputDirectory).batchLocation(status.batchId)}`);
   return lines;
+}
+
+/** "N rows are unpriced …" with the reasons, or undefined when every row is priced. */
+function unpricedLine(estimate: EnqueueReport['estimate']): string | undefined {
+  if (estimate.unpricedRows === 0) return undefined;
+  return `  ${estimate.unpricedRows} rows are unpriced (not in the sums above): ${estimate.unpricedReasons.join('; ')}.`;
 }

@@ -10,9 +10,11 @@
  * Registering before adding is safe: a row registered but never added (a crash in between) is found unfinished by the
  * next run of the same manifest, which adds its job then.
  */
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Queue, type JobsOptions } from 'bullmq';
+import type { ModelCapabilities } from '../providers/capabilities.js';
+import { sniffImageType } from '../providers/image-inputs.js';
 import type { ImageProvider } from '../providers/provider.js';
 import { sourceText, type BatchStore } from '../shared/batch-store.js';
 import type { ProviderName } from '../shared/config.js';
@@ -55,6 +57,8 @@ export interface EnqueueOptions {
   backoffDelayMs: number;
   /** Rows per `addBulk`. Default 1000. */
   chunkSize?: number;
+  /** The batch has a budget cap: rows no published figure can price are rejected (they cannot be held to it). */
+  budgetCapped?: boolean;
   /** Progress callback: bytes read so far out of the manifests' total size. */
   onProgress?: (progress: { bytesRead: number; totalBytes: number; rowsRead: number }) => void;
   log: Logger;
@@ -80,6 +84,10 @@ export interface CostEstimate {
   estimatedRows: number;
   /** Rows priced from the user's pricing file. */
   overriddenRows: number;
+  /** Rows no published figure prices (counted at $0 in the sums above; see `unpricedReasons`). */
+  unpricedRows: number;
+  /** Why rows are unpriced, each reason once. */
+  unpricedReasons: string[];
 }
 
 /** What an enqueue did. */
@@ -113,6 +121,8 @@ interface PendingRow {
   costUsd: number;
   estimated: boolean;
   overridden: boolean;
+  /** Why no figure prices the row, when none does. */
+  unpriced?: string;
 }
 
 const DEFAULT_CHUNK_SIZE = 1000;
@@ -158,7 +168,21 @@ export async function enqueueManifests(
     return queue;
   };
   const providersSeen = new Set<ProviderName>();
-  const localFileChecks = new Map<string, boolean>();
+  const localFileChecks = new Map<string, LocalImage>();
+  // Each adapter is prepared once before its first row is checked (Oxen.ai reads the schema the host serves, so rows
+  // are checked against what the worker will send).
+  const adapters = new Map<ProviderName, Promise<ImageProvider>>();
+  const adapterFor = (name: ProviderName): Promise<ImageProvider> => {
+    let adapter = adapters.get(name);
+    if (adapter === undefined) {
+      const created = dependencies.providerFor(name);
+      adapter = (created.prepare?.({ signal: AbortSignal.timeout(30_000), log }) ?? Promise.resolve()).then(
+        () => created,
+      );
+      adapters.set(name, adapter);
+    }
+    return adapter;
+  };
 
   const reject = async (line: RejectLine): Promise<void> => {
     report.rejected += 1;
@@ -302,14 +326,9 @@ export async function enqueueManifests(
           line: entry.line,
           provider,
         });
-        const adapter = dependencies.providerFor(provider);
+        const adapter = await adapterFor(provider);
         const errors: FieldError[] = adapter.checkRequest(data);
-        errors.push(...(await missingLocalFiles(row, localFileChecks)));
-        if (errors.length > 0) {
-          await rejectInvalid(reject, manifest, entry.line, rowKey, errors);
-          continue;
-        }
-        providersSeen.add(provider);
+        errors.push(...(await localImageProblems(row, localFileChecks, adapter.capabilitiesFor(data))));
         const resolution = parseResolution(row.resolution)!;
         const quote = dependencies.catalogue.quote(provider, {
           operation: row.mode,
@@ -318,6 +337,17 @@ export async function enqueueManifests(
           numImages: row.numImages,
           inputImageCount: row.imageUrls.length,
         });
+        if (quote.unpriced === true && options.budgetCapped === true) {
+          errors.push({
+            field: 'quality',
+            message: `${quote.source.note ?? 'no published price'}: a batch with a budget cap cannot hold it`,
+          });
+        }
+        if (errors.length > 0) {
+          await rejectInvalid(reject, manifest, entry.line, rowKey, errors);
+          continue;
+        }
+        providersSeen.add(provider);
         pending.push({
           rowKey,
           source: sourceText({ manifest, line: entry.line }),
@@ -327,6 +357,7 @@ export async function enqueueManifests(
           costUsd: quote.usd,
           estimated: quote.estimate,
           overridden: quote.override,
+          ...(quote.unpriced === true ? { unpriced: quote.source.note ?? 'no published price' } : {}),
         });
         if (pending.length >= chunkSize) await flush();
       }
@@ -396,10 +427,25 @@ export function jobDataOf(
   if (row.background !== undefined) data.background = row.background;
   if (row.moderation !== undefined) data.moderation = row.moderation;
   if (row.outputCompression !== undefined) data.outputCompression = row.outputCompression;
+  if (row.modelParameters !== undefined) data.modelParameters = row.modelParameters;
   return data;
 }
 
-async function missingLocalFiles(row: ManifestRow, cache: Map<string, boolean>): Promise<FieldError[]> {
+/** What the producer knows of a local input file: whether it exists, and its image type by its first bytes. */
+interface LocalImage {
+  exists: boolean;
+  type: string | undefined;
+}
+
+/**
+ * Problems of a row's local input files: missing, or of a type its provider does not read (e.g. a GIF for OpenAI).
+ * Files are looked at once per run (first 16 bytes), however many rows name them.
+ */
+async function localImageProblems(
+  row: ManifestRow,
+  cache: Map<string, LocalImage>,
+  capabilities: ModelCapabilities | undefined,
+): Promise<FieldError[]> {
   const errors: FieldError[] = [];
   const references = [
     ...row.imageUrls.map((reference) => ({ field: 'image_urls', reference })),
@@ -407,18 +453,43 @@ async function missingLocalFiles(row: ManifestRow, cache: Map<string, boolean>):
   ];
   for (const { field, reference } of references) {
     if (!isLocalImage(reference)) continue;
-    let exists = cache.get(reference);
-    if (exists === undefined) {
-      exists = await stat(reference).then(
-        (info) => info.isFile(),
-        () => false,
-      );
+    let file = cache.get(reference);
+    if (file === undefined) {
+      file = await lookAt(reference);
       if (cache.size > 10_000) cache.clear();
-      cache.set(reference, exists);
+      cache.set(reference, file);
     }
-    if (!exists) errors.push({ field, message: `file not found: ${reference}` });
+    if (!file.exists) errors.push({ field, message: `file not found: ${reference}` });
+    else if (file.type === undefined)
+      errors.push({ field, message: `not a PNG, JPEG, WebP or GIF image: ${reference}` });
+    else if (
+      capabilities !== undefined &&
+      !(capabilities.inputTypes as readonly string[]).includes(file.type)
+    ) {
+      errors.push({
+        field,
+        message: `${reference} is ${file.type}; ${capabilities.model} reads ${capabilities.inputTypes.join(', ')}`,
+      });
+    }
   }
   return errors;
+}
+
+async function lookAt(reference: string): Promise<LocalImage> {
+  try {
+    const handle = await open(reference, 'r');
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) return { exists: false, type: undefined };
+      const head = Buffer.alloc(16);
+      const { bytesRead } = await handle.read(head, 0, 16, 0);
+      return { exists: true, type: sniffImageType(head.subarray(0, bytesRead)) };
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return { exists: false, type: undefined };
+  }
 }
 
 function emptyTiers(): CostEstimate['byTier'] {
@@ -428,7 +499,15 @@ function emptyTiers(): CostEstimate['byTier'] {
 }
 
 function emptyEstimate(): CostEstimate {
-  return { costUsd: 0, byTier: emptyTiers(), byProvider: {}, estimatedRows: 0, overriddenRows: 0 };
+  return {
+    costUsd: 0,
+    byTier: emptyTiers(),
+    byProvider: {},
+    estimatedRows: 0,
+    overriddenRows: 0,
+    unpricedRows: 0,
+    unpricedReasons: [],
+  };
 }
 
 function addToEstimate(estimate: CostEstimate, row: PendingRow): void {
@@ -438,7 +517,10 @@ function addToEstimate(estimate: CostEstimate, row: PendingRow): void {
   const byProvider = (estimate.byProvider[row.data.provider] ??= emptyTiers());
   byProvider[row.tier].images += row.images;
   byProvider[row.tier].cost_usd += row.costUsd;
-  if (row.estimated) estimate.estimatedRows += 1;
+  if (row.unpriced !== undefined) {
+    estimate.unpricedRows += 1;
+    if (!estimate.unpricedReasons.includes(row.unpriced)) estimate.unpricedReasons.push(row.unpriced);
+  } else if (row.estimated) estimate.estimatedRows += 1;
   if (row.overridden) estimate.overriddenRows += 1;
 }
 

@@ -8,10 +8,12 @@ import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { FieldError } from '../shared/errors.js';
 import {
   BACKGROUNDS,
+  MODEL_PARAMETERS,
   MODERATIONS,
   OUTPUT_FORMATS,
   QUALITIES,
   type Background,
+  type ModelParameter,
   type Moderation,
   type Operation,
   type OutputFormat,
@@ -30,7 +32,7 @@ export interface ManifestRow {
   /** `WIDTHxHEIGHT`. Default `1024x1024`. */
   resolution: string;
   quality?: Quality;
-  /** 1–4. Default 1. */
+  /** 1–10 (each provider's limit is checked at enqueue). Default 1. */
   numImages: number;
   /** Default `png`. */
   outputFormat: OutputFormat;
@@ -40,6 +42,8 @@ export interface ManifestRow {
   moderation?: Moderation;
   /** 0–100. */
   outputCompression?: number;
+  /** `input_fidelity`, `response_format` when given (refused for models that do not take them). */
+  modelParameters?: Partial<Record<ModelParameter, string>>;
 }
 
 /** Every field name a manifest may use. `mask_image_url` is fal's spelling of `mask_url`. */
@@ -59,7 +63,11 @@ export const MANIFEST_FIELDS = [
   'background',
   'moderation',
   'output_compression',
+  ...MODEL_PARAMETERS,
 ] as const;
+
+/** Most images one row may ask for (OpenAI `n` and Replicate `number_of_images` go to 10; providers cap lower). */
+export const MAX_IMAGES_PER_ROW = 10;
 
 const MAX_PROMPT_CHARACTERS = 32_000;
 
@@ -140,10 +148,10 @@ const rowSchema = z.object({
       return typeof blank === 'string' && /^\s*\d+\s*$/.test(blank) ? Number(blank) : (blank ?? 1);
     },
     z
-      .number({ error: 'must be a whole number from 1 to 4' })
-      .int('must be a whole number from 1 to 4')
-      .min(1, 'must be from 1 to 4')
-      .max(4, 'must be from 1 to 4'),
+      .number({ error: `must be a whole number from 1 to ${MAX_IMAGES_PER_ROW}` })
+      .int(`must be a whole number from 1 to ${MAX_IMAGES_PER_ROW}`)
+      .min(1, `must be from 1 to ${MAX_IMAGES_PER_ROW}`)
+      .max(MAX_IMAGES_PER_ROW, `must be from 1 to ${MAX_IMAGES_PER_ROW}`),
   ),
   output_format: z.preprocess(
     (value) => {
@@ -168,6 +176,8 @@ const rowSchema = z.object({
       .max(100, 'must be from 0 to 100')
       .optional(),
   ),
+  input_fidelity: optionalText(20),
+  response_format: optionalText(20),
 });
 
 /** The outcome of validating one row. */
@@ -238,6 +248,12 @@ export function validateRow(fields: Record<string, unknown>, manifestDirectory: 
   if (data.background !== undefined) row.background = data.background;
   if (data.moderation !== undefined) row.moderation = data.moderation;
   if (data.output_compression !== undefined) row.outputCompression = data.output_compression;
+  const modelParameters: Partial<Record<ModelParameter, string>> = {};
+  for (const name of MODEL_PARAMETERS) {
+    const value = data[name];
+    if (value !== undefined && value !== '') modelParameters[name] = value;
+  }
+  if (Object.keys(modelParameters).length > 0) row.modelParameters = modelParameters;
   return { ok: true, row, unknownFields };
 }
 

@@ -119,6 +119,25 @@ async function send(
 }
 
 /**
+ * Run a call that buys nothing (an input upload, a schema read) before a paid submission: a failure without an answer
+ * is then a plain retryable network failure, not an uncertain outcome (the paid request was never sent).
+ */
+export async function unpaidCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof ProviderError && error.withoutAnswer) {
+      throw new NetworkError(error.message, {
+        provider: error.provider,
+        requestMaybeSent: false,
+        cause: error,
+      });
+    }
+    throw error;
+  }
+}
+
+/**
  * Stream a GET response body into `filePath` (created fresh), at most `maxBytes`, retrying network failures, 5xx and
  * truncated bodies (fewer bytes than Content-Length) up to `retries` times. Caller owns the file (write to a temp name,
  * rename after checking).

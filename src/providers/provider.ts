@@ -7,6 +7,8 @@
  * worker, after any crash — so a request is paid for once.
  */
 import type { ProviderName } from '../shared/config.js';
+import type { ModelCapabilities, ProviderModels } from './capabilities.js';
+import type { ProviderCheck } from './check.js';
 import type { FieldError } from '../shared/errors.js';
 import type { ImageRequest, Quality } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
@@ -77,8 +79,25 @@ export interface ImageProvider {
   modelFor(request: ImageRequest): string;
   /** Fields of `request` this provider cannot serve; checked when rows are enqueued, so they fail before any call. */
   checkRequest(request: ImageRequest): FieldError[];
-  /** Optional work at worker start (e.g. read the model schema the host serves now). Never throws. */
+  /** The models this provider serves as far as image-batch knows, with what each accepts. */
+  modelTable(): ProviderModels;
+  /** What the request's model accepts (its row of the provider's capability table), or undefined for an unknown model. */
+  capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined;
+  /**
+   * The size parameters sent for `request` where the provider takes something other than `WIDTHxHEIGHT` (an aspect
+   * ratio and a tier chosen nearest to the row's size), recorded in results; undefined when the size goes as asked.
+   */
+  sizeParameters?(request: ImageRequest): Record<string, string> | undefined;
+  /**
+   * Optional work before requests are checked or sent (e.g. read the model schema the host serves now), at worker start
+   * and before a producer checks rows. Never throws.
+   */
   prepare?(context: CallContext): Promise<void>;
+  /**
+   * One call that costs nothing (model list or schema, price list, balance): whether the key works and what the host
+   * serves now (`image-batch providers --check`). Never throws.
+   */
+  check(context: CallContext): Promise<ProviderCheck>;
   /**
    * Make the paid submission. Never retried inside: BullMQ attempts own retries, so each is one counted attempt.
    * @throws ProviderError subclasses (see src/shared/errors.ts).

@@ -1,24 +1,50 @@
 /**
- * Size rules providers document, shared by adapters (to reject a row before paying) and the simulator (to answer as
- * the provider would).
+ * Size arithmetic the adapters share: custom-size limits, aspect ratios, and the choice of the nearest aspect ratio and
+ * resolution tier for providers that take those instead of pixels. (The simulator keeps its own copy of each
+ * provider's rules, written from the docs: it imports nothing from here.)
  */
 import type { Resolution } from '../shared/resolution-tier.js';
 
+/** Limits of a size given in pixels (OpenAI `size`, fal `image_size`). */
+export interface PixelLimits {
+  /** Both edges must be multiples of this. */
+  multipleOf: number;
+  minPixels: number;
+  maxPixels: number;
+  maxEdge: number;
+  /** Longer edge over shorter edge, at most. */
+  maxAspectRatio: number;
+}
+
 /**
- * Why OpenAI / fal cannot make `size` as a custom size, or undefined: both edges multiples of 16, longer edge at most
- * 3840, aspect ratio at most 3:1, at most 3840x2160 pixels; fal also at least 655,360 pixels
- * (providers.md §1 `size`, §2 text-to-image custom sizes).
+ * GPT Image 2's custom sizes: edges multiples of 16, longer edge at most 3840, aspect ratio at most 3:1, 655,360 to
+ * 8,294,400 pixels. Sources: openai-openapi `CreateImageRequest.size` ("divisible by 16 … between 1:3 and 3:1 … maximum
+ * supported resolution is 3840x2160 … the model's current pixel and edge limits"); fal-js `GptImage2Input.image_size`
+ * ("total pixels between 655,360 and 8,294,400").
  */
-export function customSizeProblem(size: Resolution, minimumPixels = 0): string | undefined {
+export const GPT_IMAGE_2_PIXEL_LIMITS: PixelLimits = {
+  multipleOf: 16,
+  minPixels: 655_360,
+  maxPixels: 8_294_400,
+  maxEdge: 3840,
+  maxAspectRatio: 3,
+};
+
+/** Why `size` breaks `limits`, or undefined when it is within them. */
+export function pixelSizeProblem(size: Resolution, limits: PixelLimits): string | undefined {
   const { width, height } = size;
-  if (width % 16 !== 0 || height % 16 !== 0) {
-    const round = (value: number) => Math.round(value / 16) * 16;
-    return `width and height must be multiples of 16 (e.g. ${round(width)}x${round(height)})`;
+  const step = limits.multipleOf;
+  if (width % step !== 0 || height % step !== 0) {
+    const round = (value: number) => Math.max(step, Math.round(value / step) * step);
+    return `width and height must be multiples of ${step} (e.g. ${round(width)}x${round(height)})`;
   }
-  if (Math.max(width, height) > 3840) return 'the longer edge must be at most 3840';
-  if (Math.max(width, height) / Math.min(width, height) > 3) return 'the aspect ratio must be at most 3:1';
-  if (width * height > 3840 * 2160) return 'at most 3840x2160 pixels in all';
-  if (width * height < minimumPixels) return `at least ${minimumPixels.toLocaleString('en')} pixels in all`;
+  if (Math.max(width, height) > limits.maxEdge) return `the longer edge must be at most ${limits.maxEdge}`;
+  if (Math.max(width, height) / Math.min(width, height) > limits.maxAspectRatio)
+    return `the aspect ratio must be at most ${limits.maxAspectRatio}:1`;
+  if (width * height > limits.maxPixels)
+    return `at most ${limits.maxPixels.toLocaleString('en')} pixels in all (3840x2160)`;
+  if (width * height < limits.minPixels)
+    return `at least ${limits.minPixels.toLocaleString('en')} pixels in all (e.g. 1024x640)`;
   return undefined;
 }
 
@@ -29,13 +55,31 @@ export function aspectRatioOf(size: Resolution): string {
   return `${size.width / divisor}:${size.height / divisor}`;
 }
 
+/** The ratio in `ratios` (`a:b` strings; others such as `auto` are skipped) closest to `size`'s shape. */
+export function nearestAspectRatio(size: Resolution, ratios: readonly string[]): string {
+  const wanted = Math.log(size.width / size.height);
+  let best = ratios[0] ?? '1:1';
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const ratio of ratios) {
+    const match = /^(\d+):(\d+)$/.exec(ratio);
+    if (match === null) continue;
+    const distance = Math.abs(Math.log(Number(match[1]) / Number(match[2])) - wanted);
+    if (distance < bestDistance) {
+      best = ratio;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
 /**
- * The pixel size of an aspect ratio at a resolution tier whose longer edge is `longEdge`: the shorter edge is the
- * ratio's, rounded to a whole pixel. Used where a provider takes a ratio and a tier instead of pixels.
+ * Which of three resolution tiers (`1K`/`2K`/`4K`, in the provider's own spelling, smallest first) a size belongs to:
+ * up to 1,600,000 pixels the first (1024x1024, 1536x1024), up to 4,200,000 the second (1920x1080, 2560x1440,
+ * 2048x2048), above that the third (3840x2160). Neither Oxen.ai nor WaveSpeedAI publishes the pixel sizes of its tiers
+ * (shared/reference/providers.md §3, §5: UNCONFIRMED); this is our mapping, and results record what was asked.
  */
-export function sizeForAspectRatio(aspectRatio: string, longEdge: number): Resolution {
-  const [a, b] = aspectRatio.split(':').map(Number) as [number, number];
-  return a >= b
-    ? { width: longEdge, height: Math.round((longEdge * b) / a) }
-    : { width: Math.round((longEdge * a) / b), height: longEdge };
+export function nearestTier(size: Resolution, tiers: readonly string[]): string {
+  const pixels = size.width * size.height;
+  const index = pixels <= 1_600_000 ? 0 : pixels <= 4_200_000 ? 1 : 2;
+  return tiers[Math.min(index, tiers.length - 1)] ?? '';
 }

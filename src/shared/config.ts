@@ -27,6 +27,8 @@ export interface ProviderSettings {
   maxWaitMs: number;
   /** A second base URL where the provider has one (fal: the REST host for storage uploads). */
   restUrl?: string;
+  /** fal only: the platform API (`https://api.fal.ai/v1`: model pricing, used by `providers --check`). */
+  platformUrl?: string;
   /** Oxen.ai only: `queue` (async queue, resumable; default) or `sync` (blocking image endpoints). */
   mode?: 'queue' | 'sync';
 }
@@ -84,7 +86,15 @@ const optionalSecret = z
  */
 const PROVIDER_DEFAULTS: Record<
   ProviderName,
-  { keyVariable: string; baseUrl: string; restUrl?: string; concurrency: number; requestsPerMinute: number }
+  {
+    keyVariable: string;
+    baseUrl: string;
+    restUrl?: string;
+    concurrency: number;
+    requestsPerMinute: number;
+    /** Deadline of one call, ms (default 180 s). */
+    timeoutMs?: number;
+  }
 > = {
   oxen: {
     keyVariable: 'OXEN_API_KEY',
@@ -104,6 +114,9 @@ const PROVIDER_DEFAULTS: Record<
     baseUrl: 'https://api.openai.com/v1',
     concurrency: 5,
     requestsPerMinute: 5,
+    // openai-node's default timeout is 10 minutes (src/client.ts): high-quality 3840x2160 images take minutes, and a
+    // synchronous call cut short is paid for and never re-sent.
+    timeoutMs: 600_000,
   },
   replicate: {
     keyVariable: 'REPLICATE_API_TOKEN',
@@ -141,7 +154,7 @@ const providerShape = Object.fromEntries(
         `${upper}_REQUESTS_PER_MINUTE`,
         z.coerce.number().int().nonnegative().default(defaults.requestsPerMinute),
       ],
-      [`${upper}_TIMEOUT_MS`, positiveInteger(180_000)],
+      [`${upper}_TIMEOUT_MS`, positiveInteger(defaults.timeoutMs ?? 180_000)],
       [`${upper}_POLL_INTERVAL_MS`, positiveInteger(2_000)],
       [`${upper}_MAX_WAIT_MS`, positiveInteger(30 * 60_000)],
     ];
@@ -179,6 +192,7 @@ const environmentSchema = z.object({
   IMAGE_BATCH_STALLED_INTERVAL_MS: positiveInteger(30_000),
   IMAGE_BATCH_MAX_STALLED_COUNT: positiveInteger(3),
   FAL_REST_URL: z.string().url().default('https://rest.fal.ai'),
+  FAL_PLATFORM_URL: z.string().url().default('https://api.fal.ai/v1'),
   OXEN_MODE: z.enum(['queue', 'sync']).default('queue'),
   ...providerShape,
 });
@@ -206,7 +220,10 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
       pollIntervalMs: env[`${upper}_POLL_INTERVAL_MS`] as number,
       maxWaitMs: env[`${upper}_MAX_WAIT_MS`] as number,
     };
-    if (name === 'fal') settings.restUrl = (env.FAL_REST_URL as string).replace(/\/+$/, '');
+    if (name === 'fal') {
+      settings.restUrl = (env.FAL_REST_URL as string).replace(/\/+$/, '');
+      settings.platformUrl = (env.FAL_PLATFORM_URL as string).replace(/\/+$/, '');
+    }
     if (name === 'oxen') settings.mode = env.OXEN_MODE as 'queue' | 'sync';
     providers[name] = settings;
   }

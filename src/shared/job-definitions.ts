@@ -17,8 +17,20 @@ import { safeFileStem } from './output-layout.js';
 export type Operation = 'generate' | 'edit';
 export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
-export const QUALITIES = ['low', 'medium', 'high'] as const;
+/**
+ * Quality tiers a manifest may ask for. `xhigh` and `max` exist on GPT Image 2.5 only (lobehub#19342,
+ * llmgateway#3985, Portkey-AI/models#935); each provider's capability table says which models take which.
+ */
+export const QUALITIES = ['low', 'medium', 'high', 'xhigh', 'max'] as const;
 export type Quality = (typeof QUALITIES)[number];
+/**
+ * Parameters of the GPT image APIs that a manifest may name but no model image-batch serves accepts today
+ * (`input_fidelity`: gpt-image-2 answers 400 `invalid_input_fidelity_model`; `response_format`: GPT image models always
+ * answer base64 — openai-openapi `CreateImageEditRequest`). A row naming one is refused before any paid call instead of
+ * having the field silently dropped.
+ */
+export const MODEL_PARAMETERS = ['input_fidelity', 'response_format'] as const;
+export type ModelParameter = (typeof MODEL_PARAMETERS)[number];
 export const BACKGROUNDS = ['transparent', 'opaque', 'auto'] as const;
 export type Background = (typeof BACKGROUNDS)[number];
 export const MODERATIONS = ['low', 'auto'] as const;
@@ -42,7 +54,7 @@ export interface ImageRequest {
   resolution: string;
   /** Omitted: the provider's default. */
   quality?: Quality;
-  /** Images to produce, 1–4. */
+  /** Images to produce, 1–10 (each provider and model caps it lower or not). */
   numImages: number;
   outputFormat: OutputFormat;
   /** Model asked for by the manifest; omitted: the provider's default for the operation. */
@@ -53,6 +65,8 @@ export interface ImageRequest {
   moderation?: Moderation;
   /** 0–100, for jpeg/webp output (OpenAI, Replicate). */
   outputCompression?: number;
+  /** Model parameters the row names beyond the common ones (see {@link MODEL_PARAMETERS}); checked per model. */
+  modelParameters?: Partial<Record<ModelParameter, string>>;
 }
 
 /** An accepted async request as saved in job data (see src/providers/provider.ts `PendingRequest`). */
@@ -105,12 +119,17 @@ export interface ResultLine {
   attempts: number;
   resolution: string;
   resolution_tier: string;
-  /** Estimated cost of this row in USD (0 for a failed row). */
+  /** Estimated cost of this row in USD (0 for a failed row, and for a row no published figure can price). */
   cost_usd: number;
   /** Actual cost in USD from the usage the provider reported (OpenAI tokens), else null. */
   cost_usd_actual: number | null;
   /** Token usage the provider reported (OpenAI), else null. */
   usage: Record<string, unknown> | null;
+  /**
+   * The size parameters sent to the provider, where it takes something other than the row's `resolution`
+   * (WaveSpeedAI and Oxen.ai: `{aspect_ratio, resolution}` chosen nearest to the row's size), else null.
+   */
+  size_requested: Record<string, string> | null;
   error: { code: string; message: string } | null;
   finished_at: string;
 }

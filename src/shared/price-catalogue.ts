@@ -46,12 +46,23 @@ export const OPENAI_TOKEN_PRICES = {
   imageInput: 8 / 1e6,
   imageInputCached: 2 / 1e6,
   imageOutput: 30 / 1e6,
+  /** Text output tokens (`output_tokens_details.text_tokens`): $10/M (fal.ai's GPT Image 2 page, shared/seeds). */
+  textOutput: 10 / 1e6,
 } as const;
 
 /** Image input tokens we count per input image of an edit: our estimate (OpenAI publishes no fixed figure). */
 export const ESTIMATED_TOKENS_PER_INPUT_IMAGE = 323;
 
-type SizeTable = ReadonlyArray<{ size: Resolution; usd: Record<Quality, number> }>;
+/** Qualities that have published prices. `xhigh` and `max` (GPT Image 2.5) have none yet: such rows are unpriced. */
+export const PRICED_QUALITIES = ['low', 'medium', 'high'] as const;
+export type PricedQuality = (typeof PRICED_QUALITIES)[number];
+
+/** Whether `quality` has published prices. */
+export function isPricedQuality(quality: Quality): quality is PricedQuality {
+  return (PRICED_QUALITIES as readonly string[]).includes(quality);
+}
+
+type SizeTable = ReadonlyArray<{ size: Resolution; usd: Record<PricedQuality, number> }>;
 
 /** fal.ai's GPT Image 2 table, USD per image. Source: {@link FAL_PAGE}. */
 export const FAL_PRICE_TABLE: SizeTable = [
@@ -88,6 +99,11 @@ export interface PriceQuote {
   estimate: boolean;
   /** True when the price came from the user's pricing file. */
   override: boolean;
+  /**
+   * True when no published figure prices the request (e.g. GPT Image 2.5 `xhigh`/`max`): `usd` is then 0 and must
+   * not be read as free — reports say "unpriced", and a batch with a budget cap refuses such rows.
+   */
+  unpriced?: boolean;
   source: PriceSource;
 }
 
@@ -107,7 +123,7 @@ export interface PricedRequest {
 export function tablePrice(
   table: SizeTable,
   size: Resolution,
-  quality: Quality,
+  quality: PricedQuality,
 ): { usd: number; exact: boolean } {
   const longEdge = Math.max(size.width, size.height);
   const shortEdge = Math.min(size.width, size.height);
@@ -134,6 +150,8 @@ const priceBySize = z.record(
         low: z.number().nonnegative(),
         medium: z.number().nonnegative(),
         high: z.number().nonnegative(),
+        xhigh: z.number().nonnegative(),
+        max: z.number().nonnegative(),
       })
       .partial(),
   ]),
@@ -202,6 +220,22 @@ export class PriceCatalogue {
     const tier = resolutionTier(request.resolution);
     const overridden = this.fromOverride(provider, request, tier);
     if (overridden !== undefined) return overridden;
+    const quality = request.quality;
+    if (!isPricedQuality(quality)) {
+      return {
+        usd: 0,
+        usdPerImage: 0,
+        tier,
+        basis: 'unpriced',
+        estimate: true,
+        override: false,
+        unpriced: true,
+        source: {
+          ...OPENAI_PAGE,
+          note: `no published price for quality "${quality}" (GPT Image 2.5); give one in a pricing file`,
+        },
+      };
+    }
     const inputTokensUsd = (count: number) =>
       count * ESTIMATED_TOKENS_PER_INPUT_IMAGE * OPENAI_TOKEN_PRICES.imageInput;
     const result = (
@@ -217,11 +251,11 @@ export class PriceCatalogue {
     });
     switch (provider) {
       case 'fal': {
-        const price = tablePrice(FAL_PRICE_TABLE, request.resolution, request.quality);
+        const price = tablePrice(FAL_PRICE_TABLE, request.resolution, quality);
         return result(price.usd, 0, { basis: 'per-image table', estimate: !price.exact, source: FAL_PAGE });
       }
       case 'openai': {
-        const price = tablePrice(OPENAI_PRICE_TABLE, request.resolution, request.quality);
+        const price = tablePrice(OPENAI_PRICE_TABLE, request.resolution, quality);
         const inputs = request.operation === 'edit' ? inputTokensUsd(request.inputImageCount) : 0;
         return result(price.usd, inputs, {
           basis: 'token-derived',
@@ -238,7 +272,7 @@ export class PriceCatalogue {
       case 'oxen':
       case 'replicate': {
         // No published amount (providers.md §3, §4): OpenAI's token-derived price, as an estimate.
-        const price = tablePrice(OPENAI_PRICE_TABLE, request.resolution, request.quality);
+        const price = tablePrice(OPENAI_PRICE_TABLE, request.resolution, quality);
         const inputs = request.operation === 'edit' ? inputTokensUsd(request.inputImageCount) : 0;
         return result(price.usd, inputs, {
           basis: 'token-derived',
@@ -253,7 +287,9 @@ export class PriceCatalogue {
   }
 
   /**
-   * Actual USD of a call from the usage a provider reported (OpenAI `usage` tokens); undefined when it reported none.
+   * Actual USD of a call from the usage a provider reported (OpenAI `usage`, openai-openapi `ImageGenUsage`): text and
+   * image input tokens (cached ones at the cached rates), image output tokens at $30/M and text output tokens
+   * (`output_tokens_details.text_tokens`) at $10/M; undefined when it reported none.
    */
   actualUsd(provider: ProviderName, usage: Record<string, unknown> | null | undefined): number | undefined {
     if (provider !== 'openai' || usage === null || usage === undefined) return undefined;
@@ -263,12 +299,19 @@ export class PriceCatalogue {
     const textInput = number(details.text_tokens) || Math.max(0, number(usage.input_tokens) - imageInput);
     const cachedText = number(details.cached_text_tokens ?? details.cached_tokens);
     const cachedImage = number(details.cached_image_tokens);
+    const output = (usage.output_tokens_details ?? {}) as Record<string, unknown>;
+    const textOutput = number(output.text_tokens);
+    const imageOutput =
+      output.image_tokens === undefined
+        ? Math.max(0, number(usage.output_tokens) - textOutput)
+        : number(output.image_tokens);
     const usd =
       (textInput - cachedText) * OPENAI_TOKEN_PRICES.textInput +
       cachedText * OPENAI_TOKEN_PRICES.textInputCached +
       (imageInput - cachedImage) * OPENAI_TOKEN_PRICES.imageInput +
       cachedImage * OPENAI_TOKEN_PRICES.imageInputCached +
-      number(usage.output_tokens) * OPENAI_TOKEN_PRICES.imageOutput;
+      imageOutput * OPENAI_TOKEN_PRICES.imageOutput +
+      textOutput * OPENAI_TOKEN_PRICES.textOutput;
     return roundUsd(usd);
   }
 

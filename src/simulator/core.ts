@@ -490,3 +490,8 @@ export function retryAfterHeaders(fault: FaultRule): Record<string, string> {
   }
   return { 'retry-after': String(seconds) };
 }
+
+/** A request value as text for comparisons and messages (objects as JSON, never "[object Object]"). */
+export function asText(value: unknown): string {
+  return typeof value === 'string' ? value : (JSON.stringify(value) ?? 'undefined');
+}

@@ -7,7 +7,11 @@
  * in-process ({@link ProviderSimulator.injectFaults}) or over HTTP (`POST /__simulator/faults`).
  *
  * All providers share one origin: point `OXEN_BASE_URL`, `FAL_QUEUE_URL`, `FAL_REST_URL` and `WAVESPEED_BASE_URL` at
- * it, and `OPENAI_BASE_URL` / `REPLICATE_BASE_URL` at `<origin>/v1`.
+ * it, `OPENAI_BASE_URL` at `<origin>/v1`, `REPLICATE_BASE_URL` at `<origin>/replicate/v1` and `FAL_PLATFORM_URL` at
+ * `<origin>/fal-platform/v1` (see {@link simulatorBaseUrls}). Below those bases every path is the provider's own.
+ *
+ * The simulator is written from the providers' published references, independently of the adapters: it imports
+ * nothing from src/providers, so an adapter that misreads an API fails against it.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,11 +26,11 @@ import {
   type ProviderRoutes,
   type RecordedRequest,
 } from './core.js';
-import { falRoutes } from './providers/fal.js';
-import { openaiRoutes } from './providers/openai.js';
-import { oxenRoutes } from './providers/oxen.js';
-import { replicateRoutes } from './providers/replicate.js';
-import { wavespeedRoutes } from './providers/wavespeed.js';
+import { falRoutes } from './apis/fal.js';
+import { openaiRoutes } from './apis/openai.js';
+import { oxenRoutes } from './apis/oxen.js';
+import { replicateRoutes } from './apis/replicate.js';
+import { wavespeedRoutes } from './apis/wavespeed.js';
 
 export type { FaultRule, RecordedRequest } from './core.js';
 
@@ -72,12 +76,12 @@ const ROUTES: ProviderRoutes[] = [oxenRoutes, falRoutes, openaiRoutes, replicate
 /** Base URL settings that point every provider at a simulator at `origin`. */
 export function simulatorBaseUrls(
   origin: string,
-): Record<ProviderName, { baseUrl: string; restUrl?: string }> {
+): Record<ProviderName, { baseUrl: string; restUrl?: string; platformUrl?: string }> {
   return {
     oxen: { baseUrl: origin },
-    fal: { baseUrl: origin, restUrl: origin },
+    fal: { baseUrl: origin, restUrl: origin, platformUrl: `${origin}/fal-platform/v1` },
     openai: { baseUrl: `${origin}/v1` },
-    replicate: { baseUrl: `${origin}/v1` },
+    replicate: { baseUrl: `${origin}/replicate/v1` },
     wavespeed: { baseUrl: origin },
   };
 }

@@ -174,6 +174,7 @@ export function createProcessor(dependencies: ProcessorDependencies) {
       resolution: data.resolution,
       resolution_tier: resolutionTier(resolution),
       usage: null,
+      size_requested: provider.sizeParameters?.(data) ?? null,
     };
 
     let requestId: string | null = data.providerRequest?.requestIds.join(',') ?? null;
@@ -216,9 +217,11 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         try {
           submitted = await provider.submit(data, context);
         } catch (error) {
-          if (provider.asynchronous && error instanceof ProviderError && error.withoutAnswer) {
+          // Sent, then no answer (a timeout, a dropped connection): the provider may have made — and billed — it,
+          // synchronous or not. No provider offers an idempotency key, so it is never sent again on a guess.
+          if (error instanceof ProviderError && error.withoutAnswer) {
             throw new UncertainOutcome(
-              `${error.message}; the submission may have been accepted, so it is not sent again`,
+              `${error.message}; the submission may have been accepted and billed, so it is not sent again`,
             );
           }
           await job.updateData({ ...withoutSubmissionMarker(data) });

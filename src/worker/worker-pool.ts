@@ -227,6 +227,7 @@ async function recordUnhandledFailure(
       cost_usd: 0,
       cost_usd_actual: null,
       usage: null,
+      size_requested: null,
       error: { code: 'job_failed', message: error.message },
       finished_at: new Date().toISOString(),
     };

@@ -3,6 +3,8 @@
  * against its documented shape (shared/reference/providers.md, shared/seeds/), and each documented answer — success,
  * validation error, content refusal, out of credit, 429, 5xx, failed async task — maps to the right outcome.
  */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import sharp from 'sharp';
@@ -88,7 +90,7 @@ const edit = (overrides: Partial<ImageRequest> = {}): ImageRequest => ({
 });
 
 describe('request shapes', () => {
-  it('Oxen.ai queue: POST /api/ai/queue, Bearer, seeded fields, num_generations', async () => {
+  it('Oxen.ai queue: POST /api/ai/queue, Bearer, the nearest aspect ratio and tier, num_generations', async () => {
     const response = await runThrough(
       providers.oxen,
       generate({ resolution: '1920x1080', outputFormat: 'jpeg', numImages: 2 }),
@@ -99,40 +101,40 @@ describe('request shapes', () => {
     expect(sent.body).toEqual({
       model: 'gpt-image-2',
       prompt: 'a paper boat on a pond',
-      resolution: '1920x1080',
+      aspect_ratio: '16:9',
+      resolution: '2K',
       output_format: 'jpeg',
       num_generations: 2,
     });
     expect(response.images).toHaveLength(2);
-    expect(await sizeOf(response)).toBe('1920x1080 jpeg');
+    expect(await sizeOf(response)).toMatch(/^\d+x\d+ jpeg$/);
   });
 
-  it('Oxen.ai edit: input_image and mask_url as data URIs, the edit model', async () => {
+  it('Oxen.ai edit: gpt-image-2 with input_image and mask_url as data URIs (gpt-image-2-edit is gone)', async () => {
     await runThrough(
       providers.oxen,
-      edit({ mask: path.join(images, 'garden-sky-mask.png'), quality: 'high' }),
+      edit({ mask: path.join(images, 'garden-sky-mask.png'), quality: 'medium' }),
     );
     expect(lastRequest().body).toEqual({
-      model: 'gpt-image-2-edit',
+      model: 'gpt-image-2',
       prompt: 'make it autumn',
-      resolution: '1024x1024',
-      quality: 'high',
+      aspect_ratio: '1:1',
+      resolution: '1K',
+      quality: 'medium',
       output_format: 'png',
       input_image: [expect.stringMatching(/^data:image\/jpeg;base64,/)],
       mask_url: expect.stringMatching(/^data:image\/png;base64,/),
       num_generations: 1,
     });
+    expect(lastRequest().status).toBe(200);
   });
 
-  it('Oxen.ai sync mode: POST /api/ai/images/edit with num_images', async () => {
+  it('Oxen.ai sync mode: POST /api/ai/images/edit without num_images (the current schema has none)', async () => {
     const sync = new OxenProvider({ apiKey: KEY, baseUrl: simulator.url, timeoutMs: 10_000, mode: 'sync' });
     const response = await runThrough(sync, edit());
     expect(lastRequest().path).toBe('/api/ai/images/edit');
-    expect(lastRequest().body).toMatchObject({
-      model: 'gpt-image-2-edit',
-      num_images: 1,
-      input_image: [expect.any(String)],
-    });
+    expect(lastRequest().body).not.toHaveProperty('num_images');
+    expect(lastRequest().body).toMatchObject({ model: 'gpt-image-2', input_image: [expect.any(String)] });
     expect(await sizeOf(response)).toBe('1024x1024 png');
   });
 
@@ -173,7 +175,7 @@ describe('request shapes', () => {
     });
   });
 
-  it('OpenAI generate: JSON with model always, size, n; never input_fidelity; usage kept', async () => {
+  it('OpenAI generate: JSON with model always, size, n; never input_fidelity; usage kept whole', async () => {
     const response = await runThrough(
       providers.openai,
       generate({
@@ -202,12 +204,13 @@ describe('request shapes', () => {
     expect(response.usage).toMatchObject({
       input_tokens: expect.any(Number),
       output_tokens: expect.any(Number),
+      output_tokens_details: { image_tokens: expect.any(Number), text_tokens: 0 },
     });
     expect(response.requestId).toMatch(/^req_/);
     expect(await sizeOf(response)).toBe('1536x1024 webp');
   });
 
-  it('OpenAI edit: multipart with repeated image[] parts and a mask, no moderation', async () => {
+  it('OpenAI edit: multipart image[] parts, the mask converted to alpha at the first image size (accepted)', async () => {
     const response = await runThrough(
       providers.openai,
       edit({
@@ -218,6 +221,7 @@ describe('request shapes', () => {
     );
     const sent = lastRequest();
     expect(sent.path).toBe('/v1/images/edits');
+    expect(sent.status).toBe(200);
     expect(String(sent.headers['content-type'])).toMatch(/^multipart\/form-data; boundary=/);
     expect(sent.body).toEqual({
       model: 'gpt-image-2',
@@ -231,13 +235,30 @@ describe('request shapes', () => {
     expect(await sizeOf(response)).toBe('1024x1536 png');
   });
 
+  it('OpenAI refuses a mask as manifests write it (opaque white/black): it must be converted', async () => {
+    const form = new FormData();
+    form.append('model', 'gpt-image-2');
+    form.append('prompt', 'raw mask');
+    const garden = await readFile(path.join(images, 'garden.jpg'));
+    form.append('image[]', new Blob([garden], { type: 'image/jpeg' }), 'a.jpg');
+    const rgbMask = await sharp(path.join(images, 'garden-sky-mask.png')).removeAlpha().png().toBuffer();
+    form.append('mask', new Blob([rgbMask], { type: 'image/png' }), 'mask.png');
+    const answer = await fetch(`${simulator.url}/v1/images/edits`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}` },
+      body: form,
+    });
+    expect(answer.status).toBe(400);
+    expect(await answer.json()).toMatchObject({ error: { param: 'mask' } });
+  });
+
   it('Replicate: model predictions with Prefer: wait=N, input with aspect_ratio and input_images', async () => {
     const response = await runThrough(
       providers.replicate,
       edit({ resolution: '1024x1536', quality: 'high', outputFormat: 'jpeg' }),
     );
     const sent = lastRequest();
-    expect(sent.path).toBe('/v1/models/openai/gpt-image-2/predictions');
+    expect(sent.path).toBe('/replicate/v1/models/openai/gpt-image-2/predictions');
     expect(sent.headers.authorization).toBe(`Bearer ${KEY}`);
     expect(sent.headers.prefer).toBe('wait=5');
     expect(sent.body).toEqual({
@@ -253,62 +274,79 @@ describe('request shapes', () => {
     expect(await sizeOf(response)).toBe('1024x1536 jpeg');
   });
 
-  it('WaveSpeedAI: edit path, images, aspect_ratio + resolution tier, sync mode off', async () => {
-    const response = await runThrough(providers.wavespeed, edit({ resolution: '2048x1152', quality: 'low' }));
+  it("Replicate: the current schema's explicit sizes and up to 10 images per prediction", async () => {
+    const response = await runThrough(
+      providers.replicate,
+      generate({ resolution: '2048x1152', numImages: 3, outputFormat: 'webp', background: 'transparent' }),
+    );
+    expect(lastRequest().body).toMatchObject({
+      input: { aspect_ratio: '2048x1152', number_of_images: 3, background: 'transparent' },
+    });
+    expect(response.images).toHaveLength(3);
+    expect(await sizeOf(response)).toBe('2048x1152 webp');
+  });
+
+  it('Replicate: local inputs over 10 MB in total are uploaded through the files API, not inlined', async () => {
+    const folder = await mkdtemp(path.join(os.tmpdir(), 'replicate-large-'));
+    try {
+      const big = await sharp({
+        create: {
+          width: 1800,
+          height: 1800,
+          channels: 3,
+          background: '#000000',
+          noise: { type: 'gaussian', mean: 128, sigma: 60 },
+        },
+      })
+        .png({ compressionLevel: 0 })
+        .toBuffer();
+      expect(big.length).toBeGreaterThan(5_000_000);
+      const files = [path.join(folder, 'a.png'), path.join(folder, 'b.png')];
+      for (const file of files) await writeFile(file, big);
+      const response = await runThrough(
+        providers.replicate,
+        edit({ inputImages: files, prompt: 'large inputs' }),
+      );
+      const uploaded: unknown = expect.stringMatching(/\/replicate\/v1\/files\/[0-9a-f]+$/);
+      expect(lastRequest().body).toMatchObject({
+        input: { input_images: [uploaded, uploaded] },
+      });
+      expect(response.images).toHaveLength(1);
+      // The same bytes inline are refused, as replicate-javascript refuses them.
+      const inline = `data:image/png;base64,${big.toString('base64')}`;
+      const answer = await fetch(`${simulator.url}/replicate/v1/models/openai/gpt-image-2/predictions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ input: { prompt: 'inline', input_images: [inline, inline] } }),
+      });
+      expect(answer.status).toBe(413);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('WaveSpeedAI: edit path, uploaded images, the nearest aspect_ratio + resolution tier, sync mode off', async () => {
+    const response = await runThrough(providers.wavespeed, edit({ resolution: '1024x1536', quality: 'low' }));
     const sent = lastRequest();
     expect(sent.path).toBe('/api/v3/openai/gpt-image-2/edit');
     expect(sent.headers.authorization).toBe(`Bearer ${KEY}`);
     expect(sent.body).toEqual({
       prompt: 'make it autumn',
-      aspect_ratio: '16:9',
-      resolution: '2k',
+      aspect_ratio: '2:3',
+      resolution: '1k',
       output_format: 'png',
       enable_sync_mode: false,
       enable_base64_output: false,
       quality: 'low',
-      images: [expect.stringMatching(/^data:image\/jpeg;base64,/)],
+      images: [expect.stringMatching(new RegExp(`^${simulator.url}/files/upload-`))],
     });
-    expect(await sizeOf(response)).toBe('2048x1152 png');
+    expect(await sizeOf(response)).toMatch(/^\d+x\d+ png$/);
   });
 
   it('WaveSpeedAI text-to-image has no images field', async () => {
     await runThrough(providers.wavespeed, generate());
     expect(lastRequest().path).toBe('/api/v3/openai/gpt-image-2/text-to-image');
     expect(lastRequest().body).not.toHaveProperty('images');
-  });
-});
-
-describe('rows a provider cannot honour are refused before any call, naming its limit', () => {
-  it.each([
-    ['oxen', generate({ resolution: '1536x1024' }), 'resolution', /Oxen.ai serves only/],
-    ['fal', generate({ resolution: '1920x1080' }), 'resolution', /multiples of 16 \(e\.g\. 1920x1088\)/],
-    ['fal', generate({ resolution: '512x512' }), 'resolution', /655,360 pixels/],
-    ['openai', generate({ numImages: 11 }), 'num_images', /at most 10/],
-    ['openai', edit({ moderation: 'low' }), 'moderation', /no moderation/],
-    [
-      'replicate',
-      generate({ resolution: '1024x768' }),
-      'resolution',
-      /1024x1024 \(1:1\), 1536x1024 \(3:2\), 1024x1536 \(2:3\)/,
-    ],
-    ['replicate', generate({ numImages: 2 }), 'num_images', /1 image per prediction/],
-    [
-      'wavespeed',
-      generate({ resolution: '1920x1080' }),
-      'resolution',
-      /16:9 comes as 1024x576, 2048x1152, 3840x2160/,
-    ],
-    [
-      'fal',
-      edit({ inputImages: Array.from({ length: 17 }, () => path.join(images, 'dune.jpg')) }),
-      'image_urls',
-      /at most 16/,
-    ],
-  ] as const)('%s: %s', (name, request, field, message) => {
-    expect(providers[name].checkRequest(request)).toContainEqual({
-      field,
-      message: expect.stringMatching(message),
-    });
   });
 });
 
@@ -394,7 +432,7 @@ describe('answers map to row outcomes', () => {
   });
 });
 
-describe('Oxen.ai model schema read at worker start', () => {
+describe('Oxen.ai: the request schema the host serves decides what rows may ask for', () => {
   async function schemaServer(answer: (response: import('node:http').ServerResponse) => void) {
     const { createServer } = await import('node:http');
     const server = createServer((_request, response) => answer(response));
@@ -402,55 +440,108 @@ describe('Oxen.ai model schema read at worker start', () => {
     const { port } = server.address() as import('node:net').AddressInfo;
     return { server, url: `http://127.0.0.1:${port}` };
   }
+  const serving = (key: 'request_schema' | 'json_request_schema', schema: unknown) =>
+    schemaServer((response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ id: 'gpt-image-2', [key]: schema }));
+    });
 
-  it('sends the current aspect_ratio + 1K/2K/4K form when the host serves that schema', async () => {
-    const current = {
+  it('reads `request_schema` (models/overview.mdx): rows are checked against it before enqueue', async () => {
+    const narrowed = {
       type: 'object',
       required: ['prompt'],
       properties: {
         prompt: { type: 'string' },
-        input_image: { type: 'array', items: { type: 'string' } },
-        aspect_ratio: { type: 'string', enum: ['auto', '1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3'] },
+        aspect_ratio: { type: 'string', enum: ['1:1', '16:9'] },
         resolution: { type: 'string', enum: ['1K', '2K', '4K'] },
-        quality: { type: 'string', enum: ['low', 'medium', 'high'] },
-        output_format: { type: 'string', enum: ['png', 'jpeg', 'webp'] },
+        quality: { type: 'string', enum: ['high'] },
+        output_format: { type: 'string', enum: ['png'] },
       },
-      additionalProperties: false,
     };
-    const { server, url } = await schemaServer((response) => {
-      response.writeHead(200, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ id: 'gpt-image-2', json_request_schema: current }));
-    });
+    const { server, url } = await serving('request_schema', narrowed);
     try {
       const oxen = new OxenProvider({ apiKey: KEY, baseUrl: url, timeoutMs: 5000, mode: 'queue' });
       await oxen.prepare(context());
-      expect(await oxen.buildParameters(generate({ resolution: '2560x1440', model: 'gpt-image-2' }))).toEqual(
-        {
-          prompt: 'a paper boat on a pond',
-          aspect_ratio: '16:9',
-          resolution: '2K',
-          output_format: 'png',
-        },
-      );
+      expect(
+        oxen.checkRequest(generate({ quality: 'low', outputFormat: 'webp' })).map((e) => e.field),
+      ).toEqual(['quality', 'output_format']);
+      expect(oxen.sizeParameters(generate({ resolution: '1024x1536' }))).toEqual({
+        aspect_ratio: '1:1',
+        resolution: '1K',
+      });
     } finally {
       server.close();
     }
   });
 
-  it('falls back to the built-in schema when the model endpoint fails, and still refuses what it forbids', async () => {
-    const { server, url } = await schemaServer((response) => {
-      response.writeHead(500).end();
-    });
+  it('reads `json_request_schema` (per-model pages); a host on the seeded sizes schema gets WIDTHxHEIGHT', async () => {
+    const seeded = {
+      type: 'object',
+      required: ['prompt'],
+      properties: {
+        prompt: { type: 'string' },
+        resolution: { type: 'string', enum: ['1024x768', '1024x1024', '1920x1080'] },
+        quality: { type: 'string', enum: ['high'] },
+        num_images: { type: 'integer', minimum: 1, maximum: 4 },
+        output_format: { type: 'string', enum: ['png', 'jpeg', 'webp'] },
+      },
+    };
+    const { server, url } = await serving('json_request_schema', seeded);
     try {
-      const oxen = new OxenProvider({ apiKey: KEY, baseUrl: url, timeoutMs: 5000, mode: 'queue' });
+      const oxen = new OxenProvider({ apiKey: KEY, baseUrl: url, timeoutMs: 5000, mode: 'sync' });
       await oxen.prepare(context());
-      expect(await oxen.buildParameters(generate())).toMatchObject({ resolution: '1024x1024' });
-      await expect(oxen.buildParameters(generate({ resolution: '2048x2048' }))).rejects.toThrow(
-        /built-in schema .* refuses resolution/,
-      );
+      expect(oxen.checkRequest(generate({ resolution: '1536x1024' }))).toEqual([
+        { field: 'resolution', message: expect.stringMatching(/makes only 1024x768, 1024x1024, 1920x1080/) },
+      ]);
+      expect(await oxen.buildBody(generate({ resolution: '1920x1080', numImages: 3 }))).toEqual({
+        model: 'gpt-image-2',
+        prompt: 'a paper boat on a pond',
+        resolution: '1920x1080',
+        num_images: 3,
+        output_format: 'png',
+      });
     } finally {
       server.close();
     }
+  });
+
+  it('falls back to the built-in current schema when the model endpoint fails', async () => {
+    const { server, url } = await schemaServer((response) => response.writeHead(500).end());
+    try {
+      const oxen = new OxenProvider({ apiKey: KEY, baseUrl: url, timeoutMs: 5000, mode: 'queue' });
+      await oxen.prepare(context());
+      expect(await oxen.buildParameters(generate())).toEqual({
+        prompt: 'a paper boat on a pond',
+        aspect_ratio: '1:1',
+        resolution: '1K',
+        output_format: 'png',
+      });
+      expect(oxen.checkRequest(generate({ quality: 'xhigh' }))[0]?.field).toBe('quality');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a row naming the retired gpt-image-2-edit goes to gpt-image-2: resent once after "Model not found"', async () => {
+    const prompt = 'retired model row';
+    const oxen = new OxenProvider({ apiKey: KEY, baseUrl: simulator.url, timeoutMs: 10_000, mode: 'queue' });
+    const response = await runThrough(oxen, edit({ prompt, model: 'gpt-image-2-edit' }));
+    const sent = simulator.recordedRequests.filter((request) => request.prompt === prompt);
+    expect(sent.map((request) => [request.status, (request.body as { model: string }).model])).toEqual([
+      [404, 'gpt-image-2-edit'],
+      [200, 'gpt-image-2'],
+    ]);
+    expect(response.model).toBe('gpt-image-2');
+    // Now known as retired: the next row goes straight to gpt-image-2.
+    await runThrough(oxen, edit({ prompt: `${prompt} again`, model: 'gpt-image-2-edit' }));
+    expect(lastRequest()).toMatchObject({ status: 200, body: { model: 'gpt-image-2' } });
+  });
+
+  it('prepare() learns from the host that gpt-image-2-edit is gone, before any paid call', async () => {
+    const oxen = new OxenProvider({ apiKey: KEY, baseUrl: simulator.url, timeoutMs: 10_000, mode: 'queue' });
+    await oxen.prepare(context());
+    expect(oxen.modelFor(edit({ model: 'gpt-image-2-edit' }))).toBe('gpt-image-2');
+    expect(oxen.checkRequest(edit({ model: 'gpt-image-2-edit', quality: 'low' }))).toEqual([]);
   });
 });
 
@@ -462,7 +553,7 @@ describe('simulator bookkeeping the fault suite relies on', () => {
       fetch(`${origin}/api/ai/images/generate`, {
         method: 'POST',
         headers: { authorization: 'Bearer k', 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'gpt-image-2', prompt, resolution: '1024x768' }),
+        body: JSON.stringify({ model: 'gpt-image-2', prompt, resolution: '1K' }),
       });
     try {
       probe.injectFaults([{ status: 429, retryAfterSeconds: 1 }]);

@@ -224,15 +224,24 @@ describe('provider faults', () => {
     expect(lines[0]?.attempts).toBe(3);
   });
 
-  it('a hung call times out and is retried (sync)', async () => {
-    const { row } = await scenario({
-      name: 'hang until timeout',
-      rows: rows('hang', 1),
-      environment: { OXEN_MODE: 'sync', OXEN_TIMEOUT_MS: '1000' },
-      faults: [{ hang: true }],
-    });
-    expect(row.completed).toBe(1);
-  });
+  it.each([
+    ['openai', { OPENAI_TIMEOUT_MS: '1000' }],
+    ['oxen', { OXEN_MODE: 'sync', OXEN_TIMEOUT_MS: '1000' }],
+  ] as const)(
+    'a synchronous %s call that times out after it was sent is never re-sent: uncertain_outcome, sent once',
+    async (provider, environment) => {
+      const { row, lines } = await scenario({
+        name: `sync ${provider} call hangs past its timeout`,
+        rows: rows(`hang ${provider}`, 1, { provider, resolution: '1024x1024' }),
+        environment,
+        faults: [{ provider, hang: true }],
+      });
+      expect(row.failed).toBe(1);
+      expect(lines[0]?.error?.code).toBe('uncertain_outcome');
+      expect(lines[0]?.error?.message).toMatch(/may have been accepted and billed, so it is not sent again/);
+      expect(simulator.submissionsByPrompt.get(`hang ${provider} #0`)).toBe(1);
+    },
+  );
 
   it('an outage (every call 503) opens the breaker instead of burning attempts; rows finish once it ends', async () => {
     const before = simulator.submissionsByProvider.get('oxen') ?? 0;

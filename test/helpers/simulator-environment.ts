@@ -14,5 +14,6 @@ export function simulatorEnvironment(origin: string, apiKey: string): Record<str
     environment[`${upper}_POLL_INTERVAL_MS`] = '50';
   }
   environment.FAL_REST_URL = origin;
+  environment.FAL_PLATFORM_URL = urls.fal.platformUrl!;
   return environment;
 }

@@ -2,7 +2,7 @@
  * The CLI as a user meets it, run as a child process: help, exit codes, the simulator notice, dry runs, no secret in
  * any output, and a worker that drains gracefully on SIGTERM without losing a job.
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -134,6 +134,41 @@ describe('enqueue --dry-run', () => {
     expect(result.stdout).toMatch(/high-resolution 1 images \$0\.222/);
     expect(await keysUnderPrefix()).toEqual([]);
     expect(await readdir(out)).toEqual([]);
+  });
+});
+
+describe('enqueue checks each row against its model before any paid call', () => {
+  it('refuses a GIF input for OpenAI, xhigh on gpt-image-2, and an unpriced row in a capped batch; names file, line, field', async () => {
+    const folder = await manifestFolder();
+    // A 1x1 GIF: OpenAI's edits take png, webp or jpg only.
+    await writeFile(
+      path.join(folder, 'images', 'tiny.gif'),
+      Buffer.from('R0lGODlhAQABAIAAAP///wAAACwAAAAAAQABAAACAkQBADs=', 'base64'),
+    );
+    const manifest = await writeManifest(folder, 'models.jsonl', [
+      jsonLine({ id: 'gif', provider: 'openai', prompt: 'edit a gif', image_urls: ['images/tiny.gif'] }),
+      jsonLine({ id: 'xhigh', provider: 'openai', prompt: 'too high', quality: 'xhigh' }),
+      jsonLine({
+        id: 'sunburst',
+        provider: 'openai',
+        model: 'gpt-image-2.5-sunburst',
+        prompt: 'max',
+        quality: 'max',
+      }),
+      jsonLine({ id: 'fine', provider: 'openai', prompt: 'fine' }),
+    ]);
+    const dry = await runCliProcess(['enqueue', manifest, '--dry-run'], {});
+    expect(dry.stdout).toContain('would enqueue 2');
+    expect(dry.stdout).toMatch(
+      /models\.jsonl:1 \[image_urls\]: .*tiny\.gif is image\/gif; gpt-image-2 reads image\/png/,
+    );
+    expect(dry.stdout).toMatch(
+      /models\.jsonl:2 \[quality\]: .*gpt-image-2: quality is one of low, medium, high/,
+    );
+    expect(dry.stdout).toMatch(/1 rows are unpriced .*no published price for quality "max"/);
+    const capped = await runCliProcess(['enqueue', manifest, '--dry-run', '--budget-usd', '5'], {});
+    expect(capped.stdout).toContain('would enqueue 1');
+    expect(capped.stdout).toMatch(/models\.jsonl:3 \[quality\]: .*a batch with a budget cap cannot hold it/);
   });
 });
 
@@ -297,10 +332,15 @@ describe('worker', () => {
 });
 
 describe('providers', () => {
-  it('lists every provider with its variables, whether a key is set, and what it supports', async () => {
+  it('lists every provider with its variables, whether a key is set, and what each model accepts', async () => {
     const result = await runCliProcess(['providers', '--json'], { FAL_KEY: 'set-for-this-test' });
     expect(result.exitCode).toBe(0);
-    const rows = JSON.parse(result.stdout) as Array<Record<string, unknown>>;
+    const rows = JSON.parse(result.stdout) as Array<{
+      name: string;
+      key_variable: string;
+      key_set: boolean;
+      models: Array<{ model: string; supports: string }>;
+    }>;
     expect(rows.map((row) => [row.name, row.key_variable, row.key_set])).toEqual([
       ['oxen', 'OXEN_API_KEY', false],
       ['fal', 'FAL_KEY', true],
@@ -309,7 +349,41 @@ describe('providers', () => {
       ['wavespeed', 'WAVESPEED_API_KEY', false],
     ]);
     expect(result.stdout).not.toContain('set-for-this-test');
-    for (const row of rows) expect(row.supports).toEqual(expect.stringContaining('generate'));
+    for (const row of rows) expect(row.models[0]?.supports).toEqual(expect.stringContaining('generate'));
+    const openai = rows.find((row) => row.name === 'openai')!;
+    expect(openai.models.map((model) => model.model)).toContain('gpt-image-2.5-sunburst');
+  });
+
+  it('--check makes one free call per provider with a key: each says the key works and what the host serves', async () => {
+    const checked = new ProviderSimulator({ apiKey: 'sk-check-key' });
+    const origin = await checked.start();
+    try {
+      const result = await runCliProcess(
+        ['providers', '--check'],
+        simulatorEnvironment(origin, 'sk-check-key'),
+      );
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout.match(/check: {4}ok: key works/g)).toHaveLength(5);
+      expect(result.stdout).toMatch(/gpt-image-2 takes prompt, input_image, aspect_ratio, resolution/);
+      expect(result.stdout).toMatch(/serves gpt-image-2, gpt-image-2-2026-04-21, gpt-image-2\.5-flare/);
+      expect(result.stdout).toMatch(/openai\/gpt-image-2 0\.22 USD\/image/);
+      expect(result.stdout).toMatch(/aspect_ratio 1:1 3:2 2:3 16:9 9:16 auto/);
+      expect(result.stdout).toMatch(/balance 100 USD/);
+      expect(checked.paidRequestTotal).toBe(0);
+
+      const wrong = await runCliProcess(
+        ['providers', '--check', '--json'],
+        simulatorEnvironment(origin, 'sk-wrong-key'),
+      );
+      expect(wrong.exitCode).toBe(1);
+      const rows = JSON.parse(wrong.stdout) as Array<{ check: { ok: boolean; summary: string } }>;
+      expect(rows.every((row) => !row.check.ok && /authentication_failed/.test(row.check.summary))).toBe(
+        true,
+      );
+      expect(wrong.stdout + wrong.stderr).not.toContain('sk-wrong-key');
+    } finally {
+      await checked.stop();
+    }
   });
 });
 

@@ -28,6 +28,7 @@ const line = (rowKey: string): ResultLine => ({
   outputs: [],
   provider: 'oxen',
   model: 'gpt-image-2',
+  size_requested: null,
   request_id: 'r',
   attempts: 1,
   resolution: '1024x768',

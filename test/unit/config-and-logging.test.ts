@@ -23,10 +23,13 @@ describe('loadConfig', () => {
     expect(config.providers.openai).toMatchObject({
       baseUrl: 'https://api.openai.com/v1',
       requestsPerMinute: 5,
+      // openai-node's default: high-quality 3840x2160 calls take minutes, and a cut-short call is never re-sent.
+      timeoutMs: 600_000,
     });
     expect(config.providers.fal).toMatchObject({
       baseUrl: 'https://queue.fal.run',
       restUrl: 'https://rest.fal.ai',
+      platformUrl: 'https://api.fal.ai/v1',
     });
     expect(Object.isFrozen(config.providers.oxen)).toBe(true);
   });

@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { FAL_PRICE_TABLE, roundUsd, tablePrice } from '../../src/shared/price-catalogue.js';
-import type { Quality } from '../../src/shared/job-definitions.js';
+import {
+  FAL_PRICE_TABLE,
+  roundUsd,
+  tablePrice,
+  type PricedQuality,
+} from '../../src/shared/price-catalogue.js';
 import type { Resolution } from '../../src/shared/resolution-tier.js';
 
-const estimateImageCost = (size: Resolution, quality: Quality = 'high') => {
+const estimateImageCost = (size: Resolution, quality: PricedQuality = 'high') => {
   const price = tablePrice(FAL_PRICE_TABLE, size, quality);
   return { usd: price.usd, exactSize: price.exact, tier: resolutionTier(size), source: 'https://fal.ai/' };
 };

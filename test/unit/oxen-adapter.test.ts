@@ -13,6 +13,12 @@ import {
 } from '../../src/shared/errors.js';
 
 const provider = new OxenProvider({ apiKey: 'sk-test', baseUrl: 'http://127.0.0.1:1', timeoutMs: 1000 });
+const sync = new OxenProvider({
+  apiKey: 'sk-test',
+  baseUrl: 'http://127.0.0.1:1',
+  timeoutMs: 1000,
+  mode: 'sync',
+});
 const jobsImages = path.resolve('jobs/images');
 
 const generate: ImageRequest = {
@@ -20,40 +26,42 @@ const generate: ImageRequest = {
   prompt: 'an ox on a road',
   inputImages: [],
   resolution: '1920x1080',
-  numImages: 2,
+  numImages: 1,
   outputFormat: 'webp',
 };
 
-describe('Oxen.ai request bodies (seeded schema)', () => {
-  it('sends exactly the documented generate fields, with the default model', async () => {
-    expect(await provider.buildBody(generate)).toEqual({
+describe("Oxen.ai request bodies (gpt-image-2's current schema, built in)", () => {
+  it('sends the aspect ratio and 1K/2K/4K tier nearest to the size, and no num_images', async () => {
+    expect(await sync.buildBody(generate)).toEqual({
       model: 'gpt-image-2',
       prompt: 'an ox on a road',
-      resolution: '1920x1080',
-      num_images: 2,
+      aspect_ratio: '16:9',
+      resolution: '2K',
       output_format: 'webp',
+    });
+    expect(sync.sizeParameters({ ...generate, resolution: '1024x1536' })).toEqual({
+      aspect_ratio: '2:3',
+      resolution: '1K',
+    });
+    expect(sync.sizeParameters({ ...generate, resolution: '3840x2160' })).toEqual({
+      aspect_ratio: '16:9',
+      resolution: '4K',
     });
   });
 
-  it('sends local input images and the mask as data URIs to the edit model', async () => {
+  it('sends edits to gpt-image-2 with input_image and mask_url (local files as data URIs)', async () => {
     const body: Record<string, any> = await provider.buildBody({
       ...generate,
       operation: 'edit',
       inputImages: [path.join(jobsImages, 'garden.jpg'), 'https://example.com/b.png'],
       mask: path.join(jobsImages, 'garden-sky-mask.png'),
-      quality: 'high',
+      quality: 'medium',
     });
-    expect(body.model).toBe('gpt-image-2-edit');
-    expect(body.quality).toBe('high');
+    expect(body.model).toBe('gpt-image-2');
+    expect(body.quality).toBe('medium');
     expect(body.input_image?.[0]).toMatch(/^data:image\/jpeg;base64,\/9j\//);
     expect(body.input_image?.[1]).toBe('https://example.com/b.png');
     expect(body.mask_url).toMatch(/^data:image\/png;base64,iVBOR/);
-  });
-
-  it('uses the model a row names', async () => {
-    expect((await provider.buildBody({ ...generate, model: 'gpt-image-2-2026-04-21' })).model).toBe(
-      'gpt-image-2-2026-04-21',
-    );
   });
 
   it('refuses a local file that is not an image', async () => {
@@ -64,16 +72,26 @@ describe('Oxen.ai request bodies (seeded schema)', () => {
 });
 
 describe('what Oxen.ai serves', () => {
-  it('accepts its six sizes, quality high and up to 4 images', () => {
+  it('takes any size (nearest ratio and tier), qualities low to high, up to 4 images through the queue', () => {
     expect(
-      provider.checkRequest({ ...generate, resolution: '3840x2160', quality: 'high', numImages: 4 }),
+      provider.checkRequest({ ...generate, resolution: '1000x1000', quality: 'low', numImages: 4 }),
     ).toEqual([]);
   });
 
-  it('names the field of a size, quality or count it does not serve', () => {
-    const errors = provider.checkRequest({ ...generate, resolution: '2048x2048', quality: 'low' });
-    expect(errors.map((error) => error.field)).toEqual(['resolution', 'quality']);
-    expect(errors[0]?.message).toMatch(/1024x768, 1024x1024/);
+  it('names the field of a quality, count or model it does not serve', () => {
+    expect(
+      provider.checkRequest({ ...generate, quality: 'xhigh', numImages: 5 }).map((error) => error.field),
+    ).toEqual(['quality', 'num_images']);
+    expect(provider.checkRequest({ ...generate, model: 'gpt-image-9' })[0]).toMatchObject({
+      field: 'model',
+      message: expect.stringMatching(/no model "gpt-image-9".*gpt-image-2/),
+    });
+  });
+
+  it('sync mode: one image per request, since the schema has no num_images', () => {
+    expect(sync.checkRequest({ ...generate, numImages: 2 })).toEqual([
+      { field: 'num_images', message: expect.stringMatching(/at most 1 image/) },
+    ]);
   });
 });
 

@@ -126,6 +126,25 @@ describe('catalogue entries', () => {
     expect(catalogue.actualUsd('oxen', usage)).toBeUndefined();
     expect(catalogue.actualUsd('openai', null)).toBeUndefined();
   });
+
+  it('prices text output tokens at $10/M and cached input tokens at the cached rates', () => {
+    const usage = {
+      input_tokens: 1050,
+      input_tokens_details: { text_tokens: 50, image_tokens: 1000, cached_tokens: 20 },
+      output_tokens: 7100,
+      output_tokens_details: { image_tokens: 7000, text_tokens: 100 },
+    };
+    expect(catalogue.actualUsd('openai', usage)).toBeCloseTo(
+      30 * 5e-6 + 20 * 1.25e-6 + 1000 * 8e-6 + 7000 * 30e-6 + 100 * 10e-6,
+      6,
+    );
+  });
+
+  it('says "unpriced" for GPT Image 2.5 xhigh and max instead of guessing', () => {
+    const quote = catalogue.quote('openai', request('1024x1024', 'xhigh'));
+    expect(quote).toMatchObject({ unpriced: true, usd: 0, basis: 'unpriced' });
+    expect(quote.source.note).toMatch(/no published price for quality "xhigh"/);
+  });
 });
 
 describe('pricing override files', () => {

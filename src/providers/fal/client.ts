@@ -20,22 +20,26 @@ import {
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
 import { parseResolution } from '../../shared/resolution-tier.js';
 import {
+  capabilitiesOf,
+  capabilityProblems,
+  type ModelCapabilities,
+  type ProviderModels,
+} from '../capabilities.js';
+import { checkedGet, recordOf, type ProviderCheck } from '../check.js';
+import {
   classifyNetworkError,
   errorForStatus,
   getOnce,
   postOnce,
   type HttpResponse,
   authorizedCallOptions,
+  unpaidCall,
 } from '../http.js';
 import { sniffImageType } from '../image-inputs.js';
 import type { CallContext, ImageProvider, PendingRequest, PollResult, SubmitResult } from '../provider.js';
-import { customSizeProblem } from '../size-rules.js';
+import { FAL_MODELS } from './capabilities.js';
 import {
   FAL_BASE_APP,
-  FAL_EDIT_APP,
-  FAL_GENERATE_APP,
-  FAL_MAX_INPUT_IMAGES,
-  FAL_MIN_PIXELS,
   falErrorSchema,
   falResultSchema,
   falStatusSchema,
@@ -43,7 +47,10 @@ import {
 } from './wire-schema.js';
 
 /** Settings the adapter needs (`baseUrl` is the queue host, `restUrl` the storage host). */
-export type FalSettings = Pick<ProviderSettings, 'apiKey' | 'baseUrl' | 'restUrl' | 'timeoutMs'>;
+export type FalSettings = Pick<
+  ProviderSettings,
+  'apiKey' | 'baseUrl' | 'restUrl' | 'platformUrl' | 'timeoutMs'
+>;
 
 /** The fal.ai provider. */
 export class FalProvider implements ImageProvider {
@@ -54,28 +61,45 @@ export class FalProvider implements ImageProvider {
 
   constructor(private readonly settings: FalSettings) {}
 
+  /** The endpoint a request goes to: the row's model (its `/edit` endpoint for an edit), else the default. */
   modelFor(request: ImageRequest): string {
-    return request.model ?? (request.operation === 'edit' ? FAL_EDIT_APP : FAL_GENERATE_APP);
+    const model = request.model ?? FAL_MODELS.defaultModel(request.operation);
+    return request.operation === 'edit' && !model.endsWith('/edit') ? `${model}/edit` : model;
+  }
+
+  modelTable(): ProviderModels {
+    return FAL_MODELS;
   }
 
   checkRequest(request: ImageRequest): FieldError[] {
-    const errors: FieldError[] = [];
-    const size = parseResolution(request.resolution);
-    const problem = size === undefined ? 'not WIDTHxHEIGHT' : customSizeProblem(size, FAL_MIN_PIXELS);
-    if (problem !== undefined) errors.push({ field: 'resolution', message: `fal.ai image_size: ${problem}` });
-    if (request.inputImages.length > FAL_MAX_INPUT_IMAGES) {
-      errors.push({
-        field: 'image_urls',
-        message: `fal.ai takes at most ${FAL_MAX_INPUT_IMAGES} input images`,
-      });
-    }
-    if (request.background !== undefined || request.moderation !== undefined) {
-      errors.push({
-        field: request.background !== undefined ? 'background' : 'moderation',
-        message: 'fal.ai has no background or moderation setting',
-      });
-    }
-    return errors;
+    return capabilityProblems(FAL_MODELS, request);
+  }
+
+  capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined {
+    return capabilitiesOf(FAL_MODELS, request);
+  }
+
+  /**
+   * `GET <platform>/models/pricing?endpoint_id=…` (free; fal.ai/docs/platform-apis/v1/models/pricing): the unit price
+   * of both GPT Image 2 endpoints on this account.
+   */
+  check(context: CallContext): Promise<ProviderCheck> {
+    const ids = FAL_MODELS.models.map((model) => model.model).join(',');
+    return checkedGet(
+      `${this.settings.platformUrl ?? 'https://api.fal.ai/v1'}/models/pricing?endpoint_id=${encodeURIComponent(ids)}`,
+      () => this.callOptions(context),
+      (response) => this.errorFor(response, undefined),
+      (body) => {
+        const prices = (Array.isArray(recordOf(body).prices) ? (recordOf(body).prices as unknown[]) : []).map(
+          recordOf,
+        );
+        const text = prices.map(
+          (price) =>
+            `${String(price.endpoint_id)} ${String(price.unit_price)} ${String(price.currency)}/${String(price.unit)}`,
+        );
+        return { summary: `key works; ${text.join('; ') || 'no prices listed'}`, details: { prices } };
+      },
+    );
   }
 
   /** The exact input sent for `request` (local files already uploaded to fal storage). */
@@ -106,10 +130,12 @@ export class FalProvider implements ImageProvider {
       ]);
     });
     const contentType = sniffImageType(bytes) ?? 'application/octet-stream';
-    const initiated = await postOnce(
-      `${this.settings.restUrl ?? 'https://rest.fal.ai'}/storage/upload/initiate?storage_type=fal-cdn-v3`,
-      { content_type: contentType, file_name: path.basename(reference) },
-      this.callOptions(context),
+    const initiated = await unpaidCall(() =>
+      postOnce(
+        `${this.settings.restUrl ?? 'https://rest.fal.ai'}/storage/upload/initiate?storage_type=fal-cdn-v3`,
+        { content_type: contentType, file_name: path.basename(reference) },
+        this.callOptions(context),
+      ),
     );
     if (initiated.status !== 200) throw this.errorFor(initiated, undefined);
     const { upload_url: uploadUrl, file_url: fileUrl } = initiated.body as {

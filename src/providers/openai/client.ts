@@ -1,8 +1,9 @@
 /**
  * OpenAI adapter: `POST /images/generations` (JSON) and `POST /images/edits` (multipart with repeated `image[]` parts
  * and `mask`), synchronous, `Authorization: Bearer`. `model` is always sent (the API's defaults are other models);
- * `input_fidelity` never is (gpt-image-2 refuses it). Output `data[].b64_json`; `usage` is kept. Wire format:
- * ./wire-schema.ts.
+ * `input_fidelity` never is (gpt-image-2 refuses it). The manifest's white-means-edit mask is converted to OpenAI's
+ * alpha mask (./mask.ts). Output `data[].b64_json`; `usage` is kept whole. Wire format: ./wire-schema.ts; what each
+ * model takes: ./capabilities.ts.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,7 +20,6 @@ import {
   type ProviderError,
 } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
-import { parseResolution } from '../../shared/resolution-tier.js';
 import {
   errorForStatus,
   parseRetryAfterMs,
@@ -27,17 +27,20 @@ import {
   type HttpResponse,
   authorizedCallOptions,
 } from '../http.js';
+import sharp from 'sharp';
+import {
+  capabilitiesOf,
+  capabilityProblems,
+  type ModelCapabilities,
+  type ProviderModels,
+} from '../capabilities.js';
+import { checkedGet, recordOf, type ProviderCheck } from '../check.js';
 import { MAX_INLINE_IMAGE_BYTES, sniffImageType } from '../image-inputs.js';
 import type { CallContext, ImageProvider, PollResult, ProviderResponse, SubmitResult } from '../provider.js';
-import { customSizeProblem } from '../size-rules.js';
 import { fetchUserUrl } from '../url-guard.js';
-import {
-  OPENAI_DEFAULT_MODEL,
-  OPENAI_MAX_INPUT_IMAGES,
-  OPENAI_MAX_N,
-  openaiErrorSchema,
-  openaiImagesResponseSchema,
-} from './wire-schema.js';
+import { OPENAI_DEFAULT_MODEL, OPENAI_MODELS } from './capabilities.js';
+import { toOpenAIMask } from './mask.js';
+import { openaiErrorSchema, openaiImagesResponseSchema } from './wire-schema.js';
 
 /** Settings the adapter needs. */
 export type OpenAISettings = Pick<ProviderSettings, 'apiKey' | 'baseUrl' | 'timeoutMs'>;
@@ -86,29 +89,16 @@ export class OpenAIProvider implements ImageProvider {
     return request.model ?? OPENAI_DEFAULT_MODEL;
   }
 
+  modelTable(): ProviderModels {
+    return OPENAI_MODELS;
+  }
+
   checkRequest(request: ImageRequest): FieldError[] {
-    const errors: FieldError[] = [];
-    const size = parseResolution(request.resolution);
-    const problem = size === undefined ? 'not WIDTHxHEIGHT' : customSizeProblem(size);
-    if (problem !== undefined) errors.push({ field: 'resolution', message: `OpenAI size: ${problem}` });
-    if (request.numImages > OPENAI_MAX_N)
-      errors.push({
-        field: 'num_images',
-        message: `OpenAI makes at most ${OPENAI_MAX_N} images per request`,
-      });
-    if (request.inputImages.length > OPENAI_MAX_INPUT_IMAGES) {
-      errors.push({
-        field: 'image_urls',
-        message: `OpenAI edits take at most ${OPENAI_MAX_INPUT_IMAGES} input images`,
-      });
-    }
-    if (request.operation === 'edit' && request.moderation !== undefined) {
-      errors.push({
-        field: 'moderation',
-        message: 'OpenAI image edits (multipart) have no moderation setting',
-      });
-    }
-    return errors;
+    return capabilityProblems(OPENAI_MODELS, request);
+  }
+
+  capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined {
+    return capabilitiesOf(OPENAI_MODELS, request);
   }
 
   /** The text fields sent for `request` (the JSON body of a generate; the non-file parts of an edit). */
@@ -128,27 +118,64 @@ export class OpenAIProvider implements ImageProvider {
     return fields;
   }
 
-  /** The multipart body of an edit: text fields, then repeated `image[]` file parts and `mask`. */
+  /**
+   * The multipart body of an edit: text fields, then repeated `image[]` file parts and `mask` (converted to OpenAI's
+   * alpha form at the first image's size).
+   * @throws BadRequestError (nothing sent) when an input cannot be read, is not png/webp/jpeg, or the mask cannot be
+   *   converted.
+   */
   async buildEditForm(request: ImageRequest, signal: AbortSignal): Promise<FormData> {
     const form = new FormData();
     for (const [name, value] of Object.entries(this.buildFields(request))) form.append(name, String(value));
+    let firstSize: { width: number; height: number } | undefined;
     for (const [index, reference] of request.inputImages.entries()) {
-      const { bytes, type } = await this.imageBytes(reference, signal);
+      const { bytes, type } = await this.imageBytes(reference, signal, 'image_urls');
+      if (index === 0) firstSize = await this.imageSize(bytes, reference);
       form.append(
         'image[]',
         new Blob([bytes], { type }),
         `image-${index + 1}.${type.split('/')[1] ?? 'png'}`,
       );
     }
-    if (request.mask !== undefined) {
-      const { bytes, type } = await this.imageBytes(request.mask, signal);
-      form.append('mask', new Blob([bytes], { type }), 'mask.png');
+    if (request.mask !== undefined && firstSize !== undefined) {
+      const { bytes } = await this.imageBytes(request.mask, signal, 'mask_url');
+      let mask: Buffer;
+      try {
+        mask = await toOpenAIMask(bytes, firstSize);
+      } catch (error) {
+        throw this.unsendable('mask_url', `mask ${request.mask.slice(0, 80)}: ${(error as Error).message}`);
+      }
+      form.append('mask', new Blob([mask], { type: 'image/png' }), 'mask.png');
     }
     return form;
   }
 
-  /** The bytes of an input image: a local file, a data URI, or an http(s) URL (downloaded, at most 20 MiB). */
-  private async imageBytes(reference: string, signal: AbortSignal): Promise<{ bytes: Buffer; type: string }> {
+  private async imageSize(bytes: Buffer, reference: string): Promise<{ width: number; height: number }> {
+    const metadata = await sharp(bytes)
+      .metadata()
+      .catch(() => undefined);
+    if (metadata?.width === undefined || metadata.height === undefined)
+      throw this.unsendable('image_urls', `input image ${reference.slice(0, 80)} is not a readable image`);
+    return { width: metadata.width, height: metadata.height };
+  }
+
+  /** A BadRequestError for a request that was never sent (our own check failed). */
+  private unsendable(field: string, message: string): BadRequestError {
+    return new BadRequestError(message, { provider: this.name, requestMaybeSent: false }, [
+      { field, message },
+    ]);
+  }
+
+  /**
+   * The bytes of an input image: a local file, a data URI, or an http(s) URL (downloaded, at most 20 MiB). Only png,
+   * webp and jpeg: OpenAI's edits take nothing else ("each image should be a png, webp, or jpg file",
+   * openai-openapi `CreateImageEditRequest.image`).
+   */
+  private async imageBytes(
+    reference: string,
+    signal: AbortSignal,
+    field: string,
+  ): Promise<{ bytes: Buffer; type: string }> {
     let bytes: Buffer;
     const dataUri = /^data:[^;]+;base64,(.*)$/s.exec(reference);
     try {
@@ -163,17 +190,17 @@ export class OpenAIProvider implements ImageProvider {
         });
       }
     } catch (error) {
-      const message = `cannot read input image ${reference.slice(0, 80)} (${(error as Error).message})`;
-      throw new BadRequestError(message, { provider: this.name, requestMaybeSent: false }, [
-        { field: 'image_urls', message },
-      ]);
+      throw this.unsendable(
+        field,
+        `cannot read image ${reference.slice(0, 80)} (${(error as Error).message})`,
+      );
     }
     const type = sniffImageType(bytes);
-    if (type === undefined || bytes.length > MAX_INLINE_IMAGE_BYTES) {
-      const message = `input image ${reference.slice(0, 80)} is not a PNG, JPEG or WebP under 20 MiB`;
-      throw new BadRequestError(message, { provider: this.name, requestMaybeSent: false }, [
-        { field: 'image_urls', message },
-      ]);
+    if (type === undefined || type === 'image/gif' || bytes.length > MAX_INLINE_IMAGE_BYTES) {
+      throw this.unsendable(
+        field,
+        `image ${reference.slice(0, 80)} is ${type === 'image/gif' ? 'a GIF' : 'not a PNG, JPEG or WebP under 20 MiB'}; OpenAI takes png, webp or jpg`,
+      );
     }
     return { bytes, type };
   }
@@ -208,6 +235,24 @@ export class OpenAIProvider implements ImageProvider {
       result.throttleMs = parseResetDuration(response.headers['x-ratelimit-reset-requests']) ?? 1000;
     }
     return { kind: 'completed', response: result };
+  }
+
+  /** `GET /models` (free): which of the GPT Image models image-batch knows the key can use. */
+  check(context: CallContext): Promise<ProviderCheck> {
+    return checkedGet(
+      `${this.settings.baseUrl}/models`,
+      () => this.callOptions(context),
+      (response) => this.errorFor(response, response.headers['x-request-id']),
+      (body) => {
+        const served = (Array.isArray(recordOf(body).data) ? (recordOf(body).data as unknown[]) : [])
+          .map((model) => String(recordOf(model).id))
+          .filter((id) => OPENAI_MODELS.models.some((known) => known.model === id));
+        return {
+          summary: `key works; serves ${served.length > 0 ? served.join(', ') : 'none of the GPT Image models image-batch knows'}`,
+          details: { models: served },
+        };
+      },
+    );
   }
 
   /** OpenAI's flow is synchronous: nothing is ever pending. */

@@ -1,54 +1,29 @@
 /**
- * OpenAI Images API for gpt-image-2, wire format as documented.
+ * OpenAI Images API: the answers the adapter reads. What each model takes: ./capabilities.ts.
  *
- * Sources: openai/openai-openapi `CreateImageRequest`, `CreateImageEditRequest`; openai-node `src/resources/images.ts`,
- * `src/core/error.ts` (shared/reference/providers.md §1).
+ * Sources: openai/openai-openapi `ImagesResponse`, `ImageGenUsage`, `ImageGenOutputTokensDetails`; openai-node
+ * `src/resources/images.ts`, `src/core/error.ts` (shared/reference/providers.md §1).
  */
 import { z } from 'zod';
 
-export const OPENAI_DEFAULT_MODEL = 'gpt-image-2';
-export const OPENAI_QUALITIES = ['low', 'medium', 'high', 'auto'] as const;
-export const OPENAI_OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
-export const OPENAI_BACKGROUNDS = ['transparent', 'opaque', 'auto'] as const;
-export const OPENAI_MODERATIONS = ['low', 'auto'] as const;
-export const OPENAI_MAX_N = 10;
-export const OPENAI_MAX_INPUT_IMAGES = 16;
-
-/** JSON body of `POST /images/generations`. `input_fidelity` is not accepted by gpt-image-2. */
-export const openaiGenerateBodySchema = z
-  .object({
-    model: z.string().min(1),
-    prompt: z.string().min(1).max(32_000),
-    n: z.number().int().min(1).max(OPENAI_MAX_N).optional(),
-    quality: z.enum(OPENAI_QUALITIES).optional(),
-    size: z.string().optional(),
-    output_format: z.enum(OPENAI_OUTPUT_FORMATS).optional(),
-    output_compression: z.number().int().min(0).max(100).optional(),
-    background: z.enum(OPENAI_BACKGROUNDS).optional(),
-    moderation: z.enum(OPENAI_MODERATIONS).optional(),
-  })
-  .strict();
-export type OpenAIGenerateBody = z.infer<typeof openaiGenerateBodySchema>;
-
-/** Text fields of the multipart `POST /images/edits` (files go in repeated `image[]` parts and `mask`); no `moderation`. */
-export const OPENAI_EDIT_TEXT_FIELDS = [
-  'model',
-  'prompt',
-  'n',
-  'quality',
-  'size',
-  'output_format',
-  'output_compression',
-  'background',
-] as const;
-
-/** `usage` of a response. */
-export const openaiUsageSchema = z.object({
+/**
+ * `usage` of a response (openai-openapi `ImageGenUsage`): input tokens split into text and image tokens, output tokens
+ * split into image and text tokens (`output_tokens_details`, text output billed at $10/M), and cached input tokens
+ * where reported. Unknown fields are kept, not dropped: they are what the call was billed by.
+ */
+export const openaiUsageSchema = z.looseObject({
   input_tokens: z.number().optional(),
   output_tokens: z.number().optional(),
   total_tokens: z.number().optional(),
   input_tokens_details: z
-    .object({ text_tokens: z.number().optional(), image_tokens: z.number().optional() })
+    .looseObject({
+      text_tokens: z.number().optional(),
+      image_tokens: z.number().optional(),
+      cached_tokens: z.number().optional(),
+    })
+    .optional(),
+  output_tokens_details: z
+    .looseObject({ image_tokens: z.number().optional(), text_tokens: z.number().optional() })
     .optional(),
 });
 

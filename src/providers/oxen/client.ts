@@ -1,27 +1,26 @@
 /**
- * Oxen.ai adapter. Default mode `queue`: `POST /api/ai/queue` (one generation per image), then
+ * Oxen.ai adapter. Default mode `queue`: `POST /api/ai/queue` (`num_generations` = images), then
  * `GET /api/ai/queue/{id}` until each generation succeeded — resumable by generation id. Mode `sync`: the blocking
  * `POST /api/ai/images/generate` and `/api/ai/images/edit`. `Authorization: Bearer`. Local input images go as data
- * URIs. At worker start the adapter reads the model's `json_request_schema` from `GET /api/ai/models/{id}` and
- * validates every request against what the host serves now (the built-in seeded schema when that call fails); a host
- * whose schema uses the current `aspect_ratio` + `1K|2K|4K` form gets that form. Wire format: ./wire-schema.ts.
+ * URIs. Before rows are checked or sent, the adapter reads each model's request schema from `GET /api/ai/models/{id}`
+ * (`request_schema` or `json_request_schema`) and derives what rows may ask for from it (./capabilities.ts); the
+ * built-in schema stands in when that call fails. Edits go to `gpt-image-2` with `input_image`; rows naming the retired
+ * `gpt-image-2-edit` go there too once the host says it does not know it. Wire format: ./wire-schema.ts.
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import {
-  AuthenticationError,
   BadRequestError,
-  ContentPolicyError,
-  InsufficientCreditError,
   InvalidResponseError,
   NotFoundError,
-  TaskFailedError,
   type FieldError,
   type ProviderError,
 } from '../../shared/errors.js';
 import type { ProviderSettings } from '../../shared/config.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
 import { parseResolution } from '../../shared/resolution-tier.js';
-import { errorForStatus, getOnce, postOnce, type HttpResponse, authorizedCallOptions } from '../http.js';
+import { capabilityProblems, type ModelCapabilities, type ProviderModels } from '../capabilities.js';
+import { checkedGet, recordOf, type ProviderCheck } from '../check.js';
+import { getOnce, postOnce, type HttpResponse, authorizedCallOptions } from '../http.js';
 import { toFetchableImage } from '../image-inputs.js';
 import type {
   CallContext,
@@ -31,32 +30,31 @@ import type {
   ProviderResponse,
   SubmitResult,
 } from '../provider.js';
-import { aspectRatioOf } from '../size-rules.js';
+import { nearestAspectRatio, nearestTier } from '../size-rules.js';
 import {
-  OXEN_DEFAULT_EDIT_MODEL,
-  OXEN_DEFAULT_GENERATE_MODEL,
+  builtInRequestSchema,
+  capabilitiesFromSchema,
+  OXEN_MODEL,
+  OXEN_RETIRED_EDIT_MODEL,
+} from './capabilities.js';
+import { findRequestSchema, oxenError, oxenFailure } from './errors.js';
+import {
   OXEN_EDIT_PATH,
   OXEN_GENERATE_PATH,
-  OXEN_MAX_NUM_IMAGES,
   OXEN_MODELS_PATH,
-  OXEN_QUALITIES,
   OXEN_QUEUE_PATH,
-  OXEN_RESOLUTIONS,
-  oxenErrorBodySchema,
   oxenGenerationSchema,
   oxenImageResponseSchema,
   oxenQueueSubmitResponseSchema,
-  seededJsonRequestSchema,
 } from './wire-schema.js';
 
 /** Settings the adapter needs. */
 export type OxenSettings = Pick<ProviderSettings, 'apiKey' | 'baseUrl' | 'timeoutMs' | 'mode'>;
 
-/** A model schema as read from the host, compiled. */
+/** A model's request schema, compiled, with what it lets rows ask for. */
 interface ModelSchema {
   validate: ValidateFunction;
-  /** `sizes`: `resolution` takes `WIDTHxHEIGHT` (seeded); `tiers`: `aspect_ratio` + `1K|2K|4K` (current). */
-  dialect: 'sizes' | 'tiers';
+  capabilities: ModelCapabilities;
   source: 'host' | 'built-in';
 }
 
@@ -65,128 +63,218 @@ const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: false })
 /** The Oxen.ai provider. */
 export class OxenProvider implements ImageProvider {
   readonly name = 'oxen' as const;
-  /** Oxen's quality is "Locked to high" (seed). */
+  /** gpt-image-2's `quality` defaults to `high` (models/gpt-image-2.mdx). */
   readonly defaultQuality: Quality = 'high';
   readonly asynchronous: boolean;
   private readonly schemas = new Map<string, ModelSchema>();
+  /** Models the host answered "not found" for. */
+  private readonly retired = new Set<string>();
 
   constructor(private readonly settings: OxenSettings) {
     this.asynchronous = (settings.mode ?? 'queue') === 'queue';
   }
 
+  /** The model a request goes to: the row's (the current one in place of a retired one), else `gpt-image-2`. */
   modelFor(request: ImageRequest): string {
-    if (request.model !== undefined) return request.model;
-    return request.operation === 'edit' ? OXEN_DEFAULT_EDIT_MODEL : OXEN_DEFAULT_GENERATE_MODEL;
+    const model = request.model ?? OXEN_MODEL;
+    return model === OXEN_RETIRED_EDIT_MODEL && this.retired.has(model) ? OXEN_MODEL : model;
+  }
+
+  /** The models as this adapter knows them now (from the host's schemas where read). */
+  modelTable(): ProviderModels {
+    return {
+      label: 'Oxen.ai',
+      defaultModel: () => OXEN_MODEL,
+      models: [OXEN_MODEL, OXEN_RETIRED_EDIT_MODEL].map((model) => this.schemaFor(model)!.capabilities),
+    };
   }
 
   checkRequest(request: ImageRequest): FieldError[] {
-    const errors: FieldError[] = [];
-    if (!(OXEN_RESOLUTIONS as readonly string[]).includes(request.resolution)) {
-      errors.push({
-        field: 'resolution',
-        message: `Oxen.ai serves only ${OXEN_RESOLUTIONS.join(', ')} (got ${request.resolution})`,
-      });
-    }
-    if (request.quality !== undefined && !(OXEN_QUALITIES as readonly string[]).includes(request.quality)) {
-      errors.push({
-        field: 'quality',
-        message: `Oxen.ai serves gpt-image-2 at quality "high" only (got ${request.quality})`,
-      });
-    }
-    if (request.numImages > OXEN_MAX_NUM_IMAGES) {
-      errors.push({
-        field: 'num_images',
-        message: `Oxen.ai makes at most ${OXEN_MAX_NUM_IMAGES} images per request`,
-      });
+    const routed = { ...request, model: this.modelFor(request) };
+    const errors = capabilityProblems(this.modelTable(), routed);
+    if (errors.length === 0 && this.schemaFor(routed.model) !== undefined) {
+      const problem = this.schemaProblem(routed, this.placeholderParameters(routed));
+      if (problem !== undefined) errors.push(problem);
     }
     return errors;
   }
 
-  /** Read the json_request_schema of both default models from the host; keep the built-in one where that fails. */
+  capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined {
+    return this.schemaFor(this.modelFor(request))?.capabilities;
+  }
+
+  sizeParameters(request: ImageRequest): Record<string, string> | undefined {
+    const sizes = this.capabilitiesFor(request)?.sizes;
+    const size = parseResolution(request.resolution);
+    if (sizes?.kind !== 'ratio-and-tier' || size === undefined) return undefined;
+    return {
+      aspect_ratio: nearestAspectRatio(size, sizes.ratios),
+      resolution: nearestTier(size, sizes.tiers),
+    };
+  }
+
+  /**
+   * Read the request schema of each model from the host; keep the built-in one where that fails. A model the host does
+   * not know is retired (its rows go to `gpt-image-2`).
+   */
   async prepare(context: CallContext): Promise<void> {
-    for (const [model, operation] of [
-      [OXEN_DEFAULT_GENERATE_MODEL, 'generate'],
-      [OXEN_DEFAULT_EDIT_MODEL, 'edit'],
-    ] as const) {
+    if (this.settings.apiKey === undefined) return;
+    for (const model of [OXEN_MODEL, OXEN_RETIRED_EDIT_MODEL]) {
       try {
         const response = await getOnce(
           `${this.settings.baseUrl}${OXEN_MODELS_PATH}/${encodeURIComponent(model)}`,
           this.callOptions(context),
         );
+        if (response.status === 404 && model !== OXEN_MODEL) {
+          this.retired.add(model);
+          context.log.info({ model, instead: OXEN_MODEL }, 'Oxen.ai no longer serves this model');
+          continue;
+        }
         const schema = findRequestSchema(response.body);
-        if (response.status !== 200 || schema === null || typeof schema !== 'object')
-          throw new Error(`HTTP ${response.status}`);
-        this.schemas.set(model, compileSchema(schema as Record<string, unknown>, 'host'));
-        context.log.info({ model }, 'read the model schema Oxen.ai serves');
+        if (response.status !== 200 || schema === undefined) throw new Error(`HTTP ${response.status}`);
+        this.schemas.set(model, this.compile(model, schema, 'host'));
+        context.log.info({ model }, 'read the request schema Oxen.ai serves');
       } catch (error) {
-        this.schemas.set(model, compileSchema(seededJsonRequestSchema(operation), 'built-in'));
         context.log.warn(
           { model, reason: (error as Error).message },
-          'could not read the Oxen.ai model schema; using the built-in one',
+          'could not read the Oxen.ai request schema; using the built-in one',
         );
       }
     }
   }
 
-  private schemaFor(model: string, operation: 'generate' | 'edit'): ModelSchema {
+  /** `GET /api/ai/models/gpt-image-2` (free): the parameters and pricing the host serves now. */
+  check(context: CallContext): Promise<ProviderCheck> {
+    return checkedGet(
+      `${this.settings.baseUrl}${OXEN_MODELS_PATH}/${OXEN_MODEL}`,
+      () => this.callOptions(context),
+      (response) => this.errorFor(response, undefined),
+      (body) => {
+        const schema = findRequestSchema(body);
+        const parameters = Object.keys(recordOf(schema?.properties));
+        const pricing = recordOf(body).pricing;
+        return {
+          summary:
+            `key works; ${OXEN_MODEL} takes ${parameters.join(', ') || 'no published parameters'}` +
+            `; pricing ${JSON.stringify(pricing ?? null)}`,
+          details: { request_schema: schema ?? null, pricing: pricing ?? null },
+        };
+      },
+    );
+  }
+
+  private compile(
+    model: string,
+    schema: Record<string, unknown>,
+    source: ModelSchema['source'],
+  ): ModelSchema {
+    return {
+      validate: ajv.compile(schema),
+      capabilities: capabilitiesFromSchema(model, schema, {
+        sync: !this.asynchronous,
+        source:
+          source === 'host' ? `${this.settings.baseUrl}${OXEN_MODELS_PATH}/${model}` : 'built-in schema',
+      }),
+      source,
+    };
+  }
+
+  private schemaFor(model: string): ModelSchema | undefined {
     let schema = this.schemas.get(model);
     if (schema === undefined) {
-      schema = compileSchema(seededJsonRequestSchema(operation), 'built-in');
+      const builtIn = builtInRequestSchema(model);
+      if (builtIn === undefined) return undefined;
+      schema = this.compile(model, builtIn, 'built-in');
       this.schemas.set(model, schema);
     }
     return schema;
   }
 
-  /**
-   * The model parameters for `request` in the schema's dialect (local files as data URIs), checked against the
-   * schema. @throws BadRequestError naming the field the host would refuse.
-   */
-  async buildParameters(request: ImageRequest): Promise<Record<string, unknown>> {
-    const model = this.modelFor(request);
-    const schema = this.schemaFor(model, request.operation);
-    const parameters: Record<string, unknown> = { prompt: request.prompt };
-    if (schema.dialect === 'sizes') parameters.resolution = request.resolution;
-    else {
-      const size = parseResolution(request.resolution)!;
-      const pixels = size.width * size.height;
-      parameters.aspect_ratio = aspectRatioOf(size);
-      parameters.resolution = pixels <= 1_600_000 ? '1K' : pixels <= 4_200_000 ? '2K' : '4K';
-    }
+  /** The parameters of `request` with stand-ins for its images (enqueue-time checks read no files). */
+  private placeholderParameters(request: ImageRequest): Record<string, unknown> {
+    const stand = 'https://example.invalid/input.png';
+    return this.sizedParameters(request, {
+      ...(request.operation === 'edit' ? { input_image: request.inputImages.map(() => stand) } : {}),
+      ...(request.mask === undefined ? {} : { mask_url: stand }),
+    });
+  }
+
+  /** The model parameters of `request` in its schema's form, with the given image fields. */
+  private sizedParameters(request: ImageRequest, images: Record<string, unknown>): Record<string, unknown> {
+    const parameters: Record<string, unknown> = { prompt: request.prompt, ...images };
+    parameters.resolution = request.resolution;
+    Object.assign(parameters, this.sizeParameters(request) ?? {});
     if (request.quality !== undefined) parameters.quality = request.quality;
     parameters.output_format = request.outputFormat;
-    if (request.operation === 'edit') {
-      try {
-        parameters.input_image = await Promise.all(request.inputImages.map(toFetchableImage));
-        if (request.mask !== undefined) parameters.mask_url = await toFetchableImage(request.mask);
-      } catch (error) {
-        throw new BadRequestError((error as Error).message, { provider: this.name }, [
-          { field: 'image_urls', message: (error as Error).message },
-        ]);
-      }
-    }
-    const checked = {
-      ...parameters,
-      ...(hasProperty(schema, 'num_images') ? { num_images: request.numImages } : {}),
+    const schema = this.schemaFor(request.model ?? OXEN_MODEL);
+    if (schema !== undefined && hasProperty(schema, 'num_images') && !this.asynchronous)
+      parameters.num_images = request.numImages;
+    return parameters;
+  }
+
+  /** The schema's objection to `parameters`, as a field error, or undefined. */
+  private schemaProblem(request: ImageRequest, parameters: Record<string, unknown>): FieldError | undefined {
+    const schema = this.schemaFor(request.model ?? OXEN_MODEL);
+    if (schema === undefined || schema.validate(parameters)) return undefined;
+    const issue = schema.validate.errors?.[0];
+    const field =
+      issue?.instancePath.replace(/^\//, '').split('/')[0] ||
+      (issue?.params as { missingProperty?: string })?.missingProperty ||
+      'body';
+    const model = request.model ?? OXEN_MODEL;
+    return {
+      field,
+      message: `Oxen.ai's ${schema.source} schema for ${model} refuses ${field}: ${issue?.message ?? 'invalid'}`,
     };
-    if (!schema.validate(checked)) {
-      const issue = schema.validate.errors?.[0];
-      const field =
-        issue?.instancePath.replace(/^\//, '').split('/')[0] ||
-        (issue?.params as { missingProperty?: string })?.missingProperty ||
-        'body';
-      const message = `Oxen.ai's ${schema.source} schema for ${model} refuses ${field}: ${issue?.message ?? 'invalid'}`;
-      throw new BadRequestError(message, { provider: this.name }, [{ field, message }]);
+  }
+
+  /**
+   * The model parameters for `request` (local files as data URIs), checked against the model's schema.
+   * @throws BadRequestError naming the field the host would refuse (nothing sent).
+   */
+  async buildParameters(request: ImageRequest): Promise<Record<string, unknown>> {
+    const routed = { ...request, model: this.modelFor(request) };
+    const images: Record<string, unknown> = {};
+    try {
+      if (routed.operation === 'edit')
+        images.input_image = await Promise.all(routed.inputImages.map(toFetchableImage));
+      if (routed.mask !== undefined) images.mask_url = await toFetchableImage(routed.mask);
+    } catch (error) {
+      const message = (error as Error).message;
+      throw new BadRequestError(message, { provider: this.name, requestMaybeSent: false }, [
+        { field: 'image_urls', message },
+      ]);
     }
+    const parameters = this.sizedParameters(routed, images);
+    const problem = this.schemaProblem(routed, parameters);
+    if (problem !== undefined)
+      throw new BadRequestError(problem.message, { provider: this.name, requestMaybeSent: false }, [problem]);
     return parameters;
   }
 
   /** The exact JSON body of a sync call for `request`. */
   async buildBody(request: ImageRequest): Promise<Record<string, unknown>> {
-    const parameters = await this.buildParameters(request);
-    return { model: this.modelFor(request), ...parameters, num_images: request.numImages };
+    return { model: this.modelFor(request), ...(await this.buildParameters(request)) };
   }
 
   async submit(request: ImageRequest, context: CallContext): Promise<SubmitResult> {
+    try {
+      return await this.submitOnce(request, context);
+    } catch (error) {
+      // "Model not found" is a definite answer (nothing made, nothing billed): a retired model's row goes to the
+      // current one, once.
+      const model = this.modelFor(request);
+      if (!(error instanceof NotFoundError) || model !== OXEN_RETIRED_EDIT_MODEL) throw error;
+      this.retired.add(model);
+      context.log.warn(
+        { model, instead: OXEN_MODEL },
+        'Oxen.ai does not know this model; sending to gpt-image-2',
+      );
+      return this.submitOnce(request, context);
+    }
+  }
+
+  private async submitOnce(request: ImageRequest, context: CallContext): Promise<SubmitResult> {
     const model = this.modelFor(request);
     if (!this.asynchronous) {
       const body = await this.buildBody(request);
@@ -272,66 +360,19 @@ export class OxenProvider implements ImageProvider {
     };
   }
 
-  /** A failed generation's `error_message` as an error: credit, content policy, a parameter, or a model failure. */
+  /** A failed generation's `error_message` as an error (see ./errors.ts). */
   failureOf(message: string, requestId: string): ProviderError {
-    const details = { provider: this.name, requestId };
-    const text = `Oxen.ai: ${message}`;
-    if (/insufficient credits?/i.test(message)) return new InsufficientCreditError(text, details);
-    if (/content polic|safety|moderation/i.test(message)) return new ContentPolicyError(text, details);
-    const field = /^([a-z_]+): /.exec(message)?.[1];
-    if (field !== undefined) return new BadRequestError(text, details, [{ field, message }]);
-    return new TaskFailedError(text, details);
+    return oxenFailure(message, requestId);
   }
 
-  /** Map an Oxen error answer to the taxonomy, recognising its credit, content-policy and not-found bodies. */
+  /** Map an Oxen error answer to the taxonomy (see ./errors.ts). */
   errorFor(response: HttpResponse, requestId: string | undefined): ProviderError {
-    const parsed = oxenErrorBodySchema.safeParse(response.body);
-    const error = parsed.success ? parsed.data.error : undefined;
-    const text =
-      error?.detail ??
-      error?.message ??
-      error?.title ??
-      (typeof response.body === 'string' ? response.body : '');
-    const reason = text.slice(0, 500) || `HTTP ${response.status}`;
-    const details = { provider: this.name, status: response.status, requestId };
-    const message = `Oxen.ai: ${reason}`;
-    if (/insufficient credits?/i.test(text)) return new InsufficientCreditError(message, details);
-    if (error?.type === 'content_policy' || /content polic|safety system|moderation/i.test(text))
-      return new ContentPolicyError(message, details);
-    if (/model not found/i.test(text) || error?.type === 'resource_not_found')
-      return new NotFoundError(message, details);
-    if (response.status === 401 || response.status === 403) return new AuthenticationError(message, details);
-    if (response.status === 400 || response.status === 422) {
-      const field = /^([a-z_]+): /.exec(error?.detail ?? '')?.[1];
-      return new BadRequestError(message, details, field === undefined ? [] : [{ field, message: reason }]);
-    }
-    return errorForStatus(message, details, response.headers);
+    return oxenError(response, requestId);
   }
 
   private callOptions(context: { signal: AbortSignal }) {
     return authorizedCallOptions(this.name, this.settings.apiKey, context, this.settings.timeoutMs);
   }
-}
-
-/** The `json_request_schema` of a model answer: at the top, or under `model` or `data`. */
-function findRequestSchema(body: unknown): unknown {
-  const record = (value: unknown): Record<string, unknown> | undefined =>
-    value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
-  const top = record(body);
-  return (
-    top?.json_request_schema ??
-    record(top?.model)?.json_request_schema ??
-    record(top?.data)?.json_request_schema
-  );
-}
-
-function compileSchema(schema: Record<string, unknown>, source: ModelSchema['source']): ModelSchema {
-  const resolution = (schema.properties as Record<string, { enum?: unknown[] }> | undefined)?.resolution;
-  const dialect =
-    resolution?.enum?.some((value) => typeof value === 'string' && /^\d+K$/i.test(value)) === true
-      ? 'tiers'
-      : 'sizes';
-  return { validate: ajv.compile(schema), dialect, source };
 }
 
 function hasProperty(schema: ModelSchema, name: string): boolean {

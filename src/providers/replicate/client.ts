@@ -1,8 +1,14 @@
 /**
  * Replicate adapter: `POST /models/openai/gpt-image-2/predictions` with `Prefer: wait=5` (the answer may already be
  * final), then poll `GET /predictions/{id}` until `succeeded`, `failed`, `canceled` or `aborted`.
- * `Authorization: Bearer`. Local input images go as data URIs. Wire format: ./wire-schema.ts.
+ * `Authorization: Bearer`. Local input images go as data URIs while they total at most 10 MB (replicate-javascript
+ * `lib/util.js` refuses more inline), else each is uploaded through the files API (`POST /files`, multipart
+ * `content` + `metadata`, `lib/files.js`) and sent as its `urls.get`. Wire format: ./wire-schema.ts; what the model
+ * takes: ./capabilities.ts.
  */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { FormData } from 'undici';
 import type { ProviderSettings } from '../../shared/config.js';
 import {
   AuthenticationError,
@@ -17,14 +23,22 @@ import {
 } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
 import {
+  capabilitiesOf,
+  capabilityProblems,
+  type ModelCapabilities,
+  type ProviderModels,
+} from '../capabilities.js';
+import { checkedGet, recordOf, type ProviderCheck } from '../check.js';
+import {
   errorForStatus,
   getOnce,
   parseRetryAfterMs,
   postOnce,
   type HttpResponse,
   authorizedCallOptions,
+  unpaidCall,
 } from '../http.js';
-import { toFetchableImage } from '../image-inputs.js';
+import { sniffImageType } from '../image-inputs.js';
 import type {
   CallContext,
   ImageProvider,
@@ -33,11 +47,10 @@ import type {
   ProviderResponse,
   SubmitResult,
 } from '../provider.js';
+import { REPLICATE_CLASSIC_RATIOS, REPLICATE_MODELS } from './capabilities.js';
 import {
-  REPLICATE_ASPECT_RATIOS,
-  REPLICATE_MAX_IMAGES,
-  REPLICATE_MODEL,
   replicateErrorSchema,
+  replicateFileSchema,
   replicatePredictionSchema,
   type ReplicatePrediction,
 } from './wire-schema.js';
@@ -51,9 +64,8 @@ export type ReplicateSettings = Pick<ProviderSettings, 'apiKey' | 'baseUrl' | 't
  */
 export const REPLICATE_PREFER_WAIT_SECONDS = 5;
 
-const RATIO_BY_SIZE = Object.fromEntries(
-  Object.entries(REPLICATE_ASPECT_RATIOS).map(([ratio, size]) => [size, ratio]),
-);
+/** Most bytes of local input images sent inline as data URIs in one prediction (replicate-javascript `lib/util.js`). */
+export const REPLICATE_MAX_INLINE_BYTES = 10_000_000;
 
 /** The Replicate provider. */
 export class ReplicateProvider implements ImageProvider {
@@ -65,49 +77,51 @@ export class ReplicateProvider implements ImageProvider {
   constructor(private readonly settings: ReplicateSettings) {}
 
   modelFor(request: ImageRequest): string {
-    return request.model ?? REPLICATE_MODEL;
+    return request.model ?? REPLICATE_MODELS.defaultModel(request.operation);
+  }
+
+  modelTable(): ProviderModels {
+    return REPLICATE_MODELS;
   }
 
   checkRequest(request: ImageRequest): FieldError[] {
-    const errors: FieldError[] = [];
-    if (RATIO_BY_SIZE[request.resolution] === undefined) {
-      const offered = Object.entries(REPLICATE_ASPECT_RATIOS).map(([ratio, size]) => `${size} (${ratio})`);
-      errors.push({
-        field: 'resolution',
-        message: `Replicate's gpt-image-2 offers only ${offered.join(', ')} (got ${request.resolution})`,
-      });
-    }
-    if (request.numImages > REPLICATE_MAX_IMAGES) {
-      errors.push({
-        field: 'num_images',
-        message: `Replicate's gpt-image-2 makes ${REPLICATE_MAX_IMAGES} image per prediction`,
-      });
-    }
-    if (request.mask !== undefined)
-      errors.push({ field: 'mask_url', message: "Replicate's gpt-image-2 takes no mask" });
-    if (request.background === 'transparent')
-      errors.push({ field: 'background', message: 'Replicate offers background auto or opaque' });
-    return errors;
+    return capabilityProblems(REPLICATE_MODELS, request);
   }
 
-  /** The exact `input` sent for `request` (local files as data URIs). */
-  async buildInput(request: ImageRequest): Promise<Record<string, unknown>> {
+  capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined {
+    return capabilitiesOf(REPLICATE_MODELS, request);
+  }
+
+  /** `GET /models/openai/gpt-image-2` (free): the model's current input schema (sizes, image counts). */
+  check(context: CallContext): Promise<ProviderCheck> {
+    const model = REPLICATE_MODELS.defaultModel('generate');
+    return checkedGet(
+      `${this.settings.baseUrl}/models/${model}`,
+      () => this.callOptions(context),
+      (response) => this.errorFor(response, undefined),
+      (body) => {
+        const version = recordOf(recordOf(body).latest_version);
+        const schemas = recordOf(recordOf(recordOf(version.openapi_schema).components).schemas);
+        const input = recordOf(recordOf(schemas.Input).properties);
+        const ratios = recordOf(input.aspect_ratio).enum;
+        return {
+          summary: `key works; ${model} version ${String(version.id)}, aspect_ratio ${Array.isArray(ratios) ? ratios.join(' ') : 'not listed'}`,
+          details: { version: version.id, input },
+        };
+      },
+    );
+  }
+
+  /** The exact `input` sent for `request` (local files inline, or uploaded through the files API when large). */
+  async buildInput(request: ImageRequest, context: CallContext): Promise<Record<string, unknown>> {
     const input: Record<string, unknown> = {
       prompt: request.prompt,
-      aspect_ratio: RATIO_BY_SIZE[request.resolution],
+      aspect_ratio: REPLICATE_CLASSIC_RATIOS[request.resolution] ?? request.resolution,
       number_of_images: request.numImages,
       output_format: request.outputFormat,
     };
-    if (request.operation === 'edit') {
-      try {
-        input.input_images = await Promise.all(request.inputImages.map(toFetchableImage));
-      } catch (error) {
-        const message = (error as Error).message;
-        throw new BadRequestError(message, { provider: this.name, requestMaybeSent: false }, [
-          { field: 'image_urls', message },
-        ]);
-      }
-    }
+    if (request.operation === 'edit')
+      input.input_images = await this.inputImages(request.inputImages, context);
     if (request.quality !== undefined) input.quality = request.quality;
     if (request.background !== undefined) input.background = request.background;
     if (request.moderation !== undefined) input.moderation = request.moderation;
@@ -115,9 +129,65 @@ export class ReplicateProvider implements ImageProvider {
     return input;
   }
 
+  /**
+   * Input images as Replicate reads them: URLs unchanged; local files as data URIs while all of them together are at
+   * most 10 MB, else each uploaded through the files API.
+   * @throws BadRequestError (nothing sent) when a file cannot be read or is not an image.
+   */
+  private async inputImages(references: string[], context: CallContext): Promise<string[]> {
+    const local = new Map<string, { bytes: Buffer; type: string }>();
+    for (const reference of references) {
+      if (!path.isAbsolute(reference) || local.has(reference)) continue;
+      const bytes = await readFile(reference).catch((error: NodeJS.ErrnoException) => {
+        throw this.unsendable(`cannot read input image ${reference} (${error.code ?? 'error'})`);
+      });
+      const type = sniffImageType(bytes);
+      if (type === undefined)
+        throw this.unsendable(`input image ${reference} is not a PNG, JPEG, WebP or GIF file`);
+      local.set(reference, { bytes, type });
+    }
+    const inlineBytes = [...local.values()].reduce((sum, file) => sum + file.bytes.length, 0);
+    const upload = inlineBytes > REPLICATE_MAX_INLINE_BYTES;
+    const sent = new Map<string, string>();
+    for (const [reference, file] of local) {
+      sent.set(
+        reference,
+        upload
+          ? await this.uploadFile(file.bytes, file.type, path.basename(reference), context)
+          : `data:${file.type};base64,${file.bytes.toString('base64')}`,
+      );
+    }
+    return references.map((reference) => sent.get(reference) ?? reference);
+  }
+
+  /** Upload one file (`POST /files`, multipart `content` + `metadata`); its `urls.get`. Not a paid call. */
+  private async uploadFile(bytes: Buffer, type: string, name: string, context: CallContext): Promise<string> {
+    const form = new FormData();
+    form.append('content', new Blob([bytes], { type }), name);
+    form.append('metadata', new Blob([JSON.stringify({})], { type: 'application/json' }));
+    const response = await unpaidCall(() =>
+      postOnce(`${this.settings.baseUrl}/files`, form, this.callOptions(context)),
+    );
+    if (response.status < 200 || response.status >= 300) throw this.errorFor(response, undefined);
+    const parsed = replicateFileSchema.safeParse(response.body);
+    if (!parsed.success)
+      throw new InvalidResponseError('Replicate accepted a file upload without a URL', {
+        provider: this.name,
+        status: response.status,
+        requestMaybeSent: false,
+      });
+    return parsed.data.urls.get;
+  }
+
+  private unsendable(message: string): BadRequestError {
+    return new BadRequestError(message, { provider: this.name, requestMaybeSent: false }, [
+      { field: 'image_urls', message },
+    ]);
+  }
+
   async submit(request: ImageRequest, context: CallContext): Promise<SubmitResult> {
     const model = this.modelFor(request);
-    const body = { input: await this.buildInput(request) };
+    const body = { input: await this.buildInput(request, context) };
     const options = this.callOptions(context);
     const response = await postOnce(`${this.settings.baseUrl}/models/${model}/predictions`, body, {
       ...options,

@@ -1,9 +1,13 @@
 /**
  * WaveSpeedAI adapter: `POST /api/v3/openai/gpt-image-2/edit` or `/text-to-image`, then poll
  * `GET /api/v3/predictions/{id}/result`. Every answer is a `{code, message, data}` envelope; a failed task arrives as
- * HTTP 200 with `data.status: failed`. `Authorization: Bearer`. Sizes are an aspect ratio plus a `1k|2k|4k` tier.
- * Local input images go as data URIs. Wire format: ./wire-schema.ts.
+ * HTTP 200 with `data.status: failed`. `Authorization: Bearer`. Sizes are an aspect ratio plus a `1k|2k|4k` tier,
+ * chosen nearest to the row's size. Local input images are uploaded through `POST /api/v3/media/upload/binary` first,
+ * as the SDKs do. Wire format: ./wire-schema.ts; what the model takes: ./capabilities.ts.
  */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { FormData } from 'undici';
 import type { ProviderSettings } from '../../shared/config.js';
 import {
   AuthenticationError,
@@ -17,19 +21,31 @@ import {
 } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
 import { parseResolution } from '../../shared/resolution-tier.js';
-import { errorForStatus, getOnce, postOnce, type HttpResponse, authorizedCallOptions } from '../http.js';
-import { toFetchableImage } from '../image-inputs.js';
-import type { CallContext, ImageProvider, PendingRequest, PollResult, SubmitResult } from '../provider.js';
-import { aspectRatioOf, sizeForAspectRatio } from '../size-rules.js';
 import {
-  WAVESPEED_ASPECT_RATIOS,
+  capabilitiesOf,
+  capabilityProblems,
+  type ModelCapabilities,
+  type ProviderModels,
+} from '../capabilities.js';
+import { checkedGet, recordOf, type ProviderCheck } from '../check.js';
+import {
+  authorizedCallOptions,
+  errorForStatus,
+  getOnce,
+  postOnce,
+  unpaidCall,
+  type HttpResponse,
+} from '../http.js';
+import { sniffImageType } from '../image-inputs.js';
+import type { CallContext, ImageProvider, PendingRequest, PollResult, SubmitResult } from '../provider.js';
+import { nearestAspectRatio, nearestTier } from '../size-rules.js';
+import { WAVESPEED_MODELS } from './capabilities.js';
+import {
   WAVESPEED_EDIT_PATH,
   WAVESPEED_GENERATE_PATH,
-  WAVESPEED_LONG_EDGE,
-  WAVESPEED_QUALITIES,
-  WAVESPEED_RESOLUTIONS,
+  WAVESPEED_UPLOAD_PATH,
   wavespeedEnvelopeSchema,
-  wavespeedSizeParameters,
+  wavespeedUploadSchema,
 } from './wire-schema.js';
 
 /** Settings the adapter needs. */
@@ -51,68 +67,100 @@ export class WavespeedProvider implements ImageProvider {
     );
   }
 
-  checkRequest(request: ImageRequest): FieldError[] {
-    const errors: FieldError[] = [];
-    const size = parseResolution(request.resolution);
-    if (size === undefined || wavespeedSizeParameters(size) === undefined) {
-      const ratio = size === undefined ? '1:1' : aspectRatioOf(size);
-      const offered = (WAVESPEED_ASPECT_RATIOS as readonly string[]).includes(ratio)
-        ? `${ratio} comes as ${WAVESPEED_RESOLUTIONS.map((tier) => {
-            const made = sizeForAspectRatio(ratio, WAVESPEED_LONG_EDGE[tier]);
-            return `${made.width}x${made.height}`;
-          }).join(', ')}`
-        : `aspect ratios ${WAVESPEED_ASPECT_RATIOS.join(', ')} only`;
-      errors.push({
-        field: 'resolution',
-        message: `WaveSpeedAI makes sizes by aspect ratio and 1k/2k/4k tier: ${offered} (got ${request.resolution})`,
-      });
-    }
-    if (request.numImages > 1)
-      errors.push({ field: 'num_images', message: 'WaveSpeedAI makes 1 image per request' });
-    if (request.mask !== undefined)
-      errors.push({ field: 'mask_url', message: 'WaveSpeedAI gpt-image-2 takes no mask' });
-    if (
-      request.quality !== undefined &&
-      !(WAVESPEED_QUALITIES as readonly string[]).includes(request.quality)
-    ) {
-      errors.push({ field: 'quality', message: `WaveSpeedAI quality is ${WAVESPEED_QUALITIES.join(', ')}` });
-    }
-    return errors;
+  modelTable(): ProviderModels {
+    return WAVESPEED_MODELS;
   }
 
-  /** The exact body sent for `request` (local files as data URIs). */
-  async buildBody(request: ImageRequest): Promise<Record<string, unknown>> {
-    const sizeParameters = wavespeedSizeParameters(parseResolution(request.resolution)!)!;
+  checkRequest(request: ImageRequest): FieldError[] {
+    return capabilityProblems(WAVESPEED_MODELS, request);
+  }
+
+  capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined {
+    return capabilitiesOf(WAVESPEED_MODELS, request);
+  }
+
+  /** `GET /api/v3/balance` (free; wavespeed.ai/docs/docs-common-api/balance): the account's balance in USD. */
+  check(context: CallContext): Promise<ProviderCheck> {
+    return checkedGet(
+      `${this.settings.baseUrl}/api/v3/balance`,
+      () => this.callOptions(context),
+      (response) => this.errorFor(response, undefined),
+      (body) => {
+        const balance = recordOf(recordOf(body).data).balance;
+        return { summary: `key works; balance ${String(balance)} USD`, details: { balance } };
+      },
+    );
+  }
+
+  /** The `aspect_ratio` and `resolution` tier nearest to the row's size (what is sent, and recorded). */
+  sizeParameters(request: ImageRequest): Record<string, string> {
+    const sizes = WAVESPEED_MODELS.models[0]!.sizes;
+    const size = parseResolution(request.resolution) ?? { width: 1024, height: 1024 };
+    if (sizes.kind !== 'ratio-and-tier') return {};
+    return {
+      aspect_ratio: nearestAspectRatio(size, sizes.ratios),
+      resolution: nearestTier(size, sizes.tiers),
+    };
+  }
+
+  /** The exact body sent for `request` (local files uploaded first). */
+  async buildBody(request: ImageRequest, context: CallContext): Promise<Record<string, unknown>> {
     const body: Record<string, unknown> = {
       prompt: request.prompt,
-      aspect_ratio: sizeParameters.aspect_ratio,
-      resolution: sizeParameters.resolution,
+      ...this.sizeParameters(request),
       output_format: request.outputFormat,
       enable_sync_mode: false,
       enable_base64_output: false,
     };
     if (request.quality !== undefined) body.quality = request.quality;
     if (request.operation === 'edit') {
-      try {
-        body.images = await Promise.all(request.inputImages.map(toFetchableImage));
-      } catch (error) {
-        const message = (error as Error).message;
-        throw new BadRequestError(message, { provider: this.name, requestMaybeSent: false }, [
-          { field: 'image_urls', message },
-        ]);
-      }
+      body.images = await Promise.all(
+        request.inputImages.map((reference) => this.upload(reference, context)),
+      );
     }
     return body;
   }
 
+  /**
+   * A URL WaveSpeed can fetch: URLs and data URIs unchanged, a local file uploaded through the media endpoint
+   * (multipart `file`, answering `data.download_url`; wavespeed-javascript `upload()`). Not a paid call.
+   * @throws BadRequestError (nothing sent) when the file cannot be read or is not an image.
+   */
+  async upload(reference: string, context: CallContext): Promise<string> {
+    if (!path.isAbsolute(reference)) return reference;
+    const bytes = await readFile(reference).catch((error: NodeJS.ErrnoException) => {
+      const message = `cannot read input image ${reference} (${error.code ?? 'error'})`;
+      throw new BadRequestError(message, { provider: this.name, requestMaybeSent: false }, [
+        { field: 'image_urls', message },
+      ]);
+    });
+    const form = new FormData();
+    form.append(
+      'file',
+      new Blob([bytes], { type: sniffImageType(bytes) ?? 'application/octet-stream' }),
+      path.basename(reference),
+    );
+    const response = await unpaidCall(() =>
+      postOnce(`${this.settings.baseUrl}${WAVESPEED_UPLOAD_PATH}`, form, this.callOptions(context)),
+    );
+    const parsed = wavespeedUploadSchema.safeParse(response.body);
+    if (response.status === 200 && parsed.success) return parsed.data.data.download_url;
+    throw this.errorFor(response, undefined);
+  }
+
   async submit(request: ImageRequest, context: CallContext): Promise<SubmitResult> {
-    const path = request.operation === 'edit' ? WAVESPEED_EDIT_PATH : WAVESPEED_GENERATE_PATH;
+    const endpoint = request.operation === 'edit' ? WAVESPEED_EDIT_PATH : WAVESPEED_GENERATE_PATH;
     const response = await postOnce(
-      `${this.settings.baseUrl}${path}`,
-      await this.buildBody(request),
+      `${this.settings.baseUrl}${endpoint}`,
+      await this.buildBody(request, context),
       this.callOptions(context),
     );
     const data = this.readEnvelope(response);
+    if (data.id === undefined)
+      throw new InvalidResponseError('WaveSpeedAI accepted a task without an id', {
+        provider: this.name,
+        status: 200,
+      });
     return {
       kind: 'pending',
       request: {
@@ -156,7 +204,7 @@ export class WavespeedProvider implements ImageProvider {
   /** The `data` of a successful envelope. @throws the mapped error for any other answer. */
   private readEnvelope(response: HttpResponse, requestId?: string) {
     const parsed = wavespeedEnvelopeSchema.safeParse(response.body);
-    if (response.status === 200 && parsed.success && parsed.data.code === 200 && parsed.data.data)
+    if (response.status === 200 && parsed.success && (parsed.data.code ?? 200) === 200 && parsed.data.data)
       return parsed.data.data;
     throw this.errorFor(response, requestId);
   }
@@ -164,7 +212,7 @@ export class WavespeedProvider implements ImageProvider {
   /** Map a WaveSpeed error envelope or HTTP status. */
   errorFor(response: HttpResponse, requestId: string | undefined): ProviderError {
     const parsed = wavespeedEnvelopeSchema.safeParse(response.body);
-    const code = parsed.success ? parsed.data.code : response.status;
+    const code = (parsed.success ? parsed.data.code : undefined) ?? response.status;
     const text =
       (parsed.success ? parsed.data.message : undefined) ??
       (typeof response.body === 'string' ? response.body : `HTTP ${response.status}`);

@@ -1,0 +1,41 @@
+/**
+ * The `usage` the simulated OpenAI reports, computed the way OpenAI is understood to bill, so that actual-cost figures
+ * on the simulator are realistic rather than random.
+ *
+ * Output image tokens: the community formula that reproduces OpenAI's published examples (longform.social, collected
+ * in shared/reference/providers.md "Corrections"): q = 16/48/96 for low/medium/high, s = ⌊(2·q·short + long) /
+ * (2·long)⌋, tokens = ⌈q·s·(2,000,000 + W·H) / 4,000,000⌉ (1024x1024 high → 7,024; 1536x1024 high → 5,488). GPT Image
+ * 2.5's `xhigh`/`max` have no published figure: the simulator's picture is q = 128 and 160. Input images: about 1,024
+ * tokens each (community.openai.com thread 1382940 measures 1,024–1,536). Text: about 4 characters a token.
+ */
+
+const QUALITY_FACTOR: Record<string, number> = { low: 16, medium: 48, high: 96, xhigh: 128, max: 160 };
+
+/** Image output tokens of one image of `size` at `quality`. */
+export function outputImageTokens(size: { width: number; height: number }, quality: string): number {
+  const q = QUALITY_FACTOR[quality] ?? 96;
+  const short = Math.min(size.width, size.height);
+  const long = Math.max(size.width, size.height);
+  const s = Math.floor((2 * q * short + long) / (2 * long));
+  return Math.ceil((q * s * (2_000_000 + size.width * size.height)) / 4_000_000);
+}
+
+/** The `usage` object of an answer (openai-openapi `ImageGenUsage` with `output_tokens_details`). */
+export function openaiUsage(ask: {
+  prompt: string;
+  inputImages: number;
+  size: { width: number; height: number };
+  quality: string;
+  count: number;
+}): Record<string, unknown> {
+  const textTokens = Math.ceil(ask.prompt.length / 4);
+  const imageTokens = ask.inputImages * 1024;
+  const outputImage = outputImageTokens(ask.size, ask.quality) * ask.count;
+  return {
+    input_tokens: textTokens + imageTokens,
+    input_tokens_details: { text_tokens: textTokens, image_tokens: imageTokens },
+    output_tokens: outputImage,
+    output_tokens_details: { image_tokens: outputImage, text_tokens: 0 },
+    total_tokens: textTokens + imageTokens + outputImage,
+  };
+}

@@ -1,0 +1,221 @@
+/**
+ * Simulated WaveSpeedAI `openai/gpt-image-2` edit and text-to-image: submit, then poll
+ * `GET /api/v3/predictions/{id}/result`, every answer in the `{code, message, data}` envelope (wavespeed.ai/docs/shared/
+ * api-result); a failed task is HTTP 200 with `data.status: failed`. Inputs as wavespeed.ai/models/openai/gpt-image-2/
+ * edit/llms.txt lists them (`images`, `prompt`, `aspect_ratio`, `resolution` 1k|2k|4k, `quality`, `output_format`,
+ * `enable_sync_mode`, `enable_base64_output`). Media uploads at `POST /api/v3/media/upload/binary` (multipart `file`,
+ * answering `data.download_url`: wavespeed-javascript `upload()` and its test) and the balance at `GET /api/v3/balance`
+ * (wavespeed.ai/docs/docs-common-api/balance).
+ */
+import { randomUUID } from 'node:crypto';
+import sharp from 'sharp';
+import type { OutputFormat } from '../../shared/job-definitions.js';
+import {
+  answeredByFault,
+  asText,
+  authorized,
+  replierFor,
+  fetchInputImage,
+  parseJson,
+  readBody,
+  REFUSAL_MARKER,
+  sendJson,
+  type ProviderRoutes,
+  type RouteContext,
+  type SimulatedTask,
+} from '../core.js';
+import { nearestRatio, sizeOfRatioAndTier } from '../sizes.js';
+
+const EDIT_PATH = '/api/v3/openai/gpt-image-2/edit';
+const GENERATE_PATH = '/api/v3/openai/gpt-image-2/text-to-image';
+const RATIOS = [
+  '1:1',
+  '1:2',
+  '2:1',
+  '1:3',
+  '3:1',
+  '2:3',
+  '3:2',
+  '3:4',
+  '4:3',
+  '4:5',
+  '5:4',
+  '9:16',
+  '16:9',
+  '9:21',
+  '21:9',
+];
+const ENUMS: Record<string, readonly string[]> = {
+  aspect_ratio: RATIOS,
+  resolution: ['1k', '2k', '4k'],
+  quality: ['low', 'medium', 'high'],
+  output_format: ['png', 'jpeg', 'webp'],
+};
+const FIELDS = [
+  'prompt',
+  'images',
+  'aspect_ratio',
+  'resolution',
+  'quality',
+  'output_format',
+  'enable_sync_mode',
+  'enable_base64_output',
+];
+
+const error = (code: number, message: string) => ({ code, message, data: null });
+
+function envelope(context: RouteContext, task: SimulatedTask): unknown {
+  const state = context.core.stateOf(task);
+  const status = { queued: 'created', running: 'processing', succeeded: 'completed', failed: 'failed' }[
+    state
+  ];
+  return {
+    code: 200,
+    message: 'success',
+    data: {
+      id: task.id,
+      model: task.model,
+      outputs: state === 'succeeded' ? (task.images ?? []).map((image) => image.url) : [],
+      urls: { get: `${context.core.origin}/api/v3/predictions/${task.id}/result` },
+      has_nsfw_contents: state === 'succeeded' ? (task.images ?? []).map(() => false) : [],
+      status,
+      created_at: new Date(task.createdAt).toISOString(),
+      error: state === 'failed' ? (task.failure?.message ?? 'failed') : '',
+      timings: { inference: state === 'succeeded' ? task.finishesAt - task.startsAt : 0 },
+    },
+  };
+}
+
+/** Why the task is refused (`Invalid parameter <name>: …`), or undefined. */
+function parameterProblem(body: Record<string, unknown>, operation: 'generate' | 'edit'): string | undefined {
+  const extra = Object.keys(body).find(
+    (name) => !FIELDS.includes(name) || (name === 'images' && operation === 'generate'),
+  );
+  if (extra !== undefined) return `Invalid parameter ${extra}: not accepted`;
+  if (typeof body.prompt !== 'string' || body.prompt === '') return 'Invalid parameter prompt: required';
+  for (const [name, values] of Object.entries(ENUMS)) {
+    if (body[name] !== undefined && !values.includes(asText(body[name])))
+      return `Invalid parameter ${name}: must be one of ${values.join(', ')}`;
+  }
+  if (operation === 'edit' && (!Array.isArray(body.images) || body.images.length === 0))
+    return 'Invalid parameter images: required';
+  return undefined;
+}
+
+async function submit(context: RouteContext, operation: 'generate' | 'edit'): Promise<void> {
+  const { core, request, response } = context;
+  const body = (parseJson((await readBody(request)).toString('utf8')) ?? {}) as Record<string, unknown>;
+  const prompt = typeof body.prompt === 'string' ? body.prompt : '';
+  const record = core.recordSubmission('wavespeed', request, body, prompt);
+  const reply = replierFor(record, response);
+  if (!authorized(context, 'Bearer')) return reply(401, error(401, 'Unauthorized: invalid API key'));
+  const fault = core.takeFault('wavespeed', operation);
+  const messages: Record<number, string> = {
+    402: 'Insufficient balance: please top up your account',
+    429: 'Too Many Requests',
+  };
+  if (answeredByFault(fault, reply, (status) => error(status, messages[status] ?? 'Internal Server Error')))
+    return;
+  const problem = parameterProblem(body, operation);
+  if (problem !== undefined) return reply(400, error(400, problem));
+  let failure: SimulatedTask['failure'];
+  if (fault?.taskFailure !== undefined) failure = { kind: 'failed', message: fault.taskFailure };
+  if (REFUSAL_MARKER.test(prompt))
+    failure = { kind: 'refused', message: 'The content was flagged as NSFW by the safety checker.' };
+  let inputs: Buffer[] = [];
+  if (failure === undefined && Array.isArray(body.images)) {
+    try {
+      inputs = await Promise.all((body.images as string[]).map(fetchInputImage));
+    } catch (cause) {
+      failure = { kind: 'failed', message: `could not download images: ${(cause as Error).message}` };
+    }
+  }
+  // aspect_ratio: "Auto-detected from input image if not specified" (edit), else 1:1; resolution defaults to 1k.
+  let ratio = typeof body.aspect_ratio === 'string' ? body.aspect_ratio : '1:1';
+  if (body.aspect_ratio === undefined && inputs[0] !== undefined) {
+    const first = await sharp(inputs[0]).metadata();
+    if (first.width !== undefined && first.height !== undefined)
+      ratio = nearestRatio({ width: first.width, height: first.height }, RATIOS);
+  }
+  const size = sizeOfRatioAndTier(ratio, ENUMS.resolution!.indexOf(asText(body.resolution ?? '1k')));
+  const model = operation === 'edit' ? 'openai/gpt-image-2/edit' : 'openai/gpt-image-2/text-to-image';
+  const task = core.createTask(
+    'wavespeed',
+    model,
+    body,
+    failure === undefined
+      ? {
+          operation,
+          prompt,
+          inputs,
+          size,
+          format: (body.output_format as OutputFormat | undefined) ?? 'png',
+          count: 1,
+        }
+      : undefined,
+    failure,
+  );
+  reply(200, envelope(context, task));
+}
+
+/** `POST /api/v3/media/upload/binary`: store the multipart `file`, answer its `download_url`. */
+async function upload(context: RouteContext): Promise<void> {
+  const { core, request, response } = context;
+  if (!authorized(context, 'Bearer'))
+    return sendJson(response, 401, error(401, 'Unauthorized: invalid API key'));
+  const form = await new Request('http://simulator/', {
+    method: 'POST',
+    headers: { 'content-type': request.headers['content-type'] ?? '' },
+    body: await readBody(request),
+  })
+    .formData()
+    .catch(() => undefined);
+  const file = form?.get('file');
+  if (file === null || file === undefined || typeof file === 'string')
+    return sendJson(response, 400, error(400, 'Invalid parameter file: required'));
+  const bytes = Buffer.from(await file.arrayBuffer());
+  const name = `upload-${randomUUID()}`;
+  core.putFile(name, bytes, file.type || 'application/octet-stream');
+  sendJson(response, 200, {
+    code: 200,
+    message: 'success',
+    data: {
+      type: 'image',
+      download_url: `${core.origin}/files/${name}`,
+      filename: file.name,
+      size: bytes.length,
+    },
+  });
+}
+
+/** WaveSpeedAI's routes. */
+export const wavespeedRoutes: ProviderRoutes = async (context) => {
+  const { request, url } = context;
+  if (request.method === 'POST' && (url.pathname === EDIT_PATH || url.pathname === GENERATE_PATH)) {
+    await submit(context, url.pathname === EDIT_PATH ? 'edit' : 'generate');
+    return true;
+  }
+  if (request.method === 'POST' && url.pathname === '/api/v3/media/upload/binary') {
+    await upload(context);
+    return true;
+  }
+  if (request.method === 'GET' && url.pathname === '/api/v3/balance') {
+    if (!authorized(context, 'Bearer'))
+      sendJson(context.response, 401, error(401, 'Unauthorized: invalid API key'));
+    else sendJson(context.response, 200, { code: 200, message: 'success', data: { balance: 100 } });
+    return true;
+  }
+  const match = /^\/api\/v3\/predictions\/([^/]+?)(\/result)?$/.exec(url.pathname);
+  if (request.method === 'GET' && match !== null) {
+    if (!authorized(context, 'Bearer'))
+      sendJson(context.response, 401, error(401, 'Unauthorized: invalid API key'));
+    else {
+      const task = context.core.task(decodeURIComponent(match[1]!));
+      if (task === undefined || task.provider !== 'wavespeed')
+        sendJson(context.response, 404, error(404, 'prediction not found'));
+      else sendJson(context.response, 200, envelope(context, task));
+    }
+    return true;
+  }
+  return false;
+};
