@@ -17,7 +17,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { BatchStore } from '../src/shared/batch-store.js';
+import { BatchStore } from '../src/batch/batch-store.js';
 import { apiKeyVariable, baseUrlVariable, type ProviderName } from '../src/shared/config.js';
 import { ProviderSimulator, simulatorBaseUrls } from '../src/simulator/server.js';
 import { writeFixtures, type Fixtures } from './fixtures.js';

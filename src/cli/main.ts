@@ -6,26 +6,19 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { loadConfig, PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import { ConfigurationError, UsageError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
+import { budgetCommand, enqueueCommand, estimateCommand, runCommand } from './batch-commands.js';
+import type { CommandContext } from './context.js';
+import { dashboardCommand, resumeCommand, simulatorCommand, workerCommand } from './process-commands.js';
+import { reportCommand, statusCommand } from './report-commands.js';
 import {
-  budgetCommand,
-  dashboardCommand,
-  enqueueCommand,
-  estimateCommand,
-  reportCommand,
-  resumeCommand,
-  runCommand,
   scheduleAddCommand,
   scheduleListCommand,
   scheduleRemoveCommand,
   schedulerCommand,
-  simulatorCommand,
-  statusCommand,
-  workerCommand,
-  type CommandContext,
-} from './commands.js';
+} from './schedule-commands.js';
 import { providersCommand } from './providers-command.js';
 import type { CliOutput } from './progress.js';
-import { defaultOutputRoot } from '../shared/output-store.js';
+import { defaultOutputRoot } from '../storage/output-store.js';
 
 function positiveInteger(value: string): number {
   const number = Number(value);

@@ -8,7 +8,7 @@ import type { ProviderCheck } from '../providers/check.js';
 import { closeHttpAgents } from '../providers/http.js';
 import { createProvider } from '../providers/registry.js';
 import { apiKeyVariable, baseUrlVariable, PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
-import type { CommandContext } from './commands.js';
+import type { CommandContext } from './context.js';
 
 /** How each provider's requests flow (the adapters' own descriptions, in one line each). */
 const FLOWS: Record<ProviderName, string> = {

@@ -2,15 +2,11 @@
  * Human-readable reports of the CLI: what an enqueue did, a batch's counts and its cost by resolution tier.
  */
 import type { EnqueueReport } from '../producer/enqueue.js';
-import type { BatchStatus } from '../shared/batch-store.js';
-import { fileLocation, outputStoreFor } from '../shared/output-store.js';
-import { RESOLUTION_TIERS } from '../shared/resolution-tier.js';
-
-/** USD with cents, or with four decimals when the amount has fractions of a cent (`$0.23`, `$0.0053`). */
-export function formatUsd(usd: number): string {
-  const wholeCents = Math.abs(usd * 100 - Math.round(usd * 100)) < 1e-9;
-  return `$${usd.toFixed(wholeCents ? 2 : 4)}`;
-}
+import type { BatchStatus } from '../batch/batch-store.js';
+import { fileLocation } from '../storage/output-store.js';
+import { outputStoreFor } from '../storage/stores.js';
+import { RESOLUTION_TIERS } from '../cost/resolution-tier.js';
+import { formatUsd } from '../cost/usd.js';
 
 /** Lines describing an enqueue. */
 export function describeEnqueue(report: EnqueueReport, dryRun: boolean): string[] {

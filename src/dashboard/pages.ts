@@ -2,9 +2,9 @@
  * HTML of the dashboard's own pages: the batches page and one batch's page. Plain server-rendered HTML with a small
  * polling script; every value from a batch (row keys, prompts, provider messages) is escaped.
  */
-import type { ReportFigures } from '../shared/batch-summary.js';
+import type { ReportFigures } from '../batch/batch-report.js';
 import type { ResultLine } from '../shared/job-definitions.js';
-import { RESOLUTION_TIERS } from '../shared/resolution-tier.js';
+import { RESOLUTION_TIERS } from '../cost/resolution-tier.js';
 
 /** One batch as the batches page shows it. */
 export interface BatchOverview {

@@ -20,17 +20,19 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import basicAuth from 'express-basic-auth';
 import type { Redis } from 'ioredis';
 import sharp from 'sharp';
-import { writeReportCsv } from '../cli/batch-report.js';
-import { BatchStore, type BatchStatus } from '../shared/batch-store.js';
-import { reportFigures } from '../shared/batch-summary.js';
+import { writeReportCsv } from '../batch/batch-report.js';
+import { BatchStore, type BatchStatus } from '../batch/batch-store.js';
+import { reportFigures } from '../batch/batch-report.js';
 import { PROVIDER_NAMES, type Config } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
-import { jobIdFor, queueNameFor, type ImageJobData, type ResultLine } from '../shared/job-definitions.js';
+import { type ImageJobData, type ResultLine } from '../shared/job-definitions.js';
+import { jobIdFor, queueNameFor } from '../shared/keys.js';
 import { Metrics } from '../shared/metrics.js';
-import { PriceCatalogue } from '../shared/price-catalogue.js';
-import { ProviderHealth } from '../shared/provider-health.js';
+import { PriceCatalogue } from '../cost/price-catalogue.js';
+import { ProviderHealth } from '../batch/provider-health.js';
 import type { Logger } from '../shared/logger.js';
-import { bufferOf, outputStoreFor } from '../shared/output-store.js';
+import { bufferOf } from '../storage/output-store.js';
+import { outputStoreFor } from '../storage/stores.js';
 import {
   batchCards,
   batchPage,

@@ -16,25 +16,18 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { ModelCapabilities } from '../providers/capabilities.js';
 import { sniffImageType } from '../providers/image-inputs.js';
 import type { ImageProvider } from '../providers/provider.js';
-import { sourceText, type BatchStore } from '../shared/batch-store.js';
+import { sourceText, type BatchStore } from '../batch/batch-store.js';
 import type { ProviderName } from '../shared/config.js';
 import type { FieldError } from '../shared/errors.js';
-import {
-  jobIdFor,
-  PROVIDER_BACKOFF_TYPE,
-  queueNameFor,
-  type ImageJobData,
-} from '../shared/job-definitions.js';
+import { PROVIDER_BACKOFF_TYPE, type ImageJobData } from '../shared/job-definitions.js';
+import { jobIdFor, queueNameFor } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
-import { InFlight } from '../shared/in-flight.js';
-import { outputStoreFor } from '../shared/output-store.js';
-import { roundUsd, type PriceCatalogue } from '../shared/price-catalogue.js';
-import {
-  parseResolution,
-  RESOLUTION_TIERS,
-  resolutionTier,
-  type ResolutionTier,
-} from '../shared/resolution-tier.js';
+import { InFlight } from './in-flight.js';
+import { outputStoreFor } from '../storage/stores.js';
+import { type PriceCatalogue } from '../cost/price-catalogue.js';
+import { roundUsd } from '../cost/usd.js';
+import { parseResolution } from '../shared/resolution.js';
+import { RESOLUTION_TIERS, resolutionTier, type ResolutionTier } from '../cost/resolution-tier.js';
 import type { Redis } from 'ioredis';
 import { isLocalImage, validateRow, type ManifestRow } from './manifest-row.js';
 import { readManifest } from './manifest-reader.js';

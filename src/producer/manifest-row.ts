@@ -19,7 +19,7 @@ import {
   type OutputFormat,
   type Quality,
 } from '../shared/job-definitions.js';
-import { formatResolution, parseResolution, resolutionProblem } from '../shared/resolution-tier.js';
+import { formatResolution, parseResolution, resolutionProblem } from '../shared/resolution.js';
 
 /** A validated manifest row. Image references are http(s)/data URLs or absolute paths of local files. */
 export interface ManifestRow {

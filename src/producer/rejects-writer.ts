@@ -5,7 +5,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { OutputStore } from '../shared/output-store.js';
+import type { OutputStore } from '../storage/output-store.js';
 
 /** The rejects file, relative to the batch. */
 const REJECTS_FILE = 'rejects.jsonl';

@@ -12,7 +12,7 @@ import type {
   OutputFormat,
   Quality,
 } from '../shared/job-definitions.js';
-import { parseResolution } from '../shared/resolution-tier.js';
+import { parseResolution } from '../shared/resolution.js';
 import { pixelSizeProblem, type PixelLimits } from './size-rules.js';
 
 /** MIME types of input images. */

@@ -3,7 +3,7 @@
  * resolution tier for providers that take those instead of pixels. (The simulator keeps its own copy of each
  * provider's rules, written from the docs: it imports nothing from here.)
  */
-import type { Resolution } from '../shared/resolution-tier.js';
+import type { Resolution } from '../shared/resolution.js';
 
 /** Limits of a size given in pixels (OpenAI `size`, fal `image_size`). */
 export interface PixelLimits {

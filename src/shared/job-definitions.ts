@@ -12,7 +12,6 @@
  * - **resolution tier**: the billing class of an output size (standard or high-resolution), see resolution-tier.ts.
  */
 import type { ProviderName } from './config.js';
-import { safeFileStem } from './output-layout.js';
 
 export type Operation = 'generate' | 'edit';
 export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
@@ -136,48 +135,3 @@ export interface ResultLine {
 
 /** The job option `backoff.type` that selects image-batch's backoff strategy (src/worker/backoff.ts). */
 export const PROVIDER_BACKOFF_TYPE = 'provider-full-jitter';
-
-/** BullMQ job id of a row: deterministic, so re-enqueuing a row is a no-op. Never contains `:`. */
-export function jobIdFor(batchId: string, rowKey: string): string {
-  return `${batchId}--${safeFileStem(rowKey)}`;
-}
-
-/** BullMQ queue name of a provider. One queue per provider, so each has its own rate limit. */
-export function queueNameFor(provider: ProviderName): string {
-  return `provider-${provider}`;
-}
-
-/** Redis keys of a batch's own records (besides the BullMQ queues). */
-export interface BatchKeys {
-  /** Hash: batch settings (out dir, created_at, manifests) and counters rows_total, rows_rejected. */
-  meta: string;
-  /** Hash: row key -> source (`manifest:line`) of every enqueued row; detects duplicate row keys. */
-  rows: string;
-  /** Hash: row key -> final status; a row's outcome is recorded once. */
-  outcomes: string;
-  /** Hash: counters completed, failed, cost_usd_total, and per tier `images:<tier>`, `cost_usd:<tier>`. */
-  stats: string;
-  /** Hash: `manifest:line` -> 1 for every rejected row already written to rejects.jsonl. */
-  rejects: string;
-  /** Hash: `reserved` and `spent` USD against the batch's budget cap. */
-  budget: string;
-  /** Hash: row key -> USD reserved for the row's paid call in flight. */
-  reservations: string;
-  /** Hash: row key -> results line recorded in Redis but not yet confirmed in results.jsonl (crash recovery). */
-  pendingLines: string;
-}
-
-/** The keys of batch `batchId` under `prefix`. */
-export function batchKeys(prefix: string, batchId: string): BatchKeys {
-  const base = `${prefix}:batch:${batchId}`;
-  return {
-    meta: `${base}:meta`,
-    rows: `${base}:rows`,
-    outcomes: `${base}:outcomes`,
-    stats: `${base}:stats`,
-    rejects: `${base}:rejects`,
-    budget: `${base}:budget`,
-    reservations: `${base}:reservations`,
-    pendingLines: `${base}:pending-lines`,
-  };
-}

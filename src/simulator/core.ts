@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProviderName } from '../shared/config.js';
 import type { OutputFormat } from '../shared/job-definitions.js';
-import type { Resolution } from '../shared/resolution-tier.js';
+import type { Resolution } from '../shared/resolution.js';
 import { makeEditedImage, makeGeneratedImage } from './image-maker.js';
 
 /** One injected fault, consumed by the next matching paid submission(s). */

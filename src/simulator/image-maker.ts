@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import sharp, { type Sharp } from 'sharp';
 import type { OutputFormat } from '../shared/job-definitions.js';
-import type { Resolution } from '../shared/resolution-tier.js';
+import type { Resolution } from '../shared/resolution.js';
 
 /** Two colours derived from a text, as `#rrggbb`. */
 export function colorsFor(text: string): [string, string] {

@@ -2,7 +2,7 @@
  * Output sizes as the simulated providers see them, written from the providers' references (never from the adapters:
  * the simulator imports nothing from src/providers, so a misread API fails against it).
  */
-import type { Resolution } from '../shared/resolution-tier.js';
+import type { Resolution } from '../shared/resolution.js';
 
 /**
  * Why a GPT Image 2 custom size is refused, or undefined. Sources: openai-openapi `CreateImageRequest.size` ("Width and

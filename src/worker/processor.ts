@@ -5,9 +5,9 @@
  */
 import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { CallContext, ImageProvider, PendingRequest, ProviderResponse } from '../providers/provider.js';
-import type { BatchStore } from '../shared/batch-store.js';
+import type { BatchStore } from '../batch/batch-store.js';
 import type { Metrics } from '../shared/metrics.js';
-import type { ProviderHealth } from '../shared/provider-health.js';
+import type { ProviderHealth } from '../batch/provider-health.js';
 import type { ProviderName } from '../shared/config.js';
 import {
   AuthenticationError,
@@ -19,13 +19,16 @@ import {
 import type { ImageJobData, ResultLine, StoredOutput } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { truncateForLog } from '../shared/logger.js';
-import { outputImagePath } from '../shared/output-layout.js';
-import { outputStoreFor } from '../shared/output-store.js';
-import { PriceCatalogue, roundUsd, type PricingOverride } from '../shared/price-catalogue.js';
-import { parseResolution, resolutionTier } from '../shared/resolution-tier.js';
+import { outputImagePath } from '../storage/output-layout.js';
+import { outputStoreFor } from '../storage/stores.js';
+import { PriceCatalogue } from '../cost/price-catalogue.js';
+import { type PricingOverride } from '../cost/pricing-file.js';
+import { roundUsd } from '../cost/usd.js';
+import { parseResolution } from '../shared/resolution.js';
+import { resolutionTier } from '../cost/resolution-tier.js';
 import { decideOnError } from './error-policy.js';
-import { storeOutputImage } from './output-storage.js';
-import { flushPendingResultLines, recordRowOutcome } from './row-outcome.js';
+import { storeOutputImage } from '../storage/store-image.js';
+import { flushPendingResultLines, recordRowOutcome } from '../batch/row-outcome.js';
 
 /** What a processor needs. */
 export interface ProcessorDependencies {

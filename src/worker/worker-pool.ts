@@ -10,16 +10,18 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ImageProvider } from '../providers/provider.js';
 import { createProvider } from '../providers/registry.js';
-import type { BatchStore } from '../shared/batch-store.js';
+import type { BatchStore } from '../batch/batch-store.js';
 import { Metrics } from '../shared/metrics.js';
-import { ProviderHealth } from '../shared/provider-health.js';
+import { ProviderHealth } from '../batch/provider-health.js';
 import type { Config, ProviderName } from '../shared/config.js';
-import { queueNameFor, type ImageJobData, type ResultLine } from '../shared/job-definitions.js';
+import { type ImageJobData, type ResultLine } from '../shared/job-definitions.js';
+import { queueNameFor } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
-import { parseResolution, resolutionTier } from '../shared/resolution-tier.js';
+import { parseResolution } from '../shared/resolution.js';
+import { resolutionTier } from '../cost/resolution-tier.js';
 import { providerBackoffStrategy } from './backoff.js';
 import { createProcessor, type ImageJobResult } from './processor.js';
-import { recordRowOutcome } from './row-outcome.js';
+import { recordRowOutcome } from '../batch/row-outcome.js';
 
 /** Options of {@link startWorkerPool}. */
 export interface WorkerPoolOptions {

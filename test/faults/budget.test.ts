@@ -4,8 +4,8 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BatchStore } from '../../src/shared/batch-store.js';
-import { PriceCatalogue } from '../../src/shared/price-catalogue.js';
+import { BatchStore } from '../../src/batch/batch-store.js';
+import { PriceCatalogue } from '../../src/cost/price-catalogue.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliProcess } from '../helpers/cli.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';

@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { BatchStore } from '../../src/shared/batch-store.js';
+import { BatchStore } from '../../src/batch/batch-store.js';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
 import type { FaultRule, ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliInProcess, spawnCli } from '../helpers/cli.js';

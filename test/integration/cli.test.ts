@@ -6,7 +6,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { jobIdFor, queueNameFor } from '../../src/shared/job-definitions.js';
+import { jobIdFor, queueNameFor } from '../../src/shared/keys.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliProcess, spawnCli } from '../helpers/cli.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';

@@ -112,7 +112,7 @@ describe('dashboard', () => {
   });
 
   it('names a provider queue paused for its account on the batches page', async () => {
-    const { ProviderHealth } = await import('../../src/shared/provider-health.js');
+    const { ProviderHealth } = await import('../../src/batch/provider-health.js');
     const { Queue } = await import('bullmq');
     const health = new ProviderHealth(redis, prefix, { threshold: 5, openMs: 1000 });
     const queue = new Queue('provider-fal', { connection: redis, prefix });

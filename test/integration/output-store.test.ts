@@ -9,13 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bufferOf,
   defaultOutputRoot,
-  LocalOutputStore,
   normalizeOutputRoot,
-  S3OutputStore,
-  s3ClientConfig,
-  s3SettingsFromEnv,
   type OutputStore,
-} from '../../src/shared/output-store.js';
+} from '../../src/storage/output-store.js';
+import { S3OutputStore, s3ClientConfig, s3SettingsFromEnv } from '../../src/storage/s3-store.js';
+import { LocalOutputStore } from '../../src/storage/local-store.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { startObjectStorage, type ObjectStorage } from '../helpers/object-storage.js';
 

@@ -6,9 +6,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BatchStore } from '../../src/shared/batch-store.js';
+import { BatchStore } from '../../src/batch/batch-store.js';
 import type { ImageJobData, ResultLine } from '../../src/shared/job-definitions.js';
-import { flushPendingResultLines, recordRowOutcome } from '../../src/worker/row-outcome.js';
+import { flushPendingResultLines, recordRowOutcome } from '../../src/batch/row-outcome.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 

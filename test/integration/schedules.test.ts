@@ -9,7 +9,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SCHEDULES_QUEUE, batchIdForTick } from '../../src/producer/schedules.js';
-import { BatchStore } from '../../src/shared/batch-store.js';
+import { BatchStore } from '../../src/batch/batch-store.js';
 import { runCliProcess, spawnCli } from '../helpers/cli.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';

@@ -8,16 +8,11 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import pino from 'pino';
 import { startDashboard } from '../../src/dashboard/server.js';
-import { BatchStore } from '../../src/shared/batch-store.js';
+import { BatchStore } from '../../src/batch/batch-store.js';
 import { loadConfig } from '../../src/shared/config.js';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
-import {
-  bufferOf,
-  S3OutputStore,
-  s3ClientConfig,
-  s3SettingsFromEnv,
-  type StoredObject,
-} from '../../src/shared/output-store.js';
+import { bufferOf, type StoredObject } from '../../src/storage/output-store.js';
+import { S3OutputStore, s3ClientConfig, s3SettingsFromEnv } from '../../src/storage/s3-store.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { killSpawnedProcesses, runCliProcess, spawnCli } from '../helpers/cli.js';
 import { removeTemporaryDirectories } from '../helpers/files.js';

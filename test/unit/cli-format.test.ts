@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { formatBytes, startProgress } from '../../src/cli/progress.js';
-import { formatUsd } from '../../src/cli/report.js';
+import { formatUsd } from '../../src/cost/usd.js';
 
 describe('CLI number formats', () => {
   it.each([

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { batchKeys, queueNameFor } from '../../src/shared/job-definitions.js';
+import { batchKeys, queueNameFor } from '../../src/shared/keys.js';
 
 const require = createRequire(import.meta.url);
 

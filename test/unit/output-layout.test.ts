@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { jobIdFor, queueNameFor } from '../../src/shared/job-definitions.js';
-import { batchPaths, outputImagePath, resolveInside, safeFileStem } from '../../src/shared/output-layout.js';
+import { jobIdFor, queueNameFor } from '../../src/shared/keys.js';
+import { batchPaths, outputImagePath, resolveInside } from '../../src/storage/output-layout.js';
+import { safeFileStem } from '../../src/shared/keys.js';
 
 describe('safeFileStem', () => {
   it('keeps safe names unchanged', () => {

@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { Quality } from '../../src/shared/job-definitions.js';
 import {
   FAL_PRICE_TABLE,
-  loadPricingOverride,
   OPENAI_PRICE_TABLE,
   PriceCatalogue,
   WAVESPEED_PRICE_PER_RUN,
-} from '../../src/shared/price-catalogue.js';
+} from '../../src/cost/price-catalogue.js';
+import { loadPricingOverride } from '../../src/cost/pricing-file.js';
 import { PROVIDER_NAMES } from '../../src/shared/config.js';
 import { ConfigurationError } from '../../src/shared/errors.js';
 import { removeTemporaryDirectories, writeTemporaryFile } from '../helpers/files.js';

@@ -18,7 +18,7 @@ import {
   type ProviderError,
 } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
-import { parseResolution } from '../../shared/resolution-tier.js';
+import { parseResolution } from '../../shared/resolution.js';
 import {
   capabilitiesOf,
   capabilityProblems,

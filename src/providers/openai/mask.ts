@@ -5,7 +5,7 @@
  * than 4MB, and have the same dimensions as `image`" (openai-openapi `CreateImageEditRequest.mask`).
  */
 import sharp from 'sharp';
-import type { Resolution } from '../../shared/resolution-tier.js';
+import type { Resolution } from '../../shared/resolution.js';
 
 /** Largest mask OpenAI takes, in bytes ("less than 4MB"). */
 export const OPENAI_MAX_MASK_BYTES = 4 * 1024 * 1024;

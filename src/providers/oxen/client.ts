@@ -17,7 +17,7 @@ import {
 } from '../../shared/errors.js';
 import type { ProviderSettings } from '../../shared/config.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
-import { parseResolution } from '../../shared/resolution-tier.js';
+import { parseResolution } from '../../shared/resolution.js';
 import { capabilityProblems, type ModelCapabilities, type ProviderModels } from '../capabilities.js';
 import { checkedGet, recordOf, type ProviderCheck } from '../check.js';
 import { getOnce, postOnce, type HttpResponse, authorizedCallOptions } from '../http.js';

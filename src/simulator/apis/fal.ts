@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { OutputFormat } from '../../shared/job-definitions.js';
-import type { Resolution } from '../../shared/resolution-tier.js';
+import type { Resolution } from '../../shared/resolution.js';
 import {
   answeredByFault,
   asText,

@@ -3,11 +3,11 @@
  * store (results.jsonl of a directory, `results/<row>.json` in S3), then summary.json when it was the batch's last
  * pending row.
  */
-import type { BatchStore } from '../shared/batch-store.js';
-import { writeBatchSummary } from '../shared/batch-summary.js';
+import type { BatchStore } from './batch-store.js';
+import { writeBatchSummary } from './batch-summary.js';
 import type { ImageJobData, ResultLine } from '../shared/job-definitions.js';
-import { outputStoreFor } from '../shared/output-store.js';
-import type { ResolutionTier } from '../shared/resolution-tier.js';
+import { outputStoreFor } from '../storage/stores.js';
+import type { ResolutionTier } from '../cost/resolution-tier.js';
 
 /**
  * Record `line` as the outcome of the row of `data`, under output root `outputRoot`, and settle the row's budget

@@ -4,10 +4,11 @@
  * Keys: see {@link batchKeys}. Values hold no secret.
  */
 import type { Redis } from 'ioredis';
-import { batchKeys, type BatchKeys, type RowSource } from './job-definitions.js';
-import { roundUsd } from './price-catalogue.js';
-import { RESOLUTION_TIERS, type ResolutionTier } from './resolution-tier.js';
-import { LuaScript } from './lua-script.js';
+import { type RowSource } from '../shared/job-definitions.js';
+import { batchKeys, type BatchKeys } from '../shared/keys.js';
+import { roundUsd } from '../cost/usd.js';
+import { RESOLUTION_TIERS, type ResolutionTier } from '../cost/resolution-tier.js';
+import { LuaScript } from '../shared/lua-script.js';
 
 /**
  * How an incoming row relates to the batch: not there yet; already enqueued from the same place, and `finished` or

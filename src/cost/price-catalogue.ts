@@ -2,16 +2,14 @@
  * The pricing catalogue: what one request costs on each provider, by model, operation, quality and size (or
  * resolution tier), each figure with its source and the date it was read. Where a provider publishes no figure the
  * catalogue says so and prices the request from OpenAI's token prices, labelled as an estimate. Users override any
- * price with a pricing file ({@link loadPricingOverride}); quotes say which prices came from it.
+ * price with a pricing file (./pricing-file.ts); quotes say which prices came from it.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
-import { PROVIDER_NAMES, type ProviderName } from './config.js';
-import { ConfigurationError } from './errors.js';
-import type { Operation, Quality } from './job-definitions.js';
-import { RESOLUTION_TIERS, resolutionTier, type Resolution, type ResolutionTier } from './resolution-tier.js';
+import type { ProviderName } from '../shared/config.js';
+import { loadPricingOverride, type PricingOverride } from './pricing-file.js';
+import { roundUsd } from './usd.js';
+import type { Operation, Quality } from '../shared/job-definitions.js';
+import { type Resolution } from '../shared/resolution.js';
+import { RESOLUTION_TIERS, resolutionTier, type ResolutionTier } from './resolution-tier.js';
 
 /** Where a figure comes from. */
 export interface PriceSource {
@@ -139,76 +137,6 @@ export function tablePrice(
     candidates.find((candidate) => candidate.size.width * candidate.size.height >= pixels) ??
     candidates.at(-1)!;
   return { usd: entry.usd[quality], exact: false };
-}
-
-const priceBySize = z.record(
-  z.string().regex(/^\d+x\d+$/, 'sizes are WIDTHxHEIGHT'),
-  z.union([
-    z.number().nonnegative(),
-    z
-      .object({
-        low: z.number().nonnegative(),
-        medium: z.number().nonnegative(),
-        high: z.number().nonnegative(),
-        xhigh: z.number().nonnegative(),
-        max: z.number().nonnegative(),
-      })
-      .partial(),
-  ]),
-);
-const providerOverrideSchema = z
-  .object({
-    /** USD per image: one figure, by resolution tier, or by size (optionally by quality). */
-    per_image_usd: z
-      .union([
-        z.number().nonnegative(),
-        z
-          .object({ standard: z.number().nonnegative(), 'high-resolution': z.number().nonnegative() })
-          .partial()
-          .strict(),
-        priceBySize,
-      ])
-      .optional(),
-    /** USD per input image of an edit. */
-    per_input_image_usd: z.number().nonnegative().optional(),
-    /** Where the figures come from (shown in reports). */
-    source: z.string().optional(),
-  })
-  .strict();
-const overrideFileSchema = z
-  .object({ providers: z.partialRecord(z.enum(PROVIDER_NAMES), providerOverrideSchema) })
-  .strict();
-export type PricingOverride = z.infer<typeof overrideFileSchema>;
-
-/**
- * Read and validate a pricing override file (JSON or YAML, by extension).
- * @throws ConfigurationError naming the file and every bad field.
- */
-export async function loadPricingOverride(filePath: string): Promise<PricingOverride> {
-  let text: string;
-  try {
-    text = await readFile(filePath, 'utf8');
-  } catch (error) {
-    throw new ConfigurationError(
-      `pricing file ${filePath}: cannot read it (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
-  }
-  let data: unknown;
-  try {
-    data = /\.ya?ml$/i.test(path.extname(filePath)) ? parseYaml(text) : JSON.parse(text);
-  } catch (error) {
-    throw new ConfigurationError(
-      `pricing file ${filePath}: not valid ${/\.ya?ml$/i.test(filePath) ? 'YAML' : 'JSON'} (${(error as Error).message})`,
-    );
-  }
-  const parsed = overrideFileSchema.safeParse(data);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map(
-      (issue) => `  ${issue.path.join('.') || '(file)'}: ${issue.message}`,
-    );
-    throw new ConfigurationError(`pricing file ${filePath}:\n${problems.join('\n')}`);
-  }
-  return parsed.data;
 }
 
 /** The catalogue, with the user's override applied where given. */
@@ -351,7 +279,14 @@ export class PriceCatalogue {
   }
 }
 
-/** Round a USD amount to a millionth of a dollar, so sums of many prices print cleanly. */
-export function roundUsd(usd: number): number {
-  return Math.round(usd * 1e6) / 1e6;
+/**
+ * The price catalogue with the pricing file applied, if one is given, and the file's content as JSON (stored with the
+ * batch so that every worker prices alike). @throws ConfigurationError naming the file and every bad field.
+ */
+export async function loadCatalogue(
+  pricingFile: string | undefined,
+): Promise<{ catalogue: PriceCatalogue; overrideJson: string | undefined }> {
+  if (pricingFile === undefined) return { catalogue: new PriceCatalogue(), overrideJson: undefined };
+  const override = await loadPricingOverride(pricingFile);
+  return { catalogue: new PriceCatalogue(override), overrideJson: JSON.stringify(override) };
 }

@@ -4,8 +4,8 @@
  * account (authentication failed, credit out). Keys: `<prefix>:provider:<name>:{failures,opens,paused-reason}`.
  */
 import type { Redis } from 'ioredis';
-import type { ProviderName } from './config.js';
-import { LuaScript } from './lua-script.js';
+import type { ProviderName } from '../shared/config.js';
+import { LuaScript } from '../shared/lua-script.js';
 
 /** Breaker settings. */
 export interface BreakerSettings {

@@ -2,25 +2,9 @@
  * Where a batch's files go under the output directory, and how untrusted names (row keys, batch ids) become safe
  * file names. Layout: `<out>/<batch>/images/<row-key>[-<n>].<ext>`, `results.jsonl`, `rejects.jsonl`, `summary.json`.
  */
-import { createHash } from 'node:crypto';
 import path from 'node:path';
-import type { OutputFormat } from './job-definitions.js';
-
-const UNSAFE_CHARACTERS = /[^A-Za-z0-9._+-]/g;
-const MAX_STEM_LENGTH = 100;
-
-/**
- * A file-name-safe form of an untrusted name: only `A-Z a-z 0-9 . _ + -`, no leading dot or dash, at most 100
- * characters. When the name had to change, a short hash of the original is appended, so two different names never
- * map to the same stem. The result never contains a path separator, `..` at its start, or `:`.
- */
-export function safeFileStem(name: string): string {
-  let stem = name.replace(UNSAFE_CHARACTERS, '_').replace(/^[.-]+/, '_');
-  if (stem.length > MAX_STEM_LENGTH) stem = stem.slice(0, MAX_STEM_LENGTH);
-  if (stem === name && stem !== '') return stem;
-  const digest = createHash('sha256').update(name).digest('hex').slice(0, 8);
-  return `${stem}-${digest}`;
-}
+import type { OutputFormat } from '../shared/job-definitions.js';
+import { safeFileStem } from '../shared/keys.js';
 
 /** Paths of one batch's files. */
 export interface BatchPaths {

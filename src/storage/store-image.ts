@@ -11,7 +11,7 @@ import { downloadToFile } from '../providers/http.js';
 import type { ProviderImage } from '../providers/provider.js';
 import { InvalidResponseError } from '../shared/errors.js';
 import type { OutputFormat, StoredOutput } from '../shared/job-definitions.js';
-import type { OutputStore } from '../shared/output-store.js';
+import type { OutputStore } from './output-store.js';
 
 /** Options of {@link storeOutputImage}. */
 export interface StoreOptions {

@@ -1,0 +1,145 @@
+/**
+ * The lifecycle of a batch run in one process (`image-batch run`): start workers when rows are pending, follow the
+ * batch until every row has an outcome (or the user interrupts, the budget cap holds the rest back, or a provider the
+ * remaining rows need is paused for its account), stop the workers, repair results lines a stopped worker recorded but
+ * never wrote, and write summary.json. Workers are started by the caller's `startWorkers` (the worker room sits above
+ * this one), so the runner knows queues and batch records, never a provider.
+ */
+import type { Redis } from 'ioredis';
+import { PROVIDER_NAMES, type Config } from '../shared/config.js';
+import type { Logger } from '../shared/logger.js';
+import type { BatchStatus, BatchStore } from './batch-store.js';
+import { writeBatchSummary, type BatchSummary } from './batch-summary.js';
+import { ProviderHealth } from './provider-health.js';
+import { openProviderQueues } from './queues.js';
+import { flushPendingResultLines } from './row-outcome.js';
+
+/** What a run needs. */
+export interface BatchRunOptions {
+  redis: Redis;
+  store: BatchStore;
+  config: Config;
+  batchId: string;
+  /** Where the batch's files go (its output root). */
+  outputRoot: string;
+  /** Start this process's workers; called only when rows are pending. */
+  startWorkers(): Promise<{ close(): Promise<void> }>;
+  /** Resolves when the user asks to stop. */
+  stopRequested: Promise<void>;
+  /** Called with rows finished and rows in all, each time the batch is read. */
+  onProgress?(finished: number, total: number): void;
+  /** Called once, after the last read (e.g. to stop a progress bar). */
+  onProgressEnd?(): void;
+  /** How often the batch is read from Redis, ms. Default 500. */
+  pollIntervalMs?: number;
+  log: Logger;
+}
+
+/** How a run ended. */
+export interface BatchRunOutcome {
+  status: BatchStatus;
+  summary: BatchSummary;
+  /** The user interrupted; pending rows continue when the same run is started again. */
+  interrupted: boolean;
+  /** `provider: reason` for each provider paused for its account while rows wait on it. */
+  pausedProviders: string[];
+}
+
+/**
+ * Run batch `batchId` in this process until it is finished or cannot go on.
+ * @throws when Redis stays unreachable for more than 5 minutes, or the batch has no record.
+ */
+export async function runBatch(options: BatchRunOptions): Promise<BatchRunOutcome> {
+  let status = await options.store.status(options.batchId);
+  if (status === undefined) throw new Error(`batch ${options.batchId} has no record in Redis`);
+  let interrupted = false;
+  let pausedProviders: string[] = [];
+  if (status.pending > 0) {
+    const workers = await options.startWorkers();
+    try {
+      ({ status, interrupted, pausedProviders } = await followBatch(options, status));
+    } finally {
+      await workers.close();
+    }
+    // Every worker of this process has stopped; a line recorded but never written by any worker is repaired here.
+    await flushPendingResultLines(options.store, options.batchId, options.outputRoot, 1000);
+  } else {
+    options.onProgress?.(status.completed + status.failed, status.rows);
+    options.onProgressEnd?.();
+  }
+  const summary = await writeBatchSummary(status);
+  return { status, summary, interrupted, pausedProviders };
+}
+
+/**
+ * Read the batch until every row has an outcome, the user interrupts, the budget cap holds the remaining rows back, a
+ * provider they need is paused for its account, or they have no job left in the queues (removed by hand). Redis being
+ * briefly unreachable (a restart) is waited out.
+ */
+async function followBatch(
+  options: BatchRunOptions,
+  initial: BatchStatus,
+): Promise<{ status: BatchStatus; interrupted: boolean; pausedProviders: string[] }> {
+  const { config, redis, log } = options;
+  const health = new ProviderHealth(redis, config.queuePrefix, {
+    threshold: config.breakerThreshold,
+    openMs: config.breakerOpenMs,
+  });
+  const queues = openProviderQueues(redis, config.queuePrefix, PROVIDER_NAMES);
+  let interrupted = false;
+  void options.stopRequested.then(() => {
+    interrupted = true;
+  });
+  let status = initial;
+  let idlePolls = 0;
+  let unreachableSince: number | undefined;
+  let budgetHits = 0;
+  let pausedProviders: string[] = [];
+  try {
+    for (;;) {
+      try {
+        status = (await options.store.status(options.batchId)) ?? status;
+        unreachableSince = undefined;
+        options.onProgress?.(status.completed + status.failed, status.rows);
+        if (status.pending === 0 || interrupted) break;
+        budgetHits = status.state === 'budget_reached' && status.reservedUsd === 0 ? budgetHits + 1 : 0;
+        if (budgetHits >= 3) break;
+        let queued = 0;
+        pausedProviders = [];
+        for (const { name, queue } of queues) {
+          const reason = await health.pauseReason(name);
+          if (reason !== undefined && (await queue.isPaused())) {
+            pausedProviders.push(`${name}: ${reason}`);
+            continue;
+          }
+          const counts = await queue.getJobCounts(
+            'waiting',
+            'active',
+            'delayed',
+            'prioritized',
+            'waiting-children',
+          );
+          queued += Object.values(counts).reduce((a, b) => a + b, 0);
+        }
+        idlePolls = queued === 0 ? idlePolls + 1 : 0;
+        if (idlePolls >= 10) {
+          if (pausedProviders.length === 0)
+            log.error({ pending: status.pending }, 'rows are pending but no job is left in the queues');
+          break;
+        }
+      } catch (error) {
+        unreachableSince ??= Date.now();
+        if (Date.now() - unreachableSince > 5 * 60_000) throw error;
+        log.warn({ reason: (error as Error).message }, 'Redis unavailable; waiting for it to come back');
+      }
+      await Promise.race([
+        new Promise((resolve) => setTimeout(resolve, options.pollIntervalMs ?? 500)),
+        options.stopRequested,
+      ]);
+    }
+  } finally {
+    options.onProgressEnd?.();
+    await Promise.all(queues.map(({ queue }) => queue.close()));
+  }
+  return { status, interrupted, pausedProviders };
+}

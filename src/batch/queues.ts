@@ -1,0 +1,46 @@
+/**
+ * The providers' BullMQ queues, for the rooms above that need them without knowing BullMQ: follow a batch, resume a
+ * provider paused for its account.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config, ProviderName } from '../shared/config.js';
+import { queueNameFor } from '../shared/keys.js';
+import { ProviderHealth } from './provider-health.js';
+
+/** One queue per provider, on `redis` under `prefix`. Close them when done. */
+export function openProviderQueues(
+  redis: Redis,
+  prefix: string,
+  providers: readonly ProviderName[],
+): Array<{ name: ProviderName; queue: Queue }> {
+  return providers.map((name) => ({
+    name,
+    queue: new Queue(queueNameFor(name), { connection: redis, prefix }),
+  }));
+}
+
+/**
+ * Resume `provider`'s queue paused for its account (credit out, authentication failed) and clear the reason and its
+ * circuit breaker. @returns the reason it was paused, when one was recorded.
+ */
+export async function resumeProviderQueue(
+  redis: Redis,
+  config: Config,
+  provider: ProviderName,
+): Promise<string | undefined> {
+  const queue = new Queue(queueNameFor(provider), { connection: redis, prefix: config.queuePrefix });
+  try {
+    const health = new ProviderHealth(redis, config.queuePrefix, {
+      threshold: config.breakerThreshold,
+      openMs: config.breakerOpenMs,
+    });
+    const reason = await health.pauseReason(provider);
+    await queue.resume();
+    await health.clearPauseReason(provider);
+    await health.recordSuccess(provider);
+    return reason;
+  } finally {
+    await queue.close();
+  }
+}

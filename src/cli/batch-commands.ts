@@ -1,0 +1,362 @@
+/**
+ * The verbs that make and run batches: `run` (the main job), `enqueue` (producer only), `estimate` (no Redis) and
+ * `budget`. Each takes parsed options, returns the exit code (0 success, 1 some rows failed or were rejected, 2 usage
+ * or configuration error) and closes what it opened. The worker pool and the simulator load only when used.
+ */
+import { createInterface } from 'node:readline/promises';
+import type { Redis } from 'ioredis';
+import type { BatchStore } from '../batch/batch-store.js';
+import { runBatch } from '../batch/batch-runner.js';
+import { loadCatalogue, type PriceCatalogue } from '../cost/price-catalogue.js';
+import { formatUsd } from '../cost/usd.js';
+import { checkBatchId, defaultBatchId } from '../producer/batch-id.js';
+import { enqueueManifests, type EnqueueReport } from '../producer/enqueue.js';
+import { closeHttpAgents } from '../providers/http.js';
+import type { ImageProvider } from '../providers/provider.js';
+import { createProvider, DEFAULT_PROVIDER } from '../providers/registry.js';
+import {
+  apiKeyVariable,
+  PROVIDER_NAMES,
+  withProviderSettings,
+  type Config,
+  type ProviderName,
+} from '../shared/config.js';
+import { UsageError } from '../shared/errors.js';
+import { warnUnlessNoEviction } from '../shared/redis.js';
+import type { ProviderSimulator } from '../simulator/server.js';
+import { fileLocation, normalizeOutputRoot } from '../storage/output-store.js';
+import {
+  checkManifests,
+  exitCodeFor,
+  print,
+  withRedis,
+  withRequestsPerMinute,
+  type CommandContext,
+} from './context.js';
+import { formatBytes, startProgress } from './progress.js';
+import { describeEnqueue, describeEstimate, describeStatus } from './report.js';
+
+/** Options of `run` and `enqueue`. */
+export interface EnqueueCommandOptions {
+  manifests: string[];
+  out: string;
+  batch?: string;
+  provider?: ProviderName;
+  /** Rejected rows tolerated before the exit code becomes 1. Default 0. */
+  maxRejected: number;
+  /** Pricing override file (JSON/YAML); default IMAGE_BATCH_PRICING_FILE. */
+  pricing?: string;
+  /** Budget cap of the batch in USD. */
+  budgetUsd?: number;
+  /** Ask before enqueuing when the estimate is over this many USD (refuse without a terminal). */
+  confirmOver?: number;
+}
+
+/** Options of `run`. */
+export interface RunCommandOptions extends EnqueueCommandOptions {
+  concurrency?: number;
+  /** Requests per minute for every provider, across all workers (overrides `<PROVIDER>_REQUESTS_PER_MINUTE`). */
+  requestsPerMinute?: number;
+  /** Adapters to use instead of those built from the configuration (tests). */
+  providerOverrides?: ReadonlyMap<ProviderName, ImageProvider>;
+  /** How often the batch's progress is read from Redis, ms. Default 500. */
+  pollIntervalMs?: number;
+}
+
+/**
+ * When providers have no API key, start the simulator in-process and point those providers at it (without the real
+ * providers' rate limits, which the simulator does not enforce), saying so on the first line of output.
+ * @returns the configuration to use and the simulator to stop afterwards (undefined when every key is set).
+ */
+export async function useSimulatorWithoutKeys(
+  context: CommandContext,
+  providers: readonly ProviderName[],
+): Promise<{ config: Config; simulator: ProviderSimulator | undefined }> {
+  const missing = providers.filter((name) => context.config.providers[name].apiKey === undefined);
+  if (missing.length === 0) return { config: context.config, simulator: undefined };
+  const { ProviderSimulator, simulatorBaseUrls } = await import('../simulator/server.js');
+  const simulator = new ProviderSimulator();
+  const url = await simulator.start();
+  const urls = simulatorBaseUrls(url);
+  let config = context.config;
+  for (const name of missing) {
+    config = withProviderSettings(config, name, {
+      apiKey: 'simulator',
+      ...urls[name],
+      requestsPerMinute: 60_000,
+      concurrency: Math.max(context.config.providers[name].concurrency, 16),
+      pollIntervalMs: Math.min(context.config.providers[name].pollIntervalMs, 200),
+    });
+  }
+  print(
+    context,
+    `No API key set for ${missing.join(', ')} (${missing.map(apiKeyVariable).join(', ')}): ` +
+      `using the built-in provider simulator at ${url}; nothing is billed.`,
+  );
+  return { config, simulator };
+}
+
+/** Where rows go: Redis and the batch records (absent in a dry run). */
+interface EnqueueTarget {
+  redis: Redis;
+  store: BatchStore;
+}
+
+/** Enqueue (or, without a target, validate and price) the manifests, with a progress bar while reading. */
+export async function enqueueWithProgress(
+  context: CommandContext,
+  config: Config,
+  options: EnqueueCommandOptions & { batchId: string; dryRun: boolean },
+  target: EnqueueTarget | undefined,
+  catalogue: PriceCatalogue,
+): Promise<EnqueueReport> {
+  let progress: ReturnType<typeof startProgress> | undefined;
+  const report = await enqueueManifests(
+    {
+      manifests: options.manifests,
+      batchId: options.batchId,
+      ...(options.provider === undefined ? {} : { provider: options.provider }),
+      defaultProvider: DEFAULT_PROVIDER,
+      outputRoot: options.out,
+      dryRun: options.dryRun,
+      budgetCapped: options.budgetUsd !== undefined,
+      attempts: config.attempts,
+      backoffDelayMs: config.backoffDelayMs,
+      onProgress: ({ bytesRead, totalBytes }) => {
+        progress ??= startProgress(context.output, 'Reading', totalBytes, '', formatBytes);
+        progress.update(bytesRead);
+      },
+      log: context.log,
+    },
+    {
+      ...(target ?? {}),
+      queuePrefix: config.queuePrefix,
+      providerFor: (name) => createProvider(name, config),
+      catalogue,
+    },
+  );
+  progress?.stop();
+  return report;
+}
+
+/**
+ * With `--confirm-over USD`: estimate the manifests first (nothing enqueued), print it, and ask when it is over the
+ * amount. @returns false when the user declined, or when there is no terminal to ask on.
+ */
+async function confirmEstimate(
+  context: CommandContext,
+  options: EnqueueCommandOptions & { batchId: string },
+  catalogue: PriceCatalogue,
+): Promise<boolean> {
+  if (options.confirmOver === undefined) return true;
+  const report = await enqueueWithProgress(
+    context,
+    context.config,
+    { ...options, dryRun: true },
+    undefined,
+    catalogue,
+  );
+  print(context, ...describeEstimate(report));
+  if (report.estimate.costUsd <= options.confirmOver) return true;
+  const estimate = formatUsd(report.estimate.costUsd);
+  if (context.input.isTTY !== true) {
+    print(
+      context,
+      `The estimate ${estimate} is over --confirm-over ${formatUsd(options.confirmOver)}; ` +
+        'refusing without a terminal to ask on. Nothing was enqueued.',
+    );
+    return false;
+  }
+  const prompt = createInterface({ input: context.input, output: context.output.stdout });
+  try {
+    const question = `The estimate ${estimate} is over ${formatUsd(options.confirmOver)}. Enqueue anyway? [y/N] `;
+    return /^y(es)?$/i.test((await prompt.question(question)).trim());
+  } finally {
+    prompt.close();
+  }
+}
+
+/** Create or update the batch's records: output directory, budget cap, pricing override. @returns the output root. */
+export async function prepareBatch(
+  store: BatchStore,
+  batchId: string,
+  options: Pick<EnqueueCommandOptions, 'out' | 'manifests' | 'budgetUsd'>,
+  overrideJson: string | undefined,
+): Promise<string> {
+  const outputRoot = await store.ensureBatch(batchId, normalizeOutputRoot(options.out), options.manifests);
+  if (options.budgetUsd !== undefined) await store.setBudget(batchId, options.budgetUsd);
+  if (overrideJson !== undefined) await store.setPricing(batchId, overrideJson);
+  return outputRoot;
+}
+
+async function batchIdOf(options: EnqueueCommandOptions): Promise<string> {
+  await checkManifests(options.manifests);
+  return options.batch === undefined ? defaultBatchId(options.manifests) : checkBatchId(options.batch);
+}
+
+/** `image-batch enqueue`: producer only. */
+export async function enqueueCommand(
+  context: CommandContext,
+  options: EnqueueCommandOptions & { dryRun: boolean },
+): Promise<number> {
+  const batchId = await batchIdOf(options);
+  const { catalogue, overrideJson } = await loadCatalogue(options.pricing ?? context.config.pricingFile);
+  if (options.dryRun) {
+    const report = await enqueueWithProgress(
+      context,
+      context.config,
+      { ...options, batchId },
+      undefined,
+      catalogue,
+    );
+    print(context, 'Dry run: nothing was enqueued or written.', ...describeEnqueue(report, true));
+    return report.rejected > options.maxRejected ? 1 : 0;
+  }
+  if (!(await confirmEstimate(context, { ...options, batchId }, catalogue))) return 1;
+  return withRedis(context, async (redis, store) => {
+    await warnUnlessNoEviction(redis, context.log);
+    const outputRoot = await prepareBatch(store, batchId, options, overrideJson);
+    const target = { redis, store };
+    const job = { ...options, out: outputRoot, batchId, dryRun: false };
+    const report = await enqueueWithProgress(context, context.config, job, target, catalogue);
+    print(context, ...describeEnqueue(report, false));
+    return report.rejected > options.maxRejected ? 1 : 0;
+  });
+}
+
+/** `image-batch estimate`: price the manifests without Redis, by provider and resolution tier. */
+export async function estimateCommand(
+  context: CommandContext,
+  options: { manifests: string[]; provider?: ProviderName; pricing?: string },
+): Promise<number> {
+  await checkManifests(options.manifests);
+  const { catalogue } = await loadCatalogue(options.pricing ?? context.config.pricingFile);
+  const job = { ...options, out: 'output', batchId: 'estimate', dryRun: true, maxRejected: 0 };
+  print(
+    context,
+    ...describeEstimate(await enqueueWithProgress(context, context.config, job, undefined, catalogue)),
+  );
+  return 0;
+}
+
+/** `image-batch budget <batch> <usd|none>`: set or remove a batch's budget cap; held-back rows resume under it. */
+export async function budgetCommand(
+  context: CommandContext,
+  options: { batch: string; usd: number | undefined },
+): Promise<number> {
+  return withRedis(context, async (_redis, store) => {
+    const batchId = checkBatchId(options.batch);
+    if ((await store.status(batchId)) === undefined)
+      throw new UsageError(`no batch "${options.batch}" in Redis`);
+    await store.setBudget(batchId, options.usd);
+    const status = (await store.status(batchId))!;
+    print(
+      context,
+      options.usd === undefined
+        ? `Batch ${batchId}: no budget cap.`
+        : `Batch ${batchId}: budget cap ${formatUsd(options.usd)}; spent ${formatUsd(status.spentUsd)} so far.`,
+    );
+    return 0;
+  });
+}
+
+/** `image-batch run`: enqueue, process in this process until the batch is finished, summarise. */
+export async function runCommand(context: CommandContext, options: RunCommandOptions): Promise<number> {
+  const batchId = await batchIdOf(options);
+  const providersUsed: ProviderName[] =
+    options.provider === undefined ? [...PROVIDER_NAMES] : [options.provider];
+  const prepared =
+    options.providerOverrides === undefined
+      ? await useSimulatorWithoutKeys(context, providersUsed)
+      : { config: context.config, simulator: undefined };
+  const config = withRequestsPerMinute(prepared.config, options.requestsPerMinute);
+  try {
+    const { catalogue, overrideJson } = await loadCatalogue(options.pricing ?? config.pricingFile);
+    if (!(await confirmEstimate(context, { ...options, batchId }, catalogue))) return 1;
+    return await withRedis({ ...context, config }, async (redis, store) => {
+      await warnUnlessNoEviction(redis, context.log);
+      const outputRoot = await prepareBatch(store, batchId, options, overrideJson);
+      if (outputRoot !== normalizeOutputRoot(options.out))
+        print(context, `Batch ${batchId} already writes to ${outputRoot}; continuing there.`);
+      const job = { ...options, out: outputRoot, batchId, dryRun: false };
+      const report = await enqueueWithProgress(context, config, job, { redis, store }, catalogue);
+      print(context, ...describeEnqueue(report, false));
+      const providers = report.providers.length > 0 ? report.providers : providersUsed;
+      return processBatch(context, { config, redis, store, batchId, outputRoot, providers, options, report });
+    });
+  } finally {
+    await prepared.simulator?.stop();
+    await closeHttpAgents();
+  }
+}
+
+/** Run the enqueued batch with this process's workers and say how it ended. @returns the exit code. */
+async function processBatch(
+  context: CommandContext,
+  run: {
+    config: Config;
+    redis: Redis;
+    store: BatchStore;
+    batchId: string;
+    outputRoot: string;
+    providers: ProviderName[];
+    options: RunCommandOptions;
+    report: EnqueueReport;
+  },
+): Promise<number> {
+  const { config, redis, store, batchId, options } = run;
+  let progress: ReturnType<typeof startProgress> | undefined;
+  const outcome = await runBatch({
+    redis,
+    store,
+    config,
+    batchId,
+    outputRoot: run.outputRoot,
+    stopRequested: context.stopRequested,
+    pollIntervalMs: options.pollIntervalMs ?? 500,
+    log: context.log,
+    onProgress: (finished, total) => {
+      progress ??= startProgress(context.output, 'Processing', total, 'rows');
+      progress.update(finished);
+    },
+    onProgressEnd: () => progress?.stop(),
+    startWorkers: async () =>
+      (await import('../worker/worker-pool.js')).startWorkerPool({
+        config,
+        redis,
+        store,
+        providers: run.providers,
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        log: context.log,
+        ...(options.providerOverrides === undefined ? {} : { providerOverrides: options.providerOverrides }),
+      }),
+  });
+  const { status } = outcome;
+  if (status.state === 'budget_reached' && status.pending > 0) {
+    print(
+      context,
+      `Budget reached: ${formatUsd(status.spentUsd)} spent of the ${formatUsd(status.budgetUsd ?? 0)} cap; ` +
+        `${status.pending} rows held back (not paid for).`,
+      `  Raise the cap with \`image-batch budget ${batchId} <usd>\` and run the same command again.`,
+    );
+  }
+  for (const paused of outcome.pausedProviders) {
+    const [name] = paused.split(':');
+    print(
+      context,
+      `Provider ${paused}`,
+      `  Its rows stay queued. Fix the account, then \`image-batch resume ${name}\` and run the same command again.`,
+    );
+  }
+  if (outcome.interrupted)
+    print(
+      context,
+      `Interrupted: ${status.pending} rows still pending. Run the same command again to continue.`,
+    );
+  print(
+    context,
+    ...describeStatus(status),
+    `Summary: ${fileLocation(run.report.batchDirectory, 'summary.json')}`,
+  );
+  return outcome.summary.counts.pending > 0 ? 1 : exitCodeFor(status, options.maxRejected);
+}

@@ -1,0 +1,86 @@
+/**
+ * What every CLI verb gets and shares: the context (configuration, logger, output, a stop signal), printing, a Redis
+ * connection opened and closed around the verb's work, and the checks of names the user typed.
+ */
+import { stat } from 'node:fs/promises';
+import type { Redis } from 'ioredis';
+import { BatchStore, type BatchStatus } from '../batch/batch-store.js';
+import { checkBatchId } from '../producer/batch-id.js';
+import { manifestFormat } from '../producer/manifest-reader.js';
+import { PROVIDER_NAMES, withProviderSettings, type Config } from '../shared/config.js';
+import { UsageError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { connectRedis } from '../shared/redis.js';
+import type { CliOutput } from './progress.js';
+
+/** What every verb gets. */
+export interface CommandContext {
+  config: Config;
+  log: Logger;
+  output: CliOutput;
+  /** Where confirmation answers are read from (a TTY, or nothing is asked). */
+  input: NodeJS.ReadableStream & { isTTY?: boolean };
+  /** Resolves when the user asks to stop (SIGINT/SIGTERM); verbs that run long race against it. */
+  stopRequested: Promise<void>;
+}
+
+/** Write `lines` to standard output. */
+export function print(context: CommandContext, ...lines: string[]): void {
+  for (const line of lines) context.output.stdout.write(`${line}\n`);
+}
+
+/**
+ * Run `work` with a Redis connection and the batch records on it, disconnecting afterwards whatever happens.
+ * @throws ConfigurationError when Redis does not answer (exit code 2).
+ */
+export async function withRedis<T>(
+  context: CommandContext,
+  work: (redis: Redis, store: BatchStore) => Promise<T>,
+): Promise<T> {
+  const redis = await connectRedis(context.config.redisUrl);
+  try {
+    return await work(redis, new BatchStore(redis, context.config.queuePrefix));
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** The status of a batch the user named. @throws UsageError when Redis knows no such batch. */
+export async function existingBatchStatus(
+  context: CommandContext,
+  store: BatchStore,
+  batch: string,
+): Promise<BatchStatus> {
+  const status = await store.status(checkBatchId(batch));
+  if (status === undefined)
+    throw new UsageError(`no batch "${batch}" in Redis (prefix ${context.config.queuePrefix})`);
+  return status;
+}
+
+/** @throws UsageError unless every path is an existing .csv or .jsonl file. */
+export async function checkManifests(manifests: string[]): Promise<void> {
+  if (manifests.length === 0) throw new UsageError('give at least one manifest file');
+  for (const manifest of manifests) {
+    if (manifestFormat(manifest) === undefined) {
+      throw new UsageError(`${manifest}: unknown manifest type; use a .csv or .jsonl file`);
+    }
+    const info = await stat(manifest).catch(() => undefined);
+    if (info === undefined || !info.isFile()) throw new UsageError(`${manifest}: no such file`);
+  }
+}
+
+/** `config` with every provider's requests per minute set to `requestsPerMinute`, when given. */
+export function withRequestsPerMinute(config: Config, requestsPerMinute: number | undefined): Config {
+  if (requestsPerMinute === undefined) return config;
+  let result = config;
+  for (const name of PROVIDER_NAMES) result = withProviderSettings(result, name, { requestsPerMinute });
+  return result;
+}
+
+/** 0 when every row completed and no more were rejected than allowed; else 1. */
+export function exitCodeFor(
+  status: { failed: number; rejected: number; pending: number },
+  maxRejected: number,
+): number {
+  return status.failed > 0 || status.pending > 0 || status.rejected > maxRejected ? 1 : 0;
+}

@@ -1,0 +1,145 @@
+/**
+ * The long-running verbs — `worker`, `dashboard`, `simulator` — and `resume`, which lets a paused provider's workers
+ * go on. Each runs until SIGINT/SIGTERM (`context.stopRequested`), then stops gracefully.
+ */
+import { resumeProviderQueue } from '../batch/queues.js';
+import { closeHttpAgents } from '../providers/http.js';
+import { apiKeyVariable, baseUrlVariable, PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import { UsageError } from '../shared/errors.js';
+import { warnUnlessNoEviction } from '../shared/redis.js';
+import { print, withRedis, withRequestsPerMinute, type CommandContext } from './context.js';
+
+/** The providers a worker serves: those named, else every provider with a key. @throws UsageError without a key. */
+function workerProviders(context: CommandContext, named: ProviderName[]): ProviderName[] {
+  const providers =
+    named.length > 0
+      ? named
+      : PROVIDER_NAMES.filter((name) => context.config.providers[name].apiKey !== undefined);
+  if (providers.length === 0) {
+    throw new UsageError(
+      `no provider has an API key (${PROVIDER_NAMES.map(apiKeyVariable).join(', ')}). Set one, or start ` +
+        '`image-batch simulator` and point a provider at it (see `image-batch providers`).',
+    );
+  }
+  for (const name of providers) {
+    if (context.config.providers[name].apiKey === undefined) {
+      throw new UsageError(
+        `${apiKeyVariable(name)} is not set. Set it, or start \`image-batch simulator\` and point ` +
+          `${baseUrlVariable(name)} at it with any ${apiKeyVariable(name)} (see \`image-batch providers\`).`,
+      );
+    }
+  }
+  return providers;
+}
+
+/** `image-batch worker`: process jobs until SIGINT/SIGTERM, then drain gracefully. */
+export async function workerCommand(
+  context: CommandContext,
+  options: {
+    providers: ProviderName[];
+    concurrency?: number;
+    requestsPerMinute?: number;
+    metricsPort?: number;
+  },
+): Promise<number> {
+  context = { ...context, config: withRequestsPerMinute(context.config, options.requestsPerMinute) };
+  const providers = workerProviders(context, options.providers);
+  try {
+    return await withRedis(context, async (redis, store) => {
+      await warnUnlessNoEviction(redis, context.log);
+      const pool = (await import('../worker/worker-pool.js')).startWorkerPool({
+        config: context.config,
+        redis,
+        store,
+        providers,
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        log: context.log,
+        ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort }),
+      });
+      const metricsUrl = await pool.metricsUrl();
+      if (metricsUrl !== undefined) print(context, `Metrics at ${metricsUrl}`);
+      print(context, `Worker running for ${providers.join(', ')}; stop with Ctrl-C (SIGINT) or SIGTERM.`);
+      await context.stopRequested;
+      print(context, 'Stopping: finishing the jobs in progress…');
+      await pool.close();
+      print(context, 'Worker stopped; no job was left behind.');
+      return 0;
+    });
+  } finally {
+    await closeHttpAgents();
+  }
+}
+
+/** `image-batch simulator`: the provider simulator as a standalone server, until SIGINT/SIGTERM. */
+export async function simulatorCommand(
+  context: CommandContext,
+  options: { port: number; host: string; latencyMs: number },
+): Promise<number> {
+  const { ProviderSimulator, simulatorBaseUrls } = await import('../simulator/server.js');
+  const simulator = new ProviderSimulator({
+    port: options.port,
+    host: options.host,
+    latencyMs: options.latencyMs,
+  });
+  const url = await simulator.start();
+  const urls = simulatorBaseUrls(url);
+  print(
+    context,
+    `Provider simulator listening at ${url} (Oxen.ai, fal.ai, OpenAI, Replicate and WaveSpeedAI APIs).`,
+    'Point image-batch at it:',
+    ...PROVIDER_NAMES.map((name) => {
+      const fal =
+        name === 'fal' ? `FAL_REST_URL=${urls.fal.restUrl} FAL_PLATFORM_URL=${urls.fal.platformUrl} ` : '';
+      return `  export ${baseUrlVariable(name)}=${urls[name].baseUrl} ${fal}${apiKeyVariable(name)}=simulator`;
+    }),
+    `Inject faults:            curl -X POST ${url}/__simulator/faults -d '{"faults":[{"status":429,"retryAfterSeconds":2}]}'`,
+  );
+  await context.stopRequested;
+  await simulator.stop();
+  print(context, `Simulator stopped after ${simulator.paidRequestTotal} paid requests.`);
+  return 0;
+}
+
+/** `image-batch resume <provider>`: resume a provider queue paused for its account (credit, authentication). */
+export async function resumeCommand(
+  context: CommandContext,
+  options: { provider: ProviderName },
+): Promise<number> {
+  return withRedis(context, async (redis) => {
+    const reason = await resumeProviderQueue(redis, context.config, options.provider);
+    print(
+      context,
+      `Resumed ${options.provider}${reason === undefined ? '' : ` (it was paused: ${reason})`}.`,
+    );
+    return 0;
+  });
+}
+
+/** `image-batch dashboard`: bull-board and the batch pages, until SIGINT/SIGTERM. */
+export async function dashboardCommand(
+  context: CommandContext,
+  options: { port: number; host: string; readOnly: boolean },
+): Promise<number> {
+  return withRedis(context, async (redis) => {
+    // Loaded here: express and bull-board are large, and no other verb needs them.
+    const { startDashboard } = await import('../dashboard/server.js');
+    const { config } = context;
+    const dashboard = await startDashboard({
+      config,
+      redis,
+      log: context.log,
+      host: options.host,
+      port: options.port,
+      readOnly: options.readOnly,
+      ...(config.dashboardAuth === undefined ? {} : { auth: config.dashboardAuth }),
+    });
+    print(
+      context,
+      `Dashboard at ${dashboard.url}/ (queues: ${dashboard.url}/queues)` +
+        `${options.readOnly ? ', read-only' : ''}${config.dashboardAuth === undefined ? '' : ', basic auth on'}.`,
+    );
+    await context.stopRequested;
+    await dashboard.close();
+    return 0;
+  });
+}

@@ -1,0 +1,67 @@
+/**
+ * Names image-batch gives things in Redis and on disk: BullMQ queue names and job ids, the keys of a batch's own
+ * records, and the file-name-safe stem of an untrusted name (row keys, batch ids).
+ */
+import { createHash } from 'node:crypto';
+import type { ProviderName } from './config.js';
+
+const UNSAFE_CHARACTERS = /[^A-Za-z0-9._+-]/g;
+const MAX_STEM_LENGTH = 100;
+
+/**
+ * A file-name-safe form of an untrusted name: only `A-Z a-z 0-9 . _ + -`, no leading dot or dash, at most 100
+ * characters. When the name had to change, a short hash of the original is appended, so two different names never
+ * map to the same stem. The result never contains a path separator, `..` at its start, or `:`.
+ */
+export function safeFileStem(name: string): string {
+  let stem = name.replace(UNSAFE_CHARACTERS, '_').replace(/^[.-]+/, '_');
+  if (stem.length > MAX_STEM_LENGTH) stem = stem.slice(0, MAX_STEM_LENGTH);
+  if (stem === name && stem !== '') return stem;
+  const digest = createHash('sha256').update(name).digest('hex').slice(0, 8);
+  return `${stem}-${digest}`;
+}
+
+/** BullMQ job id of a row: deterministic, so re-enqueuing a row is a no-op. Never contains `:`. */
+export function jobIdFor(batchId: string, rowKey: string): string {
+  return `${batchId}--${safeFileStem(rowKey)}`;
+}
+
+/** BullMQ queue name of a provider. One queue per provider, so each has its own rate limit. */
+export function queueNameFor(provider: ProviderName): string {
+  return `provider-${provider}`;
+}
+
+/** Redis keys of a batch's own records (besides the BullMQ queues). */
+export interface BatchKeys {
+  /** Hash: batch settings (out dir, created_at, manifests) and counters rows_total, rows_rejected. */
+  meta: string;
+  /** Hash: row key -> source (`manifest:line`) of every enqueued row; detects duplicate row keys. */
+  rows: string;
+  /** Hash: row key -> final status; a row's outcome is recorded once. */
+  outcomes: string;
+  /** Hash: counters completed, failed, cost_usd_total, and per tier `images:<tier>`, `cost_usd:<tier>`. */
+  stats: string;
+  /** Hash: `manifest:line` -> 1 for every rejected row already written to rejects.jsonl. */
+  rejects: string;
+  /** Hash: `reserved` and `spent` USD against the batch's budget cap. */
+  budget: string;
+  /** Hash: row key -> USD reserved for the row's paid call in flight. */
+  reservations: string;
+  /** Hash: row key -> results line recorded in Redis but not yet confirmed in results.jsonl (crash recovery). */
+  pendingLines: string;
+}
+
+/** The keys of batch `batchId` under `prefix`. */
+export function batchKeys(prefix: string, batchId: string): BatchKeys {
+  const base = `${prefix}:batch:${batchId}`;
+  return {
+    meta: `${base}:meta`,
+    rows: `${base}:rows`,
+    outcomes: `${base}:outcomes`,
+    stats: `${base}:stats`,
+    rejects: `${base}:rejects`,
+    budget: `${base}:budget`,
+    reservations: `${base}:reservations`,
+    pendingLines: `${base}:pending-lines`,
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * A batch's output in a local (or network-mounted) directory, laid out by batchPaths (./output-layout.ts): images
+ * written to a staging name and renamed into place, results lines appended to results.jsonl.
+ */
+import { createReadStream } from 'node:fs';
+import { appendFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import { batchPaths, resolveInside } from './output-layout.js';
+import {
+  RESULTS_FILE,
+  stagingSuffix,
+  type OutputStore,
+  type PendingResultLine,
+  type StoredObject,
+} from './output-store.js';
+
+/** A batch's output in a local (or network-mounted) directory. */
+export class LocalOutputStore implements OutputStore {
+  /** Directories known to exist: one mkdir per directory and process, not one per file. */
+  private readonly madeDirectories = new Set<string>();
+
+  constructor(readonly root: string) {}
+
+  private async makeDirectory(directory: string): Promise<void> {
+    if (this.madeDirectories.has(directory)) return;
+    await mkdir(directory, { recursive: true });
+    this.madeDirectories.add(directory);
+  }
+
+  batchLocation(batchId: string): string {
+    return batchPaths(this.root, batchId).directory;
+  }
+
+  private fileOf(batchId: string, relativePath: string): string {
+    return resolveInside(this.batchLocation(batchId), relativePath);
+  }
+
+  localPath(batchId: string, relativePath: string): string {
+    return this.fileOf(batchId, relativePath);
+  }
+
+  async stagingPath(batchId: string, relativePath: string): Promise<string> {
+    const target = this.fileOf(batchId, relativePath);
+    await this.makeDirectory(path.dirname(target));
+    return `${target}.${stagingSuffix()}`;
+  }
+
+  async putFile(batchId: string, relativePath: string, stagedFile: string): Promise<void> {
+    await rename(stagedFile, this.fileOf(batchId, relativePath));
+  }
+
+  async appendFile(batchId: string, relativePath: string, stagedFile: string): Promise<void> {
+    const target = this.fileOf(batchId, relativePath);
+    await mkdir(path.dirname(target), { recursive: true });
+    await appendFile(target, await readFile(stagedFile));
+    await rm(stagedFile, { force: true });
+  }
+
+  async writeText(batchId: string, relativePath: string, text: string): Promise<void> {
+    const staged = await this.stagingPath(batchId, relativePath);
+    await writeFile(staged, text);
+    await this.putFile(batchId, relativePath, staged);
+  }
+
+  async writeResultLine(batchId: string, line: PendingResultLine): Promise<void> {
+    const file = this.fileOf(batchId, RESULTS_FILE);
+    await this.makeDirectory(path.dirname(file));
+    // One write of a whole line with O_APPEND: lines of concurrent writers never interleave.
+    await appendFile(file, `${line.text}\n`, { flag: 'a' });
+  }
+
+  async writeMissingResultLines(batchId: string, lines: PendingResultLine[]): Promise<number> {
+    const present = new Set<string>();
+    for await (const text of this.resultLines(batchId)) {
+      const key = (JSON.parse(text) as { row_key?: string }).row_key;
+      if (key !== undefined) present.add(key);
+    }
+    let written = 0;
+    for (const line of lines) {
+      if (present.has(line.rowKey)) continue;
+      await this.writeResultLine(batchId, line);
+      present.add(line.rowKey);
+      written += 1;
+    }
+    return written;
+  }
+
+  async removeResultLines(
+    batchId: string,
+    rowKeys: Set<string>,
+    drop: (text: string) => boolean,
+  ): Promise<void> {
+    const kept: string[] = [];
+    for await (const text of this.resultLines(batchId)) {
+      const key = (JSON.parse(text) as { row_key?: string }).row_key;
+      if (!(key !== undefined && rowKeys.has(key) && drop(text))) kept.push(text);
+    }
+    await this.writeText(batchId, RESULTS_FILE, kept.length === 0 ? '' : `${kept.join('\n')}\n`);
+  }
+
+  async *resultLines(batchId: string): AsyncIterable<string> {
+    const input = await this.read(batchId, RESULTS_FILE);
+    if (input === undefined) return;
+    for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+      if (text.trim() !== '') yield text;
+    }
+  }
+
+  async read(batchId: string, relativePath: string): Promise<Readable | undefined> {
+    const file = this.fileOf(batchId, relativePath);
+    try {
+      if (!(await stat(file)).isFile()) return undefined;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    return createReadStream(file);
+  }
+
+  async *list(batchId: string): AsyncIterable<StoredObject> {
+    const directory = this.batchLocation(batchId);
+    let entries: string[];
+    try {
+      entries = await readdir(directory, { recursive: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    for (const entry of entries.sort()) {
+      const relative = entry.split(path.sep).join('/');
+      if (relative.split('/').some((part) => part.startsWith('.')) || relative.endsWith('.part')) continue;
+      const info = await stat(path.join(directory, entry));
+      if (info.isFile()) yield { path: relative, bytes: info.size };
+    }
+  }
+
+  cacheDirectory(batchId: string): string {
+    return path.join(this.batchLocation(batchId), '.thumbnails');
+  }
+}
