@@ -8,7 +8,8 @@ import { type RowSource } from '../shared/job-definitions.js';
 import { batchKeys, type BatchKeys } from '../shared/keys.js';
 import { roundUsd } from '../cost/usd.js';
 import { RESOLUTION_TIERS, type ResolutionTier } from '../cost/resolution-tier.js';
-import { LuaScript } from '../shared/lua-script.js';
+import { LuaCommands } from '../shared/lua-commands.js';
+import { BudgetLedger } from '../cost/budget.js';
 
 /**
  * How an incoming row relates to the batch: not there yet; already enqueued from the same place, and `finished` or
@@ -48,93 +49,26 @@ export function sourceText(source: RowSource): string {
   return `${source.manifest}:${source.line}`;
 }
 
-// KEYS: rows, outcomes. ARGV: row key, source, ... Returns per row '' (new), '=' (present, finished),
-// '~' (present, unfinished) or the existing source (conflict).
-const CLASSIFY_ROWS = new LuaScript(`
-local result = {}
-for i = 1, #ARGV, 2 do
-  local existing = redis.call('HGET', KEYS[1], ARGV[i])
-  if not existing then result[#result + 1] = ''
-  elseif existing ~= ARGV[i + 1] then result[#result + 1] = existing
-  elseif redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then result[#result + 1] = '='
-  else result[#result + 1] = '~' end
-end
-return result`);
-
-const REGISTER_ROWS = new LuaScript(`
-local added = 0
-for i = 1, #ARGV, 2 do added = added + redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if added > 0 then redis.call('HINCRBY', KEYS[2], 'rows_total', added) end
-return added`);
-
-const RECORD_REJECT = new LuaScript(`
-local added = redis.call('HSETNX', KEYS[1], ARGV[1], '1')
-if added == 1 then redis.call('HINCRBY', KEYS[2], 'rows_rejected', 1) end
-return added`);
-
-// KEYS: outcomes, stats, budget, reservations, pending lines, meta. ARGV: row key, status, tier, images, estimated USD,
-// spent USD, provider, error code, actual USD ('' when unknown), results line. Records the outcome once, settles the
-// row's reservation, and keeps the results line until the caller confirms it is in results.jsonl. Returns -1 when
-// the outcome was already recorded, else the batch's rows still pending.
-const RECORD_OUTCOME = new LuaScript(`
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return -1 end
-redis.call('HSET', KEYS[5], ARGV[1], ARGV[10])
-redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
-if ARGV[2] == 'completed' then
-  redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd_total', ARGV[5])
-  redis.call('HINCRBY', KEYS[2], 'images:' .. ARGV[3], ARGV[4])
-  redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd:' .. ARGV[3], ARGV[5])
-  redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[5])
-  redis.call('HINCRBY', KEYS[2], 'images:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[4])
-  if ARGV[9] ~= '' then
-    redis.call('HINCRBYFLOAT', KEYS[2], 'actual_usd:' .. ARGV[3], ARGV[9])
-    redis.call('HINCRBYFLOAT', KEYS[2], 'actual_usd:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[9])
-    redis.call('HINCRBYFLOAT', KEYS[2], 'estimated_usd_with_actual:' .. ARGV[3], ARGV[5])
-  end
-else
-  redis.call('HINCRBY', KEYS[2], 'failed_reason:' .. ARGV[8], 1)
-end
-local reserved = redis.call('HGET', KEYS[4], ARGV[1])
-if reserved then
-  redis.call('HINCRBYFLOAT', KEYS[3], 'reserved', -tonumber(reserved))
-  redis.call('HDEL', KEYS[4], ARGV[1])
-end
-redis.call('HINCRBYFLOAT', KEYS[3], 'spent', ARGV[6])
-local finished = tonumber(redis.call('HGET', KEYS[2], 'completed') or '0') + tonumber(redis.call('HGET', KEYS[2], 'failed') or '0')
-return tonumber(redis.call('HGET', KEYS[6], 'rows_total') or '0') - finished`);
-
-// KEYS: meta, budget, reservations. ARGV: row key, USD. Returns 1 when reserved (or already reserved), 0 when the
-// batch's cap would be crossed (and marks the batch budget_reached).
-const RESERVE = new LuaScript(`
-if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return 1 end
-local amount = tonumber(ARGV[2])
-local cap = redis.call('HGET', KEYS[1], 'budget_usd')
-if cap and cap ~= '' then
-  local reserved = tonumber(redis.call('HGET', KEYS[2], 'reserved') or '0')
-  local spent = tonumber(redis.call('HGET', KEYS[2], 'spent') or '0')
-  if spent + reserved + amount > tonumber(cap) + 0.000001 then
-    redis.call('HSET', KEYS[1], 'state', 'budget_reached')
-    return 0
-  end
-end
-redis.call('HINCRBYFLOAT', KEYS[2], 'reserved', amount)
-redis.call('HSET', KEYS[3], ARGV[1], amount)
-return 1`);
-
-// KEYS: budget, reservations. ARGV: row key. Gives a reservation back (the call was not made or not billed).
-const RELEASE = new LuaScript(`
-local reserved = redis.call('HGET', KEYS[2], ARGV[1])
-if not reserved then return 0 end
-redis.call('HINCRBYFLOAT', KEYS[1], 'reserved', -tonumber(reserved))
-redis.call('HDEL', KEYS[2], ARGV[1])
-return 1`);
+/** The batch records' Lua scripts (./lua/*.lua). */
+const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
+  classifyRows: { file: 'classify-rows.lua', numberOfKeys: 2 },
+  registerRows: { file: 'register-rows.lua', numberOfKeys: 2 },
+  recordReject: { file: 'record-reject.lua', numberOfKeys: 2 },
+  recordOutcome: { file: 'record-outcome.lua', numberOfKeys: 6 },
+  forgetFailure: { file: 'forget-failure.lua', numberOfKeys: 2 },
+});
 
 /** Records of every batch under one key prefix. */
 export class BatchStore {
+  /** The batches' budget caps and reservations (src/cost/budget.ts). */
+  readonly budget: BudgetLedger;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-  ) {}
+  ) {
+    this.budget = new BudgetLedger(redis, prefix);
+  }
 
   keys(batchId: string): BatchKeys {
     return batchKeys(this.prefix, batchId);
@@ -175,9 +109,9 @@ export class BatchStore {
   ): Promise<RowClassification[]> {
     if (rows.length === 0) return [];
     const keys = this.keys(batchId);
-    const reply = (await CLASSIFY_ROWS.run(
+    const reply = (await SCRIPTS.run(
       this.redis,
-      2,
+      'classifyRows',
       keys.rows,
       keys.outcomes,
       ...rows.flatMap((row) => [row.rowKey, row.source]),
@@ -193,9 +127,9 @@ export class BatchStore {
   async registerRows(batchId: string, rows: Array<{ rowKey: string; source: string }>): Promise<number> {
     if (rows.length === 0) return 0;
     const keys = this.keys(batchId);
-    return (await REGISTER_ROWS.run(
+    return (await SCRIPTS.run(
       this.redis,
-      2,
+      'registerRows',
       keys.rows,
       keys.meta,
       ...rows.flatMap((row) => [row.rowKey, row.source]),
@@ -205,7 +139,7 @@ export class BatchStore {
   /** Note a rejected row. @returns true the first time this `manifest:line` is rejected in the batch. */
   async recordReject(batchId: string, source: string): Promise<boolean> {
     const keys = this.keys(batchId);
-    return ((await RECORD_REJECT.run(this.redis, 2, keys.rejects, keys.meta, source)) as number) === 1;
+    return ((await SCRIPTS.run(this.redis, 'recordReject', keys.rejects, keys.meta, source)) as number) === 1;
   }
 
   /**
@@ -234,9 +168,9 @@ export class BatchStore {
     },
   ): Promise<{ recorded: boolean; pending: number }> {
     const keys = this.keys(batchId);
-    const pending = (await RECORD_OUTCOME.run(
+    const pending = (await SCRIPTS.run(
       this.redis,
-      6,
+      'recordOutcome',
       keys.outcomes,
       keys.stats,
       keys.budget,
@@ -257,38 +191,6 @@ export class BatchStore {
     return { recorded: pending >= 0, pending };
   }
 
-  /**
-   * Reserve `usd` of the batch's budget for a row's paid call, atomically across all workers.
-   * @returns false when that would cross the cap (the batch is then marked `budget_reached`).
-   */
-  async reserve(batchId: string, rowKey: string, usd: number): Promise<boolean> {
-    const keys = this.keys(batchId);
-    return (
-      ((await RESERVE.run(
-        this.redis,
-        3,
-        keys.meta,
-        keys.budget,
-        keys.reservations,
-        rowKey,
-        String(usd),
-      )) as number) === 1
-    );
-  }
-
-  /** Give a row's reservation back: its call was not made, or not billed (e.g. a 429 or 5xx). */
-  async release(batchId: string, rowKey: string): Promise<void> {
-    const keys = this.keys(batchId);
-    await RELEASE.run(this.redis, 2, keys.budget, keys.reservations, rowKey);
-  }
-
-  /** Set (or remove, with undefined) the batch's budget cap in USD; clears `budget_reached` so workers retry. */
-  async setBudget(batchId: string, usd: number | undefined): Promise<void> {
-    const key = this.keys(batchId).meta;
-    if (usd === undefined) await this.redis.hdel(key, 'budget_usd', 'state');
-    else await this.redis.multi().hset(key, 'budget_usd', String(usd)).hdel(key, 'state').exec();
-  }
-
   /** Pause or resume a batch: workers hold back its rows (no paid call) while it is paused. */
   async setPaused(batchId: string, paused: boolean): Promise<void> {
     const key = this.keys(batchId).meta;
@@ -307,13 +209,9 @@ export class BatchStore {
    */
   async forgetFailure(batchId: string, rowKey: string, errorCode: string): Promise<boolean> {
     const keys = this.keys(batchId);
-    const removed = (await this.redis.eval(
-      `if redis.call('HGET', KEYS[1], ARGV[1]) ~= 'failed' then return 0 end
-       redis.call('HDEL', KEYS[1], ARGV[1])
-       redis.call('HINCRBY', KEYS[2], 'failed', -1)
-       redis.call('HINCRBY', KEYS[2], 'failed_reason:' .. ARGV[2], -1)
-       return 1`,
-      2,
+    const removed = (await SCRIPTS.run(
+      this.redis,
+      'forgetFailure',
       keys.outcomes,
       keys.stats,
       rowKey,

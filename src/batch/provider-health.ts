@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { ProviderName } from '../shared/config.js';
-import { LuaScript } from '../shared/lua-script.js';
+import { LuaCommands } from '../shared/lua-commands.js';
 
 /** Breaker settings. */
 export interface BreakerSettings {
@@ -15,15 +15,9 @@ export interface BreakerSettings {
   openMs: number;
 }
 
-// KEYS: failures, opens. ARGV: threshold. Returns {failures, opens (0 when still closed)}.
-const RECORD_FAILURE = new LuaScript(`
-local failures = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], 3600000)
-if failures < tonumber(ARGV[1]) then return {failures, 0} end
-redis.call('SET', KEYS[1], 0, 'PX', 3600000)
-local opens = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], 3600000)
-return {failures, opens}`);
+const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
+  recordFailure: { file: 'record-failure.lua', numberOfKeys: 2 },
+});
 
 /** Health records of every provider under one prefix. */
 export class ProviderHealth {
@@ -47,9 +41,9 @@ export class ProviderHealth {
    * @returns the pause in ms when this failure opened the breaker, else undefined.
    */
   async recordFailure(provider: ProviderName): Promise<number | undefined> {
-    const [, opens] = (await RECORD_FAILURE.run(
+    const [, opens] = (await SCRIPTS.run(
       this.redis,
-      2,
+      'recordFailure',
       this.key(provider, 'failures'),
       this.key(provider, 'opens'),
       String(this.breaker.threshold),

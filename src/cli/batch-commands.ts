@@ -184,7 +184,7 @@ export async function prepareBatch(
   overrideJson: string | undefined,
 ): Promise<string> {
   const outputRoot = await store.ensureBatch(batchId, normalizeOutputRoot(options.out), options.manifests);
-  if (options.budgetUsd !== undefined) await store.setBudget(batchId, options.budgetUsd);
+  if (options.budgetUsd !== undefined) await store.budget.setBudget(batchId, options.budgetUsd);
   if (overrideJson !== undefined) await store.setPricing(batchId, overrideJson);
   return outputRoot;
 }
@@ -248,7 +248,7 @@ export async function budgetCommand(
     const batchId = checkBatchId(options.batch);
     if ((await store.status(batchId)) === undefined)
       throw new UsageError(`no batch "${options.batch}" in Redis`);
-    await store.setBudget(batchId, options.usd);
+    await store.budget.setBudget(batchId, options.usd);
     const status = (await store.status(batchId))!;
     print(
       context,

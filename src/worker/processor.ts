@@ -209,7 +209,7 @@ export function createProcessor(dependencies: ProcessorDependencies) {
           throw new DelayedError('batch paused');
         }
         // Reserve the row's estimate against the batch's budget before paying; held back when it would cross the cap.
-        if (!(await dependencies.store.reserve(data.batchId, data.rowKey, quote.usd))) {
+        if (!(await dependencies.store.budget.reserve(data.batchId, data.rowKey, quote.usd))) {
           log.info({ estimateUsd: quote.usd }, 'budget cap reached; holding the row back');
           await job.moveToDelayed(Date.now() + dependencies.budgetRecheckMs, token);
           throw new DelayedError('budget reached');
@@ -297,7 +297,7 @@ export function createProcessor(dependencies: ProcessorDependencies) {
       // keeps it; recording the outcome settles it as spent).
       const accepted = job.data.providerRequest !== undefined;
       if (!accepted && !(error instanceof UncertainOutcome))
-        await dependencies.store.release(data.batchId, data.rowKey);
+        await dependencies.store.budget.release(data.batchId, data.rowKey);
       if (error instanceof AuthenticationError || error instanceof InsufficientCreditError) {
         // The account, not the row, is at fault: pause the provider's queue for every worker and keep the row.
         const reason = `${error.code === 'insufficient_credit' ? 'out of credit' : 'authentication failed'}: ${error.message}`;

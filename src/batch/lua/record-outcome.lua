@@ -1,0 +1,29 @@
+-- Record a row's final outcome once, settle its budget reservation, keep its results line until confirmed.
+-- KEYS: outcomes, stats, budget, reservations, pending lines, meta. ARGV: row key, status, tier, images, estimated
+-- USD, spent USD, provider, error code, actual USD ('' when unknown), results line. Returns -1 when the outcome was
+-- already recorded, else the batch's rows still pending.
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return -1 end
+redis.call('HSET', KEYS[5], ARGV[1], ARGV[10])
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+if ARGV[2] == 'completed' then
+  redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd_total', ARGV[5])
+  redis.call('HINCRBY', KEYS[2], 'images:' .. ARGV[3], ARGV[4])
+  redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd:' .. ARGV[3], ARGV[5])
+  redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[5])
+  redis.call('HINCRBY', KEYS[2], 'images:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[4])
+  if ARGV[9] ~= '' then
+    redis.call('HINCRBYFLOAT', KEYS[2], 'actual_usd:' .. ARGV[3], ARGV[9])
+    redis.call('HINCRBYFLOAT', KEYS[2], 'actual_usd:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[9])
+    redis.call('HINCRBYFLOAT', KEYS[2], 'estimated_usd_with_actual:' .. ARGV[3], ARGV[5])
+  end
+else
+  redis.call('HINCRBY', KEYS[2], 'failed_reason:' .. ARGV[8], 1)
+end
+local reserved = redis.call('HGET', KEYS[4], ARGV[1])
+if reserved then
+  redis.call('HINCRBYFLOAT', KEYS[3], 'reserved', -tonumber(reserved))
+  redis.call('HDEL', KEYS[4], ARGV[1])
+end
+redis.call('HINCRBYFLOAT', KEYS[3], 'spent', ARGV[6])
+local finished = tonumber(redis.call('HGET', KEYS[2], 'completed') or '0') + tonumber(redis.call('HGET', KEYS[2], 'failed') or '0')
+return tonumber(redis.call('HGET', KEYS[6], 'rows_total') or '0') - finished
