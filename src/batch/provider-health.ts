@@ -5,6 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { ProviderName } from '../shared/config.js';
+import { providerKey, type ProviderRecord } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
 
 /** Breaker settings. */
@@ -27,8 +28,8 @@ export class ProviderHealth {
     private readonly breaker: BreakerSettings,
   ) {}
 
-  private key(provider: ProviderName, name: string): string {
-    return `${this.prefix}:provider:${provider}:${name}`;
+  private key(provider: ProviderName, record: ProviderRecord): string {
+    return providerKey(this.prefix, provider, record);
   }
 
   /** A call succeeded: close the breaker. */

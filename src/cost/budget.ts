@@ -1,15 +1,14 @@
 /**
  * Budget caps: a batch's cap in USD and the reservations of paid calls in flight, kept in Redis so that the cap holds
- * with any number of workers. Before each paid call a worker reserves the row's estimate; the reservation is given
- * back when nothing was billed, and settled to the spent amount when the row's outcome is recorded (batch records).
- * Scripts: ./lua/reserve.lua, ./lua/release.lua.
+ * with any number of workers. Before each paid call a worker reserves the row's estimate (in its admission script,
+ * worker/lua/admit.lua, with its other checks in one round trip); the reservation is given back here when nothing was
+ * billed, and settled to the spent amount when the row's outcome is recorded (batch/lua/record-outcome.lua).
  */
 import type { Redis } from 'ioredis';
 import { batchKeys } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
 
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
-  reserve: { file: 'reserve.lua', numberOfKeys: 3 },
   release: { file: 'release.lua', numberOfKeys: 2 },
 });
 
@@ -19,24 +18,6 @@ export class BudgetLedger {
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {}
-
-  /**
-   * Reserve `usd` of the batch's budget for a row's paid call, atomically across all workers.
-   * @returns false when that would cross the cap (the batch is then marked `budget_reached`).
-   */
-  async reserve(batchId: string, rowKey: string, usd: number): Promise<boolean> {
-    const keys = batchKeys(this.prefix, batchId);
-    const reply = await SCRIPTS.run(
-      this.redis,
-      'reserve',
-      keys.meta,
-      keys.budget,
-      keys.reservations,
-      rowKey,
-      usd,
-    );
-    return reply === 1;
-  }
 
   /** Give a row's reservation back: its call was not made, or not billed (e.g. a 429 or 5xx). */
   async release(batchId: string, rowKey: string): Promise<void> {

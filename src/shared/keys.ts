@@ -65,3 +65,11 @@ export function batchKeys(prefix: string, batchId: string): BatchKeys {
     pendingLines: `${base}:pending-lines`,
   };
 }
+
+/** What is kept in Redis about one provider, shared by every worker. */
+export type ProviderRecord = 'failures' | 'opens' | 'retry-after' | 'paused-reason';
+
+/** The key of a provider's record (`<prefix>:provider:<name>:<record>`): circuit breaker, Retry-After, pause reason. */
+export function providerKey(prefix: string, provider: ProviderName, record: ProviderRecord): string {
+  return `${prefix}:provider:${provider}:${record}`;
+}

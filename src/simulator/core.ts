@@ -7,37 +7,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProviderName } from '../shared/config.js';
 import type { OutputFormat } from '../shared/job-definitions.js';
 import type { Resolution } from '../shared/resolution.js';
-import { makeEditedImage, makeGeneratedImage } from './image-maker.js';
-
-/** One injected fault, consumed by the next matching paid submission(s). */
-export interface FaultRule {
-  /** Provider it applies to. Default: any. */
-  provider?: ProviderName;
-  /** Which operation it applies to. Default: any. */
-  operation?: 'generate' | 'edit' | 'any';
-  /** How many submissions it applies to. Default 1. */
-  times?: number;
-  /** HTTP status to answer the submission with (429, 500, 400, 401, 402, ...). */
-  status?: number;
-  /** The wait to ask for, in seconds, for 429/503; sent as `retry-after` in the form `retryAfterForm` says. */
-  retryAfterSeconds?: number;
-  /** `seconds` (default), `http-date`, or `milliseconds` (`retry-after-ms`). */
-  retryAfterForm?: 'seconds' | 'http-date' | 'milliseconds';
-  /** Set by the simulator: when the wait it asks for ends (ms since epoch). */
-  retryAfterUntil?: number;
-  /** Accept the submission and never answer. */
-  hang?: boolean;
-  /** Accept an async submission, then let the task fail with this message. */
-  taskFailure?: string;
-  /** Error body; default: the provider's documented error body for the status. */
-  body?: unknown;
-  /**
-   * Spoil the outputs of the next submission instead of answering with an error: `truncated` — the first download
-   * of each image stops halfway (Content-Length promises more); `bomb` — each image is a PNG whose header claims
-   * 30000x30000 pixels.
-   */
-  output?: 'truncated' | 'bomb';
-}
+import type { FaultRule } from './faults.js';
+import { shortenDataUris, type RecordedRequest } from './http-helpers.js';
+import { makeEditedImage, makeGeneratedImage, pngHeaderClaiming } from './image-maker.js';
 
 /** A generated output, stored for download. */
 export interface SimulatedImage {
@@ -329,102 +301,6 @@ export class SimulatorCore {
   }
 }
 
-/** One paid submission as the simulator received it. */
-export interface RecordedRequest {
-  provider: ProviderName;
-  /** The prompt it carried. */
-  prompt: string;
-  /** When it arrived (ms since epoch). */
-  at: number;
-  method: string;
-  path: string;
-  headers: Record<string, string | string[] | undefined>;
-  body: unknown;
-  /** Answer status; 0 while unanswered (a hang). */
-  status: number;
-}
-
-/** Read a whole request body. */
-export async function readBody(request: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
-}
-
-/** JSON.parse, or undefined. */
-export function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** A function answering a recorded submission with JSON, noting the answer's status on the record. */
-export function replierFor(
-  record: RecordedRequest,
-  response: ServerResponse,
-): (status: number, payload: unknown, headers?: Record<string, string>) => void {
-  return (status, payload, headers = {}) => {
-    record.status = status;
-    sendJson(response, status, payload, headers);
-  };
-}
-
-/**
- * Answer a submission with its injected fault: leave it hanging, or reply the fault's status with the fault's body,
- * else the provider's own body for that status (`bodyFor`), with the Retry-After headers the fault asks for.
- * @returns true when the fault answered (or hung) the submission; false when there is no status to give and the
- * route goes on.
- */
-export function answeredByFault(
-  fault: FaultRule | undefined,
-  reply: (status: number, payload: unknown, headers?: Record<string, string>) => void,
-  bodyFor: (status: number) => unknown,
-  extraHeaders: Record<string, string> = {},
-): boolean {
-  if (fault?.hang === true) return true;
-  if (fault?.status === undefined) return false;
-  reply(fault.status, fault.body ?? bodyFor(fault.status), { ...retryAfterHeaders(fault), ...extraHeaders });
-  return true;
-}
-
-/** Answer with JSON. */
-export function sendJson(
-  response: ServerResponse,
-  status: number,
-  payload: unknown,
-  headers: Record<string, string> = {},
-): void {
-  response.writeHead(status, { 'content-type': 'application/json', ...headers });
-  response.end(JSON.stringify(payload));
-}
-
-/**
- * Read an input image reference: data URIs decoded; http(s) URLs fetched only from this machine (no traffic leaves
- * it). @throws Error with a reason.
- */
-export async function fetchInputImage(reference: string): Promise<Buffer> {
-  const dataUri = /^data:[a-z]+\/[a-z0-9+.-]+;base64,(.*)$/is.exec(reference);
-  if (dataUri !== null) return Buffer.from(dataUri[1]!, 'base64');
-  const url = new URL(reference);
-  if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) {
-    throw new Error(`cannot download ${url.origin} from the simulator (only data URIs and loopback URLs)`);
-  }
-  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-  if (!response.ok) throw new Error(`download failed with HTTP ${response.status}`);
-  return Buffer.from(await response.arrayBuffer());
-}
-
-function shortenDataUris(value: unknown): unknown {
-  if (typeof value === 'string') return value.startsWith('data:') ? `${value.slice(0, 40)}…` : value;
-  if (Array.isArray(value)) return value.map(shortenDataUris);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([key, child]) => [key, shortenDataUris(child)]));
-  }
-  return value;
-}
-
 /** What a provider's routes get for one HTTP request. */
 export interface RouteContext {
   core: SimulatorCore;
@@ -447,51 +323,4 @@ export function authorized(context: RouteContext, scheme: 'Bearer' | 'Key'): boo
   return key !== '' && (context.apiKey === undefined || key === context.apiKey);
 }
 
-/** A PNG that is only a header claiming `width`x`height` pixels (a decompression-bomb stand-in). */
-export function pngHeaderClaiming(width: number, height: number): Buffer {
-  const chunk = (type: string, data: Buffer) => {
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const crc = Buffer.alloc(4);
-    crc.writeUInt32BE(crc32(body));
-    return Buffer.concat([length, body, crc]);
-  };
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header.writeUInt8(8, 8); // bit depth
-  header.writeUInt8(2, 9); // RGB
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header),
-    chunk('IDAT', Buffer.from([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])),
-    chunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
-function crc32(bytes: Buffer): number {
-  let crc = 0xffffffff;
-  for (const byte of bytes) {
-    crc ^= byte;
-    for (let bit = 0; bit < 8; bit += 1) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
-  }
-  return (crc ^ 0xffffffff) >>> 0;
-}
-
-/** The Retry-After header of a fault, in the form it asks for. */
-export function retryAfterHeaders(fault: FaultRule): Record<string, string> {
-  const seconds = fault.retryAfterSeconds;
-  if (seconds === undefined) return {};
-  if (fault.retryAfterForm === 'milliseconds')
-    return { 'retry-after-ms': String(Math.round(seconds * 1000)) };
-  if (fault.retryAfterForm === 'http-date') {
-    return { 'retry-after': new Date(fault.retryAfterUntil ?? Date.now() + seconds * 1000).toUTCString() };
-  }
-  return { 'retry-after': String(seconds) };
-}
-
-/** A request value as text for comparisons and messages (objects as JSON, never "[object Object]"). */
-export function asText(value: unknown): string {
-  return typeof value === 'string' ? value : (JSON.stringify(value) ?? 'undefined');
-}
+export type { RecordedRequest } from './http-helpers.js';

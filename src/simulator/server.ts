@@ -17,22 +17,17 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
-import {
-  parseJson,
-  readBody,
-  sendJson,
-  SimulatorCore,
-  type FaultRule,
-  type ProviderRoutes,
-  type RecordedRequest,
-} from './core.js';
+import { SimulatorCore, type ProviderRoutes, type RecordedRequest } from './core.js';
+import type { FaultRule } from './faults.js';
+import { parseJson, readBody, sendJson } from './http-helpers.js';
 import { falRoutes } from './apis/fal.js';
 import { openaiRoutes } from './apis/openai.js';
 import { oxenRoutes } from './apis/oxen.js';
 import { replicateRoutes } from './apis/replicate.js';
 import { wavespeedRoutes } from './apis/wavespeed.js';
 
-export type { FaultRule, RecordedRequest } from './core.js';
+export type { RecordedRequest } from './core.js';
+export type { FaultRule } from './faults.js';
 
 /** Options of the simulator. */
 export interface SimulatorOptions {

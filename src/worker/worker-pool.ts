@@ -14,13 +14,12 @@ import type { BatchStore } from '../batch/batch-store.js';
 import { Metrics } from '../shared/metrics.js';
 import { ProviderHealth } from '../batch/provider-health.js';
 import type { Config, ProviderName } from '../shared/config.js';
-import { type ImageJobData, type ResultLine } from '../shared/job-definitions.js';
+import type { ImageJobData } from '../shared/job-definitions.js';
 import { queueNameFor } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
-import { parseResolution } from '../shared/resolution.js';
-import { resolutionTier } from '../cost/resolution-tier.js';
 import { providerBackoffStrategy } from './backoff.js';
 import { createProcessor, type ImageJobResult } from './processor.js';
+import { failedLine, lineBase } from '../batch/results-line.js';
 import { recordRowOutcome } from '../batch/row-outcome.js';
 
 /** Options of {@link startWorkerPool}. */
@@ -63,28 +62,14 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   }
   const metrics = new Metrics(queues);
   const metricsServer =
-    options.metricsPort === undefined
-      ? undefined
-      : createServer((request, response) => {
-          if (request.url !== '/metrics') return void response.writeHead(404).end();
-          metrics.expose().then(
-            ({ contentType, body }) => response.writeHead(200, { 'content-type': contentType }).end(body),
-            () => response.writeHead(500).end(),
-          );
-        });
-  const metricsListening =
-    metricsServer === undefined
-      ? Promise.resolve(undefined)
-      : new Promise<string>((resolve) =>
-          metricsServer.listen(options.metricsPort, '0.0.0.0', () => {
-            resolve(`http://127.0.0.1:${(metricsServer.address() as AddressInfo).port}/metrics`);
-          }),
-        );
+    options.metricsPort === undefined ? undefined : serveMetrics(metrics, options.metricsPort);
   const shutdown = new AbortController();
   // Every job waiting on an async request listens for shutdown: as many listeners as the concurrency.
   setMaxListeners(0, shutdown.signal);
   const processor = createProcessor({
     providers,
+    redis: options.redis,
+    queuePrefix: config.queuePrefix,
     store,
     queueFor: (name) => queues.get(name)!,
     timingFor: (name) => config.providers[name],
@@ -108,32 +93,85 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
         }),
     ),
   );
-
-  const workers = options.providers.map((name) => {
-    const settings = config.providers[name];
-    const worker = new Worker<ImageJobData, ImageJobResult>(queueNameFor(name), processor, {
-      connection: { url: config.redisUrl, maxRetriesPerRequest: null },
-      prefix: config.queuePrefix,
-      concurrency: options.concurrency ?? settings.concurrency,
-      ...(settings.requestsPerMinute > 0 ? { limiter: limiterFor(settings.requestsPerMinute) } : {}),
-      lockDuration: config.lockDurationMs,
-      stalledInterval: config.stalledIntervalMs,
-      maxStalledCount: config.maxStalledCount,
-      settings: {
-        backoffStrategy: providerBackoffStrategy({
-          baseDelayMs: config.backoffDelayMs,
-          maxDelayMs: config.backoffMaxDelayMs,
-        }),
-      },
-      autorun: false,
-    });
-    worker.on('failed', (job, error) => {
-      if (job !== undefined) void recordUnhandledFailure(job, error, store, log);
-    });
-    worker.on('error', (error) => log.error({ err: error, provider: name }, 'worker error'));
-    return worker;
+  const workers = options.providers.map((name) => providerWorker(name, processor, options));
+  const globalConcurrency = applyGlobalConcurrency(queues, options);
+  void Promise.all([prepared, globalConcurrency]).then(() => {
+    for (const worker of workers) void worker.run();
+    log.info({ providers: options.providers, concurrency: options.concurrency }, 'workers started');
   });
-  // Concurrent requests per provider across every worker process (BullMQ global concurrency).
+  return {
+    metrics,
+    metricsUrl: () => metricsServer?.url ?? Promise.resolve(undefined),
+    async close() {
+      metricsServer?.close();
+      shutdown.abort();
+      await prepared;
+      await closeWorkers(workers, config.drainTimeoutMs, log);
+      await Promise.all([...queues.values()].map((queue) => queue.close()));
+    },
+  };
+}
+
+/** Serve the process's Prometheus metrics at `/metrics` on `port` (0: any free port). */
+function serveMetrics(metrics: Metrics, port: number): { url: Promise<string>; close(): void } {
+  const server = createServer((request, response) => {
+    if (request.url !== '/metrics') return void response.writeHead(404).end();
+    metrics.expose().then(
+      ({ contentType, body }) => response.writeHead(200, { 'content-type': contentType }).end(body),
+      () => response.writeHead(500).end(),
+    );
+  });
+  const url = new Promise<string>((resolve) =>
+    server.listen(port, '0.0.0.0', () => {
+      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`);
+    }),
+  );
+  return {
+    url,
+    close() {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+/** The BullMQ Worker of one provider's queue, with its concurrency, rate limit and backoff; not yet running. */
+function providerWorker(
+  name: ProviderName,
+  processor: ReturnType<typeof createProcessor>,
+  options: WorkerPoolOptions,
+): Worker<ImageJobData, ImageJobResult> {
+  const { config, store, log } = options;
+  const settings = config.providers[name];
+  const worker = new Worker<ImageJobData, ImageJobResult>(queueNameFor(name), processor, {
+    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    prefix: config.queuePrefix,
+    concurrency: options.concurrency ?? settings.concurrency,
+    ...(settings.requestsPerMinute > 0 ? { limiter: limiterFor(settings.requestsPerMinute) } : {}),
+    lockDuration: config.lockDurationMs,
+    stalledInterval: config.stalledIntervalMs,
+    maxStalledCount: config.maxStalledCount,
+    settings: {
+      backoffStrategy: providerBackoffStrategy({
+        baseDelayMs: config.backoffDelayMs,
+        maxDelayMs: config.backoffMaxDelayMs,
+      }),
+    },
+    autorun: false,
+  });
+  worker.on('failed', (job, error) => {
+    if (job !== undefined) void recordUnhandledFailure(job, error, store, log);
+  });
+  worker.on('error', (error) => log.error({ err: error, provider: name }, 'worker error'));
+  return worker;
+}
+
+/** Concurrent requests per provider across every worker process (BullMQ global concurrency). */
+async function applyGlobalConcurrency(
+  queues: Map<ProviderName, Queue>,
+  options: WorkerPoolOptions,
+): Promise<void> {
+  const { config, log } = options;
   for (const name of options.providers) {
     const allowed = config.providers[name].concurrency;
     if (options.concurrency !== undefined && options.concurrency > allowed) {
@@ -144,43 +182,27 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       );
     }
   }
-  const globalConcurrency = Promise.all(
+  await Promise.all(
     options.providers.map((name) =>
       queues.get(name)!.setGlobalConcurrency(config.providers[name].concurrency),
     ),
   );
-  void Promise.all([prepared, globalConcurrency]).then(() => {
-    for (const worker of workers) void worker.run();
-    log.info({ providers: options.providers, concurrency: options.concurrency }, 'workers started');
-  });
+}
 
-  return {
-    metrics,
-    metricsUrl: () => metricsListening,
-    async close() {
-      metricsServer?.closeAllConnections();
-      metricsServer?.close();
-      shutdown.abort();
-      await prepared;
-      // Wait for running calls up to the drain timeout; past it, hand the jobs back (stalled-job recovery).
-      let timer: NodeJS.Timeout | undefined;
-      const drained = await Promise.race([
-        Promise.all(workers.map((worker) => worker.close())).then(() => true),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), config.drainTimeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (!drained) {
-        log.warn(
-          { drainTimeoutMs: config.drainTimeoutMs },
-          'jobs still running after the drain timeout; handing them back',
-        );
-        await Promise.all(workers.map((worker) => worker.close(true)));
-      }
-      await Promise.all([...queues.values()].map((queue) => queue.close()));
-    },
-  };
+/** Wait for running calls up to the drain timeout; past it, hand the jobs back (stalled-job recovery). */
+async function closeWorkers(workers: Worker[], drainTimeoutMs: number, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const drained = await Promise.race([
+    Promise.all(workers.map((worker) => worker.close())).then(() => true),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), drainTimeoutMs);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!drained) {
+    log.warn({ drainTimeoutMs }, 'jobs still running after the drain timeout; handing them back');
+    await Promise.all(workers.map((worker) => worker.close(true)));
+  }
 }
 
 /**
@@ -211,28 +233,8 @@ async function recordUnhandledFailure(
     if ((await store.outcome(data.batchId, data.rowKey)) !== undefined) return;
     const outputRoot = await store.outputDirectory(data.batchId);
     if (outputRoot === undefined) return;
-    const resolution = parseResolution(data.resolution) ?? { width: 1024, height: 1024 };
-    const line: ResultLine = {
-      row_key: data.rowKey,
-      prompt: data.prompt,
-      manifest: data.source.manifest,
-      line: data.source.line,
-      status: 'failed',
-      operation: data.operation,
-      outputs: [],
-      provider: data.provider,
-      model: data.model ?? '',
-      request_id: null,
-      attempts: job.attemptsMade,
-      resolution: data.resolution,
-      resolution_tier: resolutionTier(resolution),
-      cost_usd: 0,
-      cost_usd_actual: null,
-      usage: null,
-      size_requested: null,
-      error: { code: 'job_failed', message: error.message },
-      finished_at: new Date().toISOString(),
-    };
+    const base = lineBase(data, data.model ?? '', job.attemptsMade, undefined);
+    const line = failedLine(base, { code: 'job_failed', message: error.message, requestId: null });
     await recordRowOutcome(store, data, line, outputRoot);
   } catch (recordError) {
     log.error({ err: recordError, jobId: job.id }, 'could not record a failed job');

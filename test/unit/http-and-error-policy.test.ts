@@ -2,14 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { errors as undiciErrors } from 'undici';
 import { classifyNetworkError, parseRetryAfterMs } from '../../src/providers/http.js';
 import {
+  AuthenticationError,
   BadRequestError,
   ContentPolicyError,
+  InsufficientCreditError,
   NetworkError,
   RateLimitedError,
   ServerError,
   TimeoutError,
 } from '../../src/shared/errors.js';
-import { decideOnError, MAX_THROTTLES_PER_JOB } from '../../src/worker/error-policy.js';
+import {
+  countsTowardBreaker,
+  decideOnError,
+  MAX_THROTTLES_PER_JOB,
+  UncertainOutcomeError,
+} from '../../src/worker/error-policy.js';
 
 describe('parseRetryAfterMs', () => {
   const now = Date.parse('2026-11-21T12:00:00Z');
@@ -96,6 +103,42 @@ describe('decideOnError', () => {
     expect(decideOnError(new Error('ENOSPC'), fresh)).toEqual({ action: 'retry' });
     expect(decideOnError(new Error('ENOSPC'), { ...fresh, attemptsMade: 2 })).toMatchObject({
       code: 'internal_error',
+    });
+  });
+
+  it('fails an uncertain outcome at once, never retried', () => {
+    expect(decideOnError(new UncertainOutcomeError('sent, no answer'), fresh)).toEqual({
+      action: 'fail',
+      code: 'uncertain_outcome',
+      message: 'sent, no answer',
+    });
+  });
+
+  it('pauses the account on auth or credit failures, resubmitting only an accepted request that ran out of credit', () => {
+    expect(decideOnError(new AuthenticationError('bad key', details), fresh)).toEqual({
+      action: 'pause-account',
+      reason: 'authentication failed: bad key',
+      resubmit: false,
+    });
+    expect(
+      decideOnError(new InsufficientCreditError('no credit', details), fresh, { accepted: true }),
+    ).toEqual({
+      action: 'pause-account',
+      reason: 'out of credit: no credit',
+      resubmit: true,
+    });
+    expect(decideOnError(new InsufficientCreditError('no credit', details), fresh)).toMatchObject({
+      resubmit: false,
+    });
+  });
+
+  it('opens the breaker when an outage-like failure tripped it, without spending an attempt', () => {
+    expect(countsTowardBreaker(new ServerError('503', details))).toBe(true);
+    expect(countsTowardBreaker(new RateLimitedError('429', details, 1))).toBe(false);
+    expect(countsTowardBreaker(new BadRequestError('400', details))).toBe(false);
+    expect(decideOnError(new ServerError('503', details), fresh, { breakerOpenMs: 400 })).toEqual({
+      action: 'breaker-open',
+      pauseMs: 400,
     });
   });
 });

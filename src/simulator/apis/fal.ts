@@ -9,19 +9,14 @@ import { randomUUID } from 'node:crypto';
 import type { OutputFormat } from '../../shared/job-definitions.js';
 import type { Resolution } from '../../shared/resolution.js';
 import {
-  answeredByFault,
-  asText,
   authorized,
-  replierFor,
-  fetchInputImage,
-  parseJson,
-  readBody,
   REFUSAL_MARKER,
-  sendJson,
   type ProviderRoutes,
   type RouteContext,
   type SimulatedTask,
 } from '../core.js';
+import { answeredByFault } from '../faults.js';
+import { asText, replierFor, fetchInputImage, parseJson, readBody, sendJson } from '../http-helpers.js';
 import { gptImage2SizeProblem } from '../sizes.js';
 
 const GENERATE_APP = 'openai/gpt-image-2';

@@ -7,17 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import type { OutputFormat } from '../../shared/job-definitions.js';
-import {
-  answeredByFault,
-  asText,
-  authorized,
-  parseJson,
-  readBody,
-  REFUSAL_MARKER,
-  sendJson,
-  type ProviderRoutes,
-  type RouteContext,
-} from '../core.js';
+import { authorized, REFUSAL_MARKER, type ProviderRoutes, type RouteContext } from '../core.js';
+import { answeredByFault } from '../faults.js';
+import { asText, parseJson, readBody, sendJson } from '../http-helpers.js';
 import { gptImage2SizeProblem, parseSize } from '../sizes.js';
 import { openaiUsage } from './openai-usage.js';
 

@@ -9,19 +9,14 @@
  */
 import type { OutputFormat } from '../../shared/job-definitions.js';
 import {
-  answeredByFault,
-  asText,
   authorized,
-  replierFor,
-  fetchInputImage,
-  parseJson,
-  readBody,
   REFUSAL_MARKER,
-  sendJson,
   type ImageWork,
   type ProviderRoutes,
   type RouteContext,
 } from '../core.js';
+import { answeredByFault } from '../faults.js';
+import { asText, replierFor, fetchInputImage, parseJson, readBody, sendJson } from '../http-helpers.js';
 import { nearestRatio, sizeOfRatioAndTier } from '../sizes.js';
 import sharp from 'sharp';
 

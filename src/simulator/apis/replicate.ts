@@ -10,19 +10,14 @@
 import { randomUUID } from 'node:crypto';
 import type { OutputFormat } from '../../shared/job-definitions.js';
 import {
-  answeredByFault,
-  asText,
   authorized,
-  replierFor,
-  fetchInputImage,
-  parseJson,
-  readBody,
   REFUSAL_MARKER,
-  sendJson,
   type ProviderRoutes,
   type RouteContext,
   type SimulatedTask,
 } from '../core.js';
+import { answeredByFault } from '../faults.js';
+import { asText, replierFor, fetchInputImage, parseJson, readBody, sendJson } from '../http-helpers.js';
 import { parseSize } from '../sizes.js';
 
 const BASE = '/replicate/v1';

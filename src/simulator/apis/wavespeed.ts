@@ -11,19 +11,14 @@ import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
 import type { OutputFormat } from '../../shared/job-definitions.js';
 import {
-  answeredByFault,
-  asText,
   authorized,
-  replierFor,
-  fetchInputImage,
-  parseJson,
-  readBody,
   REFUSAL_MARKER,
-  sendJson,
   type ProviderRoutes,
   type RouteContext,
   type SimulatedTask,
 } from '../core.js';
+import { answeredByFault } from '../faults.js';
+import { asText, replierFor, fetchInputImage, parseJson, readBody, sendJson } from '../http-helpers.js';
 import { nearestRatio, sizeOfRatioAndTier } from '../sizes.js';
 
 const EDIT_PATH = '/api/v3/openai/gpt-image-2/edit';

@@ -1,0 +1,51 @@
+/**
+ * The admission step: may this row be sent to its provider now? Its outcome may already be recorded (a job run twice
+ * after a crash); a 429's Retry-After may still run for its provider; its batch may be paused; its estimate may not fit
+ * under the batch's budget cap. All of it is one Lua script (./lua/admit.lua), one round trip per job, which also
+ * reserves the estimate when the row is admitted.
+ */
+import { batchKeys, providerKey } from '../shared/keys.js';
+import { LuaCommands } from '../shared/lua-commands.js';
+import type { JobRun } from './job-run.js';
+
+const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
+  admit: { file: 'admit.lua', numberOfKeys: 5 },
+});
+
+/** The admission's verdict. */
+export type Admission =
+  /** The row's outcome is recorded: nothing to do. */
+  | { kind: 'finished' }
+  /** Go on: a fresh submission was admitted (its estimate reserved), or a saved request is followed. */
+  | { kind: 'go' }
+  /** The provider's Retry-After still runs for `ms`. */
+  | { kind: 'wait'; ms: number }
+  /** The batch is paused. */
+  | { kind: 'paused' }
+  /** The estimate would cross the batch's budget cap. */
+  | { kind: 'budget' };
+
+/**
+ * Admit `run`. A run that follows a saved request, or must end as an uncertain outcome, is only checked for a recorded
+ * outcome (it makes no new paid call, so it needs no reservation and waits for no Retry-After).
+ */
+export async function admit(run: JobRun): Promise<Admission> {
+  const { data, deps } = run;
+  const keys = batchKeys(deps.queuePrefix, data.batchId);
+  const submits = data.providerRequest === undefined && data.submissionStartedAt === undefined;
+  const [verdict, ms] = (await SCRIPTS.run(
+    deps.redis,
+    'admit',
+    keys.outcomes,
+    providerKey(deps.queuePrefix, data.provider, 'retry-after'),
+    keys.meta,
+    keys.budget,
+    keys.reservations,
+    data.rowKey,
+    run.quote.usd,
+    submits ? 'submit' : 'check',
+  )) as [string, number?];
+  if (verdict === 'finished' || verdict === 'paused' || verdict === 'budget') return { kind: verdict };
+  if (verdict === 'wait') return { kind: 'wait', ms: ms ?? 1 };
+  return { kind: 'go' };
+}

@@ -1,0 +1,161 @@
+/**
+ * One run of one job (one manifest row): what every step of the processor needs — the job, a logger scoped to it, its
+ * provider, its output root, its price quote and the common part of its results line — built once at the start (in
+ * the manner of graphile-worker's `makeJobHelpers`).
+ */
+import type { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { BatchStore } from '../batch/batch-store.js';
+import type { ProviderHealth } from '../batch/provider-health.js';
+import { lineBase, type LineBase } from '../batch/results-line.js';
+import { PriceCatalogue, type PriceQuote } from '../cost/price-catalogue.js';
+import type { PricingOverride } from '../cost/pricing-file.js';
+import type { CallContext, ImageProvider } from '../providers/provider.js';
+import type { ProviderName } from '../shared/config.js';
+import type { ImageJobData, StoredOutput } from '../shared/job-definitions.js';
+import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
+import { parseResolution } from '../shared/resolution.js';
+
+/** What a processor needs. */
+export interface ProcessorDependencies {
+  providers: ReadonlyMap<ProviderName, ImageProvider>;
+  /** The workers' Redis connection (BullMQ's own connections aside). */
+  redis: Redis;
+  store: BatchStore;
+  /** The provider's queue, for pausing it on a 429 (`queue.rateLimit`). */
+  queueFor(provider: ProviderName): Queue;
+  /** Largest output image file accepted, bytes. */
+  maxOutputBytes: number;
+  /** BullMQ lock duration, ms: results lines recorded longer ago than this belong to a stopped worker. */
+  lockDurationMs: number;
+  /** How often a row held back by its batch's budget checks the cap again, ms. */
+  budgetRecheckMs: number;
+  /** Timing settings of a provider: per-call deadline, poll interval and longest wait for an async request, ms. */
+  timingFor(provider: ProviderName): ProviderTiming;
+  /** Aborted when the worker shuts down: jobs waiting on an async request are then released, not finished. */
+  shutdownSignal: AbortSignal;
+  /** Circuit breaker and account pauses, shared by all workers. */
+  health: ProviderHealth;
+  /** Prometheus metrics of this process. */
+  metrics: Metrics;
+  /** Redis key prefix (for the admission script's keys). */
+  queuePrefix: string;
+  log: Logger;
+}
+
+/** A provider's timing settings, ms. */
+export interface ProviderTiming {
+  timeoutMs: number;
+  pollIntervalMs: number;
+  maxWaitMs: number;
+}
+
+/** What a finished job returns (kept in BullMQ as the job's return value). */
+export interface ImageJobResult {
+  status: 'completed' | 'failed' | 'already-finished';
+  outputs: StoredOutput[];
+  costUsd: number;
+}
+
+/** One job's run. */
+export interface JobRun {
+  deps: ProcessorDependencies;
+  job: Job<ImageJobData>;
+  token: string | undefined;
+  data: ImageJobData;
+  log: Logger;
+  provider: ImageProvider;
+  outputRoot: string;
+  catalogue: PriceCatalogue;
+  /** The row's estimate: what is reserved against the budget, and counted as spent if it may have been billed. */
+  quote: PriceQuote;
+  timing: ProviderTiming;
+  /** Signal and logger of provider calls (the call's deadline, and the job's cancellation). */
+  context: CallContext;
+  /** The common part of the row's results line. */
+  base: LineBase;
+  startedAt: number;
+}
+
+/** Per-batch facts a worker reads from Redis once: output root and price catalogue (with the batch's pricing file). */
+export class BatchFacts {
+  private readonly outputRoots = new Map<string, string>();
+  private readonly catalogues = new Map<string, PriceCatalogue>();
+
+  constructor(private readonly store: BatchStore) {}
+
+  /** @throws Error when the batch has no record in Redis. */
+  async outputRoot(batchId: string): Promise<string> {
+    let root = this.outputRoots.get(batchId);
+    if (root === undefined) {
+      root = await this.store.outputDirectory(batchId);
+      if (root === undefined) throw new Error(`batch ${batchId} has no record in Redis`);
+      this.outputRoots.set(batchId, root);
+    }
+    return root;
+  }
+
+  async catalogue(batchId: string): Promise<PriceCatalogue> {
+    let catalogue = this.catalogues.get(batchId);
+    if (catalogue === undefined) {
+      const override = await this.store.pricing(batchId);
+      catalogue = new PriceCatalogue(
+        override === undefined ? undefined : (JSON.parse(override) as PricingOverride),
+      );
+      this.catalogues.set(batchId, catalogue);
+    }
+    return catalogue;
+  }
+}
+
+/**
+ * Build the run of `job`. @throws Error when this worker has no adapter for the job's provider, or the batch has no
+ * record in Redis.
+ */
+export async function startRun(
+  deps: ProcessorDependencies,
+  facts: BatchFacts,
+  job: Job<ImageJobData>,
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<JobRun> {
+  const data = job.data;
+  const log = deps.log.child({
+    jobId: job.id,
+    batch: data.batchId,
+    row: data.rowKey,
+    provider: data.provider,
+  });
+  const provider = deps.providers.get(data.provider);
+  if (provider === undefined) throw new Error(`this worker has no provider "${data.provider}"`);
+  const [outputRoot, catalogue] = await Promise.all([
+    facts.outputRoot(data.batchId),
+    facts.catalogue(data.batchId),
+  ]);
+  const quote = catalogue.quote(data.provider, {
+    operation: data.operation,
+    resolution: parseResolution(data.resolution) ?? { width: 1024, height: 1024 },
+    quality: data.quality ?? provider.defaultQuality,
+    numImages: data.numImages,
+    inputImageCount: data.inputImages.length,
+  });
+  const timing = deps.timingFor(data.provider);
+  const deadline = AbortSignal.timeout(timing.timeoutMs);
+  const model = data.providerRequest?.model ?? provider.modelFor(data);
+  return {
+    deps,
+    job,
+    token,
+    data,
+    log,
+    provider,
+    outputRoot,
+    catalogue,
+    quote,
+    timing,
+    context: { signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]), log },
+    base: lineBase(data, model, job.attemptsMade + 1, provider.sizeParameters?.(data)),
+    startedAt: Date.now(),
+  };
+}
