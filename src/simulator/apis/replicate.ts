@@ -14,6 +14,7 @@ import {
   REFUSAL_MARKER,
   type ProviderRoutes,
   type RouteContext,
+  type ImageWork,
   type SimulatedTask,
 } from '../core.js';
 import { answeredByFault } from '../faults.js';
@@ -152,88 +153,89 @@ const unauthorized = {
   status: 401,
 };
 
+/** Error bodies of a create call answered by an injected fault. */
+function faultBody(status: number, retryAfterSeconds: number | undefined): unknown {
+  if (status === 402) {
+    const detail =
+      'You have insufficient credit to run this model. Go to https://replicate.com/account/billing#billing to purchase credit.';
+    return { title: 'Insufficient credit', detail, status };
+  }
+  if (status === 429)
+    return {
+      detail: `Request was throttled. Your rate limit resets in ~${retryAfterSeconds ?? 30}s.`,
+      status,
+    };
+  return { title: 'Internal Server Error', detail: 'simulated failure', status };
+}
+
+/** Why the create body is refused (422 or 413 and its body), or undefined. */
+function bodyProblem(body: { input?: Record<string, unknown> } | undefined): [number, unknown] | undefined {
+  const extra = Object.keys(body ?? {}).find(
+    (name) => !['input', 'webhook', 'webhook_events_filter'].includes(name),
+  );
+  if (body?.input === undefined || extra !== undefined)
+    return [422, invalid(extra ?? 'input', 'input is required')];
+  const problem = inputProblem(body.input);
+  if (problem !== undefined) return [422, problem];
+  const references = Array.isArray(body.input.input_images) ? (body.input.input_images as string[]) : [];
+  const inlineBytes = references
+    .filter((reference) => reference.startsWith('data:'))
+    .reduce((sum, uri) => sum + Math.floor(((uri.length - uri.indexOf(',') - 1) * 3) / 4), 0);
+  if (inlineBytes <= MAX_INLINE_BYTES) return undefined;
+  const detail = `inline data of ${inlineBytes} bytes exceeds the 10MB limit; upload files instead`;
+  return [413, { title: 'Request Entity Too Large', detail, status: 413 }];
+}
+
+/** The prediction's work, or how it fails (an injected task failure, a refusal, unreadable inputs). */
+async function workOf(
+  context: RouteContext,
+  input: Record<string, unknown>,
+  taskFailure: string | undefined,
+): Promise<{ work?: ImageWork; failure?: SimulatedTask['failure'] }> {
+  const prompt = asText(input.prompt);
+  if (REFUSAL_MARKER.test(prompt)) {
+    const message =
+      'Your request was rejected by the safety system. (E005) The input or output was flagged as sensitive.';
+    return { failure: { kind: 'refused', message } };
+  }
+  if (taskFailure !== undefined) return { failure: { kind: 'failed', message: taskFailure } };
+  const references = Array.isArray(input.input_images) ? (input.input_images as string[]) : [];
+  let inputs: Buffer[];
+  try {
+    inputs = await Promise.all(references.map((reference) => readInput(context, reference)));
+  } catch (error) {
+    return {
+      failure: { kind: 'failed', message: `could not read input_images: ${(error as Error).message}` },
+    };
+  }
+  return {
+    work: {
+      operation: references.length > 0 ? 'edit' : 'generate',
+      prompt,
+      inputs,
+      size: parseSize(ASPECT_RATIOS[asText(input.aspect_ratio ?? '1:1')]!)!,
+      format: (input.output_format as OutputFormat | undefined) ?? 'webp',
+      count: (input.number_of_images as number | undefined) ?? 1,
+    },
+  };
+}
+
 async function create(context: RouteContext): Promise<void> {
   const { core, request, response } = context;
   const body = parseJson((await readBody(request)).toString('utf8')) as
     { input?: Record<string, unknown> } | undefined;
   const input = body?.input ?? {};
   const prompt = typeof input.prompt === 'string' ? input.prompt : '';
-  const references = Array.isArray(input.input_images) ? (input.input_images as string[]) : [];
-  const operation = references.length > 0 ? 'edit' : 'generate';
+  const operation = Array.isArray(input.input_images) && input.input_images.length > 0 ? 'edit' : 'generate';
   const record = core.recordSubmission('replicate', request, body, prompt);
   const reply = replierFor(record, response);
   if (!authorized(context, 'Bearer')) return reply(401, unauthorized);
   const fault = core.takeFault('replicate', operation);
-  const faultBodies: Record<number, unknown> = {
-    402: {
-      title: 'Insufficient credit',
-      detail:
-        'You have insufficient credit to run this model. Go to https://replicate.com/account/billing#billing to purchase credit.',
-      status: 402,
-    },
-    429: {
-      detail: `Request was throttled. Your rate limit resets in ~${fault?.retryAfterSeconds ?? 30}s.`,
-      status: 429,
-    },
-  };
-  if (
-    answeredByFault(
-      fault,
-      reply,
-      (status) =>
-        faultBodies[status] ?? { title: 'Internal Server Error', detail: 'simulated failure', status },
-    )
-  )
-    return;
-  const extra = Object.keys(body ?? {}).find(
-    (name) => !['input', 'webhook', 'webhook_events_filter'].includes(name),
-  );
-  if (body?.input === undefined || extra !== undefined)
-    return reply(422, invalid(extra ?? 'input', 'input is required'));
-  const problem = inputProblem(input);
-  if (problem !== undefined) return reply(422, problem);
-  const inlineBytes = references
-    .filter((reference) => reference.startsWith('data:'))
-    .reduce((sum, uri) => sum + Math.floor(((uri.length - uri.indexOf(',') - 1) * 3) / 4), 0);
-  if (inlineBytes > MAX_INLINE_BYTES)
-    return reply(413, {
-      title: 'Request Entity Too Large',
-      detail: `inline data of ${inlineBytes} bytes exceeds the 10MB limit; upload files instead`,
-      status: 413,
-    });
-  let failure: SimulatedTask['failure'];
-  if (fault?.taskFailure !== undefined) failure = { kind: 'failed', message: fault.taskFailure };
-  if (REFUSAL_MARKER.test(prompt))
-    failure = {
-      kind: 'refused',
-      message:
-        'Your request was rejected by the safety system. (E005) The input or output was flagged as sensitive.',
-    };
-  let inputs: Buffer[] = [];
-  if (failure === undefined && references.length > 0) {
-    try {
-      inputs = await Promise.all(references.map((reference) => readInput(context, reference)));
-    } catch (error) {
-      failure = { kind: 'failed', message: `could not read input_images: ${(error as Error).message}` };
-    }
-  }
-  const size = parseSize(ASPECT_RATIOS[asText(input.aspect_ratio ?? '1:1')]!)!;
-  const task = core.createTask(
-    'replicate',
-    MODEL,
-    input,
-    failure === undefined
-      ? {
-          operation,
-          prompt,
-          inputs,
-          size,
-          format: (input.output_format as OutputFormat | undefined) ?? 'webp',
-          count: (input.number_of_images as number | undefined) ?? 1,
-        }
-      : undefined,
-    failure,
-  );
+  if (answeredByFault(fault, reply, (status) => faultBody(status, fault?.retryAfterSeconds))) return;
+  const problem = bodyProblem(body);
+  if (problem !== undefined) return reply(...problem);
+  const { work, failure } = await workOf(context, input, fault?.taskFailure);
+  const task = core.createTask('replicate', MODEL, input, work, failure);
   // `Prefer: wait[=N]` holds the answer until the prediction finishes or N seconds (max 60) pass.
   const prefer = /^wait(?:=(\d+))?$/.exec(String(request.headers.prefer ?? '').trim());
   if (prefer !== null) {
