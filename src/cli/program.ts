@@ -1,0 +1,290 @@
+/**
+ * The verbs as commander commands (typed with @commander-js/extra-typings, so each action receives its options with
+ * the types the flags parse to): one function per verb group, each handing parsed options to its command in
+ * ./batch-commands.ts, ./report-commands.ts, ./process-commands.ts, ./schedule-commands.ts, ./providers-command.ts.
+ */
+import { Argument, Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import { PROVIDER_NAMES } from '../shared/config.js';
+import { defaultOutputRoot } from '../storage/output-store.js';
+import { budgetCommand, enqueueCommand, estimateCommand, runCommand } from './batch-commands.js';
+import type { CommandContext } from './context.js';
+import { dashboardCommand, resumeCommand, simulatorCommand, workerCommand } from './process-commands.js';
+import { providersCommand } from './providers-command.js';
+import { reportCommand, statusCommand } from './report-commands.js';
+import {
+  scheduleAddCommand,
+  scheduleListCommand,
+  scheduleRemoveCommand,
+  schedulerCommand,
+} from './schedule-commands.js';
+
+/** What the verb registrations need: the environment (defaults), a context per verb, and where the exit code goes. */
+export interface ProgramDependencies {
+  environment: Record<string, string | undefined>;
+  /** The context of a verb; `warn` lowers the default log level of verbs that print their own summary. */
+  context(verbLogLevel?: 'warn'): CommandContext;
+  setExitCode(code: number): void;
+}
+
+function positiveInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1)
+    throw new InvalidArgumentError('must be a whole number, 1 or more');
+  return number;
+}
+
+function nonNegativeInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0)
+    throw new InvalidArgumentError('must be a whole number, 0 or more');
+  return number;
+}
+
+/** An amount in USD, 0 or more. */
+export function usd(value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0 || value.trim() === '')
+    throw new InvalidArgumentError('must be an amount in USD, 0 or more');
+  return number;
+}
+
+const pricingOption = () =>
+  new Option('--pricing <file>', 'pricing override file (JSON or YAML); default IMAGE_BATCH_PRICING_FILE');
+const budgetOption = () =>
+  new Option(
+    '--budget-usd <usd>',
+    'budget cap of the batch in USD: no paid call crosses it, however many workers run',
+  ).argParser(usd);
+const confirmOverOption = () =>
+  new Option(
+    '--confirm-over <usd>',
+    'estimate first; when the estimate is over this, ask (and refuse without a terminal)',
+  ).argParser(usd);
+const providerOption = () =>
+  new Option(
+    '--provider <name>',
+    "send every row to this provider (default: the row's provider field, else oxen)",
+  ).choices(PROVIDER_NAMES);
+const maxRejectedOption = () =>
+  new Option('--max-rejected <n>', 'rejected rows tolerated before the exit code is 1')
+    .argParser(nonNegativeInteger)
+    .default(0);
+const rateOption = () =>
+  new Option(
+    '--requests-per-minute <n>',
+    "requests per minute per provider across all workers (default: each provider's setting; 0: no limit)",
+  ).argParser(nonNegativeInteger);
+const outOption = (environment: Record<string, string | undefined>, what: string) =>
+  new Option('--out <dir|s3-url>', `output directory or s3://bucket/prefix ${what}`).default(
+    defaultOutputRoot(environment),
+  );
+
+/** `run`, `enqueue`, `estimate`, `budget`. */
+export function addBatchVerbs(program: Command, deps: ProgramDependencies): void {
+  program
+    .command('run')
+    .description(
+      'enqueue the manifests as one batch, process it in this process until every row is finished, and summarise',
+    )
+    .argument('<manifest...>', 'CSV or JSONL manifest files')
+    .addOption(outOption(deps.environment, '; the batch goes to <out>/<batch>/'))
+    .option('--batch <id>', 'batch id (default: from the manifest names and content hash)')
+    .addOption(providerOption())
+    .option(
+      '--concurrency <n>',
+      "jobs at once per provider in this process (default: the provider's setting)",
+      positiveInteger,
+    )
+    .addOption(rateOption())
+    .addOption(maxRejectedOption())
+    .addOption(pricingOption())
+    .addOption(budgetOption())
+    .addOption(confirmOverOption())
+    .action(async (manifests, flags) => {
+      deps.setExitCode(await runCommand(deps.context('warn'), { manifests, ...flags }));
+    });
+  program
+    .command('enqueue')
+    .description(
+      'producer only: validate the manifests and enqueue their rows as one batch (safe to repeat, e.g. from cron)',
+    )
+    .argument('<manifest...>', 'CSV or JSONL manifest files')
+    .addOption(outOption(deps.environment, 'of the batch (used by the workers)'))
+    .option('--batch <id>', 'batch id (default: from the manifest names and content hash)')
+    .addOption(providerOption())
+    .option('--dry-run', 'validate and print what would be enqueued, touching nothing', false)
+    .addOption(maxRejectedOption())
+    .addOption(pricingOption())
+    .addOption(budgetOption())
+    .addOption(confirmOverOption())
+    .action(async (manifests, flags) => {
+      deps.setExitCode(await enqueueCommand(deps.context('warn'), { manifests, ...flags }));
+    });
+  program
+    .command('estimate')
+    .description(
+      'price manifests before spending: totals by provider and resolution tier, and the rows it could not price (no Redis needed)',
+    )
+    .argument('<manifest...>', 'CSV or JSONL manifest files')
+    .addOption(providerOption())
+    .addOption(pricingOption())
+    .action(async (manifests, flags) => {
+      deps.setExitCode(await estimateCommand(deps.context('warn'), { manifests, ...flags }));
+    });
+  program
+    .command('budget')
+    .description(
+      "set a batch's budget cap in USD (or `none`); rows held back by the cap resume under a higher one",
+    )
+    .argument('<batch>', 'batch id')
+    .argument('<usd>', 'cap in USD, or none')
+    .action(async (batch, amount) => {
+      const cap = amount === 'none' ? undefined : usd(amount);
+      deps.setExitCode(await budgetCommand(deps.context('warn'), { batch, usd: cap }));
+    });
+}
+
+/** `status`, `report`, `providers`. */
+export function addReportVerbs(program: Command, deps: ProgramDependencies): void {
+  program
+    .command('status')
+    .description('counts per state and cost so far of a batch')
+    .argument('<batch>', 'batch id')
+    .option('--json', 'print JSON', false)
+    .action(async (batch, flags) => {
+      deps.setExitCode(await statusCommand(deps.context('warn'), { batch, json: flags.json }));
+    });
+  program
+    .command('report')
+    .description(
+      "a batch's figures: rows, failures by reason, images and USD (estimated and actual) by tier and provider, spend vs cap",
+    )
+    .argument('<batch>', 'batch id')
+    .addOption(
+      new Option('--format <format>', 'output format')
+        .choices(['table', 'json', 'csv'] as const)
+        .default('table'),
+    )
+    .option(
+      '--objects',
+      'also list every stored file of the batch (images, results, summary) with its size',
+      false,
+    )
+    .action(async (batch, flags) => {
+      deps.setExitCode(await reportCommand(deps.context('warn'), { batch, ...flags }));
+    });
+  program
+    .command('providers')
+    .description(
+      'list each provider: its environment variables, whether a key is set, and what its models accept',
+    )
+    .option(
+      '--check',
+      'for each provider with a key, make one call that costs nothing (model list or schema, prices, balance) to show the key works and what the host serves now',
+      false,
+    )
+    .option('--json', 'print JSON', false)
+    .action(async (flags) => {
+      deps.setExitCode(await providersCommand(deps.context(), flags));
+    });
+}
+
+/** `worker`, `resume`, `dashboard`, `simulator`. */
+export function addProcessVerbs(program: Command, deps: ProgramDependencies): void {
+  program
+    .command('worker')
+    .description('worker only: process jobs until SIGINT/SIGTERM, then finish the jobs in progress and stop')
+    .addOption(
+      new Option(
+        '--provider <name...>',
+        'providers whose queues to work on (default: every provider with an API key)',
+      )
+        .choices(PROVIDER_NAMES)
+        .default([]),
+    )
+    .option(
+      '--concurrency <n>',
+      "jobs at once per provider (default: the provider's setting)",
+      positiveInteger,
+    )
+    .addOption(rateOption())
+    .option('--metrics-port <n>', 'serve Prometheus metrics at http://<host>:<n>/metrics', nonNegativeInteger)
+    .action(async ({ provider, ...flags }) => {
+      const defined = Object.fromEntries(Object.entries(flags).filter(([, value]) => value !== undefined));
+      deps.setExitCode(await workerCommand(deps.context(), { providers: [...provider], ...defined }));
+    });
+  program
+    .command('resume')
+    .description("resume a provider's queue paused for its account (credit out, authentication failed)")
+    .addArgument(new Argument('<provider>', 'provider name').choices(PROVIDER_NAMES))
+    .action(async (provider) => {
+      deps.setExitCode(await resumeCommand(deps.context('warn'), { provider }));
+    });
+  program
+    .command('dashboard')
+    .description(
+      'the queue dashboard: bull-board for the queues and image-batch batch pages (auth: DASHBOARD_USER/DASHBOARD_PASSWORD)',
+    )
+    .option('--port <n>', 'port', nonNegativeInteger, 3000)
+    .option('--host <address>', 'address to listen on (beyond loopback only with basic auth)', '127.0.0.1')
+    .option('--read-only', 'hide and refuse every write action', false)
+    .action(async (flags) => {
+      deps.setExitCode(await dashboardCommand(deps.context(), flags));
+    });
+  program
+    .command('simulator')
+    .description(
+      "run the provider simulator (every provider's API on one origin) as a standalone server for trying image-batch without keys",
+    )
+    .option('--port <n>', 'port', nonNegativeInteger, 8790)
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--latency-ms <n>', 'delay before each answer, ms', nonNegativeInteger, 0)
+    .action(async (flags) => {
+      deps.setExitCode(await simulatorCommand(deps.context(), flags));
+    });
+}
+
+/** `schedule add|list|remove`, `scheduler`. */
+export function addScheduleVerbs(program: Command, deps: ProgramDependencies): void {
+  const schedule = program
+    .command('schedule')
+    .description('cron schedules that enqueue manifests (or an inbox folder) as batches');
+  schedule
+    .command('add')
+    .description('add or replace a schedule: each tick enqueues <source> as one batch named <name>-<time>')
+    .argument('<name>', 'schedule name')
+    .argument(
+      '<source>',
+      'a manifest file, or a folder whose new manifests are ingested once (then moved to done/)',
+    )
+    .requiredOption('--cron <expr>', 'cron expression (5 fields, or 6 with seconds first)')
+    .option('--tz <zone>', 'time zone of the expression, e.g. Europe/Paris')
+    .addOption(outOption(deps.environment, 'of the batches'))
+    .addOption(providerOption())
+    .addOption(budgetOption())
+    .action(async (name, source, flags) => {
+      deps.setExitCode(await scheduleAddCommand(deps.context('warn'), { name, source, ...flags }));
+    });
+  schedule
+    .command('list')
+    .description('every schedule with its next run time')
+    .option('--json', 'print JSON', false)
+    .action(async (flags) => {
+      deps.setExitCode(await scheduleListCommand(deps.context('warn'), flags));
+    });
+  schedule
+    .command('remove')
+    .description('remove a schedule')
+    .argument('<name>', 'schedule name')
+    .action(async (name) => {
+      deps.setExitCode(await scheduleRemoveCommand(deps.context('warn'), { name }));
+    });
+  program
+    .command('scheduler')
+    .description(
+      'turn schedule ticks into batches until SIGINT/SIGTERM (run one or several; workers process them)',
+    )
+    .action(async () => {
+      deps.setExitCode(await schedulerCommand(deps.context()));
+    });
+}
