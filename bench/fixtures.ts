@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { jobDataOf } from '../src/producer/enqueue.js';
+import { jobDataOf } from '../src/producer/row-check.js';
 import { validateRow } from '../src/producer/manifest-row.js';
 
 const RESOLUTIONS = ['1024x1024', '1536x1024', '1024x1536', '2048x2048', '3840x2160'];

@@ -1,0 +1,149 @@
+/**
+ * Writing checked rows to Redis in chunks: each chunk is classified and registered in the batch's records (in manifest
+ * order, so a row key repeated across chunks is still caught), then added with `addBulk`, while the next chunks are
+ * read. Reading never waits for Redis while fewer than {@link CHUNKS_IN_FLIGHT} chunks are on their way: several
+ * `addBulk` in flight is the fastest way to feed BullMQ on a 2-core machine (baselines.md). Registering before adding
+ * is safe: a row registered but never added (a crash in between) is found unfinished by the next run of the same
+ * manifest, which adds its job then.
+ */
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { BatchStore } from '../batch/batch-store.js';
+import type { ProviderName } from '../shared/config.js';
+import { PROVIDER_BACKOFF_TYPE } from '../shared/job-definitions.js';
+import { jobIdFor, queueNameFor } from '../shared/keys.js';
+import { addToEstimate, type CostEstimate, type PendingRow } from './estimate.js';
+import { InFlight } from './in-flight.js';
+import type { RejectLine } from './rejects-writer.js';
+
+/** Chunks being registered or added at once; more only hold more rows in memory. */
+export const CHUNKS_IN_FLIGHT = 4;
+
+/** What the chunks of one enqueue count. */
+export interface ChunkCounts {
+  enqueued: number;
+  alreadyEnqueued: number;
+  estimate: CostEstimate;
+}
+
+/** The chunks of one enqueue into batch `batchId`. */
+export class ChunkWriter {
+  private readonly queues = new Map<ProviderName, Queue>();
+  private readonly chunks = new InFlight();
+  private registered: Promise<unknown> = Promise.resolve();
+  private readonly jobOptions: JobsOptions;
+
+  constructor(
+    private readonly target: { redis: Redis; store: BatchStore; queuePrefix: string; batchId: string },
+    retry: { attempts: number; backoffDelayMs: number },
+    private readonly counts: ChunkCounts,
+    private readonly reject: (line: RejectLine) => Promise<void>,
+  ) {
+    this.jobOptions = {
+      attempts: retry.attempts,
+      backoff: { type: PROVIDER_BACKOFF_TYPE, delay: retry.backoffDelayMs },
+      removeOnComplete: { age: 7 * 24 * 3600 },
+      removeOnFail: { age: 30 * 24 * 3600 },
+    };
+  }
+
+  /** Send one chunk on its way; returns once fewer than {@link CHUNKS_IN_FLIGHT} chunks are in flight. */
+  async write(rows: PendingRow[]): Promise<void> {
+    const toAdd = this.registered.then(() => (this.chunks.failed ? [] : this.registerChunk(rows)));
+    this.registered = toAdd.catch(() => undefined);
+    this.chunks.start(toAdd.then((added) => this.addJobs(added)));
+    await this.chunks.belowLimit(CHUNKS_IN_FLIGHT);
+  }
+
+  /** Wait for every chunk. @throws the first chunk's error. */
+  async settled(): Promise<void> {
+    await this.chunks.settled();
+  }
+
+  /** Wait for every chunk (ignoring errors) and close the queues: on an error too, sent chunks end first. */
+  async close(): Promise<void> {
+    await this.chunks.settled().catch(() => undefined);
+    await Promise.all([...this.queues.values()].map((queue) => queue.close()));
+  }
+
+  private queueFor(name: ProviderName): Queue {
+    let queue = this.queues.get(name);
+    if (queue === undefined) {
+      queue = new Queue(queueNameFor(name), {
+        connection: this.target.redis,
+        prefix: this.target.queuePrefix,
+      });
+      this.queues.set(name, queue);
+    }
+    return queue;
+  }
+
+  /**
+   * Classify a chunk against the batch's records, reject its duplicate row keys and register its new rows.
+   * @returns the rows whose jobs to add: new ones, and known ones not finished yet (a no-op while their job exists,
+   * a rescue if it was removed).
+   */
+  private async registerChunk(rows: PendingRow[]): Promise<PendingRow[]> {
+    const { store, batchId } = this.target;
+    const classifications = await store.classifyRows(batchId, rows);
+    const fresh: PendingRow[] = [];
+    const unfinished: PendingRow[] = [];
+    const seenInChunk = new Map<string, string>();
+    for (const [index, row] of rows.entries()) {
+      const classification = classifications[index]!;
+      const earlier = seenInChunk.get(row.rowKey);
+      if (classification.kind === 'conflict' || earlier !== undefined) {
+        const [manifest, line] = splitSource(row.source);
+        const existing = classification.kind === 'conflict' ? classification.existingSource : earlier;
+        const message = `row key "${row.rowKey}" is already used by ${existing}`;
+        await this.reject({
+          manifest,
+          line,
+          row_key: row.rowKey,
+          field: 'id',
+          code: 'duplicate_row_key',
+          message,
+          errors: [],
+        });
+        continue;
+      }
+      seenInChunk.set(row.rowKey, row.source);
+      if (classification.kind === 'new') fresh.push(row);
+      else {
+        this.counts.alreadyEnqueued += 1;
+        if (!classification.finished) unfinished.push(row);
+      }
+    }
+    await store.registerRows(batchId, fresh);
+    for (const row of fresh) addToEstimate(this.counts.estimate, row);
+    this.counts.enqueued += fresh.length;
+    return [...fresh, ...unfinished];
+  }
+
+  /** Add the jobs of `rows`, one `addBulk` per provider. */
+  private async addJobs(rows: PendingRow[]): Promise<void> {
+    const byProvider = new Map<ProviderName, PendingRow[]>();
+    for (const row of rows) {
+      const list = byProvider.get(row.data.provider) ?? [];
+      list.push(row);
+      byProvider.set(row.data.provider, list);
+    }
+    await Promise.all(
+      [...byProvider].map(([provider, providerRows]) =>
+        this.queueFor(provider).addBulk(
+          providerRows.map((row) => ({
+            name: row.data.operation,
+            data: row.data,
+            opts: { ...this.jobOptions, jobId: jobIdFor(this.target.batchId, row.rowKey) },
+          })),
+        ),
+      ),
+    );
+  }
+}
+
+/** `manifest:line` split back. */
+function splitSource(source: string): [string, number] {
+  const index = source.lastIndexOf(':');
+  return [source.slice(0, index), Number(source.slice(index + 1))];
+}

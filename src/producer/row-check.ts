@@ -1,0 +1,206 @@
+/**
+ * Checking one parsed manifest row before anything is enqueued: the row schema (./manifest-row.ts), what its provider's
+ * model accepts (each adapter prepared once: Oxen.ai reads the schema its host serves, so rows are checked against what
+ * the worker will send), its local input files (there, and of a type the provider reads), and its price (a row no
+ * published figure prices cannot go into a batch with a budget cap). A good row becomes a priced {@link PendingRow};
+ * a bad one, its field errors.
+ */
+import { open } from 'node:fs/promises';
+import { resolutionTier } from '../cost/resolution-tier.js';
+import type { PriceCatalogue } from '../cost/price-catalogue.js';
+import type { ModelCapabilities } from '../providers/capabilities.js';
+import { sniffImageType } from '../providers/image-inputs.js';
+import type { ImageProvider } from '../providers/provider.js';
+import { sourceText } from '../batch/batch-store.js';
+import type { ProviderName } from '../shared/config.js';
+import type { FieldError } from '../shared/errors.js';
+import type { ImageJobData } from '../shared/job-definitions.js';
+import type { Logger } from '../shared/logger.js';
+import { parseResolution } from '../shared/resolution.js';
+import type { PendingRow } from './estimate.js';
+import { isLocalImage, validateRow, type ManifestRow } from './manifest-row.js';
+
+/** Where a row came from, and how its key is made when it has no `id`. */
+export interface RowOrigin {
+  /** The manifest as the user named it. */
+  manifest: string;
+  /** The manifest's folder (relative image paths are relative to it). */
+  directory: string;
+  /** The manifest's file name without extension (row keys default to `<stem>-<line>`). */
+  stem: string;
+  line: number;
+}
+
+/** What the checker needs. */
+export interface RowCheckOptions {
+  batchId: string;
+  /** Every row goes to this provider when set. */
+  provider?: ProviderName;
+  defaultProvider: ProviderName;
+  budgetCapped?: boolean;
+  providerFor(name: ProviderName): ImageProvider;
+  catalogue: PriceCatalogue;
+  log: Logger;
+}
+
+/** The outcome of checking one row: a priced row to enqueue, or the reasons to reject it. */
+export type RowCheck =
+  | { ok: true; row: PendingRow; unknownFields: string[] }
+  | { ok: false; rowKey: string; errors: FieldError[]; unknownFields: string[] };
+
+/** Checks rows, keeping prepared adapters and local-file lookups between them. */
+export class RowChecker {
+  private readonly adapters = new Map<ProviderName, Promise<ImageProvider>>();
+  private readonly localFiles = new Map<string, LocalImage>();
+
+  constructor(private readonly options: RowCheckOptions) {}
+
+  /** The adapter of `name`, prepared once (its `prepare` reads what the host serves). */
+  private adapterFor(name: ProviderName): Promise<ImageProvider> {
+    let adapter = this.adapters.get(name);
+    if (adapter === undefined) {
+      const created = this.options.providerFor(name);
+      const prepared = created.prepare?.({ signal: AbortSignal.timeout(30_000), log: this.options.log });
+      adapter = (prepared ?? Promise.resolve()).then(() => created);
+      this.adapters.set(name, adapter);
+    }
+    return adapter;
+  }
+
+  /** Check the raw `fields` of the row at `origin`. */
+  async check(fields: Record<string, unknown>, origin: RowOrigin): Promise<RowCheck> {
+    const validation = validateRow(fields, origin.directory);
+    const { unknownFields } = validation;
+    const rowKeyOf = (id: string | undefined) => id ?? `${origin.stem}-${origin.line}`;
+    if (!validation.ok) {
+      const id =
+        typeof fields.id === 'string' || typeof fields.id === 'number' ? String(fields.id) : undefined;
+      return { ok: false, rowKey: rowKeyOf(id), errors: validation.errors, unknownFields };
+    }
+    const { row } = validation;
+    const rowKey = rowKeyOf(row.id);
+    const provider = this.options.provider ?? row.provider ?? this.options.defaultProvider;
+    const data = jobDataOf(row, {
+      batchId: this.options.batchId,
+      rowKey,
+      manifest: origin.manifest,
+      line: origin.line,
+      provider,
+    });
+    const adapter = await this.adapterFor(provider);
+    const errors: FieldError[] = adapter.checkRequest(data);
+    errors.push(...(await localImageProblems(row, this.localFiles, adapter.capabilitiesFor(data))));
+    const resolution = parseResolution(row.resolution)!;
+    const quote = this.options.catalogue.quote(provider, {
+      operation: row.mode,
+      resolution,
+      quality: row.quality ?? adapter.defaultQuality,
+      numImages: row.numImages,
+      inputImageCount: row.imageUrls.length,
+    });
+    const unpriced = quote.unpriced === true ? (quote.source.note ?? 'no published price') : undefined;
+    if (unpriced !== undefined && this.options.budgetCapped === true)
+      errors.push({ field: 'quality', message: `${unpriced}: a batch with a budget cap cannot hold it` });
+    if (errors.length > 0) return { ok: false, rowKey, errors, unknownFields };
+    const pending: PendingRow = {
+      rowKey,
+      source: sourceText({ manifest: origin.manifest, line: origin.line }),
+      data,
+      tier: resolutionTier(resolution),
+      images: row.numImages,
+      costUsd: quote.usd,
+      estimated: quote.estimate,
+      overridden: quote.override,
+      ...(unpriced === undefined ? {} : { unpriced }),
+    };
+    return { ok: true, row: pending, unknownFields };
+  }
+}
+
+/** The job data of a validated row. */
+export function jobDataOf(
+  row: ManifestRow,
+  context: { batchId: string; rowKey: string; manifest: string; line: number; provider: ProviderName },
+): ImageJobData {
+  const data: ImageJobData = {
+    batchId: context.batchId,
+    rowKey: context.rowKey,
+    source: { manifest: context.manifest, line: context.line },
+    provider: context.provider,
+    operation: row.mode,
+    prompt: row.prompt,
+    inputImages: row.imageUrls,
+    resolution: row.resolution,
+    numImages: row.numImages,
+    outputFormat: row.outputFormat,
+  };
+  if (row.maskUrl !== undefined) data.mask = row.maskUrl;
+  if (row.quality !== undefined) data.quality = row.quality;
+  if (row.model !== undefined) data.model = row.model;
+  if (row.background !== undefined) data.background = row.background;
+  if (row.moderation !== undefined) data.moderation = row.moderation;
+  if (row.outputCompression !== undefined) data.outputCompression = row.outputCompression;
+  if (row.modelParameters !== undefined) data.modelParameters = row.modelParameters;
+  return data;
+}
+
+/** What the producer knows of a local input file: whether it exists, and its image type by its first bytes. */
+interface LocalImage {
+  exists: boolean;
+  type: string | undefined;
+}
+
+/**
+ * Problems of a row's local input files: missing, or of a type its provider does not read (e.g. a GIF for OpenAI).
+ * Files are looked at once per run (first 16 bytes), however many rows name them.
+ */
+async function localImageProblems(
+  row: ManifestRow,
+  cache: Map<string, LocalImage>,
+  capabilities: ModelCapabilities | undefined,
+): Promise<FieldError[]> {
+  const errors: FieldError[] = [];
+  const references = [
+    ...row.imageUrls.map((reference) => ({ field: 'image_urls', reference })),
+    ...(row.maskUrl === undefined ? [] : [{ field: 'mask_url', reference: row.maskUrl }]),
+  ];
+  for (const { field, reference } of references) {
+    if (!isLocalImage(reference)) continue;
+    let file = cache.get(reference);
+    if (file === undefined) {
+      file = await lookAt(reference);
+      if (cache.size > 10_000) cache.clear();
+      cache.set(reference, file);
+    }
+    if (!file.exists) errors.push({ field, message: `file not found: ${reference}` });
+    else if (file.type === undefined)
+      errors.push({ field, message: `not a PNG, JPEG, WebP or GIF image: ${reference}` });
+    else if (
+      capabilities !== undefined &&
+      !(capabilities.inputTypes as readonly string[]).includes(file.type)
+    ) {
+      errors.push({
+        field,
+        message: `${reference} is ${file.type}; ${capabilities.model} reads ${capabilities.inputTypes.join(', ')}`,
+      });
+    }
+  }
+  return errors;
+}
+
+async function lookAt(reference: string): Promise<LocalImage> {
+  try {
+    const handle = await open(reference, 'r');
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) return { exists: false, type: undefined };
+      const head = Buffer.alloc(16);
+      const { bytesRead } = await handle.read(head, 0, 16, 0);
+      return { exists: true, type: sniffImageType(head.subarray(0, bytesRead)) };
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return { exists: false, type: undefined };
+  }
+}
