@@ -7,8 +7,8 @@
 import type { ProviderName } from '../shared/config.js';
 import { loadPricingOverride, type PricingOverride } from './pricing-file.js';
 import { roundUsd } from './usd.js';
-import type { Operation, Quality } from '../shared/job-definitions.js';
-import { type Resolution } from '../shared/resolution.js';
+import type { ImageRequest, Operation, Quality } from '../shared/job-definitions.js';
+import { parseResolution, type Resolution } from '../shared/resolution.js';
 import { RESOLUTION_TIERS, resolutionTier, type ResolutionTier } from './resolution-tier.js';
 
 /** Where a figure comes from. */
@@ -289,4 +289,23 @@ export async function loadCatalogue(
   if (pricingFile === undefined) return { catalogue: new PriceCatalogue(), overrideJson: undefined };
   const override = await loadPricingOverride(pricingFile);
   return { catalogue: new PriceCatalogue(override), overrideJson: JSON.stringify(override) };
+}
+
+/**
+ * The quote of an image request (a row's job data) on `provider`: its size, images and inputs as asked, at its quality
+ * or — when it names none — the quality the provider uses by default (and bills).
+ */
+export function quoteRequest(
+  catalogue: PriceCatalogue,
+  provider: ProviderName,
+  request: ImageRequest,
+  defaultQuality: Quality,
+): PriceQuote {
+  return catalogue.quote(provider, {
+    operation: request.operation,
+    resolution: parseResolution(request.resolution) ?? { width: 1024, height: 1024 },
+    quality: request.quality ?? defaultQuality,
+    numImages: request.numImages,
+    inputImageCount: request.inputImages.length,
+  });
 }

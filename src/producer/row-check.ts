@@ -7,7 +7,7 @@
  */
 import { open } from 'node:fs/promises';
 import { resolutionTier } from '../cost/resolution-tier.js';
-import type { PriceCatalogue } from '../cost/price-catalogue.js';
+import { quoteRequest, type PriceCatalogue } from '../cost/price-catalogue.js';
 import type { ModelCapabilities } from '../providers/capabilities.js';
 import { sniffImageType } from '../providers/image-inputs.js';
 import type { ImageProvider } from '../providers/provider.js';
@@ -91,13 +91,7 @@ export class RowChecker {
     const errors: FieldError[] = adapter.checkRequest(data);
     errors.push(...(await localImageProblems(row, this.localFiles, adapter.capabilitiesFor(data))));
     const resolution = parseResolution(row.resolution)!;
-    const quote = this.options.catalogue.quote(provider, {
-      operation: row.mode,
-      resolution,
-      quality: row.quality ?? adapter.defaultQuality,
-      numImages: row.numImages,
-      inputImageCount: row.imageUrls.length,
-    });
+    const quote = quoteRequest(this.options.catalogue, provider, data, adapter.defaultQuality);
     const unpriced = quote.unpriced === true ? (quote.source.note ?? 'no published price') : undefined;
     if (unpriced !== undefined && this.options.budgetCapped === true)
       errors.push({ field: 'quality', message: `${unpriced}: a batch with a budget cap cannot hold it` });

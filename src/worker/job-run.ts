@@ -8,14 +8,13 @@ import type { Redis } from 'ioredis';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { ProviderHealth } from '../batch/provider-health.js';
 import { lineBase, type LineBase } from '../batch/results-line.js';
-import { PriceCatalogue, type PriceQuote } from '../cost/price-catalogue.js';
+import { PriceCatalogue, quoteRequest, type PriceQuote } from '../cost/price-catalogue.js';
 import type { PricingOverride } from '../cost/pricing-file.js';
 import type { CallContext, ImageProvider } from '../providers/provider.js';
 import type { ProviderName } from '../shared/config.js';
 import type { ImageJobData, StoredOutput } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
-import { parseResolution } from '../shared/resolution.js';
 
 /** What a processor needs. */
 export interface ProcessorDependencies {
@@ -133,13 +132,7 @@ export async function startRun(
     facts.outputRoot(data.batchId),
     facts.catalogue(data.batchId),
   ]);
-  const quote = catalogue.quote(data.provider, {
-    operation: data.operation,
-    resolution: parseResolution(data.resolution) ?? { width: 1024, height: 1024 },
-    quality: data.quality ?? provider.defaultQuality,
-    numImages: data.numImages,
-    inputImageCount: data.inputImages.length,
-  });
+  const quote = quoteRequest(catalogue, data.provider, data, provider.defaultQuality);
   const timing = deps.timingFor(data.provider);
   const deadline = AbortSignal.timeout(timing.timeoutMs);
   const model = data.providerRequest?.model ?? provider.modelFor(data);

@@ -52,14 +52,20 @@ describe('metrics', () => {
       redis,
       store,
       providers: ['oxen'],
-      log: pino({ level: 'silent' }),
+      log: pino({ level: process.env.TEST_LOG ?? 'silent' }),
       metricsPort: 0,
     });
     try {
       const deadline = Date.now() + 20_000;
       while ((await store.status('metrics'))!.pending > 0 && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 100));
-      const text = await (await fetch((await pool.metricsUrl())!)).text();
+      // The row's metrics are counted just after its outcome is recorded: read until they are in (or the deadline).
+      let text = '';
+      do text = await (await fetch((await pool.metricsUrl())!)).text();
+      while (
+        !/image_batch_rows_total\{provider="oxen",status="completed"\} 2/.test(text) &&
+        Date.now() < deadline
+      );
       expect(text).toMatch(/image_batch_rows_total\{provider="oxen",status="completed"\} 2/);
       expect(text).toMatch(/image_batch_spent_usd_total\{provider="oxen",tier="standard"\} 0\.211/);
       expect(text).toMatch(/image_batch_spent_usd_total\{provider="oxen",tier="high-resolution"\} 0\.222/);

@@ -1,0 +1,71 @@
+/**
+ * A batch's files and their thumbnails, served only from inside the batch's own output (a directory or a bucket):
+ * hidden and parent paths are refused. Thumbnails are made with sharp (at most 4096² pixels decoded) and cached.
+ */
+import { mkdir, rename, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Express } from 'express';
+import sharp from 'sharp';
+import type { BatchStatus } from '../batch/batch-store.js';
+import { bufferOf } from '../storage/output-store.js';
+import { outputStoreFor } from '../storage/stores.js';
+import { fileOf, statusOf, wrap, type DashboardContext } from './dashboard-context.js';
+
+const THUMBNAIL_WIDTH = 256;
+
+/** Add the file and thumbnail routes to `app`. */
+export function addFileRoutes(app: Express, context: DashboardContext): void {
+  app.get(
+    '/batches/:id/files/*path',
+    wrap(async (request, response) => {
+      const status = await statusOf(context, request, response);
+      const file = status === undefined ? undefined : fileOf(request, response);
+      if (status === undefined || file === undefined) return;
+      const stream = await outputStoreFor(status.outputDirectory).read(status.batchId, file);
+      if (stream === undefined) return void response.status(404).type('text').send('not found');
+      response.type(path.extname(file) || 'application/octet-stream');
+      await pipeline(stream, response);
+    }),
+  );
+  app.get(
+    '/batches/:id/thumbnails/*path',
+    wrap(async (request, response) => {
+      const status = await statusOf(context, request, response);
+      const file = status === undefined ? undefined : fileOf(request, response);
+      if (status === undefined || file === undefined) return;
+      const cached = await thumbnail(status, file);
+      if (cached === undefined) return void response.status(404).type('text').send('not found');
+      response.type('image/webp').sendFile(cached, { dotfiles: 'allow' });
+    }),
+  );
+}
+
+/** The cached thumbnail of a batch's file, made on first request. @returns its path, or undefined (no such image). */
+async function thumbnail(status: BatchStatus, file: string): Promise<string | undefined> {
+  const outputStore = outputStoreFor(status.outputDirectory);
+  const cached = path.join(outputStore.cacheDirectory(status.batchId), `${file.replace(/\//g, '__')}.webp`);
+  try {
+    await stat(cached);
+    return cached;
+  } catch {
+    await mkdir(path.dirname(cached), { recursive: true });
+  }
+  const temporary = `${cached}.${process.pid}.tmp`;
+  try {
+    let source: string | Buffer | undefined = outputStore.localPath(status.batchId, file);
+    if (source === undefined) {
+      const stream = await outputStore.read(status.batchId, file);
+      if (stream === undefined) return undefined;
+      source = await bufferOf(stream);
+    }
+    await sharp(source, { limitInputPixels: 4096 * 4096 })
+      .resize({ width: THUMBNAIL_WIDTH })
+      .webp({ quality: 70 })
+      .toFile(temporary);
+    await rename(temporary, cached);
+    return cached;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The dashboard's read-only routes: the batches page and its live rows, a batch's page (failures by reason, search,
+ * gallery) and live cards, the downloads of results.jsonl and the CSV report, and Prometheus metrics.
+ */
+import type { Express } from 'express';
+import { reportFigures, writeReportCsv } from '../batch/batch-report.js';
+import type { BatchStatus } from '../batch/batch-store.js';
+import type { ResultLine } from '../shared/job-definitions.js';
+import { Metrics } from '../shared/metrics.js';
+import { outputStoreFor } from '../storage/stores.js';
+import {
+  overviewOf,
+  overviews,
+  pausedProviders,
+  resultLines,
+  statusOf,
+  wrap,
+  type DashboardContext,
+} from './dashboard-context.js';
+import { batchCards, batchPage, batchRow, batchesPage, type BatchPageData } from './pages.js';
+
+const GALLERY_SIZE = 48;
+
+/** Add the page routes to `app`. */
+export function addPageRoutes(app: Express, context: DashboardContext): void {
+  const metrics = new Metrics(new Map(context.queues));
+  app.get(
+    '/metrics',
+    wrap(async (_request, response) => {
+      const { contentType, body } = await metrics.expose();
+      response.type(contentType).send(body);
+    }),
+  );
+  app.get(
+    '/',
+    wrap(async (_request, response) =>
+      response.type('html').send(batchesPage(await overviews(context), await pausedProviders(context))),
+    ),
+  );
+  app.get(
+    '/api/batches',
+    wrap(async (_request, response) => response.json(await overviews(context))),
+  );
+  app.get(
+    '/api/batches/rows',
+    wrap(async (_request, response) =>
+      response.type('html').send((await overviews(context)).map(batchRow).join('\n')),
+    ),
+  );
+  app.get(
+    '/batches/:id',
+    wrap(async (request, response) => {
+      const status = await statusOf(context, request, response);
+      if (status === undefined) return;
+      const query = typeof request.query.q === 'string' ? request.query.q.trim() : '';
+      response.type('html').send(await batchPageOf(context, status, query));
+    }),
+  );
+  app.get(
+    '/batches/:id/cards',
+    wrap(async (request, response) => {
+      const status = await statusOf(context, request, response);
+      if (status !== undefined) response.type('html').send(batchCards(overviewOf(status)));
+    }),
+  );
+  addDownloadRoutes(app, context);
+}
+
+/** A batch's page: failures grouped by reason, the rows matching `query`, a gallery. */
+async function batchPageOf(context: DashboardContext, status: BatchStatus, query: string): Promise<string> {
+  const failures = new Map<string, { code: string; count: number; examples: ResultLine[] }>();
+  const gallery: BatchPageData['gallery'] = [];
+  const matches: ResultLine[] | undefined = query === '' ? undefined : [];
+  const needle = query.toLowerCase();
+  for await (const line of resultLines(status)) {
+    if (line.status === 'failed') {
+      const code = line.error?.code ?? 'unknown';
+      const group = failures.get(code) ?? { code, count: 0, examples: [] };
+      group.count += 1;
+      if (group.examples.length < 5) group.examples.push(line);
+      failures.set(code, group);
+    }
+    for (const output of line.outputs)
+      if (gallery.length < GALLERY_SIZE) gallery.push({ rowKey: line.row_key, path: output.path });
+    const found =
+      line.row_key.toLowerCase().includes(needle) || (line.prompt ?? '').toLowerCase().includes(needle);
+    if (matches !== undefined && matches.length < 100 && found) matches.push(line);
+  }
+  return batchPage({
+    overview: overviewOf(status),
+    figures: reportFigures(status),
+    failures: [...failures.values()],
+    matches,
+    query,
+    gallery,
+    csrfToken: context.options.readOnly ? undefined : context.csrfToken,
+    paused: await context.store.isPaused(status.batchId),
+  });
+}
+
+/** results.jsonl and the CSV report, streamed. */
+function addDownloadRoutes(app: Express, context: DashboardContext): void {
+  app.get(
+    '/batches/:id/results.jsonl',
+    wrap(async (request, response) => {
+      const status = await statusOf(context, request, response);
+      if (status === undefined) return;
+      response.type('application/x-ndjson').attachment(`${status.batchId}-results.jsonl`);
+      for await (const text of outputStoreFor(status.outputDirectory).resultLines(status.batchId))
+        response.write(`${text}\n`);
+      response.end();
+    }),
+  );
+  app.get(
+    '/batches/:id/report.csv',
+    wrap(async (request, response) => {
+      const status = await statusOf(context, request, response);
+      if (status === undefined) return;
+      response.type('text/csv').attachment(`${status.batchId}-report.csv`);
+      const lines = outputStoreFor(status.outputDirectory).resultLines(status.batchId);
+      await writeReportCsv(lines, (text) => response.write(text));
+      response.end();
+    }),
+  );
+}

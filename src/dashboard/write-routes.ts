@@ -1,0 +1,64 @@
+/**
+ * The dashboard's write routes, each behind the write guard (read-only mode, same origin, CSRF token): pause and
+ * resume a batch, and retry its failed rows after a confirmation page that shows what the retry would cost.
+ */
+import type { Express, Request, Response } from 'express';
+import { planRetry, retryFailedRows } from '../batch/retry-failed.js';
+import { PriceCatalogue, quoteRequest } from '../cost/price-catalogue.js';
+import { createProvider } from '../providers/registry.js';
+import type { ImageJobData } from '../shared/job-definitions.js';
+import { statusOf, wrap, writeGuard, type DashboardContext } from './dashboard-context.js';
+import { retryConfirmationPage } from './pages.js';
+
+/** Add the write routes to `app`. */
+export function addWriteRoutes(app: Express, context: DashboardContext): void {
+  const guard = writeGuard(context);
+  const setPaused = (paused: boolean) =>
+    wrap(async (request: Request, response: Response) => {
+      const status = await statusOf(context, request, response);
+      if (status === undefined) return;
+      await context.store.setPaused(status.batchId, paused);
+      response.redirect(303, `/batches/${encodeURIComponent(status.batchId)}`);
+    });
+  app.post('/batches/:id/pause', guard, setPaused(true));
+  app.post('/batches/:id/resume', guard, setPaused(false));
+  const catalogue = new PriceCatalogue();
+  const { config } = context.options;
+  // Each failed row priced from its own job: its size, quality (else the provider's default), images and inputs.
+  const quote = (data: ImageJobData) =>
+    quoteRequest(catalogue, data.provider, data, createProvider(data.provider, config).defaultQuality).usd;
+  app.get(
+    '/batches/:id/retry-failed',
+    wrap(async (request, response) => {
+      const status = await statusOf(context, request, response);
+      if (status === undefined) return;
+      if (context.options.readOnly) return void response.status(403).type('text').send('read-only dashboard');
+      const plan = await planRetry(status, context.queues, quote);
+      const page = retryConfirmationPage({
+        batchId: status.batchId,
+        failedRows: plan.failed.length,
+        estimateUsd: plan.estimateUsd,
+        blockedReason: plan.blockedReason,
+        csrfToken: context.csrfToken,
+      });
+      response.type('html').send(page);
+    }),
+  );
+  app.post(
+    '/batches/:id/retry-failed',
+    guard,
+    wrap(async (request, response) => {
+      const status = await statusOf(context, request, response);
+      if (status === undefined) return;
+      const plan = await planRetry(status, context.queues, quote);
+      if (plan.blockedReason !== undefined || (request.body as Record<string, unknown>).confirm !== 'yes')
+        return void response
+          .status(409)
+          .type('text')
+          .send(plan.blockedReason ?? 'not confirmed');
+      const retried = await retryFailedRows(context.store, context.queues, status, plan);
+      context.log.info({ batch: status.batchId, rows: retried.size }, 'retrying failed rows');
+      response.redirect(303, `/batches/${encodeURIComponent(status.batchId)}`);
+    }),
+  );
+}
