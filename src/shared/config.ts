@@ -1,6 +1,7 @@
 /**
- * Configuration from the environment, parsed once with zod. No other module reads `process.env`:
- * the CLI calls {@link loadConfig} and passes the frozen result down.
+ * Configuration from the environment, parsed once with zod: the types below are inferred from the schemas, so a
+ * setting is declared, defaulted, checked and documented in one place. No other module reads `process.env`: the CLI
+ * calls {@link loadConfig} and passes the frozen result down.
  */
 import { z } from 'zod';
 import { ConfigurationError } from './errors.js';
@@ -9,71 +10,14 @@ import { ConfigurationError } from './errors.js';
 export const PROVIDER_NAMES = ['oxen', 'fal', 'openai', 'replicate', 'wavespeed'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
-/** Settings of one provider. */
-export interface ProviderSettings {
-  /** API key; undefined when not set (then `run` uses the built-in simulator). Never logged or stored in Redis. */
-  apiKey: string | undefined;
-  /** Base URL of the provider's API, e.g. `https://hub.oxen.ai`. */
-  baseUrl: string;
-  /** Jobs one worker process runs at once for this provider. */
-  concurrency: number;
-  /** Requests per minute across all workers (BullMQ limiter on the provider's queue); 0: no limit of ours. */
-  requestsPerMinute: number;
-  /** Deadline of one provider call, in ms (connect, headers and body each). */
-  timeoutMs: number;
-  /** Wait between two status polls of an async request, in ms. */
-  pollIntervalMs: number;
-  /** Longest wait for one async request to finish before the attempt gives up (the request is kept and resumed), ms. */
-  maxWaitMs: number;
-  /** A second base URL where the provider has one (fal: the REST host for storage uploads). */
-  restUrl?: string;
-  /** fal only: the platform API (`https://api.fal.ai/v1`: model pricing, used by `providers --check`). */
-  platformUrl?: string;
-  /** Oxen.ai only: `queue` (async queue, resumable; default) or `sync` (blocking image endpoints). */
-  mode?: 'queue' | 'sync';
-}
-
-/** The whole configuration. */
-export interface Config {
-  /** Redis connection URL. Default `redis://127.0.0.1:6379`. */
-  redisUrl: string;
-  /** Prefix of every Redis key image-batch writes (BullMQ queues and our batch records). Default `image-batch`. */
-  queuePrefix: string;
-  /** pino level. Default `info`. */
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  /** Attempts per job (first try included). Default 3. */
-  attempts: number;
-  /** Base delay of the exponential backoff between attempts, in ms. Default 2000. */
-  backoffDelayMs: number;
-  /** Longest delay between attempts, ms (cap of the full-jitter backoff). */
-  backoffMaxDelayMs: number;
-  /** How long SIGTERM/SIGINT waits for running jobs before handing them back to the queue, ms. */
-  drainTimeoutMs: number;
-  /** Circuit breaker: consecutive failed calls to a provider that open it. */
-  breakerThreshold: number;
-  /** Circuit breaker: how long the provider's queue pauses when it opens, ms (doubles while probes fail). */
-  breakerOpenMs: number;
-  /** Largest output image file accepted, bytes. */
-  maxOutputBytes: number;
-  /** How often a row held back by its batch's budget cap checks the cap again, ms. */
-  budgetRecheckMs: number;
-  /** Pricing override file (JSON or YAML), when set. */
-  pricingFile: string | undefined;
-  /** Dashboard basic-auth credentials, when both are set. Never logged. */
-  dashboardAuth: { user: string; password: string } | undefined;
-  /** Hosts (name or IP) that fetches of user-supplied URLs may reach although private or loopback. */
-  allowedPrivateHosts: readonly string[];
-  /** BullMQ job lock, in ms: a killed worker's jobs are taken over after it runs out. Renewed while a job runs. */
-  lockDurationMs: number;
-  /** How often workers look for stalled jobs (those of killed workers), in ms. */
-  stalledIntervalMs: number;
-  /** Times a job may stall (its worker killed) before it fails. Safe above 1: a resumed job never pays twice. */
-  maxStalledCount: number;
-  /** Per-provider settings. */
-  providers: Readonly<Record<ProviderName, Readonly<ProviderSettings>>>;
-}
-
 const positiveInteger = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+const nonNegativeInteger = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
+const baseUrl = (fallback: string) =>
+  z
+    .string()
+    .url()
+    .default(fallback)
+    .transform((url) => url.replace(/\/+$/, ''));
 const optionalSecret = z
   .string()
   .optional()
@@ -142,114 +86,148 @@ export function baseUrlVariable(provider: ProviderName): string {
   return provider === 'fal' ? 'FAL_QUEUE_URL' : `${provider.toUpperCase()}_BASE_URL`;
 }
 
-const providerShape = Object.fromEntries(
-  PROVIDER_NAMES.flatMap((name) => {
-    const defaults = PROVIDER_DEFAULTS[name];
-    const upper = name.toUpperCase();
-    return [
-      [defaults.keyVariable, optionalSecret],
-      [baseUrlVariable(name), z.string().url().default(defaults.baseUrl)],
-      [`${upper}_CONCURRENCY`, positiveInteger(defaults.concurrency)],
-      [
-        `${upper}_REQUESTS_PER_MINUTE`,
-        z.coerce.number().int().nonnegative().default(defaults.requestsPerMinute),
-      ],
-      [`${upper}_TIMEOUT_MS`, positiveInteger(defaults.timeoutMs ?? 180_000)],
-      [`${upper}_POLL_INTERVAL_MS`, positiveInteger(2_000)],
-      [`${upper}_MAX_WAIT_MS`, positiveInteger(30 * 60_000)],
-    ];
-  }),
-) as Record<string, z.ZodType>;
+/** The settings of one provider, from its variables (named by {@link providerVariables}). */
+function providerSchema(name: ProviderName) {
+  const defaults = PROVIDER_DEFAULTS[name];
+  return z.object({
+    /** API key; undefined when not set (then `run` uses the built-in simulator). Never logged or stored in Redis. */
+    apiKey: optionalSecret,
+    /** Base URL of the provider's API, e.g. `https://hub.oxen.ai`. */
+    baseUrl: baseUrl(defaults.baseUrl),
+    /** Jobs one worker process runs at once for this provider (also the global cap across workers). */
+    concurrency: positiveInteger(defaults.concurrency),
+    /** Requests per minute across all workers (BullMQ limiter on the provider's queue); 0: no limit of ours. */
+    requestsPerMinute: nonNegativeInteger(defaults.requestsPerMinute),
+    /** Deadline of one provider call, in ms (connect, headers and body each). */
+    timeoutMs: positiveInteger(defaults.timeoutMs ?? 180_000),
+    /** Wait between two status polls of an async request, in ms. */
+    pollIntervalMs: positiveInteger(2_000),
+    /** Longest wait for one async request to finish before the attempt gives up (the request is kept and resumed), ms. */
+    maxWaitMs: positiveInteger(30 * 60_000),
+    /** fal only: the REST host for storage uploads. */
+    restUrl: (name === 'fal' ? baseUrl('https://rest.fal.ai') : z.undefined()).optional(),
+    /** fal only: the platform API (`https://api.fal.ai/v1`: model pricing, used by `providers --check`). */
+    platformUrl: (name === 'fal' ? baseUrl('https://api.fal.ai/v1') : z.undefined()).optional(),
+    /** Oxen.ai only: `queue` (async queue, resumable; default) or `sync` (blocking image endpoints). */
+    mode: (name === 'oxen' ? z.enum(['queue', 'sync']).default('queue') : z.undefined()).optional(),
+  });
+}
 
-const environmentSchema = z.object({
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
-  IMAGE_BATCH_QUEUE_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9_{}.-]+$/, 'letters, digits, _ . - { } only')
-    .default('image-batch'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  IMAGE_BATCH_ATTEMPTS: positiveInteger(3),
-  IMAGE_BATCH_BACKOFF_MS: positiveInteger(2000),
-  IMAGE_BATCH_BACKOFF_MAX_MS: positiveInteger(60_000),
-  IMAGE_BATCH_DRAIN_TIMEOUT_MS: positiveInteger(30_000),
-  IMAGE_BATCH_BREAKER_THRESHOLD: positiveInteger(5),
-  IMAGE_BATCH_BREAKER_OPEN_MS: positiveInteger(30_000),
-  IMAGE_BATCH_MAX_OUTPUT_BYTES: positiveInteger(100 * 1024 * 1024),
-  IMAGE_BATCH_BUDGET_RECHECK_MS: positiveInteger(5000),
-  IMAGE_BATCH_PRICING_FILE: z.string().optional(),
-  DASHBOARD_USER: optionalSecret,
-  DASHBOARD_PASSWORD: optionalSecret,
-  IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS: z
-    .string()
-    .default('')
-    .transform((text) =>
-      text
-        .split(',')
-        .map((host) => host.trim().toLowerCase())
-        .filter((host) => host !== ''),
-    ),
-  IMAGE_BATCH_LOCK_DURATION_MS: positiveInteger(60_000),
-  IMAGE_BATCH_STALLED_INTERVAL_MS: positiveInteger(30_000),
-  IMAGE_BATCH_MAX_STALLED_COUNT: positiveInteger(3),
-  FAL_REST_URL: z.string().url().default('https://rest.fal.ai'),
-  FAL_PLATFORM_URL: z.string().url().default('https://api.fal.ai/v1'),
-  OXEN_MODE: z.enum(['queue', 'sync']).default('queue'),
-  ...providerShape,
-});
+/** Settings of one provider. */
+export type ProviderSettings = z.output<ReturnType<typeof providerSchema>>;
+
+/** The environment variable of each setting of a provider. */
+function providerVariables(name: ProviderName): Partial<Record<keyof ProviderSettings, string>> {
+  const upper = name.toUpperCase();
+  return {
+    apiKey: PROVIDER_DEFAULTS[name].keyVariable,
+    baseUrl: baseUrlVariable(name),
+    concurrency: `${upper}_CONCURRENCY`,
+    requestsPerMinute: `${upper}_REQUESTS_PER_MINUTE`,
+    timeoutMs: `${upper}_TIMEOUT_MS`,
+    pollIntervalMs: `${upper}_POLL_INTERVAL_MS`,
+    maxWaitMs: `${upper}_MAX_WAIT_MS`,
+    ...(name === 'fal' ? { restUrl: 'FAL_REST_URL', platformUrl: 'FAL_PLATFORM_URL' } : {}),
+    ...(name === 'oxen' ? { mode: 'OXEN_MODE' } : {}),
+  };
+}
+
+const kernelSchema = z
+  .object({
+    REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+    IMAGE_BATCH_QUEUE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_{}.-]+$/, 'letters, digits, _ . - { } only')
+      .default('image-batch'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    IMAGE_BATCH_ATTEMPTS: positiveInteger(3),
+    IMAGE_BATCH_BACKOFF_MS: positiveInteger(2000),
+    IMAGE_BATCH_BACKOFF_MAX_MS: positiveInteger(60_000),
+    IMAGE_BATCH_DRAIN_TIMEOUT_MS: positiveInteger(30_000),
+    IMAGE_BATCH_BREAKER_THRESHOLD: positiveInteger(5),
+    IMAGE_BATCH_BREAKER_OPEN_MS: positiveInteger(30_000),
+    IMAGE_BATCH_MAX_OUTPUT_BYTES: positiveInteger(100 * 1024 * 1024),
+    IMAGE_BATCH_BUDGET_RECHECK_MS: positiveInteger(5000),
+    IMAGE_BATCH_PRICING_FILE: z.string().optional(),
+    DASHBOARD_USER: optionalSecret,
+    DASHBOARD_PASSWORD: optionalSecret,
+    IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS: z.string().default(''),
+    IMAGE_BATCH_LOCK_DURATION_MS: positiveInteger(60_000),
+    IMAGE_BATCH_STALLED_INTERVAL_MS: positiveInteger(30_000),
+    IMAGE_BATCH_MAX_STALLED_COUNT: positiveInteger(3),
+  })
+  .transform((env) => ({
+    /** Redis connection URL. Default `redis://127.0.0.1:6379`. */
+    redisUrl: env.REDIS_URL,
+    /** Prefix of every Redis key image-batch writes (BullMQ queues and our batch records). Default `image-batch`. */
+    queuePrefix: env.IMAGE_BATCH_QUEUE_PREFIX,
+    /** pino level. Default `info`. */
+    logLevel: env.LOG_LEVEL,
+    /** Attempts per job (first try included). Default 3. */
+    attempts: env.IMAGE_BATCH_ATTEMPTS,
+    /** Base delay of the exponential backoff between attempts, in ms. Default 2000. */
+    backoffDelayMs: env.IMAGE_BATCH_BACKOFF_MS,
+    /** Longest delay between attempts, ms (cap of the full-jitter backoff). */
+    backoffMaxDelayMs: env.IMAGE_BATCH_BACKOFF_MAX_MS,
+    /** How long SIGTERM/SIGINT waits for running jobs before handing them back to the queue, ms. */
+    drainTimeoutMs: env.IMAGE_BATCH_DRAIN_TIMEOUT_MS,
+    /** Circuit breaker: consecutive failed calls to a provider that open it. */
+    breakerThreshold: env.IMAGE_BATCH_BREAKER_THRESHOLD,
+    /** Circuit breaker: how long the provider's queue pauses when it opens, ms (doubles while probes fail). */
+    breakerOpenMs: env.IMAGE_BATCH_BREAKER_OPEN_MS,
+    /** Largest output image file accepted, bytes. */
+    maxOutputBytes: env.IMAGE_BATCH_MAX_OUTPUT_BYTES,
+    /** How often a row held back by its batch's budget cap checks the cap again, ms. */
+    budgetRecheckMs: env.IMAGE_BATCH_BUDGET_RECHECK_MS,
+    /** Pricing override file (JSON or YAML), when set. */
+    pricingFile: env.IMAGE_BATCH_PRICING_FILE,
+    /** Dashboard basic-auth credentials, when both are set. Never logged. */
+    dashboardAuth:
+      env.DASHBOARD_USER !== undefined && env.DASHBOARD_PASSWORD !== undefined
+        ? { user: env.DASHBOARD_USER, password: env.DASHBOARD_PASSWORD }
+        : undefined,
+    /** Hosts (name or IP) that fetches of user-supplied URLs may reach although private or loopback. */
+    allowedPrivateHosts: env.IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS.split(',')
+      .map((host) => host.trim().toLowerCase())
+      .filter((host) => host !== '') as readonly string[],
+    /** BullMQ job lock, in ms: a killed worker's jobs are taken over after it runs out. Renewed while a job runs. */
+    lockDurationMs: env.IMAGE_BATCH_LOCK_DURATION_MS,
+    /** How often workers look for stalled jobs (those of killed workers), in ms. */
+    stalledIntervalMs: env.IMAGE_BATCH_STALLED_INTERVAL_MS,
+    /** Times a job may stall (its worker killed) before it fails. Safe above 1: a resumed job never pays twice. */
+    maxStalledCount: env.IMAGE_BATCH_MAX_STALLED_COUNT,
+  }));
+
+/** The whole configuration (frozen): the kernel settings and each provider's. */
+export type Config = Readonly<z.output<typeof kernelSchema>> & {
+  readonly providers: Readonly<Record<ProviderName, Readonly<ProviderSettings>>>;
+};
 
 /**
  * Parse the environment into a frozen {@link Config}.
  * @throws ConfigurationError listing every invalid variable (never its value, which may be a secret).
  */
 export function loadConfig(environment: Record<string, string | undefined>): Config {
-  const parsed = environmentSchema.safeParse(environment);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
-    throw new ConfigurationError(`invalid environment:\n${problems.join('\n')}`);
-  }
-  const env = parsed.data as Record<string, unknown>;
+  const problems: string[] = [];
+  const kernel = kernelSchema.safeParse(environment);
+  if (!kernel.success)
+    problems.push(...kernel.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`));
   const providers = {} as Record<ProviderName, ProviderSettings>;
   for (const name of PROVIDER_NAMES) {
-    const upper = name.toUpperCase();
-    const settings: ProviderSettings = {
-      apiKey: env[PROVIDER_DEFAULTS[name].keyVariable] as string | undefined,
-      baseUrl: (env[baseUrlVariable(name)] as string).replace(/\/+$/, ''),
-      concurrency: env[`${upper}_CONCURRENCY`] as number,
-      requestsPerMinute: env[`${upper}_REQUESTS_PER_MINUTE`] as number,
-      timeoutMs: env[`${upper}_TIMEOUT_MS`] as number,
-      pollIntervalMs: env[`${upper}_POLL_INTERVAL_MS`] as number,
-      maxWaitMs: env[`${upper}_MAX_WAIT_MS`] as number,
-    };
-    if (name === 'fal') {
-      settings.restUrl = (env.FAL_REST_URL as string).replace(/\/+$/, '');
-      settings.platformUrl = (env.FAL_PLATFORM_URL as string).replace(/\/+$/, '');
+    const variables = providerVariables(name);
+    const values = Object.fromEntries(
+      Object.entries(variables).map(([field, variable]) => [field, environment[variable]]),
+    );
+    const parsed = providerSchema(name).safeParse(values);
+    if (parsed.success) providers[name] = parsed.data;
+    else {
+      for (const issue of parsed.error.issues)
+        problems.push(`  ${variables[issue.path[0] as keyof ProviderSettings] ?? name}: ${issue.message}`);
     }
-    if (name === 'oxen') settings.mode = env.OXEN_MODE as 'queue' | 'sync';
-    providers[name] = settings;
   }
-  return deepFreeze({
-    redisUrl: env.REDIS_URL as string,
-    queuePrefix: env.IMAGE_BATCH_QUEUE_PREFIX as string,
-    logLevel: env.LOG_LEVEL as Config['logLevel'],
-    attempts: env.IMAGE_BATCH_ATTEMPTS as number,
-    backoffDelayMs: env.IMAGE_BATCH_BACKOFF_MS as number,
-    backoffMaxDelayMs: env.IMAGE_BATCH_BACKOFF_MAX_MS as number,
-    drainTimeoutMs: env.IMAGE_BATCH_DRAIN_TIMEOUT_MS as number,
-    breakerThreshold: env.IMAGE_BATCH_BREAKER_THRESHOLD as number,
-    breakerOpenMs: env.IMAGE_BATCH_BREAKER_OPEN_MS as number,
-    allowedPrivateHosts: env.IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS as string[],
-    maxOutputBytes: env.IMAGE_BATCH_MAX_OUTPUT_BYTES as number,
-    budgetRecheckMs: env.IMAGE_BATCH_BUDGET_RECHECK_MS as number,
-    pricingFile: env.IMAGE_BATCH_PRICING_FILE as string | undefined,
-    dashboardAuth:
-      env.DASHBOARD_USER !== undefined && env.DASHBOARD_PASSWORD !== undefined
-        ? { user: env.DASHBOARD_USER as string, password: env.DASHBOARD_PASSWORD as string }
-        : undefined,
-    lockDurationMs: env.IMAGE_BATCH_LOCK_DURATION_MS as number,
-    stalledIntervalMs: env.IMAGE_BATCH_STALLED_INTERVAL_MS as number,
-    maxStalledCount: env.IMAGE_BATCH_MAX_STALLED_COUNT as number,
-    providers,
-  });
+  if (!kernel.success || problems.length > 0)
+    throw new ConfigurationError(`invalid environment:\n${[...new Set(problems)].join('\n')}`);
+  return deepFreeze({ ...kernel.data, providers });
 }
 
 /** A copy of `config` with one provider's settings replaced (used to point a provider at the simulator). */
