@@ -189,7 +189,7 @@ const kernelSchema = z
     /** Hosts (name or IP) that fetches of user-supplied URLs may reach although private or loopback. */
     allowedPrivateHosts: env.IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS.split(',')
       .map((host) => host.trim().toLowerCase())
-      .filter((host) => host !== '') as readonly string[],
+      .filter((host) => host !== ''),
     /** BullMQ job lock, in ms: a killed worker's jobs are taken over after it runs out. Renewed while a job runs. */
     lockDurationMs: env.IMAGE_BATCH_LOCK_DURATION_MS,
     /** How often workers look for stalled jobs (those of killed workers), in ms. */

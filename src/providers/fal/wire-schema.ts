@@ -53,3 +53,9 @@ export const falErrorSchema = z.object({
   ]),
   error_type: z.string().optional(),
 });
+
+/** Answer of `POST <rest>/storage/upload/initiate` (fal-js `storage.ts` `initiateUpload`). */
+export const falUploadInitiateSchema = z.object({
+  upload_url: z.string().min(1),
+  file_url: z.string().min(1),
+});

@@ -7,36 +7,17 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import sharp from 'sharp';
 import { FormData } from 'undici';
 import type { ProviderSettings } from '../../shared/config.js';
-import {
-  AuthenticationError,
-  BadRequestError,
-  ContentPolicyError,
-  InsufficientCreditError,
-  InvalidResponseError,
-  RateLimitedError,
-  type FieldError,
-  type ProviderError,
-} from '../../shared/errors.js';
+import { ContentPolicyError, InsufficientCreditError, type ProviderError } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
-import {
-  errorForStatus,
-  parseRetryAfterMs,
-  postOnce,
-  type HttpResponse,
-  authorizedCallOptions,
-} from '../http.js';
-import sharp from 'sharp';
-import {
-  capabilitiesOf,
-  capabilityProblems,
-  type ModelCapabilities,
-  type ProviderModels,
-} from '../capabilities.js';
-import { checkedGet, recordOf, type ProviderCheck } from '../check.js';
+import type { ProviderModels } from '../capabilities.js';
+import { recordOf, type ProviderCheck } from '../check.js';
+import { ProviderClient } from '../client-base.js';
+import type { HttpResponse } from '../http.js';
 import { MAX_INLINE_IMAGE_BYTES, sniffImageType } from '../image-inputs.js';
-import type { CallContext, ImageProvider, PollResult, ProviderResponse, SubmitResult } from '../provider.js';
+import type { CallContext, PollResult, ProviderResponse, SubmitResult } from '../provider.js';
 import { fetchUserUrl } from '../url-guard.js';
 import { OPENAI_DEFAULT_MODEL, OPENAI_MODELS } from './capabilities.js';
 import { toOpenAIMask } from './mask.js';
@@ -70,7 +51,7 @@ export function parseResetDuration(text: string | undefined): number | undefined
 }
 
 /** The OpenAI provider. */
-export class OpenAIProvider implements ImageProvider {
+export class OpenAIProvider extends ProviderClient<OpenAISettings> {
   readonly name = 'openai' as const;
   /** OpenAI's default quality is `auto`; we estimate it as `high`, the most it can cost. */
   readonly defaultQuality: Quality = 'high';
@@ -81,9 +62,11 @@ export class OpenAIProvider implements ImageProvider {
    * is refused: input URLs are user-supplied and fetched by us).
    */
   constructor(
-    private readonly settings: OpenAISettings,
+    settings: OpenAISettings,
     private readonly allowedPrivateHosts: readonly string[] = [],
-  ) {}
+  ) {
+    super(settings);
+  }
 
   modelFor(request: ImageRequest): string {
     return request.model ?? OPENAI_DEFAULT_MODEL;
@@ -91,14 +74,6 @@ export class OpenAIProvider implements ImageProvider {
 
   modelTable(): ProviderModels {
     return OPENAI_MODELS;
-  }
-
-  checkRequest(request: ImageRequest): FieldError[] {
-    return capabilityProblems(OPENAI_MODELS, request);
-  }
-
-  capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined {
-    return capabilitiesOf(OPENAI_MODELS, request);
   }
 
   /** The text fields sent for `request` (the JSON body of a generate; the non-file parts of an edit). */
@@ -159,13 +134,6 @@ export class OpenAIProvider implements ImageProvider {
     return { width: metadata.width, height: metadata.height };
   }
 
-  /** A BadRequestError for a request that was never sent (our own check failed). */
-  private unsendable(field: string, message: string): BadRequestError {
-    return new BadRequestError(message, { provider: this.name, requestMaybeSent: false }, [
-      { field, message },
-    ]);
-  }
-
   /**
    * The bytes of an input image: a local file, a data URI, or an http(s) URL (downloaded, at most 20 MiB). Only png,
    * webp and jpeg: OpenAI's edits take nothing else ("each image should be a png, webp, or jpg file",
@@ -206,30 +174,32 @@ export class OpenAIProvider implements ImageProvider {
   }
 
   async submit(request: ImageRequest, context: CallContext): Promise<SubmitResult> {
-    const options = this.callOptions(context);
     const response =
       request.operation === 'generate'
-        ? await postOnce(`${this.settings.baseUrl}/images/generations`, this.buildFields(request), options)
-        : await postOnce(
-            `${this.settings.baseUrl}/images/edits`,
+        ? await this.postOk(this.url('/images/generations'), this.buildFields(request), context, {
+            requestIdHeaders: ['x-request-id'],
+          })
+        : await this.postOk(
+            this.url('/images/edits'),
             await this.buildEditForm(request, context.signal),
-            options,
+            context,
+            {
+              requestIdHeaders: ['x-request-id'],
+            },
           );
     const requestId = response.headers['x-request-id'];
-    if (response.status < 200 || response.status >= 300) throw this.errorFor(response, requestId);
-    const parsed = openaiImagesResponseSchema.safeParse(response.body);
-    if (!parsed.success)
-      throw new InvalidResponseError('OpenAI answered without images', {
-        provider: this.name,
-        status: response.status,
-        requestId,
-      });
+    const answer = this.read(
+      openaiImagesResponseSchema,
+      response,
+      'OpenAI answered without images',
+      requestId,
+    );
     const result: ProviderResponse = {
       model: this.modelFor(request),
-      images: parsed.data.data.map((image) => ({ kind: 'base64', data: image.b64_json })),
+      images: answer.data.map((image) => ({ kind: 'base64', data: image.b64_json })),
     };
     if (requestId !== undefined) result.requestId = requestId;
-    if (parsed.data.usage !== undefined) result.usage = parsed.data.usage;
+    if (answer.usage !== undefined) result.usage = answer.usage;
     // The last request of the window: slow down before the 429 (x-ratelimit-* headers, providers.md §1).
     if (response.headers['x-ratelimit-remaining-requests'] === '0') {
       result.throttleMs = parseResetDuration(response.headers['x-ratelimit-reset-requests']) ?? 1000;
@@ -239,20 +209,15 @@ export class OpenAIProvider implements ImageProvider {
 
   /** `GET /models` (free): which of the GPT Image models image-batch knows the key can use. */
   check(context: CallContext): Promise<ProviderCheck> {
-    return checkedGet(
-      `${this.settings.baseUrl}/models`,
-      () => this.callOptions(context),
-      (response) => this.errorFor(response, response.headers['x-request-id']),
-      (body) => {
-        const served = (Array.isArray(recordOf(body).data) ? (recordOf(body).data as unknown[]) : [])
-          .map((model) => String(recordOf(model).id))
-          .filter((id) => OPENAI_MODELS.models.some((known) => known.model === id));
-        return {
-          summary: `key works; serves ${served.length > 0 ? served.join(', ') : 'none of the GPT Image models image-batch knows'}`,
-          details: { models: served },
-        };
-      },
-    );
+    return this.checkWith(this.url('/models'), context, (body) => {
+      const served = (Array.isArray(recordOf(body).data) ? (recordOf(body).data as unknown[]) : [])
+        .map((model) => String(recordOf(model).id))
+        .filter((id) => OPENAI_MODELS.models.some((known) => known.model === id));
+      return {
+        summary: `key works; serves ${served.length > 0 ? served.join(', ') : 'none of the GPT Image models image-batch knows'}`,
+        details: { models: served },
+      };
+    });
   }
 
   /** OpenAI's flow is synchronous: nothing is ever pending. */
@@ -267,31 +232,17 @@ export class OpenAIProvider implements ImageProvider {
   errorFor(response: HttpResponse, requestId: string | undefined): ProviderError {
     const parsed = openaiErrorSchema.safeParse(response.body);
     const error = parsed.success ? parsed.data.error : undefined;
-    const text =
-      error?.message ?? (typeof response.body === 'string' ? response.body : `HTTP ${response.status}`);
+    const text = this.answerText(response, error?.message);
     const message = `OpenAI: ${text.slice(0, 500)}`;
     const details = { provider: this.name, status: response.status, requestId };
     if (error?.code === 'moderation_blocked') return new ContentPolicyError(message, details);
     if (error?.type === 'insufficient_quota' || error?.code === 'insufficient_quota')
       return new InsufficientCreditError(message, details);
-    if (response.status === 429) {
-      const wait =
-        parseRetryAfterMs(response.headers) ??
-        parseResetDuration(response.headers['x-ratelimit-reset-requests']);
-      return new RateLimitedError(message, details, wait);
-    }
-    if (response.status === 401 || response.status === 403) return new AuthenticationError(message, details);
-    if (response.status === 400 || response.status === 422) {
-      return new BadRequestError(
-        message,
-        details,
-        error?.param ? [{ field: error.param, message: text }] : [],
-      );
-    }
-    return errorForStatus(message, details, response.headers);
-  }
-
-  private callOptions(context: CallContext) {
-    return authorizedCallOptions(this.name, this.settings.apiKey, context, this.settings.timeoutMs);
+    return this.errorByStatus(response, {
+      message,
+      requestId,
+      fields: error?.param ? [{ field: error.param, message: text }] : [],
+      retryAfterMs: parseResetDuration(response.headers['x-ratelimit-reset-requests']),
+    });
   }
 }

@@ -19,17 +19,11 @@ import type { ProviderSettings } from '../../shared/config.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
 import { parseResolution } from '../../shared/resolution.js';
 import { capabilityProblems, type ModelCapabilities, type ProviderModels } from '../capabilities.js';
-import { checkedGet, recordOf, type ProviderCheck } from '../check.js';
-import { getOnce, postOnce, type HttpResponse, authorizedCallOptions } from '../http.js';
+import { recordOf, type ProviderCheck } from '../check.js';
+import { ProviderClient } from '../client-base.js';
+import { getOnce, type HttpResponse } from '../http.js';
 import { toFetchableImage } from '../image-inputs.js';
-import type {
-  CallContext,
-  ImageProvider,
-  PendingRequest,
-  PollResult,
-  ProviderResponse,
-  SubmitResult,
-} from '../provider.js';
+import type { CallContext, PendingRequest, PollResult, ProviderResponse, SubmitResult } from '../provider.js';
 import { nearestAspectRatio, nearestTier } from '../size-rules.js';
 import {
   builtInRequestSchema,
@@ -37,7 +31,7 @@ import {
   OXEN_MODEL,
   OXEN_RETIRED_EDIT_MODEL,
 } from './capabilities.js';
-import { findRequestSchema, oxenError, oxenFailure } from './errors.js';
+import { findRequestSchema, oxenErrorOfKind, oxenFailure, readOxenError } from './errors.js';
 import {
   OXEN_EDIT_PATH,
   OXEN_GENERATE_PATH,
@@ -47,6 +41,9 @@ import {
   oxenImageResponseSchema,
   oxenQueueSubmitResponseSchema,
 } from './wire-schema.js';
+
+/** Headers Oxen.ai names a request in (providers.md §3). */
+const OXEN_REQUEST_ID_HEADERS = ['x-request-id', 'x-oxen-request-id'] as const;
 
 /** Settings the adapter needs. */
 export type OxenSettings = Pick<ProviderSettings, 'apiKey' | 'baseUrl' | 'timeoutMs' | 'mode'>;
@@ -61,7 +58,7 @@ interface ModelSchema {
 const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: false });
 
 /** The Oxen.ai provider. */
-export class OxenProvider implements ImageProvider {
+export class OxenProvider extends ProviderClient<OxenSettings> {
   readonly name = 'oxen' as const;
   /** gpt-image-2's `quality` defaults to `high` (models/gpt-image-2.mdx). */
   readonly defaultQuality: Quality = 'high';
@@ -70,7 +67,8 @@ export class OxenProvider implements ImageProvider {
   /** Models the host answered "not found" for. */
   private readonly retired = new Set<string>();
 
-  constructor(private readonly settings: OxenSettings) {
+  constructor(settings: OxenSettings) {
+    super(settings);
     this.asynchronous = (settings.mode ?? 'queue') === 'queue';
   }
 
@@ -89,7 +87,7 @@ export class OxenProvider implements ImageProvider {
     };
   }
 
-  checkRequest(request: ImageRequest): FieldError[] {
+  override checkRequest(request: ImageRequest): FieldError[] {
     const routed = { ...request, model: this.modelFor(request) };
     const errors = capabilityProblems(this.modelTable(), routed);
     if (errors.length === 0 && this.schemaFor(routed.model) !== undefined) {
@@ -99,7 +97,7 @@ export class OxenProvider implements ImageProvider {
     return errors;
   }
 
-  capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined {
+  override capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined {
     return this.schemaFor(this.modelFor(request))?.capabilities;
   }
 
@@ -122,7 +120,7 @@ export class OxenProvider implements ImageProvider {
     for (const model of [OXEN_MODEL, OXEN_RETIRED_EDIT_MODEL]) {
       try {
         const response = await getOnce(
-          `${this.settings.baseUrl}${OXEN_MODELS_PATH}/${encodeURIComponent(model)}`,
+          this.url(`${OXEN_MODELS_PATH}/${encodeURIComponent(model)}`),
           this.callOptions(context),
         );
         if (response.status === 404 && model !== OXEN_MODEL) {
@@ -145,22 +143,17 @@ export class OxenProvider implements ImageProvider {
 
   /** `GET /api/ai/models/gpt-image-2` (free): the parameters and pricing the host serves now. */
   check(context: CallContext): Promise<ProviderCheck> {
-    return checkedGet(
-      `${this.settings.baseUrl}${OXEN_MODELS_PATH}/${OXEN_MODEL}`,
-      () => this.callOptions(context),
-      (response) => this.errorFor(response, undefined),
-      (body) => {
-        const schema = findRequestSchema(body);
-        const parameters = Object.keys(recordOf(schema?.properties));
-        const pricing = recordOf(body).pricing;
-        return {
-          summary:
-            `key works; ${OXEN_MODEL} takes ${parameters.join(', ') || 'no published parameters'}` +
-            `; pricing ${JSON.stringify(pricing ?? null)}`,
-          details: { request_schema: schema ?? null, pricing: pricing ?? null },
-        };
-      },
-    );
+    return this.checkWith(this.url(`${OXEN_MODELS_PATH}/${OXEN_MODEL}`), context, (body) => {
+      const schema = findRequestSchema(body);
+      const parameters = Object.keys(recordOf(schema?.properties));
+      const pricing = recordOf(body).pricing;
+      return {
+        summary:
+          `key works; ${OXEN_MODEL} takes ${parameters.join(', ') || 'no published parameters'}` +
+          `; pricing ${JSON.stringify(pricing ?? null)}`,
+        details: { request_schema: schema ?? null, pricing: pricing ?? null },
+      };
+    });
   }
 
   private compile(
@@ -240,10 +233,7 @@ export class OxenProvider implements ImageProvider {
         images.input_image = await Promise.all(routed.inputImages.map(toFetchableImage));
       if (routed.mask !== undefined) images.mask_url = await toFetchableImage(routed.mask);
     } catch (error) {
-      const message = (error as Error).message;
-      throw new BadRequestError(message, { provider: this.name, requestMaybeSent: false }, [
-        { field: 'image_urls', message },
-      ]);
+      throw this.unsendable('image_urls', (error as Error).message);
     }
     const parameters = this.sizedParameters(routed, images);
     const problem = this.schemaProblem(routed, parameters);
@@ -276,68 +266,45 @@ export class OxenProvider implements ImageProvider {
 
   private async submitOnce(request: ImageRequest, context: CallContext): Promise<SubmitResult> {
     const model = this.modelFor(request);
-    if (!this.asynchronous) {
-      const body = await this.buildBody(request);
-      const path = request.operation === 'edit' ? OXEN_EDIT_PATH : OXEN_GENERATE_PATH;
-      const response = await postOnce(`${this.settings.baseUrl}${path}`, body, this.callOptions(context));
-      const requestId = response.headers['x-request-id'] ?? response.headers['x-oxen-request-id'];
-      if (response.status < 200 || response.status >= 300) throw this.errorFor(response, requestId);
-      const parsed = oxenImageResponseSchema.safeParse(response.body);
-      if (!parsed.success) {
-        throw new InvalidResponseError('Oxen.ai answered without images', {
-          provider: this.name,
-          status: response.status,
-          requestId,
-        });
-      }
-      const result: ProviderResponse = {
-        model: parsed.data.model ?? model,
-        images: parsed.data.images.map((image) =>
-          'url' in image ? { kind: 'url', url: image.url } : { kind: 'base64', data: image.b64_json },
-        ),
-      };
-      if (requestId !== undefined) result.requestId = requestId;
-      return { kind: 'completed', response: result };
-    }
-    const body = { model, ...(await this.buildParameters(request)), num_generations: request.numImages };
-    const response = await postOnce(
-      `${this.settings.baseUrl}${OXEN_QUEUE_PATH}`,
-      body,
-      this.callOptions(context),
-    );
-    if (response.status < 200 || response.status >= 300) throw this.errorFor(response, undefined);
-    const parsed = oxenQueueSubmitResponseSchema.safeParse(response.body);
-    if (!parsed.success)
-      throw new InvalidResponseError('Oxen.ai queued nothing', {
-        provider: this.name,
-        status: response.status,
-      });
-    return {
-      kind: 'pending',
-      request: {
-        provider: this.name,
-        requestIds: parsed.data.generations.map((generation) => generation.generation_id),
+    if (this.asynchronous) {
+      const body = { model, ...(await this.buildParameters(request)), num_generations: request.numImages };
+      const response = await this.postOk(this.url(OXEN_QUEUE_PATH), body, context);
+      const queued = this.read(oxenQueueSubmitResponseSchema, response, 'Oxen.ai queued nothing');
+      return this.pending(
+        queued.generations.map((generation) => generation.generation_id),
         model,
-        submittedAt: new Date().toISOString(),
-      },
+      );
+    }
+    const path = request.operation === 'edit' ? OXEN_EDIT_PATH : OXEN_GENERATE_PATH;
+    const response = await this.postOk(this.url(path), await this.buildBody(request), context, {
+      requestIdHeaders: OXEN_REQUEST_ID_HEADERS,
+    });
+    const requestId = OXEN_REQUEST_ID_HEADERS.map((name) => response.headers[name]).find(Boolean);
+    const answer = this.read(oxenImageResponseSchema, response, 'Oxen.ai answered without images', requestId);
+    const result: ProviderResponse = {
+      model: answer.model ?? model,
+      images: answer.images.map((image) =>
+        'url' in image ? { kind: 'url', url: image.url } : { kind: 'base64', data: image.b64_json },
+      ),
     };
+    if (requestId !== undefined) result.requestId = requestId;
+    return { kind: 'completed', response: result };
   }
 
   async poll(pending: PendingRequest, context: CallContext): Promise<PollResult> {
     const urls: string[] = [];
     for (const id of pending.requestIds) {
-      const response = await getOnce(
-        `${this.settings.baseUrl}${OXEN_QUEUE_PATH}/${encodeURIComponent(id)}`,
-        this.callOptions(context),
+      const response = await this.getOk(
+        this.url(`${OXEN_QUEUE_PATH}/${encodeURIComponent(id)}`),
+        context,
+        id,
       );
-      if (response.status !== 200) throw this.errorFor(response, id);
-      const parsed = oxenGenerationSchema.safeParse(response.body);
-      if (!parsed.success)
-        throw new InvalidResponseError(`Oxen.ai sent an unreadable status for ${id}`, {
-          provider: this.name,
-          requestId: id,
-        });
-      const generation = parsed.data;
+      const generation = this.read(
+        oxenGenerationSchema,
+        response,
+        `Oxen.ai sent an unreadable status for ${id}`,
+        id,
+      );
       if (generation.status === 'failed' || generation.status === 'cancelled') {
         throw this.failureOf(generation.error_message ?? generation.status, id);
       }
@@ -365,13 +332,13 @@ export class OxenProvider implements ImageProvider {
     return oxenFailure(message, requestId);
   }
 
-  /** Map an Oxen error answer to the taxonomy (see ./errors.ts). */
+  /** Map an Oxen error answer: its credit, content-policy and not-found bodies (./errors.ts), then the status. */
   errorFor(response: HttpResponse, requestId: string | undefined): ProviderError {
-    return oxenError(response, requestId);
-  }
-
-  private callOptions(context: { signal: AbortSignal }) {
-    return authorizedCallOptions(this.name, this.settings.apiKey, context, this.settings.timeoutMs);
+    const reading = readOxenError(response);
+    const details = { provider: this.name, status: response.status, requestId };
+    const message = `Oxen.ai: ${this.answerText(response, reading.text.slice(0, 500))}`;
+    const known = reading.kind === undefined ? undefined : oxenErrorOfKind(reading.kind, message, details);
+    return known ?? this.errorByStatus(response, { message, requestId, fields: reading.fields });
   }
 }
 

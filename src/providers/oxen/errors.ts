@@ -5,15 +5,16 @@
  * (`error_message`), shared/reference/providers.md §3 (error bodies, "Insufficient credits").
  */
 import {
-  AuthenticationError,
   BadRequestError,
   ContentPolicyError,
   InsufficientCreditError,
   NotFoundError,
   TaskFailedError,
+  type FieldError,
   type ProviderError,
+  type ProviderErrorDetails,
 } from '../../shared/errors.js';
-import { errorForStatus, type HttpResponse } from '../http.js';
+import type { HttpResponse } from '../http.js';
 import { oxenErrorBodySchema } from './wire-schema.js';
 
 /** A failed generation's `error_message` as an error: credit, content policy, a parameter, or a model failure. */
@@ -27,8 +28,15 @@ export function oxenFailure(message: string, requestId: string): ProviderError {
   return new TaskFailedError(text, details);
 }
 
-/** Map an Oxen error answer to the taxonomy, recognising its credit, content-policy and not-found bodies. */
-export function oxenError(response: HttpResponse, requestId: string | undefined): ProviderError {
+/** What an Oxen error body says: its text, the kind of failure it names (if one of its own), and the field. */
+export interface OxenErrorReading {
+  text: string;
+  kind: 'credit' | 'content-policy' | 'not-found' | undefined;
+  fields: FieldError[];
+}
+
+/** Read an Oxen error answer (`{error: {type, title, detail|message}}`). */
+export function readOxenError(response: HttpResponse): OxenErrorReading {
   const parsed = oxenErrorBodySchema.safeParse(response.body);
   const error = parsed.success ? parsed.data.error : undefined;
   const text =
@@ -36,20 +44,26 @@ export function oxenError(response: HttpResponse, requestId: string | undefined)
     error?.message ??
     error?.title ??
     (typeof response.body === 'string' ? response.body : '');
-  const reason = text.slice(0, 500) || `HTTP ${response.status}`;
-  const details = { provider: 'oxen', status: response.status, requestId };
-  const message = `Oxen.ai: ${reason}`;
-  if (/insufficient credits?/i.test(text)) return new InsufficientCreditError(message, details);
-  if (error?.type === 'content_policy' || /content polic|safety system|moderation/i.test(text))
-    return new ContentPolicyError(message, details);
-  if (/model not found/i.test(text) || error?.type === 'resource_not_found')
-    return new NotFoundError(message, details);
-  if (response.status === 401 || response.status === 403) return new AuthenticationError(message, details);
-  if (response.status === 400 || response.status === 422) {
-    const field = /^([a-z_]+): /.exec(error?.detail ?? '')?.[1];
-    return new BadRequestError(message, details, field === undefined ? [] : [{ field, message: reason }]);
-  }
-  return errorForStatus(message, details, response.headers);
+  const kind = /insufficient credits?/i.test(text)
+    ? 'credit'
+    : error?.type === 'content_policy' || /content polic|safety system|moderation/i.test(text)
+      ? 'content-policy'
+      : /model not found/i.test(text) || error?.type === 'resource_not_found'
+        ? 'not-found'
+        : undefined;
+  const field = /^([a-z_]+): /.exec(error?.detail ?? '')?.[1];
+  return { text, kind, fields: field === undefined ? [] : [{ field, message: text.slice(0, 500) }] };
+}
+
+/** The error of a kind Oxen names in its body. */
+export function oxenErrorOfKind(
+  kind: NonNullable<OxenErrorReading['kind']>,
+  message: string,
+  details: ProviderErrorDetails,
+): ProviderError {
+  if (kind === 'credit') return new InsufficientCreditError(message, details);
+  if (kind === 'content-policy') return new ContentPolicyError(message, details);
+  return new NotFoundError(message, details);
 }
 
 /**

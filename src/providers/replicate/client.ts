@@ -6,47 +6,22 @@
  * `content` + `metadata`, `lib/files.js`) and sent as its `urls.get`. Wire format: ./wire-schema.ts; what the model
  * takes: ./capabilities.ts.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FormData } from 'undici';
 import type { ProviderSettings } from '../../shared/config.js';
 import {
-  AuthenticationError,
-  BadRequestError,
   ContentPolicyError,
   InsufficientCreditError,
   InvalidResponseError,
-  RateLimitedError,
   TaskFailedError,
-  type FieldError,
   type ProviderError,
 } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
-import {
-  capabilitiesOf,
-  capabilityProblems,
-  type ModelCapabilities,
-  type ProviderModels,
-} from '../capabilities.js';
-import { checkedGet, recordOf, type ProviderCheck } from '../check.js';
-import {
-  errorForStatus,
-  getOnce,
-  parseRetryAfterMs,
-  postOnce,
-  type HttpResponse,
-  authorizedCallOptions,
-  unpaidCall,
-} from '../http.js';
-import { sniffImageType } from '../image-inputs.js';
-import type {
-  CallContext,
-  ImageProvider,
-  PendingRequest,
-  PollResult,
-  ProviderResponse,
-  SubmitResult,
-} from '../provider.js';
+import type { ProviderModels } from '../capabilities.js';
+import { recordOf, type ProviderCheck } from '../check.js';
+import { ProviderClient } from '../client-base.js';
+import { unpaidCall, type HttpResponse } from '../http.js';
+import type { CallContext, PendingRequest, PollResult, ProviderResponse, SubmitResult } from '../provider.js';
 import { REPLICATE_CLASSIC_RATIOS, REPLICATE_MODELS } from './capabilities.js';
 import {
   replicateErrorSchema,
@@ -68,13 +43,11 @@ export const REPLICATE_PREFER_WAIT_SECONDS = 5;
 export const REPLICATE_MAX_INLINE_BYTES = 10_000_000;
 
 /** The Replicate provider. */
-export class ReplicateProvider implements ImageProvider {
+export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
   readonly name = 'replicate' as const;
   /** Replicate's default quality is `auto`; estimated as `high`, the most it can cost. */
   readonly defaultQuality: Quality = 'high';
   readonly asynchronous = true;
-
-  constructor(private readonly settings: ReplicateSettings) {}
 
   modelFor(request: ImageRequest): string {
     return request.model ?? REPLICATE_MODELS.defaultModel(request.operation);
@@ -84,32 +57,24 @@ export class ReplicateProvider implements ImageProvider {
     return REPLICATE_MODELS;
   }
 
-  checkRequest(request: ImageRequest): FieldError[] {
-    return capabilityProblems(REPLICATE_MODELS, request);
-  }
-
-  capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined {
-    return capabilitiesOf(REPLICATE_MODELS, request);
+  /** The create call blocks up to `Prefer: wait` seconds, and Replicate holds a call open up to 60 s. */
+  protected override callTimeoutMs(): number {
+    return Math.max(this.settings.timeoutMs, 65_000);
   }
 
   /** `GET /models/openai/gpt-image-2` (free): the model's current input schema (sizes, image counts). */
   check(context: CallContext): Promise<ProviderCheck> {
     const model = REPLICATE_MODELS.defaultModel('generate');
-    return checkedGet(
-      `${this.settings.baseUrl}/models/${model}`,
-      () => this.callOptions(context),
-      (response) => this.errorFor(response, undefined),
-      (body) => {
-        const version = recordOf(recordOf(body).latest_version);
-        const schemas = recordOf(recordOf(recordOf(version.openapi_schema).components).schemas);
-        const input = recordOf(recordOf(schemas.Input).properties);
-        const ratios = recordOf(input.aspect_ratio).enum;
-        return {
-          summary: `key works; ${model} version ${String(version.id)}, aspect_ratio ${Array.isArray(ratios) ? ratios.join(' ') : 'not listed'}`,
-          details: { version: version.id, input },
-        };
-      },
-    );
+    return this.checkWith(this.url(`/models/${model}`), context, (body) => {
+      const version = recordOf(recordOf(body).latest_version);
+      const schemas = recordOf(recordOf(recordOf(version.openapi_schema).components).schemas);
+      const input = recordOf(recordOf(schemas.Input).properties);
+      const ratios = recordOf(input.aspect_ratio).enum;
+      return {
+        summary: `key works; ${model} version ${String(version.id)}, aspect_ratio ${Array.isArray(ratios) ? ratios.join(' ') : 'not listed'}`,
+        details: { version: version.id, input },
+      };
+    });
   }
 
   /** The exact `input` sent for `request` (local files inline, or uploaded through the files API when large). */
@@ -138,13 +103,7 @@ export class ReplicateProvider implements ImageProvider {
     const local = new Map<string, { bytes: Buffer; type: string }>();
     for (const reference of references) {
       if (!path.isAbsolute(reference) || local.has(reference)) continue;
-      const bytes = await readFile(reference).catch((error: NodeJS.ErrnoException) => {
-        throw this.unsendable(`cannot read input image ${reference} (${error.code ?? 'error'})`);
-      });
-      const type = sniffImageType(bytes);
-      if (type === undefined)
-        throw this.unsendable(`input image ${reference} is not a PNG, JPEG, WebP or GIF file`);
-      local.set(reference, { bytes, type });
+      local.set(reference, await this.localImage(reference));
     }
     const inlineBytes = [...local.values()].reduce((sum, file) => sum + file.bytes.length, 0);
     const upload = inlineBytes > REPLICATE_MAX_INLINE_BYTES;
@@ -165,10 +124,7 @@ export class ReplicateProvider implements ImageProvider {
     const form = new FormData();
     form.append('content', new Blob([bytes], { type }), name);
     form.append('metadata', new Blob([JSON.stringify({})], { type: 'application/json' }));
-    const response = await unpaidCall(() =>
-      postOnce(`${this.settings.baseUrl}/files`, form, this.callOptions(context)),
-    );
-    if (response.status < 200 || response.status >= 300) throw this.errorFor(response, undefined);
+    const response = await unpaidCall(() => this.postOk(this.url('/files'), form, context));
     const parsed = replicateFileSchema.safeParse(response.body);
     if (!parsed.success)
       throw new InvalidResponseError('Replicate accepted a file upload without a URL', {
@@ -179,41 +135,21 @@ export class ReplicateProvider implements ImageProvider {
     return parsed.data.urls.get;
   }
 
-  private unsendable(message: string): BadRequestError {
-    return new BadRequestError(message, { provider: this.name, requestMaybeSent: false }, [
-      { field: 'image_urls', message },
-    ]);
-  }
-
   async submit(request: ImageRequest, context: CallContext): Promise<SubmitResult> {
     const model = this.modelFor(request);
     const body = { input: await this.buildInput(request, context) };
-    const options = this.callOptions(context);
-    const response = await postOnce(`${this.settings.baseUrl}/models/${model}/predictions`, body, {
-      ...options,
-      headers: { ...options.headers, prefer: `wait=${REPLICATE_PREFER_WAIT_SECONDS}` },
+    const response = await this.postOk(this.url(`/models/${model}/predictions`), body, context, {
+      headers: { prefer: `wait=${REPLICATE_PREFER_WAIT_SECONDS}` },
     });
-    if (response.status < 200 || response.status >= 300) throw this.errorFor(response, undefined);
     const prediction = this.readPrediction(response);
-    const pending: PendingRequest = {
-      provider: this.name,
-      requestIds: [prediction.id],
-      model,
-      submittedAt: new Date().toISOString(),
-    };
-    if (prediction.urls?.get !== undefined) pending.statusUrl = prediction.urls.get;
     // Always hand back the id first, so it is saved before anything else can go wrong; the first poll finishes it.
-    return { kind: 'pending', request: pending };
+    return this.pending([prediction.id], model, { statusUrl: prediction.urls?.get });
   }
 
   async poll(pending: PendingRequest, context: CallContext): Promise<PollResult> {
     const id = pending.requestIds[0]!;
-    const response = await getOnce(
-      pending.statusUrl ?? `${this.settings.baseUrl}/predictions/${encodeURIComponent(id)}`,
-      this.callOptions(context),
-    );
-    if (response.status !== 200) throw this.errorFor(response, id);
-    const prediction = this.readPrediction(response);
+    const url = pending.statusUrl ?? this.url(`/predictions/${encodeURIComponent(id)}`);
+    const prediction = this.readPrediction(await this.getOk(url, context, id));
     if (prediction.status === 'starting' || prediction.status === 'processing') return { kind: 'pending' };
     if (prediction.status !== 'succeeded') throw this.failureOf(prediction);
     const output = prediction.output;
@@ -232,13 +168,7 @@ export class ReplicateProvider implements ImageProvider {
   }
 
   private readPrediction(response: HttpResponse): ReplicatePrediction {
-    const parsed = replicatePredictionSchema.safeParse(response.body);
-    if (!parsed.success)
-      throw new InvalidResponseError('Replicate sent an unreadable prediction', {
-        provider: this.name,
-        status: response.status,
-      });
-    return parsed.data;
+    return this.read(replicatePredictionSchema, response, 'Replicate sent an unreadable prediction');
   }
 
   /** A prediction that ended without success: a safety refusal, or a failed/canceled task. */
@@ -255,42 +185,26 @@ export class ReplicateProvider implements ImageProvider {
   errorFor(response: HttpResponse, requestId: string | undefined): ProviderError {
     const parsed = replicateErrorSchema.safeParse(response.body);
     const body = parsed.success ? parsed.data : {};
-    const text =
-      body.detail ??
-      body.title ??
-      (typeof response.body === 'string' ? response.body : `HTTP ${response.status}`);
+    const text = this.answerText(response, body.detail, body.title);
     const message = `Replicate: ${text.slice(0, 500)}`;
-    const details = { provider: this.name, status: response.status, requestId };
-    if (response.status === 402) return new InsufficientCreditError(message, details);
-    if (response.status === 429) {
-      const resetsIn = /resets in ~?(\d+)\s*s/i.exec(text)?.[1];
-      return new RateLimitedError(
-        message,
-        details,
-        parseRetryAfterMs(response.headers) ?? (resetsIn === undefined ? undefined : Number(resetsIn) * 1000),
-      );
-    }
-    if (response.status === 401 || response.status === 403) return new AuthenticationError(message, details);
-    if (response.status === 422 || response.status === 400) {
-      const fields = (body.invalid_fields ?? []).map((field) => ({
-        field: (field.field ?? 'input').replace(/^input\./, ''),
-        message: field.description ?? text,
-      }));
-      if (fields.length === 0) {
-        const field = /input\.([a-z_]+)/.exec(text)?.[1];
-        if (field !== undefined) fields.push({ field, message: text });
-      }
-      return new BadRequestError(message, details, fields);
-    }
-    return errorForStatus(message, details, response.headers);
-  }
-
-  private callOptions(context: CallContext) {
-    return authorizedCallOptions(
-      this.name,
-      this.settings.apiKey,
-      context,
-      Math.max(this.settings.timeoutMs, 65_000),
-    );
+    if (response.status === 402)
+      return new InsufficientCreditError(message, {
+        provider: this.name,
+        status: response.status,
+        requestId,
+      });
+    const fields = (body.invalid_fields ?? []).map((field) => ({
+      field: (field.field ?? 'input').replace(/^input\./, ''),
+      message: field.description ?? text,
+    }));
+    const named = /input\.([a-z_]+)/.exec(text)?.[1];
+    if (fields.length === 0 && named !== undefined) fields.push({ field: named, message: text });
+    const resetsIn = /resets in ~?(\d+)\s*s/i.exec(text)?.[1];
+    return this.errorByStatus(response, {
+      message,
+      requestId,
+      fields,
+      retryAfterMs: resetsIn === undefined ? undefined : Number(resetsIn) * 1000,
+    });
   }
 }

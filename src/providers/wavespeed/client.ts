@@ -5,39 +5,23 @@
  * chosen nearest to the row's size. Local input images are uploaded through `POST /api/v3/media/upload/binary` first,
  * as the SDKs do. Wire format: ./wire-schema.ts; what the model takes: ./capabilities.ts.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { FormData } from 'undici';
 import type { ProviderSettings } from '../../shared/config.js';
 import {
-  AuthenticationError,
-  BadRequestError,
   ContentPolicyError,
   InsufficientCreditError,
   InvalidResponseError,
   TaskFailedError,
-  type FieldError,
   type ProviderError,
 } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
 import { parseResolution } from '../../shared/resolution.js';
-import {
-  capabilitiesOf,
-  capabilityProblems,
-  type ModelCapabilities,
-  type ProviderModels,
-} from '../capabilities.js';
-import { checkedGet, recordOf, type ProviderCheck } from '../check.js';
-import {
-  authorizedCallOptions,
-  errorForStatus,
-  getOnce,
-  postOnce,
-  unpaidCall,
-  type HttpResponse,
-} from '../http.js';
-import { sniffImageType } from '../image-inputs.js';
-import type { CallContext, ImageProvider, PendingRequest, PollResult, SubmitResult } from '../provider.js';
+import type { ProviderModels } from '../capabilities.js';
+import { recordOf, type ProviderCheck } from '../check.js';
+import { ProviderClient } from '../client-base.js';
+import { unpaidCall, type HttpResponse } from '../http.js';
+import type { CallContext, PendingRequest, PollResult, SubmitResult } from '../provider.js';
 import { nearestAspectRatio, nearestTier } from '../size-rules.js';
 import { WAVESPEED_MODELS } from './capabilities.js';
 import {
@@ -52,13 +36,11 @@ import {
 export type WavespeedSettings = Pick<ProviderSettings, 'apiKey' | 'baseUrl' | 'timeoutMs'>;
 
 /** The WaveSpeedAI provider. */
-export class WavespeedProvider implements ImageProvider {
+export class WavespeedProvider extends ProviderClient<WavespeedSettings> {
   readonly name = 'wavespeed' as const;
   /** WaveSpeed's default quality is `medium` (providers.md §5). */
   readonly defaultQuality: Quality = 'medium';
   readonly asynchronous = true;
-
-  constructor(private readonly settings: WavespeedSettings) {}
 
   modelFor(request: ImageRequest): string {
     return (
@@ -71,25 +53,12 @@ export class WavespeedProvider implements ImageProvider {
     return WAVESPEED_MODELS;
   }
 
-  checkRequest(request: ImageRequest): FieldError[] {
-    return capabilityProblems(WAVESPEED_MODELS, request);
-  }
-
-  capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined {
-    return capabilitiesOf(WAVESPEED_MODELS, request);
-  }
-
   /** `GET /api/v3/balance` (free; wavespeed.ai/docs/docs-common-api/balance): the account's balance in USD. */
   check(context: CallContext): Promise<ProviderCheck> {
-    return checkedGet(
-      `${this.settings.baseUrl}/api/v3/balance`,
-      () => this.callOptions(context),
-      (response) => this.errorFor(response, undefined),
-      (body) => {
-        const balance = recordOf(recordOf(body).data).balance;
-        return { summary: `key works; balance ${String(balance)} USD`, details: { balance } };
-      },
-    );
+    return this.checkWith(this.url('/api/v3/balance'), context, (body) => {
+      const balance = recordOf(recordOf(body).data).balance;
+      return { summary: `key works; balance ${String(balance)} USD`, details: { balance } };
+    });
   }
 
   /** The `aspect_ratio` and `resolution` tier nearest to the row's size (what is sent, and recorded). */
@@ -128,21 +97,10 @@ export class WavespeedProvider implements ImageProvider {
    */
   async upload(reference: string, context: CallContext): Promise<string> {
     if (!path.isAbsolute(reference)) return reference;
-    const bytes = await readFile(reference).catch((error: NodeJS.ErrnoException) => {
-      const message = `cannot read input image ${reference} (${error.code ?? 'error'})`;
-      throw new BadRequestError(message, { provider: this.name, requestMaybeSent: false }, [
-        { field: 'image_urls', message },
-      ]);
-    });
+    const { bytes, type } = await this.localImage(reference);
     const form = new FormData();
-    form.append(
-      'file',
-      new Blob([bytes], { type: sniffImageType(bytes) ?? 'application/octet-stream' }),
-      path.basename(reference),
-    );
-    const response = await unpaidCall(() =>
-      postOnce(`${this.settings.baseUrl}${WAVESPEED_UPLOAD_PATH}`, form, this.callOptions(context)),
-    );
+    form.append('file', new Blob([bytes], { type }), path.basename(reference));
+    const response = await unpaidCall(() => this.postOk(this.url(WAVESPEED_UPLOAD_PATH), form, context));
     const parsed = wavespeedUploadSchema.safeParse(response.body);
     if (response.status === 200 && parsed.success) return parsed.data.data.download_url;
     throw this.errorFor(response, undefined);
@@ -150,40 +108,26 @@ export class WavespeedProvider implements ImageProvider {
 
   async submit(request: ImageRequest, context: CallContext): Promise<SubmitResult> {
     const endpoint = request.operation === 'edit' ? WAVESPEED_EDIT_PATH : WAVESPEED_GENERATE_PATH;
-    const response = await postOnce(
-      `${this.settings.baseUrl}${endpoint}`,
-      await this.buildBody(request, context),
-      this.callOptions(context),
-    );
+    const response = await this.postOk(this.url(endpoint), await this.buildBody(request, context), context);
     const data = this.readEnvelope(response);
     if (data.id === undefined)
       throw new InvalidResponseError('WaveSpeedAI accepted a task without an id', {
         provider: this.name,
         status: 200,
       });
-    return {
-      kind: 'pending',
-      request: {
-        provider: this.name,
-        requestIds: [data.id],
-        ...(data.urls?.get === undefined ? {} : { statusUrl: data.urls.get }),
-        model: this.modelFor(request),
-        submittedAt: new Date().toISOString(),
-      },
-    };
+    return this.pending([data.id], this.modelFor(request), { statusUrl: data.urls?.get });
   }
 
   async poll(pending: PendingRequest, context: CallContext): Promise<PollResult> {
     const id = pending.requestIds[0]!;
-    const url =
-      pending.statusUrl ?? `${this.settings.baseUrl}/api/v3/predictions/${encodeURIComponent(id)}/result`;
-    const data = this.readEnvelope(await getOnce(url, this.callOptions(context)), id);
+    const url = pending.statusUrl ?? this.url(`/api/v3/predictions/${encodeURIComponent(id)}/result`);
+    const data = this.readEnvelope(await this.getOk(url, context, id), id);
     if (data.status === 'created' || data.status === 'processing') return { kind: 'pending' };
     if (data.status !== 'completed') {
       const reason = data.error || data.status;
       const details = { provider: this.name, requestId: id };
       if (/nsfw|safety|flagged|content polic|moderation/i.test(reason))
-        return Promise.reject(new ContentPolicyError(`WaveSpeedAI: ${reason}`, details));
+        throw new ContentPolicyError(`WaveSpeedAI: ${reason}`, details);
       throw new TaskFailedError(`WaveSpeedAI: ${reason}`, details);
     }
     if (data.outputs.length === 0)
@@ -209,28 +153,21 @@ export class WavespeedProvider implements ImageProvider {
     throw this.errorFor(response, requestId);
   }
 
-  /** Map a WaveSpeed error envelope or HTTP status. */
+  /** Map a WaveSpeed error envelope (`code` may differ from the HTTP status of a 200 answer) or HTTP status. */
   errorFor(response: HttpResponse, requestId: string | undefined): ProviderError {
     const parsed = wavespeedEnvelopeSchema.safeParse(response.body);
     const code = (parsed.success ? parsed.data.code : undefined) ?? response.status;
-    const text =
-      (parsed.success ? parsed.data.message : undefined) ??
-      (typeof response.body === 'string' ? response.body : `HTTP ${response.status}`);
+    const text = this.answerText(response, parsed.success ? parsed.data.message : undefined);
     const message = `WaveSpeedAI: ${text.slice(0, 500)}`;
     const status = response.status === 200 ? code : response.status;
-    const details = { provider: this.name, status, requestId };
     if (status === 402 || /balance|top.?up|credit/i.test(text))
-      return new InsufficientCreditError(message, details);
-    if (status === 401 || status === 403) return new AuthenticationError(message, details);
-    if (status === 400 || status === 422) {
-      const field = /parameter ([a-z_]+)/i.exec(text)?.[1];
-      return new BadRequestError(message, details, field === undefined ? [] : [{ field, message: text }]);
-    }
-    if (response.status === 200) return new InvalidResponseError(message, details);
-    return errorForStatus(message, details, response.headers);
-  }
-
-  private callOptions(context: CallContext) {
-    return authorizedCallOptions(this.name, this.settings.apiKey, context, this.settings.timeoutMs);
+      return new InsufficientCreditError(message, { provider: this.name, status, requestId });
+    if (response.status === 200 && ![400, 401, 403, 422].includes(status))
+      return new InvalidResponseError(message, { provider: this.name, status, requestId });
+    const field = /parameter ([a-z_]+)/i.exec(text)?.[1];
+    return this.errorByStatus(
+      { ...response, status },
+      { message, requestId, fields: field === undefined ? [] : [{ field, message: text }] },
+    );
   }
 }
