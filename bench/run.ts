@@ -18,7 +18,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { BatchStore } from '../src/batch/batch-store.js';
-import { apiKeyVariable, baseUrlVariable, type ProviderName } from '../src/shared/config.js';
+import { type ProviderName } from '../src/shared/config.js';
+import { apiKeyVariable, baseUrlVariable } from '../src/providers/configuration.js';
 import { ProviderSimulator, simulatorBaseUrls } from '../src/simulator/server.js';
 import { writeFixtures, type Fixtures } from './fixtures.js';
 

@@ -6,7 +6,8 @@
  * this one), so the runner knows queues and batch records, never a provider.
  */
 import type { Redis } from 'ioredis';
-import { PROVIDER_NAMES, type Config } from '../shared/config.js';
+import { PROVIDER_NAMES } from '../shared/config.js';
+import { type Config } from '../providers/configuration.js';
 import type { Logger } from '../shared/logger.js';
 import type { BatchStatus, BatchStore } from './batch-store.js';
 import { writeBatchSummary, type BatchSummary } from './batch-summary.js';

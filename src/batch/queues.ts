@@ -4,7 +4,8 @@
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Config, ProviderName } from '../shared/config.js';
+import type { ProviderName } from '../shared/config.js';
+import type { Config } from '../providers/configuration.js';
 import { queueNameFor } from '../shared/keys.js';
 import { ProviderHealth } from './provider-health.js';
 

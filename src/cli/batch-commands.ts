@@ -13,14 +13,14 @@ import { checkBatchId, defaultBatchId } from '../producer/batch-id.js';
 import { enqueueManifests, type EnqueueReport } from '../producer/enqueue.js';
 import { closeHttpAgents } from '../providers/http.js';
 import type { ImageProvider } from '../providers/provider.js';
-import { createProvider, DEFAULT_PROVIDER } from '../providers/registry.js';
+import { DEFAULT_PROVIDER } from '../providers/registry.js';
 import {
+  createProvider,
   apiKeyVariable,
-  PROVIDER_NAMES,
   withProviderSettings,
   type Config,
-  type ProviderName,
-} from '../shared/config.js';
+} from '../providers/configuration.js';
+import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
 import { warnUnlessNoEviction } from '../shared/redis.js';
 import type { ProviderSimulator } from '../simulator/server.js';

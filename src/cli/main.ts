@@ -4,7 +4,7 @@
  * registered in ./program.ts, one function per verb group.
  */
 import { Command, CommanderError } from '@commander-js/extra-typings';
-import { loadConfig } from '../shared/config.js';
+import { loadConfig } from '../providers/configuration.js';
 import { ConfigurationError, UsageError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import type { CommandContext } from './context.js';

@@ -4,7 +4,8 @@
  */
 import { resumeProviderQueue } from '../batch/queues.js';
 import { closeHttpAgents } from '../providers/http.js';
-import { apiKeyVariable, baseUrlVariable, PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import { apiKeyVariable, baseUrlVariable } from '../providers/configuration.js';
 import { UsageError } from '../shared/errors.js';
 import { warnUnlessNoEviction } from '../shared/redis.js';
 import { print, withRedis, withRequestsPerMinute, type CommandContext } from './context.js';

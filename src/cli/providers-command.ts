@@ -6,18 +6,10 @@
 import type { ModelCapabilities } from '../providers/capabilities.js';
 import type { ProviderCheck } from '../providers/check.js';
 import { closeHttpAgents } from '../providers/http.js';
-import { createProvider } from '../providers/registry.js';
-import { apiKeyVariable, baseUrlVariable, PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import { apiKeyVariable, baseUrlVariable, createProvider } from '../providers/configuration.js';
+import { providerFacts } from '../providers/registry.js';
+import { PROVIDER_NAMES } from '../shared/config.js';
 import type { CommandContext } from './context.js';
-
-/** How each provider's requests flow (the adapters' own descriptions, in one line each). */
-const FLOWS: Record<ProviderName, string> = {
-  oxen: 'async queue (OXEN_MODE=queue, default) or blocking (OXEN_MODE=sync); request schema read from the host',
-  fal: 'queue API (submit, status_url, response_url); local files via fal storage',
-  openai: 'synchronous; edits as multipart, masks converted to alpha',
-  replicate: 'prediction with Prefer: wait, then polling; large local files via the files API',
-  wavespeed: 'submit, then polling /predictions/{id}/result; local files via the media upload',
-};
 
 /** One line of what a model accepts. */
 export function describeCapabilities(capabilities: ModelCapabilities): string {
@@ -66,7 +58,7 @@ export async function providersCommand(
         key_set: settings.apiKey !== undefined,
         base_url_variable: baseUrlVariable(name),
         base_url: settings.baseUrl,
-        flow: FLOWS[name],
+        flow: providerFacts(name).flow,
         models: table.models.map((model) => ({ model: model.model, supports: describeCapabilities(model) })),
         concurrency: settings.concurrency,
         requests_per_minute: settings.requestsPerMinute,

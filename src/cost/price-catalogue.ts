@@ -1,88 +1,29 @@
 /**
- * The pricing catalogue: what one request costs on each provider, by model, operation, quality and size (or
- * resolution tier), each figure with its source and the date it was read. Where a provider publishes no figure the
- * catalogue says so and prices the request from OpenAI's token prices, labelled as an estimate. Users override any
- * price with a pricing file (./pricing-file.ts); quotes say which prices came from it.
+ * The pricing catalogue: what one request costs on each provider, by operation, quality and size (or resolution tier).
+ * The figures are data in each provider's folder (src/providers/<name>/pricing.ts, each with its source and the date it
+ * was read); this engine interprets them. Where a provider publishes no figure its pricing says so and the request is
+ * priced from OpenAI's token prices, labelled as an estimate. Users override any price with a pricing file
+ * (./pricing-file.ts); quotes say which prices came from it.
  */
 import type { ProviderName } from '../shared/config.js';
+import {
+  PRICED_QUALITIES,
+  type PriceSource,
+  type PricedQuality,
+  type ProviderPricing,
+  type SizeTable,
+} from '../providers/pricing.js';
+import { providerFacts } from '../providers/registry.js';
 import { loadPricingOverride, type PricingOverride } from './pricing-file.js';
 import { roundUsd } from './usd.js';
 import type { ImageRequest, Operation, Quality } from '../shared/job-definitions.js';
 import { parseResolution, type Resolution } from '../shared/resolution.js';
 import { RESOLUTION_TIERS, resolutionTier, type ResolutionTier } from './resolution-tier.js';
 
-/** Where a figure comes from. */
-export interface PriceSource {
-  url: string;
-  /** Date the figure was read (ISO date). */
-  readOn: string;
-  note?: string;
-}
-
-const FAL_PAGE: PriceSource = {
-  url: 'https://fal.ai/models/openai/gpt-image-2/edit',
-  readOn: '2026-11-21',
-  note: 'GPT Image 2 price table by size and quality, rounded up to the cent (shared/seeds/fal-gpt-image-2-edit.txt)',
-};
-const OPENAI_PAGE: PriceSource = {
-  url: 'https://openai.com/api/pricing/',
-  readOn: '2026-11-21',
-  note:
-    'token prices $5/M text input ($1.25 cached), $8/M image input ($2 cached), $30/M image output; per-image ' +
-    'figures token-derived (tokenmix.ai, ai-primer.com citing OpenAI; shared/reference/providers.md §1)',
-};
-const WAVESPEED_PAGE: PriceSource = {
-  url: 'https://wavespeed.ai/models/openai/gpt-image-2/edit',
-  readOn: '2026-11-21',
-  note: '"$0.1 per run" (shared/seeds/wavespeed-gpt-image-2-edit.txt)',
-};
-
-/** OpenAI token prices, USD per token. Source: {@link OPENAI_PAGE}. */
-export const OPENAI_TOKEN_PRICES = {
-  textInput: 5 / 1e6,
-  textInputCached: 1.25 / 1e6,
-  imageInput: 8 / 1e6,
-  imageInputCached: 2 / 1e6,
-  imageOutput: 30 / 1e6,
-  /** Text output tokens (`output_tokens_details.text_tokens`): $10/M (fal.ai's GPT Image 2 page, shared/seeds). */
-  textOutput: 10 / 1e6,
-} as const;
-
-/** Image input tokens we count per input image of an edit: our estimate (OpenAI publishes no fixed figure). */
-export const ESTIMATED_TOKENS_PER_INPUT_IMAGE = 323;
-
-/** Qualities that have published prices. `xhigh` and `max` (GPT Image 2.5) have none yet: such rows are unpriced. */
-export const PRICED_QUALITIES = ['low', 'medium', 'high'] as const;
-export type PricedQuality = (typeof PRICED_QUALITIES)[number];
-
 /** Whether `quality` has published prices. */
 export function isPricedQuality(quality: Quality): quality is PricedQuality {
   return (PRICED_QUALITIES as readonly string[]).includes(quality);
 }
-
-type SizeTable = ReadonlyArray<{ size: Resolution; usd: Record<PricedQuality, number> }>;
-
-/** fal.ai's GPT Image 2 table, USD per image. Source: {@link FAL_PAGE}. */
-export const FAL_PRICE_TABLE: SizeTable = [
-  { size: { width: 1024, height: 768 }, usd: { low: 0.01, medium: 0.04, high: 0.15 } },
-  { size: { width: 1024, height: 1024 }, usd: { low: 0.01, medium: 0.06, high: 0.22 } },
-  { size: { width: 1536, height: 1024 }, usd: { low: 0.01, medium: 0.05, high: 0.17 } },
-  { size: { width: 1920, height: 1080 }, usd: { low: 0.01, medium: 0.04, high: 0.16 } },
-  { size: { width: 2560, height: 1440 }, usd: { low: 0.01, medium: 0.06, high: 0.23 } },
-  { size: { width: 3840, height: 2160 }, usd: { low: 0.02, medium: 0.11, high: 0.41 } },
-];
-
-/** OpenAI's token-derived GPT Image 2 prices, USD per image. Source: {@link OPENAI_PAGE}. */
-export const OPENAI_PRICE_TABLE: SizeTable = [
-  { size: { width: 1024, height: 1024 }, usd: { low: 0.006, medium: 0.053, high: 0.211 } },
-  { size: { width: 1536, height: 1024 }, usd: { low: 0.005, medium: 0.042, high: 0.165 } },
-  { size: { width: 1920, height: 1080 }, usd: { low: 0.005, medium: 0.04, high: 0.158 } },
-  { size: { width: 2560, height: 1440 }, usd: { low: 0.007, medium: 0.056, high: 0.222 } },
-  { size: { width: 3840, height: 2160 }, usd: { low: 0.012, medium: 0.101, high: 0.401 } },
-];
-
-/** WaveSpeedAI's price per run (one image). Source: {@link WAVESPEED_PAGE}. */
-export const WAVESPEED_PRICE_PER_RUN = 0.1;
 
 /** What a request costs, as the catalogue sees it. */
 export interface PriceQuote {
@@ -159,59 +100,12 @@ export class PriceCatalogue {
         override: false,
         unpriced: true,
         source: {
-          ...OPENAI_PAGE,
+          ...providerFacts(provider).pricing.source,
           note: `no published price for quality "${quality}" (GPT Image 2.5); give one in a pricing file`,
         },
       };
     }
-    const inputTokensUsd = (count: number) =>
-      count * ESTIMATED_TOKENS_PER_INPUT_IMAGE * OPENAI_TOKEN_PRICES.imageInput;
-    const result = (
-      usdPerImage: number,
-      extraUsd: number,
-      rest: Omit<PriceQuote, 'usd' | 'usdPerImage' | 'tier' | 'override'>,
-    ) => ({
-      usd: roundUsd(usdPerImage * request.numImages + extraUsd),
-      usdPerImage,
-      tier,
-      override: false,
-      ...rest,
-    });
-    switch (provider) {
-      case 'fal': {
-        const price = tablePrice(FAL_PRICE_TABLE, request.resolution, quality);
-        return result(price.usd, 0, { basis: 'per-image table', estimate: !price.exact, source: FAL_PAGE });
-      }
-      case 'openai': {
-        const price = tablePrice(OPENAI_PRICE_TABLE, request.resolution, quality);
-        const inputs = request.operation === 'edit' ? inputTokensUsd(request.inputImageCount) : 0;
-        return result(price.usd, inputs, {
-          basis: 'token-derived',
-          estimate: !price.exact || inputs > 0,
-          source: OPENAI_PAGE,
-        });
-      }
-      case 'wavespeed':
-        return result(WAVESPEED_PRICE_PER_RUN, 0, {
-          basis: 'per run',
-          estimate: request.operation !== 'edit',
-          source: WAVESPEED_PAGE,
-        });
-      case 'oxen':
-      case 'replicate': {
-        // No published amount (providers.md §3, §4): OpenAI's token-derived price, as an estimate.
-        const price = tablePrice(OPENAI_PRICE_TABLE, request.resolution, quality);
-        const inputs = request.operation === 'edit' ? inputTokensUsd(request.inputImageCount) : 0;
-        return result(price.usd, inputs, {
-          basis: 'token-derived',
-          estimate: true,
-          source: {
-            ...OPENAI_PAGE,
-            note: `${provider} publishes no per-image price; estimated from OpenAI's token prices`,
-          },
-        });
-      }
-    }
+    return publishedQuote(providerFacts(provider).pricing, request, quality, tier);
   }
 
   /**
@@ -220,7 +114,10 @@ export class PriceCatalogue {
    * (`output_tokens_details.text_tokens`) at $10/M; undefined when it reported none.
    */
   actualUsd(provider: ProviderName, usage: Record<string, unknown> | null | undefined): number | undefined {
-    if (provider !== 'openai' || usage === null || usage === undefined) return undefined;
+    const pricing = providerFacts(provider).pricing;
+    if (pricing.basis !== 'token-derived' || !pricing.published || usage === null || usage === undefined)
+      return undefined;
+    const prices = pricing.tokenPrices;
     const number = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
     const details = (usage.input_tokens_details ?? {}) as Record<string, unknown>;
     const imageInput = number(details.image_tokens);
@@ -234,12 +131,12 @@ export class PriceCatalogue {
         ? Math.max(0, number(usage.output_tokens) - textOutput)
         : number(output.image_tokens);
     const usd =
-      (textInput - cachedText) * OPENAI_TOKEN_PRICES.textInput +
-      cachedText * OPENAI_TOKEN_PRICES.textInputCached +
-      (imageInput - cachedImage) * OPENAI_TOKEN_PRICES.imageInput +
-      cachedImage * OPENAI_TOKEN_PRICES.imageInputCached +
-      imageOutput * OPENAI_TOKEN_PRICES.imageOutput +
-      textOutput * OPENAI_TOKEN_PRICES.textOutput;
+      (textInput - cachedText) * prices.textInput +
+      cachedText * prices.textInputCached +
+      (imageInput - cachedImage) * prices.imageInput +
+      cachedImage * prices.imageInputCached +
+      imageOutput * prices.imageOutput +
+      textOutput * prices.textOutput;
     return roundUsd(usd);
   }
 
@@ -308,4 +205,38 @@ export function quoteRequest(
     numImages: request.numImages,
     inputImageCount: request.inputImages.length,
   });
+}
+
+/** The quote of `request` from a provider's published `pricing` at a priced `quality`. */
+function publishedQuote(
+  pricing: ProviderPricing,
+  request: PricedRequest,
+  quality: PricedQuality,
+  tier: ResolutionTier,
+): PriceQuote {
+  const quote = (usdPerImage: number, extraUsd: number, estimate: boolean): PriceQuote => ({
+    usd: roundUsd(usdPerImage * request.numImages + extraUsd),
+    usdPerImage,
+    tier,
+    basis: pricing.basis,
+    estimate,
+    override: false,
+    source: pricing.source,
+  });
+  switch (pricing.basis) {
+    case 'per-image table': {
+      const price = tablePrice(pricing.table, request.resolution, quality);
+      return quote(price.usd, 0, !price.exact);
+    }
+    case 'per run':
+      return quote(pricing.usdPerRun, 0, !pricing.exactFor.includes(request.operation));
+    case 'token-derived': {
+      const price = tablePrice(pricing.table, request.resolution, quality);
+      const inputs =
+        request.operation === 'edit'
+          ? request.inputImageCount * pricing.tokensPerInputImage * pricing.tokenPrices.imageInput
+          : 0;
+      return quote(price.usd, inputs, !pricing.published || !price.exact || inputs > 0);
+    }
+  }
 }

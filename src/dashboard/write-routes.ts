@@ -5,7 +5,7 @@
 import type { Express, Request, Response } from 'express';
 import { planRetry, retryFailedRows } from '../batch/retry-failed.js';
 import { PriceCatalogue, quoteRequest } from '../cost/price-catalogue.js';
-import { createProvider } from '../providers/registry.js';
+import { createProvider } from '../providers/configuration.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
 import { statusOf, wrap, writeGuard, type DashboardContext } from './dashboard-context.js';
 import { retryConfirmationPage } from './pages.js';

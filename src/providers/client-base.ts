@@ -63,6 +63,8 @@ export abstract class ProviderClient<
   abstract readonly name: ProviderName;
   abstract readonly defaultQuality: Quality;
   abstract readonly asynchronous: boolean;
+  /** The environment variable of the API key (named when it is missing; ./<name>/settings.ts). */
+  protected abstract readonly keyVariable: string;
 
   /** @param scheme how the key goes in `Authorization` (`Bearer <key>`, or fal's `Key <key>`). */
   constructor(
@@ -95,7 +97,7 @@ export abstract class ProviderClient<
   protected callOptions(context: { signal: AbortSignal }, headers: Record<string, string> = {}) {
     const options = authorizedCallOptions(
       this.name,
-      this.settings.apiKey,
+      { apiKey: this.settings.apiKey, keyVariable: this.keyVariable },
       context,
       this.callTimeoutMs(),
       this.scheme,

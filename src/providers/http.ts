@@ -7,7 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Agent, errors as undiciErrors, request, type Dispatcher, type FormData } from 'undici';
 import { Transform } from 'node:stream';
-import { apiKeyVariable, type ProviderName } from '../shared/config.js';
+import type { ProviderName } from '../shared/config.js';
 import {
   AuthenticationError,
   BadRequestError,
@@ -292,21 +292,20 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
 /**
  * Call options of an authenticated provider call: the API key in the provider's header form
  * (`Authorization: Bearer <key>` or fal's `Key <key>`).
- * @throws AuthenticationError naming the environment variable when no key is set.
+ * @throws AuthenticationError naming the key's environment variable (`key.keyVariable`) when no key is set.
  */
 export function authorizedCallOptions(
   provider: ProviderName,
-  apiKey: string | undefined,
+  key: { apiKey: string | undefined; keyVariable: string },
   context: { signal: AbortSignal },
   timeoutMs: number,
   scheme: 'Bearer' | 'Key' = 'Bearer',
 ): HttpCallOptions & { signal: AbortSignal; headers: Record<string, string> } {
-  if (apiKey === undefined)
-    throw new AuthenticationError(`${apiKeyVariable(provider)} is not set`, { provider });
+  if (key.apiKey === undefined) throw new AuthenticationError(`${key.keyVariable} is not set`, { provider });
   return {
     provider,
     timeoutMs,
     signal: context.signal,
-    headers: { authorization: `${scheme} ${apiKey}`, accept: 'application/json' },
+    headers: { authorization: `${scheme} ${key.apiKey}`, accept: 'application/json' },
   };
 }

@@ -1,31 +1,27 @@
 /**
- * The provider adapters by name, built from the configuration.
+ * The providers, one line each: a provider is its folder (src/providers/<name>/: settings, capabilities, pricing,
+ * wire format, client) and its line here. The compiler checks the lines against `PROVIDER_NAMES` (src/shared/config.ts).
  */
-import type { Config, ProviderName } from '../shared/config.js';
-import { FalProvider } from './fal/client.js';
-import { OpenAIProvider } from './openai/client.js';
-import { OxenProvider } from './oxen/client.js';
-import type { ImageProvider } from './provider.js';
-import { ReplicateProvider } from './replicate/client.js';
-import { WavespeedProvider } from './wavespeed/client.js';
+import type { ProviderName } from '../shared/config.js';
+import type { ProviderFacts } from './definition.js';
+import { FAL } from './fal/definition.js';
+import { OPENAI } from './openai/definition.js';
+import { OXEN } from './oxen/definition.js';
+import { REPLICATE } from './replicate/definition.js';
+import { WAVESPEED } from './wavespeed/definition.js';
 
-/** Build the adapter of `name` with its settings from `config`. */
-export function createProvider(name: ProviderName, config: Config): ImageProvider {
-  const settings = config.providers[name];
-  switch (name) {
-    case 'oxen':
-      return new OxenProvider(settings);
-    case 'fal':
-      return new FalProvider(settings);
-    case 'openai':
-      return new OpenAIProvider(settings, config.allowedPrivateHosts);
-    case 'replicate':
-      return new ReplicateProvider(settings);
-    case 'wavespeed':
-      return new WavespeedProvider(settings);
-    default:
-      throw new Error(`unknown provider ${String(name)}`);
-  }
+/** Every provider's definition, by name. */
+export const PROVIDERS = {
+  oxen: OXEN,
+  fal: FAL,
+  openai: OPENAI,
+  replicate: REPLICATE,
+  wavespeed: WAVESPEED,
+} satisfies Record<ProviderName, ProviderFacts>;
+
+/** What is known of `name`: its settings, pricing, label and flow. */
+export function providerFacts(name: ProviderName): ProviderFacts {
+  return PROVIDERS[name];
 }
 
 /** The provider used for rows that name none. */

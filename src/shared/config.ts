@@ -1,136 +1,38 @@
 /**
- * Configuration from the environment, parsed once with zod: the types below are inferred from the schemas, so a
- * setting is declared, defaulted, checked and documented in one place. No other module reads `process.env`: the CLI
- * calls {@link loadConfig} and passes the frozen result down.
+ * The kernel of the configuration, parsed from the environment with zod: the types are inferred from the schemas, so a
+ * setting is declared, defaulted, checked and documented in one place. Each provider's own settings live in its folder
+ * (src/providers/<name>/settings.ts) and join these in `loadConfig` (src/providers/configuration.ts). No module reads
+ * `process.env` but the CLI, which loads the configuration once and passes the frozen result down.
  */
 import { z } from 'zod';
-import { ConfigurationError } from './errors.js';
 
-/** Names of the providers image-batch can call. */
+/**
+ * Names of the providers image-batch can call. The kernel's vocabulary (keys, metrics, job data and the simulator use
+ * it); the compiler checks that the registry (src/providers/registry.ts) has exactly one definition per name.
+ */
 export const PROVIDER_NAMES = ['oxen', 'fal', 'openai', 'replicate', 'wavespeed'] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
-const positiveInteger = (fallback: number) => z.coerce.number().int().positive().default(fallback);
-const nonNegativeInteger = (fallback: number) => z.coerce.number().int().nonnegative().default(fallback);
-const baseUrl = (fallback: string) =>
-  z
+/** zod schemas of the kinds of setting (used by the kernel's and by each provider's settings). */
+export const settingSchemas = {
+  /** A positive whole number from a variable, with its default. */
+  positiveInteger: (fallback: number) => z.coerce.number().int().positive().default(fallback),
+  /** A whole number ≥ 0 from a variable, with its default. */
+  nonNegativeInteger: (fallback: number) => z.coerce.number().int().nonnegative().default(fallback),
+  /** A URL without trailing slashes, with its default. */
+  baseUrl: (fallback: string) =>
+    z
+      .string()
+      .url()
+      .default(fallback)
+      .transform((url) => url.replace(/\/+$/, '')),
+  /** A secret: trimmed, and undefined when blank. */
+  optionalSecret: z
     .string()
-    .url()
-    .default(fallback)
-    .transform((url) => url.replace(/\/+$/, ''));
-const optionalSecret = z
-  .string()
-  .optional()
-  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
-
-/**
- * Per-provider defaults. Rate limits follow each provider's entry tier (shared/reference/providers.md):
- * OpenAI tier 1 makes 5 images/min; fal starts at 2 concurrent requests; Replicate allows 600 prediction creations
- * per minute; WaveSpeed Bronze 2 images/min and 2 concurrent; Oxen.ai publishes none (our conservative default).
- */
-const PROVIDER_DEFAULTS: Record<
-  ProviderName,
-  {
-    keyVariable: string;
-    baseUrl: string;
-    restUrl?: string;
-    concurrency: number;
-    requestsPerMinute: number;
-    /** Deadline of one call, ms (default 180 s). */
-    timeoutMs?: number;
-  }
-> = {
-  oxen: {
-    keyVariable: 'OXEN_API_KEY',
-    baseUrl: 'https://hub.oxen.ai',
-    concurrency: 8,
-    requestsPerMinute: 300,
-  },
-  fal: {
-    keyVariable: 'FAL_KEY',
-    baseUrl: 'https://queue.fal.run',
-    restUrl: 'https://rest.fal.ai',
-    concurrency: 2,
-    requestsPerMinute: 600,
-  },
-  openai: {
-    keyVariable: 'OPENAI_API_KEY',
-    baseUrl: 'https://api.openai.com/v1',
-    concurrency: 5,
-    requestsPerMinute: 5,
-    // openai-node's default timeout is 10 minutes (src/client.ts): high-quality 3840x2160 images take minutes, and a
-    // synchronous call cut short is paid for and never re-sent.
-    timeoutMs: 600_000,
-  },
-  replicate: {
-    keyVariable: 'REPLICATE_API_TOKEN',
-    baseUrl: 'https://api.replicate.com/v1',
-    concurrency: 8,
-    requestsPerMinute: 600,
-  },
-  wavespeed: {
-    keyVariable: 'WAVESPEED_API_KEY',
-    baseUrl: 'https://api.wavespeed.ai',
-    concurrency: 2,
-    requestsPerMinute: 2,
-  },
+    .optional()
+    .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim())),
 };
-
-/** The environment variable holding a provider's API key (`FAL_KEY`, `REPLICATE_API_TOKEN`, `<NAME>_API_KEY`). */
-export function apiKeyVariable(provider: ProviderName): string {
-  return PROVIDER_DEFAULTS[provider].keyVariable;
-}
-
-/** The environment variable of a provider's base URL (`FAL_QUEUE_URL` for fal, else `<NAME>_BASE_URL`). */
-export function baseUrlVariable(provider: ProviderName): string {
-  return provider === 'fal' ? 'FAL_QUEUE_URL' : `${provider.toUpperCase()}_BASE_URL`;
-}
-
-/** The settings of one provider, from its variables (named by {@link providerVariables}). */
-function providerSchema(name: ProviderName) {
-  const defaults = PROVIDER_DEFAULTS[name];
-  return z.object({
-    /** API key; undefined when not set (then `run` uses the built-in simulator). Never logged or stored in Redis. */
-    apiKey: optionalSecret,
-    /** Base URL of the provider's API, e.g. `https://hub.oxen.ai`. */
-    baseUrl: baseUrl(defaults.baseUrl),
-    /** Jobs one worker process runs at once for this provider (also the global cap across workers). */
-    concurrency: positiveInteger(defaults.concurrency),
-    /** Requests per minute across all workers (BullMQ limiter on the provider's queue); 0: no limit of ours. */
-    requestsPerMinute: nonNegativeInteger(defaults.requestsPerMinute),
-    /** Deadline of one provider call, in ms (connect, headers and body each). */
-    timeoutMs: positiveInteger(defaults.timeoutMs ?? 180_000),
-    /** Wait between two status polls of an async request, in ms. */
-    pollIntervalMs: positiveInteger(2_000),
-    /** Longest wait for one async request to finish before the attempt gives up (the request is kept and resumed), ms. */
-    maxWaitMs: positiveInteger(30 * 60_000),
-    /** fal only: the REST host for storage uploads. */
-    restUrl: (name === 'fal' ? baseUrl('https://rest.fal.ai') : z.undefined()).optional(),
-    /** fal only: the platform API (`https://api.fal.ai/v1`: model pricing, used by `providers --check`). */
-    platformUrl: (name === 'fal' ? baseUrl('https://api.fal.ai/v1') : z.undefined()).optional(),
-    /** Oxen.ai only: `queue` (async queue, resumable; default) or `sync` (blocking image endpoints). */
-    mode: (name === 'oxen' ? z.enum(['queue', 'sync']).default('queue') : z.undefined()).optional(),
-  });
-}
-
-/** Settings of one provider. */
-export type ProviderSettings = z.output<ReturnType<typeof providerSchema>>;
-
-/** The environment variable of each setting of a provider. */
-function providerVariables(name: ProviderName): Partial<Record<keyof ProviderSettings, string>> {
-  const upper = name.toUpperCase();
-  return {
-    apiKey: PROVIDER_DEFAULTS[name].keyVariable,
-    baseUrl: baseUrlVariable(name),
-    concurrency: `${upper}_CONCURRENCY`,
-    requestsPerMinute: `${upper}_REQUESTS_PER_MINUTE`,
-    timeoutMs: `${upper}_TIMEOUT_MS`,
-    pollIntervalMs: `${upper}_POLL_INTERVAL_MS`,
-    maxWaitMs: `${upper}_MAX_WAIT_MS`,
-    ...(name === 'fal' ? { restUrl: 'FAL_REST_URL', platformUrl: 'FAL_PLATFORM_URL' } : {}),
-    ...(name === 'oxen' ? { mode: 'OXEN_MODE' } : {}),
-  };
-}
+const { positiveInteger, optionalSecret } = settingSchemas;
 
 const kernelSchema = z
   .object({
@@ -198,51 +100,24 @@ const kernelSchema = z
     maxStalledCount: env.IMAGE_BATCH_MAX_STALLED_COUNT,
   }));
 
-/** The whole configuration (frozen): the kernel settings and each provider's. */
-export type Config = Readonly<z.output<typeof kernelSchema>> & {
-  readonly providers: Readonly<Record<ProviderName, Readonly<ProviderSettings>>>;
-};
+/** The kernel settings (frozen); each provider's settings join them in `Config` (src/providers/configuration.ts). */
+export type KernelConfig = Readonly<z.output<typeof kernelSchema>>;
 
-/**
- * Parse the environment into a frozen {@link Config}.
- * @throws ConfigurationError listing every invalid variable (never its value, which may be a secret).
- */
-export function loadConfig(environment: Record<string, string | undefined>): Config {
-  const problems: string[] = [];
+/** The kernel settings read from `environment`, or the problems found (variable names, never values). */
+export function parseKernelConfig(environment: Record<string, string | undefined>): {
+  config: KernelConfig | undefined;
+  problems: string[];
+} {
   const kernel = kernelSchema.safeParse(environment);
-  if (!kernel.success)
-    problems.push(...kernel.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`));
-  const providers = {} as Record<ProviderName, ProviderSettings>;
-  for (const name of PROVIDER_NAMES) {
-    const variables = providerVariables(name);
-    const values = Object.fromEntries(
-      Object.entries(variables).map(([field, variable]) => [field, environment[variable]]),
-    );
-    const parsed = providerSchema(name).safeParse(values);
-    if (parsed.success) providers[name] = parsed.data;
-    else {
-      for (const issue of parsed.error.issues)
-        problems.push(`  ${variables[issue.path[0] as keyof ProviderSettings] ?? name}: ${issue.message}`);
-    }
-  }
-  if (!kernel.success || problems.length > 0)
-    throw new ConfigurationError(`invalid environment:\n${[...new Set(problems)].join('\n')}`);
-  return deepFreeze({ ...kernel.data, providers });
+  if (kernel.success) return { config: kernel.data, problems: [] };
+  return {
+    config: undefined,
+    problems: kernel.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`),
+  };
 }
 
-/** A copy of `config` with one provider's settings replaced (used to point a provider at the simulator). */
-export function withProviderSettings(
-  config: Config,
-  provider: ProviderName,
-  settings: Partial<ProviderSettings>,
-): Config {
-  return deepFreeze({
-    ...config,
-    providers: { ...config.providers, [provider]: { ...config.providers[provider], ...settings } },
-  });
-}
-
-function deepFreeze<T>(value: T): T {
+/** `value` frozen all the way down. */
+export function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object') {
     for (const child of Object.values(value)) deepFreeze(child);
     Object.freeze(value);

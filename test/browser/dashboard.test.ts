@@ -12,7 +12,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
 import { BatchStore } from '../../src/batch/batch-store.js';
-import { loadConfig } from '../../src/shared/config.js';
+import { loadConfig } from '../../src/providers/configuration.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { startWorkerPool, type WorkerPool } from '../../src/worker/worker-pool.js';
 import { runCliInProcess } from '../helpers/cli.js';

@@ -13,13 +13,8 @@ import path from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageProvider, ImageRequest, ProviderResponse } from '../../src/providers/provider.js';
-import { createProvider } from '../../src/providers/registry.js';
-import {
-  loadConfig,
-  PROVIDER_NAMES,
-  withProviderSettings,
-  type ProviderName,
-} from '../../src/shared/config.js';
+import { createProvider, loadConfig, withProviderSettings } from '../../src/providers/configuration.js';
+import { PROVIDER_NAMES, type ProviderName } from '../../src/shared/config.js';
 import { ProviderError, RateLimitedError, BadRequestError } from '../../src/shared/errors.js';
 
 interface Exchange {

@@ -1,5 +1,6 @@
 /** Environment that points every provider at a simulator, without real rate limits and with quick polling. */
-import { PROVIDER_NAMES, apiKeyVariable, baseUrlVariable } from '../../src/shared/config.js';
+import { PROVIDER_NAMES } from '../../src/shared/config.js';
+import { apiKeyVariable, baseUrlVariable } from '../../src/providers/configuration.js';
 import { simulatorBaseUrls } from '../../src/simulator/server.js';
 
 export function simulatorEnvironment(origin: string, apiKey: string): Record<string, string> {

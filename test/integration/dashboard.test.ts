@@ -7,7 +7,7 @@ import pino from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
-import { loadConfig } from '../../src/shared/config.js';
+import { loadConfig } from '../../src/providers/configuration.js';
 import { UsageError } from '../../src/shared/errors.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliInProcess } from '../helpers/cli.js';

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchStore } from '../../src/batch/batch-store.js';
-import { loadConfig } from '../../src/shared/config.js';
+import { loadConfig } from '../../src/providers/configuration.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { startWorkerPool } from '../../src/worker/worker-pool.js';
 import { runCliInProcess } from '../helpers/cli.js';

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import pino from 'pino';
 import { startDashboard } from '../../src/dashboard/server.js';
 import { BatchStore } from '../../src/batch/batch-store.js';
-import { loadConfig } from '../../src/shared/config.js';
+import { loadConfig } from '../../src/providers/configuration.js';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
 import { bufferOf, type StoredObject } from '../../src/storage/output-store.js';
 import { S3OutputStore, s3ClientConfig, s3SettingsFromEnv } from '../../src/storage/s3-store.js';

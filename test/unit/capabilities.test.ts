@@ -7,8 +7,8 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { toOpenAIMask } from '../../src/providers/openai/mask.js';
 import type { ImageProvider, ImageRequest } from '../../src/providers/provider.js';
-import { createProvider } from '../../src/providers/registry.js';
-import { loadConfig, type ProviderName } from '../../src/shared/config.js';
+import { createProvider, loadConfig } from '../../src/providers/configuration.js';
+import { type ProviderName } from '../../src/shared/config.js';
 
 const config = loadConfig({});
 const providers = Object.fromEntries(

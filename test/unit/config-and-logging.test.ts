@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/shared/config.js';
+import { loadConfig } from '../../src/providers/configuration.js';
 import { ConfigurationError } from '../../src/shared/errors.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { redactRedisUrl } from '../../src/shared/redis.js';

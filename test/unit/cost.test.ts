@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { FAL_PRICE_TABLE, tablePrice, type PricedQuality } from '../../src/cost/price-catalogue.js';
+import { tablePrice } from '../../src/cost/price-catalogue.js';
+import { type PricedQuality } from '../../src/providers/pricing.js';
+import { FAL_PRICE_TABLE } from '../../src/providers/fal/pricing.js';
 import { roundUsd } from '../../src/cost/usd.js';
-import type { Resolution } from '../../src/shared/resolution.js';
+import { type Resolution, parseResolution, resolutionProblem } from '../../src/shared/resolution.js';
 
 const estimateImageCost = (size: Resolution, quality: PricedQuality = 'high') => {
   const price = tablePrice(FAL_PRICE_TABLE, size, quality);
   return { usd: price.usd, exactSize: price.exact, tier: resolutionTier(size), source: 'https://fal.ai/' };
 };
-import { parseResolution, resolutionProblem } from '../../src/shared/resolution.js';
 import { resolutionTier } from '../../src/cost/resolution-tier.js';
 
 describe('resolution tiers (Oxen: standard up to 1920x1080, high-resolution from 2560x1440)', () => {

@@ -1,16 +1,13 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, afterAll } from 'vitest';
 import type { Quality } from '../../src/shared/job-definitions.js';
-import {
-  FAL_PRICE_TABLE,
-  OPENAI_PRICE_TABLE,
-  PriceCatalogue,
-  WAVESPEED_PRICE_PER_RUN,
-} from '../../src/cost/price-catalogue.js';
+import { PriceCatalogue } from '../../src/cost/price-catalogue.js';
+import { WAVESPEED_PRICE_PER_RUN } from '../../src/providers/wavespeed/pricing.js';
+import { OPENAI_PRICE_TABLE } from '../../src/providers/gpt-image-tokens.js';
+import { FAL_PRICE_TABLE } from '../../src/providers/fal/pricing.js';
 import { loadPricingOverride } from '../../src/cost/pricing-file.js';
 import { PROVIDER_NAMES } from '../../src/shared/config.js';
 import { ConfigurationError } from '../../src/shared/errors.js';
 import { removeTemporaryDirectories, writeTemporaryFile } from '../helpers/files.js';
-import { afterAll } from 'vitest';
 
 afterAll(removeTemporaryDirectories);
 

@@ -3,9 +3,9 @@
  * returned `status_url` until `COMPLETED` and read `response_url` (neither carries `/edit`). `Authorization: Key`.
  * Local input images go up through fal storage (initiate + PUT) first. Wire format: ./wire-schema.ts.
  */
+import type { z } from 'zod';
 import path from 'node:path';
 import { request as undiciRequest } from 'undici';
-import type { ProviderSettings } from '../../shared/config.js';
 import {
   BadRequestError,
   ContentPolicyError,
@@ -30,16 +30,16 @@ import {
   falSubmitResponseSchema,
   falUploadInitiateSchema,
 } from './wire-schema.js';
+import { FAL_SETTINGS } from './settings.js';
 
-/** Settings the adapter needs (`baseUrl` is the queue host, `restUrl` the storage host). */
-export type FalSettings = Pick<
-  ProviderSettings,
-  'apiKey' | 'baseUrl' | 'restUrl' | 'platformUrl' | 'timeoutMs'
->;
+/** Settings the adapter needs (its part of ./settings.ts; `restUrl` is the storage host). */
+export type FalSettings = Pick<z.output<typeof FAL_SETTINGS.schema>, 'apiKey' | 'baseUrl' | 'timeoutMs'> &
+  Partial<Pick<z.output<typeof FAL_SETTINGS.schema>, 'restUrl' | 'platformUrl'>>;
 
 /** The fal.ai provider. */
 export class FalProvider extends ProviderClient<FalSettings> {
   readonly name = 'fal' as const;
+  protected readonly keyVariable = FAL_SETTINGS.keyVariable;
   /** fal's default quality is `high` (seed). */
   readonly defaultQuality: Quality = 'high';
   readonly asynchronous = true;

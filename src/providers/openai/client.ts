@@ -6,10 +6,10 @@
  * model takes: ./capabilities.ts.
  */
 import { readFile } from 'node:fs/promises';
+import type { z } from 'zod';
 import path from 'node:path';
 import sharp from 'sharp';
 import { FormData } from 'undici';
-import type { ProviderSettings } from '../../shared/config.js';
 import { ContentPolicyError, InsufficientCreditError, type ProviderError } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
 import type { ProviderModels } from '../capabilities.js';
@@ -22,9 +22,13 @@ import { fetchUserUrl } from '../url-guard.js';
 import { OPENAI_DEFAULT_MODEL, OPENAI_MODELS } from './capabilities.js';
 import { toOpenAIMask } from './mask.js';
 import { openaiErrorSchema, openaiImagesResponseSchema } from './wire-schema.js';
+import { OPENAI_SETTINGS } from './settings.js';
 
-/** Settings the adapter needs. */
-export type OpenAISettings = Pick<ProviderSettings, 'apiKey' | 'baseUrl' | 'timeoutMs'>;
+/** Settings the adapter needs (its part of ./settings.ts). */
+export type OpenAISettings = Pick<
+  z.output<typeof OPENAI_SETTINGS.schema>,
+  'apiKey' | 'baseUrl' | 'timeoutMs'
+>;
 
 /**
  * `x-ratelimit-reset-requests` style durations (`12ms`, `1s`, `6m0s`, `1h2m3.5s`) in ms; undefined when unreadable.
@@ -53,6 +57,7 @@ export function parseResetDuration(text: string | undefined): number | undefined
 /** The OpenAI provider. */
 export class OpenAIProvider extends ProviderClient<OpenAISettings> {
   readonly name = 'openai' as const;
+  protected readonly keyVariable = OPENAI_SETTINGS.keyVariable;
   /** OpenAI's default quality is `auto`; we estimate it as `high`, the most it can cost. */
   readonly defaultQuality: Quality = 'high';
   readonly asynchronous = false;

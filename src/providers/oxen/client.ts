@@ -7,6 +7,7 @@
  * built-in schema stands in when that call fails. Edits go to `gpt-image-2` with `input_image`; rows naming the retired
  * `gpt-image-2-edit` go there too once the host says it does not know it. Wire format: ./wire-schema.ts.
  */
+import type { z } from 'zod';
 import { Ajv, type ValidateFunction } from 'ajv';
 import {
   BadRequestError,
@@ -15,7 +16,6 @@ import {
   type FieldError,
   type ProviderError,
 } from '../../shared/errors.js';
-import type { ProviderSettings } from '../../shared/config.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
 import { parseResolution } from '../../shared/resolution.js';
 import { capabilityProblems, type ModelCapabilities, type ProviderModels } from '../capabilities.js';
@@ -41,12 +41,15 @@ import {
   oxenImageResponseSchema,
   oxenQueueSubmitResponseSchema,
 } from './wire-schema.js';
+import { OXEN_SETTINGS } from './settings.js';
 
 /** Headers Oxen.ai names a request in (providers.md §3). */
 const OXEN_REQUEST_ID_HEADERS = ['x-request-id', 'x-oxen-request-id'] as const;
 
-/** Settings the adapter needs. */
-export type OxenSettings = Pick<ProviderSettings, 'apiKey' | 'baseUrl' | 'timeoutMs' | 'mode'>;
+/** Settings the adapter needs (its part of ./settings.ts; `mode` defaults to `queue`). */
+export type OxenSettings = Pick<z.output<typeof OXEN_SETTINGS.schema>, 'apiKey' | 'baseUrl' | 'timeoutMs'> & {
+  mode?: 'queue' | 'sync';
+};
 
 /** A model's request schema, compiled, with what it lets rows ask for. */
 interface ModelSchema {
@@ -60,6 +63,7 @@ const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: false })
 /** The Oxen.ai provider. */
 export class OxenProvider extends ProviderClient<OxenSettings> {
   readonly name = 'oxen' as const;
+  protected readonly keyVariable = OXEN_SETTINGS.keyVariable;
   /** gpt-image-2's `quality` defaults to `high` (models/gpt-image-2.mdx). */
   readonly defaultQuality: Quality = 'high';
   readonly asynchronous: boolean;

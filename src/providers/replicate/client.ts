@@ -6,9 +6,9 @@
  * `content` + `metadata`, `lib/files.js`) and sent as its `urls.get`. Wire format: ./wire-schema.ts; what the model
  * takes: ./capabilities.ts.
  */
+import type { z } from 'zod';
 import path from 'node:path';
 import { FormData } from 'undici';
-import type { ProviderSettings } from '../../shared/config.js';
 import {
   ContentPolicyError,
   InsufficientCreditError,
@@ -29,9 +29,13 @@ import {
   replicatePredictionSchema,
   type ReplicatePrediction,
 } from './wire-schema.js';
+import { REPLICATE_SETTINGS } from './settings.js';
 
-/** Settings the adapter needs. */
-export type ReplicateSettings = Pick<ProviderSettings, 'apiKey' | 'baseUrl' | 'timeoutMs'>;
+/** Settings the adapter needs (its part of ./settings.ts). */
+export type ReplicateSettings = Pick<
+  z.output<typeof REPLICATE_SETTINGS.schema>,
+  'apiKey' | 'baseUrl' | 'timeoutMs'
+>;
 
 /**
  * Seconds the create call may block (`Prefer: wait=N`, at most 60). Short, because the prediction id arrives only
@@ -45,6 +49,7 @@ export const REPLICATE_MAX_INLINE_BYTES = 10_000_000;
 /** The Replicate provider. */
 export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
   readonly name = 'replicate' as const;
+  protected readonly keyVariable = REPLICATE_SETTINGS.keyVariable;
   /** Replicate's default quality is `auto`; estimated as `high`, the most it can cost. */
   readonly defaultQuality: Quality = 'high';
   readonly asynchronous = true;

@@ -5,9 +5,9 @@
  * chosen nearest to the row's size. Local input images are uploaded through `POST /api/v3/media/upload/binary` first,
  * as the SDKs do. Wire format: ./wire-schema.ts; what the model takes: ./capabilities.ts.
  */
+import type { z } from 'zod';
 import path from 'node:path';
 import { FormData } from 'undici';
-import type { ProviderSettings } from '../../shared/config.js';
 import {
   ContentPolicyError,
   InsufficientCreditError,
@@ -31,13 +31,18 @@ import {
   wavespeedEnvelopeSchema,
   wavespeedUploadSchema,
 } from './wire-schema.js';
+import { WAVESPEED_SETTINGS } from './settings.js';
 
-/** Settings the adapter needs. */
-export type WavespeedSettings = Pick<ProviderSettings, 'apiKey' | 'baseUrl' | 'timeoutMs'>;
+/** Settings the adapter needs (its part of ./settings.ts). */
+export type WavespeedSettings = Pick<
+  z.output<typeof WAVESPEED_SETTINGS.schema>,
+  'apiKey' | 'baseUrl' | 'timeoutMs'
+>;
 
 /** The WaveSpeedAI provider. */
 export class WavespeedProvider extends ProviderClient<WavespeedSettings> {
   readonly name = 'wavespeed' as const;
+  protected readonly keyVariable = WAVESPEED_SETTINGS.keyVariable;
   /** WaveSpeed's default quality is `medium` (providers.md §5). */
   readonly defaultQuality: Quality = 'medium';
   readonly asynchronous = true;

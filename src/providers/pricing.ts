@@ -1,0 +1,60 @@
+/**
+ * How a provider's prices are declared (src/providers/<name>/pricing.ts): data, each figure with its source and the date
+ * it was read. The cost engine (src/cost/price-catalogue.ts) interprets them.
+ */
+import type { Operation } from '../shared/job-definitions.js';
+import type { Resolution } from '../shared/resolution.js';
+
+/** Where a figure comes from. */
+export interface PriceSource {
+  url: string;
+  /** Date the figure was read (ISO date). */
+  readOn: string;
+  note?: string;
+}
+
+/** Qualities that have published prices. `xhigh` and `max` (GPT Image 2.5) have none yet: such rows are unpriced. */
+export const PRICED_QUALITIES = ['low', 'medium', 'high'] as const;
+export type PricedQuality = (typeof PRICED_QUALITIES)[number];
+
+/** USD per image by size (long edge × short edge) and quality. */
+export type SizeTable = ReadonlyArray<{ size: Resolution; usd: Record<PricedQuality, number> }>;
+
+/** USD per token of each kind (what a reported `usage` is priced at). */
+export interface TokenPrices {
+  textInput: number;
+  textInputCached: number;
+  imageInput: number;
+  imageInputCached: number;
+  imageOutput: number;
+  textOutput: number;
+}
+
+/** How a provider bills GPT Image requests. */
+export type ProviderPricing =
+  | {
+      /** A published per-image table by size and quality (the nearest listed size is an estimate). */
+      basis: 'per-image table';
+      table: SizeTable;
+      source: PriceSource;
+    }
+  | {
+      /** A flat price per run (one image), exact for the operations in `exactFor`. */
+      basis: 'per run';
+      usdPerRun: number;
+      exactFor: readonly Operation[];
+      source: PriceSource;
+    }
+  | {
+      /**
+       * Per-image figures derived from token prices, plus input-image tokens of an edit. `published`: whether the
+       * provider itself bills these tokens (else the figures only estimate an unpublished price).
+       */
+      basis: 'token-derived';
+      table: SizeTable;
+      tokenPrices: TokenPrices;
+      /** Image input tokens counted per input image of an edit (an estimate). */
+      tokensPerInputImage: number;
+      published: boolean;
+      source: PriceSource;
+    };

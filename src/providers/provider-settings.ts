@@ -1,0 +1,66 @@
+/**
+ * What every provider's settings have in common, and how a provider declares its own (src/providers/<name>/settings.ts):
+ * a zod schema over its settings (defaults included) and the environment variable of each. The types are inferred.
+ */
+import { z } from 'zod';
+import { settingSchemas } from '../shared/config.js';
+
+const { positiveInteger, nonNegativeInteger, baseUrl, optionalSecret } = settingSchemas;
+
+/** A provider's defaults: where its API is and its entry tier's limits. */
+export interface ProviderDefaults {
+  baseUrl: string;
+  /** Jobs one worker runs at once for this provider. */
+  concurrency: number;
+  /** Requests per minute across all workers; 0: no limit of ours. */
+  requestsPerMinute: number;
+  /** Deadline of one call, ms (default 180 000). */
+  timeoutMs?: number;
+}
+
+/** The zod shape of the settings every provider has, with `defaults`. */
+export function commonSettingsShape(defaults: ProviderDefaults) {
+  return {
+    /** API key; undefined when not set (then `run` uses the built-in simulator). Never logged or stored in Redis. */
+    apiKey: optionalSecret,
+    /** Base URL of the provider's API, e.g. `https://hub.oxen.ai`. */
+    baseUrl: baseUrl(defaults.baseUrl),
+    /** Jobs one worker process runs at once for this provider (also the global cap across workers). */
+    concurrency: positiveInteger(defaults.concurrency),
+    /** Requests per minute across all workers (BullMQ limiter on the provider's queue); 0: no limit of ours. */
+    requestsPerMinute: nonNegativeInteger(defaults.requestsPerMinute),
+    /** Deadline of one provider call, in ms (connect, headers and body each). */
+    timeoutMs: positiveInteger(defaults.timeoutMs ?? 180_000),
+    /** Wait between two status polls of an async request, in ms. */
+    pollIntervalMs: positiveInteger(2_000),
+    /** Longest wait for one async request to finish before the attempt gives up (the request is kept and resumed), ms. */
+    maxWaitMs: positiveInteger(30 * 60_000),
+  };
+}
+
+/** The settings every provider has (parsed). */
+export type ProviderSettings = z.output<z.ZodObject<ReturnType<typeof commonSettingsShape>>>;
+
+/** The environment variables of the common settings: `<PREFIX>_CONCURRENCY` and so on, with the key and URL given. */
+export function commonVariables(prefix: string, keyVariable: string, baseUrlVariable: string) {
+  return {
+    apiKey: keyVariable,
+    baseUrl: baseUrlVariable,
+    concurrency: `${prefix}_CONCURRENCY`,
+    requestsPerMinute: `${prefix}_REQUESTS_PER_MINUTE`,
+    timeoutMs: `${prefix}_TIMEOUT_MS`,
+    pollIntervalMs: `${prefix}_POLL_INTERVAL_MS`,
+    maxWaitMs: `${prefix}_MAX_WAIT_MS`,
+  };
+}
+
+/** How a provider declares its settings. */
+export interface ProviderSettingsDefinition<Schema extends z.ZodType<ProviderSettings>> {
+  /** The variable holding the API key (`FAL_KEY`, `REPLICATE_API_TOKEN`, …). */
+  keyVariable: string;
+  /** The variable of the base URL (`FAL_QUEUE_URL`, `<NAME>_BASE_URL`). */
+  baseUrlVariable: string;
+  schema: Schema;
+  /** The environment variable of each setting. */
+  variables: Record<string, string>;
+}

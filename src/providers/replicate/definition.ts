@@ -1,0 +1,14 @@
+/** Replicate, as the registry knows it. */
+import type { ProviderDefinition } from '../definition.js';
+import { ReplicateProvider } from './client.js';
+import { REPLICATE_PRICING } from './pricing.js';
+import { REPLICATE_SETTINGS } from './settings.js';
+
+export const REPLICATE: ProviderDefinition<typeof REPLICATE_SETTINGS.schema> = {
+  name: 'replicate',
+  label: 'Replicate',
+  flow: 'prediction with Prefer: wait, then polling; large local files via the files API',
+  settings: REPLICATE_SETTINGS,
+  pricing: REPLICATE_PRICING,
+  create: (settings) => new ReplicateProvider(settings),
+};
