@@ -3,6 +3,8 @@
  * outcome (recorded once), counters by resolution tier, and which rejected rows were already reported.
  * Keys: see {@link batchKeys}. Values hold no secret.
  */
+import { PriceCatalogue } from '../cost/price-catalogue.js';
+import type { PricingOverride } from '../cost/pricing-file.js';
 import type { Redis } from 'ioredis';
 import { type RowSource } from '../shared/job-definitions.js';
 import { batchKeys, type BatchKeys } from '../shared/keys.js';
@@ -223,6 +225,12 @@ export class BatchStore {
   /** The pricing override stored with the batch (JSON), if any. */
   async pricing(batchId: string): Promise<string | undefined> {
     return (await this.redis.hget(this.keys(batchId).meta, 'pricing')) ?? undefined;
+  }
+
+  /** The price catalogue of the batch: the built-in prices with the batch's stored pricing override applied. */
+  async catalogue(batchId: string): Promise<PriceCatalogue> {
+    const override = await this.pricing(batchId);
+    return new PriceCatalogue(override === undefined ? undefined : (JSON.parse(override) as PricingOverride));
   }
 
   /** Store the pricing override used for the batch, so every worker prices it alike. */

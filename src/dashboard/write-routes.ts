@@ -4,7 +4,7 @@
  */
 import type { Express, Request, Response } from 'express';
 import { planRetry, retryFailedRows } from '../batch/retry-failed.js';
-import { PriceCatalogue, quoteRequest } from '../cost/price-catalogue.js';
+import { quoteRequest } from '../cost/price-catalogue.js';
 import { createProvider } from '../providers/configuration.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
 import { statusOf, wrap, writeGuard, type DashboardContext } from './dashboard-context.js';
@@ -22,18 +22,21 @@ export function addWriteRoutes(app: Express, context: DashboardContext): void {
     });
   app.post('/batches/:id/pause', guard, setPaused(true));
   app.post('/batches/:id/resume', guard, setPaused(false));
-  const catalogue = new PriceCatalogue();
   const { config } = context.options;
-  // Each failed row priced from its own job: its size, quality (else the provider's default), images and inputs.
-  const quote = (data: ImageJobData) =>
-    quoteRequest(catalogue, data.provider, data, createProvider(data.provider, config).defaultQuality).usd;
+  // Each failed row priced from its own job (its size, quality — else the provider's default —, images and inputs)
+  // with the batch's own catalogue (its pricing file, as the workers price it).
+  const quoteFor = async (batchId: string) => {
+    const catalogue = await context.store.catalogue(batchId);
+    return (data: ImageJobData) =>
+      quoteRequest(catalogue, data.provider, data, createProvider(data.provider, config).defaultQuality).usd;
+  };
   app.get(
     '/batches/:id/retry-failed',
     wrap(async (request, response) => {
       const status = await statusOf(context, request, response);
       if (status === undefined) return;
       if (context.options.readOnly) return void response.status(403).type('text').send('read-only dashboard');
-      const plan = await planRetry(status, context.queues, quote);
+      const plan = await planRetry(status, context.queues, await quoteFor(status.batchId));
       const page = retryConfirmationPage({
         batchId: status.batchId,
         failedRows: plan.failed.length,
@@ -50,7 +53,7 @@ export function addWriteRoutes(app: Express, context: DashboardContext): void {
     wrap(async (request, response) => {
       const status = await statusOf(context, request, response);
       if (status === undefined) return;
-      const plan = await planRetry(status, context.queues, quote);
+      const plan = await planRetry(status, context.queues, await quoteFor(status.batchId));
       if (plan.blockedReason !== undefined || (request.body as Record<string, unknown>).confirm !== 'yes')
         return void response
           .status(409)

@@ -8,8 +8,7 @@ import type { Redis } from 'ioredis';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { ProviderHealth } from '../batch/provider-health.js';
 import { lineBase, type LineBase } from '../batch/results-line.js';
-import { PriceCatalogue, quoteRequest, type PriceQuote } from '../cost/price-catalogue.js';
-import type { PricingOverride } from '../cost/pricing-file.js';
+import { quoteRequest, type PriceCatalogue, type PriceQuote } from '../cost/price-catalogue.js';
 import type { CallContext, ImageProvider } from '../providers/provider.js';
 import type { ProviderName } from '../shared/config.js';
 import type { ImageJobData, StoredOutput } from '../shared/job-definitions.js';
@@ -98,10 +97,7 @@ export class BatchFacts {
   async catalogue(batchId: string): Promise<PriceCatalogue> {
     let catalogue = this.catalogues.get(batchId);
     if (catalogue === undefined) {
-      const override = await this.store.pricing(batchId);
-      catalogue = new PriceCatalogue(
-        override === undefined ? undefined : (JSON.parse(override) as PricingOverride),
-      );
+      catalogue = await this.store.catalogue(batchId);
       this.catalogues.set(batchId, catalogue);
     }
     return catalogue;

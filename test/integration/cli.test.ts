@@ -316,7 +316,7 @@ describe('worker', () => {
       await killed;
 
       const resumed = await runCliProcess(['run', manifest, '--out', out, '--batch', 'crash'], environment);
-      expect(resumed.exitCode).toBe(0);
+      expect(resumed.exitCode, `${resumed.stdout}\n${resumed.stderr}`).toBe(0);
       expect(resumed.stdout).toMatch(/8 completed, 0 failed, 0 pending/);
       for (const [provider] of providers) {
         expect(simulator.submissionsByPrompt.get(`crash ${provider} generate`)).toBe(1);

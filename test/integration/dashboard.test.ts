@@ -6,9 +6,11 @@ import { Redis } from 'ioredis';
 import pino from 'pino';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatchStore } from '../../src/batch/batch-store.js';
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
 import { loadConfig } from '../../src/providers/configuration.js';
 import { UsageError } from '../../src/shared/errors.js';
+import { batchKeys } from '../../src/shared/keys.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliInProcess } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
@@ -126,6 +128,24 @@ describe('dashboard', () => {
       await queue.resume();
       await health.clearPauseReason('fal');
       await queue.close();
+    }
+  });
+
+  it("prices a retry of the failed rows with the batch's own pricing file, as its workers do", async () => {
+    const estimate = async () =>
+      /id="retry-estimate">([^<]+)</.exec(
+        await (await fetch(`${dashboard.url}/batches/dash/retry-failed`)).text(),
+      )?.[1];
+    const builtIn = await estimate();
+    expect(builtIn).toMatch(/^\$0\.\d+/);
+    const store = new BatchStore(redis, prefix);
+    const stored = await store.pricing('dash');
+    await store.setPricing('dash', JSON.stringify({ providers: { oxen: { per_image_usd: 1.25 } } }));
+    try {
+      expect(await estimate()).toBe('$1.25');
+    } finally {
+      if (stored === undefined) await redis.hdel(batchKeys(prefix, 'dash').meta, 'pricing');
+      else await store.setPricing('dash', stored);
     }
   });
 
