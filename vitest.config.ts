@@ -19,11 +19,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: [
-            'test/integration/**/*.test.ts',
-            'test/faults/**/*.test.ts',
-            'test/browser/**/*.test.ts',
-          ],
+          include: ['test/integration/**/*.test.ts', 'test/faults/**/*.test.ts', 'test/browser/**/*.test.ts'],
           globalSetup: ['test/helpers/global-setup.ts'],
         },
       },
