@@ -39,6 +39,21 @@ module.exports = {
       to: { path: '^src/', pathNot: '^src/(simulator|shared)/' },
     },
     {
+      name: 'provider-folders-self-contained',
+      comment:
+        "A provider's folder imports the providers room's common parts and itself, never another provider's folder.",
+      severity: 'error',
+      from: { path: '^src/providers/([^/]+)/' },
+      to: { path: '^src/providers/[^/]+/', pathNot: '^src/providers/$1/' },
+    },
+    {
+      name: 'providers-never-import-queues',
+      comment: 'Providers know their wire formats and nothing of queues, Redis or the worker.',
+      severity: 'error',
+      from: { path: '^src/providers/' },
+      to: { path: '^node_modules/(bullmq|ioredis)/' },
+    },
+    {
       name: 'nothing-imports-cli',
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/cli/' },

@@ -10,7 +10,7 @@ import type { ProviderName } from '../shared/config.js';
 import type { ModelCapabilities, ProviderModels } from './capabilities.js';
 import type { ProviderCheck } from './check.js';
 import type { FieldError } from '../shared/errors.js';
-import type { ImageRequest, Quality } from '../shared/job-definitions.js';
+import type { ImageRequest, Quality, SavedProviderRequest } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 
 export type { ImageRequest } from '../shared/job-definitions.js';
@@ -38,22 +38,11 @@ export interface ProviderResponse {
 }
 
 /**
- * An accepted asynchronous request: what any worker needs to follow it. Saved in BullMQ job data, so it holds no
- * secret (status URLs of these providers carry no credentials).
+ * An accepted asynchronous request: what any worker needs to follow it. Saved in BullMQ job data as it is (its fields:
+ * src/shared/job-definitions.ts `SavedProviderRequest`), so it holds no secret (status URLs of these providers carry no
+ * credentials).
  */
-export interface PendingRequest {
-  provider: ProviderName;
-  /** The provider's request id(s): one, or one per image for Oxen's queue. */
-  requestIds: string[];
-  /** Where to poll, when the provider said (fal `status_url`, Replicate `urls.get`). */
-  statusUrl?: string;
-  /** Where the result is, when the provider said (fal `response_url`). */
-  resultUrl?: string;
-  /** Model the request was sent to. */
-  model: string;
-  /** ISO time of the submission. */
-  submittedAt: string;
-}
+export type PendingRequest = SavedProviderRequest;
 
 /** What a submission gave: the images (synchronous), or a request to follow. */
 export type SubmitResult =

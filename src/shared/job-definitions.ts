@@ -68,13 +68,18 @@ export interface ImageRequest {
   modelParameters?: Partial<Record<ModelParameter, string>>;
 }
 
-/** An accepted async request as saved in job data (see src/providers/provider.ts `PendingRequest`). */
+/** An accepted async request as saved in job data (the adapters' `PendingRequest`, src/providers/provider.ts). */
 export interface SavedProviderRequest {
   provider: ProviderName;
+  /** The provider's request id(s): one, or one per image for Oxen's queue. */
   requestIds: string[];
+  /** Where to poll, when the provider said (fal `status_url`, Replicate `urls.get`). */
   statusUrl?: string;
+  /** Where the result is, when the provider said (fal `response_url`). */
   resultUrl?: string;
+  /** Model the request was sent to. */
   model: string;
+  /** ISO time of the submission. */
   submittedAt: string;
 }
 

@@ -27,6 +27,17 @@ export async function readBody(request: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** A multipart body (`raw`, of `request`'s content type) as form data (the WHATWG parser); undefined when unreadable. */
+export async function parseMultipart(request: IncomingMessage, raw: Buffer): Promise<FormData | undefined> {
+  return new Request('http://simulator/', {
+    method: 'POST',
+    headers: { 'content-type': request.headers['content-type'] ?? '' },
+    body: raw,
+  })
+    .formData()
+    .catch(() => undefined);
+}
+
 /** JSON.parse, or undefined. */
 export function parseJson(text: string): unknown {
   try {

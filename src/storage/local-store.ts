@@ -11,6 +11,7 @@ import { batchPaths, resolveInside } from './output-layout.js';
 import {
   RESULTS_FILE,
   stagingSuffix,
+  writeLinesNotPresent,
   type OutputStore,
   type PendingResultLine,
   type StoredObject,
@@ -77,14 +78,7 @@ export class LocalOutputStore implements OutputStore {
       const key = (JSON.parse(text) as { row_key?: string }).row_key;
       if (key !== undefined) present.add(key);
     }
-    let written = 0;
-    for (const line of lines) {
-      if (present.has(line.rowKey)) continue;
-      await this.writeResultLine(batchId, line);
-      present.add(line.rowKey);
-      written += 1;
-    }
-    return written;
+    return writeLinesNotPresent(this, batchId, lines, (rowKey) => present.has(rowKey));
   }
 
   async removeResultLines(

@@ -104,3 +104,22 @@ export function isS3Root(root: string): boolean {
 export function normalizeOutputRoot(root: string): string {
   return isS3Root(root) ? root.replace(/\/+$/, '') : path.resolve(root);
 }
+
+/**
+ * Write each of `lines` whose row `isPresent` does not already show, through `store.writeResultLine`.
+ * @returns how many lines were written.
+ */
+export async function writeLinesNotPresent(
+  store: Pick<OutputStore, 'writeResultLine'>,
+  batchId: string,
+  lines: PendingResultLine[],
+  isPresent: (rowKey: string) => boolean,
+): Promise<number> {
+  const written = new Set<string>();
+  for (const line of lines) {
+    if (isPresent(line.rowKey) || written.has(line.rowKey)) continue;
+    await store.writeResultLine(batchId, line);
+    written.add(line.rowKey);
+  }
+  return written.size;
+}

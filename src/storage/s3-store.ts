@@ -16,6 +16,7 @@ import {
   bufferOf,
   RESULTS_FOLDER,
   stagingSuffix,
+  writeLinesNotPresent,
   type OutputStore,
   type PendingResultLine,
   type StoredObject,
@@ -162,13 +163,7 @@ export class S3OutputStore implements OutputStore {
   async writeMissingResultLines(batchId: string, lines: PendingResultLine[]): Promise<number> {
     const present = new Set<string>();
     for await (const object of this.list(batchId)) present.add(object.path);
-    let written = 0;
-    for (const line of lines) {
-      if (present.has(this.resultKey(line.rowKey))) continue;
-      await this.writeResultLine(batchId, line);
-      written += 1;
-    }
-    return written;
+    return writeLinesNotPresent(this, batchId, lines, (rowKey) => present.has(this.resultKey(rowKey)));
   }
 
   async removeResultLines(

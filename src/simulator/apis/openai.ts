@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { authorized, REFUSAL_MARKER, type ProviderRoutes, type RouteContext } from '../core.js';
 import { answeredByFault } from '../faults.js';
-import { parseJson, readBody, sendJson } from '../http-helpers.js';
+import { parseJson, parseMultipart, readBody, sendJson } from '../http-helpers.js';
 import { checkEditFiles, MODELS, openaiError, validate, type Failure } from './openai-rules.js';
 import { openaiUsage } from './openai-usage.js';
 
@@ -30,12 +30,9 @@ async function readForm(
   context: RouteContext,
   raw: Buffer,
 ): Promise<{ fields: Record<string, unknown>; images: Buffer[]; mask?: Buffer } | undefined> {
+  const form = await parseMultipart(context.request, raw);
+  if (form === undefined) return undefined;
   try {
-    const form = await new Request('http://simulator/', {
-      method: 'POST',
-      headers: { 'content-type': context.request.headers['content-type'] ?? '' },
-      body: raw,
-    }).formData();
     const fields: Record<string, unknown> = {};
     const images: Buffer[] = [];
     let mask: Buffer | undefined;

@@ -18,7 +18,15 @@ import {
   type SimulatedTask,
 } from '../core.js';
 import { answeredByFault } from '../faults.js';
-import { asText, replierFor, fetchInputImage, parseJson, readBody, sendJson } from '../http-helpers.js';
+import {
+  asText,
+  replierFor,
+  fetchInputImage,
+  parseJson,
+  parseMultipart,
+  readBody,
+  sendJson,
+} from '../http-helpers.js';
 import { parseSize } from '../sizes.js';
 
 const BASE = '/replicate/v1';
@@ -262,13 +270,7 @@ async function fileRoutes(context: RouteContext): Promise<boolean> {
   });
   if (request.method === 'POST' && url.pathname === `${BASE}/files`) {
     if (!authorized(context, 'Bearer')) return (sendJson(response, 401, unauthorized), true);
-    const form = await new Request('http://simulator/', {
-      method: 'POST',
-      headers: { 'content-type': request.headers['content-type'] ?? '' },
-      body: await readBody(request),
-    })
-      .formData()
-      .catch(() => undefined);
+    const form = await parseMultipart(request, await readBody(request));
     const content = form?.get('content');
     if (content === null || content === undefined || typeof content === 'string')
       return (sendJson(response, 422, invalid('content', 'a file is required')), true);

@@ -18,7 +18,15 @@ import {
   type SimulatedTask,
 } from '../core.js';
 import { answeredByFault } from '../faults.js';
-import { asText, replierFor, fetchInputImage, parseJson, readBody, sendJson } from '../http-helpers.js';
+import {
+  asText,
+  replierFor,
+  fetchInputImage,
+  parseJson,
+  parseMultipart,
+  readBody,
+  sendJson,
+} from '../http-helpers.js';
 import { nearestRatio, sizeOfRatioAndTier } from '../sizes.js';
 
 const EDIT_PATH = '/api/v3/openai/gpt-image-2/edit';
@@ -158,13 +166,7 @@ async function upload(context: RouteContext): Promise<void> {
   const { core, request, response } = context;
   if (!authorized(context, 'Bearer'))
     return sendJson(response, 401, error(401, 'Unauthorized: invalid API key'));
-  const form = await new Request('http://simulator/', {
-    method: 'POST',
-    headers: { 'content-type': request.headers['content-type'] ?? '' },
-    body: await readBody(request),
-  })
-    .formData()
-    .catch(() => undefined);
+  const form = await parseMultipart(request, await readBody(request));
   const file = form?.get('file');
   if (file === null || file === undefined || typeof file === 'string')
     return sendJson(response, 400, error(400, 'Invalid parameter file: required'));
