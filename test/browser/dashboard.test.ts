@@ -1,14 +1,14 @@
 /**
- * The dashboard in a real browser (playwright-core driving Debian's chromium): progress moves to done, the batch page
+ * The dashboard in a real browser (playwright-core driving Debian's chromium, else @sparticuz/chromium's): progress moves to done, the batch page
  * shows thumbnails and a failure reason, a failed row is retried after a priced confirmation and completes, read-only
  * mode hides write actions, and missing credentials get 401. Takes the screenshot shown in the README
  * (docs/dashboard-batch.png, rewritten when UPDATE_SCREENSHOTS=1).
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchBrowser } from '../helpers/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
 import { BatchStore } from '../../src/batch/batch-store.js';
@@ -21,7 +21,6 @@ import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js
 import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { simulatorEnvironment } from '../helpers/simulator-environment.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const prefix = uniquePrefix();
 const log = pino({ level: 'silent' });
 let simulator: ProviderSimulator;
@@ -32,8 +31,6 @@ const dashboards: Dashboard[] = [];
 let environment: Record<string, string>;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`browser tests need Debian's chromium at ${CHROMIUM}: apt-get install chromium`);
   simulator = new ProviderSimulator({ latencyMs: 700 });
   await simulator.start();
   environment = {
@@ -44,19 +41,7 @@ beforeAll(async () => {
     OXEN_CONCURRENCY: '1',
   };
   redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchBrowser();
 });
 afterAll(async () => {
   await browser?.close();
