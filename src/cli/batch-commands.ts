@@ -21,6 +21,7 @@ import {
   type Config,
 } from '../providers/configuration.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import type { EmbeddedRedis } from '../shared/embedded-redis.js';
 import { UsageError } from '../shared/errors.js';
 import { warnUnlessNoEviction } from '../shared/redis.js';
 import type { ProviderSimulator } from '../simulator/server.js';
@@ -29,6 +30,7 @@ import {
   checkManifests,
   exitCodeFor,
   print,
+  redisForRun,
   withRedis,
   withRequestsPerMinute,
   type CommandContext,
@@ -269,8 +271,10 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
     options.providerOverrides === undefined
       ? await useSimulatorWithoutKeys(context, providersUsed)
       : { config: context.config, simulator: undefined };
-  const config = withRequestsPerMinute(prepared.config, options.requestsPerMinute);
+  let config = withRequestsPerMinute(prepared.config, options.requestsPerMinute);
+  let embedded: EmbeddedRedis | undefined;
   try {
+    ({ config, embedded } = await redisForRun(context, config, options.out));
     const { catalogue, overrideJson } = await loadCatalogue(options.pricing ?? config.pricingFile);
     if (!(await confirmEstimate(context, { ...options, batchId }, catalogue))) return 1;
     return await withRedis({ ...context, config }, async (redis, store) => {
@@ -287,6 +291,7 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
   } finally {
     await prepared.simulator?.stop();
     await closeHttpAgents();
+    await embedded?.stop();
   }
 }
 

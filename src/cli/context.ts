@@ -3,13 +3,16 @@
  * connection opened and closed around the verb's work, and the checks of names the user typed.
  */
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { BatchStore, type BatchStatus } from '../batch/batch-store.js';
 import { checkBatchId } from '../producer/batch-id.js';
 import { manifestFormat } from '../producer/manifest-reader.js';
 import { PROVIDER_NAMES } from '../shared/config.js';
 import { withProviderSettings, type Config } from '../providers/configuration.js';
-import { UsageError } from '../shared/errors.js';
+import { ConfigurationError, UsageError } from '../shared/errors.js';
+import { redisAnswers, startEmbeddedRedis, type EmbeddedRedis } from '../shared/embedded-redis.js';
+import { isS3Root } from '../storage/output-store.js';
 import type { Logger } from '../shared/logger.js';
 import { connectRedis } from '../shared/redis.js';
 import type { CliOutput } from './progress.js';
@@ -38,12 +41,50 @@ export async function withRedis<T>(
   context: CommandContext,
   work: (redis: Redis, store: BatchStore) => Promise<T>,
 ): Promise<T> {
-  const redis = await connectRedis(context.config.redisUrl);
+  if (context.config.redisSource === 'embedded')
+    throw new ConfigurationError(
+      'REDIS_URL=embedded starts a private Redis for `image-batch run` only; this command needs the shared Redis ' +
+        'your workers use: set REDIS_URL to it.',
+    );
+  const redis = await connectRedis(
+    context.config.redisUrl,
+    context.config.redisSource === 'default'
+      ? '`image-batch run` starts a private Redis when none answers; this command needs a shared one.'
+      : undefined,
+  );
   try {
     return await work(redis, new BatchStore(redis, context.config.queuePrefix));
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * The Redis `run` uses: REDIS_URL when set; when it is not set and nothing answers at the default address, or it is
+ * `embedded`, a private `redis-server` with its data in `<out>/.redis/` (AOF on: running the same command again after
+ * an interruption continues the batch), said in one line. The caller stops it.
+ * @throws ConfigurationError naming the ways to get Redis when a private one cannot be started.
+ */
+export async function redisForRun(
+  context: CommandContext,
+  config: Config,
+  outputRoot: string,
+): Promise<{ config: Config; embedded: EmbeddedRedis | undefined }> {
+  if (config.redisSource === 'environment') return { config, embedded: undefined };
+  if (config.redisSource === 'default' && (await redisAnswers(config.redisUrl)))
+    return { config, embedded: undefined };
+  const directory = isS3Root(outputRoot)
+    ? path.resolve('.image-batch', 'redis')
+    : path.join(path.resolve(outputRoot), '.redis');
+  const embedded = await startEmbeddedRedis(directory);
+  const why = config.redisSource === 'embedded' ? 'REDIS_URL=embedded' : `no Redis at ${config.redisUrl}`;
+  print(
+    context,
+    embedded.adopted
+      ? `Redis: ${why}; continuing with the private Redis an interrupted run left in ${directory} (pid ${embedded.pid}).`
+      : `Redis: ${why}; started a private one (pid ${embedded.pid}, data in ${directory}); it stops when this run ends.`,
+  );
+  return { config: { ...config, redisUrl: embedded.url, redisSource: 'environment' }, embedded };
 }
 
 /** The status of a batch the user named. @throws UsageError when Redis knows no such batch. */

@@ -27,7 +27,12 @@ export interface ManifestProblem {
   /** A sentence a person understands. */
   message: string;
   code: string;
+  /** True when the problem is a row that could not be read (it counts among the rows read); false for the file or its header. */
+  isRow: boolean;
 }
+
+/** Problems of the whole file or its header, not of a row. */
+const FILE_PROBLEMS = new Set(['unsupported_manifest', 'unreadable_manifest', 'duplicate_column']);
 
 export type ManifestEntry = RawManifestRow | ManifestProblem;
 export type ManifestFormat = 'csv' | 'jsonl';
@@ -182,5 +187,5 @@ async function* readJsonLines(input: Readable): AsyncGenerator<ManifestEntry> {
 }
 
 function problem(line: number, code: string, message: string): ManifestProblem {
-  return { kind: 'problem', line, code, message };
+  return { kind: 'problem', line, code, message, isRow: line > 0 && !FILE_PROBLEMS.has(code) };
 }

@@ -34,9 +34,19 @@ export const settingSchemas = {
 };
 const { positiveInteger, optionalSecret } = settingSchemas;
 
+/** Redis address used when REDIS_URL is not set. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** Where the Redis URL came from (see `redisSource` below). */
+export type RedisSource = 'environment' | 'default' | 'embedded';
+
+function redisSourceOf(value: string | undefined): RedisSource {
+  return value === undefined ? 'default' : value === 'embedded' ? 'embedded' : 'environment';
+}
+
 const kernelSchema = z
   .object({
-    REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+    REDIS_URL: z.union([z.literal('embedded'), z.string().url()]).optional(),
     IMAGE_BATCH_QUEUE_PREFIX: z
       .string()
       .regex(/^[A-Za-z0-9_{}.-]+$/, 'letters, digits, _ . - { } only')
@@ -60,7 +70,12 @@ const kernelSchema = z
   })
   .transform((env) => ({
     /** Redis connection URL. Default `redis://127.0.0.1:6379`. */
-    redisUrl: env.REDIS_URL,
+    redisUrl: env.REDIS_URL === undefined || env.REDIS_URL === 'embedded' ? DEFAULT_REDIS_URL : env.REDIS_URL,
+    /**
+     * Where the Redis URL came from: `environment` (REDIS_URL), `default` (unset: `run` starts a private Redis when
+     * nothing answers there), or `embedded` (REDIS_URL=embedded: `run` always starts a private one).
+     */
+    redisSource: redisSourceOf(env.REDIS_URL),
     /** Prefix of every Redis key image-batch writes (BullMQ queues and our batch records). Default `image-batch`. */
     queuePrefix: env.IMAGE_BATCH_QUEUE_PREFIX,
     /** pino level. Default `info`. */

@@ -19,9 +19,9 @@ export function redactRedisUrl(url: string): string {
 /**
  * Open a connection for BullMQ and our batch records (`maxRetriesPerRequest: null`, as BullMQ workers require),
  * after checking that Redis answers within `timeoutMs` (default 3000 ms).
- * @throws ConfigurationError naming the URL (password hidden) and how to start Redis.
+ * @throws ConfigurationError naming the URL (password hidden), `hint` when given, and how to start Redis.
  */
-export async function connectRedis(url: string, timeoutMs = 3000): Promise<Redis> {
+export async function connectRedis(url: string, hint?: string, timeoutMs = 3000): Promise<Redis> {
   const probe = new Redis(url, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
@@ -38,6 +38,7 @@ export async function connectRedis(url: string, timeoutMs = 3000): Promise<Redis
     const reason = error instanceof Error ? error.message : String(error);
     throw new ConfigurationError(
       `cannot reach Redis at ${redactRedisUrl(url)} (${reason}).\n` +
+        (hint === undefined ? '' : `${hint}\n`) +
         "Start one with `docker compose up -d redis`, or install your distribution's redis-server and run " +
         '`redis-server --port 6379`, or point REDIS_URL at a running Redis.',
     );

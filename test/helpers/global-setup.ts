@@ -1,10 +1,21 @@
 /**
- * Finds a Redis for the integration tests, once per run: REDIS_URL (or redis://127.0.0.1:6379) when it answers, else
- * one started with testcontainers where Docker runs, else a clear failure saying how to provide Redis.
- * Tests never flush it: each uses its own key prefix and deletes only its own keys.
+ * Finds a Redis for the integration tests, once per run, the way `image-batch run` does: REDIS_URL (or
+ * redis://127.0.0.1:6379) when it answers; else — or when REDIS_URL=embedded — a private `redis-server` from PATH
+ * with its data in a temporary folder; else one started with testcontainers where Docker runs; else a clear failure
+ * saying how to provide Redis. Tests never flush it: each uses its own key prefix and deletes only its own keys.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { Redis } from 'ioredis';
+import {
+  HOW_TO_GET_REDIS,
+  findRedisServer,
+  redisAnswers,
+  startEmbeddedRedis,
+  type EmbeddedRedis,
+} from '../../src/shared/embedded-redis.js';
 import type { TestProject } from 'vitest/node';
 
 declare module 'vitest' {
@@ -15,34 +26,26 @@ declare module 'vitest' {
   }
 }
 
-async function answers(url: string): Promise<boolean> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 2000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
 let stopContainer: (() => Promise<unknown>) | undefined;
 let usedUrl: string | undefined;
 const testRunId = randomBytes(4).toString('hex');
 
+let embedded: EmbeddedRedis | undefined;
+
 export async function setup(project: TestProject): Promise<void> {
   project.provide('testRunId', testRunId);
-  const candidate = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  if (await answers(candidate)) {
+  const forced = process.env.REDIS_URL === 'embedded';
+  const candidate = forced ? undefined : (process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  if (candidate !== undefined && (await redisAnswers(candidate, 2000))) {
     usedUrl = candidate;
     project.provide('redisUrl', candidate);
+    return;
+  }
+  if (forced || (await findRedisServer()) !== undefined) {
+    embedded = await startEmbeddedRedis(await mkdtemp(path.join(os.tmpdir(), 'image-batch-test-redis-')));
+    // Workers the tests spawn inherit REDIS_URL from here when a test does not set its own.
+    process.env.REDIS_URL = embedded.url;
+    project.provide('redisUrl', embedded.url);
     return;
   }
   try {
@@ -54,9 +57,9 @@ export async function setup(project: TestProject): Promise<void> {
     project.provide('redisUrl', container.getConnectionUrl());
   } catch (error) {
     throw new Error(
-      `The integration tests need Redis. None answers at ${candidate}, and testcontainers could not start one ` +
-        `(${error instanceof Error ? error.message.split('\n')[0] : String(error)}). ` +
-        'Start one (`docker compose up -d redis`, or `redis-server --port 6379`) or set REDIS_URL.',
+      `The integration tests need Redis. None answers at ${candidate}, no redis-server is on PATH, and ` +
+        `testcontainers could not start one (${error instanceof Error ? error.message.split('\n')[0] : String(error)}): ` +
+        HOW_TO_GET_REDIS,
     );
   }
 }
@@ -78,4 +81,8 @@ export async function teardown(): Promise<void> {
     }
   }
   await stopContainer?.();
+  if (embedded !== undefined) {
+    await embedded.stop();
+    await rm(embedded.directory, { recursive: true, force: true });
+  }
 }

@@ -343,7 +343,7 @@ describe('money', () => {
       { REDIS_URL: 'redis://127.0.0.1:1', LOG_LEVEL: 'silent' },
     );
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toMatch(/Estimate for 33 rows read \(30 priced, 4 could not be priced\)/);
+    expect(result.stdout).toMatch(/Estimate for 34 rows read \(30 priced, 4 could not be priced\)/);
     expect(result.stdout).toMatch(/oxen\s+high-resolution\s+4\s+\$/);
     expect(result.stdout).toMatch(/wavespeed\s+standard\s+2\s+\$0\.20/);
     expect(result.stdout).toMatch(/total\s+35\s+\$\d+\.\d+/);

@@ -80,13 +80,14 @@ describe('JSONL manifests', () => {
     );
     expect(rows(entries).map((entry) => entry.line)).toEqual([1, 6]);
     expect(problems(entries)).toEqual([
-      expect.objectContaining({ line: 3, code: 'invalid_json' }),
+      expect.objectContaining({ line: 3, code: 'invalid_json', isRow: true }),
       expect.objectContaining({
         line: 4,
         code: 'invalid_json',
         message: expect.stringMatching(/JSON object/),
+        isRow: true,
       }),
-      expect.objectContaining({ line: 5, code: 'invalid_json' }),
+      expect.objectContaining({ line: 5, code: 'invalid_json', isRow: true }),
     ]);
   });
 
@@ -99,7 +100,7 @@ describe('JSONL manifests', () => {
 describe('any manifest', () => {
   it('reports an unknown extension', async () => {
     expect(await read('rows.txt', 'prompt\na\n')).toEqual([
-      expect.objectContaining({ kind: 'problem', line: 0, code: 'unsupported_manifest' }),
+      expect.objectContaining({ kind: 'problem', line: 0, code: 'unsupported_manifest', isRow: false }),
     ]);
   });
 
