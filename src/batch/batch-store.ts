@@ -42,6 +42,8 @@ export interface BatchStatus {
   reservedUsd: number;
   /** `budget_reached` when a call was held back by the cap; else `running` or `finished`. */
   state: 'running' | 'paused' | 'budget_reached' | 'finished';
+  /** ISO time of the latest row outcome (when a finished batch finished), or undefined before the first. */
+  lastOutcomeAt: string | undefined;
   /** Every counter of the stats hash (by provider, failure reason, actual cost), for reports. */
   counters: Record<string, number>;
 }
@@ -298,6 +300,8 @@ export class BatchStore {
       batchId,
       outputDirectory: meta.output_directory,
       createdAt: meta.created_at ?? '',
+      lastOutcomeAt:
+        meta.last_outcome_ms === undefined ? undefined : new Date(Number(meta.last_outcome_ms)).toISOString(),
       manifests: JSON.parse(meta.manifests ?? '[]') as string[],
       rows,
       rejected: number(meta.rows_rejected),

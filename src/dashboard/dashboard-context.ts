@@ -57,8 +57,11 @@ export function displayJobData(data: unknown): unknown {
 /** The overview of a batch for the pages. */
 export function overviewOf(status: BatchStatus, now = Date.now()): BatchOverview {
   const done = status.completed + status.failed;
+  const finished = status.state === 'finished';
+  // The rate while it ran: a finished batch's clock stops at its last outcome.
+  const end = finished && status.lastOutcomeAt !== undefined ? Date.parse(status.lastOutcomeAt) : now;
   const minutes = Math.max(
-    (now - Date.parse(status.createdAt || new Date(now).toISOString())) / 60_000,
+    (end - Date.parse(status.createdAt || new Date(now).toISOString())) / 60_000,
     1 / 60,
   );
   const rowsPerMinute = done / minutes;
@@ -72,7 +75,8 @@ export function overviewOf(status: BatchStatus, now = Date.now()): BatchOverview
     rejected: status.rejected,
     pending: status.pending,
     rowsPerMinute,
-    etaSeconds: status.pending === 0 ? 0 : rowsPerMinute > 0 ? (status.pending / rowsPerMinute) * 60 : null,
+    etaSeconds: finished ? null : rowsPerMinute > 0 ? (status.pending / rowsPerMinute) * 60 : null,
+    finishedAt: finished ? (status.lastOutcomeAt ?? null) : null,
     costUsd: status.costUsdTotal,
     spentUsd: status.spentUsd,
     capUsd: status.budgetUsd ?? null,

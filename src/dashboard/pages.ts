@@ -16,10 +16,12 @@ export interface BatchOverview {
   failed: number;
   rejected: number;
   pending: number;
-  /** Rows finished per minute since the batch was created. */
+  /** Rows finished per minute from the batch's creation to now, or to its last outcome once finished. */
   rowsPerMinute: number;
-  /** Seconds until done at that rate, or null. */
+  /** Seconds until done at that rate; null when finished or unknown. */
   etaSeconds: number | null;
+  /** ISO time a finished batch finished (its last outcome), else null. */
+  finishedAt: string | null;
   costUsd: number;
   spentUsd: number;
   capUsd: number | null;
@@ -60,6 +62,12 @@ function usd(value: number): string {
   return `$${value.toFixed(Math.abs(value * 100 - Math.round(value * 100)) < 1e-9 ? 2 : 4)}`;
 }
 
+/** The ETA cell: the time left, or when a finished batch finished (UTC). */
+function etaText(batch: BatchOverview): string {
+  if (batch.finishedAt !== null) return `finished ${batch.finishedAt.slice(0, 16).replace('T', ' ')} UTC`;
+  return duration(batch.etaSeconds);
+}
+
 function duration(seconds: number | null): string {
   if (seconds === null) return '—';
   if (seconds < 90) return `${Math.round(seconds)} s`;
@@ -77,7 +85,7 @@ export function batchRow(batch: BatchOverview): string {
 <td><a href="/batches/${encodeURIComponent(batch.id)}">${escapeHtml(batch.id)}</a></td>
 <td><span class="state ${escapeHtml(batch.state)}">${escapeHtml(batch.state.replace('_', ' '))}</span></td>
 <td><div class="bar"><span style="width:${percent}%"></span></div><span class="progress">${batch.done} / ${batch.rows}</span> (${percent}%)</td>
-<td>${batch.rowsPerMinute.toFixed(1)}/min</td><td>${duration(batch.etaSeconds)}</td>
+<td>${batch.rowsPerMinute.toFixed(1)}/min</td><td class="eta">${escapeHtml(etaText(batch))}</td>
 <td>${usd(batch.spentUsd)}${batch.capUsd === null ? '' : ` of ${usd(batch.capUsd)}`}<br><small>${tiers}</small></td>
 <td class="failed">${batch.failed}</td><td>${batch.rejected}</td></tr>`;
 }
@@ -197,7 +205,9 @@ export function batchCards(overview: BatchOverview): string {
     ['Failed', overview.failed],
     ['Rejected', overview.rejected],
     ['Rate', `${overview.rowsPerMinute.toFixed(1)}/min`],
-    ['ETA', duration(overview.etaSeconds)],
+    overview.finishedAt === null
+      ? ['ETA', duration(overview.etaSeconds)]
+      : ['Finished', etaText(overview).slice(9)],
     ['Spent', `${usd(overview.spentUsd)}${overview.capUsd === null ? '' : ` of ${usd(overview.capUsd)}`}`],
   ]
     .map(([label, value]) => `<div class="card">${escapeHtml(label)}<b>${escapeHtml(value)}</b></div>`)

@@ -69,6 +69,8 @@ describe('dashboard', () => {
     const page = await (await fetch(`${dashboard.url}/`)).text();
     expect(page).toContain('href="/batches/dash"');
     expect(page).toMatch(/3 \/ 3<\/span> \(100%\)/);
+    // A finished batch says when it finished (its last outcome), not "ETA 0 s".
+    expect(page).toMatch(/<td class="eta">finished \d{4}-\d\d-\d\d \d\d:\d\d UTC<\/td>/);
     const batches = (await (await fetch(`${dashboard.url}/api/batches`)).json()) as Array<
       Record<string, unknown>
     >;

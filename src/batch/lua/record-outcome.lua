@@ -1,9 +1,12 @@
 -- Record a row's final outcome once, settle its budget reservation, keep its results line until confirmed.
 -- KEYS: outcomes, stats, budget, reservations, pending lines, meta. ARGV: row key, status, tier, images, estimated
--- USD, spent USD, provider, error code, actual USD ('' when unknown), results line. Returns -1 when the outcome was
--- already recorded, else the batch's rows still pending.
+-- USD, spent USD, provider, error code, actual USD ('' when unknown), results line (`<ms now>|<json>`). Returns -1
+-- when the outcome was already recorded, else the batch's rows still pending. Keeps the time of the latest outcome in
+-- meta `last_outcome_ms` (when a finished batch finished).
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return -1 end
 redis.call('HSET', KEYS[5], ARGV[1], ARGV[10])
+local now = string.match(ARGV[10], '^(%d+)|')
+if now then redis.call('HSET', KEYS[6], 'last_outcome_ms', now) end
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 if ARGV[2] == 'completed' then
   redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd_total', ARGV[5])
