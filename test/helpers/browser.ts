@@ -18,8 +18,12 @@ const ARGS = [
   '--disable-sync',
 ];
 
-/** Which browser {@link launchBrowser} uses: `debian` or `npm` (@sparticuz/chromium). */
+/**
+ * Which browser {@link launchBrowser} uses: `debian` or `npm` (@sparticuz/chromium). `IMAGE_BATCH_TEST_BROWSER=packaged`
+ * forces the npm one (CI sets it, so the fallback a fresh machine gets is what CI proves).
+ */
 export function browserSource(): 'debian' | 'npm' {
+  if (process.env.IMAGE_BATCH_TEST_BROWSER === 'packaged') return 'npm';
   return existsSync(DEBIAN_CHROMIUM) ? 'debian' : 'npm';
 }
 
