@@ -13,8 +13,8 @@ import { constants as fsConstants } from 'node:fs';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { ConfigurationError } from './errors.js';
+import { redisProblem } from './redis.js';
 
 /** A running private Redis. */
 export interface EmbeddedRedis {
@@ -60,22 +60,7 @@ export async function findRedisServer(
 
 /** Whether a Redis answers PING at `url` within `timeoutMs`. Never throws. */
 export async function redisAnswers(url: string, timeoutMs = 1000): Promise<boolean> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
+  return (await redisProblem(url, timeoutMs)) === undefined;
 }
 
 /** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
@@ -94,7 +79,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-function isAlive(pid: number): boolean {
+/** Whether process `pid` exists (signal 0). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -17,11 +17,10 @@ export function redactRedisUrl(url: string): string {
 }
 
 /**
- * Open a connection for BullMQ and our batch records (`maxRetriesPerRequest: null`, as BullMQ workers require),
- * after checking that Redis answers within `timeoutMs` (default 3000 ms).
- * @throws ConfigurationError naming the URL (password hidden), `hint` when given, and how to start Redis.
+ * Why Redis at `url` does not answer PING within `timeoutMs`, or undefined when it does. Never throws; opens and
+ * closes one connection.
  */
-export async function connectRedis(url: string, hint?: string, timeoutMs = 3000): Promise<Redis> {
+export async function redisProblem(url: string, timeoutMs: number): Promise<string | undefined> {
   const probe = new Redis(url, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
@@ -32,10 +31,22 @@ export async function connectRedis(url: string, hint?: string, timeoutMs = 3000)
   probe.on('error', () => undefined);
   try {
     await probe.connect();
-    await probe.ping();
+    return (await probe.ping()) === 'PONG' ? undefined : 'no PONG';
   } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  } finally {
     probe.disconnect();
-    const reason = error instanceof Error ? error.message : String(error);
+  }
+}
+
+/**
+ * Open a connection for BullMQ and our batch records (`maxRetriesPerRequest: null`, as BullMQ workers require),
+ * after checking that Redis answers within `timeoutMs` (default 3000 ms).
+ * @throws ConfigurationError naming the URL (password hidden), `hint` when given, and how to start Redis.
+ */
+export async function connectRedis(url: string, hint?: string, timeoutMs = 3000): Promise<Redis> {
+  const reason = await redisProblem(url, timeoutMs);
+  if (reason !== undefined) {
     throw new ConfigurationError(
       `cannot reach Redis at ${redactRedisUrl(url)} (${reason}).\n` +
         (hint === undefined ? '' : `${hint}\n`) +
@@ -43,7 +54,6 @@ export async function connectRedis(url: string, hint?: string, timeoutMs = 3000)
         '`redis-server --port 6379`, or point REDIS_URL at a running Redis.',
     );
   }
-  probe.disconnect();
   const connection = new Redis(url, { maxRetriesPerRequest: null });
   connection.on('error', () => undefined);
   return connection;

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findRedisServer } from '../../src/shared/embedded-redis.js';
+import { findRedisServer, isAlive } from '../../src/shared/embedded-redis.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { killSpawnedProcesses, runCliProcess, spawnCli } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
@@ -28,15 +28,6 @@ afterAll(async () => {
   await simulator.stop();
   await removeTemporaryDirectories();
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The pid `run` printed for its private Redis. */
 function privatePid(stdout: string): number {
