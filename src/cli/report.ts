@@ -77,7 +77,7 @@ export function describeEstimate(report: EnqueueReport): string[] {
   );
   if (estimate.estimatedRows > 0) {
     lines.push(
-      `  ${estimate.estimatedRows} rows are priced from derived figures: their provider publishes none (README: Cost).`,
+      `  ${estimate.estimatedRows} rows are estimates: their provider publishes no price, or their input images' tokens are counted at the most an input can cost (README: Cost).`,
     );
   }
   if (estimate.overriddenRows > 0)

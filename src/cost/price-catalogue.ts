@@ -13,6 +13,7 @@ import {
   type ProviderPricing,
   type SizeTable,
 } from '../providers/pricing.js';
+import { estimatedPromptTokens, inputImageTokens, outputImageTokens } from '../providers/gpt-image-tokens.js';
 import { providerFacts } from '../providers/registry.js';
 import { loadPricingOverride, type PricingOverride } from './pricing-file.js';
 import { roundUsd } from './usd.js';
@@ -53,6 +54,8 @@ export interface PricedRequest {
   quality: Quality;
   numImages: number;
   inputImageCount: number;
+  /** Characters of the prompt (its text input tokens are estimated from them); 0 when not known. */
+  promptCharacters?: number;
 }
 
 /**
@@ -204,6 +207,7 @@ export function quoteRequest(
     quality: request.quality ?? defaultQuality,
     numImages: request.numImages,
     inputImageCount: request.inputImages.length,
+    promptCharacters: request.prompt.length,
   });
 }
 
@@ -231,12 +235,17 @@ function publishedQuote(
     case 'per run':
       return quote(pricing.usdPerRun, 0, !pricing.exactFor.includes(request.operation));
     case 'token-derived': {
-      const price = tablePrice(pricing.table, request.resolution, quality);
+      // Each image of a request is billed as its own call (inputs and prompt included): community thread 1382940.
+      const prices = pricing.tokenPrices;
+      let output = (outputImageTokens(request.resolution, quality) ?? 0) * prices.imageOutput;
+      if (pricing.roundPerImageUpToCent) output = Math.ceil(roundUsd(output * 100)) / 100;
       const inputs =
-        request.operation === 'edit'
-          ? request.inputImageCount * pricing.tokensPerInputImage * pricing.tokenPrices.imageInput
-          : 0;
-      return quote(price.usd, inputs, !pricing.published || !price.exact || inputs > 0);
+        request.operation === 'edit' ? request.inputImageCount * inputImageTokens() * prices.imageInput : 0;
+      const text =
+        request.promptCharacters === undefined
+          ? 0
+          : estimatedPromptTokens(request.promptCharacters) * prices.textInput;
+      return quote(output + inputs + text, 0, !pricing.published || inputs > 0);
     }
   }
 }

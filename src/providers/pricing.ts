@@ -47,14 +47,14 @@ export type ProviderPricing =
     }
   | {
       /**
-       * Per-image figures derived from token prices, plus input-image tokens of an edit. `published`: whether the
-       * provider itself bills these tokens (else the figures only estimate an unpublished price).
+       * Priced from GPT Image 2's tokens (./gpt-image-tokens.ts): image output tokens from size and quality, image
+       * input tokens of each edit input, text input tokens of the prompt. `published`: whether the provider itself
+       * bills these tokens (else the figures only estimate an unpublished price); `roundPerImageUpToCent`: whether
+       * the provider rounds each image's price up to the cent (fal.ai).
        */
       basis: 'token-derived';
-      table: SizeTable;
       tokenPrices: TokenPrices;
-      /** Image input tokens counted per input image of an edit (an estimate). */
-      tokensPerInputImage: number;
       published: boolean;
+      roundPerImageUpToCent: boolean;
       source: PriceSource;
     };

@@ -31,6 +31,7 @@ describe('budget cap', () => {
       quality: 'high',
       numImages: 1,
       inputImageCount: 0,
+      promptCharacters: 'budget row 0'.length,
     }).usd;
     const cap = (5 * estimate).toFixed(6);
     const rows = Array.from({ length: 10 }, (_, index) => ({

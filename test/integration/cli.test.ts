@@ -109,7 +109,9 @@ describe('run without an API key', () => {
       /^No API key set for oxen, fal, openai, replicate, wavespeed .*simulator at http:\/\/127\.0\.0\.1:\d+/,
     );
     expect(result.stdout).toMatch(/2 completed, 0 failed/);
-    expect(result.stdout).toMatch(/standard\s+2 images\s+\$0\.42\d*/);
+    // a: an edit at 1024x768 high — 4,815 output tokens at $30/M, one input of at most 1,536 tokens at $8/M, 10 prompt
+    // tokens at $5/M; b: 1024x1024 high — 7,024 output tokens, 6 prompt tokens. $0.156788 + $0.21075.
+    expect(result.stdout).toMatch(/standard\s+2 images\s+\$0\.3675/);
     expect(await readdir(path.join(out, 'no-key', 'images'))).toEqual(['a.png', 'b.png']);
   });
 });
@@ -131,7 +133,8 @@ describe('enqueue --dry-run', () => {
     expect(result.stdout).toMatch(
       /rows\.jsonl:2 \[output_format\]: output_format: must be one of: png, jpeg, webp/,
     );
-    expect(result.stdout).toMatch(/high-resolution 1 images \$0\.222/);
+    // 2560x1440 high: 7,370 output tokens at $30/M and 1 prompt token at $5/M.
+    expect(result.stdout).toMatch(/high-resolution 1 images \$0\.2211/);
     expect(await keysUnderPrefix()).toEqual([]);
     expect(await readdir(out)).toEqual([]);
   });

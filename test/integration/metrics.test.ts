@@ -67,8 +67,9 @@ describe('metrics', () => {
         Date.now() < deadline
       );
       expect(text).toMatch(/image_batch_rows_total\{provider="oxen",status="completed"\} 2/);
-      expect(text).toMatch(/image_batch_spent_usd_total\{provider="oxen",tier="standard"\} 0\.211/);
-      expect(text).toMatch(/image_batch_spent_usd_total\{provider="oxen",tier="high-resolution"\} 0\.222/);
+      // 1024x768 high: 4,815 output tokens at $30/M; 2560x1440 high: 7,370; each prompt 3 tokens at $5/M.
+      expect(text).toMatch(/image_batch_spent_usd_total\{provider="oxen",tier="standard"\} 0\.144465/);
+      expect(text).toMatch(/image_batch_spent_usd_total\{provider="oxen",tier="high-resolution"\} 0\.221115/);
       expect(text).toMatch(/image_batch_rate_limited_total\{provider="oxen"\} 1/);
       expect(text).toMatch(
         /image_batch_provider_request_seconds_count\{provider="oxen",operation="generate",outcome="completed"\} 2/,

@@ -362,11 +362,12 @@ describe('money', () => {
     const out = await temporaryDirectory();
     const environment_ = environment({ FAL_CONCURRENCY: '1', IMAGE_BATCH_BUDGET_RECHECK_MS: '200' });
     const first = await runCliInProcess(
-      ['run', manifest, '--out', out, '--batch', 'capped', '--budget-usd', '0.44'],
+      ['run', manifest, '--out', out, '--batch', 'capped', '--budget-usd', '0.45'],
       environment_,
     );
     expect(first.exitCode).toBe(1);
-    expect(first.stdout).toMatch(/Budget reached: \$0\.44 spent of the \$0\.44 cap; 2 rows held back/);
+    // Each row: fal's $0.22 (7,024 tokens rounded up to the cent) and 2 prompt tokens at $5/M; a third would pass $0.45.
+    expect(first.stdout).toMatch(/Budget reached: \$0\.4400 spent of the \$0\.45 cap; 2 rows held back/);
     expect(first.stdout).toMatch(/image-batch budget capped <usd>/);
     expect(await readJsonLines(path.join(out, 'capped', 'results.jsonl'))).toHaveLength(2);
     expect((await runCliInProcess(['budget', 'capped', '1'], environment_)).exitCode).toBe(0);
@@ -417,7 +418,8 @@ describe('money', () => {
     expect(json.failed_by_reason).toEqual({ content_policy: 1 });
     expect(json.by_provider.openai.standard.images).toBe(1);
     expect(json.by_provider.openai.standard.actual_usd).toBeGreaterThan(0);
-    expect(json.cost_by_tier.standard.cost_usd).toBeCloseTo(0.211, 6);
+    // 7,024 output tokens at $30/M and 7 prompt tokens at $5/M.
+    expect(json.cost_by_tier.standard.cost_usd).toBeCloseTo(7024 * 30e-6 + 7 * 5e-6, 6);
     const csv = (await runCliInProcess(['report', 'report', '--format', 'csv'], environment())).stdout;
     expect(csv.split('\n')[0]).toBe(
       'row_key,manifest,line,provider,model,status,error_code,error_message,resolution,resolution_tier,images,cost_usd,cost_usd_actual,request_id,prompt',
