@@ -4,6 +4,7 @@
  * `providers --check`. Every rule is written from openai/openai-openapi `CreateImageRequest`, `CreateImageEditRequest`
  * and `ImagesResponse` (@f85dbe2) unless it names another source; messages OpenAI does not document are ours.
  */
+import sharp from 'sharp';
 import { randomUUID } from 'node:crypto';
 import { authorized, REFUSAL_MARKER, type ProviderRoutes, type RouteContext } from '../core.js';
 import { answeredByFault } from '../faults.js';
@@ -119,8 +120,26 @@ async function handle(context: RouteContext, operation: 'generate' | 'edit'): Pr
     output_format: ask.format,
     quality,
     size: `${ask.size.width}x${ask.size.height}`,
-    usage: openaiUsage({ prompt, inputImages: images.length, size: ask.size, quality, count: made.length }),
+    usage: openaiUsage({
+      prompt,
+      inputSizes: await imageSizes(images),
+      size: ask.size,
+      quality,
+      count: made.length,
+    }),
   });
+}
+
+/** The pixel sizes of the input images (unreadable ones count as 1024x1024). */
+async function imageSizes(images: Buffer[]): Promise<Array<{ width: number; height: number }>> {
+  return Promise.all(
+    images.map(async (bytes) => {
+      const metadata = await sharp(bytes)
+        .metadata()
+        .catch(() => undefined);
+      return { width: metadata?.width ?? 1024, height: metadata?.height ?? 1024 };
+    }),
+  );
 }
 
 /** `GET /v1/models` and `GET /v1/models/{id}`: the model objects (free calls; `providers --check`). */
