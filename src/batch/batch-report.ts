@@ -9,11 +9,21 @@ import { RESOLUTION_TIERS, type ResolutionTier } from '../cost/resolution-tier.j
 import { formatUsd, roundUsd } from '../cost/usd.js';
 import type { ResultLine } from '../shared/job-definitions.js';
 
+/**
+ * One provider × tier cell of the reconciliation: images and estimated USD of the completed rows; of the rows whose
+ * provider reported usage, the estimate (`estimated_usd_with_actual`) and the actual USD, and the error of the
+ * estimate in per cent (`(actual − estimate) / estimate × 100`, one decimal); nulls where no row reported usage.
+ */
+export interface TierCell {
+  images: number;
+  cost_usd: number;
+  actual_usd: number | null;
+  estimated_usd_with_actual: number | null;
+  difference_percent: number | null;
+}
+
 /** Figures by resolution tier, with actual cost where providers reported usage. */
-export type TierFigures = Record<
-  ResolutionTier,
-  { images: number; cost_usd: number; actual_usd: number | null }
->;
+export type TierFigures = Record<ResolutionTier, TierCell>;
 
 /** The figures of `image-batch report` and summary.json. */
 export interface ReportFigures {
@@ -30,18 +40,20 @@ export interface ReportFigures {
 /** The report figures of a batch status. */
 export function reportFigures(status: BatchStatus): ReportFigures {
   const counters = status.counters;
-  const tierFigures = (images: number, costUsd: number, actualKey: string) => ({
-    images,
-    cost_usd: roundUsd(costUsd),
-    actual_usd: counters[actualKey] === undefined ? null : roundUsd(counters[actualKey]),
-  });
+  const tierFigures = (images: number, costUsd: number, scope: string): TierCell => {
+    const actual = counters[`actual_usd:${scope}`];
+    const estimated = counters[`estimated_usd_with_actual:${scope}`];
+    return {
+      images,
+      cost_usd: roundUsd(costUsd),
+      actual_usd: actual === undefined ? null : roundUsd(actual),
+      estimated_usd_with_actual: estimated === undefined ? null : roundUsd(estimated),
+      difference_percent: differencePercent(estimated, actual),
+    };
+  };
   const costByTier = {} as TierFigures;
   for (const tier of RESOLUTION_TIERS) {
-    costByTier[tier] = tierFigures(
-      status.costByTier[tier].images,
-      status.costByTier[tier].cost_usd,
-      `actual_usd:${tier}`,
-    );
+    costByTier[tier] = tierFigures(status.costByTier[tier].images, status.costByTier[tier].cost_usd, tier);
   }
   const byProvider: Record<string, Partial<TierFigures>> = {};
   const failedByReason: Record<string, number> = {};
@@ -54,7 +66,7 @@ export function reportFigures(status: BatchStatus): ReportFigures {
       (byProvider[provider] ??= {})[tier] = tierFigures(
         value,
         counters[`cost_usd:${provider}:${tier}`] ?? 0,
-        `actual_usd:${provider}:${tier}`,
+        `${provider}:${tier}`,
       );
     }
   }
@@ -80,6 +92,49 @@ export function reportFigures(status: BatchStatus): ReportFigures {
   };
 }
 
+/** `(actual − estimate) / estimate` in per cent, one decimal; null when either is missing or the estimate is 0. */
+export function differencePercent(estimated: number | undefined, actual: number | undefined): number | null {
+  if (estimated === undefined || actual === undefined || estimated <= 0) return null;
+  return Math.round(((actual - estimated) / estimated) * 1000) / 10;
+}
+
+/** `+1.2 %`, `−3.0 %`, or `—`. */
+export function formatPercent(percent: number | null): string {
+  if (percent === null) return '—';
+  return `${percent > 0 ? '+' : percent < 0 ? '−' : '±'}${Math.abs(percent).toFixed(1)} %`;
+}
+
+/** One line of the reconciliation table. */
+function cellLine(provider: string, tier: string, entry: TierCell): string {
+  const money = (usd: number | null) => (usd === null ? '—' : formatUsd(usd)).padStart(11);
+  return (
+    `  ${provider.padEnd(10)} ${tier.padEnd(16)} ${String(entry.images).padStart(7)} ${money(entry.cost_usd)}` +
+    ` ${money(entry.estimated_usd_with_actual)} ${money(entry.actual_usd)} ${formatPercent(entry.difference_percent).padStart(8)}`
+  );
+}
+
+/** The table header of {@link cellLine}. */
+export const RECONCILIATION_HEADER =
+  `  ${'provider'.padEnd(10)} ${'tier'.padEnd(16)} ${'images'.padStart(7)} ${'estimated'.padStart(11)}` +
+  ` ${'reported:est'.padStart(11)} ${'actual'.padStart(11)} ${'error'.padStart(8)}`;
+
+/** Reconciliation lines: estimate vs actual by provider × tier, then all providers by tier. */
+export function reconciliationLines(figures: ReportFigures): string[] {
+  const lines = [RECONCILIATION_HEADER];
+  for (const [provider, byTier] of Object.entries(figures.by_provider)) {
+    for (const tier of RESOLUTION_TIERS) {
+      const entry = byTier[tier];
+      if (entry !== undefined && entry.images > 0) lines.push(cellLine(provider, tier, entry));
+    }
+  }
+  for (const tier of RESOLUTION_TIERS) lines.push(cellLine('all', tier, figures.cost_by_tier[tier]));
+  lines.push(
+    '  (reported:est and actual: the rows whose provider reported usage — OpenAI tokens — priced by our estimate and by',
+    '   the usage; error = (actual − estimate) / estimate; — where no row reported usage)',
+  );
+  return lines;
+}
+
 /** The report as table lines. */
 export function reportTable(figures: ReportFigures): string[] {
   const lines = [
@@ -89,31 +144,13 @@ export function reportTable(figures: ReportFigures): string[] {
   ];
   for (const [reason, count] of Object.entries(figures.failed_by_reason))
     lines.push(`  failed ${reason}: ${count}`);
-  lines.push(
-    `  ${'provider'.padEnd(10)} ${'tier'.padEnd(16)} ${'images'.padStart(7)} ${'estimated'.padStart(11)} ${'actual'.padStart(11)}`,
-  );
-  for (const [provider, byTier] of Object.entries(figures.by_provider)) {
-    for (const tier of RESOLUTION_TIERS) {
-      const entry = byTier[tier];
-      if (entry === undefined || entry.images === 0) continue;
-      lines.push(
-        `  ${provider.padEnd(10)} ${tier.padEnd(16)} ${String(entry.images).padStart(7)} ${formatUsd(entry.cost_usd).padStart(11)} ${(entry.actual_usd === null ? '—' : formatUsd(entry.actual_usd)).padStart(11)}`,
-      );
-    }
-  }
-  for (const tier of RESOLUTION_TIERS) {
-    const entry = figures.cost_by_tier[tier];
-    lines.push(
-      `  ${'all'.padEnd(10)} ${tier.padEnd(16)} ${String(entry.images).padStart(7)} ${formatUsd(entry.cost_usd).padStart(11)} ${(entry.actual_usd === null ? '—' : formatUsd(entry.actual_usd)).padStart(11)}`,
-    );
-  }
+  lines.push(...reconciliationLines(figures));
   lines.push(`  total estimated ${formatUsd(figures.cost_usd_total)}`);
   if (figures.budget.cap_usd !== null) {
     lines.push(
-      `  budget: spent ${formatUsd(figures.budget.spent_usd)} of ${formatUsd(figures.budget.cap_usd)} (${formatUsd(figures.budget.reserved_usd)} reserved in flight)`,
+      `  budget: spent ${formatUsd(figures.budget.spent_usd)} of ${formatUsd(figures.budget.cap_usd)} (${formatUsd(figures.budget.reserved_usd)} reserved in flight; spent counts actual figures where reported)`,
     );
   }
-  lines.push('  (actual: from usage the provider reported, OpenAI tokens; — where none was reported)');
   return lines;
 }
 
@@ -131,6 +168,7 @@ const CSV_COLUMNS = [
   'images',
   'cost_usd',
   'cost_usd_actual',
+  'cost_usd_difference',
   'request_id',
   'prompt',
 ] as const;
@@ -162,6 +200,7 @@ export async function writeReportCsv(
             line.outputs.length,
             line.cost_usd,
             line.cost_usd_actual ?? '',
+            line.cost_usd_difference ?? '',
             line.request_id ?? '',
             line.prompt ?? '',
           ],

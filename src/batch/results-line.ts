@@ -3,6 +3,7 @@
  * data and what happened to it, so the fields cannot drift between the places that finish a row.
  */
 import { resolutionTier } from '../cost/resolution-tier.js';
+import { roundUsd } from '../cost/usd.js';
 import type { ImageJobData, ResultLine, StoredOutput } from '../shared/job-definitions.js';
 import { parseResolution } from '../shared/resolution.js';
 
@@ -69,6 +70,8 @@ export function completedLine(
     request_id: outcome.requestId,
     cost_usd: outcome.costUsd,
     cost_usd_actual: outcome.actualUsd ?? null,
+    cost_usd_difference:
+      outcome.actualUsd === undefined ? null : roundUsd(outcome.actualUsd - outcome.costUsd),
     usage: outcome.usage === undefined ? null : { ...outcome.usage },
     error: null,
     finished_at: new Date().toISOString(),
@@ -87,6 +90,7 @@ export function failedLine(
     request_id: failure.requestId,
     cost_usd: 0,
     cost_usd_actual: null,
+    cost_usd_difference: null,
     usage: null,
     error: { code: failure.code, message: failure.message },
     finished_at: new Date().toISOString(),

@@ -6,6 +6,7 @@ import type { BatchStatus } from '../batch/batch-store.js';
 import { fileLocation } from '../storage/output-store.js';
 import { outputStoreFor } from '../storage/stores.js';
 import { RESOLUTION_TIERS } from '../cost/resolution-tier.js';
+import { reconciliationLines, reportFigures } from '../batch/batch-report.js';
 import { formatUsd } from '../cost/usd.js';
 
 /** Lines describing an enqueue. */
@@ -95,19 +96,14 @@ export function describeEstimate(report: EnqueueReport): string[] {
   return lines;
 }
 
-/** Lines of a batch's counts and cost by tier. */
+/** Lines of a batch's counts, and its cost: estimate vs actual by provider × resolution tier. */
 export function describeStatus(status: BatchStatus): string[] {
   const lines = [
     `Batch ${status.batchId}: ${status.rows} rows enqueued — ${status.completed} completed, ${status.failed} failed, ` +
       `${status.pending} pending; ${status.rejected} rejected.`,
-    `Cost (estimate): ${formatUsd(status.costUsdTotal)}`,
+    `Cost: ${formatUsd(status.costUsdTotal)} estimated; spent against the budget ${formatUsd(status.spentUsd)} (actual where reported).`,
+    ...reconciliationLines(reportFigures(status)),
   ];
-  for (const tier of RESOLUTION_TIERS) {
-    const entry = status.costByTier[tier];
-    lines.push(
-      `  ${tier.padEnd(16)} ${String(entry.images).padStart(6)} images  ${formatUsd(entry.cost_usd)}`,
-    );
-  }
   lines.push(`Output: ${outputStoreFor(status.outputDirectory).batchLocation(status.batchId)}`);
   return lines;
 }

@@ -54,6 +54,8 @@ export interface PricedRequest {
   quality: Quality;
   numImages: number;
   inputImageCount: number;
+  /** Sizes of the input images where known (an unknown one is priced at the most an input can cost). */
+  inputImageSizes?: ReadonlyArray<Resolution | undefined>;
   /** Characters of the prompt (its text input tokens are estimated from them); 0 when not known. */
   promptCharacters?: number;
 }
@@ -207,6 +209,9 @@ export function quoteRequest(
     quality: request.quality ?? defaultQuality,
     numImages: request.numImages,
     inputImageCount: request.inputImages.length,
+    inputImageSizes: request.inputImages.map((_, index) =>
+      parseResolution(request.inputImageSizes?.[index] ?? ''),
+    ),
     promptCharacters: request.prompt.length,
   });
 }
@@ -239,13 +244,20 @@ function publishedQuote(
       const prices = pricing.tokenPrices;
       let output = (outputImageTokens(request.resolution, quality) ?? 0) * prices.imageOutput;
       if (pricing.roundPerImageUpToCent) output = Math.ceil(roundUsd(output * 100)) / 100;
+      const inputSizes = Array.from(
+        { length: request.inputImageCount },
+        (_, index) => request.inputImageSizes?.[index],
+      );
       const inputs =
-        request.operation === 'edit' ? request.inputImageCount * inputImageTokens() * prices.imageInput : 0;
+        request.operation === 'edit'
+          ? inputSizes.reduce((sum, size) => sum + inputImageTokens(size), 0) * prices.imageInput
+          : 0;
+      const inputSizeUnknown = request.operation === 'edit' && inputSizes.some((size) => size === undefined);
       const text =
         request.promptCharacters === undefined
           ? 0
           : estimatedPromptTokens(request.promptCharacters) * prices.textInput;
-      return quote(output + inputs + text, 0, !pricing.published || inputs > 0);
+      return quote(output + inputs + text, 0, !pricing.published || inputSizeUnknown);
     }
   }
 }

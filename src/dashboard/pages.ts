@@ -2,7 +2,7 @@
  * HTML of the dashboard's own pages: the batches page and one batch's page. Plain server-rendered HTML with a small
  * polling script; every value from a batch (row keys, prompts, provider messages) is escaped.
  */
-import type { ReportFigures } from '../batch/batch-report.js';
+import { formatPercent, type ReportFigures, type TierCell } from '../batch/batch-report.js';
 import type { ResultLine } from '../shared/job-definitions.js';
 import { RESOLUTION_TIERS } from '../cost/resolution-tier.js';
 
@@ -138,10 +138,6 @@ export function batchPage(data: BatchPageData): string {
   const { overview, figures } = data;
   const id = encodeURIComponent(overview.id);
   const cards = batchCards(overview);
-  const tierRows = RESOLUTION_TIERS.map((tier) => {
-    const entry = figures.cost_by_tier[tier];
-    return `<tr><td>${tier}</td><td>${entry.images}</td><td>${usd(entry.cost_usd)}</td><td>${entry.actual_usd === null ? '—' : usd(entry.actual_usd)}</td></tr>`;
-  }).join('');
   const failures = data.failures
     .map(
       (group) =>
@@ -184,7 +180,7 @@ ${
           : ''
       }</p>`
 }
-<h2>Cost by tier</h2><table><thead><tr><th>Tier</th><th>Images</th><th>Estimated</th><th>Actual</th></tr></thead><tbody>${tierRows}</tbody></table>
+${costTable(figures)}
 <h2>Failures by reason</h2><table id="failures"><tbody>${failures || '<tr><td>No failed rows.</td></tr>'}</tbody></table>
 <h2>Search</h2><form class="search" method="get"><input name="q" value="${escapeHtml(data.query)}" placeholder="row key or prompt text"> <button>Search</button></form>${matches}
 <h2>Gallery</h2><div class="gallery" id="gallery">${gallery || 'No images yet.'}</div>
@@ -195,6 +191,25 @@ setInterval(async () => {
 }, 2000);
 </script>`,
   );
+}
+
+/**
+ * Estimate vs actual by provider × resolution tier: images and estimate of the completed rows, then — of the rows whose
+ * provider reported usage — our estimate, the actual cost and the error in per cent.
+ */
+function costTable(figures: ReportFigures): string {
+  const cell = (provider: string, tier: string, entry: TierCell | undefined) =>
+    entry === undefined || (entry.images === 0 && provider !== 'all')
+      ? ''
+      : `<tr><td>${escapeHtml(provider)}</td><td>${tier}</td><td>${entry.images}</td><td>${usd(entry.cost_usd)}</td><td>${entry.estimated_usd_with_actual === null ? '—' : usd(entry.estimated_usd_with_actual)}</td><td>${entry.actual_usd === null ? '—' : usd(entry.actual_usd)}</td><td>${formatPercent(entry.difference_percent)}</td></tr>`;
+  const rows = [
+    ...Object.entries(figures.by_provider).flatMap(([provider, byTier]) =>
+      RESOLUTION_TIERS.map((tier) => cell(provider, tier, byTier[tier])),
+    ),
+    ...RESOLUTION_TIERS.map((tier) => cell('all', tier, figures.cost_by_tier[tier])),
+  ].join('');
+  return `<h2>Cost: estimate vs actual</h2><table id="cost"><thead><tr><th>Provider</th><th>Tier</th><th>Images</th><th>Estimated</th><th>Estimated (rows with usage)</th><th>Actual</th><th>Error</th></tr></thead><tbody>${rows}</tbody></table>
+<p class="note">Actual: from the usage the provider reported (OpenAI tokens); — where none did. Error = (actual − estimate) / estimate.</p>`;
 }
 
 /** The cards of the batch page (refreshed by its polling script). */

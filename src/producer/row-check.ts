@@ -6,6 +6,7 @@
  * a bad one, its field errors.
  */
 import { open } from 'node:fs/promises';
+import sharp from 'sharp';
 import { resolutionTier } from '../cost/resolution-tier.js';
 import { quoteRequest, type PriceCatalogue } from '../cost/price-catalogue.js';
 import type { ModelCapabilities } from '../providers/capabilities.js';
@@ -90,6 +91,8 @@ export class RowChecker {
     const adapter = await this.adapterFor(provider);
     const errors: FieldError[] = adapter.checkRequest(data);
     errors.push(...(await localImageProblems(row, this.localFiles, adapter.capabilitiesFor(data))));
+    if (data.operation === 'edit' && data.inputImages.some(isLocalImage))
+      data.inputImageSizes = data.inputImages.map((reference) => this.localFiles.get(reference)?.size ?? '');
     const resolution = parseResolution(row.resolution)!;
     const quote = quoteRequest(this.options.catalogue, provider, data, adapter.defaultQuality);
     const unpriced = quote.unpriced === true ? (quote.source.note ?? 'no published price') : undefined;
@@ -138,10 +141,14 @@ export function jobDataOf(
   return data;
 }
 
-/** What the producer knows of a local input file: whether it exists, and its image type by its first bytes. */
+/**
+ * What the producer knows of a local input file: whether it exists, its image type by its first bytes, and its pixel
+ * size `WIDTHxHEIGHT` from its header (prices its input image tokens), when readable.
+ */
 interface LocalImage {
   exists: boolean;
   type: string | undefined;
+  size?: string;
 }
 
 /**
@@ -190,11 +197,22 @@ async function lookAt(reference: string): Promise<LocalImage> {
       if (!info.isFile()) return { exists: false, type: undefined };
       const head = Buffer.alloc(16);
       const { bytesRead } = await handle.read(head, 0, 16, 0);
-      return { exists: true, type: sniffImageType(head.subarray(0, bytesRead)) };
+      const type = sniffImageType(head.subarray(0, bytesRead));
+      if (type === undefined) return { exists: true, type };
+      return { exists: true, type, ...(await pixelSize(reference)) };
     } finally {
       await handle.close();
     }
   } catch {
     return { exists: false, type: undefined };
   }
+}
+
+/** The pixel size of an image file from its header (sharp reads no pixels for it); nothing when unreadable. */
+async function pixelSize(path: string): Promise<{ size?: string }> {
+  const metadata = await sharp(path)
+    .metadata()
+    .catch(() => undefined);
+  if (metadata?.width === undefined || metadata.height === undefined) return {};
+  return { size: `${metadata.width}x${metadata.height}` };
 }

@@ -61,7 +61,7 @@ export const INPUT_IMAGE_PATCH_BUDGET = 1536;
  * known (an input URL not read before the call), the budget: an estimate that errs high.
  */
 export function inputImageTokens(size?: Resolution): number {
-  if (size === undefined) return INPUT_IMAGE_PATCH_BUDGET;
+  if (size === undefined || size.width <= 0 || size.height <= 0) return INPUT_IMAGE_PATCH_BUDGET;
   let width = size.width;
   let height = size.height;
   const long = Math.max(width, height);

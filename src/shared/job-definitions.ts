@@ -47,6 +47,11 @@ export interface ImageRequest {
   prompt: string;
   /** Input images: http(s) or data URLs, or absolute paths of local files. Empty for `generate`. */
   inputImages: string[];
+  /**
+   * Pixel sizes of the input images as `WIDTHxHEIGHT`, in the order of `inputImages`, where the producer read them
+   * (local files); '' where it could not (URLs). Prices each input's image tokens; unknown ones at the most.
+   */
+  inputImageSizes?: string[];
   /** Mask image (URL or absolute path); white marks the area to edit. */
   mask?: string;
   /** Output size `WIDTHxHEIGHT` in pixels, e.g. `1024x1024`. */
@@ -127,6 +132,8 @@ export interface ResultLine {
   cost_usd: number;
   /** Actual cost in USD from the usage the provider reported (OpenAI tokens), else null. */
   cost_usd_actual: number | null;
+  /** `cost_usd_actual − cost_usd` in USD (positive: billed more than estimated), null without an actual cost. */
+  cost_usd_difference: number | null;
   /** Token usage the provider reported (OpenAI), else null. */
   usage: Record<string, unknown> | null;
   /**

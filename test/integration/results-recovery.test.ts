@@ -35,6 +35,7 @@ const line = (rowKey: string): ResultLine => ({
   resolution_tier: 'standard',
   cost_usd: 0.2,
   cost_usd_actual: null,
+  cost_usd_difference: null,
   usage: null,
   error: null,
   finished_at: new Date().toISOString(),

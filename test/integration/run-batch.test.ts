@@ -422,7 +422,7 @@ describe('money', () => {
     expect(json.cost_by_tier.standard.cost_usd).toBeCloseTo(7024 * 30e-6 + 7 * 5e-6, 6);
     const csv = (await runCliInProcess(['report', 'report', '--format', 'csv'], environment())).stdout;
     expect(csv.split('\n')[0]).toBe(
-      'row_key,manifest,line,provider,model,status,error_code,error_message,resolution,resolution_tier,images,cost_usd,cost_usd_actual,request_id,prompt',
+      'row_key,manifest,line,provider,model,status,error_code,error_message,resolution,resolution_tier,images,cost_usd,cost_usd_actual,cost_usd_difference,request_id,prompt',
     );
     expect(csv).toContain(`"'=HYPERLINK(""http://evil"")"`);
     expect(csv).not.toMatch(/,=HYPERLINK/);
@@ -433,5 +433,70 @@ describe('money', () => {
       any
     >;
     expect(summary.by_provider.openai.standard.actual_usd).toBe(json.by_provider.openai.standard.actual_usd);
+  });
+
+  it('reconciles: each row records estimate, actual and difference; report, summary and budget use them', async () => {
+    const folder = await manifestFolder();
+    // 800x600 is magnified to 1024x768 and billed as 32 x 24 = 768 input image tokens (community thread 1382940).
+    await sharp({ create: { width: 800, height: 600, channels: 3, background: '#6a8' } })
+      .png()
+      .toFile(path.join(folder, 'photo.png'));
+    const manifest = await writeManifest(folder, 'reconcile.jsonl', [
+      jsonLine({
+        id: 'made',
+        provider: 'openai',
+        prompt: 'A red kite',
+        resolution: '1024x1024',
+        quality: 'high',
+      }),
+      jsonLine({
+        id: 'edited',
+        provider: 'openai',
+        prompt: 'Add a blue sky',
+        image_urls: ['photo.png'],
+        resolution: '1536x1024',
+        quality: 'low',
+      }),
+      jsonLine({
+        id: 'fal-made',
+        provider: 'fal',
+        prompt: 'A lamp',
+        resolution: '1024x1024',
+        quality: 'low',
+      }),
+    ]);
+    const out = await temporaryDirectory();
+    const run = await runCliInProcess(
+      ['run', manifest, '--out', out, '--batch', 'reconcile', '--budget-usd', '5'],
+      environment(),
+    );
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    const lines = await readJsonLines<ResultLine>(path.join(out, 'reconcile', 'results.jsonl'));
+    const byKey = new Map(lines.map((line) => [line.row_key, line]));
+    const edited = byKey.get('edited')!;
+    // Output 1536x1024 low: 158 tokens at $30/M; input 768 at $8/M; prompt 14 characters = 4 tokens at $5/M.
+    expect(edited.cost_usd).toBeCloseTo(158 * 30e-6 + 768 * 8e-6 + 4 * 5e-6, 6);
+    expect(edited.cost_usd_actual).not.toBeNull();
+    expect(edited.cost_usd_difference).toBeCloseTo(edited.cost_usd_actual! - edited.cost_usd, 6);
+    expect(Math.abs(edited.cost_usd_difference!)).toBeLessThan(edited.cost_usd * 0.1);
+    // fal reports no usage: its row has an estimate and no actual.
+    expect(byKey.get('fal-made')).toMatchObject({ cost_usd_actual: null, cost_usd_difference: null });
+    const json = JSON.parse(
+      (await runCliInProcess(['report', 'reconcile', '--format', 'json'], environment())).stdout,
+    ) as Record<string, any>;
+    const openai = json.by_provider.openai;
+    const actual = lines.reduce((sum, line) => sum + (line.cost_usd_actual ?? 0), 0);
+    expect(openai.standard.actual_usd).toBeCloseTo(actual, 4);
+    expect(openai.standard.estimated_usd_with_actual).toBeCloseTo(
+      byKey.get('made')!.cost_usd + edited.cost_usd,
+      6,
+    );
+    expect(Math.abs(openai.standard.difference_percent as number)).toBeLessThan(10);
+    expect(json.by_provider.fal.standard.difference_percent).toBeNull();
+    // The budget settles on actual figures where reported, on the estimate elsewhere.
+    expect(json.budget.spent_usd).toBeCloseTo(actual + byKey.get('fal-made')!.cost_usd, 4);
+    const table = (await runCliInProcess(['report', 'reconcile'], environment())).stdout;
+    expect(table).toMatch(/openai\s+standard\s+2\s+\$[\d.]+\s+\$[\d.]+\s+\$[\d.]+\s+[+−±]\d+\.\d %/);
+    expect(run.stdout).toMatch(/all\s+standard\s+3\s+\$[\d.]+\s+\$[\d.]+\s+\$[\d.]+\s+[+−±]\d+\.\d %/);
   });
 });

@@ -124,6 +124,26 @@ describe('catalogue entries', () => {
     // 7,024 output tokens at $30/M, and each input at most 1,536 image tokens at $8/M (its size is not known here).
     expect(edit.usd).toBeCloseTo(roundUsdForTest(7024 * 30e-6 + 2 * 1536 * 8e-6), 6);
     expect(edit.estimate).toBe(true);
+    // Sizes read from local files price each input by its own patches: 512x512 → 1024x1024 → 1,024 tokens.
+    const measured = catalogue.quote(
+      'openai',
+      request('1024x1024', 'high', {
+        operation: 'edit',
+        inputImageCount: 2,
+        inputImageSizes: [{ width: 512, height: 512 }, undefined],
+      }),
+    );
+    expect(measured.usd).toBeCloseTo(roundUsdForTest(7024 * 30e-6 + (1024 + 1536) * 8e-6), 6);
+    expect(measured.estimate).toBe(true);
+    const allMeasured = catalogue.quote(
+      'openai',
+      request('1024x1024', 'high', {
+        operation: 'edit',
+        inputImageCount: 1,
+        inputImageSizes: [{ width: 512, height: 512 }],
+      }),
+    );
+    expect(allMeasured.estimate).toBe(false);
     const withPrompt = catalogue.quote('openai', request('1024x1024', 'high', { promptCharacters: 400 }));
     expect(withPrompt.usd).toBeCloseTo(roundUsdForTest(7024 * 30e-6 + 100 * 5e-6), 6);
     const twoImages = catalogue.quote(

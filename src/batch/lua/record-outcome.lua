@@ -18,6 +18,7 @@ if ARGV[2] == 'completed' then
     redis.call('HINCRBYFLOAT', KEYS[2], 'actual_usd:' .. ARGV[3], ARGV[9])
     redis.call('HINCRBYFLOAT', KEYS[2], 'actual_usd:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[9])
     redis.call('HINCRBYFLOAT', KEYS[2], 'estimated_usd_with_actual:' .. ARGV[3], ARGV[5])
+    redis.call('HINCRBYFLOAT', KEYS[2], 'estimated_usd_with_actual:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[5])
   end
 else
   redis.call('HINCRBY', KEYS[2], 'failed_reason:' .. ARGV[8], 1)
