@@ -31,6 +31,12 @@ export interface BatchRunOptions {
   onProgress?(finished: number, total: number): void;
   /** Called once, after the last read (e.g. to stop a progress bar). */
   onProgressEnd?(): void;
+  /**
+   * Called once when the batch's canary rows have all finished and the rest awaits approval: approve (through the
+   * store) and return `continue`, return `continue` to wait for an approval from elsewhere (`image-batch approve`, the
+   * dashboard), or `stop` to end the run with the batch waiting. Without it, the run waits.
+   */
+  onCanaryFinished?(status: BatchStatus): Promise<'continue' | 'stop'>;
   /** How often the batch is read from Redis, ms. Default 500. */
   pollIntervalMs?: number;
   log: Logger;
@@ -44,6 +50,8 @@ export interface BatchRunOutcome {
   interrupted: boolean;
   /** `provider: reason` for each provider paused for its account while rows wait on it. */
   pausedProviders: string[];
+  /** The run ended with the batch's canary finished and the rest waiting for approval. */
+  awaitingApproval: boolean;
 }
 
 /**
@@ -54,11 +62,15 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchRunOutcom
   let status = await options.store.status(options.batchId);
   if (status === undefined) throw new Error(`batch ${options.batchId} has no record in Redis`);
   let interrupted = false;
+  let awaitingApproval = false;
   let pausedProviders: string[] = [];
+  // An approval a crash interrupted half-way is finished before anything else.
+  if (status.canary?.state === 'approved' && status.canary.held > 0)
+    await options.store.canary.approve(options.batchId);
   if (status.pending > 0) {
     const workers = await options.startWorkers();
     try {
-      ({ status, interrupted, pausedProviders } = await followBatch(options, status));
+      ({ status, interrupted, pausedProviders, awaitingApproval } = await followBatch(options, status));
     } finally {
       await workers.close();
     }
@@ -69,7 +81,32 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchRunOutcom
     options.onProgressEnd?.();
   }
   const summary = await writeBatchSummary(status);
-  return { status, summary, interrupted, pausedProviders };
+  return { status, summary, interrupted, pausedProviders, awaitingApproval };
+}
+
+/** Jobs waiting or running in the queues not paused for their account, and `provider: reason` of those paused. */
+async function queuedJobs(
+  queues: ReturnType<typeof openProviderQueues>,
+  health: ProviderHealth,
+): Promise<{ queued: number; pausedProviders: string[] }> {
+  let queued = 0;
+  const pausedProviders: string[] = [];
+  for (const { name, queue } of queues) {
+    const reason = await health.pauseReason(name);
+    if (reason !== undefined && (await queue.isPaused())) {
+      pausedProviders.push(`${name}: ${reason}`);
+      continue;
+    }
+    const counts = await queue.getJobCounts(
+      'waiting',
+      'active',
+      'delayed',
+      'prioritized',
+      'waiting-children',
+    );
+    queued += Object.values(counts).reduce((a, b) => a + b, 0);
+  }
+  return { queued, pausedProviders };
 }
 
 /**
@@ -80,7 +117,12 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchRunOutcom
 async function followBatch(
   options: BatchRunOptions,
   initial: BatchStatus,
-): Promise<{ status: BatchStatus; interrupted: boolean; pausedProviders: string[] }> {
+): Promise<{
+  status: BatchStatus;
+  interrupted: boolean;
+  pausedProviders: string[];
+  awaitingApproval: boolean;
+}> {
   const { config, redis, log } = options;
   const health = new ProviderHealth(redis, config.queuePrefix, {
     threshold: config.breakerThreshold,
@@ -96,6 +138,8 @@ async function followBatch(
   let unreachableSince: number | undefined;
   let budgetHits = 0;
   let pausedProviders: string[] = [];
+  let canaryAsked = false;
+  let awaitingApproval = false;
   try {
     for (;;) {
       try {
@@ -103,25 +147,19 @@ async function followBatch(
         unreachableSince = undefined;
         options.onProgress?.(status.completed + status.failed, status.rows);
         if (status.pending === 0 || interrupted) break;
+        if (status.state === 'awaiting_approval' && !canaryAsked) {
+          canaryAsked = true;
+          options.onProgressEnd?.();
+          const decision = (await options.onCanaryFinished?.(status)) ?? 'continue';
+          if (decision === 'stop') {
+            awaitingApproval = true;
+            break;
+          }
+        }
         budgetHits = status.state === 'budget_reached' && status.reservedUsd === 0 ? budgetHits + 1 : 0;
         if (budgetHits >= 3) break;
-        let queued = 0;
-        pausedProviders = [];
-        for (const { name, queue } of queues) {
-          const reason = await health.pauseReason(name);
-          if (reason !== undefined && (await queue.isPaused())) {
-            pausedProviders.push(`${name}: ${reason}`);
-            continue;
-          }
-          const counts = await queue.getJobCounts(
-            'waiting',
-            'active',
-            'delayed',
-            'prioritized',
-            'waiting-children',
-          );
-          queued += Object.values(counts).reduce((a, b) => a + b, 0);
-        }
+        let queued: number;
+        ({ queued, pausedProviders } = await queuedJobs(queues, health));
         idlePolls = queued === 0 ? idlePolls + 1 : 0;
         if (idlePolls >= 10) {
           if (pausedProviders.length === 0)
@@ -142,5 +180,5 @@ async function followBatch(
     options.onProgressEnd?.();
     await Promise.all(queues.map(({ queue }) => queue.close()));
   }
-  return { status, interrupted, pausedProviders };
+  return { status, interrupted, pausedProviders, awaitingApproval };
 }

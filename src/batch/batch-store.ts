@@ -12,6 +12,7 @@ import { roundUsd } from '../cost/usd.js';
 import { RESOLUTION_TIERS, type ResolutionTier } from '../cost/resolution-tier.js';
 import { LuaCommands } from '../shared/lua-commands.js';
 import { BudgetLedger } from '../cost/budget.js';
+import { CanaryLedger, type CanaryProgress } from './canary.js';
 
 /**
  * How an incoming row relates to the batch: not there yet; already enqueued from the same place, and `finished` or
@@ -40,8 +41,13 @@ export interface BatchStatus {
   /** USD counted as spent against the cap, and reserved for calls in flight. */
   spentUsd: number;
   reservedUsd: number;
-  /** `budget_reached` when a call was held back by the cap; else `running` or `finished`. */
-  state: 'running' | 'paused' | 'budget_reached' | 'finished';
+  /**
+   * `budget_reached` when a call was held back by the cap; `canary` while the canary rows run and the rest is held;
+   * `awaiting_approval` when they have all finished and the rest waits for approval; else `running` or `finished`.
+   */
+  state: 'running' | 'paused' | 'budget_reached' | 'canary' | 'awaiting_approval' | 'finished';
+  /** The batch's canary, when it has one. */
+  canary?: CanaryProgress;
   /** ISO time of the latest row outcome (when a finished batch finished), or undefined before the first. */
   lastOutcomeAt: string | undefined;
   /** Every counter of the stats hash (by provider, failure reason, actual cost), for reports. */
@@ -66,12 +72,15 @@ const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
 export class BatchStore {
   /** The batches' budget caps and reservations (src/cost/budget.ts). */
   readonly budget: BudgetLedger;
+  /** The batches' canaries (./canary.ts). */
+  readonly canary: CanaryLedger;
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {
     this.budget = new BudgetLedger(redis, prefix);
+    this.canary = new CanaryLedger(redis, prefix);
   }
 
   keys(batchId: string): BatchKeys {
@@ -296,6 +305,13 @@ export class BatchStore {
     const rows = number(meta.rows_total);
     const completed = number(stats.completed);
     const failed = number(stats.failed);
+    const canary = meta.canary_size === undefined ? undefined : await this.canary.progress(batchId);
+    const canaryState =
+      canary?.state !== 'awaiting'
+        ? undefined
+        : canary.completed + canary.failed >= canary.rowKeys.length
+          ? 'awaiting_approval'
+          : 'canary';
     return {
       batchId,
       outputDirectory: meta.output_directory,
@@ -319,17 +335,19 @@ export class BatchStore {
           ? 'finished'
           : meta.paused === '1'
             ? 'paused'
-            : meta.state === 'budget_reached'
-              ? 'budget_reached'
-              : 'running',
+            : canaryState !== undefined
+              ? canaryState
+              : meta.state === 'budget_reached'
+                ? 'budget_reached'
+                : 'running',
       counters: Object.fromEntries(Object.entries(stats).map(([name, value]) => [name, Number(value)])),
+      ...(canary === undefined ? {} : { canary }),
     };
   }
 
   /** Delete every record of a batch (not its jobs). */
   async deleteBatch(batchId: string): Promise<void> {
-    const { meta, rows, outcomes, stats, rejects, budget, reservations, pendingLines } = this.keys(batchId);
-    await this.redis.del(meta, rows, outcomes, stats, rejects, budget, reservations, pendingLines);
+    await this.redis.del(...(Object.values(this.keys(batchId)) as string[]));
     await this.redis.srem(`${this.prefix}:batches`, batchId);
   }
 }

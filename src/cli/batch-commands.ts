@@ -6,7 +6,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Redis } from 'ioredis';
 import type { BatchStore } from '../batch/batch-store.js';
-import { runBatch } from '../batch/batch-runner.js';
+import { runBatch, type BatchRunOutcome } from '../batch/batch-runner.js';
 import { loadCatalogue, type PriceCatalogue } from '../cost/price-catalogue.js';
 import { formatUsd } from '../cost/usd.js';
 import { checkBatchId, defaultBatchId } from '../producer/batch-id.js';
@@ -36,6 +36,7 @@ import {
   type CommandContext,
 } from './context.js';
 import { formatBytes, startProgress } from './progress.js';
+import { decideOnCanary } from './canary-commands.js';
 import { describeEnqueue, describeEstimate, describeStatus } from './report.js';
 
 /** Options of `run` and `enqueue`. */
@@ -52,11 +53,17 @@ export interface EnqueueCommandOptions {
   budgetUsd?: number;
   /** Ask before enqueuing when the estimate is over this many USD (refuse without a terminal). */
   confirmOver?: number;
+  /** Run this many rows first and hold the rest until approved (src/batch/canary.ts). */
+  canary?: number;
 }
 
 /** Options of `run`. */
 export interface RunCommandOptions extends EnqueueCommandOptions {
   concurrency?: number;
+  /** Approve the canary without asking when it is within `canaryTolerance` per cent and nothing failed. */
+  yes?: boolean;
+  /** Default 15. */
+  canaryTolerance?: number;
   /** Requests per minute for every provider, across all workers (overrides `<PROVIDER>_REQUESTS_PER_MINUTE`). */
   requestsPerMinute?: number;
   /** Adapters to use instead of those built from the configuration (tests). */
@@ -122,6 +129,7 @@ export async function enqueueWithProgress(
       outputRoot: options.out,
       dryRun: options.dryRun,
       budgetCapped: options.budgetUsd !== undefined,
+      ...(options.canary === undefined ? {} : { canary: options.canary }),
       attempts: config.attempts,
       backoffDelayMs: config.backoffDelayMs,
       onProgress: ({ bytesRead, totalBytes }) => {
@@ -295,6 +303,30 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
   }
 }
 
+/** Why a run ended before its batch finished, and what to do about it (nothing when it finished). */
+function endOfRunLines(outcome: BatchRunOutcome, batchId: string): string[] {
+  const { status } = outcome;
+  const lines: string[] = [];
+  if (status.state === 'budget_reached' && status.pending > 0)
+    lines.push(
+      `Budget reached: ${formatUsd(status.spentUsd)} spent of the ${formatUsd(status.budgetUsd ?? 0)} cap; ` +
+        `${status.pending} rows held back (not paid for).`,
+      `  Raise the cap with \`image-batch budget ${batchId} <usd>\` and run the same command again.`,
+    );
+  for (const paused of outcome.pausedProviders) {
+    const [name] = paused.split(':');
+    lines.push(
+      `Provider ${paused}`,
+      `  Its rows stay queued. Fix the account, then \`image-batch resume ${name}\` and run the same command again.`,
+    );
+  }
+  if (outcome.awaitingApproval)
+    lines.push(`Batch ${batchId} waits for its canary to be approved: \`image-batch approve ${batchId}\`.`);
+  if (outcome.interrupted)
+    lines.push(`Interrupted: ${status.pending} rows still pending. Run the same command again to continue.`);
+  return lines;
+}
+
 /** Run the enqueued batch with this process's workers and say how it ended. @returns the exit code. */
 async function processBatch(
   context: CommandContext,
@@ -324,7 +356,14 @@ async function processBatch(
       progress ??= startProgress(context.output, 'Processing', total, 'rows');
       progress.update(finished);
     },
-    onProgressEnd: () => progress?.stop(),
+    onProgressEnd: () => {
+      progress?.stop();
+      progress = undefined;
+    },
+    onCanaryFinished: decideOnCanary(context, store, {
+      yes: options.yes === true,
+      tolerancePercent: options.canaryTolerance ?? 15,
+    }),
     startWorkers: async () =>
       (await import('../worker/worker-pool.js')).startWorkerPool({
         config,
@@ -337,27 +376,7 @@ async function processBatch(
       }),
   });
   const { status } = outcome;
-  if (status.state === 'budget_reached' && status.pending > 0) {
-    print(
-      context,
-      `Budget reached: ${formatUsd(status.spentUsd)} spent of the ${formatUsd(status.budgetUsd ?? 0)} cap; ` +
-        `${status.pending} rows held back (not paid for).`,
-      `  Raise the cap with \`image-batch budget ${batchId} <usd>\` and run the same command again.`,
-    );
-  }
-  for (const paused of outcome.pausedProviders) {
-    const [name] = paused.split(':');
-    print(
-      context,
-      `Provider ${paused}`,
-      `  Its rows stay queued. Fix the account, then \`image-batch resume ${name}\` and run the same command again.`,
-    );
-  }
-  if (outcome.interrupted)
-    print(
-      context,
-      `Interrupted: ${status.pending} rows still pending. Run the same command again to continue.`,
-    );
+  print(context, ...endOfRunLines(outcome, batchId));
   print(
     context,
     ...describeStatus(status),

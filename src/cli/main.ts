@@ -9,7 +9,13 @@ import { ConfigurationError, UsageError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import type { CommandContext } from './context.js';
 import type { CliOutput } from './progress.js';
-import { addBatchVerbs, addProcessVerbs, addReportVerbs, addScheduleVerbs } from './program.js';
+import {
+  addBatchVerbs,
+  addCanaryVerbs,
+  addProcessVerbs,
+  addReportVerbs,
+  addScheduleVerbs,
+} from './program.js';
 
 /** Options of {@link main} besides the arguments. */
 export interface MainOptions {
@@ -67,6 +73,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
 
   const deps = { environment, context, setExitCode: (code: number) => (exitCode = code) };
   addBatchVerbs(program, deps);
+  addCanaryVerbs(program, deps);
   addReportVerbs(program, deps);
   addProcessVerbs(program, deps);
   addScheduleVerbs(program, deps);

@@ -7,6 +7,7 @@ import { Argument, Command, InvalidArgumentError, Option } from '@commander-js/e
 import { PROVIDER_NAMES } from '../shared/config.js';
 import { defaultOutputRoot } from '../storage/output-store.js';
 import { budgetCommand, enqueueCommand, estimateCommand, runCommand } from './batch-commands.js';
+import { approveCommand } from './canary-commands.js';
 import type { CommandContext } from './context.js';
 import { dashboardCommand, resumeCommand, simulatorCommand, workerCommand } from './process-commands.js';
 import { providersCommand } from './providers-command.js';
@@ -60,6 +61,18 @@ const confirmOverOption = () =>
     '--confirm-over <usd>',
     'estimate first; when the estimate is over this, ask (and refuse without a terminal)',
   ).argParser(usd);
+const canaryOption = () =>
+  new Option(
+    '--canary <n>',
+    'run n rows first (stratified across provider × size × quality × mode), hold the rest until `approve`',
+  ).argParser(positiveInteger);
+/** A percentage, 0 or more. */
+function percent(value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0 || value.trim() === '')
+    throw new InvalidArgumentError('must be a percentage, 0 or more');
+  return number;
+}
 const providerOption = () =>
   new Option(
     '--provider <name>',
@@ -100,6 +113,18 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(pricingOption())
     .addOption(budgetOption())
     .addOption(confirmOverOption())
+    .addOption(canaryOption())
+    .option(
+      '--canary-tolerance <percent>',
+      "with --yes: how far the canary's measured cost per image may be from the estimate",
+      percent,
+      15,
+    )
+    .option(
+      '--yes',
+      'approve the canary without asking when nothing failed and its cost is within tolerance',
+      false,
+    )
     .action(async (manifests, flags) => {
       deps.setExitCode(await runCommand(deps.context('warn'), { manifests, ...flags }));
     });
@@ -117,6 +142,7 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(pricingOption())
     .addOption(budgetOption())
     .addOption(confirmOverOption())
+    .addOption(canaryOption())
     .action(async (manifests, flags) => {
       deps.setExitCode(await enqueueCommand(deps.context('warn'), { manifests, ...flags }));
     });
@@ -141,6 +167,17 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .action(async (batch, amount) => {
       const cap = amount === 'none' ? undefined : usd(amount);
       deps.setExitCode(await budgetCommand(deps.context('warn'), { batch, usd: cap }));
+    });
+}
+
+/** `approve`. */
+export function addCanaryVerbs(program: Command, deps: ProgramDependencies): void {
+  program
+    .command('approve')
+    .description("approve a batch's canary (`--canary N`) and release the rows held until then")
+    .argument('<batch>', 'batch id')
+    .action(async (batch) => {
+      deps.setExitCode(await approveCommand(deps.context('warn'), { batch }));
     });
 }
 

@@ -33,6 +33,11 @@ export function describeEnqueue(report: EnqueueReport, dryRun: boolean): string[
   }
   const unpriced = unpricedLine(report.estimate);
   if (unpriced !== undefined) lines.push(unpriced);
+  if (report.canary?.state === 'awaiting')
+    lines.push(
+      `Canary: ${report.canary.rows} rows run first (stratified across provider × size × quality × mode); ` +
+        `${report.canary.held} rows held until \`image-batch approve ${report.batchId}\`.`,
+    );
   if (report.rejected > 0) {
     for (const reject of report.rejectSamples) {
       const where = reject.line > 0 ? `${reject.manifest}:${reject.line}` : reject.manifest;
@@ -104,6 +109,11 @@ export function describeStatus(status: BatchStatus): string[] {
     `Cost: ${formatUsd(status.costUsdTotal)} estimated; spent against the budget ${formatUsd(status.spentUsd)} (actual where reported).`,
     ...reconciliationLines(reportFigures(status)),
   ];
+  if (status.canary?.state === 'awaiting')
+    lines.push(
+      `Canary: ${status.canary.completed + status.canary.failed} of ${status.canary.rowKeys.length} rows finished; ` +
+        `${status.canary.held} rows held until \`image-batch approve ${status.batchId}\`.`,
+    );
   lines.push(`Output: ${outputStoreFor(status.outputDirectory).batchLocation(status.batchId)}`);
   return lines;
 }

@@ -2,6 +2,7 @@
  * The dashboard's read-only routes: the batches page and its live rows, a batch's page (failures by reason, search,
  * gallery) and live cards, the downloads of results.jsonl and the CSV report, and Prometheus metrics.
  */
+import { canaryReport } from '../batch/canary-report.js';
 import type { Express } from 'express';
 import { reportFigures, writeReportCsv } from '../batch/batch-report.js';
 import type { BatchStatus } from '../batch/batch-store.js';
@@ -95,6 +96,7 @@ async function batchPageOf(context: DashboardContext, status: BatchStatus, query
     gallery,
     csrfToken: context.options.readOnly ? undefined : context.csrfToken,
     paused: await context.store.isPaused(status.batchId),
+    canary: status.canary?.state === 'awaiting' ? await canaryReport(status) : undefined,
   });
 }
 

@@ -3,6 +3,7 @@
  * polling script; every value from a batch (row keys, prompts, provider messages) is escaped.
  */
 import { formatPercent, type ReportFigures, type TierCell } from '../batch/batch-report.js';
+import type { CanaryReport } from '../batch/canary-report.js';
 import type { ResultLine } from '../shared/job-definitions.js';
 import { RESOLUTION_TIERS } from '../cost/resolution-tier.js';
 
@@ -42,7 +43,7 @@ th{background:#eef1f5;font-weight:600}
 .bar{background:#e4e7ec;border-radius:4px;height:10px;width:160px;overflow:hidden}
 .bar>span{display:block;height:100%;background:#2e9d5b}
 .state{padding:2px 8px;border-radius:10px;background:#e4e7ec;font-size:12px}
-.state.finished{background:#d7f2e1}.state.budget_reached{background:#fde2c8}
+.state.finished{background:#d7f2e1}.state.budget_reached{background:#fde2c8}.state.awaiting_approval{background:#fff3b0}
 .cards{display:flex;gap:12px;margin-bottom:16px;flex-wrap:wrap}
 .card{background:#fff;padding:10px 14px;box-shadow:0 1px 2px #0001;border-radius:6px}
 .card b{display:block;font-size:18px}
@@ -126,6 +127,8 @@ export interface BatchPageData {
   /** CSRF token for the write actions; undefined in read-only mode (no write action is shown). */
   csrfToken: string | undefined;
   paused: boolean;
+  /** The batch's canary while it awaits approval. */
+  canary: CanaryReport | undefined;
 }
 
 /** A POST form with the CSRF token. */
@@ -180,6 +183,7 @@ ${
           : ''
       }</p>`
 }
+${data.canary === undefined ? '' : canarySection(data.canary, id, data.csrfToken)}
 ${costTable(figures)}
 <h2>Failures by reason</h2><table id="failures"><tbody>${failures || '<tr><td>No failed rows.</td></tr>'}</tbody></table>
 <h2>Search</h2><form class="search" method="get"><input name="q" value="${escapeHtml(data.query)}" placeholder="row key or prompt text"> <button>Search</button></form>${matches}
@@ -191,6 +195,20 @@ setInterval(async () => {
 }, 2000);
 </script>`,
   );
+}
+
+/** The canary awaiting approval: what it showed, and the Approve button (the gallery below shows its images). */
+function canarySection(report: CanaryReport, id: string, csrfToken: string | undefined): string {
+  const perImage = (value: number | null) => (value === null ? '—' : usd(value));
+  const failures = Object.entries(report.failedByReason)
+    .map(([reason, count]) => `${escapeHtml(reason)} ${count}`)
+    .join(', ');
+  const finished = report.completed + report.failed >= report.rows;
+  return `<section id="canary"><h2>Canary</h2>
+<p>${report.rows} rows run first: ${report.completed} completed, ${report.failed} failed${failures === '' ? '' : ` (${failures})`}; <b>${report.held}</b> rows held until approved.</p>
+<p>Cost per image: estimated ${perImage(report.estimatedPerImageUsd)}, measured ${perImage(report.actualPerImageUsd)} (${escapeHtml(formatPercent(report.differencePercent))}${report.measured.images === 0 ? '; no canary row reported usage' : ''}).</p>
+${csrfToken === undefined ? '' : `<p>${finished ? '' : '<i>The canary is still running.</i> '}${actionForm(`/batches/${id}/approve`, `Approve: run the ${report.held} held rows`, csrfToken)}</p>`}
+</section>`;
 }
 
 /**

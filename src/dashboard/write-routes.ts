@@ -1,6 +1,7 @@
 /**
  * The dashboard's write routes, each behind the write guard (read-only mode, same origin, CSRF token): pause and
- * resume a batch, and retry its failed rows after a confirmation page that shows what the retry would cost.
+ * resume a batch, approve its canary (releasing the rows held until then), and retry its failed rows after a
+ * confirmation page that shows what the retry would cost.
  */
 import type { Express, Request, Response } from 'express';
 import { planRetry, retryFailedRows } from '../batch/retry-failed.js';
@@ -22,6 +23,19 @@ export function addWriteRoutes(app: Express, context: DashboardContext): void {
     });
   app.post('/batches/:id/pause', guard, setPaused(true));
   app.post('/batches/:id/resume', guard, setPaused(false));
+  app.post(
+    '/batches/:id/approve',
+    guard,
+    wrap(async (request, response) => {
+      const status = await statusOf(context, request, response);
+      if (status === undefined) return;
+      if (status.canary === undefined)
+        return void response.status(409).type('text').send('this batch has no canary');
+      const { released } = await context.store.canary.approve(status.batchId);
+      context.log.info({ batch: status.batchId, released }, 'canary approved from the dashboard');
+      response.redirect(303, `/batches/${encodeURIComponent(status.batchId)}`);
+    }),
+  );
   const { config } = context.options;
   // Each failed row priced from its own job (its size, quality — else the provider's default —, images and inputs)
   // with the batch's own catalogue (its pricing file, as the workers price it).

@@ -12,6 +12,8 @@ import type { BatchStore } from '../batch/batch-store.js';
 import type { ProviderName } from '../shared/config.js';
 import { PROVIDER_BACKOFF_TYPE } from '../shared/job-definitions.js';
 import { jobIdFor, queueNameFor } from '../shared/keys.js';
+import { CANARY_HOLD_MS } from '../batch/canary.js';
+import type { CanaryPicker } from './canary-picker.js';
 import { addToEstimate, type CostEstimate, type PendingRow } from './estimate.js';
 import { InFlight } from './in-flight.js';
 import type { RejectLine } from './rejects-writer.js';
@@ -34,7 +36,17 @@ export class ChunkWriter {
   private readonly jobOptions: JobsOptions;
 
   constructor(
-    private readonly target: { redis: Redis; store: BatchStore; queuePrefix: string; batchId: string },
+    private readonly target: {
+      redis: Redis;
+      store: BatchStore;
+      queuePrefix: string;
+      batchId: string;
+      /**
+       * Set while the batch's canary awaits approval: rows the picker takes (none without a picker) run, every other
+       * row is held (src/batch/canary.ts).
+       */
+      canary?: { picker: CanaryPicker | undefined };
+    },
     retry: { attempts: number; backoffDelayMs: number },
     private readonly counts: ChunkCounts,
     private readonly reject: (line: RejectLine) => Promise<void>,
@@ -83,7 +95,7 @@ export class ChunkWriter {
    * @returns the rows whose jobs to add: new ones, and known ones not finished yet (a no-op while their job exists,
    * a rescue if it was removed).
    */
-  private async registerChunk(rows: PendingRow[]): Promise<PendingRow[]> {
+  private async registerChunk(rows: PendingRow[]): Promise<HeldOrNot[]> {
     const { store, batchId } = this.target;
     const classifications = await store.classifyRows(batchId, rows);
     const fresh: PendingRow[] = [];
@@ -114,32 +126,69 @@ export class ChunkWriter {
         if (!classification.finished) unfinished.push(row);
       }
     }
+    const held = await this.holdOutsideCanary(fresh, unfinished);
     await store.registerRows(batchId, fresh);
     for (const row of fresh) addToEstimate(this.counts.estimate, row);
     this.counts.enqueued += fresh.length;
-    return [...fresh, ...unfinished];
+    return [...fresh, ...unfinished].map((row) => ({ row, held: held.has(row.rowKey) }));
   }
 
-  /** Add the jobs of `rows`, one `addBulk` per provider. */
-  private async addJobs(rows: PendingRow[]): Promise<void> {
-    const byProvider = new Map<ProviderName, PendingRow[]>();
-    for (const row of rows) {
-      const list = byProvider.get(row.data.provider) ?? [];
-      list.push(row);
-      byProvider.set(row.data.provider, list);
+  /**
+   * While the canary awaits approval: record which new rows go into it (the picker's choice) and which are held, and
+   * which unfinished rows of an earlier run are held. @returns the row keys held.
+   */
+  private async holdOutsideCanary(fresh: PendingRow[], unfinished: PendingRow[]): Promise<Set<string>> {
+    const { canary, store, batchId } = this.target;
+    if (canary === undefined) return new Set();
+    const canaryKeys: string[] = [];
+    const held: PendingRow[] = [];
+    for (const row of fresh) {
+      if (canary.picker?.choose(row) === true) canaryKeys.push(row.rowKey);
+      else held.push(row);
+    }
+    const known = await store.canary.areCanaryRows(
+      batchId,
+      unfinished.map((row) => row.rowKey),
+    );
+    held.push(...unfinished.filter((_, index) => !known[index]));
+    await store.canary.register(
+      batchId,
+      canaryKeys,
+      held.map((row) => ({ provider: row.data.provider, jobId: jobIdFor(batchId, row.rowKey) })),
+    );
+    return new Set(held.map((row) => row.rowKey));
+  }
+
+  /** Add the jobs of `rows`, one `addBulk` per provider; a held row's job is delayed until the canary is approved. */
+  private async addJobs(rows: HeldOrNot[]): Promise<void> {
+    const byProvider = new Map<ProviderName, HeldOrNot[]>();
+    for (const entry of rows) {
+      const list = byProvider.get(entry.row.data.provider) ?? [];
+      list.push(entry);
+      byProvider.set(entry.row.data.provider, list);
     }
     await Promise.all(
       [...byProvider].map(([provider, providerRows]) =>
         this.queueFor(provider).addBulk(
-          providerRows.map((row) => ({
+          providerRows.map(({ row, held }) => ({
             name: row.data.operation,
             data: row.data,
-            opts: { ...this.jobOptions, jobId: jobIdFor(this.target.batchId, row.rowKey) },
+            opts: {
+              ...this.jobOptions,
+              jobId: jobIdFor(this.target.batchId, row.rowKey),
+              ...(held ? { delay: CANARY_HOLD_MS } : {}),
+            },
           })),
         ),
       ),
     );
   }
+}
+
+/** A row to add, and whether it is held until the canary is approved. */
+interface HeldOrNot {
+  row: PendingRow;
+  held: boolean;
 }
 
 /** `manifest:line` split back. */

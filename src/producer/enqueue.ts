@@ -20,6 +20,7 @@ import type { ProviderName } from '../shared/config.js';
 import type { FieldError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { outputStoreFor } from '../storage/stores.js';
+import { CanaryPicker } from './canary-picker.js';
 import { ChunkWriter } from './chunk-writer.js';
 import {
   addToEstimate,
@@ -53,6 +54,11 @@ export interface EnqueueOptions {
   chunkSize?: number;
   /** The batch has a budget cap: rows no published figure can price are rejected (they cannot be held to it). */
   budgetCapped?: boolean;
+  /**
+   * Run this many rows first, stratified across provider × size × quality × mode, and hold the rest until the canary is
+   * approved (src/batch/canary.ts). Applies to a batch that has no canary yet.
+   */
+  canary?: number;
   /** Progress callback: bytes read so far out of the manifests' total size. */
   onProgress?: (progress: { bytesRead: number; totalBytes: number; rowsRead: number }) => void;
   log: Logger;
@@ -89,6 +95,8 @@ export interface EnqueueReport {
   estimate: CostEstimate;
   /** Problems worth a warning that reject nothing (unknown columns). */
   warnings: string[];
+  /** The batch's canary, when it has one: its rows and the rows held until it is approved (after this call). */
+  canary?: { size: number; rows: number; held: number; state: 'awaiting' | 'approved' };
 }
 
 const DEFAULT_CHUNK_SIZE = 1000;
@@ -125,11 +133,18 @@ export async function enqueueManifests(
     if (rejects === undefined || store === undefined) return;
     if (await store.recordReject(options.batchId, `${line.manifest}:${line.line}`)) await rejects.write(line);
   };
+  const canary = options.dryRun || store === undefined ? undefined : await canaryOf(options, store);
   const writer =
     options.dryRun || store === undefined || redis === undefined
       ? undefined
       : new ChunkWriter(
-          { redis, store, queuePrefix: dependencies.queuePrefix, batchId: options.batchId },
+          {
+            redis,
+            store,
+            queuePrefix: dependencies.queuePrefix,
+            batchId: options.batchId,
+            ...(canary === undefined ? {} : { canary }),
+          },
           options,
           report,
           reject,
@@ -138,6 +153,9 @@ export async function enqueueManifests(
   try {
     await readEveryManifest(options, dependencies, report, { reject, writer, providers });
     await writer?.settled();
+    const figures =
+      store === undefined || canary === undefined ? undefined : await finishCanary(store, options, canary);
+    if (figures !== undefined) report.canary = figures;
   } finally {
     await writer?.close();
     await rejects?.close();
@@ -145,6 +163,42 @@ export async function enqueueManifests(
   report.providers = [...providers];
   roundEstimate(report.estimate);
   return report;
+}
+
+/**
+ * The canary this enqueue holds rows for: when the batch's canary awaits approval (configured now by `--canary`, or
+ * earlier), with a picker when `--canary` is given. Undefined when rows are not held.
+ */
+async function canaryOf(
+  options: EnqueueOptions,
+  store: BatchStore,
+): Promise<{ picker: CanaryPicker | undefined } | undefined> {
+  const settings =
+    options.canary === undefined
+      ? await store.canary.settings(options.batchId)
+      : await store.canary.configure(options.batchId, options.canary);
+  if (settings?.state !== 'awaiting') return undefined;
+  return {
+    picker: options.canary === undefined ? undefined : new CanaryPicker(options.batchId, settings.size),
+  };
+}
+
+/**
+ * After the last row: top the canary up to its size from the held rows, and — when it was approved while rows were
+ * still being added — release what this enqueue held. @returns the canary's figures for the report.
+ */
+async function finishCanary(
+  store: BatchStore,
+  options: EnqueueOptions,
+  canary: { picker: CanaryPicker | undefined },
+): Promise<EnqueueReport['canary']> {
+  const topUp = canary.picker?.topUp() ?? [];
+  await store.canary.moveIntoCanary(options.batchId, topUp);
+  if ((await store.canary.settings(options.batchId))?.state === 'approved')
+    await store.canary.approve(options.batchId);
+  const progress = await store.canary.progress(options.batchId);
+  if (progress === undefined) return undefined;
+  return { size: progress.size, rows: progress.rowKeys.length, held: progress.held, state: progress.state };
 }
 
 /** Where checked rows go while the manifests are read. */

@@ -49,6 +49,10 @@ export interface BatchKeys {
   reservations: string;
   /** Hash: row key -> results line recorded in Redis but not yet confirmed in results.jsonl (crash recovery). */
   pendingLines: string;
+  /** Set: row keys of the batch's canary (`--canary N`), the rows that run before approval. */
+  canaryRows: string;
+  /** Set: `<provider> <job id>` of every job held until the canary is approved (src/batch/canary.ts). */
+  canaryHeld: string;
 }
 
 /** The keys of batch `batchId` under `prefix`. */
@@ -63,6 +67,8 @@ export function batchKeys(prefix: string, batchId: string): BatchKeys {
     budget: `${base}:budget`,
     reservations: `${base}:reservations`,
     pendingLines: `${base}:pending-lines`,
+    canaryRows: `${base}:canary-rows`,
+    canaryHeld: `${base}:canary-held`,
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * The admission step: may this row be sent to its provider now? Its outcome may already be recorded (a job run twice
- * after a crash); a 429's Retry-After may still run for its provider; its batch may be paused; its estimate may not fit
+ * after a crash); a 429's Retry-After may still run for its provider; its batch may be paused, or hold it until its
+ * canary is approved (src/batch/canary.ts); its estimate may not fit
  * under the batch's budget cap. All of it is one Lua script (./lua/admit.lua), one round trip per job, which also
  * reserves the estimate when the row is admitted.
  */
@@ -9,7 +10,7 @@ import { LuaCommands } from '../shared/lua-commands.js';
 import type { JobRun } from './job-run.js';
 
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
-  admit: { file: 'admit.lua', numberOfKeys: 5 },
+  admit: { file: 'admit.lua', numberOfKeys: 6 },
 });
 
 /** The admission's verdict. */
@@ -22,6 +23,8 @@ export type Admission =
   | { kind: 'wait'; ms: number }
   /** The batch is paused. */
   | { kind: 'paused' }
+  /** The batch's canary awaits approval and this row is held until then. */
+  | { kind: 'canary' }
   /** The estimate would cross the batch's budget cap. */
   | { kind: 'budget' };
 
@@ -41,11 +44,13 @@ export async function admit(run: JobRun): Promise<Admission> {
     keys.meta,
     keys.budget,
     keys.reservations,
+    keys.canaryRows,
     data.rowKey,
     run.quote.usd,
     submits ? 'submit' : 'check',
   )) as [string, number?];
-  if (verdict === 'finished' || verdict === 'paused' || verdict === 'budget') return { kind: verdict };
+  if (verdict === 'finished' || verdict === 'paused' || verdict === 'budget' || verdict === 'canary')
+    return { kind: verdict };
   if (verdict === 'wait') return { kind: 'wait', ms: ms ?? 1 };
   return { kind: 'go' };
 }

@@ -3,13 +3,15 @@
  * `processJob` → `handleCompleted`/`handleFailed`), each in its own module:
  *
  * 1. start the run: the job's provider, output root, price quote, scoped logger (./job-run.ts);
- * 2. admit: already finished? a Retry-After running? the batch paused? the estimate within the budget cap? — one Lua
+ * 2. admit: already finished? a Retry-After running? the batch paused, or holding the row for its canary? the
+ *    estimate within the budget cap? — one Lua
  *    script, which reserves the estimate (./admission.ts);
  * 3. submit once, or resume the saved request, and await it (./provider-call.ts);
  * 4. store the outputs and record the row completed (./settlement.ts) — or carry out the error policy's decision
  *    (./error-policy.ts, ./settlement.ts).
  */
 import { DelayedError, Worker, type Job } from 'bullmq';
+import { CANARY_HOLD_MS } from '../batch/canary.js';
 import { flushPendingResultLines } from '../batch/row-outcome.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
 import { admit } from './admission.js';
@@ -44,6 +46,8 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         throw Worker.RateLimitError();
       case 'paused':
         return holdBack(run, 'batch paused');
+      case 'canary':
+        return holdForCanary(run);
       case 'budget':
         run.log.info({ estimateUsd: run.quote.usd }, 'budget cap reached; holding the row back');
         return holdBack(run, 'budget reached');
@@ -56,6 +60,18 @@ export function createProcessor(dependencies: ProcessorDependencies) {
       return settleError(run, error);
     }
   };
+}
+
+/**
+ * Hold a row until its batch's canary is approved. Approval sets the state, then promotes the held jobs that are
+ * delayed; this job was active then, so once it is delayed it looks at the state again and promotes itself if the
+ * approval came in between.
+ */
+async function holdForCanary(run: JobRun): Promise<never> {
+  await run.job.moveToDelayed(Date.now() + CANARY_HOLD_MS, run.token);
+  if ((await run.deps.store.canary.settings(run.data.batchId))?.state === 'approved')
+    await run.job.promote().catch(() => undefined);
+  throw new DelayedError('held until the canary is approved');
 }
 
 /** The row's outcome is recorded: a worker that died after recording it may not have written the line; write it. */

@@ -164,4 +164,52 @@ describe('dashboard in a browser', () => {
     expect(response.status()).toBe(401);
     expect(response.headers()['www-authenticate']).toMatch(/^Basic/);
   });
+
+  it('shows a canary with its images and releases the held rows with the Approve button', async () => {
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(
+      folder,
+      'canary.jsonl',
+      ['a red fox', 'a blue heron', 'a green frog'].map((prompt, index) =>
+        jsonLine({ id: `animal-${index}`, prompt, resolution: '1024x768' }),
+      ),
+    );
+    const out = await temporaryDirectory();
+    const enqueued = await runCliInProcess(
+      ['enqueue', manifest, '--out', out, '--batch', 'canary-page', '--canary', '1'],
+      environment,
+    );
+    expect(enqueued.stdout).toMatch(/Canary: 1 rows run first .*; 2 rows held/);
+    pool ??= startWorkerPool({
+      config: loadConfig(environment),
+      redis,
+      store: new BatchStore(redis, prefix),
+      providers: ['oxen'],
+      log,
+    });
+    const board = await dashboard();
+    const page = await browser.newPage();
+    await page.goto(`${board.url}/batches/canary-page`);
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          return page.locator('#state').textContent();
+        },
+        { timeout: 30_000 },
+      )
+      .toBe('awaiting approval');
+    expect(await page.locator('#canary').textContent()).toMatch(/1 completed, 0 failed; 2 rows held/);
+    expect(await page.locator('#gallery img').count()).toBe(1);
+    await page.click('button:has-text("Approve: run the 2 held rows")');
+    await page.waitForURL(`${board.url}/batches/canary-page`);
+    await expect
+      .poll(async () => (await page.locator('#cards').textContent())?.replace(/\s+/g, ' '), {
+        timeout: 30_000,
+      })
+      .toContain('Completed3Failed0');
+    await page.reload();
+    expect(await page.locator('#canary').count()).toBe(0);
+    expect(await page.locator('#gallery img').count()).toBe(3);
+  });
 });

@@ -36,6 +36,33 @@ export async function runCliInProcess(
   return { exitCode, stdout: stdout.text, stderr: stderr.text };
 }
 
+/**
+ * Start `image-batch <args>` in this process without waiting for it: its output so far can be read while it runs
+ * (e.g. to act once it printed that it waits).
+ */
+export function startCliInProcess(
+  args: string[],
+  environment: Record<string, string | undefined>,
+): { output: () => string; done: Promise<CliResult> } {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const done = main(['node', 'image-batch', ...args], {
+    environment,
+    output: { stdout, stderr },
+    stopRequested: new Promise(() => undefined),
+  }).then((exitCode) => ({ exitCode, stdout: stdout.text, stderr: stderr.text }));
+  return { output: () => stdout.text, done };
+}
+
+/** Wait until `read()` matches `pattern` (polling every 50 ms, at most `limitMs`). @throws with the text read. */
+export async function waitForOutput(read: () => string, pattern: RegExp, limitMs = 60_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!pattern.test(read())) {
+    if (Date.now() > deadline) throw new Error(`output never matched ${pattern}:\n${read()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 const entry = path.resolve('test/helpers/cli-entry.ts');
 const running = new Set<ChildProcess>();
 

@@ -1,14 +1,18 @@
 -- May this row be sent to its provider now? One round trip instead of a command per check (worker/admission.ts).
--- KEYS: outcomes, the provider's retry-after, batch meta, budget, reservations.
+-- KEYS: outcomes, the provider's retry-after, batch meta, budget, reservations, canary rows.
 -- ARGV: row key, estimated USD, mode ('submit': every check and the budget reservation; 'check': the outcome only).
 -- Returns {'finished'} when the row's outcome is recorded; {'checked'} in mode 'check'; {'wait', ms} while a
--- Retry-After runs; {'paused'} when the batch is paused; {'budget'} when the cap would be crossed (and marks the batch
+-- Retry-After runs; {'paused'} when the batch is paused; {'canary'} when the batch's canary awaits approval and this
+-- row is not one of it (batch/canary.ts); {'budget'} when the cap would be crossed (and marks the batch
 -- budget_reached); else {'admitted'} with the estimate reserved (cost/lua/release.lua gives it back).
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {'finished'} end
 if ARGV[3] == 'check' then return {'checked'} end
 local wait = redis.call('PTTL', KEYS[2])
 if wait > 0 then return {'wait', wait} end
 if redis.call('HGET', KEYS[3], 'paused') == '1' then return {'paused'} end
+if redis.call('HGET', KEYS[3], 'canary_state') == 'awaiting' and redis.call('SISMEMBER', KEYS[6], ARGV[1]) == 0 then
+  return {'canary'}
+end
 if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 then return {'admitted'} end
 local amount = tonumber(ARGV[2])
 local cap = redis.call('HGET', KEYS[3], 'budget_usd')

@@ -1,0 +1,165 @@
+/**
+ * The canary (`run --canary N`): N stratified rows run first, the rest is held — enqueued once, paid for nothing —
+ * until `image-batch approve`; `--yes` approves by itself only when nothing failed and the cost is within tolerance.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ResultLine } from '../../src/shared/job-definitions.js';
+import { ProviderSimulator } from '../../src/simulator/server.js';
+import { runCliInProcess, startCliInProcess, waitForOutput } from '../helpers/cli.js';
+import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
+import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { simulatorEnvironment } from '../helpers/simulator-environment.js';
+
+let simulator: ProviderSimulator;
+let prefix: string;
+
+beforeAll(async () => {
+  simulator = new ProviderSimulator({ apiKey: 'sk-test' });
+  await simulator.start();
+});
+afterAll(async () => {
+  await simulator.stop();
+  await removeTemporaryDirectories();
+});
+beforeEach(() => {
+  prefix = uniquePrefix();
+});
+afterEach(async () => {
+  await deleteKeysWithPrefix(prefix);
+});
+
+function environment(): Record<string, string> {
+  return {
+    REDIS_URL: redisUrl(),
+    IMAGE_BATCH_QUEUE_PREFIX: prefix,
+    LOG_LEVEL: 'silent',
+    ...simulatorEnvironment(simulator.url, 'sk-test'),
+    IMAGE_BATCH_BACKOFF_MS: '50',
+  };
+}
+
+/** The batch's status as `status --json` prints it. */
+async function statusOf(batch: string): Promise<Record<string, any>> {
+  const result = await runCliInProcess(['status', batch, '--json'], environment());
+  return JSON.parse(result.stdout) as Record<string, any>;
+}
+
+async function resultLines(out: string, batch: string): Promise<ResultLine[]> {
+  const text = await readFile(path.join(out, batch, 'results.jsonl'), 'utf8');
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as ResultLine);
+}
+
+/** Submissions the simulator counted for prompts that start with `tag`. */
+function paidFor(tag: string): number[] {
+  return [...simulator.submissionsByPrompt]
+    .filter(([prompt]) => prompt.startsWith(tag))
+    .map(([, count]) => count);
+}
+
+describe('canary', () => {
+  it('200 rows, --canary 10: ten stratified rows run, the batch waits; approve finishes the rest, each row paid once', async () => {
+    const tag = `canary-${prefix}`;
+    const providers = ['openai', 'fal', 'oxen', 'replicate'];
+    const sizes = ['1024x1024', '1536x1024'];
+    const qualities = ['low', 'medium'];
+    const rows = Array.from({ length: 200 }, (_, index) =>
+      jsonLine({
+        id: `row-${index}`,
+        provider: providers[index % 4],
+        prompt: `${tag} picture ${index}`,
+        resolution: sizes[Math.floor(index / 4) % 2],
+        quality: qualities[Math.floor(index / 8) % 2],
+      }),
+    );
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(folder, 'canary.jsonl', rows);
+    const out = await temporaryDirectory();
+    const run = startCliInProcess(
+      ['run', manifest, '--out', out, '--batch', 'canary', '--canary', '10'],
+      environment(),
+    );
+    await waitForOutput(run.output, /Waiting for approval: `image-batch approve canary`/);
+    const waiting = await statusOf('canary');
+    expect(waiting.state).toBe('awaiting_approval');
+    expect(waiting).toMatchObject({ rows: 200, pending: 190 });
+    expect(waiting.completed + waiting.failed).toBe(10);
+    // 16 strata (4 providers × 2 sizes × 2 qualities; row i is in stratum i mod 16): ten rows, ten strata.
+    const canaryLines = await resultLines(out, 'canary');
+    const strata = new Set(canaryLines.map((line) => Number(line.row_key.slice('row-'.length)) % 16));
+    expect(canaryLines).toHaveLength(10);
+    expect(new Set(canaryLines.map((line) => line.provider)).size).toBe(4);
+    expect(strata.size).toBe(10);
+    // Nothing beyond the canary was paid for, even after a while.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(paidFor(tag).reduce((sum, count) => sum + count, 0)).toBe(10);
+
+    const approved = await runCliInProcess(['approve', 'canary'], environment());
+    expect(approved.exitCode, approved.stdout + approved.stderr).toBe(0);
+    expect(approved.stdout).toMatch(/canary approved; released 190 held rows/);
+    const finished = await run.done;
+    expect(finished.exitCode, finished.stdout + finished.stderr).toBe(0);
+    expect(finished.stdout).toMatch(
+      /Canary of batch canary: 10 rows — 10 completed, 0 failed; 190 rows held/,
+    );
+    expect(finished.stdout).toMatch(/200 completed, 0 failed, 0 pending/);
+    const lines = await resultLines(out, 'canary');
+    expect(new Set(lines.map((line) => line.row_key)).size).toBe(200);
+    const paid = paidFor(tag);
+    expect(paid).toHaveLength(200);
+    expect(paid.every((count) => count === 1)).toBe(true);
+    // Approving again releases nothing and pays nothing.
+    const again = await runCliInProcess(['approve', 'canary'], environment());
+    expect(again.stdout).toMatch(/released 0 held rows/);
+  });
+
+  it('--yes approves a canary within tolerance by itself; a failed canary row waits for a person', async () => {
+    const tag = `yes-${prefix}`;
+    const folder = await manifestFolder();
+    const good = await writeManifest(
+      folder,
+      'good.jsonl',
+      Array.from({ length: 12 }, (_, index) =>
+        jsonLine({
+          provider: 'openai',
+          prompt: `${tag} good ${index}`,
+          resolution: '1024x1024',
+          quality: 'low',
+        }),
+      ),
+    );
+    const out = await temporaryDirectory();
+    const auto = await runCliInProcess(
+      ['run', good, '--out', out, '--batch', 'auto', '--canary', '3', '--yes'],
+      environment(),
+    );
+    expect(auto.exitCode, auto.stdout + auto.stderr).toBe(0);
+    expect(auto.stdout).toMatch(
+      /Approved \(--yes\): the measured cost per image is ±0\.0 % from the estimate/,
+    );
+    expect(auto.stdout).toMatch(/12 completed, 0 failed, 0 pending/);
+
+    const refused = await writeManifest(folder, 'refused.jsonl', [
+      jsonLine({ provider: 'openai', prompt: `${tag} [simulate:refuse] bad`, resolution: '1024x1024' }),
+      ...Array.from({ length: 5 }, (_, index) =>
+        jsonLine({ provider: 'openai', prompt: `${tag} after ${index}`, resolution: '1024x1024' }),
+      ),
+    ]);
+    const run = startCliInProcess(
+      ['run', refused, '--out', out, '--batch', 'refused', '--canary', '1', '--yes'],
+      environment(),
+    );
+    await waitForOutput(run.output, /Not approved by --yes: 1 canary row\(s\) failed/);
+    expect((await statusOf('refused')).state).toBe('awaiting_approval');
+    expect(paidFor(`${tag} after`)).toEqual([]);
+    await runCliInProcess(['approve', 'refused'], environment());
+    const finished = await run.done;
+    expect(finished.stdout).toMatch(/5 completed, 1 failed, 0 pending/);
+    expect(paidFor(`${tag} [simulate:refuse]`)).toEqual([1]);
+  });
+});
