@@ -166,7 +166,7 @@ async function confirmEstimate(
     undefined,
     catalogue,
   );
-  print(context, ...describeEstimate(report));
+  print(context, ...describeEstimate(report, catalogue));
   if (report.estimate.costUsd <= options.confirmOver) return true;
   const estimate = formatUsd(report.estimate.costUsd);
   if (context.input.isTTY !== true) {
@@ -244,7 +244,10 @@ export async function estimateCommand(
   const job = { ...options, out: 'output', batchId: 'estimate', dryRun: true, maxRejected: 0 };
   print(
     context,
-    ...describeEstimate(await enqueueWithProgress(context, context.config, job, undefined, catalogue)),
+    ...describeEstimate(
+      await enqueueWithProgress(context, context.config, job, undefined, catalogue),
+      catalogue,
+    ),
   );
   return 0;
 }

@@ -11,7 +11,7 @@ import { approveCommand } from './canary-commands.js';
 import type { CommandContext } from './context.js';
 import { dashboardCommand, resumeCommand, simulatorCommand, workerCommand } from './process-commands.js';
 import { providersCommand } from './providers-command.js';
-import { reportCommand, statusCommand } from './report-commands.js';
+import { pricesCommand, reportCommand, statusCommand } from './report-commands.js';
 import {
   scheduleAddCommand,
   scheduleListCommand,
@@ -181,7 +181,7 @@ export function addCanaryVerbs(program: Command, deps: ProgramDependencies): voi
     });
 }
 
-/** `status`, `report`, `providers`. */
+/** `status`, `report`, `prices`, `providers`. */
 export function addReportVerbs(program: Command, deps: ProgramDependencies): void {
   program
     .command('status')
@@ -209,6 +209,16 @@ export function addReportVerbs(program: Command, deps: ProgramDependencies): voi
     )
     .action(async (batch, flags) => {
       deps.setExitCode(await reportCommand(deps.context('warn'), { batch, ...flags }));
+    });
+  program
+    .command('prices')
+    .description(
+      'the price catalogue: per provider its basis, sources and dates, and USD per image by size and quality',
+    )
+    .addOption(pricingOption())
+    .option('--json', 'print JSON', false)
+    .action(async (flags) => {
+      deps.setExitCode(await pricesCommand(deps.context('warn'), flags));
     });
   program
     .command('providers')

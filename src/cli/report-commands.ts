@@ -7,6 +7,8 @@ import { type StoredObject } from '../storage/output-store.js';
 import { outputStoreFor } from '../storage/stores.js';
 import { existingBatchStatus, print, withRedis, type CommandContext } from './context.js';
 import { describeStatus } from './report.js';
+import { loadCatalogue } from '../cost/price-catalogue.js';
+import { priceList, priceListLines } from '../cost/price-list.js';
 
 /** `image-batch status`: counts per state and cost so far. */
 export async function statusCommand(
@@ -66,4 +68,19 @@ export async function reportCommand(
     }
     return 0;
   });
+}
+
+/**
+ * `image-batch prices`: the price catalogue — each provider's basis and sources (URL and date read) and what one image
+ * costs at the common sizes and each quality, with the user's pricing file applied when given.
+ */
+export async function pricesCommand(
+  context: CommandContext,
+  options: { pricing?: string; json: boolean },
+): Promise<number> {
+  const { catalogue } = await loadCatalogue(options.pricing ?? context.config.pricingFile);
+  const entries = priceList(catalogue);
+  if (options.json) print(context, JSON.stringify(entries, null, 2));
+  else print(context, ...priceListLines(entries));
+  return 0;
 }

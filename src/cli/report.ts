@@ -8,6 +8,8 @@ import { outputStoreFor } from '../storage/stores.js';
 import { RESOLUTION_TIERS } from '../cost/resolution-tier.js';
 import { reconciliationLines, reportFigures } from '../batch/batch-report.js';
 import { formatUsd } from '../cost/usd.js';
+import type { PriceCatalogue } from '../cost/price-catalogue.js';
+import { cheaperEquivalent } from '../cost/price-list.js';
 
 /** Lines describing an enqueue. */
 export function describeEnqueue(report: EnqueueReport, dryRun: boolean): string[] {
@@ -55,8 +57,11 @@ export function describeEnqueue(report: EnqueueReport, dryRun: boolean): string[
   return lines;
 }
 
-/** Lines of a cost estimate: a table by provider and resolution tier, then the rows it could not price. */
-export function describeEstimate(report: EnqueueReport): string[] {
+/**
+ * Lines of a cost estimate: a table by provider and resolution tier, the rows it could not price, and — given the
+ * catalogue — hints where a size with at least as many pixels costs less at the same quality.
+ */
+export function describeEstimate(report: EnqueueReport, catalogue?: PriceCatalogue): string[] {
   const { estimate } = report;
   const lines = [
     `Estimate for ${report.rowsRead} rows read (${report.enqueued} priced, ${report.rejected} could not be priced):`,
@@ -98,6 +103,7 @@ export function describeEstimate(report: EnqueueReport): string[] {
   }
   if (report.rejected > report.rejectSamples.length)
     lines.push(`  … and ${report.rejected - report.rejectSamples.length} more not priced`);
+  if (catalogue !== undefined) lines.push(...cheaperHintLines(report, catalogue));
   return lines;
 }
 
@@ -115,6 +121,22 @@ export function describeStatus(status: BatchStatus): string[] {
         `${status.canary.held} rows held until \`image-batch approve ${status.batchId}\`.`,
     );
   lines.push(`Output: ${outputStoreFor(status.outputDirectory).batchLocation(status.batchId)}`);
+  return lines;
+}
+
+/** "Hint: …" lines, one per row group that a cheaper size with at least as many pixels could serve. */
+function cheaperHintLines(report: EnqueueReport, catalogue: PriceCatalogue): string[] {
+  const lines: string[] = [];
+  for (const group of Object.values(report.estimate.rowGroups)) {
+    const cheaper = cheaperEquivalent(catalogue, group.provider, group);
+    if (cheaper === undefined) continue;
+    const saving = (cheaper.currentUsdPerImage - cheaper.usdPerImage) * group.images;
+    lines.push(
+      `  Hint: ${group.provider} ${group.resolution} ${group.quality} (${group.rows} rows, ${formatUsd(cheaper.currentUsdPerImage)} an image): ` +
+        `${cheaper.resolution} ${group.quality} has at least as many pixels for ${formatUsd(cheaper.usdPerImage)} an image ` +
+        `(saves ${formatUsd(saving)}; crop or resize to ${group.resolution} afterwards).`,
+    );
+  }
   return lines;
 }
 

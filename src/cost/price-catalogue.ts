@@ -15,6 +15,7 @@ import {
 } from '../providers/pricing.js';
 import { estimatedPromptTokens, inputImageTokens, outputImageTokens } from '../providers/gpt-image-tokens.js';
 import { providerFacts } from '../providers/registry.js';
+import { nearestTier } from '../providers/size-rules.js';
 import { loadPricingOverride, type PricingOverride } from './pricing-file.js';
 import { roundUsd } from './usd.js';
 import type { ImageRequest, Operation, Quality } from '../shared/job-definitions.js';
@@ -33,7 +34,7 @@ export interface PriceQuote {
   /** USD of one output image. */
   usdPerImage: number;
   tier: ResolutionTier;
-  /** `per-image table`, `per run`, `token-derived`, or `override`. */
+  /** `per-image table`, `per run by quality and tier`, `token-derived`, `override` or `unpriced`. */
   basis: string;
   /** True when the provider publishes no figure for this request (derived, or the nearest size). */
   estimate: boolean;
@@ -237,8 +238,25 @@ function publishedQuote(
       const price = tablePrice(pricing.table, request.resolution, quality);
       return quote(price.usd, 0, !price.exact);
     }
-    case 'per run':
-      return quote(pricing.usdPerRun, 0, !pricing.exactFor.includes(request.operation));
+    case 'per run by quality and tier': {
+      const tier = nearestTier(request.resolution, pricing.tiers);
+      const cell = pricing.published.find((entry) => entry.quality === quality && entry.tier === tier);
+      if (cell !== undefined) return { ...quote(cell.usd, 0, false), source: cell.source };
+      const scale = pricing.scaleFrom;
+      const ratio =
+        (outputImageTokens(request.resolution, quality) ?? 0) /
+        (outputImageTokens(scale.size, scale.quality) ?? 1);
+      // Never below a published cell of a lower-or-equal quality and tier: more never costs less.
+      const rank = (list: readonly string[], value: string) => list.indexOf(value);
+      const floor = pricing.published
+        .filter(
+          (entry) =>
+            rank(PRICED_QUALITIES, entry.quality) <= rank(PRICED_QUALITIES, quality) &&
+            rank(pricing.tiers, entry.tier) <= rank(pricing.tiers, tier),
+        )
+        .reduce((highest, entry) => Math.max(highest, entry.usd), pricing.minimumUsd);
+      return quote(Math.max(floor, roundUsd(scale.usd * ratio)), 0, true);
+    }
     case 'token-derived': {
       // Each image of a request is billed as its own call (inputs and prompt included): community thread 1382940.
       const prices = pricing.tokenPrices;

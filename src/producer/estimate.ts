@@ -5,7 +5,7 @@
 import { RESOLUTION_TIERS, type ResolutionTier } from '../cost/resolution-tier.js';
 import { roundUsd } from '../cost/usd.js';
 import type { ProviderName } from '../shared/config.js';
-import type { ImageJobData } from '../shared/job-definitions.js';
+import type { ImageJobData, Operation, Quality } from '../shared/job-definitions.js';
 
 /** Estimated cost of rows, by resolution tier and by provider × tier. */
 export interface CostEstimate {
@@ -20,7 +20,29 @@ export interface CostEstimate {
   unpricedRows: number;
   /** Why rows are unpriced, each reason once. */
   unpricedReasons: string[];
+  /**
+   * Rows grouped by provider, size, quality (as billed: the provider's default where the row names none) and mode,
+   * with their images and estimated USD — what the cheaper-equivalent hints look at. At most
+   * {@link MAX_ROW_GROUPS} groups are kept.
+   */
+  rowGroups: Record<string, RowGroup>;
+  /** How many groups `rowGroups` holds. */
+  rowGroupCount: number;
 }
+
+/** Rows of one provider × size × quality × mode. */
+export interface RowGroup {
+  provider: ProviderName;
+  resolution: string;
+  quality: Quality;
+  operation: Operation;
+  rows: number;
+  images: number;
+  costUsd: number;
+}
+
+/** Row groups kept for hints; a manifest with more distinct groups gets hints for the first ones. */
+export const MAX_ROW_GROUPS = 1000;
 
 /** A row checked and priced, waiting to be registered and added in its chunk. */
 export interface PendingRow {
@@ -34,6 +56,8 @@ export interface PendingRow {
   overridden: boolean;
   /** Why no figure prices the row, when none does. */
   unpriced?: string;
+  /** The quality the row is billed at: its own, else its provider's default. */
+  billedQuality: Quality;
 }
 
 function emptyTiers(): CostEstimate['byTier'] {
@@ -51,6 +75,8 @@ export function emptyEstimate(): CostEstimate {
     overriddenRows: 0,
     unpricedRows: 0,
     unpricedReasons: [],
+    rowGroups: {},
+    rowGroupCount: 0,
   };
 }
 
@@ -66,6 +92,27 @@ export function addToEstimate(estimate: CostEstimate, row: PendingRow): void {
     if (!estimate.unpricedReasons.includes(row.unpriced)) estimate.unpricedReasons.push(row.unpriced);
   } else if (row.estimated) estimate.estimatedRows += 1;
   if (row.overridden) estimate.overriddenRows += 1;
+  const { data } = row;
+  const key = [data.provider, data.resolution, row.billedQuality, data.operation].join(' ');
+  let group = estimate.rowGroups[key];
+  if (group === undefined && estimate.rowGroupCount < MAX_ROW_GROUPS) {
+    estimate.rowGroupCount += 1;
+    group = {
+      provider: data.provider,
+      resolution: data.resolution,
+      quality: row.billedQuality,
+      operation: data.operation,
+      rows: 0,
+      images: 0,
+      costUsd: 0,
+    };
+    estimate.rowGroups[key] = group;
+  }
+  if (group !== undefined) {
+    group.rows += 1;
+    group.images += row.images;
+    group.costUsd += row.costUsd;
+  }
 }
 
 /** Round the estimate's sums (after adding rows one by one). */

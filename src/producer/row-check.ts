@@ -109,6 +109,7 @@ export class RowChecker {
       estimated: quote.estimate,
       overridden: quote.override,
       ...(unpriced === undefined ? {} : { unpriced }),
+      billedQuality: data.quality ?? adapter.defaultQuality,
     };
     return { ok: true, row: pending, unknownFields };
   }

@@ -2,7 +2,6 @@
  * How a provider's prices are declared (src/providers/<name>/pricing.ts): data, each figure with its source and the date
  * it was read. The cost engine (src/cost/price-catalogue.ts) interprets them.
  */
-import type { Operation } from '../shared/job-definitions.js';
 import type { Resolution } from '../shared/resolution.js';
 
 /** Where a figure comes from. */
@@ -39,10 +38,18 @@ export type ProviderPricing =
       source: PriceSource;
     }
   | {
-      /** A flat price per run (one image), exact for the operations in `exactFor`. */
-      basis: 'per run';
-      usdPerRun: number;
-      exactFor: readonly Operation[];
+      /**
+       * A price per run (one image) by quality and the provider's resolution tier (WaveSpeedAI). `published` holds the
+       * figures the provider publishes; a cell it does not publish is estimated from `scaleFrom` (a published cell)
+       * by the ratio of GPT Image 2's output tokens, never below `minimumUsd` (the provider's "from" price) nor below a
+       * published cell of a lower-or-equal quality and tier.
+       */
+      basis: 'per run by quality and tier';
+      /** The provider's tiers, smallest first, in its own spelling (e.g. `1k`, `2k`, `4k`). */
+      tiers: readonly string[];
+      published: ReadonlyArray<{ quality: PricedQuality; tier: string; usd: number; source: PriceSource }>;
+      scaleFrom: { quality: PricedQuality; size: Resolution; usd: number };
+      minimumUsd: number;
       source: PriceSource;
     }
   | {

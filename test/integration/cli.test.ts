@@ -109,9 +109,10 @@ describe('run without an API key', () => {
       /^No API key set for oxen, fal, openai, replicate, wavespeed .*simulator at http:\/\/127\.0\.0\.1:\d+/,
     );
     expect(result.stdout).toMatch(/2 completed, 0 failed/);
-    // a: an edit at 1024x768 high — 4,815 output tokens at $30/M, one input of at most 1,536 tokens at $8/M, 10 prompt
-    // tokens at $5/M; b: 1024x1024 high — 7,024 output tokens, 6 prompt tokens. $0.156788 + $0.21075.
-    expect(result.stdout).toMatch(/standard\s+2 images\s+\$0\.3675/);
+    // a: an edit at 1024x768 high — 4,815 output tokens at $30/M, one 384x256 input (magnified 2x to 768x512: 24 x 16 =
+    // 384 tokens) at $8/M, 10 prompt tokens at $5/M; b: 1024x1024 high — 7,024 output tokens, 6 prompt tokens.
+    // $0.147572 + $0.21075.
+    expect(result.stdout).toMatch(/standard\s+2 images\s+\$0\.3583/);
     expect(await readdir(path.join(out, 'no-key', 'images'))).toEqual(['a.png', 'b.png']);
   });
 });

@@ -1,7 +1,6 @@
 import { describe, expect, it, afterAll } from 'vitest';
 import type { Quality } from '../../src/shared/job-definitions.js';
 import { PriceCatalogue } from '../../src/cost/price-catalogue.js';
-import { WAVESPEED_PRICE_PER_RUN } from '../../src/providers/wavespeed/pricing.js';
 import {
   inputImageTokens,
   OPENAI_PRICE_TABLE,
@@ -9,6 +8,7 @@ import {
 } from '../../src/providers/gpt-image-tokens.js';
 import { FAL_PRICE_TABLE } from '../../src/providers/fal/pricing.js';
 import { loadPricingOverride } from '../../src/cost/pricing-file.js';
+import { cheaperEquivalent, priceList, priceListLines } from '../../src/cost/price-list.js';
 import { PROVIDER_NAMES } from '../../src/shared/config.js';
 import { ConfigurationError } from '../../src/shared/errors.js';
 import { removeTemporaryDirectories, writeTemporaryFile } from '../helpers/files.js';
@@ -107,11 +107,26 @@ describe('catalogue entries', () => {
     }
   });
 
-  it('prices WaveSpeed per run', () => {
-    expect(
-      catalogue.quote('wavespeed', request('1024x1024', 'high', { operation: 'edit', inputImageCount: 1 }))
-        .usd,
-    ).toBe(WAVESPEED_PRICE_PER_RUN);
+  it('prices WaveSpeed per run by quality and resolution tier: published cells exact, the rest estimated', () => {
+    const wavespeed = (size: string, quality: Quality) =>
+      catalogue.quote('wavespeed', request(size, quality, { operation: 'edit', inputImageCount: 1 }));
+    // Published: "From $0.060/run" (low, 1k) and "$0.1 per run" (the edit page's defaults, medium, 1k).
+    expect(wavespeed('1024x1024', 'low')).toMatchObject({ usd: 0.06, estimate: false });
+    expect(wavespeed('1024x1024', 'medium')).toMatchObject({ usd: 0.1, estimate: false });
+    expect(wavespeed('1536x1024', 'medium')).toMatchObject({ usd: 0.1, estimate: false });
+    // Not published: medium 1k scaled by output tokens (high 1024x1024: 7,024 / 1,756 tokens), at least $0.06.
+    const high = wavespeed('1024x1024', 'high');
+    expect(high.estimate).toBe(true);
+    expect(high.usd).toBeCloseTo(
+      0.1 * (7024 / outputImageTokens({ width: 1024, height: 1024 }, 'medium')!),
+      6,
+    );
+    expect(wavespeed('3840x2160', 'low').usd).toBe(0.06);
+    const fourK = wavespeed('3840x2160', 'medium');
+    expect(fourK.estimate).toBe(true);
+    expect(fourK.usd).toBeGreaterThan(0.1);
+    // 1920x1080 is WaveSpeed's 2k: never cheaper than the published medium 1k.
+    expect(wavespeed('1920x1080', 'medium').usd).toBeGreaterThanOrEqual(0.1);
   });
 
   it('counts images and, where billed, edit input images as image input tokens', () => {
@@ -182,6 +197,52 @@ describe('catalogue entries', () => {
     const quote = catalogue.quote('openai', request('1024x1024', 'xhigh'));
     expect(quote).toMatchObject({ unpriced: true, usd: 0, basis: 'unpriced' });
     expect(quote.source.note).toMatch(/no published price for quality "xhigh"/);
+  });
+});
+
+describe('price list and cheaper equivalents', () => {
+  it('lists every provider with its source, date read and a price for every common size and quality', () => {
+    const entries = priceList(catalogue);
+    expect(entries.map((entry) => entry.provider)).toEqual([...PROVIDER_NAMES]);
+    for (const entry of entries) {
+      expect(entry.source.url).toMatch(/^https:\/\//);
+      expect(entry.source.readOn).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+      expect(entry.sizes).toHaveLength(6);
+      for (const size of entry.sizes)
+        for (const quality of QUALITIES) expect(size.usd[quality]).toBeGreaterThan(0);
+    }
+    const fal = entries.find((entry) => entry.provider === 'fal')!;
+    expect(fal.sizes.find((size) => size.size === '3840x2160')!.usd.high).toBe(0.41);
+    expect(priceListLines(entries).join('\n')).toMatch(
+      /WaveSpeedAI \(wavespeed\)[\s\S]*1024x1024\s+standard\s+\$0\.06\s+\$0\.10/,
+    );
+  });
+
+  it('finds a size with at least as many pixels that costs less at the same quality (1536x1024 high < 1024x1024 high)', () => {
+    const hint = cheaperEquivalent(catalogue, 'openai', {
+      resolution: '1024x1024',
+      quality: 'high',
+      operation: 'generate',
+    });
+    // 5,488 and 7,024 output tokens at $30/M.
+    expect(hint?.resolution).toBe('1536x1024');
+    expect(hint?.usdPerImage).toBeCloseTo(5488 * 30e-6, 9);
+    expect(hint?.currentUsdPerImage).toBeCloseTo(7024 * 30e-6, 9);
+    // Nothing cheaper with as many pixels than the widest allowed size; none where the price does not follow pixels.
+    expect(
+      cheaperEquivalent(catalogue, 'openai', {
+        resolution: '3840x2160',
+        quality: 'high',
+        operation: 'generate',
+      }),
+    ).toBeUndefined();
+    expect(
+      cheaperEquivalent(catalogue, 'wavespeed', {
+        resolution: '1024x1024',
+        quality: 'high',
+        operation: 'generate',
+      }),
+    ).toBeUndefined();
   });
 });
 
