@@ -4,8 +4,15 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { BatchStore } from '../../src/batch/batch-store.js';
+import { loadConfig } from '../../src/providers/configuration.js';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
+import { queueNameFor } from '../../src/shared/keys.js';
+import { startWorkerPool } from '../../src/worker/worker-pool.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliInProcess, startCliInProcess, waitForOutput } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
@@ -161,5 +168,49 @@ describe('canary', () => {
     const finished = await run.done;
     expect(finished.stdout).toMatch(/5 completed, 1 failed, 0 pending/);
     expect(paidFor(`${tag} [simulate:refuse]`)).toEqual([1]);
+  });
+
+  it('a held job promoted by hand (bull-board "promote") still waits and pays nothing until approval', async () => {
+    const tag = `promoted-${prefix}`;
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(
+      folder,
+      'promoted.jsonl',
+      Array.from({ length: 3 }, (_, index) =>
+        jsonLine({ provider: 'openai', prompt: `${tag} ${index}`, resolution: '1024x1024', quality: 'low' }),
+      ),
+    );
+    const out = await temporaryDirectory();
+    const enqueued = await runCliInProcess(
+      ['enqueue', manifest, '--out', out, '--batch', 'promoted', '--canary', '1'],
+      environment(),
+    );
+    expect(enqueued.exitCode, enqueued.stdout).toBe(0);
+    const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    const queue = new Queue(queueNameFor('openai'), { connection: redis, prefix });
+    const pool = startWorkerPool({
+      config: loadConfig(environment()),
+      redis,
+      store: new BatchStore(redis, prefix),
+      providers: ['openai'],
+      log: pino({ level: 'silent' }),
+    });
+    try {
+      await queue.promoteJobs();
+      for (let wait = 0; wait < 100 && paidFor(tag).length < 1; wait += 1)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(paidFor(tag)).toEqual([1]);
+      expect(await queue.getDelayedCount()).toBe(2);
+      const approved = await runCliInProcess(['approve', 'promoted'], environment());
+      expect(approved.stdout).toMatch(/released 2 held rows/);
+      for (let wait = 0; wait < 100 && paidFor(tag).length < 3; wait += 1)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(paidFor(tag)).toEqual([1, 1, 1]);
+    } finally {
+      await pool.close();
+      await queue.close();
+      redis.disconnect();
+    }
   });
 });

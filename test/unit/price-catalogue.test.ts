@@ -9,6 +9,7 @@ import {
 import { FAL_PRICE_TABLE } from '../../src/providers/fal/pricing.js';
 import { loadPricingOverride } from '../../src/cost/pricing-file.js';
 import { cheaperEquivalent, priceList, priceListLines } from '../../src/cost/price-list.js';
+import { PRICED_QUALITIES } from '../../src/providers/pricing.js';
 import { PROVIDER_NAMES } from '../../src/shared/config.js';
 import { ConfigurationError } from '../../src/shared/errors.js';
 import { removeTemporaryDirectories, writeTemporaryFile } from '../helpers/files.js';
@@ -209,7 +210,7 @@ describe('price list and cheaper equivalents', () => {
       expect(entry.source.readOn).toMatch(/^\d{4}-\d{2}-\d{2}$/);
       expect(entry.sizes).toHaveLength(6);
       for (const size of entry.sizes)
-        for (const quality of QUALITIES) expect(size.usd[quality]).toBeGreaterThan(0);
+        for (const quality of PRICED_QUALITIES) expect(size.usd[quality]).toBeGreaterThan(0);
     }
     const fal = entries.find((entry) => entry.provider === 'fal')!;
     expect(fal.sizes.find((size) => size.size === '3840x2160')!.usd.high).toBe(0.41);
