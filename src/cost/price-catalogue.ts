@@ -59,6 +59,8 @@ export interface PricedRequest {
   inputImageSizes?: ReadonlyArray<Resolution | undefined>;
   /** Characters of the prompt (its text input tokens are estimated from them); 0 when not known. */
   promptCharacters?: number;
+  /** USD per image the provider's host served for this request (Oxen.ai's `pricing` object): used as is. */
+  servedUsdPerImage?: number;
 }
 
 /**
@@ -95,6 +97,8 @@ export class PriceCatalogue {
     const tier = resolutionTier(request.resolution);
     const overridden = this.fromOverride(provider, request, tier);
     if (overridden !== undefined) return overridden;
+    if (request.servedUsdPerImage !== undefined)
+      return servedQuote(provider, request.servedUsdPerImage, request, tier);
     const quality = request.quality;
     if (!isPricedQuality(quality)) {
       return {
@@ -201,7 +205,7 @@ export async function loadCatalogue(
 export function quoteRequest(
   catalogue: PriceCatalogue,
   provider: ProviderName,
-  request: ImageRequest,
+  request: ImageRequest & { servedUsdPerImage?: number },
   defaultQuality: Quality,
 ): PriceQuote {
   return catalogue.quote(provider, {
@@ -214,7 +218,27 @@ export function quoteRequest(
       parseResolution(request.inputImageSizes?.[index] ?? ''),
     ),
     promptCharacters: request.prompt.length,
+    ...(request.servedUsdPerImage === undefined ? {} : { servedUsdPerImage: request.servedUsdPerImage }),
   });
+}
+
+/** The quote of a request priced by what the provider's host served (its own figure, so not an estimate). */
+function servedQuote(
+  provider: ProviderName,
+  usdPerImage: number,
+  request: PricedRequest,
+  tier: ResolutionTier,
+): PriceQuote {
+  const pricing = providerFacts(provider).pricing;
+  return {
+    usd: roundUsd(usdPerImage * request.numImages),
+    usdPerImage,
+    tier,
+    basis: 'served by the host',
+    estimate: false,
+    override: false,
+    source: (pricing.basis === 'token-derived' ? pricing.servedPriceSource : undefined) ?? pricing.source,
+  };
 }
 
 /** The quote of `request` from a provider's published `pricing` at a priced `quality`. */

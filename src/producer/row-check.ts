@@ -94,6 +94,8 @@ export class RowChecker {
     if (data.operation === 'edit' && data.inputImages.some(isLocalImage))
       data.inputImageSizes = data.inputImages.map((reference) => this.localFiles.get(reference)?.size ?? '');
     const resolution = parseResolution(row.resolution)!;
+    const served = adapter.servedPrice?.(data);
+    if (served !== undefined) data.servedUsdPerImage = served;
     const quote = quoteRequest(this.options.catalogue, provider, data, adapter.defaultQuality);
     const unpriced = quote.unpriced === true ? (quote.source.note ?? 'no published price') : undefined;
     if (unpriced !== undefined && this.options.budgetCapped === true)

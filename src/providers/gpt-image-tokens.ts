@@ -102,7 +102,10 @@ export const OPENAI_PRICE_TABLE: SizeTable = [
 ];
 
 /** The pricing of a provider that publishes no figure of its own: OpenAI's token prices, as an estimate. */
-export function estimatedFromOpenAI(label: string, reference: string): ProviderPricing {
+export function estimatedFromOpenAI(
+  label: string,
+  reference: string,
+): Extract<ProviderPricing, { basis: 'token-derived' }> {
   return {
     basis: 'token-derived',
     tokenPrices: OPENAI_TOKEN_PRICES,

@@ -64,4 +64,6 @@ export type ProviderPricing =
       published: boolean;
       roundPerImageUpToCent: boolean;
       source: PriceSource;
+      /** Where a price the host serves comes from (Oxen.ai's model `pricing` object), for rows priced from it. */
+      servedPriceSource?: PriceSource;
     };

@@ -83,6 +83,11 @@ export interface ImageProvider {
    */
   prepare?(context: CallContext): Promise<void>;
   /**
+   * USD per image the host itself serves as the price of `request` (read by `prepare`, e.g. Oxen.ai's model `pricing`
+   * object), or undefined when it serves none: then the built-in catalogue prices the row.
+   */
+  servedPrice?(request: ImageRequest): number | undefined;
+  /**
    * One call that costs nothing (model list or schema, price list, balance): whether the key works and what the host
    * serves now (`image-batch providers --check`). Never throws.
    */

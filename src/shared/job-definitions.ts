@@ -98,6 +98,11 @@ export interface ImageJobData extends ImageRequest {
   submissionStartedAt?: string;
   /** The provider's handle of an accepted async request, saved the moment the submission returns. */
   providerRequest?: SavedProviderRequest;
+  /**
+   * USD per image the provider's host served as this row's price when it was enqueued (Oxen.ai's model `pricing`
+   * object); the row is priced from it rather than from the built-in catalogue.
+   */
+  servedUsdPerImage?: number;
 }
 
 /** One stored output image, as written to results.jsonl. */

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchStore } from '../../src/batch/batch-store.js';
 import { PriceCatalogue } from '../../src/cost/price-catalogue.js';
+import { SIMULATED_OXEN_COST_PER_IMAGE } from '../../src/simulator/apis/oxen.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliProcess } from '../helpers/cli.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';
@@ -25,13 +26,14 @@ afterAll(async () => {
 
 describe('budget cap', () => {
   it('10 rows, a cap of 5 rows, 8 concurrent jobs: exactly 5 paid calls, then budget_reached; a higher cap finishes it', async () => {
+    // With a key, each Oxen row is priced at what the host's model endpoint serves (pricing.cost_per_image).
     const estimate = new PriceCatalogue().quote('oxen', {
       operation: 'generate',
       resolution: { width: 1024, height: 768 },
       quality: 'high',
       numImages: 1,
       inputImageCount: 0,
-      promptCharacters: 'budget row 0'.length,
+      servedUsdPerImage: SIMULATED_OXEN_COST_PER_IMAGE,
     }).usd;
     const cap = (5 * estimate).toFixed(6);
     const rows = Array.from({ length: 10 }, (_, index) => ({

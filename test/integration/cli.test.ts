@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jobIdFor, queueNameFor } from '../../src/shared/keys.js';
+import { SIMULATED_OXEN_COST_PER_IMAGE } from '../../src/simulator/apis/oxen.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliProcess, spawnCli } from '../helpers/cli.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';
@@ -109,10 +110,9 @@ describe('run without an API key', () => {
       /^No API key set for oxen, fal, openai, replicate, wavespeed .*simulator at http:\/\/127\.0\.0\.1:\d+/,
     );
     expect(result.stdout).toMatch(/2 completed, 0 failed/);
-    // a: an edit at 1024x768 high — 4,815 output tokens at $30/M, one 384x256 input (magnified 2x to 768x512: 24 x 16 =
-    // 384 tokens) at $8/M, 10 prompt tokens at $5/M; b: 1024x1024 high — 7,024 output tokens, 6 prompt tokens.
-    // $0.147572 + $0.21075.
-    expect(result.stdout).toMatch(/standard\s+2 images\s+\$0\.3583/);
+    // Oxen rows with a key (the simulator's) are priced at what its model endpoint serves: cost_per_image, per image.
+    const usd = (2 * SIMULATED_OXEN_COST_PER_IMAGE).toFixed(4).replace('.', '\\.');
+    expect(result.stdout).toMatch(new RegExp(`standard\\s+2 images\\s+\\$${usd}`));
     expect(await readdir(path.join(out, 'no-key', 'images'))).toEqual(['a.png', 'b.png']);
   });
 });

@@ -6,6 +6,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchStore } from '../../src/batch/batch-store.js';
 import { loadConfig } from '../../src/providers/configuration.js';
+import { SIMULATED_OXEN_COST_PER_IMAGE } from '../../src/simulator/apis/oxen.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { startWorkerPool } from '../../src/worker/worker-pool.js';
 import { runCliInProcess } from '../helpers/cli.js';
@@ -67,9 +68,14 @@ describe('metrics', () => {
         Date.now() < deadline
       );
       expect(text).toMatch(/image_batch_rows_total\{provider="oxen",status="completed"\} 2/);
-      // 1024x768 high: 4,815 output tokens at $30/M; 2560x1440 high: 7,370; each prompt 3 tokens at $5/M.
-      expect(text).toMatch(/image_batch_spent_usd_total\{provider="oxen",tier="standard"\} 0\.144465/);
-      expect(text).toMatch(/image_batch_spent_usd_total\{provider="oxen",tier="high-resolution"\} 0\.221115/);
+      // With a key, Oxen rows are priced at what the host's model endpoint serves (pricing.cost_per_image), per image.
+      const served = String(SIMULATED_OXEN_COST_PER_IMAGE).replace('.', '\\.');
+      expect(text).toMatch(
+        new RegExp(`image_batch_spent_usd_total\\{provider="oxen",tier="standard"\\} ${served}\\n`),
+      );
+      expect(text).toMatch(
+        new RegExp(`image_batch_spent_usd_total\\{provider="oxen",tier="high-resolution"\\} ${served}\\n`),
+      );
       expect(text).toMatch(/image_batch_rate_limited_total\{provider="oxen"\} 1/);
       expect(text).toMatch(
         /image_batch_provider_request_seconds_count\{provider="oxen",operation="generate",outcome="completed"\} 2/,

@@ -345,7 +345,12 @@ describe('money', () => {
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/Estimate for 34 rows read \(30 priced, 4 could not be priced\)/);
     expect(result.stdout).toMatch(/oxen\s+high-resolution\s+4\s+\$/);
-    expect(result.stdout).toMatch(/wavespeed\s+standard\s+2\s+\$0\.20/);
+    // WaveSpeed: 1024x576 high (not published: medium 1k's $0.10 × 3,357 / 1,756 output tokens = $0.1912)
+    // and 1024x1024 at its default medium ($0.10 published).
+    expect(result.stdout).toMatch(/wavespeed\s+standard\s+2\s+\$0\.2912/);
+    expect(result.stdout).toMatch(
+      /Hint: openai 1024x1024 high \(1 rows, \$0\.2107 an image\): 1536x1024 high has at least as many pixels for \$0\.1646/,
+    );
     expect(result.stdout).toMatch(/total\s+35\s+\$\d+\.\d+/);
     expect(result.stdout).toMatch(/not priced jobs\/example-edits\.csv:12 \[prompt\]/);
   });

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OxenProvider } from '../../src/providers/oxen/client.js';
+import { readOxenPricing, servedUsdPerImage } from '../../src/providers/oxen/served-pricing.js';
 import type { ImageRequest } from '../../src/providers/provider.js';
 import {
   AuthenticationError,
@@ -137,5 +138,35 @@ describe('Oxen.ai error answers', () => {
 
   it('keeps the Retry-After of a 429 in ms', () => {
     expect((answer(429, {}, { 'retry-after': '7' }) as RateLimitedError).retryAfterMs).toBe(7000);
+  });
+});
+
+describe("Oxen.ai's served pricing object", () => {
+  it('reads cost_per_image, and a per-tier grid where it holds a number for the tier (and quality)', () => {
+    const flat = readOxenPricing({ pricing: { method: 'per_image', cost_per_image: 0.2 } })!;
+    expect(servedUsdPerImage(flat, '2K', 'high')).toBe(0.2);
+    const byTier = readOxenPricing({
+      pricing: { method: 'per_image', cost_per_image: 0.2, cost_per_image_grid: { '1K': 0.1, '4K': 0.4 } },
+    })!;
+    expect(servedUsdPerImage(byTier, '1K', 'low')).toBe(0.1);
+    expect(servedUsdPerImage(byTier, '4K', 'low')).toBe(0.4);
+    // No grid figure for 2K: the flat figure applies.
+    expect(servedUsdPerImage(byTier, '2K', 'low')).toBe(0.2);
+    const byTierAndQuality = readOxenPricing({
+      pricing: { cost_per_image_grid: { '1k': { low: 0.01, high: 0.2 } } },
+    })!;
+    expect(servedUsdPerImage(byTierAndQuality, '1K', 'high')).toBe(0.2);
+    expect(servedUsdPerImage(byTierAndQuality, '1K', 'medium')).toBeUndefined();
+    const byQualityAndTier = readOxenPricing({
+      pricing: { cost_per_image_grid: { medium: { '2K': 0.07 } } },
+    })!;
+    expect(servedUsdPerImage(byQualityAndTier, '2K', 'medium')).toBe(0.07);
+  });
+
+  it('serves nothing for token-billed, empty, negative or missing pricing', () => {
+    expect(readOxenPricing({ pricing: { method: 'token', input_cost_per_token: 3e-6 } })).toBeUndefined();
+    expect(readOxenPricing({ pricing: { cost_per_image: -1 } })).toBeUndefined();
+    expect(readOxenPricing({ pricing: null })).toBeUndefined();
+    expect(readOxenPricing('not a model')).toBeUndefined();
   });
 });

@@ -42,6 +42,7 @@ import {
   oxenQueueSubmitResponseSchema,
 } from './wire-schema.js';
 import { OXEN_SETTINGS } from './settings.js';
+import { readOxenPricing, servedUsdPerImage, type OxenServedPricing } from './served-pricing.js';
 
 /** Headers Oxen.ai names a request in (providers.md §3). */
 const OXEN_REQUEST_ID_HEADERS = ['x-request-id', 'x-oxen-request-id'] as const;
@@ -70,6 +71,8 @@ export class OxenProvider extends ProviderClient<OxenSettings> {
   private readonly schemas = new Map<string, ModelSchema>();
   /** Models the host answered "not found" for. */
   private readonly retired = new Set<string>();
+  /** The `pricing` object the host served with gpt-image-2, when it had a per-image figure (./served-pricing.ts). */
+  private served: OxenServedPricing | undefined;
 
   constructor(settings: OxenSettings) {
     super(settings);
@@ -135,7 +138,8 @@ export class OxenProvider extends ProviderClient<OxenSettings> {
         const schema = findRequestSchema(response.body);
         if (response.status !== 200 || schema === undefined) throw new Error(`HTTP ${response.status}`);
         this.schemas.set(model, this.compile(model, schema, 'host'));
-        context.log.info({ model }, 'read the request schema Oxen.ai serves');
+        if (model === OXEN_MODEL) this.served = readOxenPricing(response.body);
+        context.log.info({ model, pricing: this.served ?? null }, 'read the request schema Oxen.ai serves');
       } catch (error) {
         context.log.warn(
           { model, reason: (error as Error).message },
@@ -143,6 +147,17 @@ export class OxenProvider extends ProviderClient<OxenSettings> {
         );
       }
     }
+  }
+
+  /**
+   * USD per image the host's `pricing` object gives for `request` (its resolution tier and quality, else the default),
+   * once `prepare` read it; undefined when it served none.
+   */
+  servedPrice(request: ImageRequest): number | undefined {
+    const size = parseResolution(request.resolution);
+    if (this.served === undefined || size === undefined) return undefined;
+    const tier = this.sizeParameters(request)?.resolution ?? nearestTier(size, ['1K', '2K', '4K']);
+    return servedUsdPerImage(this.served, tier, request.quality ?? this.defaultQuality);
   }
 
   /** `GET /api/ai/models/gpt-image-2` (free): the parameters and pricing the host serves now. */

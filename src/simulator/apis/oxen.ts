@@ -228,6 +228,13 @@ function handleQueueStatus(context: RouteContext, id: string): void {
   });
 }
 
+/**
+ * USD per image the simulated model endpoint serves in `pricing.cost_per_image` (Oxen-AI/docs models/overview.mdx
+ * "Pricing": `method`, `cost_per_image`). The simulator's picture: Oxen publishes no amounts (providers.md §3,
+ * UNCONFIRMED); OpenAI's 1024x1024 high figure.
+ */
+export const SIMULATED_OXEN_COST_PER_IMAGE = 0.211;
+
 /** `GET /api/ai/models/{id}`: the model object with its `request_schema` and `pricing` (models/overview.mdx). */
 function handleModel(context: RouteContext, id: string): void {
   if (!authorized(context, 'Bearer'))
@@ -241,8 +248,7 @@ function handleModel(context: RouteContext, id: string): void {
     model_type: 'base',
     endpoint: '/images/generate',
     capabilities: { input: ['text', 'image'], output: ['image'] },
-    // The simulator's picture: Oxen publishes no amounts (providers.md §3, UNCONFIRMED).
-    pricing: { method: 'per_image', cost_per_image: 0.211 },
+    pricing: { method: 'per_image', cost_per_image: SIMULATED_OXEN_COST_PER_IMAGE },
     request_schema: REQUEST_SCHEMA,
   });
 }
