@@ -17,7 +17,7 @@ import type { BatchStore } from '../batch/batch-store.js';
 import type { PriceCatalogue } from '../cost/price-catalogue.js';
 import type { ImageProvider } from '../providers/provider.js';
 import type { ProviderName } from '../shared/config.js';
-import type { FieldError } from '../shared/errors.js';
+import { UsageError, type FieldError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { outputStoreFor } from '../storage/stores.js';
 import { CanaryPicker } from './canary-picker.js';
@@ -173,10 +173,15 @@ async function canaryOf(
   options: EnqueueOptions,
   store: BatchStore,
 ): Promise<{ picker: CanaryPicker | undefined } | undefined> {
-  const settings =
-    options.canary === undefined
-      ? await store.canary.settings(options.batchId)
-      : await store.canary.configure(options.batchId, options.canary);
+  let settings = await store.canary.settings(options.batchId);
+  if (options.canary !== undefined && settings === undefined) {
+    const status = await store.status(options.batchId);
+    if (status !== undefined && status.rows > 0)
+      throw new UsageError(
+        `batch ${options.batchId} already has ${status.rows} rows running without a canary; --canary applies to a new batch (give another --batch)`,
+      );
+    settings = await store.canary.configure(options.batchId, options.canary);
+  }
   if (settings?.state !== 'awaiting') return undefined;
   return {
     picker: options.canary === undefined ? undefined : new CanaryPicker(options.batchId, settings.size),

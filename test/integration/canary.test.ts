@@ -7,46 +7,20 @@ import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BatchStore } from '../../src/batch/batch-store.js';
 import { loadConfig } from '../../src/providers/configuration.js';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
 import { queueNameFor } from '../../src/shared/keys.js';
 import { startWorkerPool } from '../../src/worker/worker-pool.js';
-import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliInProcess, startCliInProcess, waitForOutput } from '../helpers/cli.js';
-import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
+import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
-import { simulatorEnvironment } from '../helpers/simulator-environment.js';
+import { redisUrl } from '../helpers/redis.js';
+import { simulatorSuite } from '../helpers/simulator-suite.js';
 
-let simulator: ProviderSimulator;
-let prefix: string;
-
-beforeAll(async () => {
-  simulator = new ProviderSimulator({ apiKey: 'sk-test' });
-  await simulator.start();
-});
-afterAll(async () => {
-  await simulator.stop();
-  await removeTemporaryDirectories();
-});
-beforeEach(() => {
-  prefix = uniquePrefix();
-});
-afterEach(async () => {
-  await deleteKeysWithPrefix(prefix);
-});
-
-function environment(): Record<string, string> {
-  return {
-    REDIS_URL: redisUrl(),
-    IMAGE_BATCH_QUEUE_PREFIX: prefix,
-    LOG_LEVEL: 'silent',
-    ...simulatorEnvironment(simulator.url, 'sk-test'),
-    IMAGE_BATCH_BACKOFF_MS: '50',
-  };
-}
+const suite = simulatorSuite();
+const environment = (extra: Record<string, string> = {}) => suite.environment(extra);
 
 /** The batch's status as `status --json` prints it. */
 async function statusOf(batch: string): Promise<Record<string, any>> {
@@ -64,14 +38,14 @@ async function resultLines(out: string, batch: string): Promise<ResultLine[]> {
 
 /** Submissions the simulator counted for prompts that start with `tag`. */
 function paidFor(tag: string): number[] {
-  return [...simulator.submissionsByPrompt]
+  return [...suite.simulator().submissionsByPrompt]
     .filter(([prompt]) => prompt.startsWith(tag))
     .map(([, count]) => count);
 }
 
 describe('canary', () => {
   it('200 rows, --canary 10: ten stratified rows run, the batch waits; approve finishes the rest, each row paid once', async () => {
-    const tag = `canary-${prefix}`;
+    const tag = `canary-${suite.prefix()}`;
     const providers = ['openai', 'fal', 'oxen', 'replicate'];
     const sizes = ['1024x1024', '1536x1024'];
     const qualities = ['low', 'medium'];
@@ -126,7 +100,7 @@ describe('canary', () => {
   });
 
   it('--yes approves a canary within tolerance by itself; a failed canary row waits for a person', async () => {
-    const tag = `yes-${prefix}`;
+    const tag = `yes-${suite.prefix()}`;
     const folder = await manifestFolder();
     const good = await writeManifest(
       folder,
@@ -171,7 +145,7 @@ describe('canary', () => {
   });
 
   it('a held job promoted by hand (bull-board "promote") still waits and pays nothing until approval', async () => {
-    const tag = `promoted-${prefix}`;
+    const tag = `promoted-${suite.prefix()}`;
     const folder = await manifestFolder();
     const manifest = await writeManifest(
       folder,
@@ -187,11 +161,11 @@ describe('canary', () => {
     );
     expect(enqueued.exitCode, enqueued.stdout).toBe(0);
     const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
-    const queue = new Queue(queueNameFor('openai'), { connection: redis, prefix });
+    const queue = new Queue(queueNameFor('openai'), { connection: redis, prefix: suite.prefix() });
     const pool = startWorkerPool({
       config: loadConfig(environment()),
       redis,
-      store: new BatchStore(redis, prefix),
+      store: new BatchStore(redis, suite.prefix()),
       providers: ['openai'],
       log: pino({ level: 'silent' }),
     });
@@ -212,5 +186,22 @@ describe('canary', () => {
       await queue.close();
       redis.disconnect();
     }
+  });
+
+  it('refuses --canary on a batch whose rows already run without one', async () => {
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(folder, 'late.jsonl', [
+      jsonLine({ provider: 'openai', prompt: `late-${suite.prefix()}`, resolution: '1024x1024' }),
+    ]);
+    const out = await temporaryDirectory();
+    expect(
+      (await runCliInProcess(['enqueue', manifest, '--out', out, '--batch', 'late'], environment())).exitCode,
+    ).toBe(0);
+    const late = await runCliInProcess(
+      ['enqueue', manifest, '--out', out, '--batch', 'late', '--canary', '1'],
+      environment(),
+    );
+    expect(late.exitCode).toBe(2);
+    expect(late.stderr).toMatch(/batch late already has 1 rows running without a canary/);
   });
 });

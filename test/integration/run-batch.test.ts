@@ -7,43 +7,15 @@ import { createHash } from 'node:crypto';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
-import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliInProcess } from '../helpers/cli.js';
-import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
+import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
-import { simulatorEnvironment } from '../helpers/simulator-environment.js';
+import { simulatorSuite } from '../helpers/simulator-suite.js';
 
-let simulator: ProviderSimulator;
-let prefix: string;
-
-beforeAll(async () => {
-  simulator = new ProviderSimulator({ apiKey: 'sk-test' });
-  await simulator.start();
-});
-afterAll(async () => {
-  await simulator.stop();
-  await removeTemporaryDirectories();
-});
-beforeEach(() => {
-  prefix = uniquePrefix();
-});
-afterEach(async () => {
-  await deleteKeysWithPrefix(prefix);
-});
-
-function environment(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    REDIS_URL: redisUrl(),
-    IMAGE_BATCH_QUEUE_PREFIX: prefix,
-    LOG_LEVEL: 'silent',
-    ...simulatorEnvironment(simulator.url, 'sk-test'),
-    IMAGE_BATCH_BACKOFF_MS: '50',
-    ...extra,
-  };
-}
+const suite = simulatorSuite();
+const environment = (extra: Record<string, string> = {}) => suite.environment(extra);
 
 async function readJsonLines<T>(filePath: string): Promise<T[]> {
   const text = await readFile(filePath, 'utf8');
@@ -120,7 +92,7 @@ describe('run, end to end', () => {
     expect(first.stdout).toContain('enqueued 55');
     expect(first.stdout).toContain('3 rejected');
     expect(first.stdout).toMatch(/55 completed, 0 failed, 0 pending/);
-    const paidAfterFirstRun = simulator.paidRequestTotal;
+    const paidAfterFirstRun = suite.simulator().paidRequestTotal;
 
     const batchDirectory = path.join(out, 'e2e');
     const results = await readJsonLines<ResultLine>(path.join(batchDirectory, 'results.jsonl'));
@@ -186,7 +158,7 @@ describe('run, end to end', () => {
     );
     expect(second.exitCode).toBe(0);
     expect(second.stdout).toContain('enqueued 0; 55 already enqueued');
-    expect(simulator.paidRequestTotal).toBe(paidAfterFirstRun);
+    expect(suite.simulator().paidRequestTotal).toBe(paidAfterFirstRun);
     expect(await readJsonLines(path.join(batchDirectory, 'results.jsonl'))).toHaveLength(55);
     expect(await readJsonLines(path.join(batchDirectory, 'rejects.jsonl'))).toHaveLength(3);
   });
@@ -260,17 +232,17 @@ describe('provider failures during run', () => {
       jsonLine({ id: 'only', prompt, resolution: '1024x768' }),
     ]);
     const out = await temporaryDirectory();
-    const before = simulator.paidRequestTotal;
+    const before = suite.simulator().paidRequestTotal;
     const result = await runCliInProcess(
       ['run', manifest, '--out', out, '--batch', 'one'],
       environment(extraEnvironment),
     );
     const [line] = await readJsonLines<ResultLine>(path.join(out, 'one', 'results.jsonl'));
-    return { result, line: line!, paidRequests: simulator.paidRequestTotal - before };
+    return { result, line: line!, paidRequests: suite.simulator().paidRequestTotal - before };
   }
 
   it('waits out a 429 with Retry-After, then completes without spending an attempt', async () => {
-    simulator.injectFaults([{ status: 429, retryAfterSeconds: 1 }]);
+    suite.simulator().injectFaults([{ status: 429, retryAfterSeconds: 1 }]);
     const { result, line, paidRequests } = await runOneRow('a patient fox');
     expect(result.exitCode).toBe(0);
     expect(line).toMatchObject({ status: 'completed', attempts: 1 });
@@ -278,7 +250,7 @@ describe('provider failures during run', () => {
   });
 
   it('retries a 500 and completes on the second attempt', async () => {
-    simulator.injectFaults([{ status: 500 }]);
+    suite.simulator().injectFaults([{ status: 500 }]);
     const { result, line, paidRequests } = await runOneRow('a resilient owl');
     expect(result.exitCode).toBe(0);
     expect(line).toMatchObject({ status: 'completed', attempts: 2 });
@@ -291,7 +263,7 @@ describe('provider failures during run', () => {
   ])(
     'does not re-send a %s submission that got no answer: the row records the uncertain outcome',
     async (_, mode) => {
-      simulator.injectFaults([{ hang: true }]);
+      suite.simulator().injectFaults([{ hang: true }]);
       const { result, line, paidRequests } = await runOneRow(`a lost letter (${mode})`, {
         OXEN_TIMEOUT_MS: '1000',
         OXEN_MODE: mode,
@@ -304,7 +276,7 @@ describe('provider failures during run', () => {
   );
 
   it("fails a row on a permanent 400 at once, with the provider's reason, and never retries it", async () => {
-    simulator.injectFaults([
+    suite.simulator().injectFaults([
       {
         status: 400,
         body: {
@@ -328,7 +300,7 @@ describe('provider failures during run', () => {
   });
 
   it('fails a row after its attempts run out on repeated 503s', async () => {
-    simulator.injectFaults([{ status: 503, times: 3 }]);
+    suite.simulator().injectFaults([{ status: 503, times: 3 }]);
     const { result, line, paidRequests } = await runOneRow('an unlucky heron');
     expect(result.exitCode).toBe(1);
     expect(line).toMatchObject({ status: 'failed', attempts: 3, error: { code: 'server_error' } });
@@ -380,7 +352,7 @@ describe('money', () => {
     expect(second.exitCode).toBe(0);
     expect(second.stdout).toMatch(/4 completed, 0 failed, 0 pending/);
     for (let index = 0; index < 4; index += 1)
-      expect(simulator.submissionsByPrompt.get(`capped ${index}`)).toBe(1);
+      expect(suite.simulator().submissionsByPrompt.get(`capped ${index}`)).toBe(1);
   });
 
   it('--confirm-over refuses without a terminal when the estimate is over, enqueuing nothing', async () => {
