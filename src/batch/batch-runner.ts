@@ -160,6 +160,7 @@ async function followBatch(
         if (budgetHits >= 3) break;
         let queued: number;
         ({ queued, pausedProviders } = await queuedJobs(queues, health));
+        queued += await options.store.openaiBatches.inFlight(options.batchId);
         idlePolls = queued === 0 ? idlePolls + 1 : 0;
         if (idlePolls >= 10) {
           if (pausedProviders.length === 0)

@@ -13,6 +13,7 @@ import { RESOLUTION_TIERS, type ResolutionTier } from '../cost/resolution-tier.j
 import { LuaCommands } from '../shared/lua-commands.js';
 import { BudgetLedger } from '../cost/budget.js';
 import { CanaryLedger, type CanaryProgress } from './canary.js';
+import { OpenAIBatchRecords } from './openai-batch-records.js';
 
 /**
  * How an incoming row relates to the batch: not there yet; already enqueued from the same place, and `finished` or
@@ -74,6 +75,8 @@ export class BatchStore {
   readonly budget: BudgetLedger;
   /** The batches' canaries (./canary.ts). */
   readonly canary: CanaryLedger;
+  /** Rows delivered through OpenAI's Batch API (./openai-batch-records.ts). */
+  readonly openaiBatches: OpenAIBatchRecords;
 
   constructor(
     private readonly redis: Redis,
@@ -81,6 +84,7 @@ export class BatchStore {
   ) {
     this.budget = new BudgetLedger(redis, prefix);
     this.canary = new CanaryLedger(redis, prefix);
+    this.openaiBatches = new OpenAIBatchRecords(redis, prefix);
   }
 
   keys(batchId: string): BatchKeys {
@@ -347,7 +351,10 @@ export class BatchStore {
 
   /** Delete every record of a batch (not its jobs). */
   async deleteBatch(batchId: string): Promise<void> {
-    await this.redis.del(...(Object.values(this.keys(batchId)) as string[]));
+    await this.redis.del(
+      ...(Object.values(this.keys(batchId)) as string[]),
+      ...(await this.openaiBatches.keysOf(batchId)),
+    );
     await this.redis.srem(`${this.prefix}:batches`, batchId);
   }
 }

@@ -23,6 +23,7 @@ import {
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { EmbeddedRedis } from '../shared/embedded-redis.js';
 import { UsageError } from '../shared/errors.js';
+import type { Delivery } from '../shared/job-definitions.js';
 import { warnUnlessNoEviction } from '../shared/redis.js';
 import type { ProviderSimulator } from '../simulator/server.js';
 import { fileLocation, normalizeOutputRoot } from '../storage/output-store.js';
@@ -55,6 +56,10 @@ export interface EnqueueCommandOptions {
   confirmOver?: number;
   /** Run this many rows first and hold the rest until approved (src/batch/canary.ts). */
   canary?: number;
+  /** Delivery of rows that name none: realtime (default) or batch (OpenAI's Batch API). */
+  delivery?: Delivery;
+  /** Batch API rows of an expired or cancelled OpenAI batch: wait for the next file (default) or go realtime. */
+  fallback?: 'wait' | 'realtime';
 }
 
 /** Options of `run`. */
@@ -130,6 +135,7 @@ export async function enqueueWithProgress(
       dryRun: options.dryRun,
       budgetCapped: options.budgetUsd !== undefined,
       ...(options.canary === undefined ? {} : { canary: options.canary }),
+      ...(options.delivery === undefined ? {} : { delivery: options.delivery }),
       attempts: config.attempts,
       backoffDelayMs: config.backoffDelayMs,
       onProgress: ({ bytesRead, totalBytes }) => {
@@ -190,10 +196,11 @@ async function confirmEstimate(
 export async function prepareBatch(
   store: BatchStore,
   batchId: string,
-  options: Pick<EnqueueCommandOptions, 'out' | 'manifests' | 'budgetUsd'>,
+  options: Pick<EnqueueCommandOptions, 'out' | 'manifests' | 'budgetUsd' | 'fallback'>,
   overrideJson: string | undefined,
 ): Promise<string> {
   const outputRoot = await store.ensureBatch(batchId, normalizeOutputRoot(options.out), options.manifests);
+  if (options.fallback !== undefined) await store.openaiBatches.setFallback(batchId, options.fallback);
   if (options.budgetUsd !== undefined) await store.budget.setBudget(batchId, options.budgetUsd);
   if (overrideJson !== undefined) await store.setPricing(batchId, overrideJson);
   return outputRoot;
@@ -237,7 +244,7 @@ export async function enqueueCommand(
 /** `image-batch estimate`: price the manifests without Redis, by provider and resolution tier. */
 export async function estimateCommand(
   context: CommandContext,
-  options: { manifests: string[]; provider?: ProviderName; pricing?: string },
+  options: { manifests: string[]; provider?: ProviderName; pricing?: string; delivery?: Delivery },
 ): Promise<number> {
   await checkManifests(options.manifests);
   const { catalogue } = await loadCatalogue(options.pricing ?? context.config.pricingFile);

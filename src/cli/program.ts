@@ -61,6 +61,18 @@ const confirmOverOption = () =>
     '--confirm-over <usd>',
     'estimate first; when the estimate is over this, ask (and refuse without a terminal)',
   ).argParser(usd);
+const deliveryOption = () =>
+  new Option(
+    '--delivery <mode>',
+    "how rows that name none reach OpenAI: realtime, or batch (OpenAI's Batch API: half the price, results within 24 h)",
+  ).choices(['realtime', 'batch'] as const);
+const fallbackOption = () =>
+  new Option(
+    '--fallback <mode>',
+    'Batch API rows of an expired or cancelled OpenAI batch: wait (go into the next request file) or realtime',
+  )
+    .choices(['wait', 'realtime'] as const)
+    .default('wait' as const);
 const canaryOption = () =>
   new Option(
     '--canary <n>',
@@ -92,7 +104,7 @@ const outOption = (environment: Record<string, string | undefined>, what: string
     defaultOutputRoot(environment),
   );
 
-/** `run`, `enqueue`, `estimate`, `budget`. */
+/** `run`, `enqueue`, `estimate`. */
 export function addBatchVerbs(program: Command, deps: ProgramDependencies): void {
   program
     .command('run')
@@ -114,6 +126,8 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(budgetOption())
     .addOption(confirmOverOption())
     .addOption(canaryOption())
+    .addOption(deliveryOption())
+    .addOption(fallbackOption())
     .option(
       '--canary-tolerance <percent>',
       "with --yes: how far the canary's measured cost per image may be from the estimate",
@@ -143,6 +157,8 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(budgetOption())
     .addOption(confirmOverOption())
     .addOption(canaryOption())
+    .addOption(deliveryOption())
+    .addOption(fallbackOption())
     .action(async (manifests, flags) => {
       deps.setExitCode(await enqueueCommand(deps.context('warn'), { manifests, ...flags }));
     });
@@ -154,9 +170,14 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .argument('<manifest...>', 'CSV or JSONL manifest files')
     .addOption(providerOption())
     .addOption(pricingOption())
+    .addOption(deliveryOption())
     .action(async (manifests, flags) => {
       deps.setExitCode(await estimateCommand(deps.context('warn'), { manifests, ...flags }));
     });
+}
+
+/** `approve`, `budget`: decisions about what a batch may spend. */
+export function addCanaryVerbs(program: Command, deps: ProgramDependencies): void {
   program
     .command('budget')
     .description(
@@ -168,10 +189,7 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
       const cap = amount === 'none' ? undefined : usd(amount);
       deps.setExitCode(await budgetCommand(deps.context('warn'), { batch, usd: cap }));
     });
-}
 
-/** `approve`. */
-export function addCanaryVerbs(program: Command, deps: ProgramDependencies): void {
   program
     .command('approve')
     .description("approve a batch's canary (`--canary N`) and release the rows held until then")

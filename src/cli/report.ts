@@ -35,6 +35,8 @@ export function describeEnqueue(report: EnqueueReport, dryRun: boolean): string[
   }
   const unpriced = unpricedLine(report.estimate);
   if (unpriced !== undefined) lines.push(unpriced);
+  const batchLine = batchDeliveryLine(report.estimate);
+  if (batchLine !== undefined) lines.push(batchLine);
   if (report.canary?.state === 'awaiting')
     lines.push(
       `Canary: ${report.canary.rows} rows run first (stratified across provider × size × quality × mode); ` +
@@ -104,6 +106,8 @@ export function describeEstimate(report: EnqueueReport, catalogue?: PriceCatalog
   if (report.rejected > report.rejectSamples.length)
     lines.push(`  … and ${report.rejected - report.rejectSamples.length} more not priced`);
   if (catalogue !== undefined) lines.push(...cheaperHintLines(report, catalogue));
+  const batchLine = batchDeliveryLine(report.estimate);
+  if (batchLine !== undefined) lines.push(batchLine);
   return lines;
 }
 
@@ -122,6 +126,16 @@ export function describeStatus(status: BatchStatus): string[] {
     );
   lines.push(`Output: ${outputStoreFor(status.outputDirectory).batchLocation(status.batchId)}`);
   return lines;
+}
+
+/** What the rows sent through OpenAI's Batch API save against realtime, or undefined when there are none. */
+function batchDeliveryLine(estimate: EnqueueReport['estimate']): string | undefined {
+  const { rows, costUsd, realtimeUsd } = estimate.batchDelivery;
+  if (rows === 0) return undefined;
+  return (
+    `  ${rows} rows go through OpenAI's Batch API (results within 24 h): ${formatUsd(costUsd)} instead of ` +
+    `${formatUsd(realtimeUsd)} realtime — saves ${formatUsd(realtimeUsd - costUsd)}.`
+  );
 }
 
 /** "Hint: …" lines, one per row group that a cheaper size with at least as many pixels could serve. */

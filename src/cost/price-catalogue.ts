@@ -61,6 +61,8 @@ export interface PricedRequest {
   promptCharacters?: number;
   /** USD per image the provider's host served for this request (Oxen.ai's `pricing` object): used as is. */
   servedUsdPerImage?: number;
+  /** `batch`: through the provider's Batch API, at its batch price. */
+  delivery?: 'batch';
 }
 
 /**
@@ -115,7 +117,8 @@ export class PriceCatalogue {
         },
       };
     }
-    return publishedQuote(providerFacts(provider).pricing, request, quality, tier);
+    const quote = publishedQuote(providerFacts(provider).pricing, request, quality, tier);
+    return request.delivery === 'batch' ? atBatchPrice(provider, quote) : quote;
   }
 
   /**
@@ -123,7 +126,11 @@ export class PriceCatalogue {
    * image input tokens (cached ones at the cached rates), image output tokens at $30/M and text output tokens
    * (`output_tokens_details.text_tokens`) at $10/M; undefined when it reported none.
    */
-  actualUsd(provider: ProviderName, usage: Record<string, unknown> | null | undefined): number | undefined {
+  actualUsd(
+    provider: ProviderName,
+    usage: Record<string, unknown> | null | undefined,
+    delivery?: 'batch',
+  ): number | undefined {
     const pricing = providerFacts(provider).pricing;
     if (pricing.basis !== 'token-derived' || !pricing.published || usage === null || usage === undefined)
       return undefined;
@@ -147,7 +154,9 @@ export class PriceCatalogue {
       cachedImage * prices.imageInputCached +
       imageOutput * prices.imageOutput +
       textOutput * prices.textOutput;
-    return roundUsd(usd);
+    return roundUsd(
+      delivery === 'batch' && pricing.batch !== undefined ? usd * pricing.batch.priceFactor : usd,
+    );
   }
 
   private fromOverride(
@@ -219,7 +228,25 @@ export function quoteRequest(
     ),
     promptCharacters: request.prompt.length,
     ...(request.servedUsdPerImage === undefined ? {} : { servedUsdPerImage: request.servedUsdPerImage }),
+    ...(request.delivery === undefined ? {} : { delivery: request.delivery }),
   });
+}
+
+/**
+ * `quote` at the provider's Batch API price (OpenAI: half). @throws Error when the provider has no Batch API (rows are
+ * refused before that: src/producer/row-check.ts).
+ */
+function atBatchPrice(provider: ProviderName, quote: PriceQuote): PriceQuote {
+  const pricing = providerFacts(provider).pricing;
+  const batch = pricing.basis === 'token-derived' ? pricing.batch : undefined;
+  if (batch === undefined) throw new Error(`${provider} has no Batch API price`);
+  return {
+    ...quote,
+    usd: roundUsd(quote.usd * batch.priceFactor),
+    usdPerImage: roundUsd(quote.usdPerImage * batch.priceFactor),
+    basis: `${quote.basis}, Batch API`,
+    source: batch.source,
+  };
 }
 
 /** The quote of a request priced by what the provider's host served (its own figure, so not an estimate). */

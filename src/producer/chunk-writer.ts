@@ -162,7 +162,14 @@ export class ChunkWriter {
   /** Add the jobs of `rows`, one `addBulk` per provider; a held row's job is delayed until the canary is approved. */
   private async addJobs(rows: HeldOrNot[]): Promise<void> {
     const byProvider = new Map<ProviderName, HeldOrNot[]>();
+    // Batch API rows wait in their own list for a request file (src/batch/openai-batch-records.ts), each once.
+    const forBatchApi = rows.filter((entry) => entry.row.data.delivery === 'batch');
+    await this.target.store.openaiBatches.addWaiting(
+      this.target.batchId,
+      forBatchApi.map((entry) => entry.row.data),
+    );
     for (const entry of rows) {
+      if (entry.row.data.delivery === 'batch') continue;
       const list = byProvider.get(entry.row.data.provider) ?? [];
       list.push(entry);
       byProvider.set(entry.row.data.provider, list);

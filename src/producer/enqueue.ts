@@ -18,6 +18,7 @@ import type { PriceCatalogue } from '../cost/price-catalogue.js';
 import type { ImageProvider } from '../providers/provider.js';
 import type { ProviderName } from '../shared/config.js';
 import { UsageError, type FieldError } from '../shared/errors.js';
+import type { Delivery } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { outputStoreFor } from '../storage/stores.js';
 import { CanaryPicker } from './canary-picker.js';
@@ -59,6 +60,8 @@ export interface EnqueueOptions {
    * approved (src/batch/canary.ts). Applies to a batch that has no canary yet.
    */
   canary?: number;
+  /** Delivery of rows that name none (`--delivery`); default realtime. */
+  delivery?: Delivery;
   /** Progress callback: bytes read so far out of the manifests' total size. */
   onProgress?: (progress: { bytesRead: number; totalBytes: number; rowsRead: number }) => void;
   log: Logger;
@@ -221,8 +224,10 @@ async function readEveryManifest(
   report: EnqueueReport,
   sinks: RowSinks,
 ): Promise<void> {
+  const { canary, ...rest } = options;
   const checker = new RowChecker({
-    ...options,
+    ...rest,
+    canary: canary !== undefined,
     providerFor: (name) => dependencies.providerFor(name),
     catalogue: dependencies.catalogue,
   });

@@ -28,6 +28,8 @@ export interface CostEstimate {
   rowGroups: Record<string, RowGroup>;
   /** How many groups `rowGroups` holds. */
   rowGroupCount: number;
+  /** Rows going through OpenAI's Batch API: their estimate, and what they would cost realtime. */
+  batchDelivery: { rows: number; costUsd: number; realtimeUsd: number };
 }
 
 /** Rows of one provider × size × quality × mode. */
@@ -58,6 +60,8 @@ export interface PendingRow {
   unpriced?: string;
   /** The quality the row is billed at: its own, else its provider's default. */
   billedQuality: Quality;
+  /** For a Batch API row: what it would cost realtime, USD. */
+  realtimeUsd?: number;
 }
 
 function emptyTiers(): CostEstimate['byTier'] {
@@ -77,6 +81,7 @@ export function emptyEstimate(): CostEstimate {
     unpricedReasons: [],
     rowGroups: {},
     rowGroupCount: 0,
+    batchDelivery: { rows: 0, costUsd: 0, realtimeUsd: 0 },
   };
 }
 
@@ -92,6 +97,11 @@ export function addToEstimate(estimate: CostEstimate, row: PendingRow): void {
     if (!estimate.unpricedReasons.includes(row.unpriced)) estimate.unpricedReasons.push(row.unpriced);
   } else if (row.estimated) estimate.estimatedRows += 1;
   if (row.overridden) estimate.overriddenRows += 1;
+  if (row.realtimeUsd !== undefined) {
+    estimate.batchDelivery.rows += 1;
+    estimate.batchDelivery.costUsd += row.costUsd;
+    estimate.batchDelivery.realtimeUsd += row.realtimeUsd;
+  }
   const { data } = row;
   const key = [data.provider, data.resolution, row.billedQuality, data.operation].join(' ');
   let group = estimate.rowGroups[key];
@@ -118,6 +128,8 @@ export function addToEstimate(estimate: CostEstimate, row: PendingRow): void {
 /** Round the estimate's sums (after adding rows one by one). */
 export function roundEstimate(estimate: CostEstimate): void {
   estimate.costUsd = roundUsd(estimate.costUsd);
+  estimate.batchDelivery.costUsd = roundUsd(estimate.batchDelivery.costUsd);
+  estimate.batchDelivery.realtimeUsd = roundUsd(estimate.batchDelivery.realtimeUsd);
   for (const tier of RESOLUTION_TIERS) {
     estimate.byTier[tier].cost_usd = roundUsd(estimate.byTier[tier].cost_usd);
     for (const byTier of Object.values(estimate.byProvider))

@@ -10,11 +10,13 @@ import {
   BACKGROUNDS,
   MODEL_PARAMETERS,
   MODERATIONS,
+  DELIVERIES,
   OUTPUT_FORMATS,
   QUALITIES,
   type Background,
   type ModelParameter,
   type Moderation,
+  type Delivery,
   type Operation,
   type OutputFormat,
   type Quality,
@@ -44,6 +46,8 @@ export interface ManifestRow {
   outputCompression?: number;
   /** `input_fidelity`, `response_format` when given (refused for models that do not take them). */
   modelParameters?: Partial<Record<ModelParameter, string>>;
+  /** `realtime` or `batch` (OpenAI's Batch API) when given. */
+  delivery?: Delivery;
 }
 
 /** Every field name a manifest may use. `mask_image_url` is fal's spelling of `mask_url`. */
@@ -63,6 +67,7 @@ export const MANIFEST_FIELDS = [
   'background',
   'moderation',
   'output_compression',
+  'delivery',
   ...MODEL_PARAMETERS,
 ] as const;
 
@@ -164,6 +169,7 @@ const rowSchema = z.object({
   model: optionalText(200),
   background: optionalEnum(BACKGROUNDS),
   moderation: optionalEnum(MODERATIONS),
+  delivery: optionalEnum(DELIVERIES),
   output_compression: z.preprocess(
     (value) => {
       const blank = blankToUndefined(value);
@@ -247,6 +253,7 @@ export function validateRow(fields: Record<string, unknown>, manifestDirectory: 
   if (data.model !== undefined && data.model !== '') row.model = data.model;
   if (data.background !== undefined) row.background = data.background;
   if (data.moderation !== undefined) row.moderation = data.moderation;
+  if (data.delivery !== undefined) row.delivery = data.delivery;
   if (data.output_compression !== undefined) row.outputCompression = data.output_compression;
   const modelParameters: Partial<Record<ModelParameter, string>> = {};
   for (const name of MODEL_PARAMETERS) {

@@ -15,7 +15,7 @@ import type { ImageProvider } from '../providers/provider.js';
 import { sourceText } from '../batch/batch-store.js';
 import type { ProviderName } from '../shared/config.js';
 import type { FieldError } from '../shared/errors.js';
-import type { ImageJobData } from '../shared/job-definitions.js';
+import type { Delivery, ImageJobData } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { parseResolution } from '../shared/resolution.js';
 import type { PendingRow } from './estimate.js';
@@ -38,6 +38,10 @@ export interface RowCheckOptions {
   /** Every row goes to this provider when set. */
   provider?: ProviderName;
   defaultProvider: ProviderName;
+  /** Delivery of rows that name none (`--delivery`); default realtime. */
+  delivery?: Delivery;
+  /** The batch holds rows for a canary: Batch API rows cannot run in one (yet). */
+  canary?: boolean;
   budgetCapped?: boolean;
   providerFor(name: ProviderName): ImageProvider;
   catalogue: PriceCatalogue;
@@ -68,6 +72,31 @@ export class RowChecker {
     return adapter;
   }
 
+  /**
+   * Why a Batch API row cannot go: only OpenAI has a Batch API; its rows are priced and reserved when their request
+   * file is built, which a budget cap or a canary cannot hold yet.
+   */
+  private deliveryProblems(data: ImageJobData): FieldError[] {
+    if (data.delivery !== 'batch') return [];
+    if (data.provider !== 'openai')
+      return [
+        {
+          field: 'delivery',
+          message: `batch delivery is OpenAI's Batch API; this row goes to ${data.provider}`,
+        },
+      ];
+    if (this.options.budgetCapped === true)
+      return [
+        {
+          field: 'delivery',
+          message: 'batch delivery does not run under a budget cap yet; drop --budget-usd',
+        },
+      ];
+    if (this.options.canary === true)
+      return [{ field: 'delivery', message: 'batch delivery does not run in a canary yet; drop --canary' }];
+    return [];
+  }
+
   /** Check the raw `fields` of the row at `origin`. */
   async check(fields: Record<string, unknown>, origin: RowOrigin): Promise<RowCheck> {
     const validation = validateRow(fields, origin.directory);
@@ -88,8 +117,11 @@ export class RowChecker {
       line: origin.line,
       provider,
     });
+    const delivery = row.delivery ?? this.options.delivery ?? 'realtime';
+    if (delivery === 'batch') data.delivery = 'batch';
     const adapter = await this.adapterFor(provider);
     const errors: FieldError[] = adapter.checkRequest(data);
+    errors.push(...this.deliveryProblems(data));
     errors.push(...(await localImageProblems(row, this.localFiles, adapter.capabilitiesFor(data))));
     if (data.operation === 'edit' && data.inputImages.some(isLocalImage))
       data.inputImageSizes = data.inputImages.map((reference) => this.localFiles.get(reference)?.size ?? '');
@@ -112,9 +144,25 @@ export class RowChecker {
       overridden: quote.override,
       ...(unpriced === undefined ? {} : { unpriced }),
       billedQuality: data.quality ?? adapter.defaultQuality,
+      ...(data.delivery === 'batch'
+        ? {
+            realtimeUsd: quoteRequest(
+              this.options.catalogue,
+              provider,
+              realtimeOf(data),
+              adapter.defaultQuality,
+            ).usd,
+          }
+        : {}),
     };
     return { ok: true, row: pending, unknownFields };
   }
+}
+
+/** The request of `data` sent realtime. */
+function realtimeOf(data: ImageJobData): ImageJobData {
+  const { delivery: _delivery, ...realtime } = data;
+  return realtime;
 }
 
 /** The job data of a validated row. */

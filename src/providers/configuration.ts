@@ -13,6 +13,8 @@ import {
 import { ConfigurationError } from '../shared/errors.js';
 import type { ImageProvider } from './provider.js';
 import type { ProviderSettings } from './provider-settings.js';
+import { OpenAIBatchApi } from './openai/batch-api.js';
+import { OpenAIProvider } from './openai/client.js';
 import { PROVIDERS } from './registry.js';
 
 export type { ProviderSettings } from './provider-settings.js';
@@ -78,4 +80,10 @@ export function createProvider(name: ProviderName, config: Config): ImageProvide
   // The settings of `name` are the output of its own definition's schema (loadConfig above), which is what its
   // `create` takes; the compiler cannot follow that correlation through the union of definitions.
   return definition.create(config.providers[name], config);
+}
+
+/** OpenAI's Batch API with the OpenAI settings of `config` (src/providers/openai/batch-api.ts). */
+export function createOpenAIBatchApi(config: Config): OpenAIBatchApi {
+  const settings = config.providers.openai;
+  return new OpenAIBatchApi(new OpenAIProvider(settings, config.allowedPrivateHosts), settings);
 }

@@ -66,4 +66,6 @@ export type ProviderPricing =
       source: PriceSource;
       /** Where a price the host serves comes from (Oxen.ai's model `pricing` object), for rows priced from it. */
       servedPriceSource?: PriceSource;
+      /** The share of the price a Batch API request pays (OpenAI: 0.5), with its source; absent: no Batch API. */
+      batch?: { priceFactor: number; source: PriceSource };
     };

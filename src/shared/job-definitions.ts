@@ -33,6 +33,12 @@ export type ModelParameter = (typeof MODEL_PARAMETERS)[number];
 export const BACKGROUNDS = ['transparent', 'opaque', 'auto'] as const;
 export type Background = (typeof BACKGROUNDS)[number];
 export const MODERATIONS = ['low', 'auto'] as const;
+/**
+ * How a row reaches its provider: `realtime` (one call per row, the default) or `batch` (OpenAI's Batch API: rows
+ * grouped into request files, up to 24 h, half the price — src/worker/openai-batch/).
+ */
+export const DELIVERIES = ['realtime', 'batch'] as const;
+export type Delivery = (typeof DELIVERIES)[number];
 export type Moderation = (typeof MODERATIONS)[number];
 
 /** Where a row came from: the manifest path as the user gave it, and its 1-based line number. */
@@ -71,6 +77,8 @@ export interface ImageRequest {
   outputCompression?: number;
   /** Model parameters the row names beyond the common ones (see {@link MODEL_PARAMETERS}); checked per model. */
   modelParameters?: Partial<Record<ModelParameter, string>>;
+  /** `batch`: through OpenAI's Batch API; omitted: realtime. */
+  delivery?: 'batch';
 }
 
 /** An accepted async request as saved in job data (the adapters' `PendingRequest`, src/providers/provider.ts). */

@@ -17,6 +17,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import { batchWorldOf, type BatchWorld } from './apis/openai-batch.js';
 import { SimulatorCore, type ProviderRoutes, type RecordedRequest } from './core.js';
 import type { FaultRule } from './faults.js';
 import { parseJson, readBody, sendJson } from './http-helpers.js';
@@ -155,6 +156,12 @@ export class ProviderSimulator {
   async stop(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    batchWorldOf(this.core).close();
+  }
+
+  /** OpenAI's simulated Batch API: batches created, request lines by `custom_id`, and its behaviour (tests set it). */
+  get openaiBatches(): BatchWorld {
+    return batchWorldOf(this.core);
   }
 
   /** Queue faults: each rule answers the next `times` matching paid submissions. */

@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ImageProvider } from '../providers/provider.js';
-import { createProvider, type Config } from '../providers/configuration.js';
+import { createOpenAIBatchApi, createProvider, type Config } from '../providers/configuration.js';
+import { OpenAIBatchDriver } from './openai-batch/driver.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import { Metrics } from '../shared/metrics.js';
 import { ProviderHealth } from '../batch/provider-health.js';
@@ -95,7 +96,9 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   );
   const workers = options.providers.map((name) => providerWorker(name, processor, options));
   const globalConcurrency = applyGlobalConcurrency(queues, options);
+  const batchDriver = options.providers.includes('openai') ? openaiBatchDriver(options) : undefined;
   void Promise.all([prepared, globalConcurrency]).then(() => {
+    batchDriver?.start();
     for (const worker of workers) void worker.run();
     log.info({ providers: options.providers, concurrency: options.concurrency }, 'workers started');
   });
@@ -106,10 +109,36 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       metricsServer?.close();
       shutdown.abort();
       await prepared;
+      await batchDriver?.close();
       await closeWorkers(workers, config.drainTimeoutMs, log);
       await Promise.all([...queues.values()].map((queue) => queue.close()));
     },
   };
+}
+
+/**
+ * The OpenAI Batch API driver of this process (./openai-batch/driver.ts). `OPENAI_POLL_INTERVAL_MS` sets its pace:
+ * the first status read of a batch after that long (then doubling to at most 30 times it, 60 s by default), and
+ * waiting rows are built into a file once none arrived for that long.
+ */
+function openaiBatchDriver(options: WorkerPoolOptions): OpenAIBatchDriver {
+  const { config } = options;
+  const openai = config.providers.openai;
+  return new OpenAIBatchDriver({
+    redis: options.redis,
+    store: options.store,
+    queuePrefix: config.queuePrefix,
+    api: createOpenAIBatchApi(config),
+    log: options.log.child({ component: 'openai-batch' }),
+    tickMs: Math.min(1000, openai.pollIntervalMs),
+    settleMs: openai.pollIntervalMs,
+    firstPollMs: openai.pollIntervalMs,
+    maxPollMs: Math.min(60_000, openai.pollIntervalMs * 30),
+    maxOutputBytes: config.maxOutputBytes,
+    timeoutMs: openai.timeoutMs,
+    attempts: config.attempts,
+    backoffDelayMs: config.backoffDelayMs,
+  });
 }
 
 /** Serve the process's Prometheus metrics at `/metrics` on `port` (0: any free port). */

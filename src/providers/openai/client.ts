@@ -130,7 +130,8 @@ export class OpenAIProvider extends ProviderClient<OpenAISettings> {
     return form;
   }
 
-  private async imageSize(bytes: Buffer, reference: string): Promise<{ width: number; height: number }> {
+  /** The pixel size of an input image. @throws BadRequestError when it is not a readable image. */
+  async imageSize(bytes: Buffer, reference: string): Promise<{ width: number; height: number }> {
     const metadata = await sharp(bytes)
       .metadata()
       .catch(() => undefined);
@@ -144,7 +145,7 @@ export class OpenAIProvider extends ProviderClient<OpenAISettings> {
    * webp and jpeg: OpenAI's edits take nothing else ("each image should be a png, webp, or jpg file",
    * openai-openapi `CreateImageEditRequest.image`).
    */
-  private async imageBytes(
+  async imageBytes(
     reference: string,
     signal: AbortSignal,
     field: string,

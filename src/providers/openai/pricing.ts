@@ -8,4 +8,12 @@ export const OPENAI_PRICING: ProviderPricing = {
   published: true,
   roundPerImageUpToCent: false,
   source: OPENAI_PRICE_PAGE,
+  batch: {
+    priceFactor: 0.5,
+    source: {
+      url: 'https://platform.openai.com/docs/guides/batch',
+      readOn: '2026-11-30',
+      note: 'Batch API: 50 % of the token price, 24 h window; images accepted since 2026-02-10 (openai-node "feat(api): support for images in batch api", src/resources/batches.ts)',
+    },
+  },
 };

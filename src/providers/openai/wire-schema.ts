@@ -43,3 +43,38 @@ export const openaiErrorSchema = z.object({
     code: z.string().nullable().optional(),
   }),
 });
+
+/** A File object (openai-openapi `OpenAIFile`): only its id is read. */
+export const openaiFileSchema = z.object({ id: z.string() }).loose();
+
+/** A Batch object (openai-node `Batch`): what the Batch API driver reads. */
+export const openaiBatchSchema = z
+  .object({
+    id: z.string(),
+    status: z.string(),
+    output_file_id: z.string().nullish(),
+    error_file_id: z.string().nullish(),
+    expires_at: z.number().nullish(),
+    request_counts: z.object({ total: z.number(), completed: z.number(), failed: z.number() }).nullish(),
+    metadata: z.record(z.string(), z.string()).nullish(),
+  })
+  .loose();
+export type OpenAIBatchObject = z.infer<typeof openaiBatchSchema>;
+
+/** `GET /batches`: a cursor page. */
+export const openaiBatchListSchema = z
+  .object({ data: z.array(openaiBatchSchema), has_more: z.boolean().default(false) })
+  .loose();
+
+/** One line of a batch's output or error file (`{id, custom_id, response: {status_code, request_id, body}, error}`). */
+export const openaiBatchResultLineSchema = z
+  .object({
+    id: z.string().nullish(),
+    custom_id: z.string(),
+    response: z
+      .object({ status_code: z.number(), request_id: z.string().nullish(), body: z.unknown() })
+      .loose()
+      .nullish(),
+    error: z.object({ code: z.string().nullish(), message: z.string().nullish() }).loose().nullish(),
+  })
+  .loose();

@@ -8,6 +8,7 @@ import sharp from 'sharp';
 import { randomUUID } from 'node:crypto';
 import { authorized, REFUSAL_MARKER, type ProviderRoutes, type RouteContext } from '../core.js';
 import { answeredByFault } from '../faults.js';
+import { openaiBatchRoutes } from './openai-batch.js';
 import { parseJson, parseMultipart, readBody, sendJson } from '../http-helpers.js';
 import { checkEditFiles, MODELS, openaiError, validate, type Failure } from './openai-rules.js';
 import { openaiUsage } from './openai-usage.js';
@@ -173,6 +174,7 @@ export const openaiRoutes: ProviderRoutes = async (context) => {
     await handle(context, 'edit');
     return true;
   }
+  if (await openaiBatchRoutes(context)) return true;
   const model = /^\/v1\/models(?:\/([^/]+))?$/.exec(url.pathname);
   if (request.method === 'GET' && model !== null) {
     models(context, model[1] === undefined ? undefined : decodeURIComponent(model[1]));

@@ -1,0 +1,168 @@
+/**
+ * Reading an ended OpenAI batch: its output and error files are downloaded to a staging file and read line by line
+ * (never whole: a large batch's base64 images run to tens of GB), each line settling its row once — images decoded,
+ * checked and stored as any other output (src/storage/store-image.ts), one results line with `request_id` = the
+ * batch request id and the line's `usage` priced at the Batch API rate. A row whose outcome is already recorded (a
+ * collect interrupted by a crash, read again) is skipped. Returns the rows the files did not settle: the unfinished
+ * rows of an expired or cancelled batch (`batch_expired` lines included).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import type { BatchStore } from '../../batch/batch-store.js';
+import { completedLine, failedLine, lineBase } from '../../batch/results-line.js';
+import { recordRowOutcome } from '../../batch/row-outcome.js';
+import { quoteRequest, type PriceCatalogue } from '../../cost/price-catalogue.js';
+import { roundUsd } from '../../cost/usd.js';
+import type { OpenAIBatchApi, OpenAIBatchObject } from '../../providers/openai/batch-api.js';
+import {
+  openaiBatchResultLineSchema,
+  openaiImagesResponseSchema,
+} from '../../providers/openai/wire-schema.js';
+import type { ImageJobData, StoredOutput } from '../../shared/job-definitions.js';
+import type { Logger } from '../../shared/logger.js';
+import { outputImagePath } from '../../storage/output-layout.js';
+import { storeOutputImage } from '../../storage/store-image.js';
+import { outputStoreFor } from '../../storage/stores.js';
+
+/** What settling needs. */
+export interface CollectContext {
+  store: BatchStore;
+  api: OpenAIBatchApi;
+  catalogue: PriceCatalogue;
+  outputRoot: string;
+  /** Model named in results (the OpenAI default where the row names none). */
+  modelOf(data: ImageJobData): string;
+  maxOutputBytes: number;
+  timeoutMs: number;
+  log: Logger;
+  signal: AbortSignal;
+}
+
+/**
+ * The `custom_id` of a row: its key when it is at most 64 characters (the length batch tooling accepts), else a hash
+ * of it. Deterministic, so the rows of a group map back from their lines.
+ */
+export function customIdOf(rowKey: string): string {
+  if (rowKey.length <= 64) return rowKey;
+  return `row-sha256-${createHash('sha256').update(rowKey).digest('hex').slice(0, 48)}`;
+}
+
+/**
+ * Settle the rows of `rows` (row key → job data) from the batch's output and error files.
+ * @returns the row keys settled now.
+ */
+export async function collectBatch(
+  batch: OpenAIBatchObject,
+  batchId: string,
+  rows: ReadonlyMap<string, ImageJobData>,
+  context: CollectContext,
+): Promise<string[]> {
+  const byCustomId = new Map([...rows.keys()].map((rowKey) => [customIdOf(rowKey), rowKey]));
+  const settled: string[] = [];
+  const staging = await mkdtemp(path.join(tmpdir(), 'image-batch-openai-batch-'));
+  try {
+    for (const fileId of [batch.output_file_id, batch.error_file_id]) {
+      if (fileId === undefined || fileId === null) continue;
+      const file = path.join(staging, fileId);
+      await context.api.downloadFile(fileId, file, context.signal);
+      const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+      for await (const text of lines) {
+        if (text.trim() === '') continue;
+        const parsed = openaiBatchResultLineSchema.safeParse(safeJson(text));
+        if (!parsed.success) continue;
+        const rowKey = byCustomId.get(parsed.data.custom_id);
+        const data = rowKey === undefined ? undefined : rows.get(rowKey);
+        if (rowKey === undefined || data === undefined) continue;
+        if (parsed.data.error?.code === 'batch_expired') continue;
+        if ((await context.store.outcome(batchId, rowKey)) === undefined)
+          await settleLine(data, parsed.data, context);
+        settled.push(rowKey);
+      }
+      await rm(file, { force: true });
+    }
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  return settled;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+type ResultLineOfBatch = ReturnType<typeof openaiBatchResultLineSchema.parse>;
+
+/** Record one row's outcome from its line: stored images and usage, or the failure OpenAI gave. */
+async function settleLine(
+  data: ImageJobData,
+  line: ResultLineOfBatch,
+  context: CollectContext,
+): Promise<void> {
+  const model = context.modelOf(data);
+  const base = lineBase(data, model, 1, undefined);
+  const requestId = line.id ?? line.response?.request_id ?? null;
+  const response = line.response;
+  const answer =
+    response?.status_code === 200 ? openaiImagesResponseSchema.safeParse(response.body) : undefined;
+  if (answer === undefined || !answer.success) {
+    const failure = failureOf(line);
+    await recordRowOutcome(
+      context.store,
+      data,
+      failedLine(base, { ...failure, requestId }),
+      context.outputRoot,
+    );
+    return;
+  }
+  const store = outputStoreFor(context.outputRoot);
+  const outputs: StoredOutput[] = [];
+  const images = answer.data.data;
+  for (const [index, image] of images.entries()) {
+    outputs.push(
+      await storeOutputImage(
+        { kind: 'base64', data: image.b64_json },
+        store,
+        data.batchId,
+        outputImagePath(data.rowKey, index, images.length, data.outputFormat),
+        data.outputFormat,
+        {
+          provider: 'openai',
+          timeoutMs: context.timeoutMs,
+          maxBytes: context.maxOutputBytes,
+          signal: context.signal,
+        },
+      ),
+    );
+  }
+  const quote = quoteRequest(context.catalogue, 'openai', data, 'high');
+  const inputsUsd = quote.usd - quote.usdPerImage * data.numImages;
+  const usage = answer.data.usage as Record<string, unknown> | undefined;
+  const completed = completedLine(base, {
+    model,
+    outputs,
+    requestId,
+    costUsd: roundUsd(quote.usdPerImage * outputs.length + inputsUsd),
+    actualUsd: context.catalogue.actualUsd('openai', usage, 'batch'),
+    usage,
+  });
+  await recordRowOutcome(context.store, data, completed, context.outputRoot);
+}
+
+/** The stable failure code and message of an error line (OpenAI puts errors under `response.body.error`). */
+function failureOf(line: ResultLineOfBatch): { code: string; message: string } {
+  const body = line.response?.body as { error?: { code?: string | null; message?: string } } | undefined;
+  const status = line.response?.status_code;
+  const message = body?.error?.message ?? line.error?.message ?? `HTTP ${status ?? '?'} in the batch`;
+  if (body?.error?.code === 'moderation_blocked') return { code: 'content_policy', message };
+  if (status !== undefined && status >= 500) return { code: 'server_error', message };
+  if (status === 200) return { code: 'invalid_response', message: 'the line had no image' };
+  return { code: 'bad_request', message };
+}

@@ -1,0 +1,185 @@
+/**
+ * OpenAI's Batch API (`--delivery batch`): rows go into request files, one OpenAI batch per file, at half the price;
+ * results come back from the output and error files; a restarted run follows the same OpenAI batch; an expired batch
+ * finishes its rows realtime with `--fallback realtime`.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import type { ResultLine } from '../../src/shared/job-definitions.js';
+import { killSpawnedProcesses, runCliInProcess, spawnCli } from '../helpers/cli.js';
+import { temporaryDirectory } from '../helpers/files.js';
+import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { simulatorSuite } from '../helpers/simulator-suite.js';
+
+const suite = simulatorSuite();
+
+async function resultLines(out: string, batch: string): Promise<ResultLine[]> {
+  const text = await readFile(path.join(out, batch, 'results.jsonl'), 'utf8');
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as ResultLine);
+}
+
+describe('OpenAI Batch API delivery', () => {
+  it('runs generate and edit rows through request files at half the price, each row once', async () => {
+    const world = suite.simulator().openaiBatches;
+    const batchesBefore = world.batchesCreated;
+    const inputFiles = () => [...world.files.values()].filter((file) => file.purpose === 'user_data').length;
+    const inputFilesBefore = inputFiles();
+    const tag = `batchapi-${suite.prefix()}`;
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(folder, 'batch.jsonl', [
+      ...Array.from({ length: 6 }, (_, index) =>
+        jsonLine({
+          id: `g${index}`,
+          provider: 'openai',
+          prompt: `${tag} picture ${index}`,
+          resolution: '1024x1024',
+          quality: 'low',
+        }),
+      ),
+      jsonLine({
+        id: 'e0',
+        provider: 'openai',
+        prompt: `${tag} edit`,
+        image_urls: ['images/dune.jpg'],
+        mask_url: 'images/garden-sky-mask.png',
+        resolution: '1024x1024',
+        quality: 'low',
+      }),
+      jsonLine({
+        id: 'e1',
+        provider: 'openai',
+        prompt: `${tag} edit again`,
+        image_urls: ['images/dune.jpg'],
+        resolution: '1024x1024',
+        quality: 'low',
+      }),
+      jsonLine({
+        id: 'refused',
+        provider: 'openai',
+        prompt: `${tag} [simulate:refuse] no`,
+        resolution: '1024x1024',
+      }),
+    ]);
+    const out = await temporaryDirectory();
+    const estimate = await runCliInProcess(
+      ['estimate', manifest, '--delivery', 'batch'],
+      suite.environment(),
+    );
+    expect(estimate.stdout).toMatch(
+      /9 rows go through OpenAI's Batch API \(results within 24 h\): \$[\d.]+ instead of \$[\d.]+ realtime/,
+    );
+    const run = await runCliInProcess(
+      ['run', manifest, '--out', out, '--batch', 'batchapi', '--delivery', 'batch'],
+      suite.environment(),
+    );
+    expect(run.stdout, run.stdout + run.stderr).toMatch(/8 completed, 1 failed, 0 pending/);
+    // One file per operation: a generate batch and an edit batch.
+    expect(world.batchesCreated - batchesBefore).toBe(2);
+    // dune.jpg, named by both edits, was uploaded once; the mask (converted to alpha) once.
+    expect(inputFiles() - inputFilesBefore).toBe(2);
+    const lines = await resultLines(out, 'batchapi');
+    expect(lines).toHaveLength(9);
+    for (const key of [...Array.from({ length: 6 }, (_, index) => `g${index}`), 'e0', 'e1']) {
+      expect(world.linesByCustomId.get(key)).toBe(1);
+      const line = lines.find((entry) => entry.row_key === key)!;
+      expect(line.status).toBe('completed');
+      expect(line.request_id).toMatch(/^batch_req_/);
+      const image = await sharp(path.join(out, 'batchapi', line.outputs[0]!.path)).metadata();
+      expect([image.width, image.height]).toEqual([1024, 1024]);
+      // Half the realtime token price: 1024x1024 low is 272 output tokens (realtime $0.00816), here $0.00408 and up.
+      expect(line.cost_usd_actual).not.toBeNull();
+      expect(line.cost_usd).toBeLessThan(0.5 * (272 * 30e-6 + 1536 * 8e-6 + 20 * 5e-6) + 1e-6);
+      expect(Math.abs(line.cost_usd_difference!)).toBeLessThan(line.cost_usd * 0.1 + 1e-6);
+    }
+    const refused = lines.find((entry) => entry.row_key === 'refused')!;
+    expect(refused).toMatchObject({ status: 'failed', error: { code: 'content_policy' } });
+  });
+});
+
+describe('OpenAI Batch API after a crash', () => {
+  it('a run killed after its batch was created follows the same batch when started again: nothing submitted twice', async () => {
+    const world = suite.simulator().openaiBatches;
+    world.behaviour = { processingMs: 4000 };
+    const tag = `crash-${suite.prefix()}`;
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(
+      folder,
+      'crash.jsonl',
+      Array.from({ length: 20 }, (_, index) =>
+        jsonLine({
+          id: `c${index}`,
+          provider: 'openai',
+          prompt: `${tag} ${index}`,
+          resolution: '1024x1024',
+          quality: 'low',
+        }),
+      ),
+    );
+    const out = await temporaryDirectory();
+    const before = world.batchesCreated;
+    try {
+      const first = spawnCli(
+        ['run', manifest, '--out', out, '--batch', 'crash', '--delivery', 'batch'],
+        suite.environment(),
+      );
+      for (let wait = 0; wait < 200 && world.batchesCreated === before; wait += 1)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(world.batchesCreated).toBe(before + 1);
+      first.kill('SIGKILL');
+      await new Promise((resolve) => first.once('exit', resolve));
+      world.behaviour = { processingMs: 50 };
+      const second = await runCliInProcess(
+        ['run', manifest, '--out', out, '--batch', 'crash', '--delivery', 'batch'],
+        suite.environment(),
+      );
+      expect(second.stdout, second.stdout + second.stderr).toMatch(/20 completed, 0 failed, 0 pending/);
+      expect(world.batchesCreated).toBe(before + 1);
+      for (let index = 0; index < 20; index += 1) expect(world.linesByCustomId.get(`c${index}`)).toBe(1);
+      expect(await resultLines(out, 'crash')).toHaveLength(20);
+    } finally {
+      killSpawnedProcesses();
+      world.behaviour = { processingMs: 50 };
+    }
+  });
+
+  it('an expired batch with --fallback realtime finishes its remaining rows through the ordinary API', async () => {
+    const world = suite.simulator().openaiBatches;
+    world.behaviour = { processingMs: 50, expireAfterLines: 3 };
+    const tag = `expire-${suite.prefix()}`;
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(
+      folder,
+      'expire.jsonl',
+      Array.from({ length: 8 }, (_, index) =>
+        jsonLine({
+          id: `x${index}`,
+          provider: 'openai',
+          prompt: `${tag} ${index}`,
+          resolution: '1024x1024',
+          quality: 'low',
+        }),
+      ),
+    );
+    const out = await temporaryDirectory();
+    try {
+      const run = await runCliInProcess(
+        ['run', manifest, '--out', out, '--batch', 'expire', '--delivery', 'batch', '--fallback', 'realtime'],
+        suite.environment(),
+      );
+      expect(run.stdout, run.stdout + run.stderr).toMatch(/8 completed, 0 failed, 0 pending/);
+      const lines = await resultLines(out, 'expire');
+      expect(lines.filter((line) => line.request_id?.startsWith('batch_req_'))).toHaveLength(3);
+      expect(lines.filter((line) => !line.request_id?.startsWith('batch_req_'))).toHaveLength(5);
+      // Each prompt was paid once: three in the batch, five realtime.
+      for (let index = 0; index < 8; index += 1)
+        expect(suite.simulator().submissionsByPrompt.get(`${tag} ${index}`)).toBe(1);
+    } finally {
+      world.behaviour = { processingMs: 50 };
+    }
+  });
+});
