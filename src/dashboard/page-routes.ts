@@ -97,6 +97,12 @@ async function batchPageOf(context: DashboardContext, status: BatchStatus, query
     csrfToken: context.options.readOnly ? undefined : context.csrfToken,
     paused: await context.store.isPaused(status.batchId),
     canary: status.canary?.state === 'awaiting' ? await canaryReport(status) : undefined,
+    openaiBatches: {
+      waiting:
+        (await context.store.openaiBatches.waitingCount(status.batchId, 'generate')) +
+        (await context.store.openaiBatches.waitingCount(status.batchId, 'edit')),
+      groups: await context.store.openaiBatches.groups(status.batchId),
+    },
   });
 }
 

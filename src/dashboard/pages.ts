@@ -4,6 +4,7 @@
  */
 import { formatPercent, type ReportFigures, type TierCell } from '../batch/batch-report.js';
 import type { CanaryReport } from '../batch/canary-report.js';
+import type { OpenAIGroup } from '../batch/openai-batch-records.js';
 import type { ResultLine } from '../shared/job-definitions.js';
 import { RESOLUTION_TIERS } from '../cost/resolution-tier.js';
 
@@ -129,6 +130,8 @@ export interface BatchPageData {
   paused: boolean;
   /** The batch's canary while it awaits approval. */
   canary: CanaryReport | undefined;
+  /** Its rows going through OpenAI's Batch API: waiting for a request file, and each open OpenAI batch. */
+  openaiBatches: { waiting: number; groups: OpenAIGroup[] };
 }
 
 /** A POST form with the CSRF token. */
@@ -184,6 +187,7 @@ ${
       }</p>`
 }
 ${data.canary === undefined ? '' : canarySection(data.canary, id, data.csrfToken)}
+${openaiBatchSection(data.openaiBatches)}
 ${costTable(figures)}
 <h2>Failures by reason</h2><table id="failures"><tbody>${failures || '<tr><td>No failed rows.</td></tr>'}</tbody></table>
 <h2>Search</h2><form class="search" method="get"><input name="q" value="${escapeHtml(data.query)}" placeholder="row key or prompt text"> <button>Search</button></form>${matches}
@@ -195,6 +199,19 @@ setInterval(async () => {
 }, 2000);
 </script>`,
   );
+}
+
+/** Each OpenAI batch of the run: its state, counts, and when its 24 h window ends. */
+function openaiBatchSection(batches: BatchPageData['openaiBatches']): string {
+  if (batches.waiting === 0 && batches.groups.length === 0) return '';
+  const rows = batches.groups
+    .map((group) => {
+      const counts = group.counts;
+      return `<tr><td>${escapeHtml(group.openaiBatchId ?? '(being built)')}</td><td>${group.operation}</td><td>${group.rows}</td><td>${escapeHtml(group.openaiStatus ?? group.state)}</td><td>${counts === undefined ? '—' : `${counts.completed} / ${counts.failed} / ${counts.total}`}</td><td>${group.expiresAt === undefined ? '—' : escapeHtml(new Date(group.expiresAt).toISOString().replace('T', ' ').slice(0, 16))} UTC</td></tr>`;
+    })
+    .join('');
+  return `<section id="openai-batches"><h2>OpenAI Batch API</h2><p>${batches.waiting} rows waiting for a request file.</p>
+<table><thead><tr><th>OpenAI batch</th><th>Mode</th><th>Rows</th><th>State</th><th>Completed / failed / total</th><th>Window ends</th></tr></thead><tbody>${rows || '<tr><td colspan="6">No OpenAI batch open.</td></tr>'}</tbody></table></section>`;
 }
 
 /** The canary awaiting approval: what it showed, and the Approve button (the gallery below shows its images). */

@@ -6,11 +6,16 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
+import { Redis } from 'ioredis';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { startDashboard } from '../../src/dashboard/server.js';
+import { loadConfig } from '../../src/providers/configuration.js';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
 import { killSpawnedProcesses, runCliInProcess, spawnCli } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { redisUrl } from '../helpers/redis.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
 const suite = simulatorSuite();
@@ -132,6 +137,27 @@ describe('OpenAI Batch API after a crash', () => {
       expect(world.batchesCreated).toBe(before + 1);
       first.kill('SIGKILL');
       await new Promise((resolve) => first.once('exit', resolve));
+      // The dashboard shows the OpenAI batch the killed run left behind: its id, state and window.
+      const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+      const board = await startDashboard({
+        config: loadConfig(suite.environment()),
+        redis,
+        log: pino({ level: 'silent' }),
+        host: '127.0.0.1',
+        port: 0,
+        readOnly: true,
+      });
+      try {
+        const page = await (await fetch(`${board.url}/batches/crash`)).text();
+        expect(page).toMatch(/<h2>OpenAI Batch API<\/h2>/);
+        expect(page).toMatch(
+          /<td>batch_[0-9a-f]+<\/td><td>generate<\/td><td>20<\/td><td>(validating|in_progress)<\/td>/,
+        );
+        expect(page).toMatch(/\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
+      } finally {
+        await board.close();
+        redis.disconnect();
+      }
       world.behaviour = { processingMs: 50 };
       const second = await runCliInProcess(
         ['run', manifest, '--out', out, '--batch', 'crash', '--delivery', 'batch'],
@@ -143,6 +169,39 @@ describe('OpenAI Batch API after a crash', () => {
       expect(await resultLines(out, 'crash')).toHaveLength(20);
     } finally {
       killSpawnedProcesses();
+      world.behaviour = { processingMs: 50 };
+    }
+  });
+
+  it('a batch created whose answer was lost is found by its metadata, not created again', async () => {
+    const world = suite.simulator().openaiBatches;
+    world.behaviour = { processingMs: 50, dropCreateAnswers: 1 };
+    const tag = `lost-${suite.prefix()}`;
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(
+      folder,
+      'lost.jsonl',
+      Array.from({ length: 5 }, (_, index) =>
+        jsonLine({
+          id: `l${index}`,
+          provider: 'openai',
+          prompt: `${tag} ${index}`,
+          resolution: '1024x1024',
+          quality: 'low',
+        }),
+      ),
+    );
+    const out = await temporaryDirectory();
+    const before = world.batchesCreated;
+    try {
+      const run = await runCliInProcess(
+        ['run', manifest, '--out', out, '--batch', 'lost', '--delivery', 'batch'],
+        suite.environment(),
+      );
+      expect(run.stdout, run.stdout + run.stderr).toMatch(/5 completed, 0 failed, 0 pending/);
+      expect(world.batchesCreated).toBe(before + 1);
+      for (let index = 0; index < 5; index += 1) expect(world.linesByCustomId.get(`l${index}`)).toBe(1);
+    } finally {
       world.behaviour = { processingMs: 50 };
     }
   });

@@ -20,6 +20,8 @@ export interface BatchBehaviour {
   processingMs: number;
   /** Process only this many lines of each batch, then end it `expired`. */
   expireAfterLines?: number;
+  /** Create the next this many batches but drop the connection instead of answering (the answer is lost). */
+  dropCreateAnswers?: number;
 }
 
 export interface StoredFile {

@@ -127,8 +127,13 @@ async function createBatch(context: RouteContext, world: BatchWorld): Promise<vo
     if (typeof customId === 'string')
       world.linesByCustomId.set(customId, (world.linesByCustomId.get(customId) ?? 0) + 1);
   }
-  sendJson(context.response, 200, batchObject(batch));
   void runBatch(context.core, world, batch, lines);
+  if ((world.behaviour.dropCreateAnswers ?? 0) > 0) {
+    world.behaviour.dropCreateAnswers! -= 1;
+    context.response.socket?.destroy();
+    return;
+  }
+  sendJson(context.response, 200, batchObject(batch));
 }
 
 /** Work through a batch's lines in the background, writing the output and error files as it goes. */

@@ -40,6 +40,8 @@ export interface CollectContext {
   timeoutMs: number;
   log: Logger;
   signal: AbortSignal;
+  /** Called every 100 lines (the driver renews its lock there). @throws to stop reading. */
+  keepGoing(): Promise<void>;
 }
 
 /**
@@ -70,7 +72,10 @@ export async function collectBatch(
       const file = path.join(staging, fileId);
       await context.api.downloadFile(fileId, file, context.signal);
       const lines = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+      let read = 0;
       for await (const text of lines) {
+        read += 1;
+        if (read % 100 === 0) await context.keepGoing();
         if (text.trim() === '') continue;
         const parsed = openaiBatchResultLineSchema.safeParse(safeJson(text));
         if (!parsed.success) continue;

@@ -60,7 +60,7 @@ export interface OpenAIBatchDriverOptions {
 
 const TERMINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
 /** How long the per-batch lock lasts without renewal, ms: a crashed driver's batches are free again after it. */
-const LOCK_MS = 30_000;
+const LOCK_MS = 15_000;
 
 /** Runs the Batch API side of the workers. */
 export class OpenAIBatchDriver {
@@ -70,6 +70,8 @@ export class OpenAIBatchDriver {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
   private readonly lastWaiting = new Map<string, { count: number; since: number }>();
+  /** When this driver last renewed each batch's lock. */
+  private readonly renewedAt = new Map<string, number>();
 
   constructor(private readonly options: OpenAIBatchDriverOptions) {
     this.records = options.store.openaiBatches;
@@ -101,6 +103,7 @@ export class OpenAIBatchDriver {
     for (const batchId of await this.records.activeBatches()) {
       if (this.controller.signal.aborted) return;
       if (!(await this.records.lock(batchId, this.owner, LOCK_MS))) continue;
+      this.renewedAt.set(batchId, Date.now());
       try {
         for (const group of await this.records.groups(batchId)) await this.advance(batchId, group);
         if (!(await this.options.store.isPaused(batchId)))
@@ -212,14 +215,9 @@ export class OpenAIBatchDriver {
     const lines: string[] = [];
     let bytes = 0;
     const unsendable: Array<{ data: ImageJobData; message: string }> = [];
-    let renewedAt = Date.now();
     for (const data of rows) {
-      if (Date.now() - renewedAt > LOCK_MS / 3) {
-        // Uploading many inputs takes a while: keep the batch ours, or stop before another driver takes it.
-        if (!(await this.records.lock(batchId, this.owner, LOCK_MS)))
-          throw new Error('lost the batch lock while building');
-        renewedAt = Date.now();
-      }
+      // Uploading many inputs takes a while: keep the batch ours, or stop before another driver takes it.
+      await this.keepLock(batchId);
       try {
         const line = await this.options.api.requestLine(data, customIdOf(data.rowKey), uploads, signal);
         if (bytes + line.length + 1 > OPENAI_BATCH_LIMITS.bytes)
@@ -256,6 +254,15 @@ export class OpenAIBatchDriver {
       { batchId, openaiBatch: batch.id, requests: lines.length },
       'submitted an OpenAI batch',
     );
+  }
+
+  /** Renew the batch's lock when a third of its time has passed. @throws when another driver holds it now. */
+  private async keepLock(batchId: string): Promise<void> {
+    const renewedAt = this.renewedAt.get(batchId) ?? 0;
+    if (Date.now() - renewedAt < LOCK_MS / 3) return;
+    if (!(await this.records.lock(batchId, this.owner, LOCK_MS)))
+      throw new Error(`lost the lock of batch ${batchId}`);
+    this.renewedAt.set(batchId, Date.now());
   }
 
   /** Record rows failed (nothing was sent for them) and drop them from their group. */
@@ -298,6 +305,7 @@ export class OpenAIBatchDriver {
       timeoutMs: this.options.timeoutMs,
       log: this.options.log,
       signal: this.controller.signal,
+      keepGoing: () => this.keepLock(batchId),
     });
     await this.records.dropRows(batchId, group.id, settled);
     for (const rowKey of settled) rows.delete(rowKey);
