@@ -49,6 +49,7 @@ const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
   addWaiting: { file: 'openai-add-waiting.lua', numberOfKeys: 4 },
   claimGroup: { file: 'openai-claim-group.lua', numberOfKeys: 3 },
   returnGroup: { file: 'openai-return-group.lua', numberOfKeys: 3 },
+  returnRows: { file: 'openai-return-rows.lua', numberOfKeys: 2 },
 });
 
 /** The Batch API records of every batch under one key prefix. */
@@ -155,6 +156,23 @@ export class OpenAIBatchRecords {
       keys.groups,
       keys.group(groupId),
       groupId,
+    )) as number;
+  }
+
+  /** Put some rows of a group being built back in `waiting` (held back by the admission). */
+  async returnRows(
+    batchId: string,
+    group: Pick<OpenAIGroup, 'id' | 'operation'>,
+    rowKeys: readonly string[],
+  ) {
+    if (rowKeys.length === 0) return 0;
+    const keys = this.keys(batchId);
+    return (await SCRIPTS.run(
+      this.redis,
+      'returnRows',
+      keys.waiting(group.operation),
+      keys.group(group.id),
+      ...rowKeys,
     )) as number;
   }
 

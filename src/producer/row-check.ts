@@ -73,8 +73,8 @@ export class RowChecker {
   }
 
   /**
-   * Why a Batch API row cannot go: only OpenAI has a Batch API; its rows are priced and reserved when their request
-   * file is built, which a budget cap or a canary cannot hold yet.
+   * Why a Batch API row cannot go: only OpenAI has a Batch API, and a canary (rows run first, the rest held) is for
+   * realtime rows — a request file takes up to a day.
    */
   private deliveryProblems(data: ImageJobData): FieldError[] {
     if (data.delivery !== 'batch') return [];
@@ -83,13 +83,6 @@ export class RowChecker {
         {
           field: 'delivery',
           message: `batch delivery is OpenAI's Batch API; this row goes to ${data.provider}`,
-        },
-      ];
-    if (this.options.budgetCapped === true)
-      return [
-        {
-          field: 'delivery',
-          message: 'batch delivery does not run under a budget cap yet; drop --budget-usd',
         },
       ];
     if (this.options.canary === true)

@@ -7,6 +7,8 @@
  */
 import { batchKeys, providerKey } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
+import type { Redis } from 'ioredis';
+import type { ImageJobData } from '../shared/job-definitions.js';
 import type { JobRun } from './job-run.js';
 
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
@@ -34,20 +36,37 @@ export type Admission =
  */
 export async function admit(run: JobRun): Promise<Admission> {
   const { data, deps } = run;
-  const keys = batchKeys(deps.queuePrefix, data.batchId);
   const submits = data.providerRequest === undefined && data.submissionStartedAt === undefined;
+  return admitRequest(deps.redis, deps.queuePrefix, data, run.quote.usd, {
+    mode: submits ? 'submit' : 'check',
+    retryAfterKey: providerKey(deps.queuePrefix, data.provider, 'retry-after'),
+  });
+}
+
+/**
+ * The admission of one row's request of `usd` (see {@link admit}); `retryAfterKey` names the Retry-After that holds
+ * it back (the Batch API, with its own rate-limit pool, passes a key of its own).
+ */
+export async function admitRequest(
+  redis: Redis,
+  queuePrefix: string,
+  data: ImageJobData,
+  usd: number,
+  options: { mode: 'submit' | 'check'; retryAfterKey: string },
+): Promise<Admission> {
+  const keys = batchKeys(queuePrefix, data.batchId);
   const [verdict, ms] = (await SCRIPTS.run(
-    deps.redis,
+    redis,
     'admit',
     keys.outcomes,
-    providerKey(deps.queuePrefix, data.provider, 'retry-after'),
+    options.retryAfterKey,
     keys.meta,
     keys.budget,
     keys.reservations,
     keys.canaryRows,
     data.rowKey,
-    run.quote.usd,
-    submits ? 'submit' : 'check',
+    usd,
+    options.mode,
   )) as [string, number?];
   if (verdict === 'finished' || verdict === 'paused' || verdict === 'budget' || verdict === 'canary')
     return { kind: verdict };

@@ -96,13 +96,42 @@ describe('OpenAI Batch API delivery', () => {
       expect(line.request_id).toMatch(/^batch_req_/);
       const image = await sharp(path.join(out, 'batchapi', line.outputs[0]!.path)).metadata();
       expect([image.width, image.height]).toEqual([1024, 1024]);
-      // Half the realtime token price: 1024x1024 low is 272 output tokens (realtime $0.00816), here $0.00408 and up.
+      // Half the realtime token price: 1024x1024 low is 196 output tokens ($0.00588 realtime), prompt text at $5/M.
       expect(line.cost_usd_actual).not.toBeNull();
-      expect(line.cost_usd).toBeLessThan(0.5 * (272 * 30e-6 + 1536 * 8e-6 + 20 * 5e-6) + 1e-6);
+      if (key.startsWith('g'))
+        expect(line.cost_usd).toBeCloseTo(0.5 * (196 * 30e-6 + Math.ceil(line.prompt.length / 4) * 5e-6), 6);
       expect(Math.abs(line.cost_usd_difference!)).toBeLessThan(line.cost_usd * 0.1 + 1e-6);
     }
     const refused = lines.find((entry) => entry.row_key === 'refused')!;
     expect(refused).toMatchObject({ status: 'failed', error: { code: 'content_policy' } });
+  });
+});
+
+describe('OpenAI Batch API under a budget cap', () => {
+  it('puts in a request file only the rows the cap allows, reserved at the batch price', async () => {
+    const tag = `capped-${suite.prefix()}`;
+    const folder = await manifestFolder();
+    const rows = Array.from({ length: 6 }, (_, index) => ({
+      id: `b${index}`,
+      provider: 'openai',
+      prompt: `${tag} ${index}`,
+      resolution: '1024x1024',
+      quality: 'low',
+      delivery: 'batch',
+    }));
+    const manifest = await writeManifest(folder, 'capped.jsonl', rows.map(jsonLine));
+    // Each row: half of 196 output tokens (1024x1024 low) at $30/M and its prompt tokens at $5/M; a cap of three and a half rows.
+    const perRow = 0.5 * (196 * 30e-6 + Math.ceil(`${tag} 0`.length / 4) * 5e-6);
+    const out = await temporaryDirectory();
+    const run = await runCliInProcess(
+      ['run', manifest, '--out', out, '--batch', 'capped', '--budget-usd', (3.5 * perRow).toFixed(6)],
+      suite.environment(),
+    );
+    expect(run.stdout, run.stdout + run.stderr).toMatch(/Budget reached/);
+    expect(run.stdout).toMatch(/3 completed, 0 failed, 3 pending/);
+    expect(run.stdout).toMatch(/3 rows held back \(not paid for\)/);
+    const paid = rows.filter((row) => suite.simulator().openaiBatches.linesByCustomId.has(row.id));
+    expect(paid).toHaveLength(3);
   });
 });
 

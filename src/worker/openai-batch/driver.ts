@@ -15,7 +15,6 @@
  * the same rows are never submitted twice.
  */
 import { randomUUID } from 'node:crypto';
-import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BatchStore } from '../../batch/batch-store.js';
 import type { OpenAIBatchRecords, OpenAIGroup } from '../../batch/openai-batch-records.js';
@@ -29,10 +28,11 @@ import {
 import { OPENAI_DEFAULT_MODEL } from '../../providers/openai/capabilities.js';
 import { ProviderError } from '../../shared/errors.js';
 import type { ImageJobData } from '../../shared/job-definitions.js';
-import { PROVIDER_BACKOFF_TYPE } from '../../shared/job-definitions.js';
-import { jobIdFor, queueNameFor } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
+import { quoteRequest } from '../../cost/price-catalogue.js';
+import { admitRequest } from '../admission.js';
 import { collectBatch, customIdOf } from './collect.js';
+import { sendToRealtime } from './realtime-fallback.js';
 
 /** What the driver needs. */
 export interface OpenAIBatchDriverOptions {
@@ -106,7 +106,9 @@ export class OpenAIBatchDriver {
       this.renewedAt.set(batchId, Date.now());
       try {
         for (const group of await this.records.groups(batchId)) await this.advance(batchId, group);
-        if (!(await this.options.store.isPaused(batchId)))
+        // A paused batch, or one at its budget cap, builds nothing (the admission would hold every row back anyway).
+        const state = (await this.options.store.status(batchId))?.state;
+        if (state !== 'paused' && state !== 'budget_reached')
           for (const operation of ['generate', 'edit'] as const)
             await this.buildWhenSettled(batchId, operation);
       } finally {
@@ -119,7 +121,8 @@ export class OpenAIBatchDriver {
   private async advance(batchId: string, group: OpenAIGroup): Promise<void> {
     const signal = this.controller.signal;
     if (group.state === 'building') {
-      // Only a crashed driver leaves a group `building` (this one builds within a tick): it never reached OpenAI.
+      // Only a crashed (or failed) build leaves a group `building`: it never reached OpenAI.
+      await this.releaseAll(batchId, (await this.records.groupRows(batchId, group.id)).keys());
       const returned = await this.records.returnGroup(batchId, group);
       this.options.log.warn(
         { batchId, group: group.id, returned },
@@ -215,20 +218,38 @@ export class OpenAIBatchDriver {
     const lines: string[] = [];
     let bytes = 0;
     const unsendable: Array<{ data: ImageJobData; message: string }> = [];
-    for (const data of rows) {
+    const finished: string[] = [];
+    const catalogue = await this.options.store.catalogue(batchId);
+    let index = 0;
+    for (; index < rows.length; index += 1) {
+      const data = rows[index]!;
       // Uploading many inputs takes a while: keep the batch ours, or stop before another driver takes it.
       await this.keepLock(batchId);
+      const admission = await this.admit(data, quoteRequest(catalogue, 'openai', data, 'high').usd);
+      if (admission === 'finished') finished.push(data.rowKey);
+      if (admission === 'finished') continue;
+      // Paused, or the budget cap reached: this row and the rest wait (nothing of theirs is reserved).
+      if (admission === 'hold') break;
       try {
         const line = await this.options.api.requestLine(data, customIdOf(data.rowKey), uploads, signal);
-        if (bytes + line.length + 1 > OPENAI_BATCH_LIMITS.bytes)
-          throw new Error('the request file would pass 200 MB');
+        if (bytes + Buffer.byteLength(line) + 1 > OPENAI_BATCH_LIMITS.bytes) {
+          await this.options.store.budget.release(batchId, data.rowKey);
+          break;
+        }
         lines.push(line);
         bytes += Buffer.byteLength(line) + 1;
       } catch (error) {
+        await this.options.store.budget.release(batchId, data.rowKey);
         if (!(error instanceof ProviderError) || error.retryable) throw error;
         unsendable.push({ data, message: error.message });
       }
     }
+    await this.records.returnRows(
+      batchId,
+      group,
+      rows.slice(index).map((data) => data.rowKey),
+    );
+    await this.records.dropRows(batchId, group.id, finished);
     await this.failRows(
       batchId,
       group.id,
@@ -254,6 +275,26 @@ export class OpenAIBatchDriver {
       { batchId, openaiBatch: batch.id, requests: lines.length },
       'submitted an OpenAI batch',
     );
+  }
+
+  /**
+   * The admission of one row into a request file (the workers' admit.lua): `finished` when its outcome is recorded,
+   * `hold` when the batch is paused, holds it for its canary or its estimate would cross the budget cap, else `go`
+   * with the estimate reserved. The Batch API has its own rate-limit pool, so no realtime Retry-After holds it.
+   */
+  private async admit(data: ImageJobData, usd: number): Promise<'go' | 'finished' | 'hold'> {
+    const { redis, queuePrefix } = this.options;
+    const admission = await admitRequest(redis, queuePrefix, data, usd, {
+      mode: 'submit',
+      retryAfterKey: `${queuePrefix}:provider:openai:batch-api-retry-after`,
+    });
+    if (admission.kind === 'finished') return 'finished';
+    return admission.kind === 'go' ? 'go' : 'hold';
+  }
+
+  /** Give back the budget reservations of rows that go back to waiting or to the realtime queue. */
+  private async releaseAll(batchId: string, rowKeys: Iterable<string>): Promise<void> {
+    for (const rowKey of rowKeys) await this.options.store.budget.release(batchId, rowKey);
   }
 
   /** Renew the batch's lock when a third of its time has passed. @throws when another driver holds it now. */
@@ -318,13 +359,23 @@ export class OpenAIBatchDriver {
         left.map((data) => ({ data, code: 'task_failed', message })),
       );
     } else if (left.length > 0 && (await this.records.fallback(batchId)) === 'realtime') {
-      await this.toRealtime(batchId, left);
+      await this.releaseAll(batchId, rows.keys());
+      await sendToRealtime(this.options, batchId, left);
+      await this.records.unplace(
+        batchId,
+        left.map((data) => data.rowKey),
+      );
+      this.options.log.info(
+        { batchId, rows: left.length },
+        'unfinished Batch API rows sent to the realtime queue',
+      );
       await this.records.dropRows(
         batchId,
         group.id,
         left.map((data) => data.rowKey),
       );
     } else if (left.length > 0) {
+      await this.releaseAll(batchId, rows.keys());
       const returned = await this.records.returnGroup(batchId, group);
       this.options.log.info(
         { batchId, openaiBatch: batch.id, status: batch.status, returned },
@@ -336,42 +387,6 @@ export class OpenAIBatchDriver {
     this.options.log.info(
       { batchId, openaiBatch: batch.id, status: batch.status, settled: settled.length, left: left.length },
       'collected an OpenAI batch',
-    );
-  }
-
-  /** Send rows to the ordinary OpenAI queue (`--fallback realtime`); their job ids are the ones they would have had. */
-  private async toRealtime(batchId: string, rows: ImageJobData[]): Promise<void> {
-    const queue = new Queue(queueNameFor('openai'), {
-      connection: this.options.redis,
-      prefix: this.options.queuePrefix,
-    });
-    try {
-      await queue.addBulk(
-        rows.map((data) => {
-          const { delivery: _delivery, ...realtime } = data;
-          return {
-            name: realtime.operation,
-            data: realtime,
-            opts: {
-              jobId: jobIdFor(batchId, data.rowKey),
-              attempts: this.options.attempts,
-              backoff: { type: PROVIDER_BACKOFF_TYPE, delay: this.options.backoffDelayMs },
-              removeOnComplete: { age: 7 * 24 * 3600 },
-              removeOnFail: { age: 30 * 24 * 3600 },
-            },
-          };
-        }),
-      );
-      await this.records.unplace(
-        batchId,
-        rows.map((data) => data.rowKey),
-      );
-    } finally {
-      await queue.close();
-    }
-    this.options.log.info(
-      { batchId, rows: rows.length },
-      'unfinished Batch API rows sent to the realtime queue',
     );
   }
 }

@@ -1,0 +1,44 @@
+/**
+ * The `--fallback realtime` of the OpenAI Batch API driver: the unfinished rows of an expired or cancelled batch go
+ * to the ordinary OpenAI queue as realtime jobs.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ImageJobData } from '../../shared/job-definitions.js';
+import { PROVIDER_BACKOFF_TYPE } from '../../shared/job-definitions.js';
+import { jobIdFor, queueNameFor } from '../../shared/keys.js';
+
+/**
+ * Send rows to the ordinary OpenAI queue (`--fallback realtime`), without their Batch API delivery; their job ids are
+ * the ones they would have had realtime, so a row sent twice is added once.
+ */
+export async function sendToRealtime(
+  options: { redis: Redis; queuePrefix: string; attempts: number; backoffDelayMs: number },
+  batchId: string,
+  rows: readonly ImageJobData[],
+): Promise<void> {
+  const queue = new Queue(queueNameFor('openai'), {
+    connection: options.redis,
+    prefix: options.queuePrefix,
+  });
+  try {
+    await queue.addBulk(
+      rows.map((data) => {
+        const { delivery: _delivery, ...realtime } = data;
+        return {
+          name: realtime.operation,
+          data: realtime,
+          opts: {
+            jobId: jobIdFor(batchId, data.rowKey),
+            attempts: options.attempts,
+            backoff: { type: PROVIDER_BACKOFF_TYPE, delay: options.backoffDelayMs },
+            removeOnComplete: { age: 7 * 24 * 3600 },
+            removeOnFail: { age: 30 * 24 * 3600 },
+          },
+        };
+      }),
+    );
+  } finally {
+    await queue.close();
+  }
+}
