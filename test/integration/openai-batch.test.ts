@@ -90,7 +90,7 @@ describe('OpenAI Batch API delivery', () => {
     const lines = await resultLines(out, 'batchapi');
     expect(lines).toHaveLength(9);
     for (const key of [...Array.from({ length: 6 }, (_, index) => `g${index}`), 'e0', 'e1']) {
-      expect(world.linesByCustomId.get(key)).toBe(1);
+      expect(world.linesByCustomId.get(`batchapi--${key}`)).toBe(1);
       const line = lines.find((entry) => entry.row_key === key)!;
       expect(line.status).toBe('completed');
       expect(line.request_id).toMatch(/^batch_req_/);
@@ -130,7 +130,9 @@ describe('OpenAI Batch API under a budget cap', () => {
     expect(run.stdout, run.stdout + run.stderr).toMatch(/Budget reached/);
     expect(run.stdout).toMatch(/3 completed, 0 failed, 3 pending/);
     expect(run.stdout).toMatch(/3 rows held back \(not paid for\)/);
-    const paid = rows.filter((row) => suite.simulator().openaiBatches.linesByCustomId.has(row.id));
+    const paid = rows.filter((row) =>
+      suite.simulator().openaiBatches.linesByCustomId.has(`capped--${row.id}`),
+    );
     expect(paid).toHaveLength(3);
   });
 });
@@ -194,7 +196,8 @@ describe('OpenAI Batch API after a crash', () => {
       );
       expect(second.stdout, second.stdout + second.stderr).toMatch(/20 completed, 0 failed, 0 pending/);
       expect(world.batchesCreated).toBe(before + 1);
-      for (let index = 0; index < 20; index += 1) expect(world.linesByCustomId.get(`c${index}`)).toBe(1);
+      for (let index = 0; index < 20; index += 1)
+        expect(world.linesByCustomId.get(`crash--c${index}`)).toBe(1);
       expect(await resultLines(out, 'crash')).toHaveLength(20);
     } finally {
       killSpawnedProcesses();
@@ -229,7 +232,7 @@ describe('OpenAI Batch API after a crash', () => {
       );
       expect(run.stdout, run.stdout + run.stderr).toMatch(/5 completed, 0 failed, 0 pending/);
       expect(world.batchesCreated).toBe(before + 1);
-      for (let index = 0; index < 5; index += 1) expect(world.linesByCustomId.get(`l${index}`)).toBe(1);
+      for (let index = 0; index < 5; index += 1) expect(world.linesByCustomId.get(`lost--l${index}`)).toBe(1);
     } finally {
       world.behaviour = { processingMs: 50 };
     }

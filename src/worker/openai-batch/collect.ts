@@ -23,6 +23,7 @@ import {
   openaiImagesResponseSchema,
 } from '../../providers/openai/wire-schema.js';
 import type { ImageJobData, StoredOutput } from '../../shared/job-definitions.js';
+import { jobIdFor } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
 import { outputImagePath } from '../../storage/output-layout.js';
 import { storeOutputImage } from '../../storage/store-image.js';
@@ -45,12 +46,13 @@ export interface CollectContext {
 }
 
 /**
- * The `custom_id` of a row: its key when it is at most 64 characters (the length batch tooling accepts), else a hash
- * of it. Deterministic, so the rows of a group map back from their lines.
+ * The `custom_id` of a row: its BullMQ job id (`<batch>--<row>`, src/shared/keys.ts) when that is at most 64
+ * characters (the length batch tooling accepts), else a hash of it. Deterministic, so lines map back to their rows.
  */
-export function customIdOf(rowKey: string): string {
-  if (rowKey.length <= 64) return rowKey;
-  return `row-sha256-${createHash('sha256').update(rowKey).digest('hex').slice(0, 48)}`;
+export function customIdOf(batchId: string, rowKey: string): string {
+  const jobId = jobIdFor(batchId, rowKey);
+  if (jobId.length <= 64) return jobId;
+  return `job-sha256-${createHash('sha256').update(jobId).digest('hex').slice(0, 48)}`;
 }
 
 /**
@@ -63,7 +65,7 @@ export async function collectBatch(
   rows: ReadonlyMap<string, ImageJobData>,
   context: CollectContext,
 ): Promise<string[]> {
-  const byCustomId = new Map([...rows.keys()].map((rowKey) => [customIdOf(rowKey), rowKey]));
+  const byCustomId = new Map([...rows.keys()].map((rowKey) => [customIdOf(batchId, rowKey), rowKey]));
   const settled: string[] = [];
   const staging = await mkdtemp(path.join(tmpdir(), 'image-batch-openai-batch-'));
   try {

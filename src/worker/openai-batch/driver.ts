@@ -231,7 +231,12 @@ export class OpenAIBatchDriver {
       // Paused, or the budget cap reached: this row and the rest wait (nothing of theirs is reserved).
       if (admission === 'hold') break;
       try {
-        const line = await this.options.api.requestLine(data, customIdOf(data.rowKey), uploads, signal);
+        const line = await this.options.api.requestLine(
+          data,
+          customIdOf(batchId, data.rowKey),
+          uploads,
+          signal,
+        );
         if (bytes + Buffer.byteLength(line) + 1 > OPENAI_BATCH_LIMITS.bytes) {
           await this.options.store.budget.release(batchId, data.rowKey);
           break;
