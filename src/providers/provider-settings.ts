@@ -16,6 +16,11 @@ export interface ProviderDefaults {
   requestsPerMinute: number;
   /** Deadline of one call, ms (default 180 000). */
   timeoutMs?: number;
+  /**
+   * Status polls per minute across all workers (free calls that still count against the provider's limits); 0: no
+   * limit of ours. Each provider's default names its source.
+   */
+  pollsPerMinute: number;
 }
 
 /** The zod shape of the settings every provider has, with `defaults`. */
@@ -33,6 +38,8 @@ export function commonSettingsShape(defaults: ProviderDefaults) {
     timeoutMs: positiveInteger(defaults.timeoutMs ?? 180_000),
     /** Wait between two status polls of an async request, in ms. */
     pollIntervalMs: positiveInteger(2_000),
+    /** Status polls per minute across all workers (worker/poll-budget.ts); 0: no limit of ours. */
+    pollsPerMinute: nonNegativeInteger(defaults.pollsPerMinute),
     /** Longest wait for one async request to finish before the attempt gives up (the request is kept and resumed), ms. */
     maxWaitMs: positiveInteger(30 * 60_000),
   };
@@ -50,6 +57,7 @@ export function commonVariables(prefix: string, keyVariable: string, baseUrlVari
     requestsPerMinute: `${prefix}_REQUESTS_PER_MINUTE`,
     timeoutMs: `${prefix}_TIMEOUT_MS`,
     pollIntervalMs: `${prefix}_POLL_INTERVAL_MS`,
+    pollsPerMinute: `${prefix}_POLLS_PER_MINUTE`,
     maxWaitMs: `${prefix}_MAX_WAIT_MS`,
   };
 }

@@ -73,7 +73,15 @@ export function batchKeys(prefix: string, batchId: string): BatchKeys {
 }
 
 /** What is kept in Redis about one provider, shared by every worker. */
-export type ProviderRecord = 'failures' | 'opens' | 'retry-after' | 'paused-reason';
+export type ProviderRecord =
+  | 'failures'
+  | 'opens'
+  | 'retry-after'
+  | 'paused-reason'
+  /** The status-poll token bucket, shared by every worker (worker/poll-budget.ts). */
+  | 'poll-bucket'
+  /** Set while a 429 answered to a status poll holds every poller back. */
+  | 'poll-retry-after';
 
 /** The key of a provider's record (`<prefix>:provider:<name>:<record>`): circuit breaker, Retry-After, pause reason. */
 export function providerKey(prefix: string, provider: ProviderName, record: ProviderRecord): string {

@@ -79,6 +79,11 @@ export class SimulatorCore {
   readonly earlySubmissionsByProvider = new Map<ProviderName, number>();
   /** Rate limit each provider enforces, requests per minute (token bucket, one second of burst); undefined: none. */
   rateLimitPerMinute: number | undefined;
+  /** Status calls (polls) by provider, those answered 429, and the status-call limit per minute (undefined: none). */
+  readonly statusCalls = new Map<ProviderName, number>();
+  readonly throttledStatusCalls = new Map<ProviderName, number>();
+  statusRateLimitPerMinute: number | undefined;
+  private readonly statusBuckets = new Map<ProviderName, { tokens: number; at: number }>();
   private readonly buckets = new Map<ProviderName, { tokens: number; at: number }>();
   private readonly retryAfter = new Map<ProviderName, { sentAt: number; until: number }>();
   /** How long an async task stays queued before it runs, ms. */
@@ -148,6 +153,25 @@ export class SimulatorCore {
       return { ...fault, retryAfterUntil: until };
     }
     return fault;
+  }
+
+  /** Count a status call of `provider`; true when the status-call limit refuses it (then answer 429). */
+  statusCallThrottled(provider: ProviderName): boolean {
+    this.statusCalls.set(provider, (this.statusCalls.get(provider) ?? 0) + 1);
+    const perMinute = this.statusRateLimitPerMinute;
+    if (perMinute === undefined) return false;
+    const capacity = Math.max(1, perMinute / 60);
+    const now = Date.now();
+    const bucket = this.statusBuckets.get(provider) ?? { tokens: capacity, at: now };
+    bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.at) * perMinute) / 60_000);
+    bucket.at = now;
+    this.statusBuckets.set(provider, bucket);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return false;
+    }
+    this.throttledStatusCalls.set(provider, (this.throttledStatusCalls.get(provider) ?? 0) + 1);
+    return true;
   }
 
   private rateLimited(provider: ProviderName): FaultRule | undefined {

@@ -82,6 +82,18 @@ export function simulatorBaseUrls(
   };
 }
 
+/** Status calls of the async providers (GETs of a request's state), by provider: what a poll budget limits. */
+const STATUS_CALLS: ReadonlyArray<[ProviderName, RegExp]> = [
+  ['fal', /^\/[^?]+\/requests\/[^/]+(\/status)?$/],
+  ['replicate', /^\/replicate\/v1\/predictions\/[^/]+$/],
+  ['wavespeed', /^\/api\/v3\/predictions\/[^/]+(\/result)?$/],
+  ['oxen', /^\/api\/ai\/queue\/[^/]+$/],
+];
+
+function statusCallOf(pathname: string): ProviderName | undefined {
+  return STATUS_CALLS.find(([, pattern]) => pattern.test(pathname))?.[0];
+}
+
 /** The simulator server. */
 export class ProviderSimulator {
   private readonly core: SimulatorCore;
@@ -129,6 +141,16 @@ export class ProviderSimulator {
         submissionsByProvider: Object.fromEntries(this.core.submissionsByProvider),
         submissionsByPrompt: Object.fromEntries(this.core.submissionsByPrompt),
       });
+    }
+    const polled = request.method === 'GET' ? statusCallOf(url.pathname) : undefined;
+    if (polled !== undefined && this.core.statusCallThrottled(polled)) {
+      // Replicate's throttling answer (providers.md §4), with a Retry-After; the others answer 429 alike.
+      return sendJson(
+        response,
+        429,
+        { detail: 'Request was throttled. Your rate limit resets in ~1s.' },
+        { 'retry-after': '1' },
+      );
     }
     const context = { core: this.core, request, response, url, apiKey: this.options.apiKey };
     for (const routes of ROUTES) if (await routes(context)) return;
@@ -184,6 +206,24 @@ export class ProviderSimulator {
   /** Paid submissions so far, by provider. */
   get submissionsByProvider(): ReadonlyMap<ProviderName, number> {
     return this.core.submissionsByProvider;
+  }
+
+  /** Status calls (polls) so far, by provider. */
+  get statusCallsByProvider(): ReadonlyMap<ProviderName, number> {
+    return this.core.statusCalls;
+  }
+
+  /** Status calls (polls) answered 429 by the simulated status-call limit, by provider. */
+  get throttledStatusCallsByProvider(): ReadonlyMap<ProviderName, number> {
+    return this.core.throttledStatusCalls;
+  }
+
+  /**
+   * Status calls per minute every provider allows (Replicate publishes 3,000 for non-creation endpoints), answered
+   * 429 with `retry-after: 1` past it; undefined for none.
+   */
+  setStatusRateLimit(perMinute: number | undefined): void {
+    this.core.statusRateLimitPerMinute = perMinute;
   }
 
   /** Rate limit every provider enforces (requests/min), or undefined for none. */

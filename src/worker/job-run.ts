@@ -12,6 +12,7 @@ import { quoteRequest, type PriceCatalogue, type PriceQuote } from '../cost/pric
 import type { CallContext, ImageProvider } from '../providers/provider.js';
 import type { ProviderName } from '../shared/config.js';
 import type { ImageJobData, StoredOutput } from '../shared/job-definitions.js';
+import type { PollBudget } from './poll-budget.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 
@@ -39,6 +40,8 @@ export interface ProcessorDependencies {
   metrics: Metrics;
   /** Redis key prefix (for the admission script's keys). */
   queuePrefix: string;
+  /** Status polls per minute of each provider, shared by every worker (./poll-budget.ts). */
+  pollBudget: PollBudget;
   log: Logger;
 }
 

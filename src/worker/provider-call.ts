@@ -9,11 +9,12 @@
  */
 import { DelayedError } from 'bullmq';
 import type { PendingRequest, ProviderResponse, SubmitResult } from '../providers/provider.js';
-import { ProviderError, TimeoutError } from '../shared/errors.js';
+import { ProviderError, RateLimitedError, TimeoutError } from '../shared/errors.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
 import { truncateForLog } from '../shared/logger.js';
 import { UncertainOutcomeError } from './error-policy.js';
 import type { JobRun } from './job-run.js';
+import { sleep } from './poll-budget.js';
 
 /** The job data without the "submission sent" mark. */
 export function withoutSubmissionMarker(data: ImageJobData): ImageJobData {
@@ -68,11 +69,23 @@ async function waitFor(run: JobRun, pending: PendingRequest): Promise<ProviderRe
   const { provider, timing, deps, job, token } = run;
   const deadline = Date.parse(pending.submittedAt) + timing.maxWaitMs;
   for (;;) {
-    const polled = await provider.poll(pending, {
-      ...run.context,
-      signal: AbortSignal.timeout(timing.timeoutMs),
-    });
-    if (polled.kind === 'completed') return polled.response;
+    await deps.pollBudget.take(provider.name, deps.shutdownSignal);
+    let polled: Awaited<ReturnType<typeof provider.poll>> | undefined;
+    try {
+      polled = await provider.poll(pending, {
+        ...run.context,
+        signal: AbortSignal.timeout(timing.timeoutMs),
+      });
+    } catch (error) {
+      // A 429 on a status call holds every poller of the provider back; the row keeps its attempts.
+      if (!(error instanceof RateLimitedError)) throw error;
+      await deps.pollBudget.backOff(provider.name, error.retryAfterMs ?? timing.pollIntervalMs);
+      run.log.info(
+        { retryAfterMs: error.retryAfterMs },
+        'status poll throttled; polls of this provider wait',
+      );
+    }
+    if (polled?.kind === 'completed') return polled.response;
     if (Date.now() > deadline) {
       throw new TimeoutError(
         `${provider.name} request ${pending.requestIds.join(',')} still unfinished after ${timing.maxWaitMs} ms; will resume it`,
@@ -85,18 +98,4 @@ async function waitFor(run: JobRun, pending: PendingRequest): Promise<ProviderRe
     }
     await sleep(timing.pollIntervalMs, deps.shutdownSignal);
   }
-}
-
-/** Sleep `ms`, ending early when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

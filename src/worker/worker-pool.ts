@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import type { ImageProvider } from '../providers/provider.js';
 import { createOpenAIBatchApi, createProvider, type Config } from '../providers/configuration.js';
 import { OpenAIBatchDriver } from './openai-batch/driver.js';
+import { PollBudget } from './poll-budget.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import { Metrics } from '../shared/metrics.js';
 import { ProviderHealth } from '../batch/provider-health.js';
@@ -79,6 +80,11 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     lockDurationMs: config.lockDurationMs,
     metrics,
     budgetRecheckMs: config.budgetRecheckMs,
+    pollBudget: new PollBudget(
+      options.redis,
+      config.queuePrefix,
+      (name) => config.providers[name].pollsPerMinute,
+    ),
     health: new ProviderHealth(options.redis, config.queuePrefix, {
       threshold: config.breakerThreshold,
       openMs: config.breakerOpenMs,

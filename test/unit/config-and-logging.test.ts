@@ -17,9 +17,12 @@ describe('loadConfig', () => {
       requestsPerMinute: 300,
       timeoutMs: 180_000,
       pollIntervalMs: 2000,
+      pollsPerMinute: 600,
       maxWaitMs: 1_800_000,
       mode: 'queue',
     });
+    // Replicate's published limit for every endpoint but creating predictions.
+    expect(config.providers.replicate.pollsPerMinute).toBe(3000);
     expect(config.providers.openai).toMatchObject({
       baseUrl: 'https://api.openai.com/v1',
       requestsPerMinute: 5,

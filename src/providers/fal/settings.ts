@@ -7,7 +7,13 @@ export const FAL_SETTINGS = {
   keyVariable: 'FAL_KEY',
   baseUrlVariable: 'FAL_QUEUE_URL',
   schema: z.object({
-    ...commonSettingsShape({ baseUrl: 'https://queue.fal.run', concurrency: 2, requestsPerMinute: 600 }),
+    ...commonSettingsShape({
+      baseUrl: 'https://queue.fal.run',
+      concurrency: 2,
+      requestsPerMinute: 600,
+      // fal publishes no limit on queue status calls (fal-js, docs.fal.ai): a conservative 1,200/min, 20 a second.
+      pollsPerMinute: 1200,
+    }),
     /** The REST host for storage uploads. */
     restUrl: settingSchemas.baseUrl('https://rest.fal.ai'),
     /** The platform API (`https://api.fal.ai/v1`: model pricing, used by `providers --check`). */

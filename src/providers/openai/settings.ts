@@ -15,6 +15,8 @@ export const OPENAI_SETTINGS = {
       concurrency: 5,
       requestsPerMinute: 5,
       timeoutMs: 600_000,
+      // Realtime calls are synchronous (no polls); the Batch API reads a batch's status every few seconds at most.
+      pollsPerMinute: 600,
     }),
   ),
   variables: commonVariables('OPENAI', 'OPENAI_API_KEY', 'OPENAI_BASE_URL'),

@@ -6,7 +6,14 @@ export const WAVESPEED_SETTINGS = {
   keyVariable: 'WAVESPEED_API_KEY',
   baseUrlVariable: 'WAVESPEED_BASE_URL',
   schema: z.object(
-    commonSettingsShape({ baseUrl: 'https://api.wavespeed.ai', concurrency: 2, requestsPerMinute: 2 }),
+    commonSettingsShape({
+      baseUrl: 'https://api.wavespeed.ai',
+      concurrency: 2,
+      requestsPerMinute: 2,
+      // WaveSpeedAI publishes limits on images and concurrent tasks, none on result polls (wavespeed.ai/docs/
+      // account-levels): 600/min.
+      pollsPerMinute: 600,
+    }),
   ),
   variables: commonVariables('WAVESPEED', 'WAVESPEED_API_KEY', 'WAVESPEED_BASE_URL'),
 };
