@@ -61,6 +61,28 @@ const EXTENSIONS: Record<OutputFormat, string> = { png: 'png', jpeg: 'jpg', webp
 /** Prompts containing this marker are refused on content-policy grounds, in each provider's own way. */
 export const REFUSAL_MARKER = /\[simulate:refuse\]/i;
 
+/**
+ * Take one token from `provider`'s bucket in `buckets` (`perMinute` tokens a minute, one second of burst).
+ * @returns 0 when taken, else the ms until a token is there.
+ */
+function takeToken(
+  buckets: Map<ProviderName, { tokens: number; at: number }>,
+  provider: ProviderName,
+  perMinute: number,
+): number {
+  const capacity = Math.max(1, perMinute / 60);
+  const now = Date.now();
+  const bucket = buckets.get(provider) ?? { tokens: capacity, at: now };
+  bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.at) * perMinute) / 60_000);
+  bucket.at = now;
+  buckets.set(provider, bucket);
+  if (bucket.tokens >= 1) {
+    bucket.tokens -= 1;
+    return 0;
+  }
+  return ((1 - bucket.tokens) * 60_000) / perMinute;
+}
+
 /** The shared state of one simulator server. */
 export class SimulatorCore {
   /** Paid submissions by provider. */
@@ -159,17 +181,7 @@ export class SimulatorCore {
   statusCallThrottled(provider: ProviderName): boolean {
     this.statusCalls.set(provider, (this.statusCalls.get(provider) ?? 0) + 1);
     const perMinute = this.statusRateLimitPerMinute;
-    if (perMinute === undefined) return false;
-    const capacity = Math.max(1, perMinute / 60);
-    const now = Date.now();
-    const bucket = this.statusBuckets.get(provider) ?? { tokens: capacity, at: now };
-    bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.at) * perMinute) / 60_000);
-    bucket.at = now;
-    this.statusBuckets.set(provider, bucket);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return false;
-    }
+    if (perMinute === undefined || takeToken(this.statusBuckets, provider, perMinute) === 0) return false;
     this.throttledStatusCalls.set(provider, (this.throttledStatusCalls.get(provider) ?? 0) + 1);
     return true;
   }
@@ -177,18 +189,9 @@ export class SimulatorCore {
   private rateLimited(provider: ProviderName): FaultRule | undefined {
     const perMinute = this.rateLimitPerMinute;
     if (perMinute === undefined) return undefined;
-    const capacity = Math.max(1, perMinute / 60);
-    const now = Date.now();
-    const bucket = this.buckets.get(provider) ?? { tokens: capacity, at: now };
-    bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.at) * perMinute) / 60_000);
-    bucket.at = now;
-    this.buckets.set(provider, bucket);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return undefined;
-    }
+    const waitMs = takeToken(this.buckets, provider, perMinute);
+    if (waitMs === 0) return undefined;
     this.throttledByProvider.set(provider, (this.throttledByProvider.get(provider) ?? 0) + 1);
-    const waitMs = ((1 - bucket.tokens) * 60_000) / perMinute;
     return { provider, status: 429, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
   }
 

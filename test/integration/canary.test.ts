@@ -2,21 +2,19 @@
  * The canary (`run --canary N`): N stratified rows run first, the rest is held — enqueued once, paid for nothing —
  * until `image-batch approve`; `--yes` approves by itself only when nothing failed and the cost is within tolerance.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { BatchStore } from '../../src/batch/batch-store.js';
 import { loadConfig } from '../../src/providers/configuration.js';
-import type { ResultLine } from '../../src/shared/job-definitions.js';
 import { queueNameFor } from '../../src/shared/keys.js';
 import { startWorkerPool } from '../../src/worker/worker-pool.js';
 import { runCliInProcess, startCliInProcess, waitForOutput } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
 import { redisUrl } from '../helpers/redis.js';
+import { resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
 const suite = simulatorSuite();
@@ -26,14 +24,6 @@ const environment = (extra: Record<string, string> = {}) => suite.environment(ex
 async function statusOf(batch: string): Promise<Record<string, any>> {
   const result = await runCliInProcess(['status', batch, '--json'], environment());
   return JSON.parse(result.stdout) as Record<string, any>;
-}
-
-async function resultLines(out: string, batch: string): Promise<ResultLine[]> {
-  const text = await readFile(path.join(out, batch, 'results.jsonl'), 'utf8');
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as ResultLine);
 }
 
 /** Submissions the simulator counted for prompts that start with `tag`. */

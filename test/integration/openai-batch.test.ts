@@ -3,7 +3,6 @@
  * results come back from the output and error files; a restarted run follows the same OpenAI batch; an expired batch
  * finishes its rows realtime with `--fallback realtime`.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { Redis } from 'ioredis';
@@ -11,21 +10,28 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { startDashboard } from '../../src/dashboard/server.js';
 import { loadConfig } from '../../src/providers/configuration.js';
-import type { ResultLine } from '../../src/shared/job-definitions.js';
 import { killSpawnedProcesses, runCliInProcess, spawnCli } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
 import { redisUrl } from '../helpers/redis.js';
+import { resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
 const suite = simulatorSuite();
 
-async function resultLines(out: string, batch: string): Promise<ResultLine[]> {
-  const text = await readFile(path.join(out, batch, 'results.jsonl'), 'utf8');
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as ResultLine);
+/** A manifest `<name>.jsonl` of `count` OpenAI 1024x1024 low generate rows `<id><n>`, prompts `<tag> <n>`. */
+async function lowGenerateRows(name: string, tag: string, id: string, count: number): Promise<string> {
+  const folder = await manifestFolder();
+  const rows = Array.from({ length: count }, (_, index) =>
+    jsonLine({
+      id: `${id}${index}`,
+      provider: 'openai',
+      prompt: `${tag} ${index}`,
+      resolution: '1024x1024',
+      quality: 'low',
+    }),
+  );
+  return writeManifest(folder, `${name}.jsonl`, rows);
 }
 
 describe('OpenAI Batch API delivery', () => {
@@ -142,20 +148,7 @@ describe('OpenAI Batch API after a crash', () => {
     const world = suite.simulator().openaiBatches;
     world.behaviour = { processingMs: 4000 };
     const tag = `crash-${suite.prefix()}`;
-    const folder = await manifestFolder();
-    const manifest = await writeManifest(
-      folder,
-      'crash.jsonl',
-      Array.from({ length: 20 }, (_, index) =>
-        jsonLine({
-          id: `c${index}`,
-          provider: 'openai',
-          prompt: `${tag} ${index}`,
-          resolution: '1024x1024',
-          quality: 'low',
-        }),
-      ),
-    );
+    const manifest = await lowGenerateRows('crash', tag, 'c', 20);
     const out = await temporaryDirectory();
     const before = world.batchesCreated;
     try {
@@ -209,20 +202,7 @@ describe('OpenAI Batch API after a crash', () => {
     const world = suite.simulator().openaiBatches;
     world.behaviour = { processingMs: 50, dropCreateAnswers: 1 };
     const tag = `lost-${suite.prefix()}`;
-    const folder = await manifestFolder();
-    const manifest = await writeManifest(
-      folder,
-      'lost.jsonl',
-      Array.from({ length: 5 }, (_, index) =>
-        jsonLine({
-          id: `l${index}`,
-          provider: 'openai',
-          prompt: `${tag} ${index}`,
-          resolution: '1024x1024',
-          quality: 'low',
-        }),
-      ),
-    );
+    const manifest = await lowGenerateRows('lost', tag, 'l', 5);
     const out = await temporaryDirectory();
     const before = world.batchesCreated;
     try {
@@ -242,20 +222,7 @@ describe('OpenAI Batch API after a crash', () => {
     const world = suite.simulator().openaiBatches;
     world.behaviour = { processingMs: 50, expireAfterLines: 3 };
     const tag = `expire-${suite.prefix()}`;
-    const folder = await manifestFolder();
-    const manifest = await writeManifest(
-      folder,
-      'expire.jsonl',
-      Array.from({ length: 8 }, (_, index) =>
-        jsonLine({
-          id: `x${index}`,
-          provider: 'openai',
-          prompt: `${tag} ${index}`,
-          resolution: '1024x1024',
-          quality: 'low',
-        }),
-      ),
-    );
+    const manifest = await lowGenerateRows('expire', tag, 'x', 8);
     const out = await temporaryDirectory();
     try {
       const run = await runCliInProcess(

@@ -2,24 +2,14 @@
  * The status-poll budget (`<P>_POLLS_PER_MINUTE`, shared by every worker through Redis): many requests in flight do
  * not poll a provider past it, and a 429 answered to a poll holds the pollers back without costing any row an attempt.
  */
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { ResultLine } from '../../src/shared/job-definitions.js';
 import { runCliInProcess } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
 const suite = simulatorSuite();
-
-async function resultLines(out: string, batch: string): Promise<ResultLine[]> {
-  const text = await readFile(path.join(out, batch, 'results.jsonl'), 'utf8');
-  return text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as ResultLine);
-}
 
 async function falManifest(tag: string, rows: number): Promise<string> {
   const folder = await manifestFolder();

@@ -8,9 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { REFUSAL_MARKER, type SimulatorCore } from '../core.js';
 import { fetchInputImage, parseJson } from '../http-helpers.js';
-import { asRecord, ENDPOINTS, now, type BatchWorld, type SimulatedBatch } from './openai-batch-world.js';
+import { asRecord, ENDPOINTS, type BatchWorld, type SimulatedBatch } from './openai-batch-world.js';
 import { checkEditFiles, openaiError, validate, type Failure } from './openai-rules.js';
-import { openaiUsage } from './openai-usage.js';
+import { imagesResponseBody } from './openai-usage.js';
 
 /** One request line: its output line (`ok`) or its error line. */
 export async function processLine(
@@ -73,36 +73,13 @@ export async function processLine(
       },
     });
   const made = await core.makeImages({ operation, prompt, inputs: images, mask, ...ask });
-  const quality = ask.quality === 'auto' ? 'high' : ask.quality;
-  return {
-    ok: true,
-    line: line(200, {
-      created: now(),
-      data: made.map((image) => ({ b64_json: image.bytes.toString('base64') })),
-      output_format: ask.format,
-      quality,
-      size: `${ask.size.width}x${ask.size.height}`,
-      usage: openaiUsage({
-        prompt,
-        inputSizes: await sizesOf(images),
-        size: ask.size,
-        quality,
-        count: made.length,
-      }),
-    }),
-  };
-}
-
-async function sizesOf(images: Buffer[]): Promise<Array<{ width: number; height: number }>> {
-  const { default: sharp } = await import('sharp');
-  return Promise.all(
-    images.map(async (bytes) => {
-      const metadata = await sharp(bytes)
-        .metadata()
-        .catch(() => undefined);
-      return { width: metadata?.width ?? 1024, height: metadata?.height ?? 1024 };
-    }),
-  );
+  const body = await imagesResponseBody({
+    images: made.map((image) => image.bytes),
+    inputs: images,
+    prompt,
+    ask,
+  });
+  return { ok: true, line: line(200, body) };
 }
 
 async function loadReference(

@@ -10,6 +10,7 @@
  * capped at 3:1, counted in 32 px patches, shrunk to at most 1,536 patches. Text: about 4 characters a token. `n`
  * images are billed as `n` calls (same thread): the input side is counted once per image.
  */
+import sharp from 'sharp';
 
 const QUALITY_FACTOR: Record<string, number> = { low: 16, medium: 48, high: 96, xhigh: 128, max: 160 };
 
@@ -59,5 +60,45 @@ export function openaiUsage(ask: {
     output_tokens: outputImage,
     output_tokens_details: { image_tokens: outputImage, text_tokens: 0 },
     total_tokens: textTokens + imageTokens + outputImage,
+  };
+}
+
+/** The pixel sizes of the input images (unreadable ones count as 1024x1024). */
+export async function imageSizes(images: Buffer[]): Promise<Array<{ width: number; height: number }>> {
+  return Promise.all(
+    images.map(async (bytes) => {
+      const metadata = await sharp(bytes)
+        .metadata()
+        .catch(() => undefined);
+      return { width: metadata?.width ?? 1024, height: metadata?.height ?? 1024 };
+    }),
+  );
+}
+
+/**
+ * The body of an Images API answer (openai-openapi `ImagesResponse`): the images as `b64_json`, format, quality, size
+ * and the `usage` of the call (inputs measured from their real sizes).
+ */
+export async function imagesResponseBody(answer: {
+  images: Buffer[];
+  inputs: Buffer[];
+  prompt: string;
+  ask: { size: { width: number; height: number }; format: string; quality: string };
+}): Promise<Record<string, unknown>> {
+  const quality = answer.ask.quality === 'auto' ? 'high' : answer.ask.quality;
+  const { size } = answer.ask;
+  return {
+    created: Math.floor(Date.now() / 1000),
+    data: answer.images.map((bytes) => ({ b64_json: bytes.toString('base64') })),
+    output_format: answer.ask.format,
+    quality,
+    size: `${size.width}x${size.height}`,
+    usage: openaiUsage({
+      prompt: answer.prompt,
+      inputSizes: await imageSizes(answer.inputs),
+      size,
+      quality,
+      count: answer.images.length,
+    }),
   };
 }

@@ -4,14 +4,13 @@
  * `providers --check`. Every rule is written from openai/openai-openapi `CreateImageRequest`, `CreateImageEditRequest`
  * and `ImagesResponse` (@f85dbe2) unless it names another source; messages OpenAI does not document are ours.
  */
-import sharp from 'sharp';
 import { randomUUID } from 'node:crypto';
 import { authorized, REFUSAL_MARKER, type ProviderRoutes, type RouteContext } from '../core.js';
 import { answeredByFault } from '../faults.js';
 import { openaiBatchRoutes } from './openai-batch.js';
 import { parseJson, parseMultipart, readBody, sendJson } from '../http-helpers.js';
 import { checkEditFiles, MODELS, openaiError, validate, type Failure } from './openai-rules.js';
-import { openaiUsage } from './openai-usage.js';
+import { imagesResponseBody } from './openai-usage.js';
 
 const FAULT_DEFAULTS: Record<number, { message: string; type: string; code: string | null }> = {
   401: { message: 'Incorrect API key provided.', type: 'invalid_request_error', code: 'invalid_api_key' },
@@ -113,34 +112,13 @@ async function handle(context: RouteContext, operation: 'generate' | 'edit'): Pr
   if (editMask !== undefined && 'status' in editMask) return fail(editMask);
   if (REFUSAL_MARKER.test(prompt)) return reply(400, MODERATION_BLOCKED);
   const made = await core.makeImages({ operation, prompt, inputs: images, mask: editMask, ...ask });
-  const quality = ask.quality === 'auto' ? 'high' : ask.quality;
-  reply(200, {
-    created: Math.floor(Date.now() / 1000),
-    data: made.map((image) => ({ b64_json: image.bytes.toString('base64') })),
-    background: fields.background === 'transparent' ? 'transparent' : 'opaque',
-    output_format: ask.format,
-    quality,
-    size: `${ask.size.width}x${ask.size.height}`,
-    usage: openaiUsage({
-      prompt,
-      inputSizes: await imageSizes(images),
-      size: ask.size,
-      quality,
-      count: made.length,
-    }),
+  const body = await imagesResponseBody({
+    images: made.map((image) => image.bytes),
+    inputs: images,
+    prompt,
+    ask,
   });
-}
-
-/** The pixel sizes of the input images (unreadable ones count as 1024x1024). */
-async function imageSizes(images: Buffer[]): Promise<Array<{ width: number; height: number }>> {
-  return Promise.all(
-    images.map(async (bytes) => {
-      const metadata = await sharp(bytes)
-        .metadata()
-        .catch(() => undefined);
-      return { width: metadata?.width ?? 1024, height: metadata?.height ?? 1024 };
-    }),
-  );
+  reply(200, { ...body, background: fields.background === 'transparent' ? 'transparent' : 'opaque' });
 }
 
 /** `GET /v1/models` and `GET /v1/models/{id}`: the model objects (free calls; `providers --check`). */
