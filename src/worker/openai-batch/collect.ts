@@ -22,6 +22,7 @@ import {
   openaiBatchResultLineSchema,
   openaiImagesResponseSchema,
 } from '../../providers/openai/wire-schema.js';
+import { OPENAI_DEFAULT_MODEL } from '../../providers/openai/capabilities.js';
 import type { ImageJobData, StoredOutput } from '../../shared/job-definitions.js';
 import { jobIdFor } from '../../shared/keys.js';
 import type { Logger } from '../../shared/logger.js';
@@ -172,4 +173,27 @@ function failureOf(line: ResultLineOfBatch): { code: string; message: string } {
   if (status !== undefined && status >= 500) return { code: 'server_error', message };
   if (status === 200) return { code: 'invalid_response', message: 'the line had no image' };
   return { code: 'bad_request', message };
+}
+
+/**
+ * Record rows failed with `code` and `message` (nothing of theirs billed, or nothing readable came back) and drop them
+ * from their group.
+ */
+export async function failRows(
+  store: BatchStore,
+  batchId: string,
+  groupId: string,
+  failures: Array<{ data: ImageJobData; code: string; message: string }>,
+): Promise<void> {
+  const outputRoot = await store.outputDirectory(batchId);
+  if (outputRoot === undefined) return;
+  for (const { data, code, message } of failures) {
+    const base = lineBase(data, data.model ?? OPENAI_DEFAULT_MODEL, 1, undefined);
+    await recordRowOutcome(store, data, failedLine(base, { code, message, requestId: null }), outputRoot);
+  }
+  await store.openaiBatches.dropRows(
+    batchId,
+    groupId,
+    failures.map(({ data }) => data.rowKey),
+  );
 }

@@ -18,8 +18,6 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { BatchStore } from '../../batch/batch-store.js';
 import type { OpenAIBatchRecords, OpenAIGroup } from '../../batch/openai-batch-records.js';
-import { failedLine, lineBase } from '../../batch/results-line.js';
-import { recordRowOutcome } from '../../batch/row-outcome.js';
 import {
   OPENAI_BATCH_LIMITS,
   type OpenAIBatchApi,
@@ -31,7 +29,7 @@ import type { ImageJobData } from '../../shared/job-definitions.js';
 import type { Logger } from '../../shared/logger.js';
 import { quoteRequest } from '../../cost/price-catalogue.js';
 import { admitRequest } from '../admission.js';
-import { collectBatch, customIdOf } from './collect.js';
+import { collectBatch, customIdOf, failRows } from './collect.js';
 import { sendToRealtime } from './realtime-fallback.js';
 
 /** What the driver needs. */
@@ -255,7 +253,8 @@ export class OpenAIBatchDriver {
       rows.slice(index).map((data) => data.rowKey),
     );
     await this.records.dropRows(batchId, group.id, finished);
-    await this.failRows(
+    await failRows(
+      this.options.store,
       batchId,
       group.id,
       unsendable.map(({ data, message }) => ({ data, code: 'bad_request', message })),
@@ -311,30 +310,6 @@ export class OpenAIBatchDriver {
     this.renewedAt.set(batchId, Date.now());
   }
 
-  /** Record rows failed (nothing was sent for them) and drop them from their group. */
-  private async failRows(
-    batchId: string,
-    groupId: string,
-    failures: Array<{ data: ImageJobData; code: string; message: string }>,
-  ): Promise<void> {
-    const outputRoot = await this.options.store.outputDirectory(batchId);
-    if (outputRoot === undefined) return;
-    for (const { data, code, message } of failures) {
-      const base = lineBase(data, data.model ?? OPENAI_DEFAULT_MODEL, 1, undefined);
-      await recordRowOutcome(
-        this.options.store,
-        data,
-        failedLine(base, { code, message, requestId: null }),
-        outputRoot,
-      );
-    }
-    await this.records.dropRows(
-      batchId,
-      groupId,
-      failures.map(({ data }) => data.rowKey),
-    );
-  }
-
   /** Settle an ended batch's rows from its files, then deal with the rows it did not finish. */
   private async collect(batchId: string, group: OpenAIGroup, batch: OpenAIBatchObject) {
     const { store } = this.options;
@@ -356,12 +331,22 @@ export class OpenAIBatchDriver {
     await this.records.dropRows(batchId, group.id, settled);
     for (const rowKey of settled) rows.delete(rowKey);
     const left = [...rows.values()];
-    if (left.length > 0 && batch.status === 'failed') {
-      const message = `OpenAI failed the batch ${batch.id} as a whole`;
-      await this.failRows(
+    if (left.length > 0 && (batch.status === 'failed' || batch.status === 'completed')) {
+      // A failed batch ran nothing; a completed one that has no readable line for a row may have made (and billed)
+      // it: either way the row fails rather than being sent again on a guess.
+      const message =
+        batch.status === 'failed'
+          ? `OpenAI failed the batch ${batch.id} as a whole`
+          : `the completed batch ${batch.id} has no readable line for this row; it may have been billed, so it is not sent again`;
+      await failRows(
+        this.options.store,
         batchId,
         group.id,
-        left.map((data) => ({ data, code: 'task_failed', message })),
+        left.map((data) => ({
+          data,
+          code: batch.status === 'failed' ? 'task_failed' : 'invalid_response',
+          message,
+        })),
       );
     } else if (left.length > 0 && (await this.records.fallback(batchId)) === 'realtime') {
       await this.releaseAll(batchId, rows.keys());
