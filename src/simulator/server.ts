@@ -18,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import { batchWorldOf, type BatchWorld } from './apis/openai-batch.js';
+import { webhookSenderOf, type WebhookSender } from './webhooks.js';
 import { SimulatorCore, type ProviderRoutes, type RecordedRequest } from './core.js';
 import type { FaultRule } from './faults.js';
 import { parseJson, readBody, sendJson } from './http-helpers.js';
@@ -206,6 +207,11 @@ export class ProviderSimulator {
   /** Paid submissions so far, by provider. */
   get submissionsByProvider(): ReadonlyMap<ProviderName, number> {
     return this.core.submissionsByProvider;
+  }
+
+  /** The simulated webhook deliveries: their signing secret, counts, and how they misbehave (tests set it). */
+  get webhooks(): WebhookSender {
+    return webhookSenderOf(this.core);
   }
 
   /** Status calls (polls) so far, by provider. */

@@ -18,6 +18,7 @@ import {
   type SimulatedTask,
 } from '../core.js';
 import { answeredByFault } from '../faults.js';
+import { webhookSenderOf } from '../webhooks.js';
 import {
   asText,
   replierFor,
@@ -244,6 +245,15 @@ async function create(context: RouteContext): Promise<void> {
   if (problem !== undefined) return reply(...problem);
   const { work, failure } = await workOf(context, input, fault?.taskFailure);
   const task = core.createTask('replicate', MODEL, input, work, failure);
+  const webhook = (body as { webhook?: unknown } | undefined)?.webhook;
+  const events = (body as { webhook_events_filter?: unknown } | undefined)?.webhook_events_filter;
+  // Only the `completed` event is delivered (the default filter holds every event).
+  if (typeof webhook === 'string' && (!Array.isArray(events) || events.includes('completed'))) {
+    void task.ready.then(async () => {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, task.finishesAt - Date.now())));
+      await webhookSenderOf(core).deliver(webhook, prediction(context, task));
+    });
+  }
   // `Prefer: wait[=N]` holds the answer until the prediction finishes or N seconds (max 60) pass.
   const prefer = /^wait(?:=(\d+))?$/.exec(String(request.headers.prefer ?? '').trim());
   if (prefer !== null) {
@@ -323,6 +333,12 @@ export const replicateRoutes: ProviderRoutes = async (context) => {
   }
   if (request.method === 'GET' && url.pathname === `${BASE}/models/${MODEL}`) {
     model(context);
+    return true;
+  }
+  if (request.method === 'GET' && url.pathname === `${BASE}/webhooks/default/secret`) {
+    // The signing secret of the account's webhooks (replicate-javascript README, `webhooks.default.secret.get`).
+    if (!authorized(context, 'Bearer')) sendJson(context.response, 401, unauthorized);
+    else sendJson(context.response, 200, { key: webhookSenderOf(context.core).secret });
     return true;
   }
   const match = new RegExp(`^${BASE}/predictions/([^/]+)$`).exec(url.pathname);
