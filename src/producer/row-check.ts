@@ -114,8 +114,11 @@ export class RowChecker {
     if (delivery === 'batch') data.delivery = 'batch';
     const adapter = await this.adapterFor(provider);
     const errors: FieldError[] = adapter.checkRequest(data);
-    errors.push(...this.deliveryProblems(data));
+    const deliveryProblems = this.deliveryProblems(data);
+    errors.push(...deliveryProblems);
     errors.push(...(await localImageProblems(row, this.localFiles, adapter.capabilitiesFor(data))));
+    // A row that cannot go through the Batch API it asks for has no batch price to quote.
+    if (deliveryProblems.length > 0) return { ok: false, rowKey, errors, unknownFields };
     if (data.operation === 'edit' && data.inputImages.some(isLocalImage))
       data.inputImageSizes = data.inputImages.map((reference) => this.localFiles.get(reference)?.size ?? '');
     const resolution = parseResolution(row.resolution)!;

@@ -113,6 +113,26 @@ describe('OpenAI Batch API delivery', () => {
   });
 });
 
+describe('OpenAI Batch API rows that cannot go', () => {
+  it('rejects batch delivery on another provider, and an unknown delivery, naming file, line and field', async () => {
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(folder, 'bad-delivery.jsonl', [
+      jsonLine({ id: 'fal-batch', provider: 'fal', prompt: 'p', delivery: 'batch' }),
+      jsonLine({ id: 'later', provider: 'openai', prompt: 'p', delivery: 'later' }),
+      jsonLine({ id: 'fine', provider: 'openai', prompt: 'p', delivery: 'batch' }),
+    ]);
+    const estimate = await runCliInProcess(['estimate', manifest], suite.environment());
+    expect(estimate.exitCode, estimate.stdout + estimate.stderr).toBe(0);
+    expect(estimate.stdout).toMatch(
+      /not priced .*bad-delivery\.jsonl:1 \[delivery\]: delivery: batch delivery is OpenAI's Batch API; this row goes to fal/,
+    );
+    expect(estimate.stdout).toMatch(
+      /not priced .*bad-delivery\.jsonl:2 \[delivery\]: delivery: must be one of/,
+    );
+    expect(estimate.stdout).toMatch(/1 rows go through OpenAI's Batch API/);
+  });
+});
+
 describe('OpenAI Batch API under a budget cap', () => {
   it('puts in a request file only the rows the cap allows, reserved at the batch price', async () => {
     const tag = `capped-${suite.prefix()}`;
