@@ -58,6 +58,22 @@ const CONTENT_TYPES: Record<OutputFormat, string> = {
 };
 const EXTENSIONS: Record<OutputFormat, string> = { png: 'png', jpeg: 'jpg', webp: 'webp' };
 
+/**
+ * State one simulator keeps beside its core (the Batch API's files, the webhook sender): `make` runs once per core,
+ * on first use. @returns the getter of that state.
+ */
+export function perSimulator<T>(make: () => T): (core: SimulatorCore) => T {
+  const states = new WeakMap<SimulatorCore, T>();
+  return (core) => {
+    let state = states.get(core);
+    if (state === undefined) {
+      state = make();
+      states.set(core, state);
+    }
+    return state;
+  };
+}
+
 /** Prompts containing this marker are refused on content-policy grounds, in each provider's own way. */
 export const REFUSAL_MARKER = /\[simulate:refuse\]/i;
 

@@ -6,7 +6,7 @@
  * to this machine (loopback): no traffic leaves it.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import type { SimulatorCore } from './core.js';
+import { perSimulator } from './core.js';
 
 /** How deliveries misbehave (tests set it). */
 export interface WebhookBehaviour {
@@ -65,14 +65,5 @@ export class WebhookSender {
   }
 }
 
-const senders = new WeakMap<SimulatorCore, WebhookSender>();
-
 /** The webhook sender of `core`'s simulator. */
-export function webhookSenderOf(core: SimulatorCore): WebhookSender {
-  let sender = senders.get(core);
-  if (sender === undefined) {
-    sender = new WebhookSender();
-    senders.set(core, sender);
-  }
-  return sender;
-}
+export const webhookSenderOf = perSimulator(() => new WebhookSender());

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { SimulatorCore } from '../core.js';
+import { perSimulator } from '../core.js';
 
 /** Most requests in one batch, and the largest input file, bytes (CreateBatchRequest.input_file_id). */
 export const MAX_BATCH_REQUESTS = 50_000;
@@ -73,17 +73,8 @@ export class BatchWorld {
   }
 }
 
-const worlds = new WeakMap<SimulatorCore, BatchWorld>();
-
 /** The Batch API state of `core`'s simulator. */
-export function batchWorldOf(core: SimulatorCore): BatchWorld {
-  let world = worlds.get(core);
-  if (world === undefined) {
-    world = new BatchWorld();
-    worlds.set(core, world);
-  }
-  return world;
-}
+export const batchWorldOf = perSimulator(() => new BatchWorld());
 
 export function now(): number {
   return Math.floor(Date.now() / 1000);
