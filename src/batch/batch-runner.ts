@@ -12,7 +12,7 @@ import type { Logger } from '../shared/logger.js';
 import type { BatchStatus, BatchStore } from './batch-store.js';
 import { writeBatchSummary, type BatchSummary } from './batch-summary.js';
 import { ProviderHealth } from './provider-health.js';
-import { openProviderQueues } from './queues.js';
+import { openCollectQueues, openProviderQueues } from './queues.js';
 import { flushPendingResultLines } from './row-outcome.js';
 
 /** What a run needs. */
@@ -87,6 +87,7 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchRunOutcom
 /** Jobs waiting or running in the queues not paused for their account, and `provider: reason` of those paused. */
 async function queuedJobs(
   queues: ReturnType<typeof openProviderQueues>,
+  collectQueues: ReturnType<typeof openCollectQueues>,
   health: ProviderHealth,
 ): Promise<{ queued: number; pausedProviders: string[] }> {
   let queued = 0;
@@ -97,16 +98,17 @@ async function queuedJobs(
       pausedProviders.push(`${name}: ${reason}`);
       continue;
     }
-    const counts = await queue.getJobCounts(
-      'waiting',
-      'active',
-      'delayed',
-      'prioritized',
-      'waiting-children',
-    );
-    queued += Object.values(counts).reduce((a, b) => a + b, 0);
+    queued += await unfinishedJobs(queue);
   }
+  // Collection jobs follow requests already accepted: they count whatever the submission queue's state.
+  for (const { queue } of collectQueues) queued += await unfinishedJobs(queue);
   return { queued, pausedProviders };
+}
+
+/** Jobs of `queue` not yet completed or failed. */
+async function unfinishedJobs(queue: ReturnType<typeof openProviderQueues>[number]['queue']): Promise<number> {
+  const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+  return Object.values(counts).reduce((a, b) => a + b, 0);
 }
 
 /**
@@ -129,6 +131,7 @@ async function followBatch(
     openMs: config.breakerOpenMs,
   });
   const queues = openProviderQueues(redis, config.queuePrefix, PROVIDER_NAMES);
+  const collectQueues = openCollectQueues(redis, config.queuePrefix, PROVIDER_NAMES);
   let interrupted = false;
   void options.stopRequested.then(() => {
     interrupted = true;
@@ -159,7 +162,7 @@ async function followBatch(
         budgetHits = status.state === 'budget_reached' && status.reservedUsd === 0 ? budgetHits + 1 : 0;
         if (budgetHits >= 3) break;
         let queued: number;
-        ({ queued, pausedProviders } = await queuedJobs(queues, health));
+        ({ queued, pausedProviders } = await queuedJobs(queues, collectQueues, health));
         queued += await options.store.openaiBatches.inFlight(options.batchId);
         idlePolls = queued === 0 ? idlePolls + 1 : 0;
         if (idlePolls >= 10) {
@@ -179,7 +182,7 @@ async function followBatch(
     }
   } finally {
     options.onProgressEnd?.();
-    await Promise.all(queues.map(({ queue }) => queue.close()));
+    await Promise.all([...queues, ...collectQueues].map(({ queue }) => queue.close()));
   }
   return { status, interrupted, pausedProviders, awaitingApproval };
 }

@@ -6,10 +6,25 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ProviderName } from '../shared/config.js';
 import type { Config } from '../providers/configuration.js';
-import { queueNameFor } from '../shared/keys.js';
+import { collectQueueNameFor, queueNameFor } from '../shared/keys.js';
 import { ProviderHealth } from './provider-health.js';
 
-/** One queue per provider, on `redis` under `prefix`. Close them when done. */
+/**
+ * The collect queue of each provider (collection jobs of accepted asynchronous requests, src/worker/collection.ts), on
+ * `redis` under `prefix`. Close them when done.
+ */
+export function openCollectQueues(
+  redis: Redis,
+  prefix: string,
+  providers: readonly ProviderName[],
+): Array<{ name: ProviderName; queue: Queue }> {
+  return providers.map((name) => ({
+    name,
+    queue: new Queue(collectQueueNameFor(name), { connection: redis, prefix }),
+  }));
+}
+
+/** One queue per provider (its submissions), on `redis` under `prefix`. Close them when done. */
 export function openProviderQueues(
   redis: Redis,
   prefix: string,

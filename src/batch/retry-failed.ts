@@ -7,7 +7,7 @@
 import { Job, type Queue } from 'bullmq';
 import type { ProviderName } from '../shared/config.js';
 import type { ImageJobData, ResultLine } from '../shared/job-definitions.js';
-import { jobIdFor } from '../shared/keys.js';
+import { collectJobIdFor, jobIdFor } from '../shared/keys.js';
 import { outputStoreFor } from '../storage/stores.js';
 import type { BatchStatus, BatchStore } from './batch-store.js';
 
@@ -57,23 +57,37 @@ export async function planRetry(
   return { failed, estimateUsd, blockedReason };
 }
 
-/** Retry the failed rows of `plan`. @returns the row keys retried. */
+/**
+ * Retry the failed rows of `plan`. A row whose accepted request failed in its collection job (`collectQueues`,
+ * src/worker/collection.ts) has a completed submission job: the collection job is removed and the submission job
+ * retried from completed. @returns the row keys retried.
+ */
 export async function retryFailedRows(
   store: BatchStore,
   queues: ReadonlyMap<ProviderName, Queue>,
+  collectQueues: ReadonlyMap<ProviderName, Queue>,
   status: BatchStatus,
   plan: RetryPlan,
 ): Promise<Set<string>> {
   const retried = new Set<string>();
   for (const line of plan.failed) {
     const job = await jobOf(queues, status.batchId, line);
-    if (job === undefined || (await job.getState()) !== 'failed') continue;
+    if (job === undefined) continue;
+    const state = await job.getState();
+    const collectQueue = collectQueues.get(line.provider);
+    const collection =
+      state === 'completed' && collectQueue !== undefined
+        ? await Job.fromId<ImageJobData>(collectQueue, collectJobIdFor(job.id!))
+        : undefined;
+    const collectionFailed = collection !== undefined && (await collection.getState()) === 'failed';
+    if (state !== 'failed' && !collectionFailed) continue;
     const data = { ...job.data };
     delete data.submissionStartedAt;
     delete data.providerRequest;
     await job.updateData(data);
     if (!(await store.forgetFailure(status.batchId, line.row_key, line.error?.code ?? 'unknown'))) continue;
-    await job.retry('failed');
+    if (collectionFailed) await collection.remove();
+    await job.retry(collectionFailed ? 'completed' : 'failed');
     retried.add(line.row_key);
   }
   // One results line per row: the failed lines of retried rows go; their new outcome is appended when it comes.

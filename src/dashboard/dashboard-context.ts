@@ -37,6 +37,8 @@ export interface DashboardContext {
   options: DashboardOptions;
   store: BatchStore;
   queues: ReadonlyMap<ProviderName, Queue>;
+  /** The providers' collect queues (collection jobs of accepted async requests, src/worker/collection.ts). */
+  collectQueues: ReadonlyMap<ProviderName, Queue>;
   health: ProviderHealth;
   /** Every write form carries it; only this server process can make it. */
   csrfToken: string;

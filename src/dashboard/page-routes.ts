@@ -24,7 +24,7 @@ const GALLERY_SIZE = 48;
 
 /** Add the page routes to `app`. */
 export function addPageRoutes(app: Express, context: DashboardContext): void {
-  const metrics = new Metrics(new Map(context.queues));
+  const metrics = new Metrics(new Map(context.queues), new Map(context.collectQueues));
   app.get(
     '/metrics',
     wrap(async (_request, response) => {

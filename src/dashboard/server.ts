@@ -18,7 +18,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import basicAuth from 'express-basic-auth';
 import { BatchStore } from '../batch/batch-store.js';
 import { ProviderHealth } from '../batch/provider-health.js';
-import { openProviderQueues } from '../batch/queues.js';
+import { openCollectQueues, openProviderQueues } from '../batch/queues.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
 import { displayJobData, type DashboardContext, type DashboardOptions } from './dashboard-context.js';
@@ -47,10 +47,14 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const queues = new Map(
     openProviderQueues(redis, config.queuePrefix, PROVIDER_NAMES).map(({ name, queue }) => [name, queue]),
   );
+  const collectQueues = new Map(
+    openCollectQueues(redis, config.queuePrefix, PROVIDER_NAMES).map(({ name, queue }) => [name, queue]),
+  );
   const context: DashboardContext = {
     options,
     store: new BatchStore(redis, config.queuePrefix),
     queues,
+    collectQueues,
     health: new ProviderHealth(redis, config.queuePrefix, {
       threshold: config.breakerThreshold,
       openMs: config.breakerOpenMs,
@@ -65,7 +69,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     const users = { [options.auth.user]: options.auth.password };
     app.use(basicAuth({ users, challenge: true, realm: 'image-batch' }));
   }
-  app.use('/queues', bullBoardRouter(queues, options.readOnly));
+  app.use('/queues', bullBoardRouter([...queues.values(), ...collectQueues.values()], options.readOnly));
   app.use(express.urlencoded({ extended: false, limit: '16kb' }));
   addPageRoutes(app, context);
   addWriteRoutes(app, context);
@@ -86,17 +90,17 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all([...queues.values()].map((queue) => queue.close()));
+      await Promise.all([...queues.values(), ...collectQueues.values()].map((queue) => queue.close()));
     },
   };
 }
 
 /** bull-board for the provider queues (retries of paid jobs off; base64 job data never shown). */
-function bullBoardRouter(queues: ReadonlyMap<ProviderName, Queue>, readOnly: boolean): express.Router {
+function bullBoardRouter(queues: readonly Queue[], readOnly: boolean): express.Router {
   const serverAdapter = new ExpressAdapter();
   serverAdapter.setBasePath('/queues');
   createBullBoard({
-    queues: [...queues.values()].map((queue) => {
+    queues: queues.map((queue) => {
       const adapter = new BullMQAdapter(queue, { readOnlyMode: readOnly, allowRetries: false });
       adapter.setFormatter('data', displayJobData);
       return adapter;

@@ -64,6 +64,11 @@ export interface ImageProvider {
   readonly defaultQuality: Quality;
   /** Whether `submit` answers with a {@link PendingRequest} (an async flow that can be resumed). */
   readonly asynchronous: boolean;
+  /**
+   * How long the provider keeps a finished request's result, ms, where it publishes it (fal: 6 minutes for payloads
+   * ≥ 10 KB; Replicate: 1 hour). The poller keeps its finding no longer, and warns when polls fall that far behind.
+   */
+  readonly resultLifetimeMs?: number;
   /** Model used for a request: the row's, else the adapter's default for the operation. */
   modelFor(request: ImageRequest): string;
   /** Fields of `request` this provider cannot serve; checked when rows are enqueued, so they fail before any call. */

@@ -107,6 +107,11 @@ export interface ImageJobData extends ImageRequest {
   /** The provider's handle of an accepted async request, saved the moment the submission returns. */
   providerRequest?: SavedProviderRequest;
   /**
+   * In a collection job (src/worker/collection.ts): the attempt of the submission job that was accepted, so the row's
+   * results line counts the attempts of both jobs.
+   */
+  acceptedOnAttempt?: number;
+  /**
    * USD per image the provider's host served as this row's price when it was enqueued (Oxen.ai's model `pricing`
    * object); the row is priced from it rather than from the built-in catalogue.
    */

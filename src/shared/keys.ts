@@ -31,6 +31,20 @@ export function queueNameFor(provider: ProviderName): string {
   return `provider-${provider}`;
 }
 
+/**
+ * BullMQ queue name of a provider's collections: jobs that follow an accepted asynchronous request (parked, without a
+ * worker slot, until it finishes) and store its images. Separate from the submissions, so the provider's creation rate
+ * limit and concurrency count submissions only.
+ */
+export function collectQueueNameFor(provider: ProviderName): string {
+  return `provider-${provider}-collect`;
+}
+
+/** BullMQ job id of the collection job of a submission job. */
+export function collectJobIdFor(submissionJobId: string): string {
+  return `${submissionJobId}--collect`;
+}
+
 /** Redis keys of a batch's own records (besides the BullMQ queues). */
 export interface BatchKeys {
   /** Hash: batch settings (out dir, created_at, manifests) and counters rows_total, rows_rejected. */
@@ -81,9 +95,32 @@ export type ProviderRecord =
   /** The status-poll token bucket, shared by every worker (worker/poll-budget.ts). */
   | 'poll-bucket'
   /** Set while a 429 answered to a status poll holds every poller back. */
-  | 'poll-retry-after';
+  | 'poll-retry-after'
+  /** Sorted set: job id -> when its parked request is next due for a status poll, ms (batch/parked-requests.ts). */
+  | 'parked'
+  /** Hash: job id -> the parked request (its saved provider request and deadline), JSON. */
+  | 'parked-requests'
+  /** Hash: the provider's request id -> job id of a parked request (webhooks name the request, not the job). */
+  | 'parked-by-request';
+
+/** Records kept per item of a provider: one key each, with its own expiry. */
+export type ProviderItemRecord =
+  /** What the poller found for a parked job (its finished response, or "look yourself"), until the job takes it. */
+  | 'finished'
+  /** Set once a webhook for the request was accepted: deduplicates deliveries and tells a late parker it is done. */
+  | 'delivered';
 
 /** The key of a provider's record (`<prefix>:provider:<name>:<record>`): circuit breaker, Retry-After, pause reason. */
 export function providerKey(prefix: string, provider: ProviderName, record: ProviderRecord): string {
   return `${prefix}:provider:${provider}:${record}`;
+}
+
+/** The key of one item's record (`<prefix>:provider:<name>:<record>:<id>`); `id` is a job id or a request id. */
+export function providerItemKey(
+  prefix: string,
+  provider: ProviderName,
+  record: ProviderItemRecord,
+  id: string,
+): string {
+  return `${prefix}:provider:${provider}:${record}:${id}`;
 }

@@ -20,8 +20,14 @@ export class Metrics {
   readonly rows: Counter<'provider' | 'status'>;
   readonly spentUsd: Counter<'provider' | 'tier'>;
 
-  /** @param queues provider queues whose job counts are reported at each scrape. */
-  constructor(queues: ReadonlyMap<ProviderName, CountableQueue> = new Map()) {
+  /**
+   * @param queues provider queues (submissions) whose job counts are reported at each scrape, as `queue="submit"`.
+   * @param collectQueues the providers' collect queues (collections of accepted async requests), as `queue="collect"`.
+   */
+  constructor(
+    queues: ReadonlyMap<ProviderName, CountableQueue> = new Map(),
+    collectQueues: ReadonlyMap<ProviderName, CountableQueue> = new Map(),
+  ) {
     const registers = [this.registry];
     this.providerLatency = new Histogram({
       name: 'image_batch_provider_request_seconds',
@@ -56,20 +62,26 @@ export class Metrics {
     });
     new Gauge({
       name: 'image_batch_jobs',
-      help: 'Jobs in the provider queues by state',
-      labelNames: ['provider', 'state'],
+      help: 'Jobs in the provider queues by queue (submit, collect) and state',
+      labelNames: ['provider', 'queue', 'state'],
       registers,
       async collect() {
-        for (const [provider, queue] of queues) {
-          const counts = await queue.getJobCounts(
-            'waiting',
-            'active',
-            'delayed',
-            'prioritized',
-            'completed',
-            'failed',
-          );
-          for (const [state, count] of Object.entries(counts)) this.set({ provider, state }, count);
+        const kinds = [
+          ['submit', queues],
+          ['collect', collectQueues],
+        ] as const;
+        for (const [kind, byProvider] of kinds) {
+          for (const [provider, queue] of byProvider) {
+            const counts = await queue.getJobCounts(
+              'waiting',
+              'active',
+              'delayed',
+              'prioritized',
+              'completed',
+              'failed',
+            );
+            for (const [state, count] of Object.entries(counts)) this.set({ provider, queue: kind, state }, count);
+          }
         }
       },
     });

@@ -12,6 +12,7 @@ import { quoteRequest, type PriceCatalogue, type PriceQuote } from '../cost/pric
 import type { CallContext, ImageProvider } from '../providers/provider.js';
 import type { ProviderName } from '../shared/config.js';
 import type { ImageJobData, StoredOutput } from '../shared/job-definitions.js';
+import type { ParkedRequests } from '../batch/parked-requests.js';
 import type { PollBudget } from './poll-budget.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
@@ -42,6 +43,15 @@ export interface ProcessorDependencies {
   queuePrefix: string;
   /** Status polls per minute of each provider, shared by every worker (./poll-budget.ts). */
   pollBudget: PollBudget;
+  /** Accepted asynchronous requests waiting without a worker slot (src/batch/parked-requests.ts). */
+  parked: ParkedRequests;
+  /** The provider's collect queue, where collection jobs wait for their parked requests (./collection.ts). */
+  collectQueueFor(provider: ProviderName): Queue;
+  /**
+   * Wait between two status polls of one parked request, ms: the provider's poll interval, or the slow reconciliation
+   * interval when webhooks announce finished requests.
+   */
+  parkedPollIntervalFor(provider: ProviderName): number;
   log: Logger;
 }
 
@@ -54,7 +64,8 @@ export interface ProviderTiming {
 
 /** What a finished job returns (kept in BullMQ as the job's return value). */
 export interface ImageJobResult {
-  status: 'completed' | 'failed' | 'already-finished';
+  /** `submitted`: an accepted async request handed to its collection job, which records the row. */
+  status: 'completed' | 'failed' | 'already-finished' | 'submitted';
   outputs: StoredOutput[];
   costUsd: number;
 }
@@ -147,7 +158,16 @@ export async function startRun(
     quote,
     timing,
     context: { signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]), log },
-    base: lineBase(data, model, job.attemptsMade + 1, provider.sizeParameters?.(data)),
+    base: lineBase(data, model, attemptOf(job), provider.sizeParameters?.(data)),
     startedAt: Date.now(),
   };
+}
+
+/**
+ * The row's attempt this run is: the job's own, or — for a collection job — the accepted submission's attempt plus
+ * the collection's retries (a collection is not a new paid request).
+ */
+function attemptOf(job: Job<ImageJobData>): number {
+  const accepted = job.data.acceptedOnAttempt;
+  return accepted === undefined ? job.attemptsMade + 1 : accepted + job.attemptsMade;
 }

@@ -6,7 +6,8 @@
  * 2. admit: already finished? a Retry-After running? the batch paused, or holding the row for its canary? the
  *    estimate within the budget cap? — one Lua
  *    script, which reserves the estimate (./admission.ts);
- * 3. submit once, or resume the saved request, and await it (./provider-call.ts);
+ * 3. submit once, or resume the saved request (./provider-call.ts); an accepted asynchronous request is handed to a
+ *    collection job, which waits for it parked, without a worker slot, and goes on from here (./collection.ts);
  * 4. store the outputs and record the row completed (./settlement.ts) — or carry out the error policy's decision
  *    (./error-policy.ts, ./settlement.ts).
  */
@@ -55,7 +56,9 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         break;
     }
     try {
-      return await completeRow(run, await obtainResponse(run));
+      const outcome = await obtainResponse(run);
+      if (outcome.kind === 'handed-off') return outcome.result;
+      return await completeRow(run, outcome.response);
     } catch (error) {
       return settleError(run, error);
     }
@@ -77,6 +80,9 @@ async function holdForCanary(run: JobRun): Promise<never> {
 /** The row's outcome is recorded: a worker that died after recording it may not have written the line; write it. */
 async function alreadyFinished(run: JobRun): Promise<ImageJobResult> {
   const { deps, data, log } = run;
+  // A collection job woken after its row was settled elsewhere leaves nothing parked behind.
+  if (data.providerRequest !== undefined)
+    await deps.parked.unpark(data.provider, run.job.id!, data.providerRequest.requestIds);
   const written = await flushPendingResultLines(
     deps.store,
     data.batchId,

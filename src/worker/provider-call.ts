@@ -1,20 +1,20 @@
 /**
  * The paid call: submit the row once, or follow the request an earlier attempt saved in the job (so a crashed or
- * retried job resumes instead of paying again), and wait for an asynchronous request until it completes.
+ * retried job resumes instead of paying again); an accepted asynchronous request is handed to a collection job that
+ * waits for it without a worker slot (./collection.ts).
  *
  * A submission is marked in the job (`submissionStartedAt`) before it is sent and unmarked once its answer is known;
  * a job that finds the mark set on start, or a submission that was sent and got no answer (a timeout, a dropped
  * connection), ends as an uncertain outcome: no provider offers an idempotency key, so it is never sent again on a
  * guess — synchronous or not.
  */
-import { DelayedError } from 'bullmq';
-import type { PendingRequest, ProviderResponse, SubmitResult } from '../providers/provider.js';
-import { ProviderError, RateLimitedError, TimeoutError } from '../shared/errors.js';
+import type { ProviderResponse, SubmitResult } from '../providers/provider.js';
+import { ProviderError } from '../shared/errors.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
 import { truncateForLog } from '../shared/logger.js';
+import { collect, handOff, isCollection } from './collection.js';
 import { UncertainOutcomeError } from './error-policy.js';
-import type { JobRun } from './job-run.js';
-import { sleep } from './poll-budget.js';
+import type { ImageJobResult, JobRun } from './job-run.js';
 
 /** The job data without the "submission sent" mark. */
 export function withoutSubmissionMarker(data: ImageJobData): ImageJobData {
@@ -23,19 +23,27 @@ export function withoutSubmissionMarker(data: ImageJobData): ImageJobData {
   return copy;
 }
 
+/** What the paid call gave: the provider's response, or a request handed off to its collection job (./collection.ts). */
+export type CallOutcome =
+  { kind: 'response'; response: ProviderResponse } | { kind: 'handed-off'; result: ImageJobResult };
+
 /**
- * The provider's answer for the run's row: from the saved request, or from a new submission.
+ * The provider's answer for the run's row: from the saved request (a collection job, or a submission job run again
+ * after a crash, which hands it off), or from a new submission — synchronous, or accepted and handed off.
  * @throws UncertainOutcomeError when a submission may have been made without its answer being recorded; the
- *   provider's errors otherwise; DelayedError when the worker shuts down while waiting (the request stays saved).
+ *   provider's errors otherwise; DelayedError when a collection job's request is still running (parked again).
  */
-export async function obtainResponse(run: JobRun): Promise<ProviderResponse> {
+export async function obtainResponse(run: JobRun): Promise<CallOutcome> {
   const { data, job, log } = run;
   if (data.providerRequest !== undefined) {
-    log.info(
-      { requestId: data.providerRequest.requestIds.join(',') },
-      'resuming the saved provider request; not submitting again',
-    );
-    return waitFor(run, data.providerRequest);
+    if (!isCollection(run)) {
+      log.info(
+        { requestId: data.providerRequest.requestIds.join(',') },
+        'the saved provider request is handed off again; not submitting again',
+      );
+      return { kind: 'handed-off', result: await handOff(run, data.providerRequest) };
+    }
+    return { kind: 'response', response: await collect(run, data.providerRequest) };
   }
   if (data.submissionStartedAt !== undefined) {
     throw new UncertainOutcomeError(
@@ -58,44 +66,8 @@ export async function obtainResponse(run: JobRun): Promise<ProviderResponse> {
     await job.updateData(withoutSubmissionMarker(data));
     throw error;
   }
-  if (submitted.kind === 'completed') return submitted.response;
+  if (submitted.kind === 'completed') return { kind: 'response', response: submitted.response };
   await job.updateData({ ...withoutSubmissionMarker(data), providerRequest: submitted.request });
   log.info({ requestId: submitted.request.requestIds.join(',') }, 'provider accepted the request');
-  return waitFor(run, submitted.request);
-}
-
-/** Poll `pending` until it completes, the wait runs out (retryable; the request is resumed), or the worker stops. */
-async function waitFor(run: JobRun, pending: PendingRequest): Promise<ProviderResponse> {
-  const { provider, timing, deps, job, token } = run;
-  const deadline = Date.parse(pending.submittedAt) + timing.maxWaitMs;
-  for (;;) {
-    await deps.pollBudget.take(provider.name, deps.shutdownSignal);
-    let polled: Awaited<ReturnType<typeof provider.poll>> | undefined;
-    try {
-      polled = await provider.poll(pending, {
-        ...run.context,
-        signal: AbortSignal.timeout(timing.timeoutMs),
-      });
-    } catch (error) {
-      // A 429 on a status call holds every poller of the provider back; the row keeps its attempts.
-      if (!(error instanceof RateLimitedError)) throw error;
-      await deps.pollBudget.backOff(provider.name, error.retryAfterMs ?? timing.pollIntervalMs);
-      run.log.info(
-        { retryAfterMs: error.retryAfterMs },
-        'status poll throttled; polls of this provider wait',
-      );
-    }
-    if (polled?.kind === 'completed') return polled.response;
-    if (Date.now() > deadline) {
-      throw new TimeoutError(
-        `${provider.name} request ${pending.requestIds.join(',')} still unfinished after ${timing.maxWaitMs} ms; will resume it`,
-        { provider: provider.name, requestMaybeSent: true },
-      );
-    }
-    if (deps.shutdownSignal.aborted) {
-      await job.moveToDelayed(Date.now() + timing.pollIntervalMs, token);
-      throw new DelayedError('worker shutting down; the request is followed up by the next worker');
-    }
-    await sleep(timing.pollIntervalMs, deps.shutdownSignal);
-  }
+  return { kind: 'handed-off', result: await handOff(run, submitted.request) };
 }

@@ -17,7 +17,9 @@ import { Metrics } from '../shared/metrics.js';
 import { ProviderHealth } from '../batch/provider-health.js';
 import type { ProviderName } from '../shared/config.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
-import { queueNameFor } from '../shared/keys.js';
+import { collectQueueNameFor, queueNameFor } from '../shared/keys.js';
+import { ParkedRequests } from '../batch/parked-requests.js';
+import { RequestPoller } from './request-poller.js';
 import type { Logger } from '../shared/logger.js';
 import { providerBackoffStrategy } from './backoff.js';
 import { createProcessor, type ImageJobResult } from './processor.js';
@@ -54,22 +56,32 @@ export interface WorkerPool {
 export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const { config, store, log } = options;
   const queues = new Map<ProviderName, Queue>();
+  const collectQueues = new Map<ProviderName, Queue>();
   const providers = new Map<ProviderName, ImageProvider>();
+  const connection = { connection: options.redis, prefix: config.queuePrefix };
   for (const name of options.providers) {
-    queues.set(
-      name,
-      new Queue(queueNameFor(name), { connection: options.redis, prefix: config.queuePrefix }),
-    );
+    queues.set(name, new Queue(queueNameFor(name), connection));
+    collectQueues.set(name, new Queue(collectQueueNameFor(name), connection));
     providers.set(name, options.providerOverrides?.get(name) ?? createProvider(name, config));
   }
-  const metrics = new Metrics(queues);
+  const metrics = new Metrics(queues, collectQueues);
   const metricsServer =
     options.metricsPort === undefined ? undefined : serveMetrics(metrics, options.metricsPort);
   const shutdown = new AbortController();
-  // Every job waiting on an async request listens for shutdown: as many listeners as the concurrency.
+  // Every poll and every job waiting for the poll budget listens for shutdown.
   setMaxListeners(0, shutdown.signal);
+  const pollBudget = new PollBudget(
+    options.redis,
+    config.queuePrefix,
+    (name) => config.providers[name].pollsPerMinute,
+  );
+  const parked = new ParkedRequests(options.redis, config.queuePrefix);
+  const parkedPollIntervalFor = (name: ProviderName) => config.providers[name].pollIntervalMs;
   const processor = createProcessor({
     providers,
+    parked,
+    collectQueueFor: (name) => collectQueues.get(name)!,
+    parkedPollIntervalFor,
     redis: options.redis,
     queuePrefix: config.queuePrefix,
     store,
@@ -80,11 +92,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     lockDurationMs: config.lockDurationMs,
     metrics,
     budgetRecheckMs: config.budgetRecheckMs,
-    pollBudget: new PollBudget(
-      options.redis,
-      config.queuePrefix,
-      (name) => config.providers[name].pollsPerMinute,
-    ),
+    pollBudget,
     health: new ProviderHealth(options.redis, config.queuePrefix, {
       threshold: config.breakerThreshold,
       openMs: config.breakerOpenMs,
@@ -100,11 +108,32 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
         }),
     ),
   );
-  const workers = options.providers.map((name) => providerWorker(name, processor, options));
+  const asynchronous = [...providers.values()].filter((provider) => provider.asynchronous);
+  const workers = [
+    ...options.providers.map((name) => providerWorker(queueNameFor(name), name, processor, options)),
+    // Collections: no creation rate limit (a status read and a download are no paid request).
+    ...asynchronous.map((provider) =>
+      providerWorker(collectQueueNameFor(provider.name), provider.name, processor, options),
+    ),
+  ];
+  const pollers = asynchronous.map(
+    (provider) =>
+      new RequestPoller({
+        provider,
+        parked,
+        budget: pollBudget,
+        collectQueue: collectQueues.get(provider.name)!,
+        intervalMs: parkedPollIntervalFor(provider.name),
+        timeoutMs: config.providers[provider.name].timeoutMs,
+        signal: shutdown.signal,
+        log: log.child({ component: 'poller', provider: provider.name }),
+      }),
+  );
   const globalConcurrency = applyGlobalConcurrency(queues, options);
   const batchDriver = options.providers.includes('openai') ? openaiBatchDriver(options) : undefined;
   void Promise.all([prepared, globalConcurrency]).then(() => {
     batchDriver?.start();
+    for (const poller of pollers) poller.start();
     for (const worker of workers) void worker.run();
     log.info({ providers: options.providers, concurrency: options.concurrency }, 'workers started');
   });
@@ -116,8 +145,9 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       shutdown.abort();
       await prepared;
       await batchDriver?.close();
+      await Promise.all(pollers.map((poller) => poller.close()));
       await closeWorkers(workers, config.drainTimeoutMs, log);
-      await Promise.all([...queues.values()].map((queue) => queue.close()));
+      await Promise.all([...queues.values(), ...collectQueues.values()].map((queue) => queue.close()));
     },
   };
 }
@@ -170,19 +200,24 @@ function serveMetrics(metrics: Metrics, port: number): { url: Promise<string>; c
   };
 }
 
-/** The BullMQ Worker of one provider's queue, with its concurrency, rate limit and backoff; not yet running. */
+/**
+ * The BullMQ Worker of one of a provider's queues, with its concurrency and backoff — and, on the submission queue,
+ * the provider's creation rate limit; not yet running.
+ */
 function providerWorker(
+  queueName: string,
   name: ProviderName,
   processor: ReturnType<typeof createProcessor>,
   options: WorkerPoolOptions,
 ): Worker<ImageJobData, ImageJobResult> {
   const { config, store, log } = options;
   const settings = config.providers[name];
-  const worker = new Worker<ImageJobData, ImageJobResult>(queueNameFor(name), processor, {
+  const limited = queueName === queueNameFor(name) && settings.requestsPerMinute > 0;
+  const worker = new Worker<ImageJobData, ImageJobResult>(queueName, processor, {
     connection: { url: config.redisUrl, maxRetriesPerRequest: null },
     prefix: config.queuePrefix,
     concurrency: options.concurrency ?? settings.concurrency,
-    ...(settings.requestsPerMinute > 0 ? { limiter: limiterFor(settings.requestsPerMinute) } : {}),
+    ...(limited ? { limiter: limiterFor(settings.requestsPerMinute) } : {}),
     lockDuration: config.lockDurationMs,
     stalledInterval: config.stalledIntervalMs,
     maxStalledCount: config.maxStalledCount,

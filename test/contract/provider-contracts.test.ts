@@ -252,7 +252,7 @@ describe('request shapes', () => {
     expect(await answer.json()).toMatchObject({ error: { param: 'mask' } });
   });
 
-  it('Replicate: model predictions with Prefer: wait=N, input with aspect_ratio and input_images', async () => {
+  it('Replicate: model predictions answered at once (no Prefer: wait), input with aspect_ratio and input_images', async () => {
     const response = await runThrough(
       providers.replicate,
       edit({ resolution: '1024x1536', quality: 'high', outputFormat: 'jpeg' }),
@@ -260,7 +260,7 @@ describe('request shapes', () => {
     const sent = lastRequest();
     expect(sent.path).toBe('/replicate/v1/models/openai/gpt-image-2/predictions');
     expect(sent.headers.authorization).toBe(`Bearer ${KEY}`);
-    expect(sent.headers.prefer).toBe('wait=5');
+    expect(sent.headers.prefer).toBeUndefined();
     expect(sent.body).toEqual({
       input: {
         prompt: 'make it autumn',

@@ -153,8 +153,10 @@ describe('dashboard', () => {
 
   it('serves Prometheus metrics of the queues', async () => {
     const text = await (await fetch(`${dashboard.url}/metrics`)).text();
-    expect(text).toMatch(/image_batch_jobs\{provider="oxen",state="completed"\} 2/);
-    expect(text).toMatch(/image_batch_jobs\{provider="oxen",state="failed"\} 1/);
+    // Oxen's queue mode is asynchronous: three submissions accepted, two collected, one failed in its collection.
+    expect(text).toMatch(/image_batch_jobs\{provider="oxen",queue="submit",state="completed"\} 3/);
+    expect(text).toMatch(/image_batch_jobs\{provider="oxen",queue="collect",state="completed"\} 2/);
+    expect(text).toMatch(/image_batch_jobs\{provider="oxen",queue="collect",state="failed"\} 1/);
   });
 
   it('mounts bull-board for the provider queues', async () => {
@@ -165,7 +167,9 @@ describe('dashboard', () => {
       queues: Array<{ name: string }>;
     };
     expect(api.queues.map((queue) => queue.name).sort()).toEqual(
-      ['provider-fal', 'provider-openai', 'provider-oxen', 'provider-replicate', 'provider-wavespeed'].sort(),
+      ['fal', 'openai', 'oxen', 'replicate', 'wavespeed']
+        .flatMap((name) => [`provider-${name}`, `provider-${name}-collect`])
+        .sort(),
     );
   });
 

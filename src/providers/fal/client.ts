@@ -43,6 +43,8 @@ export class FalProvider extends ProviderClient<FalSettings> {
   /** fal's default quality is `high` (seed). */
   readonly defaultQuality: Quality = 'high';
   readonly asynchronous = true;
+  /** fal keeps a result payload 1 hour, only 6 minutes when it is ≥ 10 KB: https://fal.ai/docs/inference-api/queue/result (../shared/reference/providers.md § fal, Retention) */
+  readonly resultLifetimeMs = 6 * 60_000;
 
   constructor(settings: FalSettings) {
     super(settings, 'Key');

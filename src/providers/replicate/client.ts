@@ -1,6 +1,7 @@
 /**
- * Replicate adapter: `POST /models/openai/gpt-image-2/predictions` with `Prefer: wait=5` (the answer may already be
- * final), then poll `GET /predictions/{id}` until `succeeded`, `failed`, `canceled` or `aborted`.
+ * Replicate adapter: `POST /models/openai/gpt-image-2/predictions` without `Prefer: wait` (the call answers at once
+ * with the prediction id, which is saved before any wait: a held-open call killed midway would leave a paid
+ * prediction nobody can follow), then poll `GET /predictions/{id}` until `succeeded`, `failed`, `canceled` or `aborted`.
  * `Authorization: Bearer`. Local input images go as data URIs while they total at most 10 MB (replicate-javascript
  * `lib/util.js` refuses more inline), else each is uploaded through the files API (`POST /files`, multipart
  * `content` + `metadata`, `lib/files.js`) and sent as its `urls.get`. Wire format: ./wire-schema.ts; what the model
@@ -37,12 +38,6 @@ export type ReplicateSettings = Pick<
   'apiKey' | 'baseUrl' | 'timeoutMs'
 >;
 
-/**
- * Seconds the create call may block (`Prefer: wait=N`, at most 60). Short, because the prediction id arrives only
- * with the answer: a worker killed while the create call blocks leaves an uncertain outcome, not a resumable one.
- */
-export const REPLICATE_PREFER_WAIT_SECONDS = 5;
-
 /** Most bytes of local input images sent inline as data URIs in one prediction (replicate-javascript `lib/util.js`). */
 export const REPLICATE_MAX_INLINE_BYTES = 10_000_000;
 
@@ -53,6 +48,8 @@ export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
   /** Replicate's default quality is `auto`; estimated as `high`, the most it can cost. */
   readonly defaultQuality: Quality = 'high';
   readonly asynchronous = true;
+  /** Replicate deletes API prediction outputs after 1 hour: https://replicate.com/docs/topics/predictions/data-retention */
+  readonly resultLifetimeMs = 60 * 60_000;
 
   modelFor(request: ImageRequest): string {
     return request.model ?? REPLICATE_MODELS.defaultModel(request.operation);
@@ -62,10 +59,6 @@ export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
     return REPLICATE_MODELS;
   }
 
-  /** The create call blocks up to `Prefer: wait` seconds, and Replicate holds a call open up to 60 s. */
-  protected override callTimeoutMs(): number {
-    return Math.max(this.settings.timeoutMs, 65_000);
-  }
 
   /** `GET /models/openai/gpt-image-2` (free): the model's current input schema (sizes, image counts). */
   check(context: CallContext): Promise<ProviderCheck> {
@@ -143,11 +136,9 @@ export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
   async submit(request: ImageRequest, context: CallContext): Promise<SubmitResult> {
     const model = this.modelFor(request);
     const body = { input: await this.buildInput(request, context) };
-    const response = await this.postOk(this.url(`/models/${model}/predictions`), body, context, {
-      headers: { prefer: `wait=${REPLICATE_PREFER_WAIT_SECONDS}` },
-    });
+    const response = await this.postOk(this.url(`/models/${model}/predictions`), body, context);
     const prediction = this.readPrediction(response);
-    // Always hand back the id first, so it is saved before anything else can go wrong; the first poll finishes it.
+    // Hand back the id first, so it is saved before anything else can go wrong; the first poll finishes it.
     return this.pending([prediction.id], model, { statusUrl: prediction.urls?.get });
   }
 

@@ -7,7 +7,7 @@ import { REPLICATE_SETTINGS } from './settings.js';
 export const REPLICATE: ProviderDefinition<typeof REPLICATE_SETTINGS.schema> = {
   name: 'replicate',
   label: 'Replicate',
-  flow: 'prediction with Prefer: wait, then polling; large local files via the files API',
+  flow: 'prediction (answered at once with its id), then polling or a webhook; large local files via the files API',
   settings: REPLICATE_SETTINGS,
   pricing: REPLICATE_PRICING,
   create: (settings) => new ReplicateProvider(settings),

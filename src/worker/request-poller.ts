@@ -1,0 +1,150 @@
+/**
+ * The poller of one provider in one worker process: it follows every parked request of the provider (accepted async
+ * requests whose collection jobs wait without a worker slot; src/batch/parked-requests.ts) within the provider's poll
+ * budget, shared by every process through Redis (./poll-budget.ts). Due requests are claimed earliest-due first — the
+ * oldest poll first, which is also the nearest result expiry — a few at a time, so one process follows thousands of
+ * requests with flat memory. A finished request's finding is stored and its collection job promoted to store the
+ * images; a failed or overdue one is handed to its job to settle by the error policy. A 429 on a poll holds every
+ * poller of the provider back; it never costs a row an attempt.
+ */
+import type { Queue } from 'bullmq';
+import type { ClaimedRequest, ParkedRequest, ParkedRequests, ParkedFinding } from '../batch/parked-requests.js';
+import type { ImageProvider } from '../providers/provider.js';
+import { ProviderError, RateLimitedError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import { sleep, type PollBudget } from './poll-budget.js';
+
+/** Polls one process keeps in flight per provider (the budget, not this, sets the pace). */
+const POLLS_IN_FLIGHT = 16;
+/** Longest pause between two looks at the schedule while nothing is due, ms (a webhook makes a request due at once). */
+const IDLE_MS = 250;
+/** Result lifetime assumed where the provider publishes none, ms. */
+const DEFAULT_RESULT_LIFETIME_MS = 60 * 60_000;
+
+/** What a poller needs. */
+export interface RequestPollerOptions {
+  provider: ImageProvider;
+  parked: ParkedRequests;
+  budget: PollBudget;
+  /** The provider's collect queue (collection jobs are promoted there). */
+  collectQueue: Queue;
+  /** Wait between two polls of one request, ms (the poll interval, or the reconciliation interval with webhooks). */
+  intervalMs: number;
+  /** Deadline of one status call, ms. */
+  timeoutMs: number;
+  /** Aborted when the worker shuts down. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+/** Follows the parked requests of one provider until `signal` aborts. */
+export class RequestPoller {
+  private readonly inFlight = new Set<Promise<void>>();
+  private running: Promise<void> | undefined;
+  private lastLagWarning = 0;
+
+  constructor(private readonly options: RequestPollerOptions) {}
+
+  /** Start following (once). */
+  start(): void {
+    this.running ??= this.loop().catch((error: unknown) =>
+      this.options.log.error({ err: error }, 'request poller stopped'),
+    );
+  }
+
+  /** Wait for the loop and the polls in flight to end (after the shutdown signal aborted). */
+  async close(): Promise<void> {
+    await this.running;
+    await Promise.all(this.inFlight);
+  }
+
+  private async loop(): Promise<void> {
+    const { parked, provider, signal, log } = this.options;
+    // A claim is leased long enough to wait for the budget and make the call; then it is due again anyway.
+    const leaseMs = this.options.timeoutMs + 60_000;
+    while (!signal.aborted) {
+      try {
+        const room = POLLS_IN_FLIGHT - this.inFlight.size;
+        if (room <= 0) {
+          await Promise.race(this.inFlight);
+          continue;
+        }
+        const now = Date.now();
+        const claimed = await parked.claimDue(provider.name, now, room, leaseMs);
+        if (claimed.length === 0) {
+          await sleep(IDLE_MS, signal);
+          continue;
+        }
+        this.warnWhenBehind(claimed, now);
+        for (const entry of claimed) {
+          const polling: Promise<void> = this.follow(entry).finally(() => this.inFlight.delete(polling));
+          this.inFlight.add(polling);
+        }
+      } catch (error) {
+        log.warn({ err: error, provider: provider.name }, 'request poller: Redis unavailable; retrying');
+        await sleep(1000, signal);
+      }
+    }
+  }
+
+  /** Poll one parked request once and act on the answer. Never throws. */
+  private async follow(entry: ParkedRequest): Promise<void> {
+    const { parked, provider, budget, signal, log } = this.options;
+    try {
+      if (Date.now() > entry.deadlineAt) return await this.handOver(entry, { kind: 'check' });
+      await budget.take(provider.name, signal);
+      if (signal.aborted) return;
+      const polled = await provider.poll(entry.request, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(this.options.timeoutMs)]),
+        log,
+      });
+      if (polled.kind === 'completed')
+        return await this.handOver(entry, { kind: 'completed', response: polled.response });
+      await parked.reschedule(provider.name, entry.jobId, Date.now() + this.options.intervalMs);
+    } catch (error) {
+      await this.afterFailedPoll(entry, error).catch((followUp: unknown) =>
+        log.warn({ err: followUp, jobId: entry.jobId }, 'request poller could not record a poll'),
+      );
+    }
+  }
+
+  /**
+   * A poll threw: a 429 holds every poller back and the request is due again at once; a failure without an answer or a
+   * server error is tried again at the next interval; anything else (the request failed) goes to the job to settle.
+   */
+  private async afterFailedPoll(entry: ParkedRequest, error: unknown): Promise<void> {
+    const { parked, provider, budget, log } = this.options;
+    if (error instanceof RateLimitedError) {
+      await budget.backOff(provider.name, error.retryAfterMs ?? this.options.intervalMs);
+      log.info({ retryAfterMs: error.retryAfterMs }, 'status poll throttled; polls of this provider wait');
+      await parked.reschedule(provider.name, entry.jobId, Date.now());
+      return;
+    }
+    if (!(error instanceof ProviderError) || error.retryable) {
+      log.debug({ err: error, jobId: entry.jobId }, 'status poll failed; polling again later');
+      await parked.reschedule(provider.name, entry.jobId, Date.now() + this.options.intervalMs);
+      return;
+    }
+    await this.handOver(entry, { kind: 'check' });
+  }
+
+  /** Record the finding and promote the collection job (it may already be running: then it finds the finding). */
+  private async handOver(entry: ParkedRequest, finding: ParkedFinding): Promise<void> {
+    const { parked, provider, collectQueue } = this.options;
+    await parked.finish(provider.name, entry.jobId, finding, provider.resultLifetimeMs ?? DEFAULT_RESULT_LIFETIME_MS);
+    const job = await collectQueue.getJob(entry.jobId);
+    await job?.promote().catch(() => undefined);
+  }
+
+  /** Warn (at most once a minute) when due requests wait longer than half their result lifetime for a poll. */
+  private warnWhenBehind(claimed: readonly ClaimedRequest[], now: number): void {
+    const lifetime = this.options.provider.resultLifetimeMs ?? DEFAULT_RESULT_LIFETIME_MS;
+    const lateMs = now - Math.min(...claimed.map((entry) => entry.dueAt));
+    if (lateMs < lifetime / 2 || now - this.lastLagWarning < 60_000) return;
+    this.lastLagWarning = now;
+    this.options.log.warn(
+      { provider: this.options.provider.name, lateMs, resultLifetimeMs: lifetime },
+      'parked requests wait long for a poll; raise the poll budget or use webhooks before results expire',
+    );
+  }
+}
