@@ -106,7 +106,9 @@ async function queuedJobs(
 }
 
 /** Jobs of `queue` not yet completed or failed. */
-async function unfinishedJobs(queue: ReturnType<typeof openProviderQueues>[number]['queue']): Promise<number> {
+async function unfinishedJobs(
+  queue: ReturnType<typeof openProviderQueues>[number]['queue'],
+): Promise<number> {
   const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }

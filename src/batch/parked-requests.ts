@@ -71,7 +71,11 @@ export class ParkedRequests {
   }
 
   /** Remove a job's parked request (the job runs again and owns it); its finding, if any, is returned and removed. */
-  async unpark(provider: ProviderName, jobId: string, requestIds: readonly string[]): Promise<ParkedFinding | undefined> {
+  async unpark(
+    provider: ProviderName,
+    jobId: string,
+    requestIds: readonly string[],
+  ): Promise<ParkedFinding | undefined> {
     const keys = this.keys(provider);
     const transaction = this.redis
       .multi()
@@ -88,9 +92,22 @@ export class ParkedRequests {
    * Claim up to `limit` entries due by `now` (ms), earliest due first, leased for `leaseMs`: no other poller takes them
    * until the lease runs out (a poller that dies mid-poll only delays them).
    */
-  async claimDue(provider: ProviderName, now: number, limit: number, leaseMs: number): Promise<ClaimedRequest[]> {
+  async claimDue(
+    provider: ProviderName,
+    now: number,
+    limit: number,
+    leaseMs: number,
+  ): Promise<ClaimedRequest[]> {
     const keys = this.keys(provider);
-    const flat = (await SCRIPTS.run(this.redis, 'claimParked', keys.due, keys.requests, now, limit, leaseMs)) as string[];
+    const flat = (await SCRIPTS.run(
+      this.redis,
+      'claimParked',
+      keys.due,
+      keys.requests,
+      now,
+      limit,
+      leaseMs,
+    )) as string[];
     const claimed: ClaimedRequest[] = [];
     for (let index = 0; index < flat.length; index += 2)
       claimed.push({ ...(JSON.parse(flat[index]!) as ParkedRequest), dueAt: Number(flat[index + 1]) });
@@ -114,7 +131,12 @@ export class ParkedRequests {
     if (serialized.length > MAX_KEPT_RESPONSE_BYTES) serialized = JSON.stringify({ kind: 'check' });
     await this.redis
       .multi()
-      .set(providerItemKey(this.prefix, provider, 'finished', jobId), serialized, 'PX', Math.max(1000, keepMs))
+      .set(
+        providerItemKey(this.prefix, provider, 'finished', jobId),
+        serialized,
+        'PX',
+        Math.max(1000, keepMs),
+      )
       .zrem(this.keys(provider).due, jobId)
       .exec();
   }
@@ -123,7 +145,11 @@ export class ParkedRequests {
    * A webhook for `requestId` arrived: make its parked request due now. Deduplicated: only the first delivery within
    * `rememberMs` counts. @returns `new` for the first delivery, `duplicate` for a repeat.
    */
-  async noteDelivery(provider: ProviderName, requestId: string, rememberMs: number): Promise<'new' | 'duplicate'> {
+  async noteDelivery(
+    provider: ProviderName,
+    requestId: string,
+    rememberMs: number,
+  ): Promise<'new' | 'duplicate'> {
     const first = await this.redis.set(
       providerItemKey(this.prefix, provider, 'delivered', requestId),
       '1',

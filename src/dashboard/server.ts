@@ -19,7 +19,7 @@ import basicAuth from 'express-basic-auth';
 import { BatchStore } from '../batch/batch-store.js';
 import { ProviderHealth } from '../batch/provider-health.js';
 import { openCollectQueues, openProviderQueues } from '../batch/queues.js';
-import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import { PROVIDER_NAMES } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
 import { displayJobData, type DashboardContext, type DashboardOptions } from './dashboard-context.js';
 import { addFileRoutes } from './file-routes.js';

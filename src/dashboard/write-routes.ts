@@ -73,7 +73,13 @@ export function addWriteRoutes(app: Express, context: DashboardContext): void {
           .status(409)
           .type('text')
           .send(plan.blockedReason ?? 'not confirmed');
-      const retried = await retryFailedRows(context.store, context.queues, context.collectQueues, status, plan);
+      const retried = await retryFailedRows(
+        context.store,
+        context.queues,
+        context.collectQueues,
+        status,
+        plan,
+      );
       context.log.info({ batch: status.batchId, rows: retried.size }, 'retrying failed rows');
       response.redirect(303, `/batches/${encodeURIComponent(status.batchId)}`);
     }),

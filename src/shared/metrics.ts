@@ -80,7 +80,8 @@ export class Metrics {
               'completed',
               'failed',
             );
-            for (const [state, count] of Object.entries(counts)) this.set({ provider, queue: kind, state }, count);
+            for (const [state, count] of Object.entries(counts))
+              this.set({ provider, queue: kind, state }, count);
           }
         }
       },

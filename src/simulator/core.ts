@@ -121,6 +121,10 @@ export class SimulatorCore {
   readonly statusCalls = new Map<ProviderName, number>();
   readonly throttledStatusCalls = new Map<ProviderName, number>();
   statusRateLimitPerMinute: number | undefined;
+  /** Most async tasks of a provider submitted and not yet finished at one time (requests in flight). */
+  readonly peakInFlightByProvider = new Map<ProviderName, number>();
+  /** Finish times of each provider's unfinished tasks, in submission order (the latency is the same for all). */
+  private readonly finishTimes = new Map<ProviderName, number[]>();
   private readonly statusBuckets = new Map<ProviderName, { tokens: number; at: number }>();
   private readonly buckets = new Map<ProviderName, { tokens: number; at: number }>();
   private readonly retryAfter = new Map<ProviderName, { sentAt: number; until: number }>();
@@ -315,6 +319,7 @@ export class SimulatorCore {
       input,
       ready: Promise.resolve(),
     };
+    this.countInFlight(provider, now, task.finishesAt);
     if (failure !== undefined) task.failure = failure;
     else if (work !== undefined) {
       task.ready = this.makeImages(work).then(
@@ -328,6 +333,19 @@ export class SimulatorCore {
     }
     this.tasks.set(task.id, task);
     return task;
+  }
+
+  private countInFlight(provider: ProviderName, now: number, finishesAt: number): void {
+    const times = this.finishTimes.get(provider) ?? [];
+    let done = 0;
+    while (done < times.length && times[done]! <= now) done += 1;
+    times.splice(0, done);
+    times.push(finishesAt);
+    this.finishTimes.set(provider, times);
+    this.peakInFlightByProvider.set(
+      provider,
+      Math.max(this.peakInFlightByProvider.get(provider) ?? 0, times.length),
+    );
   }
 
   task(id: string): SimulatedTask | undefined {

@@ -214,6 +214,11 @@ export class ProviderSimulator {
     return webhookSenderOf(this.core);
   }
 
+  /** Most async requests of a provider in flight (submitted, not yet finished) at one time. */
+  get peakInFlightByProvider(): ReadonlyMap<ProviderName, number> {
+    return this.core.peakInFlightByProvider;
+  }
+
   /** Status calls (polls) so far, by provider. */
   get statusCallsByProvider(): ReadonlyMap<ProviderName, number> {
     return this.core.statusCalls;

@@ -32,7 +32,11 @@ export async function handOff(run: JobRun, pending: PendingRequest): Promise<Ima
   const { deps, job, data, log } = run;
   const deadlineAt = deadlineOf(run, pending);
   const collectJobId = collectJobIdFor(job.id!);
-  const collectData: ImageJobData = { ...data, providerRequest: pending, acceptedOnAttempt: job.attemptsMade + 1 };
+  const collectData: ImageJobData = {
+    ...data,
+    providerRequest: pending,
+    acceptedOnAttempt: job.attemptsMade + 1,
+  };
   delete collectData.submissionStartedAt;
   await deps.collectQueueFor(data.provider).add(job.name, collectData, {
     jobId: collectJobId,

@@ -8,7 +8,12 @@
  * poller of the provider back; it never costs a row an attempt.
  */
 import type { Queue } from 'bullmq';
-import type { ClaimedRequest, ParkedRequest, ParkedRequests, ParkedFinding } from '../batch/parked-requests.js';
+import type {
+  ClaimedRequest,
+  ParkedRequest,
+  ParkedRequests,
+  ParkedFinding,
+} from '../batch/parked-requests.js';
 import type { ImageProvider } from '../providers/provider.js';
 import { ProviderError, RateLimitedError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -131,7 +136,12 @@ export class RequestPoller {
   /** Record the finding and promote the collection job (it may already be running: then it finds the finding). */
   private async handOver(entry: ParkedRequest, finding: ParkedFinding): Promise<void> {
     const { parked, provider, collectQueue } = this.options;
-    await parked.finish(provider.name, entry.jobId, finding, provider.resultLifetimeMs ?? DEFAULT_RESULT_LIFETIME_MS);
+    await parked.finish(
+      provider.name,
+      entry.jobId,
+      finding,
+      provider.resultLifetimeMs ?? DEFAULT_RESULT_LIFETIME_MS,
+    );
     const job = await collectQueue.getJob(entry.jobId);
     await job?.promote().catch(() => undefined);
   }

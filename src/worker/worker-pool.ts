@@ -55,15 +55,7 @@ export interface WorkerPool {
 /** Start one worker per provider. */
 export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const { config, store, log } = options;
-  const queues = new Map<ProviderName, Queue>();
-  const collectQueues = new Map<ProviderName, Queue>();
-  const providers = new Map<ProviderName, ImageProvider>();
-  const connection = { connection: options.redis, prefix: config.queuePrefix };
-  for (const name of options.providers) {
-    queues.set(name, new Queue(queueNameFor(name), connection));
-    collectQueues.set(name, new Queue(collectQueueNameFor(name), connection));
-    providers.set(name, options.providerOverrides?.get(name) ?? createProvider(name, config));
-  }
+  const { queues, collectQueues, providers } = queuesAndAdapters(options);
   const metrics = new Metrics(queues, collectQueues);
   const metricsServer =
     options.metricsPort === undefined ? undefined : serveMetrics(metrics, options.metricsPort);
@@ -76,12 +68,11 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     (name) => config.providers[name].pollsPerMinute,
   );
   const parked = new ParkedRequests(options.redis, config.queuePrefix);
-  const parkedPollIntervalFor = (name: ProviderName) => config.providers[name].pollIntervalMs;
   const processor = createProcessor({
     providers,
     parked,
     collectQueueFor: (name) => collectQueues.get(name)!,
-    parkedPollIntervalFor,
+    parkedPollIntervalFor: (name) => config.providers[name].pollIntervalMs,
     redis: options.redis,
     queuePrefix: config.queuePrefix,
     store,
@@ -116,18 +107,8 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       providerWorker(collectQueueNameFor(provider.name), provider.name, processor, options),
     ),
   ];
-  const pollers = asynchronous.map(
-    (provider) =>
-      new RequestPoller({
-        provider,
-        parked,
-        budget: pollBudget,
-        collectQueue: collectQueues.get(provider.name)!,
-        intervalMs: parkedPollIntervalFor(provider.name),
-        timeoutMs: config.providers[provider.name].timeoutMs,
-        signal: shutdown.signal,
-        log: log.child({ component: 'poller', provider: provider.name }),
-      }),
+  const pollers = asynchronous.map((provider) =>
+    requestPoller(provider, options, { parked, pollBudget, collectQueues, signal: shutdown.signal }),
   );
   const globalConcurrency = applyGlobalConcurrency(queues, options);
   const batchDriver = options.providers.includes('openai') ? openaiBatchDriver(options) : undefined;
@@ -150,6 +131,45 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       await Promise.all([...queues.values(), ...collectQueues.values()].map((queue) => queue.close()));
     },
   };
+}
+
+/** The submission and collect queue and the adapter of each provider the pool serves. */
+function queuesAndAdapters(options: WorkerPoolOptions) {
+  const { config } = options;
+  const queues = new Map<ProviderName, Queue>();
+  const collectQueues = new Map<ProviderName, Queue>();
+  const providers = new Map<ProviderName, ImageProvider>();
+  const connection = { connection: options.redis, prefix: config.queuePrefix };
+  for (const name of options.providers) {
+    queues.set(name, new Queue(queueNameFor(name), connection));
+    collectQueues.set(name, new Queue(collectQueueNameFor(name), connection));
+    providers.set(name, options.providerOverrides?.get(name) ?? createProvider(name, config));
+  }
+  return { queues, collectQueues, providers };
+}
+
+/** The poller of `provider`'s parked requests in this process (./request-poller.ts); not yet started. */
+function requestPoller(
+  provider: ImageProvider,
+  options: WorkerPoolOptions,
+  shared: {
+    parked: ParkedRequests;
+    pollBudget: PollBudget;
+    collectQueues: ReadonlyMap<ProviderName, Queue>;
+    signal: AbortSignal;
+  },
+): RequestPoller {
+  const settings = options.config.providers[provider.name];
+  return new RequestPoller({
+    provider,
+    parked: shared.parked,
+    budget: shared.pollBudget,
+    collectQueue: shared.collectQueues.get(provider.name)!,
+    intervalMs: settings.pollIntervalMs,
+    timeoutMs: settings.timeoutMs,
+    signal: shared.signal,
+    log: options.log.child({ component: 'poller', provider: provider.name }),
+  });
 }
 
 /**

@@ -78,12 +78,12 @@ describe('webhooks from the simulator', () => {
   });
 
   it('duplicates and loses deliveries on demand', async () => {
-    simulator.webhooks.behaviour = { lose: 0, duplicate: 1 };
+    simulator.webhooks.behaviour = { lose: 0, duplicate: 1, jitterMs: 0 };
     const twice = await createPrediction('a duplicated delivery');
     const copies = await deliveriesFor(twice, 2);
     expect(copies).toHaveLength(2);
     expect(copies[0]!.headers['webhook-id']).toBe(copies[1]!.headers['webhook-id']);
-    simulator.webhooks.behaviour = { lose: 1, duplicate: 0 };
+    simulator.webhooks.behaviour = { lose: 1, duplicate: 0, jitterMs: 0 };
     const lostBefore = simulator.webhooks.lost;
     const never = await createPrediction('a lost delivery');
     await new Promise((resolve) => setTimeout(resolve, 600));

@@ -59,7 +59,6 @@ export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
     return REPLICATE_MODELS;
   }
 
-
   /** `GET /models/openai/gpt-image-2` (free): the model's current input schema (sizes, image counts). */
   check(context: CallContext): Promise<ProviderCheck> {
     const model = REPLICATE_MODELS.defaultModel('generate');

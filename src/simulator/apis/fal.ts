@@ -18,6 +18,7 @@ import {
 import { answeredByFault } from '../faults.js';
 import { asText, replierFor, fetchInputImage, parseJson, readBody, sendJson } from '../http-helpers.js';
 import { gptImage2SizeProblem } from '../sizes.js';
+import { webhookSenderOf } from '../webhooks.js';
 
 const GENERATE_APP = 'openai/gpt-image-2';
 const EDIT_APP = 'openai/gpt-image-2/edit';
@@ -151,6 +152,9 @@ async function submit(context: RouteContext, operation: 'generate' | 'edit'): Pr
       : undefined,
     failure,
   );
+  const webhook = context.url.searchParams.get('fal_webhook');
+  if (webhook !== null)
+    webhookSenderOf(core).deliverWhenDone(task, webhook, 'fal', (done) => webhookPayload(context, done));
   const base = `${core.origin}/${GENERATE_APP}/requests/${task.id}`;
   reply(
     200,
@@ -164,6 +168,21 @@ async function submit(context: RouteContext, operation: 'generate' | 'edit'): Pr
     },
     { 'x-fal-request-id': task.id },
   );
+}
+
+/**
+ * What fal POSTs to `fal_webhook` once a request is done: `{request_id, gateway_request_id, status: "OK" | "ERROR",
+ * payload, error}` (docs.fal.ai/model-endpoints/webhooks).
+ */
+function webhookPayload(context: RouteContext, task: SimulatedTask): unknown {
+  const failed = context.core.stateOf(task) === 'failed';
+  return {
+    request_id: task.id,
+    gateway_request_id: task.id,
+    status: failed ? 'ERROR' : 'OK',
+    payload: failed ? { detail: task.failure?.message } : { images: imagesOf(task) },
+    ...(failed ? { error: task.failure?.message } : {}),
+  };
 }
 
 function status(context: RouteContext, task: SimulatedTask): void {
@@ -194,15 +213,20 @@ function result(context: RouteContext, task: SimulatedTask): void {
   if (task.failure !== undefined)
     return sendJson(context.response, 500, { detail: task.failure.message, error_type: 'internal_error' });
   sendJson(context.response, 200, {
-    images: (task.images ?? []).map((image) => ({
-      url: image.url,
-      content_type: image.contentType,
-      file_name: image.url.split('/').pop(),
-      file_size: image.bytes.length,
-      width: image.width,
-      height: image.height,
-    })),
+    images: imagesOf(task),
   });
+}
+
+/** A finished request's images as fal's result lists them. */
+function imagesOf(task: SimulatedTask): unknown[] {
+  return (task.images ?? []).map((image) => ({
+    url: image.url,
+    content_type: image.contentType,
+    file_name: image.url.split('/').pop(),
+    file_size: image.bytes.length,
+    width: image.width,
+    height: image.height,
+  }));
 }
 
 /** Storage: `POST /storage/upload/initiate` gives an upload URL and a file URL; `PUT` the bytes (fal-js storage.ts). */
@@ -278,6 +302,11 @@ export const falRoutes: ProviderRoutes = async (context) => {
   }
   if (request.method === 'GET' && url.pathname === '/fal-platform/v1/models/pricing') {
     pricing(context);
+    return true;
+  }
+  if (request.method === 'GET' && url.pathname === '/.well-known/jwks.json') {
+    // The public keys of fal's webhook signatures (served by fal's REST host; no authentication).
+    sendJson(context.response, 200, webhookSenderOf(core).falJwks());
     return true;
   }
   return storage(context);

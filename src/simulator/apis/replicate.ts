@@ -249,10 +249,9 @@ async function create(context: RouteContext): Promise<void> {
   const events = (body as { webhook_events_filter?: unknown } | undefined)?.webhook_events_filter;
   // Only the `completed` event is delivered (the default filter holds every event).
   if (typeof webhook === 'string' && (!Array.isArray(events) || events.includes('completed'))) {
-    void task.ready.then(async () => {
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, task.finishesAt - Date.now())));
-      await webhookSenderOf(core).deliver(webhook, prediction(context, task));
-    });
+    webhookSenderOf(core).deliverWhenDone(task, webhook, 'standard-webhooks', (done) =>
+      prediction(context, done),
+    );
   }
   // `Prefer: wait[=N]` holds the answer until the prediction finishes or N seconds (max 60) pass.
   const prefer = /^wait(?:=(\d+))?$/.exec(String(request.headers.prefer ?? '').trim());

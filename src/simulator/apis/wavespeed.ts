@@ -28,6 +28,7 @@ import {
   sendJson,
 } from '../http-helpers.js';
 import { nearestRatio, sizeOfRatioAndTier } from '../sizes.js';
+import { webhookSenderOf } from '../webhooks.js';
 
 const EDIT_PATH = '/api/v3/openai/gpt-image-2/edit';
 const GENERATE_PATH = '/api/v3/openai/gpt-image-2/text-to-image';
@@ -158,6 +159,16 @@ async function submit(context: RouteContext, operation: 'generate' | 'edit'): Pr
       : undefined,
     failure,
   );
+  // `?webhook=<url>`: the result is POSTed there once the task is done (wavespeed.ai/docs/how-to-use-webhooks; the
+  // page shows no signature). Our picture of the body: the prediction as the result endpoint's `data` holds it.
+  const webhook = context.url.searchParams.get('webhook');
+  if (webhook !== null)
+    webhookSenderOf(core).deliverWhenDone(
+      task,
+      webhook,
+      'unsigned',
+      (done) => (envelope(context, done) as { data: unknown }).data,
+    );
   reply(200, envelope(context, task));
 }
 
