@@ -1,5 +1,5 @@
 /**
- * The long-running verbs — `worker`, `dashboard`, `simulator` — and `resume`, which lets a paused provider's workers
+ * The long-running verbs — `worker`, `webhooks`, `dashboard`, `simulator` — and `resume`, which lets a paused provider's workers
  * go on. Each runs until SIGINT/SIGTERM (`context.stopRequested`), then stops gracefully.
  */
 import { resumeProviderQueue } from '../batch/queues.js';
@@ -69,6 +69,52 @@ export async function workerCommand(
   } finally {
     await closeHttpAgents();
   }
+}
+
+/**
+ * `image-batch webhooks`: receive the providers' webhooks until SIGINT/SIGTERM, so parked requests are collected as
+ * soon as they finish and polled only slowly meanwhile (src/worker/webhook-receiver.ts).
+ * @throws UsageError for a public URL that is not http(s).
+ */
+export async function webhooksCommand(
+  context: CommandContext,
+  options: { port: number; host: string; publicUrl: string },
+): Promise<number> {
+  let publicUrl: URL;
+  try {
+    publicUrl = new URL(options.publicUrl);
+  } catch {
+    throw new UsageError(`--public-url ${JSON.stringify(options.publicUrl)} is not a URL`);
+  }
+  if (!['http:', 'https:'].includes(publicUrl.protocol))
+    throw new UsageError(`--public-url must be an http(s) URL, not ${publicUrl.protocol}`);
+  if (publicUrl.protocol === 'http:' && !['127.0.0.1', 'localhost', '[::1]'].includes(publicUrl.hostname))
+    context.log.warn('providers deliver webhooks to https URLs; put the receiver behind TLS');
+  const base = publicUrl.href.replace(/\/+$/, '');
+  return withRedis(context, async (redis) => {
+    const { startWebhookReceiver } = await import('../worker/webhook-receiver.js');
+    const receiver = await startWebhookReceiver({
+      config: context.config,
+      redis,
+      port: options.port,
+      host: options.host,
+      publicUrl: base,
+      log: context.log,
+    });
+    print(
+      context,
+      `Webhook receiver at ${receiver.url}, announced as ${base}/webhooks/<provider> (fal, Replicate, WaveSpeedAI).`,
+      'Workers now ask for webhooks on new submissions; stop with Ctrl-C (SIGINT) or SIGTERM.',
+    );
+    await context.stopRequested;
+    await receiver.close();
+    const { accepted, duplicates, unfinished, rejected } = receiver.counts;
+    print(
+      context,
+      `Webhook receiver stopped: ${accepted} accepted, ${duplicates} duplicates, ${unfinished} not final, ${rejected} refused.`,
+    );
+    return 0;
+  });
 }
 
 /** `image-batch simulator`: the provider simulator as a standalone server, until SIGINT/SIGTERM. */

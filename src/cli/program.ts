@@ -9,7 +9,13 @@ import { defaultOutputRoot } from '../storage/output-store.js';
 import { budgetCommand, enqueueCommand, estimateCommand, runCommand } from './batch-commands.js';
 import { approveCommand } from './canary-commands.js';
 import type { CommandContext } from './context.js';
-import { dashboardCommand, resumeCommand, simulatorCommand, workerCommand } from './process-commands.js';
+import {
+  dashboardCommand,
+  resumeCommand,
+  simulatorCommand,
+  webhooksCommand,
+  workerCommand,
+} from './process-commands.js';
 import { providersCommand } from './providers-command.js';
 import { pricesCommand, reportCommand, statusCommand } from './report-commands.js';
 import {
@@ -254,7 +260,7 @@ export function addReportVerbs(program: Command, deps: ProgramDependencies): voi
     });
 }
 
-/** `worker`, `resume`, `dashboard`, `simulator`. */
+/** `worker`, `webhooks`, `resume`, `dashboard`, `simulator`. */
 export function addProcessVerbs(program: Command, deps: ProgramDependencies): void {
   program
     .command('worker')
@@ -277,6 +283,20 @@ export function addProcessVerbs(program: Command, deps: ProgramDependencies): vo
     .action(async ({ provider, ...flags }) => {
       const defined = Object.fromEntries(Object.entries(flags).filter(([, value]) => value !== undefined));
       deps.setExitCode(await workerCommand(deps.context(), { providers: [...provider], ...defined }));
+    });
+  program
+    .command('webhooks')
+    .description(
+      'receive provider webhooks (fal, Replicate, WaveSpeedAI): finished requests are collected at once, polled slowly meanwhile',
+    )
+    .requiredOption(
+      '--public-url <url>',
+      'where the providers reach this receiver, e.g. https://hooks.example.com',
+    )
+    .option('--port <n>', 'port', nonNegativeInteger, 8791)
+    .option('--host <address>', 'address to listen on (behind a TLS proxy or tunnel)', '127.0.0.1')
+    .action(async (flags) => {
+      deps.setExitCode(await webhooksCommand(deps.context(), flags));
     });
   program
     .command('resume')

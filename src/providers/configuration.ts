@@ -16,6 +16,7 @@ import type { ProviderSettings } from './provider-settings.js';
 import { OpenAIBatchApi } from './openai/batch-api.js';
 import { OpenAIProvider } from './openai/client.js';
 import { PROVIDERS } from './registry.js';
+import type { WebhookVerifier } from './webhooks.js';
 
 export type { ProviderSettings } from './provider-settings.js';
 
@@ -86,4 +87,10 @@ export function createProvider(name: ProviderName, config: Config): ImageProvide
 export function createOpenAIBatchApi(config: Config): OpenAIBatchApi {
   const settings = config.providers.openai;
   return new OpenAIBatchApi(new OpenAIProvider(settings, config.allowedPrivateHosts), settings);
+}
+
+/** The reader of `name`'s webhook deliveries with its settings from `config`, or undefined when it sends none. */
+export function createWebhookVerifier(name: ProviderName, config: Config): WebhookVerifier | undefined {
+  const definition = PROVIDERS[name] as { webhooks?(settings: unknown): WebhookVerifier };
+  return definition.webhooks?.(config.providers[name]);
 }

@@ -6,6 +6,7 @@ import type { ProviderName } from '../shared/config.js';
 import type { ProviderPricing } from './pricing.js';
 import type { ProviderSettings, ProviderSettingsDefinition } from './provider-settings.js';
 import type { ImageProvider } from './provider.js';
+import type { WebhookVerifier } from './webhooks.js';
 
 /** What building a client may need beyond the provider's own settings. */
 export interface ClientEnvironment {
@@ -26,7 +27,9 @@ export interface ProviderDefinition<
   pricing: ProviderPricing;
   /** Build the client from the provider's settings. */
   create(settings: z.output<Schema>, environment: ClientEnvironment): ImageProvider;
+  /** Build the reader of the provider's webhook deliveries, where it sends any (./webhooks.ts). */
+  webhooks?(settings: z.output<Schema>): WebhookVerifier;
 }
 
 /** What anyone may read of a definition without knowing its settings' exact type (all but `create`). */
-export type ProviderFacts = Omit<ProviderDefinition, 'create'>;
+export type ProviderFacts = Omit<ProviderDefinition, 'create' | 'webhooks'>;

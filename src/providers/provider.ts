@@ -55,6 +55,11 @@ export type PollResult = { kind: 'pending' } | { kind: 'completed'; response: Pr
 export interface CallContext {
   signal: AbortSignal;
   log: Logger;
+  /**
+   * Where the provider should announce the request's end (a submission of a provider that `acceptsWebhooks`, while a
+   * webhook receiver runs: `image-batch webhooks`); absent: no webhook is asked for.
+   */
+  webhookUrl?: string;
 }
 
 /** A provider of GPT Image 2 generate and edit calls. */
@@ -69,6 +74,8 @@ export interface ImageProvider {
    * ≥ 10 KB; Replicate: 1 hour). The poller keeps its finding no longer, and warns when polls fall that far behind.
    */
   readonly resultLifetimeMs?: number;
+  /** Whether `submit` can ask the provider to announce the request's end at `context.webhookUrl`. */
+  readonly acceptsWebhooks?: boolean;
   /** Model used for a request: the row's, else the adapter's default for the operation. */
   modelFor(request: ImageRequest): string;
   /** Fields of `request` this provider cannot serve; checked when rows are enqueued, so they fail before any call. */

@@ -67,6 +67,7 @@ const kernelSchema = z
     IMAGE_BATCH_LOCK_DURATION_MS: positiveInteger(60_000),
     IMAGE_BATCH_STALLED_INTERVAL_MS: positiveInteger(30_000),
     IMAGE_BATCH_MAX_STALLED_COUNT: positiveInteger(3),
+    IMAGE_BATCH_WEBHOOK_RECONCILE_MS: positiveInteger(60_000),
   })
   .transform((env) => ({
     /** Redis connection URL. Default `redis://127.0.0.1:6379`. */
@@ -113,6 +114,11 @@ const kernelSchema = z
     stalledIntervalMs: env.IMAGE_BATCH_STALLED_INTERVAL_MS,
     /** Times a job may stall (its worker killed) before it fails. Safe above 1: a resumed job never pays twice. */
     maxStalledCount: env.IMAGE_BATCH_MAX_STALLED_COUNT,
+    /**
+     * Wait between two status polls of a request whose end a webhook will announce, ms: the slow reconciliation poll
+     * for deliveries that never arrive. Default 60 000 (under fal's 6-minute result lifetime).
+     */
+    webhookReconcileMs: env.IMAGE_BATCH_WEBHOOK_RECONCILE_MS,
   }));
 
 /** The kernel settings (frozen); each provider's settings join them in `Config` (src/providers/configuration.ts). */

@@ -94,6 +94,8 @@ export interface SavedProviderRequest {
   model: string;
   /** ISO time of the submission. */
   submittedAt: string;
+  /** True when the provider was asked to announce the request's end by webhook (then it is polled only slowly). */
+  webhook?: boolean;
 }
 
 /** Data of one BullMQ job (one manifest row): the request plus where it belongs. Holds no API key, ever. */

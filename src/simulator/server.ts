@@ -73,10 +73,18 @@ const ROUTES: ProviderRoutes[] = [oxenRoutes, falRoutes, openaiRoutes, replicate
 /** Base URL settings that point every provider at a simulator at `origin`. */
 export function simulatorBaseUrls(
   origin: string,
-): Record<ProviderName, { baseUrl: string; restUrl?: string; platformUrl?: string }> {
+): Record<
+  ProviderName,
+  { baseUrl: string; restUrl?: string; platformUrl?: string; webhookJwksUrl?: string }
+> {
   return {
     oxen: { baseUrl: origin },
-    fal: { baseUrl: origin, restUrl: origin, platformUrl: `${origin}/fal-platform/v1` },
+    fal: {
+      baseUrl: origin,
+      restUrl: origin,
+      platformUrl: `${origin}/fal-platform/v1`,
+      webhookJwksUrl: `${origin}/.well-known/jwks.json`,
+    },
     openai: { baseUrl: `${origin}/v1` },
     replicate: { baseUrl: `${origin}/replicate/v1` },
     wavespeed: { baseUrl: origin },

@@ -49,7 +49,7 @@ export async function handOff(run: JobRun, pending: PendingRequest): Promise<Ima
   await deps.parked.park(
     data.provider,
     { jobId: collectJobId, request: pending, deadlineAt },
-    Date.now() + deps.parkedPollIntervalFor(data.provider),
+    Date.now() + deps.parkedPollIntervalOf(pending),
   );
   log.info({ requestId: pending.requestIds.join(','), collectJobId }, 'request parked until it finishes');
   return { status: 'submitted', outputs: [], costUsd: 0 };
@@ -86,7 +86,7 @@ export async function collect(run: JobRun, pending: PendingRequest): Promise<Pro
   await deps.parked.park(
     provider.name,
     { jobId: job.id!, request: pending, deadlineAt },
-    Date.now() + deps.parkedPollIntervalFor(provider.name),
+    Date.now() + deps.parkedPollIntervalOf(pending),
   );
   throw new DelayedError('request still running; parked again');
 }

@@ -11,7 +11,8 @@ import { lineBase, type LineBase } from '../batch/results-line.js';
 import { quoteRequest, type PriceCatalogue, type PriceQuote } from '../cost/price-catalogue.js';
 import type { CallContext, ImageProvider } from '../providers/provider.js';
 import type { ProviderName } from '../shared/config.js';
-import type { ImageJobData, StoredOutput } from '../shared/job-definitions.js';
+import type { ImageJobData, SavedProviderRequest, StoredOutput } from '../shared/job-definitions.js';
+import type { WebhookEndpoint } from '../batch/webhook-endpoint.js';
 import type { ParkedRequests } from '../batch/parked-requests.js';
 import type { PollBudget } from './poll-budget.js';
 import type { Logger } from '../shared/logger.js';
@@ -48,10 +49,12 @@ export interface ProcessorDependencies {
   /** The provider's collect queue, where collection jobs wait for their parked requests (./collection.ts). */
   collectQueueFor(provider: ProviderName): Queue;
   /**
-   * Wait between two status polls of one parked request, ms: the provider's poll interval, or the slow reconciliation
-   * interval when webhooks announce finished requests.
+   * Wait between two status polls of one parked request, ms: its provider's poll interval, or the slow reconciliation
+   * interval when a webhook will announce its end.
    */
-  parkedPollIntervalFor(provider: ProviderName): number;
+  parkedPollIntervalOf(request: SavedProviderRequest): number;
+  /** Where a running webhook receiver is announced (src/batch/webhook-endpoint.ts). */
+  webhookEndpoint: WebhookEndpoint;
   log: Logger;
 }
 
@@ -145,6 +148,11 @@ export async function startRun(
   const quote = quoteRequest(catalogue, data.provider, data, provider.defaultQuality);
   const timing = deps.timingFor(data.provider);
   const deadline = AbortSignal.timeout(timing.timeoutMs);
+  // A submission asks for a webhook while a receiver runs; a saved request was asked (or not) when it was sent.
+  const webhookUrl =
+    provider.acceptsWebhooks === true && data.providerRequest === undefined
+      ? await deps.webhookEndpoint.urlFor(data.provider)
+      : undefined;
   const model = data.providerRequest?.model ?? provider.modelFor(data);
   return {
     deps,
@@ -157,7 +165,11 @@ export async function startRun(
     catalogue,
     quote,
     timing,
-    context: { signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]), log },
+    context: {
+      signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]),
+      log,
+      ...(webhookUrl === undefined ? {} : { webhookUrl }),
+    },
     base: lineBase(data, model, attemptOf(job), provider.sizeParameters?.(data)),
     startedAt: Date.now(),
   };

@@ -67,7 +67,12 @@ export async function obtainResponse(run: JobRun): Promise<CallOutcome> {
     throw error;
   }
   if (submitted.kind === 'completed') return { kind: 'response', response: submitted.response };
-  await job.updateData({ ...withoutSubmissionMarker(data), providerRequest: submitted.request });
-  log.info({ requestId: submitted.request.requestIds.join(',') }, 'provider accepted the request');
-  return { kind: 'handed-off', result: await handOff(run, submitted.request) };
+  const request =
+    run.context.webhookUrl === undefined ? submitted.request : { ...submitted.request, webhook: true };
+  await job.updateData({ ...withoutSubmissionMarker(data), providerRequest: request });
+  log.info(
+    { requestId: request.requestIds.join(','), webhook: request.webhook === true },
+    'provider accepted the request',
+  );
+  return { kind: 'handed-off', result: await handOff(run, request) };
 }

@@ -33,8 +33,10 @@ export interface RequestPollerOptions {
   budget: PollBudget;
   /** The provider's collect queue (collection jobs are promoted there). */
   collectQueue: Queue;
-  /** Wait between two polls of one request, ms (the poll interval, or the reconciliation interval with webhooks). */
+  /** Wait between two polls of one request, ms. */
   intervalMs: number;
+  /** Wait between two polls of a request whose end a webhook will announce (the slow reconciliation poll), ms. */
+  reconcileIntervalMs: number;
   /** Deadline of one status call, ms. */
   timeoutMs: number;
   /** Aborted when the worker shuts down. */
@@ -105,7 +107,7 @@ export class RequestPoller {
       });
       if (polled.kind === 'completed')
         return await this.handOver(entry, { kind: 'completed', response: polled.response });
-      await parked.reschedule(provider.name, entry.jobId, Date.now() + this.options.intervalMs);
+      await parked.reschedule(provider.name, entry.jobId, Date.now() + this.intervalOf(entry));
     } catch (error) {
       await this.afterFailedPoll(entry, error).catch((followUp: unknown) =>
         log.warn({ err: followUp, jobId: entry.jobId }, 'request poller could not record a poll'),
@@ -127,10 +129,14 @@ export class RequestPoller {
     }
     if (!(error instanceof ProviderError) || error.retryable) {
       log.debug({ err: error, jobId: entry.jobId }, 'status poll failed; polling again later');
-      await parked.reschedule(provider.name, entry.jobId, Date.now() + this.options.intervalMs);
+      await parked.reschedule(provider.name, entry.jobId, Date.now() + this.intervalOf(entry));
       return;
     }
     await this.handOver(entry, { kind: 'check' });
+  }
+
+  private intervalOf(entry: ParkedRequest): number {
+    return entry.request.webhook === true ? this.options.reconcileIntervalMs : this.options.intervalMs;
   }
 
   /** Record the finding and promote the collection job (it may already be running: then it finds the finding). */

@@ -16,9 +16,10 @@ import type { BatchStore } from '../batch/batch-store.js';
 import { Metrics } from '../shared/metrics.js';
 import { ProviderHealth } from '../batch/provider-health.js';
 import type { ProviderName } from '../shared/config.js';
-import type { ImageJobData } from '../shared/job-definitions.js';
+import type { ImageJobData, SavedProviderRequest } from '../shared/job-definitions.js';
 import { collectQueueNameFor, queueNameFor } from '../shared/keys.js';
 import { ParkedRequests } from '../batch/parked-requests.js';
+import { WebhookEndpoint } from '../batch/webhook-endpoint.js';
 import { RequestPoller } from './request-poller.js';
 import type { Logger } from '../shared/logger.js';
 import { providerBackoffStrategy } from './backoff.js';
@@ -72,7 +73,8 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     providers,
     parked,
     collectQueueFor: (name) => collectQueues.get(name)!,
-    parkedPollIntervalFor: (name) => config.providers[name].pollIntervalMs,
+    parkedPollIntervalOf: parkedPollInterval(config),
+    webhookEndpoint: new WebhookEndpoint(options.redis, config.queuePrefix),
     redis: options.redis,
     queuePrefix: config.queuePrefix,
     store,
@@ -133,6 +135,12 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   };
 }
 
+/** The wait between two polls of a parked request: the reconciliation interval when a webhook will come, ms. */
+function parkedPollInterval(config: Config): (request: SavedProviderRequest) => number {
+  return (request) =>
+    request.webhook === true ? config.webhookReconcileMs : config.providers[request.provider].pollIntervalMs;
+}
+
 /** The submission and collect queue and the adapter of each provider the pool serves. */
 function queuesAndAdapters(options: WorkerPoolOptions) {
   const { config } = options;
@@ -166,6 +174,7 @@ function requestPoller(
     budget: shared.pollBudget,
     collectQueue: shared.collectQueues.get(provider.name)!,
     intervalMs: settings.pollIntervalMs,
+    reconcileIntervalMs: options.config.webhookReconcileMs,
     timeoutMs: settings.timeoutMs,
     signal: shared.signal,
     log: options.log.child({ component: 'poller', provider: provider.name }),

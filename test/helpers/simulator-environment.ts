@@ -16,5 +16,6 @@ export function simulatorEnvironment(origin: string, apiKey: string): Record<str
   }
   environment.FAL_REST_URL = origin;
   environment.FAL_PLATFORM_URL = urls.fal.platformUrl!;
+  environment.FAL_WEBHOOK_JWKS_URL = urls.fal.webhookJwksUrl!;
   return environment;
 }

@@ -45,6 +45,7 @@ export class FalProvider extends ProviderClient<FalSettings> {
   readonly asynchronous = true;
   /** fal keeps a result payload 1 hour, only 6 minutes when it is ≥ 10 KB: https://fal.ai/docs/inference-api/queue/result (../shared/reference/providers.md § fal, Retention) */
   readonly resultLifetimeMs = 6 * 60_000;
+  readonly acceptsWebhooks = true;
 
   constructor(settings: FalSettings) {
     super(settings, 'Key');
@@ -132,7 +133,10 @@ export class FalProvider extends ProviderClient<FalSettings> {
   async submit(request: ImageRequest, context: CallContext): Promise<SubmitResult> {
     const model = this.modelFor(request);
     const input = await this.buildInput(request, context);
-    const response = await this.postOk(this.url(`/${model}`), input, context, {
+    // `?fal_webhook=<url>`: fal POSTs the outcome there once the request is done (docs.fal.ai/model-endpoints/webhooks).
+    const webhook =
+      context.webhookUrl === undefined ? '' : `?fal_webhook=${encodeURIComponent(context.webhookUrl)}`;
+    const response = await this.postOk(this.url(`/${model}`) + webhook, input, context, {
       requestIdHeaders: ['x-fal-request-id'],
     });
     const accepted = this.read(

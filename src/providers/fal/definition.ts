@@ -1,5 +1,6 @@
 /** fal.ai, as the registry knows it. */
 import type { ProviderDefinition } from '../definition.js';
+import { falWebhookVerifier } from './webhooks.js';
 import { FalProvider } from './client.js';
 import { FAL_PRICING } from './pricing.js';
 import { FAL_SETTINGS } from './settings.js';
@@ -11,4 +12,5 @@ export const FAL: ProviderDefinition<typeof FAL_SETTINGS.schema> = {
   settings: FAL_SETTINGS,
   pricing: FAL_PRICING,
   create: (settings) => new FalProvider(settings),
+  webhooks: (settings) => falWebhookVerifier(settings),
 };

@@ -18,10 +18,13 @@ export const FAL_SETTINGS = {
     restUrl: settingSchemas.baseUrl('https://rest.fal.ai'),
     /** The platform API (`https://api.fal.ai/v1`: model pricing, used by `providers --check`). */
     platformUrl: settingSchemas.baseUrl('https://api.fal.ai/v1'),
+    /** The public keys of fal's webhook signatures (docs.fal.ai/model-endpoints/webhooks, "Verifying your webhook"). */
+    webhookJwksUrl: z.string().url().default('https://rest.alpha.fal.ai/.well-known/jwks.json'),
   }),
   variables: {
     ...commonVariables('FAL', 'FAL_KEY', 'FAL_QUEUE_URL'),
     restUrl: 'FAL_REST_URL',
     platformUrl: 'FAL_PLATFORM_URL',
+    webhookJwksUrl: 'FAL_WEBHOOK_JWKS_URL',
   },
 };

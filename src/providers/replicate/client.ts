@@ -50,6 +50,7 @@ export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
   readonly asynchronous = true;
   /** Replicate deletes API prediction outputs after 1 hour: https://replicate.com/docs/topics/predictions/data-retention */
   readonly resultLifetimeMs = 60 * 60_000;
+  readonly acceptsWebhooks = true;
 
   modelFor(request: ImageRequest): string {
     return request.model ?? REPLICATE_MODELS.defaultModel(request.operation);
@@ -134,7 +135,14 @@ export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
 
   async submit(request: ImageRequest, context: CallContext): Promise<SubmitResult> {
     const model = this.modelFor(request);
-    const body = { input: await this.buildInput(request, context) };
+    const body = {
+      input: await this.buildInput(request, context),
+      // Only the final state is announced (replicate.com/docs/topics/webhooks/setup-webhook: `completed` is sent when
+      // the prediction succeeds, fails or is canceled).
+      ...(context.webhookUrl === undefined
+        ? {}
+        : { webhook: context.webhookUrl, webhook_events_filter: ['completed'] }),
+    };
     const response = await this.postOk(this.url(`/models/${model}/predictions`), body, context);
     const prediction = this.readPrediction(response);
     // Hand back the id first, so it is saved before anything else can go wrong; the first poll finishes it.

@@ -1,5 +1,6 @@
 /** Replicate, as the registry knows it. */
 import type { ProviderDefinition } from '../definition.js';
+import { replicateWebhookVerifier } from './webhooks.js';
 import { ReplicateProvider } from './client.js';
 import { REPLICATE_PRICING } from './pricing.js';
 import { REPLICATE_SETTINGS } from './settings.js';
@@ -11,4 +12,5 @@ export const REPLICATE: ProviderDefinition<typeof REPLICATE_SETTINGS.schema> = {
   settings: REPLICATE_SETTINGS,
   pricing: REPLICATE_PRICING,
   create: (settings) => new ReplicateProvider(settings),
+  webhooks: (settings) => replicateWebhookVerifier(settings),
 };

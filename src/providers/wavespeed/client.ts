@@ -46,6 +46,7 @@ export class WavespeedProvider extends ProviderClient<WavespeedSettings> {
   /** WaveSpeed's default quality is `medium` (providers.md §5). */
   readonly defaultQuality: Quality = 'medium';
   readonly asynchronous = true;
+  readonly acceptsWebhooks = true;
 
   modelFor(request: ImageRequest): string {
     return (
@@ -113,7 +114,14 @@ export class WavespeedProvider extends ProviderClient<WavespeedSettings> {
 
   async submit(request: ImageRequest, context: CallContext): Promise<SubmitResult> {
     const endpoint = request.operation === 'edit' ? WAVESPEED_EDIT_PATH : WAVESPEED_GENERATE_PATH;
-    const response = await this.postOk(this.url(endpoint), await this.buildBody(request, context), context);
+    // `?webhook=<url>`: the result is POSTed there once the task ends (wavespeed.ai/docs/how-to-use-webhooks).
+    const webhook =
+      context.webhookUrl === undefined ? '' : `?webhook=${encodeURIComponent(context.webhookUrl)}`;
+    const response = await this.postOk(
+      this.url(endpoint) + webhook,
+      await this.buildBody(request, context),
+      context,
+    );
     const data = this.readEnvelope(response);
     if (data.id === undefined)
       throw new InvalidResponseError('WaveSpeedAI accepted a task without an id', {

@@ -1,5 +1,6 @@
 /** WaveSpeedAI, as the registry knows it. */
 import type { ProviderDefinition } from '../definition.js';
+import { wavespeedWebhookVerifier } from './webhooks.js';
 import { WavespeedProvider } from './client.js';
 import { WAVESPEED_PRICING } from './pricing.js';
 import { WAVESPEED_SETTINGS } from './settings.js';
@@ -11,4 +12,5 @@ export const WAVESPEED: ProviderDefinition<typeof WAVESPEED_SETTINGS.schema> = {
   settings: WAVESPEED_SETTINGS,
   pricing: WAVESPEED_PRICING,
   create: (settings) => new WavespeedProvider(settings),
+  webhooks: () => wavespeedWebhookVerifier(),
 };

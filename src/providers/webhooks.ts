@@ -1,0 +1,34 @@
+/**
+ * Webhooks, as the worker room sees them: a provider that can announce finished requests (fal `fal_webhook`, Replicate
+ * `webhook` + `webhook_events_filter`, WaveSpeedAI `webhook`) gets the URL in its call context when a receiver is
+ * running, and its folder's verifier reads a delivery — signature (where the provider signs), request id, and whether
+ * the request has finished. A delivery only makes the parked request due for a status poll at once: the images and the
+ * outcome always come from the provider's own status answer, so a forged delivery can cost at most one early poll.
+ */
+import type { ProviderName } from '../shared/config.js';
+
+/** What a delivery said, once read. */
+export type WebhookVerdict =
+  /** Authentic; `finished` when the request reached a final state (a `start` or progress event is not). */
+  | { kind: 'accepted'; requestId: string; finished: boolean }
+  /** Refused: 401 for a bad or missing signature, 400 for a body that is not the provider's delivery. */
+  | { kind: 'rejected'; status: 400 | 401; reason: string };
+
+/** Reads one provider's deliveries. */
+export interface WebhookVerifier {
+  readonly provider: ProviderName;
+  /**
+   * Verify and read a delivery: `headers` lower-cased as received, `body` byte for byte. Never throws; a signing key it
+   * cannot fetch rejects the delivery (the provider retries it).
+   */
+  verify(headers: Readonly<Record<string, string | undefined>>, body: Buffer): Promise<WebhookVerdict>;
+}
+
+/** The body as JSON, or a 400 verdict. */
+export function parseDelivery(body: Buffer): { json: unknown } | WebhookVerdict {
+  try {
+    return { json: JSON.parse(body.toString('utf8')) as unknown };
+  } catch {
+    return { kind: 'rejected', status: 400, reason: 'the body is not JSON' };
+  }
+}
