@@ -11,9 +11,8 @@
  * Flags: --quick (smaller sizes, one run each: to try the suite, not to quote), --only <name,...> (ingest, dispatch,
  * latency, rate, large).
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -22,121 +21,30 @@ import { type ProviderName } from '../src/shared/config.js';
 import { apiKeyVariable, baseUrlVariable } from '../src/providers/configuration.js';
 import { ProviderSimulator, simulatorBaseUrls } from '../src/simulator/server.js';
 import { writeFixtures, type Fixtures } from './fixtures.js';
-
-const root = path.resolve(import.meta.dirname, '..');
-const quick = process.argv.includes('--quick');
-const onlyIndex = process.argv.indexOf('--only');
-const only = onlyIndex === -1 ? undefined : new Set(process.argv[onlyIndex + 1]!.split(','));
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const runId = randomBytes(3).toString('hex');
-const MIB = 1024 * 1024;
-/**
- * The size of the dispatch, latency and rate jobs: GPT Image 2's smallest (655,360 pixels at least, openai-openapi
- * `CreateImageRequest.size`), so that the worker path, not the image, is what is measured.
- */
-const SMALL_SIZE = '1024x640';
-
-/** Result of one child process. */
-interface ChildRun {
-  stdout: string;
-  stderr: string;
-  /** Wall time from spawn to exit, ms. */
-  ms: number;
-  /** Peak RSS, bytes. */
-  peakRssBytes: number;
-}
-
-let scratch: string;
-let prefixCount = 0;
-
-function newPrefix(): string {
-  prefixCount += 1;
-  return `ib-bench-${runId}-${prefixCount}`;
-}
-
-/** Run `node [--require peak-rss] <args>` to its end. @throws Error when it exits non-zero. */
-async function runNode(
-  args: string[],
-  environment: Record<string, string>,
-  until?: (child: ReturnType<typeof spawn>) => Promise<void>,
-): Promise<ChildRun> {
-  const rssFile = path.join(scratch, `rss-${randomBytes(4).toString('hex')}`);
-  const started = performance.now();
-  const child = spawn(process.execPath, ['--require', path.join(root, 'bench/peak-rss.cjs'), ...args], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...environment, BENCH_RSS_FILE: rssFile },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number>((resolve) => child.once('exit', (code) => resolve(code ?? 1)));
-  if (until !== undefined) await until(child);
-  const code = await exited;
-  const ms = performance.now() - started;
-  if (code !== 0) throw new Error(`node ${args.join(' ')} exited ${code}:\n${stderr.slice(-2000)}`);
-  const peakRssBytes = Number(await readFile(rssFile, 'utf8'));
-  return { stdout, stderr, ms, peakRssBytes };
-}
-
-/** Delete every key under `prefix` (SCAN + UNLINK; the Redis may be shared, so never a flush). */
-async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
-
-/** Median and range of several runs. */
-interface Figure {
-  median: number;
-  min: number;
-  max: number;
-  runs: number;
-}
-
-function figure(values: number[]): Figure {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  return { median, min: sorted[0]!, max: sorted.at(-1)!, runs: sorted.length };
-}
-
-function formatFigure(value: Figure, unit: (n: number) => string): string {
-  if (value.runs === 1) return `${unit(value.median)} (1 run)`;
-  return `${unit(value.median)} [${unit(value.min)}–${unit(value.max)}]`;
-}
-
-const perSecond = (n: number) => `${Math.round(n).toLocaleString('en')}/s`;
-const mebibytes = (n: number) => `${Math.round(n / MIB)} MiB`;
-const percent = (n: number) => `${Math.round(n * 100)} %`;
-
-/** One line of the results table. */
-interface Row {
-  benchmark: string;
-  measure: string;
-  ours: string;
-  /** The hand-wired peer's figure (what a user would write instead), and ours as a share of it. */
-  peer?: string;
-  versusPeer?: string;
-  bare: string;
-  ratio: string;
-  target: string;
-  met: boolean | undefined;
-  note?: string;
-}
-
-const rows: Row[] = [];
-const notes: string[] = [];
-
-function log(message: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-}
-
-const cli = path.join(root, 'bin/image-batch.js');
+import {
+  cli,
+  deletePrefix,
+  figure,
+  formatFigure,
+  log,
+  makeScratch,
+  mebibytes,
+  MIB,
+  newPrefix,
+  notes,
+  only,
+  percent,
+  perSecond,
+  quick,
+  redisUrl,
+  removeScratch,
+  root,
+  rows,
+  runNode,
+  scratch,
+  SMALL_SIZE,
+  type ChildRun,
+} from './harness.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // 1. Ingest
@@ -735,7 +643,7 @@ function table(): string[] {
 
 async function main(): Promise<void> {
   const started = performance.now();
-  scratch = await mkdtemp(path.join(os.tmpdir(), 'image-batch-bench-'));
+  await makeScratch();
   log('building dist/ (the CLI is measured as users run it)');
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
@@ -754,7 +662,7 @@ async function main(): Promise<void> {
     await rate;
   } finally {
     redis.disconnect();
-    await rm(scratch, { recursive: true, force: true });
+    await removeScratch();
   }
   const minutes = (performance.now() - started) / 60_000;
   const explanations = await readFile(path.join(root, 'bench/explanations.md'), 'utf8').catch(() => '');

@@ -12,7 +12,7 @@
  * request polled longest ago is the one whose result, if it finished right after that poll, expires soonest.
  */
 import type { Redis } from 'ioredis';
-import type { ProviderResponse } from '../providers/provider.js';
+import type { ProviderImage, ProviderResponse } from '../providers/provider.js';
 import type { ProviderName } from '../shared/config.js';
 import type { SavedProviderRequest } from '../shared/job-definitions.js';
 import { providerItemKey, providerKey } from '../shared/keys.js';
@@ -142,17 +142,20 @@ export class ParkedRequests {
   }
 
   /**
-   * A webhook for `requestId` arrived: make its parked request due now. Deduplicated: only the first delivery within
-   * `rememberMs` counts. @returns `new` for the first delivery, `duplicate` for a repeat.
+   * A webhook for `requestId` arrived: make its parked request due now, keeping the images a signed delivery carried
+   * (the poller then needs no status call). Deduplicated: only the first delivery within `rememberMs` counts.
+   * @returns `new` for the first delivery, `duplicate` for a repeat.
    */
   async noteDelivery(
     provider: ProviderName,
     requestId: string,
     rememberMs: number,
+    images?: ProviderImage[],
   ): Promise<'new' | 'duplicate'> {
+    const carried = images === undefined ? '1' : JSON.stringify({ images });
     const first = await this.redis.set(
       providerItemKey(this.prefix, provider, 'delivered', requestId),
-      '1',
+      carried.length > MAX_KEPT_RESPONSE_BYTES ? '1' : carried,
       'PX',
       rememberMs,
       'NX',
@@ -162,6 +165,29 @@ export class ParkedRequests {
     const jobId = await this.redis.hget(keys.byRequest, requestId);
     if (jobId !== null) await this.redis.zadd(keys.due, 'XX', 0, jobId);
     return 'new';
+  }
+
+  /**
+   * The images signed webhook deliveries carried for `entries` (by their first request id), by job id; entries without
+   * such a delivery are absent.
+   */
+  async deliveredImages(
+    provider: ProviderName,
+    entries: readonly ParkedRequest[],
+  ): Promise<Map<string, ProviderImage[]>> {
+    const found = new Map<string, ProviderImage[]>();
+    if (entries.length === 0) return found;
+    const values = await this.redis.mget(
+      entries.map((entry) =>
+        providerItemKey(this.prefix, provider, 'delivered', entry.request.requestIds[0]!),
+      ),
+    );
+    values.forEach((value, index) => {
+      if (value === null || value === '1') return;
+      const images = (JSON.parse(value) as { images?: ProviderImage[] }).images;
+      if (images !== undefined && images.length > 0) found.set(entries[index]!.jobId, images);
+    });
+    return found;
   }
 
   /** How many requests of `provider` are parked, and the earliest due time (ms; undefined when none). */

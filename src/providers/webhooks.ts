@@ -3,14 +3,20 @@
  * `webhook` + `webhook_events_filter`, WaveSpeedAI `webhook`) gets the URL in its call context when a receiver is
  * running, and its folder's verifier reads a delivery — signature (where the provider signs), request id, and whether
  * the request has finished. A delivery only makes the parked request due for a status poll at once: the images and the
- * outcome always come from the provider's own status answer, so a forged delivery can cost at most one early poll.
+ * outcome come from the provider's own status answer — or, where the provider signs its deliveries (fal, Replicate),
+ * from the verified delivery itself, which then saves the status calls; an unsigned delivery only ever costs one
+ * early poll.
  */
 import type { ProviderName } from '../shared/config.js';
+import type { ProviderImage } from './provider.js';
 
 /** What a delivery said, once read. */
 export type WebhookVerdict =
-  /** Authentic; `finished` when the request reached a final state (a `start` or progress event is not). */
-  | { kind: 'accepted'; requestId: string; finished: boolean }
+  /**
+   * Authentic; `finished` when the request reached a final state (a `start` or progress event is not); `images` when
+   * a signed delivery carries a successful result (then it needs no status call; an unsigned one never does).
+   */
+  | { kind: 'accepted'; requestId: string; finished: boolean; images?: ProviderImage[] }
   /** Refused: 401 for a bad or missing signature, 400 for a body that is not the provider's delivery. */
   | { kind: 'rejected'; status: 400 | 401; reason: string };
 

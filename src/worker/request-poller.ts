@@ -3,7 +3,8 @@
  * requests whose collection jobs wait without a worker slot; src/batch/parked-requests.ts) within the provider's poll
  * budget, shared by every process through Redis (./poll-budget.ts). Due requests are claimed earliest-due first — the
  * oldest poll first, which is also the nearest result expiry — a few at a time, so one process follows thousands of
- * requests with flat memory. A finished request's finding is stored and its collection job promoted to store the
+ * requests with flat memory. A request whose signed webhook delivery carried its images is handed over without a
+ * status call. A finished request's finding is stored and its collection job promoted to store the
  * images; a failed or overdue one is handed to its job to settle by the error policy. A 429 on a poll holds every
  * poller of the provider back; it never costs a row an attempt.
  */
@@ -14,7 +15,7 @@ import type {
   ParkedRequests,
   ParkedFinding,
 } from '../batch/parked-requests.js';
-import type { ImageProvider } from '../providers/provider.js';
+import type { ImageProvider, ProviderImage, ProviderResponse } from '../providers/provider.js';
 import { ProviderError, RateLimitedError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { sleep, type PollBudget } from './poll-budget.js';
@@ -83,8 +84,12 @@ export class RequestPoller {
           continue;
         }
         this.warnWhenBehind(claimed, now);
+        const delivered = await parked.deliveredImages(provider.name, claimed);
         for (const entry of claimed) {
-          const polling: Promise<void> = this.follow(entry).finally(() => this.inFlight.delete(polling));
+          const images = delivered.get(entry.jobId);
+          const polling: Promise<void> = (
+            images === undefined ? this.follow(entry) : this.collectDelivered(entry, images)
+          ).finally(() => this.inFlight.delete(polling));
           this.inFlight.add(polling);
         }
       } catch (error) {
@@ -113,6 +118,21 @@ export class RequestPoller {
         log.warn({ err: followUp, jobId: entry.jobId }, 'request poller could not record a poll'),
       );
     }
+  }
+
+  /** A signed webhook delivery carried the request's images: hand them over without a status call. Never throws. */
+  private async collectDelivered(entry: ParkedRequest, images: ProviderImage[]): Promise<void> {
+    const response: ProviderResponse = {
+      images,
+      model: entry.request.model,
+      requestId: entry.request.requestIds.join(','),
+    };
+    await this.handOver(entry, { kind: 'completed', response }).catch((error: unknown) =>
+      this.options.log.warn(
+        { err: error, jobId: entry.jobId },
+        'request poller could not hand over a delivery',
+      ),
+    );
   }
 
   /**

@@ -101,7 +101,9 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions): Pro
     }
     if (!verdict.finished) {
       counts.unfinished += 1;
-    } else if ((await parked.noteDelivery(verifier.provider, verdict.requestId, REMEMBER_MS)) === 'new') {
+    } else if (
+      (await parked.noteDelivery(verifier.provider, verdict.requestId, REMEMBER_MS, verdict.images)) === 'new'
+    ) {
       counts.accepted += 1;
       log.debug({ provider: verifier.provider, requestId: verdict.requestId }, 'request announced finished');
     } else {

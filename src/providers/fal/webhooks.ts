@@ -9,6 +9,7 @@
 import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { getOnce } from '../http.js';
 import { parseDelivery, type WebhookVerdict, type WebhookVerifier } from '../webhooks.js';
+import { falResultSchema } from './wire-schema.js';
 
 /** How long fetched keys are used before fetching again, ms (fal: keys may rotate; cache at most 24 h). */
 const KEYS_KEPT_MS = 24 * 3600_000;
@@ -69,10 +70,15 @@ export function falWebhookVerifier(settings: { webhookJwksUrl: string; timeoutMs
         return { kind: 'rejected', status: 401, reason: 'bad signature' };
       const parsed = parseDelivery(body);
       if ('kind' in parsed) return parsed;
-      const delivery = parsed.json as { request_id?: unknown } | null;
+      const delivery = parsed.json as { request_id?: unknown; status?: unknown; payload?: unknown } | null;
       if (delivery?.request_id !== requestId)
         return { kind: 'rejected', status: 400, reason: 'request_id differs from the signed one' };
-      return { kind: 'accepted', requestId, finished: true };
+      // `status: "OK"` with the result as `payload` (the same shape as the result endpoint's); an error is settled by
+      // the job's own status call, which reads fal's error answer.
+      const result = delivery.status === 'OK' ? falResultSchema.safeParse(delivery.payload) : undefined;
+      if (result?.success !== true) return { kind: 'accepted', requestId, finished: true };
+      const images = result.data.images.map((image) => ({ kind: 'url' as const, url: image.url }));
+      return { kind: 'accepted', requestId, finished: true, images };
     },
   };
 }

@@ -7,6 +7,7 @@ import { getOnce, authorizedCallOptions } from '../http.js';
 import { parseDelivery, type WebhookVerdict, type WebhookVerifier } from '../webhooks.js';
 import { verifyWebhook } from './webhook-signature.js';
 import { REPLICATE_SETTINGS } from './settings.js';
+import { replicatePredictionSchema } from './wire-schema.js';
 
 /** Final prediction states (replicate.com/docs/topics/predictions/lifecycle). */
 const FINISHED = new Set(['succeeded', 'failed', 'canceled', 'aborted']);
