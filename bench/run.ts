@@ -9,7 +9,7 @@
  * afterwards (never a flush: the Redis may be shared).
  *
  * Flags: --quick (smaller sizes, one run each: to try the suite, not to quote), --only <name,...> (ingest, dispatch,
- * latency, rate, large).
+ * latency, rate, large, batch-api, scale).
  */
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -21,6 +21,7 @@ import { type ProviderName } from '../src/shared/config.js';
 import { apiKeyVariable, baseUrlVariable } from '../src/providers/configuration.js';
 import { ProviderSimulator, simulatorBaseUrls } from '../src/simulator/server.js';
 import { writeFixtures, type Fixtures } from './fixtures.js';
+import { scaleRun } from './scale.js';
 import {
   cli,
   deletePrefix,
@@ -659,6 +660,7 @@ async function main(): Promise<void> {
     if (selected('latency')) await withSimulator((simulator) => latencyHiding(redis, simulator));
     if (selected('large')) await withSimulator((simulator) => largeOutputs(redis, simulator));
     if (selected('batch-api')) await batchApiOutputs(redis);
+    if (selected('scale')) await scaleRun(redis);
     await rate;
   } finally {
     redis.disconnect();

@@ -56,7 +56,10 @@ export class WebhookSender {
   ): void {
     void task.ready.then(async () => {
       const jitter = Math.random() * this.behaviour.jitterMs;
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, task.finishesAt - Date.now()) + jitter));
+      // A timer may fire a millisecond early: wait until the task has surely finished.
+      while (Date.now() <= task.finishesAt)
+        await new Promise((resolve) => setTimeout(resolve, task.finishesAt - Date.now() + 1));
+      await new Promise((resolve) => setTimeout(resolve, jitter));
       await this.deliver(url, payloadOf(task), signing, task.id);
     });
   }

@@ -52,14 +52,18 @@ export function replicateWebhookVerifier(settings: {
       if (!verifyWebhook(delivery, key)) return { kind: 'rejected', status: 401, reason: 'bad signature' };
       const parsed = parseDelivery(body);
       if ('kind' in parsed) return parsed;
-      const prediction = parsed.json as { id?: unknown; status?: unknown } | null;
-      if (typeof prediction?.id !== 'string')
-        return { kind: 'rejected', status: 400, reason: 'no prediction id' };
-      return {
-        kind: 'accepted',
-        requestId: prediction.id,
-        finished: FINISHED.has(String(prediction.status)),
-      };
+      const read = replicatePredictionSchema.safeParse(parsed.json);
+      if (!read.success) return { kind: 'rejected', status: 400, reason: 'not a prediction' };
+      const prediction = read.data;
+      const finished = FINISHED.has(prediction.status);
+      const output = prediction.output;
+      const urls = Array.isArray(output) ? output : typeof output === 'string' ? [output] : [];
+      // A succeeded prediction carries its output (the same object as `GET /predictions/{id}`); any other end is
+      // settled by the job's own status call.
+      if (prediction.status !== 'succeeded' || urls.length === 0)
+        return { kind: 'accepted', requestId: prediction.id, finished };
+      const images = urls.map((url) => ({ kind: 'url' as const, url }));
+      return { kind: 'accepted', requestId: prediction.id, finished, images };
     },
   };
 }
