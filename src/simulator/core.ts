@@ -9,7 +9,7 @@ import type { OutputFormat } from '../shared/job-definitions.js';
 import type { Resolution } from '../shared/resolution.js';
 import type { FaultRule } from './faults.js';
 import { shortenDataUris, type RecordedRequest } from './http-helpers.js';
-import { makeEditedImage, makeGeneratedImage, pngHeaderClaiming } from './image-maker.js';
+import { makeEditedImage, pngHeaderClaiming, sharedGeneratedImage } from './image-maker.js';
 
 /** A generated output, stored for download. */
 export interface SimulatedImage {
@@ -121,8 +121,6 @@ export class SimulatorCore {
   readonly statusCalls = new Map<ProviderName, number>();
   readonly throttledStatusCalls = new Map<ProviderName, number>();
   statusRateLimitPerMinute: number | undefined;
-  /** The last generated images, by size, format and prompt (see `generatedImage`). */
-  private readonly recentImages = new Map<string, Promise<Buffer>>();
   /** Most async tasks of a provider submitted and not yet finished at one time (requests in flight). */
   readonly peakInFlightByProvider = new Map<ProviderName, number>();
   /** Finish times of each provider's unfinished tasks, in submission order (the latency is the same for all). */
@@ -263,7 +261,7 @@ export class SimulatorCore {
           ? pngHeaderClaiming(30_000, 30_000)
           : work.operation === 'edit'
             ? await makeEditedImage(prompt, work.inputs, work.mask, work.size, work.format)
-            : await this.generatedImage(prompt, work.size, work.format);
+            : await sharedGeneratedImage(prompt, work.size, work.format);
       const url = this.storeFile(bytes, CONTENT_TYPES[work.format], EXTENSIONS[work.format]);
       if (outputFault === 'truncated') this.files.get(url.split('/').pop()!)!.truncateOnce = true;
       images.push({
@@ -275,23 +273,6 @@ export class SimulatorCore {
       });
     }
     return images;
-  }
-
-  /**
-   * A generated image: the same prompt, size and format always give the same image, so the last few are kept and
-   * shared (a scale run of ten thousand identical rows then costs one encode); noise prompts are made anew.
-   */
-  private generatedImage(prompt: string, size: Resolution, format: OutputFormat): Promise<Buffer> {
-    if (/\[simulate:noise\]/i.test(prompt)) return makeGeneratedImage(prompt, size, format);
-    const key = `${size.width}x${size.height}.${format}:${prompt}`;
-    let image = this.recentImages.get(key);
-    if (image === undefined) {
-      image = makeGeneratedImage(prompt, size, format);
-      this.recentImages.set(key, image);
-      image.catch(() => this.recentImages.delete(key));
-      if (this.recentImages.size > 32) this.recentImages.delete(this.recentImages.keys().next().value!);
-    }
-    return image;
   }
 
   /** Store bytes for download at `/files/<name>`; returns the URL. */

@@ -193,3 +193,27 @@ function crc32(bytes: Buffer): number {
   }
   return (crc ^ 0xffffffff) >>> 0;
 }
+
+/** The last generated images, by size, format and prompt (see {@link sharedGeneratedImage}). */
+const recentImages = new Map<string, Promise<Buffer>>();
+
+/**
+ * {@link makeGeneratedImage}, shared: the same prompt, size and format always give the same image, so the last few are
+ * kept (a scale run of ten thousand identical rows then costs one encode); noise prompts are made anew.
+ */
+export function sharedGeneratedImage(
+  prompt: string,
+  size: Resolution,
+  format: OutputFormat,
+): Promise<Buffer> {
+  if (/\[simulate:noise\]/i.test(prompt)) return makeGeneratedImage(prompt, size, format);
+  const key = `${size.width}x${size.height}.${format}:${prompt}`;
+  let image = recentImages.get(key);
+  if (image === undefined) {
+    image = makeGeneratedImage(prompt, size, format);
+    recentImages.set(key, image);
+    image.catch(() => recentImages.delete(key));
+    if (recentImages.size > 32) recentImages.delete(recentImages.keys().next().value!);
+  }
+  return image;
+}
