@@ -129,7 +129,9 @@ export function fileOf(request: Request, response: Response): string | undefined
   const joined = Array.isArray(relative) ? relative.join('/') : String(relative ?? '');
   if (
     joined === '' ||
-    joined.split('/').some((part) => part === '' || part === '..' || part.startsWith('.'))
+    joined.split('/').some((part) => part === '' || part === '..' || part.startsWith('.')) ||
+    // A NUL or other control character names no file we wrote (and makes the file system throw).
+    /[\u0000-\u001f]/.test(joined)
   ) {
     response.status(404).type('text').send('not found');
     return undefined;

@@ -53,12 +53,10 @@ async function thumbnail(status: BatchStatus, file: string): Promise<string | un
   }
   const temporary = `${cached}.${process.pid}.tmp`;
   try {
-    let source: string | Buffer | undefined = outputStore.localPath(status.batchId, file);
-    if (source === undefined) {
-      const stream = await outputStore.read(status.batchId, file);
-      if (stream === undefined) return undefined;
-      source = await bufferOf(stream);
-    }
+    // Read through the store, which refuses links out of the batch, never from a path of our own making.
+    const stream = await outputStore.read(status.batchId, file);
+    if (stream === undefined) return undefined;
+    const source = await bufferOf(stream);
     await sharp(source, { limitInputPixels: 4096 * 4096 })
       .resize({ width: THUMBNAIL_WIDTH })
       .webp({ quality: 70 })

@@ -79,7 +79,8 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     if (!response.headersSent) response.status(500).type('text').send('internal error');
   });
   const server = await new Promise<Server>((resolve, reject) => {
-    const listening = app.listen(options.port, options.host, (error?: Error) =>
+    // `[::1]` is how a URL writes an IPv6 address; listen takes it bare.
+    const listening = app.listen(options.port, options.host.replace(/^\[(.*)\]$/, '$1'), (error?: Error) =>
       error ? reject(error) : resolve(listening),
     );
   });

@@ -3,6 +3,7 @@
  * the ProviderError taxonomy. A POST is never retried here (who retries a paid call: BullMQ attempts, see
  * STYLE.md); GET downloads retry network failures in-client, which is safe because a GET buys nothing.
  */
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { Agent, errors as undiciErrors, request, type Dispatcher, type FormData } from 'undici';
@@ -140,7 +141,7 @@ export async function unpaidCall<T>(call: () => Promise<T>): Promise<T> {
 /**
  * Stream a GET response body into `filePath` (created fresh), at most `maxBytes`, retrying network failures, 5xx and
  * truncated bodies (fewer bytes than Content-Length) up to `retries` times. Caller owns the file (write to a temp name,
- * rename after checking).
+ * rename after checking). @returns the file's size (bytes) and hex SHA-256, computed as it streams by.
  * @throws InvalidResponseError when the body is larger than `maxBytes`; NotFoundError on 404 (an expired URL);
  *   ServerError / NetworkError / TimeoutError after the last try.
  */
@@ -148,7 +149,7 @@ export async function downloadToFile(
   url: string,
   filePath: string,
   options: HttpCallOptions & { retries?: number; maxBytes: number },
-): Promise<void> {
+): Promise<{ bytes: number; sha256: string }> {
   const retries = options.retries ?? 2;
   for (let attempt = 0; ; attempt += 1) {
     try {
@@ -174,9 +175,11 @@ export async function downloadToFile(
         );
       }
       let received = 0;
+      const hash = createHash('sha256');
       const counter = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           received += chunk.length;
+          hash.update(chunk);
           if (received > options.maxBytes) {
             callback(
               new InvalidResponseError(
@@ -194,7 +197,7 @@ export async function downloadToFile(
           requestMaybeSent: false,
         });
       }
-      return;
+      return { bytes: received, sha256: hash.digest('hex') };
     } catch (error) {
       const failure =
         error instanceof ProviderError ? error : classifyNetworkError(error, { provider: options.provider });

@@ -7,16 +7,20 @@ import type { ProviderName } from './config.js';
 
 const UNSAFE_CHARACTERS = /[^A-Za-z0-9._+-]/g;
 const MAX_STEM_LENGTH = 100;
+/** How a changed name ends: `-` and the first 8 hex digits of its SHA-256. */
+const HASHED_ENDING = /-[0-9a-f]{8}$/;
 
 /**
  * A file-name-safe form of an untrusted name: only `A-Z a-z 0-9 . _ + -`, no leading dot or dash, at most 100
- * characters. When the name had to change, a short hash of the original is appended, so two different names never
- * map to the same stem. The result never contains a path separator, `..` at its start, or `:`.
+ * characters. When the name had to change — or already ends as a changed one does — a short hash of the original is
+ * appended, so two different names map to the same stem only if their SHA-256 prefixes (32 bits) collide. The result never contains a path separator, `..` at its start, or `:`.
  */
 export function safeFileStem(name: string): string {
   let stem = name.replace(UNSAFE_CHARACTERS, '_').replace(/^[.-]+/, '_');
   if (stem.length > MAX_STEM_LENGTH) stem = stem.slice(0, MAX_STEM_LENGTH);
-  if (stem === name && stem !== '') return stem;
+  // A name kept as it is never ends like a hashed one (`-` and 8 hex digits), so the mapping stays one-to-one: `a/b`
+  // becomes `a_b-c14cddc0`, and a row key written `a_b-c14cddc0` is hashed too, not taken for it.
+  if (stem === name && stem !== '' && !HASHED_ENDING.test(name)) return stem;
   const digest = createHash('sha256').update(name).digest('hex').slice(0, 8);
   return `${stem}-${digest}`;
 }

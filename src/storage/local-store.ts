@@ -3,7 +3,17 @@
  * written to a staging name and renamed into place, results lines appended to results.jsonl.
  */
 import { createReadStream } from 'node:fs';
-import { appendFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  mkdir,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
@@ -102,15 +112,22 @@ export class LocalOutputStore implements OutputStore {
     }
   }
 
+  /**
+   * A stream of a batch's file, or undefined when there is none — or when its real path (symbolic links followed)
+   * lies outside the batch's own directory: a link planted in the output never serves `/etc/passwd`.
+   */
   async read(batchId: string, relativePath: string): Promise<Readable | undefined> {
     const file = this.fileOf(batchId, relativePath);
     try {
-      if (!(await stat(file)).isFile()) return undefined;
+      const [real, realRoot] = await Promise.all([realpath(file), realpath(this.batchLocation(batchId))]);
+      if (!real.startsWith(realRoot + path.sep)) return undefined;
+      if (!(await stat(real)).isFile()) return undefined;
+      return createReadStream(real);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined;
       throw error;
     }
-    return createReadStream(file);
   }
 
   async *list(batchId: string): AsyncIterable<StoredObject> {

@@ -4,8 +4,7 @@
  * a finished one.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { rm, stat, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { downloadToFile } from '../providers/http.js';
 import type { ProviderImage } from '../providers/provider.js';
@@ -42,10 +41,11 @@ export async function storeOutputImage(
 ): Promise<StoredOutput> {
   const temporary = await store.stagingPath(batchId, relativePath);
   try {
-    // Inline (base64) images are checked and hashed in memory, where they already are; downloads from the file.
+    // Inline (base64) images are checked and hashed in memory, where they already are; downloads as they stream.
     let inline: Buffer | undefined;
+    let downloaded: { bytes: number; sha256: string } | undefined;
     if (image.kind === 'url') {
-      await downloadToFile(image.url, temporary, {
+      downloaded = await downloadToFile(image.url, temporary, {
         provider: options.provider,
         timeoutMs: options.timeoutMs,
         maxBytes: options.maxBytes,
@@ -83,20 +83,16 @@ export async function storeOutputImage(
         { provider: options.provider },
       );
     }
-    const [sha256, bytes] =
-      inline === undefined
-        ? await Promise.all([hashFile(temporary), stat(temporary).then((info) => info.size)])
-        : [createHash('sha256').update(inline).digest('hex'), inline.length];
+    const { sha256, bytes } = downloaded ?? {
+      sha256: createHash('sha256')
+        .update(inline ?? Buffer.alloc(0))
+        .digest('hex'),
+      bytes: inline?.length ?? 0,
+    };
     await store.putFile(batchId, relativePath, temporary);
     return { path: relativePath, width: metadata.width, height: metadata.height, bytes, sha256 };
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
   }
-}
-
-async function hashFile(filePath: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(filePath)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }

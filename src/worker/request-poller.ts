@@ -8,7 +8,7 @@
  * images; a failed or overdue one is handed to its job to settle by the error policy. A 429 on a poll holds every
  * poller of the provider back; it never costs a row an attempt.
  */
-import type { Queue } from 'bullmq';
+import { Job, type Queue } from 'bullmq';
 import type {
   ClaimedRequest,
   ParkedRequest,
@@ -24,6 +24,8 @@ import { sleep, type PollBudget } from './poll-budget.js';
 const POLLS_IN_FLIGHT = 16;
 /** Longest pause between two looks at the schedule while nothing is due, ms (a webhook makes a request due at once). */
 const IDLE_MS = 250;
+/** How long a claimed request is left to its poller before others may take it, ms. */
+const CLAIM_LEASE_MS = 15_000;
 /** Result lifetime assumed where the provider publishes none, ms. */
 const DEFAULT_RESULT_LIFETIME_MS = 60 * 60_000;
 
@@ -68,8 +70,9 @@ export class RequestPoller {
 
   private async loop(): Promise<void> {
     const { parked, provider, signal, log } = this.options;
-    // A claim is leased long enough to wait for the budget and make the call; then it is due again anyway.
-    const leaseMs = this.options.timeoutMs + 60_000;
+    // A claim is leased briefly: a poller killed mid-poll delays its requests by the lease only. A poll outlasting it
+    // may meet a second poll of the same request, which is harmless (a status read is free, a finding idempotent).
+    const leaseMs = CLAIM_LEASE_MS;
     while (!signal.aborted) {
       try {
         const room = POLLS_IN_FLIGHT - this.inFlight.size;
@@ -168,8 +171,8 @@ export class RequestPoller {
       finding,
       provider.resultLifetimeMs ?? DEFAULT_RESULT_LIFETIME_MS,
     );
-    const job = await collectQueue.getJob(entry.jobId);
-    await job?.promote().catch(() => undefined);
+    // Promoting needs only the job's id: no need to read the whole job back.
+    await new Job(collectQueue, 'collect', {}, {}, entry.jobId).promote().catch(() => undefined);
   }
 
   /** Warn (at most once a minute) when due requests wait longer than half their result lifetime for a poll. */

@@ -27,9 +27,12 @@ import { withoutSubmissionMarker } from './provider-call.js';
 export async function completeRow(run: JobRun, response: ProviderResponse): Promise<ImageJobResult> {
   const { data, deps, log, timing } = run;
   const requestId = response.requestId ?? run.job.data.providerRequest?.requestIds.join(',') ?? null;
+  // An async request's latency runs from its submission (the collection job starts only once it has finished).
+  const submitted =
+    data.providerRequest === undefined ? run.startedAt : Date.parse(data.providerRequest.submittedAt);
   deps.metrics.providerLatency.observe(
     { provider: data.provider, operation: data.operation, outcome: 'completed' },
-    (Date.now() - run.startedAt) / 1000,
+    (Date.now() - submitted) / 1000,
   );
   await deps.health.recordSuccess(data.provider);
   if (response.throttleMs !== undefined && response.throttleMs > 0) {

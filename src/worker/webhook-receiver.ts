@@ -114,7 +114,7 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions): Pro
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => resolve());
+    server.listen(options.port, options.host.replace(/^\[(.*)\]$/, '$1'), () => resolve());
   });
   const endpoint = new WebhookEndpoint(redis, config.queuePrefix);
   await endpoint.announce(options.publicUrl);

@@ -2,6 +2,8 @@
  * The dashboard over HTTP: batch pages show progress, failures by reason, search and thumbnails; bull-board answers
  * at /queues; files are served only from inside the batch; basic auth is enforced, and required beyond loopback.
  */
+import { symlink } from 'node:fs/promises';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import sharp from 'sharp';
@@ -22,12 +24,14 @@ const prefix = uniquePrefix();
 let simulator: ProviderSimulator;
 let redis: Redis;
 let dashboard: Dashboard;
+let out: string;
+let environment: Record<string, string>;
 const log = pino({ level: 'silent' });
 
 beforeAll(async () => {
   simulator = new ProviderSimulator();
   await simulator.start();
-  const environment = {
+  environment = {
     REDIS_URL: redisUrl(),
     IMAGE_BATCH_QUEUE_PREFIX: prefix,
     LOG_LEVEL: 'silent',
@@ -44,7 +48,7 @@ beforeAll(async () => {
     }),
     jsonLine({ id: 'refused', prompt: '[simulate:refuse] not allowed', resolution: '1024x768' }),
   ]);
-  const out = await temporaryDirectory();
+  out = await temporaryDirectory();
   await runCliInProcess(['run', manifest, '--out', out, '--batch', 'dash'], environment);
   redis = new Redis(redisUrl());
   dashboard = await startDashboard({
@@ -112,6 +116,34 @@ describe('dashboard', () => {
     ]) {
       const response = await fetch(`${dashboard.url}/batches/dash/files/${attempt}`);
       expect(response.status).toBe(404);
+    }
+  });
+
+  it('follows no link out of the batch, and answers 404, not 500, to a NUL in a file name (issue 18)', async () => {
+    await symlink('/etc/passwd', path.join(out, 'dash', 'images', 'planted.png'));
+    for (const route of ['files', 'thumbnails']) {
+      const response = await fetch(`${dashboard.url}/batches/dash/${route}/images/planted.png`);
+      expect(response.status).toBe(404);
+      expect(await response.text()).not.toContain('root:');
+    }
+    expect((await fetch(`${dashboard.url}/batches/dash/files/%00`)).status).toBe(404);
+    expect((await fetch(`${dashboard.url}/batches/dash/files/images%2F%00.png`)).status).toBe(404);
+  });
+
+  it('listens on [::1] written as in a URL (issue 18: it exited with a stack trace)', async () => {
+    const ipv6 = await startDashboard({
+      config: loadConfig(environment),
+      redis,
+      log,
+      host: '[::1]',
+      port: 0,
+      readOnly: true,
+    });
+    try {
+      expect(ipv6.url).toMatch(/^http:\/\/\[::1\]:\d+$/);
+      expect((await fetch(`${ipv6.url}/`)).status).toBe(200);
+    } finally {
+      await ipv6.close();
     }
   });
 

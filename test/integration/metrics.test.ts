@@ -80,7 +80,7 @@ describe('metrics', () => {
       expect(text).toMatch(
         /image_batch_provider_request_seconds_count\{provider="oxen",operation="generate",outcome="completed"\} 2/,
       );
-      expect(text).toMatch(/image_batch_jobs\{provider="oxen",state="completed"\} 2/);
+      expect(text).toMatch(/image_batch_jobs\{provider="oxen",queue="submit",state="completed"\} 2/);
     } finally {
       await pool.close();
       redis.disconnect();

@@ -35,6 +35,14 @@ describe('safeFileStem', () => {
     expect(safeFileStem('a/b')).not.toBe('a_b');
   });
 
+  it('keeps a name that looks hashed apart from the name it looks like (issue 18: two rows, one job)', () => {
+    const hashed = safeFileStem('a/b');
+    expect(hashed).toMatch(/^a_b-[0-9a-f]{8}$/);
+    expect(safeFileStem(hashed)).not.toBe(hashed);
+    const names = ['a/b', hashed, 'a?b', 'a_b', safeFileStem(hashed), 'x-deadbeef', 'x/deadbeef'];
+    expect(new Set(names.map(safeFileStem)).size).toBe(names.length);
+  });
+
   it('caps long names', () => {
     expect(safeFileStem('x'.repeat(500)).length).toBeLessThanOrEqual(109);
   });
