@@ -2,6 +2,7 @@
  * The one builder of results lines (results.jsonl): every completed or failed row's line is made here, from the job's
  * data and what happened to it, so the fields cannot drift between the places that finish a row.
  */
+import { scrubSecrets } from '../shared/secrets.js';
 import { resolutionTier } from '../cost/resolution-tier.js';
 import { roundUsd } from '../cost/usd.js';
 import type { ImageJobData, ResultLine, StoredOutput } from '../shared/job-definitions.js';
@@ -92,7 +93,8 @@ export function failedLine(
     cost_usd_actual: null,
     cost_usd_difference: null,
     usage: null,
-    error: { code: failure.code, message: failure.message },
+    // Scrubbed again here: the line goes to disk, the CSV report and the dashboard (src/shared/secrets.ts).
+    error: { code: failure.code, message: scrubSecrets(failure.message) },
     finished_at: new Date().toISOString(),
   };
 }

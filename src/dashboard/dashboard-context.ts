@@ -131,7 +131,7 @@ export function fileOf(request: Request, response: Response): string | undefined
     joined === '' ||
     joined.split('/').some((part) => part === '' || part === '..' || part.startsWith('.')) ||
     // A NUL or other control character names no file we wrote (and makes the file system throw).
-    /[\u0000-\u001f]/.test(joined)
+    [...joined].some((character) => character.charCodeAt(0) < 0x20)
   ) {
     response.status(404).type('text').send('not found');
     return undefined;

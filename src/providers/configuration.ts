@@ -11,6 +11,7 @@ import {
   type ProviderName,
 } from '../shared/config.js';
 import { ConfigurationError } from '../shared/errors.js';
+import { registerSecret } from '../shared/secrets.js';
 import type { ImageProvider } from './provider.js';
 import type { ProviderSettings } from './provider-settings.js';
 import { OpenAIBatchApi } from './openai/batch-api.js';
@@ -60,6 +61,8 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
   if (kernel === undefined || problems.length > 0)
     throw new ConfigurationError(`invalid environment:\n${[...new Set(problems)].join('\n')}`);
   // Every name was parsed (a failure threw above), so `providers` is whole.
+  for (const settings of Object.values(providers)) registerSecret(settings.apiKey);
+  registerSecret(kernel.dashboardAuth?.password);
   return deepFreeze({ ...kernel, providers: providers as Config['providers'] });
 }
 

@@ -7,9 +7,13 @@
  *   permanent ({@link BadRequestError}, {@link AuthenticationError}, {@link InsufficientCreditError},
  *   {@link NotFoundError}, {@link ContentPolicyError}). The worker maps them onto BullMQ (see src/worker/error-policy.ts).
  *
- * Messages never contain an API key: adapters build them from the provider's response body, not from our request.
+ * Messages never contain an API key: adapters build them from the provider's response body, not from our request,
+ * and a provider error's message is scrubbed of every configured secret and key-shaped string (./secrets.ts), since
+ * a body may echo the key it was sent.
  * Modelled on openai-node's `src/core/error.ts`.
  */
+
+import { scrubSecrets } from './secrets.js';
 
 /** The user's command line is wrong (unknown flag, bad value). CLI exit code 2. */
 export class UsageError extends Error {
@@ -63,7 +67,8 @@ export abstract class ProviderError extends Error {
   readonly requestMaybeSent: boolean;
 
   constructor(message: string, details: ProviderErrorDetails) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    // Built from the provider's answer, which may echo the key it was sent (./secrets.ts).
+    super(scrubSecrets(message), details.cause === undefined ? undefined : { cause: details.cause });
     this.provider = details.provider;
     this.status = details.status;
     this.requestId = details.requestId;

@@ -12,22 +12,35 @@ const HASHED_ENDING = /-[0-9a-f]{8}$/;
 
 /**
  * A file-name-safe form of an untrusted name: only `A-Z a-z 0-9 . _ + -`, no leading dot or dash, at most 100
- * characters. When the name had to change — or already ends as a changed one does — a short hash of the original is
- * appended, so two different names map to the same stem only if their SHA-256 prefixes (32 bits) collide. The result never contains a path separator, `..` at its start, or `:`.
+ * characters. When the name had to change, a short hash of the original is appended, so two different names never
+ * map to the same stem by sanitising alone. The result never contains a path separator, `..` at its start, or `:`.
+ * Row keys, which need a one-to-one mapping, use {@link rowKeyStem}.
  */
 export function safeFileStem(name: string): string {
+  return stemOf(name, false);
+}
+
+/**
+ * The stem of a row key in job ids and file names: {@link safeFileStem}, one-to-one. A key kept as it is never ends
+ * like a changed one (`-` and 8 hex digits), so `a/b` becomes `a_b-c14cddc0` and a key written `a_b-c14cddc0` is
+ * hashed too rather than taken for it (issue 18: two rows became one job). Two keys then share a stem only if their
+ * SHA-256 prefixes (32 bits) collide.
+ */
+export function rowKeyStem(rowKey: string): string {
+  return stemOf(rowKey, true);
+}
+
+function stemOf(name: string, oneToOne: boolean): string {
   let stem = name.replace(UNSAFE_CHARACTERS, '_').replace(/^[.-]+/, '_');
   if (stem.length > MAX_STEM_LENGTH) stem = stem.slice(0, MAX_STEM_LENGTH);
-  // A name kept as it is never ends like a hashed one (`-` and 8 hex digits), so the mapping stays one-to-one: `a/b`
-  // becomes `a_b-c14cddc0`, and a row key written `a_b-c14cddc0` is hashed too, not taken for it.
-  if (stem === name && stem !== '' && !HASHED_ENDING.test(name)) return stem;
+  if (stem === name && stem !== '' && !(oneToOne && HASHED_ENDING.test(name))) return stem;
   const digest = createHash('sha256').update(name).digest('hex').slice(0, 8);
   return `${stem}-${digest}`;
 }
 
 /** BullMQ job id of a row: deterministic, so re-enqueuing a row is a no-op. Never contains `:`. */
 export function jobIdFor(batchId: string, rowKey: string): string {
-  return `${batchId}--${safeFileStem(rowKey)}`;
+  return `${batchId}--${rowKeyStem(rowKey)}`;
 }
 
 /** BullMQ queue name of a provider. One queue per provider, so each has its own rate limit. */

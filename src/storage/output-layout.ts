@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type { OutputFormat } from '../shared/job-definitions.js';
-import { safeFileStem } from '../shared/keys.js';
+import { rowKeyStem, safeFileStem } from '../shared/keys.js';
 
 /** Paths of one batch's files. */
 export interface BatchPaths {
@@ -38,7 +38,7 @@ export function extensionFor(format: OutputFormat): string {
  */
 export function outputImagePath(rowKey: string, index: number, count: number, format: OutputFormat): string {
   const suffix = count > 1 ? `-${index + 1}` : '';
-  return `images/${safeFileStem(rowKey)}${suffix}.${extensionFor(format)}`;
+  return `images/${rowKeyStem(rowKey)}${suffix}.${extensionFor(format)}`;
 }
 
 /**

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { UsageError } from '../shared/errors.js';
-import { safeFileStem } from '../shared/keys.js';
+import { rowKeyStem, safeFileStem } from '../shared/keys.js';
 import {
   bufferOf,
   RESULTS_FOLDER,
@@ -153,7 +153,7 @@ export class S3OutputStore implements OutputStore {
   }
 
   private resultKey(rowKey: string): string {
-    return `${RESULTS_FOLDER}${safeFileStem(rowKey)}.json`;
+    return `${RESULTS_FOLDER}${rowKeyStem(rowKey)}.json`;
   }
 
   async writeResultLine(batchId: string, line: PendingResultLine): Promise<void> {

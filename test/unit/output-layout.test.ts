@@ -2,7 +2,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { jobIdFor, queueNameFor } from '../../src/shared/keys.js';
 import { batchPaths, outputImagePath, resolveInside } from '../../src/storage/output-layout.js';
-import { safeFileStem } from '../../src/shared/keys.js';
+import { rowKeyStem, safeFileStem } from '../../src/shared/keys.js';
 
 describe('safeFileStem', () => {
   it('keeps safe names unchanged', () => {
@@ -35,12 +35,13 @@ describe('safeFileStem', () => {
     expect(safeFileStem('a/b')).not.toBe('a_b');
   });
 
-  it('keeps a name that looks hashed apart from the name it looks like (issue 18: two rows, one job)', () => {
-    const hashed = safeFileStem('a/b');
+  it('keeps a row key that looks hashed apart from the key it looks like (issue 18: two rows, one job)', () => {
+    const hashed = rowKeyStem('a/b');
     expect(hashed).toMatch(/^a_b-[0-9a-f]{8}$/);
-    expect(safeFileStem(hashed)).not.toBe(hashed);
-    const names = ['a/b', hashed, 'a?b', 'a_b', safeFileStem(hashed), 'x-deadbeef', 'x/deadbeef'];
-    expect(new Set(names.map(safeFileStem)).size).toBe(names.length);
+    expect(rowKeyStem(hashed)).not.toBe(hashed);
+    const keys = ['a/b', hashed, 'a?b', 'a_b', rowKeyStem(hashed), 'x-deadbeef', 'x/deadbeef'];
+    expect(new Set(keys.map(rowKeyStem)).size).toBe(keys.length);
+    expect(new Set(keys.map((key) => jobIdFor('b', key))).size).toBe(keys.length);
   });
 
   it('caps long names', () => {
