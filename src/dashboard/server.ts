@@ -14,7 +14,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import type { Queue } from 'bullmq';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import basicAuth from 'express-basic-auth';
 import { BatchStore } from '../batch/batch-store.js';
 import { ProviderHealth } from '../batch/provider-health.js';
@@ -65,10 +65,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
   const app = express();
   app.disable('x-powered-by');
+  app.use(hostGuard(options));
   if (options.auth !== undefined) {
     const users = { [options.auth.user]: options.auth.password };
     app.use(basicAuth({ users, challenge: true, realm: 'image-batch' }));
   }
+  app.use('/queues', bullBoardWriteGuard(options.readOnly));
   app.use('/queues', bullBoardRouter([...queues.values(), ...collectQueues.values()], options.readOnly));
   app.use(express.urlencoded({ extended: false, limit: '16kb' }));
   addPageRoutes(app, context);
@@ -93,6 +95,51 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.all([...queues.values(), ...collectQueues.values()].map((queue) => queue.close()));
     },
+  };
+}
+
+/**
+ * Answer only requests addressed to this dashboard by name: the loopback names, the address it listens on, and
+ * `IMAGE_BATCH_DASHBOARD_HOSTS`. A page served from another name that resolves to this machine (DNS rebinding) gets
+ * 421, so it can neither read the CSRF token nor pass the same-origin check, which trusts the Host header.
+ */
+function hostGuard(options: DashboardOptions): RequestHandler {
+  const allowed = new Set([...LOOPBACK, ...options.config.dashboardHosts]);
+  if (!['0.0.0.0', '::', '[::]'].includes(options.host)) allowed.add(options.host.toLowerCase());
+  return (request, response, next) => {
+    const host = (request.get('host') ?? '').toLowerCase().replace(/:\d+$/, '');
+    if (allowed.has(host)) return next();
+    response
+      .status(421)
+      .type('text')
+      .send('this dashboard does not answer to that host name; add it to IMAGE_BATCH_DASHBOARD_HOSTS\n');
+  };
+}
+
+/**
+ * bull-board's own API writes under the rule of ours: refused in read-only mode, refused unless the browser says it
+ * comes from this very origin (a cross-site `text/plain` POST created jobs), and retries refused outright — a retry
+ * of a paid job is made from the batch page, which prices it and asks first.
+ */
+function bullBoardWriteGuard(readOnly: boolean): RequestHandler {
+  return (request, response, next) => {
+    if (request.method === 'GET' || request.method === 'HEAD') return next();
+    const origin = request.get('origin');
+    const site = request.get('sec-fetch-site');
+    const sameOrigin =
+      origin === undefined
+        ? site === undefined || site === 'same-origin'
+        : origin === `${request.protocol}://${request.get('host')}`;
+    if (readOnly || !sameOrigin)
+      return void response.status(403).type('text').send('refused: read-only, or not from this dashboard\n');
+    if (/\/retry(\/|$)/.test(request.path))
+      return void response
+        .status(403)
+        .type('text')
+        .send(
+          'retries of paid jobs are off here: retry failed rows from the batch page, which prices them first\n',
+        );
+    next();
   };
 }
 

@@ -68,6 +68,7 @@ const kernelSchema = z
     IMAGE_BATCH_STALLED_INTERVAL_MS: positiveInteger(30_000),
     IMAGE_BATCH_MAX_STALLED_COUNT: positiveInteger(3),
     IMAGE_BATCH_WEBHOOK_RECONCILE_MS: positiveInteger(60_000),
+    IMAGE_BATCH_DASHBOARD_HOSTS: z.string().default(''),
   })
   .transform((env) => ({
     /** Redis connection URL. Default `redis://127.0.0.1:6379`. */
@@ -119,6 +120,13 @@ const kernelSchema = z
      * for deliveries that never arrive. Default 60 000 (under fal's 6-minute result lifetime).
      */
     webhookReconcileMs: env.IMAGE_BATCH_WEBHOOK_RECONCILE_MS,
+    /**
+     * Host names the dashboard answers to besides the loopback names and the address it listens on (the `Host` header
+     * of every request is checked: a DNS-rebinding page cannot reach it under its own name).
+     */
+    dashboardHosts: env.IMAGE_BATCH_DASHBOARD_HOSTS.split(',')
+      .map((host) => host.trim().toLowerCase())
+      .filter((host) => host !== ''),
   }));
 
 /** The kernel settings (frozen); each provider's settings join them in `Config` (src/providers/configuration.ts). */

@@ -52,6 +52,28 @@ export class LocalOutputStore implements OutputStore {
     return this.fileOf(batchId, relativePath);
   }
 
+  async removeStaleStaging(batchId: string, relativePath: string, olderThanMs: number): Promise<number> {
+    const target = this.fileOf(batchId, relativePath);
+    const directory = path.dirname(target);
+    const stem = `${path.basename(target)}.`;
+    let names: string[];
+    try {
+      names = await readdir(directory);
+    } catch {
+      return 0;
+    }
+    let removed = 0;
+    for (const name of names) {
+      if (!name.startsWith(stem) || !name.endsWith('.part')) continue;
+      const file = path.join(directory, name);
+      const info = await stat(file).catch(() => undefined);
+      if (info === undefined || Date.now() - info.mtimeMs < olderThanMs) continue;
+      await rm(file, { force: true });
+      removed += 1;
+    }
+    return removed;
+  }
+
   async stagingPath(batchId: string, relativePath: string): Promise<string> {
     const target = this.fileOf(batchId, relativePath);
     await this.makeDirectory(path.dirname(target));

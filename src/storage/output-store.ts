@@ -41,6 +41,11 @@ export interface OutputStore {
   localPath(batchId: string, relativePath: string): string | undefined;
   /** A local path to write a file to before {@link putFile} takes it (beside the target for a directory). */
   stagingPath(batchId: string, relativePath: string): Promise<string>;
+  /**
+   * Remove the staged files of `relativePath` that a killed worker left (older than `olderThanMs`), when the store
+   * keeps them beside the target. Called when a row is recovered. @returns how many were removed.
+   */
+  removeStaleStaging?(batchId: string, relativePath: string, olderThanMs: number): Promise<number>;
   /** Move the finished local file `stagedFile` to `relativePath` of the batch (the staged file is consumed). */
   putFile(batchId: string, relativePath: string, stagedFile: string): Promise<void>;
   /** Append the lines of local file `stagedFile` to the batch's `relativePath` (rejects.jsonl); the file is consumed. */

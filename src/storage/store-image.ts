@@ -20,6 +20,11 @@ export interface StoreOptions {
   /** Largest output file accepted, bytes. */
   maxBytes: number;
   signal?: AbortSignal;
+  /**
+   * Set when the row is recovered (its job ran before and was cut off): staged files a killed worker left for this
+   * image, older than this many ms, are removed first.
+   */
+  removeStagingOlderThanMs?: number;
 }
 
 /** Largest decoded output accepted, in pixels (GPT Image 2 makes at most 3840x2160). */
@@ -39,6 +44,8 @@ export async function storeOutputImage(
   expectedFormat: OutputFormat,
   options: StoreOptions,
 ): Promise<StoredOutput> {
+  if (options.removeStagingOlderThanMs !== undefined)
+    await store.removeStaleStaging?.(batchId, relativePath, options.removeStagingOlderThanMs);
   const temporary = await store.stagingPath(batchId, relativePath);
   try {
     // Inline (base64) images are checked and hashed in memory, where they already are; downloads as they stream.

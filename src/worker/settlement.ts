@@ -57,6 +57,9 @@ export async function completeRow(run: JobRun, response: ProviderResponse): Prom
           timeoutMs: timing.timeoutMs,
           maxBytes: deps.maxOutputBytes,
           signal: AbortSignal.timeout(timing.timeoutMs),
+          // A job started before and cut off (a killed worker) may have left `*.part` files: older than its lock, they
+          // are no one's.
+          ...(run.job.attemptsStarted > 1 ? { removeStagingOlderThanMs: deps.lockDurationMs } : {}),
         },
       ),
     );

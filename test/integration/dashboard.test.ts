@@ -3,6 +3,7 @@
  * at /queues; files are served only from inside the batch; basic auth is enforced, and required beyond loopback.
  */
 import { symlink } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import pino from 'pino';
@@ -128,6 +129,33 @@ describe('dashboard', () => {
     }
     expect((await fetch(`${dashboard.url}/batches/dash/files/%00`)).status).toBe(404);
     expect((await fetch(`${dashboard.url}/batches/dash/files/images%2F%00.png`)).status).toBe(404);
+  });
+
+  it('answers only to its own host names (DNS rebinding) and keeps bull-board writes same-origin, without retries', async () => {
+    const { port } = new URL(dashboard.url);
+    const asHost = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const request = httpRequest({ host: '127.0.0.1', port, path: '/', headers: { host } }, (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        });
+        request.on('error', reject);
+        request.end();
+      });
+    expect(await asHost(`attacker.example:${port}`)).toBe(421);
+    expect(await asHost(`localhost:${port}`)).toBe(200);
+    const crossSite = await fetch(`${dashboard.url}/queues/api/queues/provider-oxen/add`, {
+      method: 'POST',
+      headers: { origin: 'http://attacker.example', 'content-type': 'text/plain' },
+      body: JSON.stringify({ name: 'x', data: {} }),
+    });
+    expect(crossSite.status).toBe(403);
+    const retry = await fetch(`${dashboard.url}/queues/api/queues/provider-oxen/retry/failed`, {
+      method: 'PUT',
+      headers: { origin: dashboard.url },
+    });
+    expect(retry.status).toBe(403);
+    expect(await retry.text()).toMatch(/retries of paid jobs are off/);
   });
 
   it('listens on [::1] written as in a URL (issue 18: it exited with a stack trace)', async () => {

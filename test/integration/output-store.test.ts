@@ -3,7 +3,10 @@
  * loopback). What a worker writes is what a report, the dashboard and a recovering worker read back.
  */
 import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,6 +17,7 @@ import {
 } from '../../src/storage/output-store.js';
 import { S3OutputStore, s3ClientConfig, s3SettingsFromEnv } from '../../src/storage/s3-store.js';
 import { LocalOutputStore } from '../../src/storage/local-store.js';
+import { storeOutputImage } from '../../src/storage/store-image.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { startObjectStorage, type ObjectStorage } from '../helpers/object-storage.js';
 
@@ -121,6 +125,40 @@ describe.each(implementations)('%s', (_name, makeStore) => {
     const staged = await store.stagingPath('b', 'images/x.png');
     await writeFile(staged, 'x');
     await expect(store.putFile('b', '../other/x.png', staged)).rejects.toThrow(/outside the batch/);
+  });
+});
+
+describe('staged files left by a killed worker (issue 18)', () => {
+  it('are removed when the row is recovered, once older than the lock; a fresh one is left to its writer', async () => {
+    const root = await temporaryDirectory();
+    const store = new LocalOutputStore(root);
+    const image = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#123456' } })
+      .png()
+      .toBuffer();
+    const target = store.localPath('b', 'images/row-1.png');
+    await mkdir(path.dirname(target), { recursive: true });
+    const stale = `${target}.4242-deadbeef.part`;
+    const fresh = `${target}.4343-cafef00d.part`;
+    await writeFile(stale, 'half an image');
+    await writeFile(fresh, 'being written');
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await utimes(stale, hourAgo, hourAgo);
+    await storeOutputImage(
+      { kind: 'base64', data: image.toString('base64') },
+      store,
+      'b',
+      'images/row-1.png',
+      'png',
+      {
+        provider: 'fal',
+        timeoutMs: 5000,
+        maxBytes: 1_000_000,
+        removeStagingOlderThanMs: 60_000,
+      },
+    );
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(fresh)).toBe(true);
+    expect(existsSync(target)).toBe(true);
   });
 });
 
