@@ -13,26 +13,24 @@ import { ProviderHealth } from './provider-health.js';
  * The collect queue of each provider (collection jobs of accepted asynchronous requests, src/worker/collection.ts), on
  * `redis` under `prefix`. Close them when done.
  */
-export function openCollectQueues(
-  redis: Redis,
-  prefix: string,
-  providers: readonly ProviderName[],
-): Array<{ name: ProviderName; queue: Queue }> {
-  return providers.map((name) => ({
-    name,
-    queue: new Queue(collectQueueNameFor(name), { connection: redis, prefix }),
-  }));
+export function openCollectQueues(redis: Redis, prefix: string, providers: readonly ProviderName[]) {
+  return openQueues(redis, prefix, providers, collectQueueNameFor);
 }
 
 /** One queue per provider (its submissions), on `redis` under `prefix`. Close them when done. */
-export function openProviderQueues(
+export function openProviderQueues(redis: Redis, prefix: string, providers: readonly ProviderName[]) {
+  return openQueues(redis, prefix, providers, queueNameFor);
+}
+
+function openQueues(
   redis: Redis,
   prefix: string,
   providers: readonly ProviderName[],
+  queueName: (provider: ProviderName) => string,
 ): Array<{ name: ProviderName; queue: Queue }> {
   return providers.map((name) => ({
     name,
-    queue: new Queue(queueNameFor(name), { connection: redis, prefix }),
+    queue: new Queue(queueName(name), { connection: redis, prefix }),
   }));
 }
 

@@ -32,8 +32,11 @@ export interface WebhookReceiverOptions {
   port: number;
   /** Address to listen on. */
   host: string;
-  /** Where the providers reach this receiver, e.g. `https://hooks.example.com` (deliveries go to `/webhooks/<name>`). */
-  publicUrl: string;
+  /**
+   * Where the providers reach this receiver, e.g. `https://hooks.example.com` (deliveries go to `/webhooks/<name>`);
+   * default: its own local URL (providers on this machine, such as the simulator).
+   */
+  publicUrl?: string;
   log: Logger;
 }
 
@@ -116,21 +119,23 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions): Pro
     server.once('error', reject);
     server.listen(options.port, options.host.replace(/^\[(.*)\]$/, '$1'), () => resolve());
   });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  const publicUrl = options.publicUrl ?? url;
   const endpoint = new WebhookEndpoint(redis, config.queuePrefix);
-  await endpoint.announce(options.publicUrl);
+  await endpoint.announce(publicUrl);
   const renewal = setInterval(() => {
-    endpoint.announce(options.publicUrl).catch((error: unknown) => {
+    endpoint.announce(publicUrl).catch((error: unknown) => {
       log.warn({ err: error }, 'could not renew the webhook announcement');
     });
   }, ANNOUNCEMENT_MS / 3);
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `http://${host}:${address.port}`,
+    url,
     counts,
     async close() {
       clearInterval(renewal);
-      await endpoint.withdraw(options.publicUrl).catch(() => undefined);
+      await endpoint.withdraw(publicUrl).catch(() => undefined);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -26,3 +26,14 @@ export async function writeManifest(directory: string, name: string, lines: stri
 export function jsonLine(fields: Record<string, unknown>): string {
   return JSON.stringify(fields);
 }
+
+/** A JSONL manifest of `rows` low-quality rows of `provider`, ids and prompts `<tag>-<n>` / `<tag> <n>`. */
+export async function providerManifest(tag: string, rows: number, provider: string): Promise<string> {
+  return writeManifest(
+    await manifestFolder(),
+    `${tag}.jsonl`,
+    Array.from({ length: rows }, (_, index) =>
+      jsonLine({ id: `${tag}-${index}`, provider, prompt: `${tag} ${index}`, quality: 'low' }),
+    ),
+  );
+}

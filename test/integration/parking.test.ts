@@ -9,23 +9,12 @@ import { openCollectQueues, openProviderQueues } from '../../src/batch/queues.js
 import { planRetry, retryFailedRows } from '../../src/batch/retry-failed.js';
 import { runCliInProcess } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
-import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { providerManifest } from '../helpers/manifests.js';
 import { redisUrl } from '../helpers/redis.js';
 import { resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
 const suite = simulatorSuite();
-
-async function falManifest(tag: string, rows: number): Promise<string> {
-  const folder = await manifestFolder();
-  return writeManifest(
-    folder,
-    `${tag}.jsonl`,
-    Array.from({ length: rows }, (_, index) =>
-      jsonLine({ id: `${tag}-${index}`, provider: 'fal', prompt: `${tag} ${index}`, quality: 'low' }),
-    ),
-  );
-}
 
 function runArguments(manifest: string, out: string, batch: string): string[] {
   return ['run', manifest, '--out', out, '--batch', batch, '--requests-per-minute', '0'];
@@ -36,7 +25,7 @@ describe('parked requests', () => {
     const simulator = suite.simulator();
     simulator.setLatency(4000);
     try {
-      const manifest = await falManifest('parked', 40);
+      const manifest = await providerManifest('parked', 40, 'fal');
       const out = await temporaryDirectory();
       const run = await runCliInProcess(
         runArguments(manifest, out, 'parked'),
@@ -56,7 +45,7 @@ describe('parked requests', () => {
   it('a row whose accepted request failed is retried by submitting it again, once, and keeps one line', async () => {
     const simulator = suite.simulator();
     simulator.injectFaults([{ provider: 'fal', taskFailure: 'the GPU fell over' }]);
-    const manifest = await falManifest('collected', 1);
+    const manifest = await providerManifest('collected', 1, 'fal');
     const out = await temporaryDirectory();
     const environment = suite.environment();
     const before = simulator.submissionsByProvider.get('fal') ?? 0;

@@ -5,28 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { runCliInProcess } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
-import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { providerManifest } from '../helpers/manifests.js';
 import { resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
 const suite = simulatorSuite();
-
-async function falManifest(tag: string, rows: number): Promise<string> {
-  const folder = await manifestFolder();
-  return writeManifest(
-    folder,
-    `${tag}.jsonl`,
-    Array.from({ length: rows }, (_, index) =>
-      jsonLine({
-        id: `${tag}-${index}`,
-        provider: 'fal',
-        prompt: `${tag} ${index}`,
-        resolution: '1024x1024',
-        quality: 'low',
-      }),
-    ),
-  );
-}
 
 describe('poll budget', () => {
   it('20 requests in flight, polled every 50 ms each, stay within 600 polls a minute', async () => {
@@ -34,7 +17,7 @@ describe('poll budget', () => {
     simulator.setLatency(3000);
     const before = simulator.statusCallsByProvider.get('fal') ?? 0;
     try {
-      const manifest = await falManifest('budget', 20);
+      const manifest = await providerManifest('budget', 20, 'fal');
       const out = await temporaryDirectory();
       const started = Date.now();
       const run = await runCliInProcess(
@@ -70,7 +53,7 @@ describe('poll budget', () => {
     simulator.setStatusRateLimit(120);
     const throttledBefore = simulator.throttledStatusCallsByProvider.get('fal') ?? 0;
     try {
-      const manifest = await falManifest('throttled', 10);
+      const manifest = await providerManifest('throttled', 10, 'fal');
       const out = await temporaryDirectory();
       const run = await runCliInProcess(
         [
