@@ -224,7 +224,7 @@ describe('worker', () => {
   });
   afterAll(async () => simulator.stop());
 
-  it('on SIGTERM releases jobs waiting on async requests; the next run resumes them without submitting again', async () => {
+  it('on SIGTERM leaves accepted async requests parked; the next run collects them without submitting again', async () => {
     const folder = await manifestFolder();
     const rows = Array.from({ length: 6 }, (_, index) =>
       jsonLine({ id: `r${index}`, prompt: `drain row ${index}`, resolution: '1024x768' }),
@@ -246,13 +246,17 @@ describe('worker', () => {
     const deadline = Date.now() + 30_000;
     while (simulator.paidRequestTotal < 2 && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(simulator.paidRequestTotal).toBe(2);
+    // Accepted requests are parked (they hold no slot), so more than 2 may be in flight by now.
+    expect(simulator.paidRequestTotal).toBeGreaterThanOrEqual(2);
     worker.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(worker.output().stdout).toContain('no job was left behind');
 
-    const status = await runCliProcess(['status', 'drain', '--json'], environment);
-    expect(JSON.parse(status.stdout)).toMatchObject({ rows: 6, completed: 0, failed: 0, pending: 6 });
+    const status = JSON.parse(
+      (await runCliProcess(['status', 'drain', '--json'], environment)).stdout,
+    ) as Record<string, number>;
+    expect(status).toMatchObject({ rows: 6, failed: 0 });
+    expect(status.pending).toBeGreaterThan(0);
 
     const resumed = await runCliProcess(['run', manifest, '--out', out, '--batch', 'drain'], environment);
     expect(resumed.exitCode).toBe(0);
