@@ -11,6 +11,22 @@ import { simulatorSuite } from '../helpers/simulator-suite.js';
 
 const suite = simulatorSuite();
 
+/** `run` of `manifest` into `out` as batch `batch`, `concurrency` jobs at once, no creation limit of ours. */
+function runArguments(manifest: string, out: string, batch: string, concurrency: number): string[] {
+  return [
+    'run',
+    manifest,
+    '--out',
+    out,
+    '--batch',
+    batch,
+    '--concurrency',
+    String(concurrency),
+    '--requests-per-minute',
+    '0',
+  ];
+}
+
 describe('poll budget', () => {
   it('20 requests in flight, polled every 50 ms each, stay within 600 polls a minute', async () => {
     const simulator = suite.simulator();
@@ -21,18 +37,7 @@ describe('poll budget', () => {
       const out = await temporaryDirectory();
       const started = Date.now();
       const run = await runCliInProcess(
-        [
-          'run',
-          manifest,
-          '--out',
-          out,
-          '--batch',
-          'budget',
-          '--concurrency',
-          '20',
-          '--requests-per-minute',
-          '0',
-        ],
+        runArguments(manifest, out, 'budget', 20),
         suite.environment({ FAL_CONCURRENCY: '20', FAL_POLL_INTERVAL_MS: '50', FAL_POLLS_PER_MINUTE: '600' }),
       );
       const seconds = (Date.now() - started) / 1000;
@@ -56,18 +61,7 @@ describe('poll budget', () => {
       const manifest = await providerManifest('throttled', 10, 'fal');
       const out = await temporaryDirectory();
       const run = await runCliInProcess(
-        [
-          'run',
-          manifest,
-          '--out',
-          out,
-          '--batch',
-          'throttled',
-          '--concurrency',
-          '10',
-          '--requests-per-minute',
-          '0',
-        ],
+        runArguments(manifest, out, 'throttled', 10),
         suite.environment({ FAL_CONCURRENCY: '10', FAL_POLL_INTERVAL_MS: '50', FAL_POLLS_PER_MINUTE: '0' }),
       );
       expect(run.stdout, run.stdout + run.stderr).toMatch(/10 completed, 0 failed, 0 pending/);
