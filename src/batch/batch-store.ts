@@ -7,7 +7,7 @@ import { PriceCatalogue } from '../cost/price-catalogue.js';
 import type { PricingOverride } from '../cost/pricing-file.js';
 import type { Redis } from 'ioredis';
 import { type RowSource } from '../shared/job-definitions.js';
-import { batchKeys, type BatchKeys } from '../shared/keys.js';
+import { batchKeys, rowKeyStem, type BatchKeys } from '../shared/keys.js';
 import { roundUsd } from '../cost/usd.js';
 import { RESOLUTION_TIERS, type ResolutionTier } from '../cost/resolution-tier.js';
 import { LuaCommands } from '../shared/lua-commands.js';
@@ -20,7 +20,11 @@ import { OpenAIBatchRecords } from './openai-batch-records.js';
  * not; or a row key clash with another place.
  */
 export type RowClassification =
-  { kind: 'new' } | { kind: 'present'; finished: boolean } | { kind: 'conflict'; existingSource: string };
+  | { kind: 'new' }
+  | { kind: 'present'; finished: boolean }
+  | { kind: 'conflict'; existingSource: string }
+  /** Another row key has the same {@link rowKeyStem} (job id, file names): this row cannot be told apart. */
+  | { kind: 'stem-collision'; otherRowKey: string };
 
 /** Counts and cost of a batch so far. */
 export interface BatchStatus {
@@ -62,8 +66,8 @@ export function sourceText(source: RowSource): string {
 
 /** The batch records' Lua scripts (./lua/*.lua). */
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
-  classifyRows: { file: 'classify-rows.lua', numberOfKeys: 2 },
-  registerRows: { file: 'register-rows.lua', numberOfKeys: 2 },
+  classifyRows: { file: 'classify-rows.lua', numberOfKeys: 3 },
+  registerRows: { file: 'register-rows.lua', numberOfKeys: 3 },
   recordReject: { file: 'record-reject.lua', numberOfKeys: 2 },
   recordOutcome: { file: 'record-outcome.lua', numberOfKeys: 6 },
   forgetFailure: { file: 'forget-failure.lua', numberOfKeys: 2 },
@@ -131,10 +135,12 @@ export class BatchStore {
       'classifyRows',
       keys.rows,
       keys.outcomes,
-      ...rows.flatMap((row) => [row.rowKey, row.source]),
+      keys.stems,
+      ...rows.flatMap((row) => [row.rowKey, row.source, rowKeyStem(row.rowKey)]),
     )) as string[];
     return reply.map((value): RowClassification => {
       if (value === '') return { kind: 'new' };
+      if (value.startsWith('!')) return { kind: 'stem-collision', otherRowKey: value.slice(1) };
       if (value === '=' || value === '~') return { kind: 'present', finished: value === '=' };
       return { kind: 'conflict', existingSource: value };
     });
@@ -149,11 +155,12 @@ export class BatchStore {
       'registerRows',
       keys.rows,
       keys.meta,
-      ...rows.flatMap((row) => [row.rowKey, row.source]),
+      keys.stems,
+      ...rows.flatMap((row) => [row.rowKey, row.source, rowKeyStem(row.rowKey)]),
     )) as number;
   }
 
-  /** Note a rejected row. @returns true the first time this `manifest:line` is rejected in the batch. */
+  /** Note a rejected row by its key (`manifest:line:code`). @returns true the first time in the batch. */
   async recordReject(batchId: string, source: string): Promise<boolean> {
     const keys = this.keys(batchId);
     return ((await SCRIPTS.run(this.redis, 'recordReject', keys.rejects, keys.meta, source)) as number) === 1;

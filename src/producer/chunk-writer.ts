@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { ProviderName } from '../shared/config.js';
 import { PROVIDER_BACKOFF_TYPE } from '../shared/job-definitions.js';
-import { jobIdFor, queueNameFor } from '../shared/keys.js';
+import { jobIdFor, queueNameFor, rowKeyStem } from '../shared/keys.js';
 import { CANARY_HOLD_MS } from '../batch/canary.js';
 import type { CanaryPicker } from './canary-picker.js';
 import { addToEstimate, type CostEstimate, type PendingRow } from './estimate.js';
@@ -101,25 +101,31 @@ export class ChunkWriter {
     const fresh: PendingRow[] = [];
     const unfinished: PendingRow[] = [];
     const seenInChunk = new Map<string, string>();
+    const stemsInChunk = new Map<string, string>();
     for (const [index, row] of rows.entries()) {
       const classification = classifications[index]!;
       const earlier = seenInChunk.get(row.rowKey);
+      const stemOwner = stemsInChunk.get(rowKeyStem(row.rowKey));
+      if (classification.kind === 'stem-collision' || (stemOwner !== undefined && stemOwner !== row.rowKey)) {
+        const other = classification.kind === 'stem-collision' ? classification.otherRowKey : stemOwner!;
+        await this.rejectRow(
+          row,
+          'row_key_collision',
+          `row key "${row.rowKey}" and row key "${other}" would share a job id and file names: give this row another id`,
+        );
+        continue;
+      }
       if (classification.kind === 'conflict' || earlier !== undefined) {
-        const [manifest, line] = splitSource(row.source);
         const existing = classification.kind === 'conflict' ? classification.existingSource : earlier;
-        const message = `row key "${row.rowKey}" is already used by ${existing}`;
-        await this.reject({
-          manifest,
-          line,
-          row_key: row.rowKey,
-          field: 'id',
-          code: 'duplicate_row_key',
-          message,
-          errors: [],
-        });
+        await this.rejectRow(
+          row,
+          'duplicate_row_key',
+          `row key "${row.rowKey}" is already used by ${existing}`,
+        );
         continue;
       }
       seenInChunk.set(row.rowKey, row.source);
+      stemsInChunk.set(rowKeyStem(row.rowKey), row.rowKey);
       if (classification.kind === 'new') fresh.push(row);
       else {
         this.counts.alreadyEnqueued += 1;
@@ -131,6 +137,12 @@ export class ChunkWriter {
     for (const row of fresh) addToEstimate(this.counts.estimate, row);
     this.counts.enqueued += fresh.length;
     return [...fresh, ...unfinished].map((row) => ({ row, held: held.has(row.rowKey) }));
+  }
+
+  /** Reject a row whose key cannot be used, at its manifest line. */
+  private async rejectRow(row: PendingRow, code: string, message: string): Promise<void> {
+    const [manifest, line] = splitSource(row.source);
+    await this.reject({ manifest, line, row_key: row.rowKey, field: 'id', code, message, errors: [] });
   }
 
   /**

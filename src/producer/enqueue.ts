@@ -130,11 +130,16 @@ export async function enqueueManifests(
   if (!options.dryRun && (store === undefined || redis === undefined))
     throw new Error('enqueueManifests needs Redis unless dryRun is set');
   const rejects = options.dryRun ? undefined : new RejectsWriter(outputStore, options.batchId);
+  // One key per reject: the printed count and the lines of rejects.jsonl are the same rejects (issue 18.5).
+  const rejectedThisRun = new Set<string>();
   const reject = async (line: RejectLine): Promise<void> => {
+    const key = `${line.manifest}:${line.line}:${line.code}`;
+    if (rejectedThisRun.has(key)) return;
+    rejectedThisRun.add(key);
     report.rejected += 1;
     if (report.rejectSamples.length < MAX_REJECT_SAMPLES) report.rejectSamples.push(line);
     if (rejects === undefined || store === undefined) return;
-    if (await store.recordReject(options.batchId, `${line.manifest}:${line.line}`)) await rejects.write(line);
+    if (await store.recordReject(options.batchId, key)) await rejects.write(line);
   };
   const canary = options.dryRun || store === undefined ? undefined : await canaryOf(options, store);
   const writer =
@@ -243,8 +248,16 @@ async function readEveryManifest(
     for (const row of rows) addToEstimate(report.estimate, row);
     report.enqueued += rows.length;
   };
+  const seenManifests = new Set<string>();
   for (const manifest of options.manifests) {
     const absolute = path.resolve(manifest);
+    if (seenManifests.has(absolute)) {
+      const warning = `${manifest} is given more than once: read once`;
+      report.warnings.push(warning);
+      options.log.warn(warning);
+      continue;
+    }
+    seenManifests.add(absolute);
     const origin = {
       manifest,
       directory: path.dirname(absolute),

@@ -1,19 +1,19 @@
 /**
- * Streaming manifest readers: CSV (header row) and JSONL, chosen by file extension. Memory stays constant whatever the
- * file size. Each yields the raw fields of every row with its line number, or a problem with the line it was found on;
+ * Streaming manifest readers: CSV (header row) and JSONL, chosen by file extension. Memory is bounded by the longest
+ * record whatever the file size. A record that cannot be read is one problem at its own line (with the byte offset
+ * for invalid UTF-8), and reading goes on at the next line. Each yields the raw fields of every row with its line number, or a problem with the line it was found on;
  * nothing in the file is skipped without a {@link ManifestProblem} saying so.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
-import { parse, CsvError } from 'csv-parse';
+import { scanCsvRecord } from './csv-scanner.js';
+import { frameRecords, lineEnd, type ScanResult } from './record-framer.js';
 
 /** A row as read from the file, before validation. CSV cells are strings; JSONL values keep their JSON type. */
 export interface RawManifestRow {
   kind: 'row';
-  /** 1-based line of the file where the row ends (a CSV row with a quoted line break spans several lines). */
+  /** 1-based line of the file where the row starts (a CSV row with a quoted line break spans several lines). */
   line: number;
   fields: Record<string, unknown>;
 }
@@ -32,13 +32,20 @@ export interface ManifestProblem {
 }
 
 /** Problems of the whole file or its header, not of a row. */
-const FILE_PROBLEMS = new Set(['unsupported_manifest', 'unreadable_manifest', 'duplicate_column']);
+const FILE_PROBLEMS = new Set([
+  'unsupported_manifest',
+  'unreadable_manifest',
+  'duplicate_column',
+  'unreadable_header',
+]);
 
 export type ManifestEntry = RawManifestRow | ManifestProblem;
 export type ManifestFormat = 'csv' | 'jsonl';
 
-/** Longest CSV record accepted, in characters: a stray quote must not swallow the whole file into memory. */
-const MAX_CSV_RECORD_CHARACTERS = 1_000_000;
+/** Longest CSV record accepted, in bytes: an unclosed quote must not swallow the whole file into memory. */
+const MAX_CSV_RECORD_BYTES = 1_000_000;
+/** Longest JSONL line accepted, in bytes: room for images given inline as data URLs. */
+const MAX_JSONL_LINE_BYTES = 64 * 1024 * 1024;
 
 /**
  * The manifest format of a path, from its extension (`.csv`; `.jsonl` or `.ndjson`).
@@ -55,6 +62,8 @@ export function manifestFormat(filePath: string): ManifestFormat | undefined {
 export interface ReadManifestOptions {
   /** Called as the file is read, with the bytes read since the last call (for progress bars). */
   onBytesRead?: (bytes: number) => void;
+  /** Longest record, in bytes (default 1,000,000 for CSV, 64 MiB for JSONL); a longer one is one reject. */
+  maxRecordBytes?: number;
 }
 
 /**
@@ -86,104 +95,109 @@ export async function* readManifest(
   const input = createReadStream(filePath);
   const onBytesRead = options.onBytesRead;
   if (onBytesRead !== undefined) input.on('data', (chunk) => onBytesRead(chunk.length));
-  yield* format === 'csv' ? readCsv(input) : readJsonLines(input);
+  yield* readManifestBytes(input, format, options);
 }
 
-async function* readCsv(input: Readable): AsyncGenerator<ManifestEntry> {
-  const problems: ManifestProblem[] = [];
-  let headerProblem: ManifestProblem | undefined;
-  const parser = input.pipe(
-    parse({
-      bom: true,
-      info: true,
-      skip_empty_lines: true,
-      skip_records_with_error: true,
-      max_record_size: MAX_CSV_RECORD_CHARACTERS,
-      columns: (header: string[]) => {
-        const names = header.map((name) => name.trim().toLowerCase());
-        const seen = new Set<string>();
-        for (const name of names) {
-          if (seen.has(name))
-            headerProblem = problem(1, 'duplicate_column', `column "${name}" appears twice in the header`);
-          seen.add(name);
-        }
-        return names;
-      },
-    }),
-  );
-  parser.on('skip', (error: CsvError) => problems.push(csvProblem(error)));
-  try {
-    for await (const { record, info } of parser as AsyncIterable<{
-      record: Record<string, string>;
-      info: { lines: number };
-    }>) {
-      if (headerProblem !== undefined) break;
-      yield* problems.splice(0);
-      yield { kind: 'row', line: info.lines, fields: record };
+/**
+ * Read a manifest given as its bytes in order (chunks split anywhere), as {@link readManifest} reads a file.
+ */
+export function readManifestBytes(
+  chunks: AsyncIterable<Buffer>,
+  format: ManifestFormat,
+  options: Pick<ReadManifestOptions, 'maxRecordBytes'> = {},
+): AsyncGenerator<ManifestEntry> {
+  return format === 'csv'
+    ? readCsv(chunks, options.maxRecordBytes ?? MAX_CSV_RECORD_BYTES)
+    : readJsonLines(chunks, options.maxRecordBytes ?? MAX_JSONL_LINE_BYTES);
+}
+
+async function* readCsv(input: AsyncIterable<Buffer>, maxRecordBytes: number): AsyncGenerator<ManifestEntry> {
+  let header: string[] | undefined;
+  const framed = frameRecords<string[]>(input, scanCsvRecord, { maxRecordBytes });
+  for await (const record of framed) {
+    if (header === undefined) {
+      if (record.kind === 'fault') {
+        yield await headerUnreadable(record.line, record.message, framed);
+        return;
+      }
+      header = record.value.map((name) => name.trim().toLowerCase());
+      const duplicate = header.find((name, index) => header!.indexOf(name) !== index);
+      if (duplicate !== undefined) {
+        yield problem(record.line, 'duplicate_column', `column "${duplicate}" appears twice in the header`);
+        return;
+      }
+      continue;
     }
-  } catch (error) {
-    problems.push(
-      error instanceof CsvError ? csvProblem(error) : problem(0, 'unreadable_manifest', String(error)),
-    );
-  }
-  if (headerProblem !== undefined) {
-    parser.destroy();
-    yield headerProblem;
-    return;
-  }
-  yield* problems;
-}
-
-function csvProblem(error: CsvError): ManifestProblem {
-  const line = typeof error.lines === 'number' ? error.lines : 0;
-  switch (error.code) {
-    case 'CSV_QUOTE_NOT_CLOSED':
-      return problem(
-        line,
-        'csv_unclosed_quote',
-        'a quoted field is never closed: this row and everything after it up to the end of the file were not read',
-      );
-    case 'CSV_RECORD_INCONSISTENT_COLUMNS':
-    case 'CSV_RECORD_INCONSISTENT_FIELDS_LENGTH':
-      return problem(
-        line,
+    if (record.kind === 'fault') {
+      yield problem(record.line, csvCode(record.code), record.message);
+      continue;
+    }
+    if (record.value.length !== header.length) {
+      yield problem(
+        record.line,
         'csv_column_count',
-        error.message.replace(/^Invalid Record Length: /, 'wrong number of fields: '),
+        `wrong number of fields: the header has ${header.length}, this row has ${record.value.length}`,
       );
-    case 'INVALID_OPENING_QUOTE':
-    case 'CSV_INVALID_CLOSING_QUOTE':
-      return problem(line, 'csv_stray_quote', `misplaced quote: ${error.message}`);
-    case 'CSV_MAX_RECORD_SIZE':
-      return problem(
-        line,
-        'csv_record_too_large',
-        'a row is longer than 1,000,000 characters (an unclosed quote?)',
-      );
-    default:
-      return problem(line, 'csv_malformed', error.message);
+      continue;
+    }
+    const fields: Record<string, string> = {};
+    for (const [index, name] of header.entries()) fields[name] = record.value[index]!;
+    yield { kind: 'row', line: record.line, fields };
   }
 }
 
-async function* readJsonLines(input: Readable): AsyncGenerator<ManifestEntry> {
-  const lines = createInterface({ input, crlfDelay: Infinity });
-  let lineNumber = 0;
-  for await (const text of lines) {
-    lineNumber += 1;
-    const trimmed = (lineNumber === 1 ? text.replace(/^\uFEFF/, '') : text).trim();
-    if (trimmed === '') continue;
+/** The header cannot be read: nothing after it can be. Reads on to say how many lines that leaves unread. */
+async function headerUnreadable(
+  line: number,
+  message: string,
+  rest: AsyncIterable<{ line: number }>,
+): Promise<ManifestProblem> {
+  let lastLine = line;
+  for await (const record of rest) lastLine = record.line;
+  const unread = lastLine > line ? `; lines ${line + 1}-${lastLine} were not read` : '';
+  return problem(line, 'unreadable_header', `the header cannot be read (${message})${unread}`);
+}
+
+function csvCode(code: string): string {
+  return code === 'record_too_large' ? 'csv_record_too_large' : code;
+}
+
+async function* readJsonLines(
+  input: AsyncIterable<Buffer>,
+  maxRecordBytes: number,
+): AsyncGenerator<ManifestEntry> {
+  for await (const record of frameRecords(input, scanLine, { maxRecordBytes })) {
+    if (record.kind === 'fault') {
+      yield problem(
+        record.line,
+        record.code === 'record_too_large' ? 'line_too_large' : record.code,
+        record.message,
+      );
+      continue;
+    }
     let value: unknown;
     try {
-      value = JSON.parse(trimmed);
+      value = JSON.parse(record.value);
     } catch (error) {
-      yield problem(lineNumber, 'invalid_json', `not valid JSON: ${(error as Error).message}`);
+      yield problem(record.line, 'invalid_json', `not valid JSON: ${(error as Error).message}`);
       continue;
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      yield problem(lineNumber, 'invalid_json', 'each line must be one JSON object ({...})');
+      yield problem(record.line, 'invalid_json', 'each line must be one JSON object ({...})');
       continue;
     }
-    yield { kind: 'row', line: lineNumber, fields: value as Record<string, unknown> };
+    yield { kind: 'row', line: record.line, fields: value as Record<string, unknown> };
   }
+}
+
+/** One JSONL line: its text without the line break; `value: undefined` for a blank line. */
+function scanLine(data: Buffer, start: number, atEnd: boolean): ScanResult<string> {
+  const next = lineEnd(data, start, atEnd) ?? (atEnd ? data.length : undefined);
+  if (next === undefined) return { kind: 'more' };
+  let end = next;
+  while (end > start && (data[end - 1] === 0x0a || data[end - 1] === 0x0d)) end -= 1;
+  const text = data.toString('utf8', start, end);
+  return { kind: 'record', value: text.trim() === '' ? undefined : text, next };
 }
 
 function problem(line: number, code: string, message: string): ManifestProblem {

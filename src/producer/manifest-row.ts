@@ -123,8 +123,8 @@ const rowSchema = z.object({
     blankToUndefined,
     z
       .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be text') })
-      .transform((value) => value.trim())
-      .pipe(z.string().max(MAX_PROMPT_CHARACTERS, `must be at most ${MAX_PROMPT_CHARACTERS} characters`)),
+      // Not trimmed: spaces the user wrote are part of the prompt they pay for (issue 18.4).
+      .max(MAX_PROMPT_CHARACTERS, `must be at most ${MAX_PROMPT_CHARACTERS} characters`),
   ),
   mode: optionalEnum(['generate', 'edit']),
   image_urls: imageList,

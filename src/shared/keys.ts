@@ -24,7 +24,7 @@ export function safeFileStem(name: string): string {
  * The stem of a row key in job ids and file names: {@link safeFileStem}, one-to-one. A key kept as it is never ends
  * like a changed one (`-` and 8 hex digits), so `a/b` becomes `a_b-c14cddc0` and a key written `a_b-c14cddc0` is
  * hashed too rather than taken for it (issue 18: two rows became one job). Two keys then share a stem only if their
- * SHA-256 prefixes (32 bits) collide.
+ * SHA-256 prefixes (32 bits) collide, and the batch's records reject the second of such keys (batch-store.ts).
  */
 export function rowKeyStem(rowKey: string): string {
   return stemOf(rowKey, true);
@@ -70,9 +70,11 @@ export interface BatchKeys {
   rows: string;
   /** Hash: row key -> final status; a row's outcome is recorded once. */
   outcomes: string;
+  /** Hash: {@link rowKeyStem} -> row key; two keys whose stems collide would share a job id and image names. */
+  stems: string;
   /** Hash: counters completed, failed, cost_usd_total, and per tier `images:<tier>`, `cost_usd:<tier>`. */
   stats: string;
-  /** Hash: `manifest:line` -> 1 for every rejected row already written to rejects.jsonl. */
+  /** Hash: `manifest:line:code` -> 1 for every reject already written to rejects.jsonl. */
   rejects: string;
   /** Hash: `reserved` and `spent` USD against the batch's budget cap. */
   budget: string;
@@ -93,6 +95,7 @@ export function batchKeys(prefix: string, batchId: string): BatchKeys {
     meta: `${base}:meta`,
     rows: `${base}:rows`,
     outcomes: `${base}:outcomes`,
+    stems: `${base}:stems`,
     stats: `${base}:stats`,
     rejects: `${base}:rejects`,
     budget: `${base}:budget`,

@@ -2,12 +2,15 @@
  * The producer with several chunks in flight: a row key repeated in the next chunk is still caught (chunks register in
  * manifest order), every other row becomes exactly one job, and enqueuing the same manifest again adds nothing.
  */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, expect, it } from 'vitest';
 import { enqueueManifests } from '../../src/producer/enqueue.js';
 import { createProvider, loadConfig } from '../../src/providers/configuration.js';
 import { BatchStore } from '../../src/batch/batch-store.js';
+import { rowKeyStem } from '../../src/shared/keys.js';
 import { PriceCatalogue } from '../../src/cost/price-catalogue.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
@@ -71,6 +74,54 @@ it('catches a row key repeated in a chunk in flight beside the first, and a seco
     expect(second.alreadyEnqueued).toBe(40);
     expect(await redis.llen(`${prefix}:provider-openai:wait`)).toBe(40);
     expect((await store.status('chunks'))!.rows).toBe(40);
+  } finally {
+    redis.disconnect();
+  }
+});
+
+it('rejects the second of two row keys whose stems collide (same job id, same file names), in a chunk and across chunks', async () => {
+  // Found by search: the same stem ("k" and 22 "_") and the same first 32 bits of SHA-256.
+  const [first, second] = ['k//////://:/::////://::', 'k/////://:://::////:://'];
+  expect(rowKeyStem(first)).toBe(rowKeyStem(second));
+  const line = (id: string) =>
+    jsonLine({ id, provider: 'openai', prompt: `collision ${id}`, resolution: '1024x1024' });
+  const rows = [line(first), line(second), line('x1'), line('x2'), line('x3'), line('x4'), line(second)];
+  const manifest = await writeManifest(await manifestFolder(), 'collide.jsonl', rows);
+  const config = loadConfig({ REDIS_URL: redisUrl(), IMAGE_BATCH_QUEUE_PREFIX: prefix });
+  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+  const store = new BatchStore(redis, prefix);
+  const out = await temporaryDirectory();
+  await store.ensureBatch('collide', out, [manifest]);
+  try {
+    const report = await enqueueManifests(
+      {
+        manifests: [manifest],
+        batchId: 'collide',
+        defaultProvider: 'openai',
+        outputRoot: out,
+        dryRun: false,
+        attempts: 1,
+        backoffDelayMs: 1000,
+        chunkSize: 3,
+        log: pino({ level: 'silent' }),
+      },
+      {
+        redis,
+        store,
+        queuePrefix: prefix,
+        providerFor: (name) => createProvider(name, config),
+        catalogue: new PriceCatalogue(),
+      },
+    );
+    expect(report.enqueued).toBe(5);
+    expect(report.rejected).toBe(2);
+    expect(report.rejectSamples.map((reject) => [reject.line, reject.code])).toEqual([
+      [2, 'row_key_collision'],
+      [7, 'row_key_collision'],
+    ]);
+    const lines = (await readFile(path.join(out, 'collide', 'rejects.jsonl'), 'utf8')).trim().split('\n');
+    expect(lines).toHaveLength(report.rejected);
+    expect((await store.status('collide'))!.pending).toBe(5);
   } finally {
     redis.disconnect();
   }

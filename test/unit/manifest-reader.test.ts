@@ -46,12 +46,80 @@ describe('CSV manifests', () => {
     ]);
   });
 
-  it('reports an unclosed quote, saying the rest of the file was not read', async () => {
-    const entries = await read('quote.csv', 'id,prompt\n1,fine\n2,"never closed\n3,lost\n');
-    expect(rows(entries).map((entry) => entry.line)).toEqual([2]);
-    const [problem] = problems(entries);
-    expect(problem).toMatchObject({ code: 'csv_unclosed_quote' });
-    expect(problem?.kind === 'problem' && problem.message).toMatch(/not read/);
+  it('reports an unclosed quote at its own line and reads every later row', async () => {
+    const entries = await read('quote.csv', 'id,prompt\n1,fine\n2,"never closed\n3,kept\n4,kept too\n');
+    expect(rows(entries).map((entry) => entry.line)).toEqual([2, 4, 5]);
+    expect(problems(entries)).toEqual([
+      expect.objectContaining({ line: 3, code: 'csv_unclosed_quote', isRow: true }),
+    ]);
+  });
+
+  it('makes a stray quote one reject at its line in a 20,000-row file (issue 18.1)', async () => {
+    const lines = ['id,prompt'];
+    for (let index = 1; index <= 20_000; index += 1)
+      lines.push(index === 4 ? 'l4,"bad"x' : `${index},p${index}`);
+    const entries = await read('stray-big.csv', `${lines.join('\n')}\n`);
+    expect(rows(entries)).toHaveLength(19_999);
+    expect(problems(entries)).toEqual([expect.objectContaining({ line: 5, code: 'csv_stray_quote' })]);
+    expect(rows(entries).at(-1)).toMatchObject({ line: 20_001, fields: { id: '20000' } });
+  });
+
+  it('rejects a 2 MB row at line 2 and reads the 5 rows after it (issue 18.1)', async () => {
+    const valid = [1, 2, 3, 4, 5].map((index) => `${index},p${index}`).join('\n');
+    const entries = await read('huge.csv', `id,prompt\nbig,${'x'.repeat(2_000_000)}\n${valid}\n`);
+    expect(rows(entries).map((entry) => entry.line)).toEqual([3, 4, 5, 6, 7]);
+    expect(problems(entries)).toEqual([expect.objectContaining({ line: 2, code: 'csv_record_too_large' })]);
+  });
+
+  it('counts a CRLF inside a quoted field as one line (issue 18.3)', async () => {
+    const entries = await read(
+      'crlf-quoted.csv',
+      'id,prompt\r\n1,"two\r\nlines"\r\n2,b\r\n3,"x"y\r\n4,d\r\n',
+    );
+    expect(rows(entries).map((entry) => [entry.line, entry.kind === 'row' && entry.fields.prompt])).toEqual([
+      [2, 'two\r\nlines'],
+      [4, 'b'],
+      [6, 'd'],
+    ]);
+    expect(problems(entries)).toEqual([expect.objectContaining({ line: 5, code: 'csv_stray_quote' })]);
+  });
+
+  it('rejects invalid UTF-8 naming the byte offset, and keeps what the user wrote (issue 18.4)', async () => {
+    const head = Buffer.from('id,prompt\n1,  spaced prompt \n2,caf');
+    const content = Buffer.concat([head, Buffer.from([0xe9]), Buffer.from('\n3,ok\n')]);
+    const entries = await read('latin1.csv', content);
+    expect(rows(entries).map((entry) => entry.kind === 'row' && entry.fields.prompt)).toEqual([
+      '  spaced prompt ',
+      'ok',
+    ]);
+    expect(problems(entries)).toEqual([
+      expect.objectContaining({
+        line: 3,
+        code: 'invalid_utf8',
+        message: expect.stringContaining(`byte ${head.length}`),
+      }),
+    ]);
+  });
+
+  it('keeps a quote inside an unquoted field as written', async () => {
+    const entries = await read('inner.csv', 'id,prompt\n1,a "quoted" word\n');
+    expect(rows(entries)).toEqual([{ kind: 'row', line: 2, fields: { id: '1', prompt: 'a "quoted" word' } }]);
+  });
+
+  it('says how many lines were not read when the header cannot be', async () => {
+    const content = Buffer.concat([
+      Buffer.from('id,pr'),
+      Buffer.from([0xff]),
+      Buffer.from('ompt\n1,a\n2,b\n'),
+    ]);
+    expect(await read('bad-header.csv', content)).toEqual([
+      expect.objectContaining({
+        line: 1,
+        code: 'unreadable_header',
+        isRow: false,
+        message: expect.stringMatching(/lines 2-3 were not read/),
+      }),
+    ]);
   });
 
   it('reports a stray quote inside a field', async () => {
@@ -88,6 +156,23 @@ describe('JSONL manifests', () => {
         isRow: true,
       }),
       expect.objectContaining({ line: 5, code: 'invalid_json', isRow: true }),
+    ]);
+  });
+
+  it('rejects a line of invalid UTF-8 with its byte offset and reads on', async () => {
+    const content = Buffer.concat([
+      Buffer.from('{"prompt":"a"}\n{"prompt":"'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('"}\n{"prompt":" b "}\n'),
+    ]);
+    const entries = await read('utf8.jsonl', content);
+    expect(rows(entries).map((entry) => entry.kind === 'row' && entry.fields.prompt)).toEqual(['a', ' b ']);
+    expect(problems(entries)).toEqual([
+      expect.objectContaining({
+        line: 2,
+        code: 'invalid_utf8',
+        message: expect.stringContaining('byte 26 '),
+      }),
     ]);
   });
 

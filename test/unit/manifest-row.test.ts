@@ -10,13 +10,13 @@ function errorsOf(fields: Record<string, unknown>) {
 }
 
 describe('validateRow', () => {
-  it('fills defaults: generate without images, 1024x1024, one png', () => {
+  it('fills defaults: generate without images, 1024x1024, one png; keeps the prompt as written', () => {
     const result = validateRow({ prompt: '  a red kite  ' }, directory);
     expect(result).toEqual({
       ok: true,
       unknownFields: [],
       row: {
-        prompt: 'a red kite',
+        prompt: '  a red kite  ',
         mode: 'generate',
         imageUrls: [],
         resolution: '1024x1024',
