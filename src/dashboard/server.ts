@@ -76,10 +76,21 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   addPageRoutes(app, context);
   addWriteRoutes(app, context);
   addFileRoutes(app, context);
-  app.use((error: Error, _request: Request, response: Response, _next: NextFunction) => {
-    log.error({ err: error }, 'dashboard request failed');
-    if (!response.headersSent) response.status(500).type('text').send('internal error');
-  });
+  app.use(
+    (error: Error & { status?: unknown }, _request: Request, response: Response, _next: NextFunction) => {
+      // A request the router could not read (a bad %-escape in the path: "Failed to decode param") is the client's.
+      const clientError = typeof error.status === 'number' && error.status >= 400 && error.status < 500;
+      if (clientError) log.debug({ err: error }, 'dashboard request refused');
+      else log.error({ err: error }, 'dashboard request failed');
+      if (response.headersSent) return;
+      if (clientError)
+        response
+          .status(error.status as number)
+          .type('text')
+          .send('bad request\n');
+      else response.status(500).type('text').send('internal error');
+    },
+  );
   const server = await new Promise<Server>((resolve, reject) => {
     // `[::1]` is how a URL writes an IPv6 address; listen takes it bare.
     const listening = app.listen(options.port, options.host.replace(/^\[(.*)\]$/, '$1'), (error?: Error) =>

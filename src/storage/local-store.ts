@@ -147,7 +147,9 @@ export class LocalOutputStore implements OutputStore {
       return createReadStream(real);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP') return undefined;
+      // No such file, or a name no file can have (a path part longer than the file system allows): none there.
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ELOOP' || code === 'ENAMETOOLONG')
+        return undefined;
       throw error;
     }
   }

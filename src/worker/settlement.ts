@@ -171,9 +171,25 @@ async function failRow(
   const requestId = (error instanceof ProviderError ? error.requestId : undefined) ?? savedRequestId;
   const line = failedLine(run.base, { code: decision.code, message: decision.message, requestId });
   await recordRowOutcome(deps.store, data, line, run.outputRoot, billed ? run.quote.usd : 0);
+  if (run.job.attemptsStarted > 1) await removeStaleStagingOfRow(run);
   deps.metrics.rows.inc({ provider: data.provider, status: 'failed' });
   if (billed)
     deps.metrics.spentUsd.inc({ provider: data.provider, tier: run.base.resolution_tier }, run.quote.usd);
   log.warn({ code: decision.code, reason: decision.message }, 'row failed');
   throw new UnrecoverableError(decision.message);
+}
+
+/**
+ * A failed row that an earlier attempt started (a killed worker) may have left half-written `*.part` files of its
+ * images: older than the lock, they are no one's (issue 18.7). Completed rows remove them as they store each image.
+ */
+async function removeStaleStagingOfRow(run: JobRun): Promise<void> {
+  const store = outputStoreFor(run.outputRoot);
+  if (store.removeStaleStaging === undefined) return;
+  const { data } = run;
+  const paths = new Set([outputImagePath(data.rowKey, 0, 1, data.outputFormat)]);
+  for (let index = 0; index < data.numImages; index += 1)
+    paths.add(outputImagePath(data.rowKey, index, data.numImages, data.outputFormat));
+  for (const relativePath of paths)
+    await store.removeStaleStaging(data.batchId, relativePath, run.deps.lockDurationMs);
 }

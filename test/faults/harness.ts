@@ -33,6 +33,8 @@ export interface ScenarioRow {
 /** What a scenario's action can do while the batch runs. */
 export interface Harness {
   environment: Record<string, string>;
+  /** The output root; the batch's folder is `<out>/faults`. */
+  out: string;
   workers: ChildProcess[];
   startWorker(extraEnvironment?: Record<string, string>): ChildProcess;
   /** Wait until the simulator has received `count` submissions of this scenario. */
@@ -117,6 +119,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   const outputs: Array<() => string> = [];
   const harness: Harness = {
     environment,
+    out,
     workers,
     prompts,
     startWorker(extra = {}) {
