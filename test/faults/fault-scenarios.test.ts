@@ -13,8 +13,8 @@ import { forbiddenAddressReason, fetchUserUrl, UserUrlError } from '../../src/pr
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';
 import { removeTemporaryDirectories } from '../helpers/files.js';
-import { redisUrl } from '../helpers/redis.js';
-import { formatTable, runScenario, type ScenarioRow } from './harness.js';
+import { redisUrl, storedText } from '../helpers/redis.js';
+import { formatTable, runScenario, scenarioRows as rows, type ScenarioRow } from './harness.js';
 
 const table: ScenarioRow[] = [];
 let simulator: ProviderSimulator;
@@ -28,14 +28,6 @@ afterAll(async () => {
   await removeTemporaryDirectories();
   process.stdout.write(`\nFault-injection suite\n${formatTable(table)}\n`);
 });
-
-const rows = (name: string, count: number, extra: Record<string, unknown> = {}) =>
-  Array.from({ length: count }, (_, index) => ({
-    id: `r${index}`,
-    prompt: `${name} #${index}`,
-    resolution: '1024x768',
-    ...extra,
-  }));
 
 async function scenario(options: Omit<Parameters<typeof runScenario>[0], 'simulator' | 'redisUrl'>) {
   const result = await runScenario({ ...options, simulator, redisUrl: redisUrl() });
@@ -394,18 +386,12 @@ describe('secrets', () => {
       rows: manifestRows,
       environment: { OXEN_API_KEY: planted, LOG_LEVEL: 'debug' },
       faults: [{ status: 500 }],
-      inspect: async ({ redis, prefix, out, workerOutput }) => {
+      inspect: async ({ prefix, out, workerOutput }) => {
         expect(workerOutput.length).toBeGreaterThan(0);
         expect(workerOutput).not.toContain(planted);
-        const stored: string[] = [];
-        for (const key of await redis.keys(`${prefix}:*`)) {
-          const type = await redis.type(key);
-          if (type === 'hash') stored.push(JSON.stringify(await redis.hgetall(key)));
-          else if (type === 'string') stored.push((await redis.get(key)) ?? '');
-          else if (type === 'list') stored.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-        }
-        expect(stored.join('\n')).toContain('secret #0');
-        expect(stored.join('\n')).not.toContain(planted);
+        const stored = await storedText(prefix);
+        expect(stored).toContain('secret #0');
+        expect(stored).not.toContain(planted);
         for (const name of ['results.jsonl', 'rejects.jsonl', 'summary.json']) {
           expect(await read(path.join(out, 'faults', name), 'utf8')).not.toContain(planted);
         }

@@ -75,6 +75,20 @@ async function readLines<T>(filePath: string): Promise<T[]> {
     .map((line) => JSON.parse(line) as T);
 }
 
+/** `count` manifest rows `r<n>` with unique prompts `<name> #<n>` at 1024x768, plus `extra` fields. */
+export function scenarioRows(
+  name: string,
+  count: number,
+  extra: Record<string, unknown> = {},
+): Array<Record<string, unknown>> {
+  return Array.from({ length: count }, (_, index) => ({
+    id: `r${index}`,
+    prompt: `${name} #${index}`,
+    resolution: '1024x768',
+    ...extra,
+  }));
+}
+
 /** Run one scenario to its end and measure it. */
 export async function runScenario(options: ScenarioOptions): Promise<ScenarioResult> {
   const prefix = uniquePrefix();

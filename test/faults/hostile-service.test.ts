@@ -17,9 +17,9 @@ import { ProviderSimulator } from '../../src/simulator/server.js';
 import { killSpawnedProcesses, runCliInProcess } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { deleteKeysWithPrefix, redisUrl, storedText, uniquePrefix } from '../helpers/redis.js';
 import { simulatorEnvironment } from '../helpers/simulator-environment.js';
-import { runScenario } from './harness.js';
+import { runScenario, scenarioRows as rows } from './harness.js';
 
 interface ServiceRow {
   point: string;
@@ -56,14 +56,6 @@ function record(row: ServiceRow): void {
   expect(row.leaked).toBe(0);
   expect(row.handled).toBe(row.tried);
 }
-
-const rows = (name: string, count: number, extra: Record<string, unknown> = {}) =>
-  Array.from({ length: count }, (_, index) => ({
-    id: `r${index}`,
-    prompt: `${name} #${index}`,
-    resolution: '1024x768',
-    ...extra,
-  }));
 
 describe('crashes', () => {
   it('18.6 Replicate: 3 kill -9s while predictions run; every prediction id was saved first, none uncertain', async () => {
@@ -372,7 +364,7 @@ describe('secrets', () => {
         { provider: 'openai', status: 400, body: echo, times: 1 },
         { provider: 'openai', status: 500, body: echo, times: 1 },
       ],
-      inspect: async ({ redis, prefix, out, workerOutput }) => {
+      inspect: async ({ prefix, out, workerOutput }) => {
         const texts: string[] = [workerOutput];
         for (const name of ['results.jsonl', 'summary.json'])
           texts.push(await readFile(path.join(out, 'faults', name), 'utf8').catch(() => ''));
@@ -382,7 +374,7 @@ describe('secrets', () => {
           LOG_LEVEL: 'silent',
         });
         texts.push(report.stdout + report.stderr);
-        texts.push(await redisText(redis, prefix));
+        texts.push(await storedText(prefix));
         places = texts.length;
         found = texts.filter((text) => text.includes(planted)).length;
         expect(texts.join('\n')).toMatch(/Incorrect API key provided/);
@@ -397,18 +389,3 @@ describe('secrets', () => {
     });
   });
 });
-
-/** Every value under `prefix` in Redis: hashes, strings, lists, sets, sorted sets and streams (BullMQ events). */
-async function redisText(redis: Redis, prefix: string): Promise<string> {
-  const parts: string[] = [];
-  for (const key of await redis.keys(`${prefix}:*`)) {
-    const type = await redis.type(key);
-    if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
-    else if (type === 'string') parts.push((await redis.get(key)) ?? '');
-    else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-    else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
-    else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, '0', '-1')));
-    else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-  }
-  return parts.join('\n');
-}

@@ -29,3 +29,26 @@ export async function deleteKeysWithPrefix(prefix: string): Promise<void> {
     redis.disconnect();
   }
 }
+
+/**
+ * Every value stored under `prefix`, as text (hashes, strings, lists, sets, sorted sets, and streams such as BullMQ's
+ * events): to search for what must never be stored, e.g. a secret.
+ */
+export async function storedText(prefix: string): Promise<string> {
+  const redis = new Redis(redisUrl());
+  try {
+    const parts: string[] = [];
+    for (const key of await redis.keys(`${prefix}:*`)) {
+      const type = await redis.type(key);
+      if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
+      else if (type === 'string') parts.push((await redis.get(key)) ?? '');
+      else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
+      else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, '0', '-1')));
+      else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
+      else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
+    }
+    return parts.join('\n');
+  } finally {
+    redis.disconnect();
+  }
+}

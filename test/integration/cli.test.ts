@@ -13,7 +13,7 @@ import { runCliProcess, spawnCli } from '../helpers/cli.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { deleteKeysWithPrefix, redisUrl, uniquePrefix, storedText } from '../helpers/redis.js';
 import { simulatorEnvironment } from '../helpers/simulator-environment.js';
 
 const SECRET = 'sk-TESTSECRET-0123456789';
@@ -31,26 +31,6 @@ async function keysUnderPrefix(): Promise<string[]> {
   const redis = new Redis(redisUrl());
   try {
     return await redis.keys(`${prefix}:*`);
-  } finally {
-    redis.disconnect();
-  }
-}
-
-/** Every value stored under the test's prefix, as text. */
-async function dumpRedis(): Promise<string> {
-  const redis = new Redis(redisUrl());
-  try {
-    const parts: string[] = [];
-    for (const key of await redis.keys(`${prefix}:*`)) {
-      const type = await redis.type(key);
-      if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
-      else if (type === 'string') parts.push((await redis.get(key)) ?? '');
-      else if (type === 'list') parts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-      else if (type === 'zset') parts.push(JSON.stringify(await redis.zrange(key, '0', '-1')));
-      else if (type === 'set') parts.push(JSON.stringify(await redis.smembers(key)));
-      else if (type === 'stream') parts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-    }
-    return parts.join('\n');
   } finally {
     redis.disconnect();
   }
@@ -207,7 +187,7 @@ describe('secrets', () => {
     ).toBe(true);
     expect(result.stderr.length).toBeGreaterThan(0);
     expect(result.stdout + result.stderr).not.toContain(SECRET);
-    const stored = await dumpRedis();
+    const stored = await storedText(prefix);
     expect(stored).toContain('a bridge');
     expect(stored).not.toContain(SECRET);
     for (const name of ['results.jsonl', 'summary.json']) {

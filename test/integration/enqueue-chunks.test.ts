@@ -22,28 +22,18 @@ afterAll(async () => {
   await removeTemporaryDirectories();
 });
 
-it('catches a row key repeated in a chunk in flight beside the first, and a second enqueue of the manifest adds nothing', async () => {
-  const rows = Array.from({ length: 40 }, (_, index) =>
-    jsonLine({
-      id: `row-${index}`,
-      provider: 'openai',
-      prompt: `chunked row ${index}`,
-      resolution: '1024x1024',
-    }),
-  );
-  // Line 5 repeats the id of line 3, one chunk of 3 rows later: both chunks are in flight together.
-  rows.splice(4, 0, jsonLine({ id: 'row-2', provider: 'openai', prompt: 'a copy', resolution: '1024x1024' }));
-  const manifest = await writeManifest(await manifestFolder(), 'chunks.jsonl', rows);
+/** A batch of `manifest` in a fresh output folder, and an `enqueue()` of it in chunks of 3 rows. */
+async function chunkedBatch(batchId: string, manifest: string) {
   const config = loadConfig({ REDIS_URL: redisUrl(), IMAGE_BATCH_QUEUE_PREFIX: prefix });
   const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
   const store = new BatchStore(redis, prefix);
   const out = await temporaryDirectory();
-  await store.ensureBatch('chunks', out, [manifest]);
+  await store.ensureBatch(batchId, out, [manifest]);
   const enqueue = () =>
     enqueueManifests(
       {
         manifests: [manifest],
-        batchId: 'chunks',
+        batchId,
         defaultProvider: 'openai',
         outputRoot: out,
         dryRun: false,
@@ -60,6 +50,22 @@ it('catches a row key repeated in a chunk in flight beside the first, and a seco
         catalogue: new PriceCatalogue(),
       },
     );
+  return { redis, store, out, enqueue };
+}
+
+it('catches a row key repeated in a chunk in flight beside the first, and a second enqueue of the manifest adds nothing', async () => {
+  const rows = Array.from({ length: 40 }, (_, index) =>
+    jsonLine({
+      id: `row-${index}`,
+      provider: 'openai',
+      prompt: `chunked row ${index}`,
+      resolution: '1024x1024',
+    }),
+  );
+  // Line 5 repeats the id of line 3, one chunk of 3 rows later: both chunks are in flight together.
+  rows.splice(4, 0, jsonLine({ id: 'row-2', provider: 'openai', prompt: 'a copy', resolution: '1024x1024' }));
+  const manifest = await writeManifest(await manifestFolder(), 'chunks.jsonl', rows);
+  const { redis, store, enqueue } = await chunkedBatch('chunks', manifest);
   try {
     const first = await enqueue();
     expect(first.rowsRead).toBe(41);
@@ -87,32 +93,9 @@ it('rejects the second of two row keys whose stems collide (same job id, same fi
     jsonLine({ id, provider: 'openai', prompt: `collision ${id}`, resolution: '1024x1024' });
   const rows = [line(first), line(second), line('x1'), line('x2'), line('x3'), line('x4'), line(second)];
   const manifest = await writeManifest(await manifestFolder(), 'collide.jsonl', rows);
-  const config = loadConfig({ REDIS_URL: redisUrl(), IMAGE_BATCH_QUEUE_PREFIX: prefix });
-  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
-  const store = new BatchStore(redis, prefix);
-  const out = await temporaryDirectory();
-  await store.ensureBatch('collide', out, [manifest]);
+  const { redis, store, out, enqueue } = await chunkedBatch('collide', manifest);
   try {
-    const report = await enqueueManifests(
-      {
-        manifests: [manifest],
-        batchId: 'collide',
-        defaultProvider: 'openai',
-        outputRoot: out,
-        dryRun: false,
-        attempts: 1,
-        backoffDelayMs: 1000,
-        chunkSize: 3,
-        log: pino({ level: 'silent' }),
-      },
-      {
-        redis,
-        store,
-        queuePrefix: prefix,
-        providerFor: (name) => createProvider(name, config),
-        catalogue: new PriceCatalogue(),
-      },
-    );
+    const report = await enqueue();
     expect(report.enqueued).toBe(5);
     expect(report.rejected).toBe(2);
     expect(report.rejectSamples.map((reject) => [reject.line, reject.code])).toEqual([
