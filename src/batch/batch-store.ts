@@ -7,7 +7,7 @@ import { PriceCatalogue } from '../cost/price-catalogue.js';
 import type { PricingOverride } from '../cost/pricing-file.js';
 import type { Redis } from 'ioredis';
 import { type RowSource } from '../shared/job-definitions.js';
-import { batchKeys, rowKeyStem, type BatchKeys } from '../shared/keys.js';
+import { batchKeys, rowKeyIdentity, type BatchKeys } from '../shared/keys.js';
 import { roundUsd } from '../cost/usd.js';
 import { RESOLUTION_TIERS, type ResolutionTier } from '../cost/resolution-tier.js';
 import { LuaCommands } from '../shared/lua-commands.js';
@@ -23,7 +23,7 @@ export type RowClassification =
   | { kind: 'new' }
   | { kind: 'present'; finished: boolean }
   | { kind: 'conflict'; existingSource: string }
-  /** Another row key has the same {@link rowKeyStem} (job id, file names): this row cannot be told apart. */
+  /** Another row key has the same {@link rowKeyIdentity} (job id, file names): this row cannot be told apart. */
   | { kind: 'stem-collision'; otherRowKey: string };
 
 /** Counts and cost of a batch so far. */
@@ -136,7 +136,7 @@ export class BatchStore {
       keys.rows,
       keys.outcomes,
       keys.stems,
-      ...rows.flatMap((row) => [row.rowKey, row.source, rowKeyStem(row.rowKey)]),
+      ...rows.flatMap((row) => [row.rowKey, row.source, rowKeyIdentity(row.rowKey)]),
     )) as string[];
     return reply.map((value): RowClassification => {
       if (value === '') return { kind: 'new' };
@@ -156,7 +156,7 @@ export class BatchStore {
       keys.rows,
       keys.meta,
       keys.stems,
-      ...rows.flatMap((row) => [row.rowKey, row.source, rowKeyStem(row.rowKey)]),
+      ...rows.flatMap((row) => [row.rowKey, row.source, rowKeyIdentity(row.rowKey)]),
     )) as number;
   }
 

@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { ProviderName } from '../shared/config.js';
 import { PROVIDER_BACKOFF_TYPE } from '../shared/job-definitions.js';
-import { jobIdFor, queueNameFor, rowKeyStem } from '../shared/keys.js';
+import { jobIdFor, queueNameFor, rowKeyIdentity } from '../shared/keys.js';
 import { CANARY_HOLD_MS } from '../batch/canary.js';
 import type { CanaryPicker } from './canary-picker.js';
 import { addToEstimate, type CostEstimate, type PendingRow } from './estimate.js';
@@ -105,13 +105,13 @@ export class ChunkWriter {
     for (const [index, row] of rows.entries()) {
       const classification = classifications[index]!;
       const earlier = seenInChunk.get(row.rowKey);
-      const stemOwner = stemsInChunk.get(rowKeyStem(row.rowKey));
+      const stemOwner = stemsInChunk.get(rowKeyIdentity(row.rowKey));
       if (classification.kind === 'stem-collision' || (stemOwner !== undefined && stemOwner !== row.rowKey)) {
         const other = classification.kind === 'stem-collision' ? classification.otherRowKey : stemOwner!;
         await this.rejectRow(
           row,
           'row_key_collision',
-          `row key "${row.rowKey}" and row key "${other}" would share a job id and file names: give this row another id`,
+          `row key "${row.rowKey}" and row key "${other}" would share a job id or image file names (names differing only in case are one file on macOS and Windows): give this row another id`,
         );
         continue;
       }
@@ -125,7 +125,7 @@ export class ChunkWriter {
         continue;
       }
       seenInChunk.set(row.rowKey, row.source);
-      stemsInChunk.set(rowKeyStem(row.rowKey), row.rowKey);
+      stemsInChunk.set(rowKeyIdentity(row.rowKey), row.rowKey);
       if (classification.kind === 'new') fresh.push(row);
       else {
         this.counts.alreadyEnqueued += 1;

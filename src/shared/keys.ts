@@ -30,6 +30,15 @@ export function rowKeyStem(rowKey: string): string {
   return stemOf(rowKey, true);
 }
 
+/**
+ * What two row keys must not share: their {@link rowKeyStem} with letter case folded. Image file names differ only in
+ * case for keys like `Kite` and `kite`, and the file systems of macOS and Windows do not tell such names apart — one
+ * row's image would overwrite the other's. The batch's records reject the second of such keys.
+ */
+export function rowKeyIdentity(rowKey: string): string {
+  return rowKeyStem(rowKey).toLowerCase();
+}
+
 function stemOf(name: string, oneToOne: boolean): string {
   let stem = name.replace(UNSAFE_CHARACTERS, '_').replace(/^[.-]+/, '_');
   if (stem.length > MAX_STEM_LENGTH) stem = stem.slice(0, MAX_STEM_LENGTH);
@@ -70,7 +79,7 @@ export interface BatchKeys {
   rows: string;
   /** Hash: row key -> final status; a row's outcome is recorded once. */
   outcomes: string;
-  /** Hash: {@link rowKeyStem} -> row key; two keys whose stems collide would share a job id and image names. */
+  /** Hash: {@link rowKeyIdentity} -> row key; two keys sharing one would share a job id or image names. */
   stems: string;
   /** Hash: counters completed, failed, cost_usd_total, and per tier `images:<tier>`, `cost_usd:<tier>`. */
   stats: string;

@@ -109,3 +109,29 @@ it('rejects the second of two row keys whose stems collide (same job id, same fi
     redis.disconnect();
   }
 });
+
+it('rejects a row key that differs from another only in case: their image files would be one on macOS and Windows', async () => {
+  const line = (id: string) =>
+    jsonLine({ id, provider: 'openai', prompt: `case ${id}`, resolution: '1024x1024' });
+  const manifest = await writeManifest(await manifestFolder(), 'case.jsonl', [
+    line('Kite'),
+    line('x1'),
+    line('x2'),
+    line('x3'),
+    line('kite'),
+    line('KITE/2'),
+    line('kite/2'),
+  ]);
+  const { redis, enqueue } = await chunkedBatch('case', manifest);
+  try {
+    const report = await enqueue();
+    // KITE/2 and kite/2 are hashed into their stems, and their hashes differ: no file is shared.
+    expect(report.enqueued).toBe(6);
+    expect(report.rejectSamples.map((reject) => [reject.line, reject.code, reject.row_key])).toEqual([
+      [5, 'row_key_collision', 'kite'],
+    ]);
+    expect(report.rejectSamples[0]!.message).toMatch(/only in case/);
+  } finally {
+    redis.disconnect();
+  }
+});

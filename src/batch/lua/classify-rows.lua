@@ -1,7 +1,7 @@
 -- Classify incoming rows of a batch before enqueuing them (reads only).
--- KEYS: rows, outcomes, stems. ARGV: row key, source, stem, ... Returns per row '' (new), '=' (present, finished),
--- '~' (present, unfinished), the existing source (conflict), or '!' and the other row key whose stem (job id and
--- file names) is the same (a hash collision: the row cannot be told apart from it).
+-- KEYS: rows, outcomes, stems. ARGV: row key, source, identity (stem, case folded), ... Returns per row '' (new), '=' (present, finished),
+-- '~' (present, unfinished), the existing source (conflict), or '!' and the other row key whose identity (job id,
+-- file names up to case) is the same: the row cannot be told apart from it.
 local result = {}
 for i = 1, #ARGV, 3 do
   local existing = redis.call('HGET', KEYS[1], ARGV[i])
