@@ -238,6 +238,43 @@ describe('OpenAI Batch API after a crash', () => {
     }
   });
 
+  it('a row the completed batch has no readable line for fails, and is not sent again (it may have been billed)', async () => {
+    const world = suite.simulator().openaiBatches;
+    world.behaviour = { processingMs: 50, unreadableLines: 1 };
+    const tag = `unreadable-${suite.prefix()}`;
+    const manifest = await lowGenerateRows('unreadable', tag, 'u', 4);
+    const out = await temporaryDirectory();
+    try {
+      const run = await runCliInProcess(
+        [
+          'run',
+          manifest,
+          '--out',
+          out,
+          '--batch',
+          'unreadable',
+          '--delivery',
+          'batch',
+          '--fallback',
+          'realtime',
+        ],
+        suite.environment(),
+      );
+      expect(run.stdout, run.stdout + run.stderr).toMatch(/3 completed, 1 failed, 0 pending/);
+      const failed = (await resultLines(out, 'unreadable')).filter((line) => line.status === 'failed');
+      expect(failed).toHaveLength(1);
+      expect(failed[0]!.error).toMatchObject({ code: 'invalid_response' });
+      expect(failed[0]!.error!.message).toMatch(/may have been billed/);
+      // Made once inside the batch; neither the batch nor the realtime fallback sent it again.
+      for (let index = 0; index < 4; index += 1) {
+        expect(world.linesByCustomId.get(`unreadable--u${index}`)).toBe(1);
+        expect(suite.simulator().submissionsByPrompt.get(`${tag} ${index}`)).toBe(1);
+      }
+    } finally {
+      world.behaviour = { processingMs: 50 };
+    }
+  });
+
   it('an expired batch with --fallback realtime finishes its remaining rows through the ordinary API', async () => {
     const world = suite.simulator().openaiBatches;
     world.behaviour = { processingMs: 50, expireAfterLines: 3 };

@@ -22,6 +22,11 @@ export interface BatchBehaviour {
   expireAfterLines?: number;
   /** Create the next this many batches but drop the connection instead of answering (the answer is lost). */
   dropCreateAnswers?: number;
+  /**
+   * Run this many requests (each made, and billed) but write a line no reader can parse in their place in the output
+   * file: a completed batch with no readable line for those rows.
+   */
+  unreadableLines?: number;
 }
 
 export interface StoredFile {

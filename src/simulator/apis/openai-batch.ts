@@ -170,7 +170,10 @@ async function runBatch(
       continue;
     }
     const result = await processLine(core, world, batch, line);
-    write(result.ok ? outputStream : errorStream, result.line);
+    if (result.ok && (world.behaviour.unreadableLines ?? 0) > 0) {
+      world.behaviour.unreadableLines! -= 1;
+      outputStream.write('{"id": "batch_req_unreadable", "custom_id": \n');
+    } else write(result.ok ? outputStream : errorStream, result.line);
     if (result.ok) batch.counts.completed += 1;
     else batch.counts.failed += 1;
     processed += 1;
