@@ -7,7 +7,8 @@ import { PriceCatalogue } from '../cost/price-catalogue.js';
 import type { PricingOverride } from '../cost/pricing-file.js';
 import type { Redis } from 'ioredis';
 import { type RowSource } from '../shared/job-definitions.js';
-import { batchKeys, rowKeyIdentity, type BatchKeys } from '../shared/keys.js';
+import { batchKeys, rowKeyIdentity, safeFileStem, type BatchKeys } from '../shared/keys.js';
+import { UsageError } from '../shared/errors.js';
 import { roundUsd } from '../cost/usd.js';
 import { RESOLUTION_TIERS, type ResolutionTier } from '../cost/resolution-tier.js';
 import { LuaCommands } from '../shared/lua-commands.js';
@@ -101,6 +102,7 @@ export class BatchStore {
    */
   async ensureBatch(batchId: string, outputDirectory: string, manifests: string[]): Promise<string> {
     const key = this.keys(batchId).meta;
+    if ((await this.redis.exists(key)) === 0) await this.refuseFolderTwin(batchId, outputDirectory);
     await this.redis
       .multi()
       .sadd(`${this.prefix}:batches`, batchId)
@@ -111,6 +113,22 @@ export class BatchStore {
       .hset(key, 'manifests', JSON.stringify(manifests))
       .exec();
     return (await this.redis.hget(key, 'output_directory')) ?? outputDirectory;
+  }
+
+  /**
+   * A new batch whose folder name differs from an existing batch's in the same output root only in letter case
+   * (`Run`, `run`) would share that folder on macOS and Windows: results, images and summary mixed.
+   * @throws UsageError naming the other batch.
+   */
+  private async refuseFolderTwin(batchId: string, outputDirectory: string): Promise<void> {
+    const folded = safeFileStem(batchId).toLowerCase();
+    for (const other of await this.listBatches()) {
+      if (other === batchId || safeFileStem(other).toLowerCase() !== folded) continue;
+      if ((await this.outputDirectory(other)) !== outputDirectory) continue;
+      throw new UsageError(
+        `batch "${batchId}" would share its folder with batch "${other}" in ${outputDirectory} (names differing only in case are one folder on macOS and Windows): give another --batch`,
+      );
+    }
   }
 
   /** Ids of every batch under this prefix, sorted. */

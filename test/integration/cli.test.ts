@@ -9,8 +9,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { jobIdFor, queueNameFor } from '../../src/shared/keys.js';
 import { SIMULATED_OXEN_COST_PER_IMAGE } from '../../src/simulator/apis/oxen.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
-import { runCliProcess, spawnCli } from '../helpers/cli.js';
-import { killSpawnedProcesses } from '../helpers/cli.js';
+import { killSpawnedProcesses, runCliInProcess, runCliProcess, spawnCli } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
 import { deleteKeysWithPrefix, redisUrl, uniquePrefix, storedText } from '../helpers/redis.js';
@@ -118,6 +117,30 @@ describe('enqueue --dry-run', () => {
     expect(result.stdout).toMatch(/high-resolution 1 images \$0\.2211/);
     expect(await keysUnderPrefix()).toEqual([]);
     expect(await readdir(out)).toEqual([]);
+  });
+
+  it('refuses a new batch whose folder differs from another batch folder in the same --out only in case', async () => {
+    const manifest = await writeManifest(await manifestFolder(), 'case.jsonl', [
+      jsonLine({ id: 'one', prompt: 'fine', resolution: '1024x1024' }),
+    ]);
+    const out = await temporaryDirectory();
+    const environment = { REDIS_URL: redisUrl(), IMAGE_BATCH_QUEUE_PREFIX: prefix };
+    const first = await runCliInProcess(
+      ['enqueue', manifest, '--out', out, '--batch', 'Case-Run'],
+      environment,
+    );
+    expect(first.exitCode).toBe(0);
+    const twin = await runCliInProcess(
+      ['enqueue', manifest, '--out', out, '--batch', 'case-run'],
+      environment,
+    );
+    expect(twin.exitCode).toBe(2);
+    expect(twin.stderr).toMatch(/would share its folder with batch "Case-Run"/);
+    const elsewhere = await runCliInProcess(
+      ['enqueue', manifest, '--out', await temporaryDirectory(), '--batch', 'case-run'],
+      environment,
+    );
+    expect(elsewhere.exitCode).toBe(0);
   });
 });
 
