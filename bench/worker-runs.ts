@@ -1,0 +1,212 @@
+/** How `npm run bench` runs workers (ours, the peer) and measures them, for bench/worker-benchmarks.ts. */
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { BatchStore } from '../src/batch/batch-store.js';
+import { type ProviderName } from '../src/shared/config.js';
+import { apiKeyVariable, baseUrlVariable } from '../src/providers/configuration.js';
+import { ProviderSimulator, simulatorBaseUrls } from '../src/simulator/server.js';
+import {
+  cli,
+  deletePrefix,
+  figure,
+  formatFigure,
+  newPrefix,
+  percent,
+  perSecond,
+  redisUrl,
+  root,
+  runNode,
+  scratch,
+  SMALL_SIZE,
+  type ChildRun,
+} from './harness.js';
+
+/** Write a manifest of `count` OpenAI generate rows of `resolution` and enqueue it under a new prefix. */
+export async function enqueueJobs(
+  redis: Redis,
+  count: number,
+  resolution: string,
+  options: { provider?: string; format?: string; prompt?: string } = {},
+): Promise<string> {
+  const prefix = newPrefix();
+  const provider = options.provider ?? 'openai';
+  const manifest = path.join(scratch, `jobs-${prefix}.jsonl`);
+  const lines: string[] = [];
+  for (let index = 0; index < count; index += 1) {
+    lines.push(
+      JSON.stringify({
+        id: `job-${index}`,
+        provider,
+        prompt: options.prompt ?? 'A small benchmark image',
+        resolution,
+        output_format: options.format ?? 'png',
+      }),
+    );
+  }
+  await writeFile(manifest, `${lines.join('\n')}\n`);
+  const run = await runNode(
+    [cli, 'enqueue', manifest, '--batch', 'bench', '--out', path.join(scratch, prefix)],
+    { REDIS_URL: redisUrl, IMAGE_BATCH_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' },
+  );
+  if (!run.stdout.includes(`enqueued ${count}`))
+    throw new Error(`could not enqueue:\n${run.stdout}${run.stderr}`);
+  void redis;
+  return prefix;
+}
+
+/**
+ * Jobs per second from the moment the first job was taken (its `processedOn`) to the last completion (the completed
+ * set is scored by finish time): process start-up is not counted, the ramp-up and the last wave are.
+ */
+export async function completionRate(
+  redis: Redis,
+  prefix: string,
+  provider = 'openai',
+): Promise<{ rate: number; count: number }> {
+  const key = `${prefix}:provider-${provider}:completed`;
+  const ids = await redis.zrange(key, '0', '-1');
+  const last = await redis.zrange(key, '-1', '-1', 'WITHSCORES');
+  const pipeline = redis.pipeline();
+  for (const id of ids) pipeline.hget(`${prefix}:provider-${provider}:${id}`, 'processedOn');
+  const started = ((await pipeline.exec()) ?? []).map(([, value]) => Number(value));
+  const spanMs = Number(last[1]) - Math.min(...started);
+  return { rate: spanMs > 0 ? (ids.length * 1000) / spanMs : Number.NaN, count: ids.length };
+}
+
+/** Run our worker on `prefix` until batch `bench` has no pending row; SIGTERM it and return its run. */
+export async function runOurWorker(
+  redis: Redis,
+  prefix: string,
+  environment: Record<string, string>,
+  args: string[],
+): Promise<ChildRun> {
+  const store = new BatchStore(redis, prefix);
+  return runNode(
+    [cli, 'worker', ...args],
+    { REDIS_URL: redisUrl, IMAGE_BATCH_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn', ...environment },
+    async (child) => {
+      const deadline = Date.now() + 10 * 60_000;
+      for (;;) {
+        const status = await store.status('bench');
+        if (status !== undefined && status.pending === 0) break;
+        if (child.exitCode !== null || Date.now() > deadline) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      child.kill('SIGTERM');
+    },
+  );
+}
+
+/**
+ * Environment pointing `provider` at `simulator`, with `concurrency` as its global concurrency (a provider's
+ * `<P>_CONCURRENCY` caps jobs at once across all workers, whatever a worker's own `--concurrency`).
+ */
+export function providerEnvironment(
+  simulator: ProviderSimulator,
+  provider: ProviderName,
+  concurrency: number,
+): Record<string, string> {
+  const urls = simulatorBaseUrls(simulator.url);
+  const upper = provider.toUpperCase();
+  return {
+    [apiKeyVariable(provider)]: 'bench-key',
+    [baseUrlVariable(provider)]: urls[provider].baseUrl,
+    ...(provider === 'fal' ? { FAL_REST_URL: simulator.url } : {}),
+    [`${upper}_POLL_INTERVAL_MS`]: '50',
+    [`${upper}_CONCURRENCY`]: String(concurrency),
+  };
+}
+
+/** Run `work` against a simulator of its own (each benchmark starts from a fresh one), stopped afterwards. */
+export async function withSimulator<T>(work: (simulator: ProviderSimulator) => Promise<T>): Promise<T> {
+  const simulator = new ProviderSimulator({ latencyMs: 0 });
+  await simulator.start();
+  try {
+    return await work(simulator);
+  } finally {
+    await simulator.stop();
+  }
+}
+
+/** What one run of our worker measured. */
+export interface WorkerRun {
+  /** Jobs per second (see {@link completionRate}). */
+  rate: number;
+  peakRssBytes: number;
+  /** Bytes of the first output image. */
+  imageBytes: number;
+}
+
+/**
+ * Enqueue `jobs` generate rows of `resolution` for `provider`, run our worker on them at `concurrency` against
+ * `simulator`, and measure it; the run's keys are deleted afterwards.
+ * @throws Error when not every job completed.
+ */
+export async function measureOurWorker(
+  redis: Redis,
+  simulator: ProviderSimulator,
+  run: { provider: ProviderName; jobs: number; resolution: string; concurrency: number; prompt?: string },
+): Promise<WorkerRun> {
+  const prefix = await enqueueJobs(redis, run.jobs, run.resolution, {
+    provider: run.provider,
+    ...(run.prompt === undefined ? {} : { prompt: run.prompt }),
+  });
+  try {
+    const worker = await runOurWorker(
+      redis,
+      prefix,
+      providerEnvironment(simulator, run.provider, run.concurrency),
+      ['--provider', run.provider, '--concurrency', String(run.concurrency), '--requests-per-minute', '0'],
+    );
+    const { rate, count } = await completionRate(redis, prefix, run.provider);
+    if (count !== run.jobs) throw new Error(`${count} of ${run.jobs} jobs completed`);
+    const results = await readFile(path.join(scratch, prefix, 'bench', 'results.jsonl'), 'utf8');
+    const first = JSON.parse(results.slice(0, results.indexOf('\n'))) as {
+      outputs: Array<{ bytes: number }>;
+    };
+    return { rate, peakRssBytes: worker.peakRssBytes, imageBytes: first.outputs[0]!.bytes };
+  } finally {
+    await deletePrefix(redis, prefix);
+  }
+}
+
+/**
+ * The hand-wired peer worker (bench/peer-worker.mjs) on `jobs` OpenAI generate rows at `concurrency` against
+ * `simulator`: jobs/s by {@link completionRate}.
+ */
+export async function measurePeerWorker(
+  redis: Redis,
+  simulator: ProviderSimulator,
+  jobs: number,
+  concurrency: number,
+): Promise<number> {
+  const prefix = await enqueueJobs(redis, jobs, SMALL_SIZE);
+  try {
+    await runNode(
+      [
+        path.join(root, 'bench/peer-worker.mjs'),
+        redisUrl,
+        prefix,
+        String(concurrency),
+        String(jobs),
+        simulatorBaseUrls(simulator.url).openai.baseUrl,
+        path.join(scratch, `peer-${prefix}`),
+      ],
+      {},
+    );
+    const { rate, count } = await completionRate(redis, prefix);
+    if (count !== jobs) throw new Error(`peer: ${count} of ${jobs} jobs completed`);
+    return rate;
+  } finally {
+    await deletePrefix(redis, prefix);
+  }
+}
+
+/** Ours as a share of the peer, run by run. */
+export function versusPeer(ours: number[], peer: number[]): { peer: string; versusPeer: string } {
+  return {
+    peer: formatFigure(figure(peer), perSecond),
+    versusPeer: formatFigure(figure(ours.map((value, index) => value / peer[index]!)), percent),
+  };
+}
