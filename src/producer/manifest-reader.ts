@@ -37,6 +37,8 @@ const FILE_PROBLEMS = new Set([
   'unreadable_manifest',
   'duplicate_column',
   'unreadable_header',
+  'csv_delimiter',
+  'unsupported_encoding',
 ]);
 
 export type ManifestEntry = RawManifestRow | ManifestProblem;
@@ -117,10 +119,23 @@ async function* readCsv(input: AsyncIterable<Buffer>, maxRecordBytes: number): A
   for await (const record of framed) {
     if (header === undefined) {
       if (record.kind === 'fault') {
-        yield await headerUnreadable(record.line, record.message, framed);
+        const code = record.code === 'unsupported_encoding' ? record.code : 'unreadable_header';
+        yield await headerUnreadable(
+          record.line,
+          code,
+          `the header cannot be read (${record.message})`,
+          framed,
+        );
         return;
       }
       header = record.value.map((name) => name.trim().toLowerCase());
+      const separator = header.length === 1 ? /[;\t|]/.exec(header[0]!)?.[0] : undefined;
+      if (separator !== undefined) {
+        const shown = separator === '\t' ? 'tabs' : `"${separator}"`;
+        const message = `the header is one column, "${header[0]}": columns must be separated by commas, and this file seems to use ${shown}`;
+        yield await headerUnreadable(record.line, 'csv_delimiter', message, framed);
+        return;
+      }
       const duplicate = header.find((name, index) => header!.indexOf(name) !== index);
       if (duplicate !== undefined) {
         yield problem(record.line, 'duplicate_column', `column "${duplicate}" appears twice in the header`);
@@ -149,13 +164,14 @@ async function* readCsv(input: AsyncIterable<Buffer>, maxRecordBytes: number): A
 /** The header cannot be read: nothing after it can be. Reads on to say how many lines that leaves unread. */
 async function headerUnreadable(
   line: number,
+  code: string,
   message: string,
   rest: AsyncIterable<{ line: number }>,
 ): Promise<ManifestProblem> {
   let lastLine = line;
   for await (const record of rest) lastLine = record.line;
   const unread = lastLine > line ? `; lines ${line + 1}-${lastLine} were not read` : '';
-  return problem(line, 'unreadable_header', `the header cannot be read (${message})${unread}`);
+  return problem(line, code, `${message}${unread}`);
 }
 
 function csvCode(code: string): string {

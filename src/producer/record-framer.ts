@@ -67,6 +67,11 @@ export async function* frameRecords<T>(
       while (data.length < 3 && !atEnd) await pull();
       if (data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf) start = 3;
       first = false;
+      if ((data[0] === 0xff && data[1] === 0xfe) || (data[0] === 0xfe && data[1] === 0xff)) {
+        const message = 'the file is UTF-16 (Excel\'s "Unicode Text"): save it as UTF-8 (Excel: "CSV UTF-8")';
+        yield fault(1, 0, 'unsupported_encoding', message);
+        return;
+      }
     }
     if (discardingLine) {
       const end = lineEnd(data, start, atEnd);
@@ -111,7 +116,7 @@ export async function* frameRecords<T>(
         line,
         at,
         'invalid_utf8',
-        `byte ${at} of the file is not valid UTF-8: the row was not read`,
+        `byte ${at} of the file is not valid UTF-8: the row was not read (save the manifest as UTF-8)`,
       );
     } else if (result.value !== undefined) {
       yield { kind: 'record', line, byteOffset: base + start, value: result.value };

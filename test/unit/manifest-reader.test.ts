@@ -140,6 +140,37 @@ describe('CSV manifests', () => {
   });
 });
 
+describe('manifests saved by a spreadsheet', () => {
+  it('names the separator of a semicolon or tab file instead of rejecting every row', async () => {
+    for (const [name, separator, shown] of [
+      ['semicolon.csv', ';', '";"'],
+      ['tabs.csv', '\t', 'tabs'],
+    ] as const) {
+      const content = `id${separator}prompt\n1${separator}a\n2${separator}b\n`;
+      expect(await read(name, content)).toEqual([
+        expect.objectContaining({
+          line: 1,
+          code: 'csv_delimiter',
+          isRow: false,
+          message: expect.stringContaining(`seems to use ${shown}; lines 2-3 were not read`),
+        }),
+      ]);
+    }
+  });
+
+  it('says a UTF-16 file must be saved as UTF-8', async () => {
+    const content = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('id,prompt\n1,a\n', 'utf16le')]);
+    for (const name of ['utf16.csv', 'utf16.jsonl'])
+      expect(await read(name, content)).toEqual([
+        expect.objectContaining({
+          code: 'unsupported_encoding',
+          isRow: false,
+          message: expect.stringMatching(/UTF-16.*UTF-8/),
+        }),
+      ]);
+  });
+});
+
 describe('JSONL manifests', () => {
   it('reads objects, skips blank lines, and reports bad lines with their numbers', async () => {
     const entries = await read(
