@@ -65,13 +65,13 @@ export async function* frameRecords<T>(
   for (;;) {
     if (first) {
       while (data.length < 3 && !atEnd) await pull();
-      if (data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf) start = 3;
       first = false;
-      if ((data[0] === 0xff && data[1] === 0xfe) || (data[0] === 0xfe && data[1] === 0xff)) {
-        const message = 'the file is UTF-16 (Excel\'s "Unicode Text"): save it as UTF-8 (Excel: "CSV UTF-8")';
-        yield fault(1, 0, 'unsupported_encoding', message);
+      const opening = byteOrderMark(data);
+      if (opening === 'utf-16') {
+        yield fault(1, 0, 'unsupported_encoding', UTF16_MESSAGE);
         return;
       }
+      start = opening === 'utf-8' ? 3 : 0;
     }
     if (discardingLine) {
       const end = lineEnd(data, start, atEnd);
@@ -87,37 +87,25 @@ export async function* frameRecords<T>(
     }
     if (start >= data.length && atEnd) return;
     const result = start < data.length ? scan(data, start, atEnd) : { kind: 'more' as const };
+    const end = result.kind === 'more' ? data.length : result.kind === 'record' ? result.next : start;
+    if (end - start > options.maxRecordBytes || result.kind === 'fault') {
+      yield result.kind === 'fault'
+        ? fault(line, base + result.at, result.code, result.message)
+        : fault(line, base + start, 'record_too_large', tooLarge(options.maxRecordBytes));
+      ({ start, line, discardingLine } = resumeAfterFirstLine(data, start, line, atEnd));
+      continue;
+    }
     if (result.kind === 'more') {
-      if (data.length - start > options.maxRecordBytes) {
-        yield fault(line, base + start, 'record_too_large', tooLarge(options.maxRecordBytes));
-        ({ start, line, discardingLine } = resumeAfterFirstLine(data, start, line, atEnd));
-        continue;
-      }
       // Rescanning starts from the record's first byte: wait for twice the bytes, so a long record costs linear time.
       const wanted = (data.length - start) * 2;
       do await pull();
       while (!atEnd && data.length - start < wanted);
       continue;
     }
-    if (result.kind === 'fault') {
-      yield fault(line, base + result.at, result.code, result.message);
-      ({ start, line, discardingLine } = resumeAfterFirstLine(data, start, line, atEnd));
-      continue;
-    }
-    if (result.next - start > options.maxRecordBytes) {
-      yield fault(line, base + start, 'record_too_large', tooLarge(options.maxRecordBytes));
-      ({ start, line, discardingLine } = resumeAfterFirstLine(data, start, line, atEnd));
-      continue;
-    }
     const bytes = data.subarray(start, result.next);
     if (!isUtf8(bytes)) {
       const at = base + start + firstInvalidUtf8Offset(bytes);
-      yield fault(
-        line,
-        at,
-        'invalid_utf8',
-        `byte ${at} of the file is not valid UTF-8: the row was not read (save the manifest as UTF-8)`,
-      );
+      yield fault(line, at, 'invalid_utf8', notUtf8(at));
     } else if (result.value !== undefined) {
       yield { kind: 'record', line, byteOffset: base + start, value: result.value };
     }
@@ -126,8 +114,21 @@ export async function* frameRecords<T>(
   }
 }
 
+const UTF16_MESSAGE = 'the file is UTF-16 (Excel\'s "Unicode Text"): save it as UTF-8 (Excel: "CSV UTF-8")';
+
+/** The byte order mark the file opens with, if any. */
+function byteOrderMark(data: Buffer): 'utf-8' | 'utf-16' | undefined {
+  if (data[0] === 0xef && data[1] === 0xbb && data[2] === 0xbf) return 'utf-8';
+  if ((data[0] === 0xff && data[1] === 0xfe) || (data[0] === 0xfe && data[1] === 0xff)) return 'utf-16';
+  return undefined;
+}
+
 function fault(line: number, byteOffset: number, code: string, message: string): FramedRecord<never> {
   return { kind: 'fault', line, byteOffset, code, message };
+}
+
+function notUtf8(byteOffset: number): string {
+  return `byte ${byteOffset} of the file is not valid UTF-8: the row was not read (save the manifest as UTF-8)`;
 }
 
 function tooLarge(maxRecordBytes: number): string {
