@@ -1,13 +1,18 @@
-/** Reading a batch's results.jsonl in tests. */
+/** Reading a batch's JSON-lines files (results.jsonl, rejects.jsonl) in tests. */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
 
-/** The results lines of batch `batch` under output root `out`. */
-export async function resultLines(out: string, batch: string): Promise<ResultLine[]> {
-  const text = await readFile(path.join(out, batch, 'results.jsonl'), 'utf8');
+/** Every line of a JSON-lines file, parsed. */
+export async function readJsonLines<T>(filePath: string): Promise<T[]> {
+  const text = await readFile(filePath, 'utf8');
   return text
     .split('\n')
     .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as ResultLine);
+    .map((line) => JSON.parse(line) as T);
+}
+
+/** The results lines of batch `batch` under output root `out`. */
+export async function resultLines(out: string, batch: string): Promise<ResultLine[]> {
+  return readJsonLines<ResultLine>(path.join(out, batch, 'results.jsonl'));
 }
