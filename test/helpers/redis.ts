@@ -3,7 +3,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { inject } from 'vitest';
+import { afterEach, beforeEach, inject } from 'vitest';
 
 /** The Redis URL found by the global setup. */
 export function redisUrl(): string {
@@ -13,6 +13,21 @@ export function redisUrl(): string {
 /** A key prefix no other test uses, under this run's stem (see global-setup's teardown). */
 export function uniquePrefix(): string {
   return `ib-test-${inject('testRunId')}-${randomBytes(5).toString('hex')}`;
+}
+
+/**
+ * Give each test of the calling file its own key prefix, its keys deleted after it (hooks registered here).
+ * @returns the running test's prefix.
+ */
+export function prefixPerTest(): () => string {
+  let prefix = '';
+  beforeEach(() => {
+    prefix = uniquePrefix();
+  });
+  afterEach(async () => {
+    await deleteKeysWithPrefix(prefix);
+  });
+  return () => prefix;
 }
 
 /** Delete every key under `prefix`. */

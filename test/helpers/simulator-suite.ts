@@ -3,10 +3,10 @@
  * a fresh Redis key prefix per test (its keys deleted afterwards), temporary directories removed at the end, and the
  * environment that points every provider at the simulator.
  */
-import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { removeTemporaryDirectories } from './files.js';
-import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from './redis.js';
+import { prefixPerTest, redisUrl } from './redis.js';
 import { simulatorEnvironment } from './simulator-environment.js';
 
 /** What a test reads of the frame while it runs. */
@@ -21,7 +21,7 @@ export interface SimulatorSuite {
 /** Register the frame's hooks in the calling test file. */
 export function simulatorSuite(): SimulatorSuite {
   let simulator: ProviderSimulator | undefined;
-  let prefix = '';
+  const prefix = prefixPerTest();
   beforeAll(async () => {
     simulator = new ProviderSimulator({ apiKey: 'sk-test' });
     await simulator.start();
@@ -30,18 +30,12 @@ export function simulatorSuite(): SimulatorSuite {
     await simulator?.stop();
     await removeTemporaryDirectories();
   });
-  beforeEach(() => {
-    prefix = uniquePrefix();
-  });
-  afterEach(async () => {
-    await deleteKeysWithPrefix(prefix);
-  });
   return {
     simulator: () => simulator!,
-    prefix: () => prefix,
+    prefix,
     environment: (extra = {}) => ({
       REDIS_URL: redisUrl(),
-      IMAGE_BATCH_QUEUE_PREFIX: prefix,
+      IMAGE_BATCH_QUEUE_PREFIX: prefix(),
       LOG_LEVEL: 'silent',
       ...simulatorEnvironment(simulator!.url, 'sk-test'),
       IMAGE_BATCH_BACKOFF_MS: '50',

@@ -5,23 +5,17 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jobIdFor, queueNameFor } from '../../src/shared/keys.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { killSpawnedProcesses, runCliProcess, spawnCli } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { redisUrl, prefixPerTest } from '../helpers/redis.js';
 import { simulatorEnvironment } from '../helpers/simulator-environment.js';
 
-let prefix: string;
+const prefix = prefixPerTest();
 
-beforeEach(() => {
-  prefix = uniquePrefix();
-});
-afterEach(async () => {
-  await deleteKeysWithPrefix(prefix);
-});
 afterAll(removeTemporaryDirectories);
 
 describe('worker', () => {
@@ -41,7 +35,7 @@ describe('worker', () => {
     const out = await temporaryDirectory();
     const environment = {
       REDIS_URL: redisUrl(),
-      IMAGE_BATCH_QUEUE_PREFIX: prefix,
+      IMAGE_BATCH_QUEUE_PREFIX: prefix(),
       ...simulatorEnvironment(simulator.url, 'anything'),
       LOG_LEVEL: 'warn',
     };
@@ -96,7 +90,7 @@ describe('worker', () => {
     const out = await temporaryDirectory();
     const environment = {
       REDIS_URL: redisUrl(),
-      IMAGE_BATCH_QUEUE_PREFIX: prefix,
+      IMAGE_BATCH_QUEUE_PREFIX: prefix(),
       ...simulatorEnvironment(simulator.url, 'anything'),
       IMAGE_BATCH_LOCK_DURATION_MS: '1500',
       IMAGE_BATCH_STALLED_INTERVAL_MS: '500',
@@ -115,7 +109,7 @@ describe('worker', () => {
         for (const [provider] of providers) {
           for (const suffix of ['gen', 'edit']) {
             const data = await redis.hget(
-              `${prefix}:${queueNameFor(provider)}:${jobIdFor('crash', `${provider}-${suffix}`)}`,
+              `${prefix()}:${queueNameFor(provider)}:${jobIdFor('crash', `${provider}-${suffix}`)}`,
               'data',
             );
             if (data === null || !data.includes('"providerRequest"')) return false;

@@ -5,30 +5,24 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SIMULATED_OXEN_COST_PER_IMAGE } from '../../src/simulator/apis/oxen.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { killSpawnedProcesses, runCliInProcess, runCliProcess } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { deleteKeysWithPrefix, redisUrl, uniquePrefix, storedText } from '../helpers/redis.js';
+import { redisUrl, prefixPerTest, storedText } from '../helpers/redis.js';
 import { simulatorEnvironment } from '../helpers/simulator-environment.js';
 
 const SECRET = 'sk-TESTSECRET-0123456789';
-let prefix: string;
+const prefix = prefixPerTest();
 
-beforeEach(() => {
-  prefix = uniquePrefix();
-});
-afterEach(async () => {
-  await deleteKeysWithPrefix(prefix);
-});
 afterAll(removeTemporaryDirectories);
 
 async function keysUnderPrefix(): Promise<string[]> {
   const redis = new Redis(redisUrl());
   try {
-    return await redis.keys(`${prefix}:*`);
+    return await redis.keys(`${prefix()}:*`);
   } finally {
     redis.disconnect();
   }
@@ -79,7 +73,7 @@ describe('run without an API key', () => {
     const out = await temporaryDirectory();
     const result = await runCliProcess(['run', manifest, '--out', out, '--batch', 'no-key'], {
       REDIS_URL: redisUrl(),
-      IMAGE_BATCH_QUEUE_PREFIX: prefix,
+      IMAGE_BATCH_QUEUE_PREFIX: prefix(),
     });
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
@@ -105,7 +99,7 @@ describe('enqueue --dry-run', () => {
     const out = await temporaryDirectory();
     const result = await runCliProcess(['enqueue', manifest, '--dry-run', '--out', out], {
       REDIS_URL: redisUrl(),
-      IMAGE_BATCH_QUEUE_PREFIX: prefix,
+      IMAGE_BATCH_QUEUE_PREFIX: prefix(),
     });
     expect(result.exitCode).toBe(1);
     expect(result.stdout).toContain('would enqueue 1');
@@ -125,7 +119,7 @@ describe('batch folders', () => {
       jsonLine({ id: 'one', prompt: 'fine', resolution: '1024x1024' }),
     ]);
     const out = await temporaryDirectory();
-    const environment = { REDIS_URL: redisUrl(), IMAGE_BATCH_QUEUE_PREFIX: prefix };
+    const environment = { REDIS_URL: redisUrl(), IMAGE_BATCH_QUEUE_PREFIX: prefix() };
     const first = await runCliInProcess(
       ['enqueue', manifest, '--out', out, '--batch', 'Case-Run'],
       environment,
@@ -199,7 +193,7 @@ describe('secrets', () => {
       ['run', manifest, '--out', out, '--batch', 'secret', '--concurrency', '1'],
       {
         REDIS_URL: redisUrl(),
-        IMAGE_BATCH_QUEUE_PREFIX: prefix,
+        IMAGE_BATCH_QUEUE_PREFIX: prefix(),
         OXEN_API_KEY: SECRET,
         OXEN_BASE_URL: simulator.url,
         LOG_LEVEL: 'debug',
@@ -211,7 +205,7 @@ describe('secrets', () => {
     ).toBe(true);
     expect(result.stderr.length).toBeGreaterThan(0);
     expect(result.stdout + result.stderr).not.toContain(SECRET);
-    const stored = await storedText(prefix);
+    const stored = await storedText(prefix());
     expect(stored).toContain('a bridge');
     expect(stored).not.toContain(SECRET);
     for (const name of ['results.jsonl', 'summary.json']) {

@@ -7,20 +7,16 @@ import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { SCHEDULES_QUEUE, batchIdForTick } from '../../src/producer/schedules.js';
 import { BatchStore } from '../../src/batch/batch-store.js';
 import { runCliProcess, spawnCli } from '../helpers/cli.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { redisUrl, prefixPerTest } from '../helpers/redis.js';
 
-let prefix: string;
-beforeEach(() => {
-  prefix = uniquePrefix();
-});
-afterEach(async () => deleteKeysWithPrefix(prefix));
+const prefix = prefixPerTest();
 afterAll(removeTemporaryDirectories);
 
 async function runSchedulers(environment: Record<string, string>, seconds: number, copies: number) {
@@ -48,7 +44,7 @@ describe('schedules', () => {
       jsonLine({ id: 'c', prompt: 'tick c', resolution: '1024x768' }),
     ]);
     const out = await temporaryDirectory();
-    const environment = { REDIS_URL: redisUrl(), IMAGE_BATCH_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' };
+    const environment = { REDIS_URL: redisUrl(), IMAGE_BATCH_QUEUE_PREFIX: prefix(), LOG_LEVEL: 'warn' };
     const added = await runCliProcess(
       ['schedule', 'add', 'every-second', manifest, '--cron', '* * * * * *', '--out', out],
       environment,
@@ -64,11 +60,11 @@ describe('schedules', () => {
 
     const redis = new Redis(redisUrl());
     try {
-      const queue = new Queue(SCHEDULES_QUEUE, { connection: redis, prefix });
+      const queue = new Queue(SCHEDULES_QUEUE, { connection: redis, prefix: prefix() });
       const ticks = await queue.getJobs(['completed', 'failed', 'active', 'waiting', 'delayed'], 0, -1);
       await queue.close();
       const slots = new Set(ticks.map((job) => Number(/:(\d+)$/.exec(job.id ?? '')?.[1])));
-      const store = new BatchStore(redis, prefix);
+      const store = new BatchStore(redis, prefix());
       const batches = (await store.listBatches()).filter((id) => id.startsWith('every-second-'));
       const handled = ticks.filter((job) => job.returnvalue !== null && job.returnvalue !== undefined);
       expect(handled.length).toBeGreaterThanOrEqual(3);
@@ -99,7 +95,7 @@ describe('schedules', () => {
     ]);
     await writeManifest(inbox, 'two.csv', ['id,prompt,resolution', 'y,inbox y,1024x768']);
     const out = await temporaryDirectory();
-    const environment = { REDIS_URL: redisUrl(), IMAGE_BATCH_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' };
+    const environment = { REDIS_URL: redisUrl(), IMAGE_BATCH_QUEUE_PREFIX: prefix(), LOG_LEVEL: 'warn' };
     expect(
       (
         await runCliProcess(
@@ -113,7 +109,7 @@ describe('schedules', () => {
     expect((await readdir(path.join(inbox, 'done'))).sort()).toEqual(['one.jsonl', 'two.csv']);
     const redis = new Redis(redisUrl());
     try {
-      const store = new BatchStore(redis, prefix);
+      const store = new BatchStore(redis, prefix());
       const batches = await store.listBatches();
       expect(batches).toHaveLength(1);
       expect((await store.status(batches[0]!))!.rows).toBe(2);

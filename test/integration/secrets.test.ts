@@ -4,20 +4,19 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliInProcess } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
+import { redisUrl, prefixPerTest, storedText } from '../helpers/redis.js';
 import { simulatorEnvironment } from '../helpers/simulator-environment.js';
 
 const KEY = 'sk-live-Secret0123456789abcdefXYZ';
 /** Another account's key, in a provider's key shape, also echoed back. */
 const FOREIGN_KEY = 'r8_ForeignKey0123456789abcdefgh';
 let simulator: ProviderSimulator;
-let prefix: string;
+const prefix = prefixPerTest();
 
 beforeAll(async () => {
   simulator = new ProviderSimulator({ apiKey: KEY });
@@ -27,37 +26,6 @@ afterAll(async () => {
   await simulator.stop();
   await removeTemporaryDirectories();
 });
-beforeEach(() => {
-  prefix = uniquePrefix();
-});
-afterEach(async () => {
-  await deleteKeysWithPrefix(prefix);
-});
-
-/** Every value stored under this test's prefix, as text. */
-async function everythingInRedis(): Promise<string> {
-  const redis = new Redis(redisUrl());
-  const texts: string[] = [];
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      for (const key of keys) {
-        const type = await redis.type(key);
-        if (type === 'string') texts.push((await redis.get(key)) ?? '');
-        if (type === 'hash') texts.push(JSON.stringify(await redis.hgetall(key)));
-        if (type === 'list') texts.push(JSON.stringify(await redis.lrange(key, 0, -1)));
-        if (type === 'set') texts.push(JSON.stringify(await redis.smembers(key)));
-        if (type === 'zset') texts.push(JSON.stringify(await redis.zrange(key, '0', '-1')));
-        if (type === 'stream') texts.push(JSON.stringify(await redis.xrange(key, '-', '+')));
-      }
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return texts.join('\n');
-}
 
 async function runEchoing(status: number, batch: string) {
   simulator.injectFaults([
@@ -80,7 +48,7 @@ async function runEchoing(status: number, batch: string) {
   const out = await temporaryDirectory();
   const environment = {
     REDIS_URL: redisUrl(),
-    IMAGE_BATCH_QUEUE_PREFIX: prefix,
+    IMAGE_BATCH_QUEUE_PREFIX: prefix(),
     LOG_LEVEL: 'info',
     ...simulatorEnvironment(simulator.url, KEY),
   };
@@ -100,7 +68,7 @@ describe('secrets echoed by a provider', () => {
       run.stderr,
       report.stdout,
       report.stderr,
-      await everythingInRedis(),
+      await storedText(prefix()),
     ];
     for (const text of everything) {
       expect(text).not.toContain(KEY);
@@ -111,7 +79,7 @@ describe('secrets echoed by a provider', () => {
   it('an account pause (401): not in the pause reason, the output or Redis', async () => {
     const { run } = await runEchoing(401, 'paused');
     expect(run.stdout + run.stderr).toMatch(/paused/i);
-    for (const text of [run.stdout, run.stderr, await everythingInRedis()]) {
+    for (const text of [run.stdout, run.stderr, await storedText(prefix())]) {
       expect(text).not.toContain(KEY);
       expect(text).not.toContain(FOREIGN_KEY);
     }
