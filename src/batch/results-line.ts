@@ -46,7 +46,10 @@ export function lineBase(
     model,
     attempts,
     resolution: data.resolution,
-    resolution_tier: resolutionTier(parseResolution(data.resolution) ?? { width: 1024, height: 1024 }),
+    // Billed at the size its tier delivers where the row went as a ratio and tier (`sizePlan`).
+    resolution_tier: resolutionTier(
+      parseResolution(data.sizePlan?.expectedSize ?? data.resolution) ?? { width: 1024, height: 1024 },
+    ),
     size_requested: sizeRequested ?? null,
   };
 }

@@ -15,7 +15,8 @@ import {
 } from '../providers/pricing.js';
 import { estimatedPromptTokens, inputImageTokens, outputImageTokens } from '../providers/gpt-image-tokens.js';
 import { providerFacts } from '../providers/registry.js';
-import { nearestTier } from '../providers/size-rules.js';
+import { aspectRatioOf } from '../providers/size-rules.js';
+import { planTier } from '../providers/tier-sizes.js';
 import { loadPricingOverride, type PricingOverride } from './pricing-file.js';
 import { roundUsd } from './usd.js';
 import type { ImageRequest, Operation, Quality } from '../shared/job-definitions.js';
@@ -63,6 +64,11 @@ export interface PricedRequest {
   servedUsdPerImage?: number;
   /** `batch`: through the provider's Batch API, at its batch price. */
   delivery?: 'batch';
+  /**
+   * The host's resolution tier the request is sent at (hosts that take a ratio and a tier: the row's `sizePlan`);
+   * `resolution` is then the size that tier delivers.
+   */
+  providerTier?: string;
 }
 
 /**
@@ -217,9 +223,12 @@ export function quoteRequest(
   request: ImageRequest & { servedUsdPerImage?: number },
   defaultQuality: Quality,
 ): PriceQuote {
+  // A row sent as a ratio and tier is priced at that tier and the size it delivers, not the size the row asked for.
+  const planned = request.sizePlan === undefined ? undefined : parseResolution(request.sizePlan.expectedSize);
   return catalogue.quote(provider, {
     operation: request.operation,
-    resolution: parseResolution(request.resolution) ?? { width: 1024, height: 1024 },
+    resolution: planned ?? parseResolution(request.resolution) ?? { width: 1024, height: 1024 },
+    ...(request.sizePlan === undefined ? {} : { providerTier: request.sizePlan.tier }),
     quality: request.quality ?? defaultQuality,
     numImages: request.numImages,
     inputImageCount: request.inputImages.length,
@@ -290,7 +299,7 @@ function publishedQuote(
       return quote(price.usd, 0, !price.exact);
     }
     case 'per run by quality and tier': {
-      const tier = nearestTier(request.resolution, pricing.tiers);
+      const tier = pricedTier(request, pricing.tiers);
       const cell = pricing.published.find((entry) => entry.quality === quality && entry.tier === tier);
       if (cell !== undefined) return { ...quote(cell.usd, 0, false), source: cell.source };
       const scale = pricing.scaleFrom;
@@ -329,4 +338,19 @@ function publishedQuote(
       return quote(output + inputs + text, 0, !pricing.published || inputSizeUnknown);
     }
   }
+}
+
+/**
+ * The tier of `tiers` a request is billed at: the one it is sent at, else the smallest that delivers its size at its own
+ * shape (./providers/tier-sizes.ts), else the largest.
+ */
+function pricedTier(request: PricedRequest, tiers: readonly string[]): string {
+  const sent = tiers.find((tier) => tier.toLowerCase() === request.providerTier?.toLowerCase());
+  if (sent !== undefined) return sent;
+  const plan = planTier(
+    request.resolution,
+    { ratios: [aspectRatioOf(request.resolution)], tiers },
+    new Map(),
+  );
+  return 'problem' in plan ? (tiers.at(-1) ?? '') : plan.tier;
 }

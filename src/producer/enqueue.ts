@@ -13,6 +13,8 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
+import { TierSizeRecords } from '../batch/tier-size-book.js';
+import { OPENAI_BATCH_EDIT_SIZES } from '../providers/openai/batch-api.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { PriceCatalogue } from '../cost/price-catalogue.js';
 import type { ImageProvider } from '../providers/provider.js';
@@ -222,6 +224,22 @@ interface RowSinks {
   providers: Set<ProviderName>;
 }
 
+/** The row checker of an enqueue: rows planned with the sizes tiered hosts were seen to deliver (Redis, if any). */
+function rowCheckerFor(options: EnqueueOptions, dependencies: EnqueueDependencies): RowChecker {
+  const { canary, ...rest } = options;
+  const { redis } = dependencies;
+  const tierSizes = redis === undefined ? undefined : new TierSizeRecords(redis, dependencies.queuePrefix);
+  return new RowChecker({
+    ...rest,
+    canary: canary !== undefined,
+    providerFor: (name) => dependencies.providerFor(name),
+    ...(tierSizes === undefined
+      ? {}
+      : { deliveredTierSizes: (name: ProviderName) => tierSizes.read(name).catch(() => ({})) }),
+    catalogue: dependencies.catalogue,
+  });
+}
+
 /** Read every manifest as a stream, check each row, and send the good ones in chunks. */
 async function readEveryManifest(
   options: EnqueueOptions,
@@ -229,13 +247,7 @@ async function readEveryManifest(
   report: EnqueueReport,
   sinks: RowSinks,
 ): Promise<void> {
-  const { canary, ...rest } = options;
-  const checker = new RowChecker({
-    ...rest,
-    canary: canary !== undefined,
-    providerFor: (name) => dependencies.providerFor(name),
-    catalogue: dependencies.catalogue,
-  });
+  const checker = rowCheckerFor(options, dependencies);
   const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const totalBytes = await totalSize(options.manifests);
   let bytesRead = 0;
@@ -264,6 +276,7 @@ async function readEveryManifest(
       stem: path.basename(absolute, path.extname(absolute)),
     };
     const unknownFields = new Set<string>();
+    const realtimeInstead: number[] = [];
     const onBytesRead = (bytes: number) => {
       bytesRead += bytes;
       options.onProgress?.({ bytesRead, totalBytes, rowsRead: report.rowsRead });
@@ -291,16 +304,39 @@ async function readEveryManifest(
         await rejectInvalid(sinks.reject, manifest, entry.line, checked.rowKey, checked.errors);
         continue;
       }
+      if (checked.realtimeInstead !== undefined) realtimeInstead.push(entry.line);
       sinks.providers.add(checked.row.data.provider);
       pending.push(checked.row);
       if (pending.length >= chunkSize) await flush();
     }
     await flush();
-    if (unknownFields.size > 0) {
-      const warning = `${manifest}: ignored unknown field(s) ${[...unknownFields].map((name) => `"${name}"`).join(', ')}`;
-      report.warnings.push(warning);
-      options.log.warn(warning);
-    }
+    warnAfterManifest(manifest, { unknownFields, realtimeInstead }, report, options.log);
+  }
+}
+
+/** The warnings of one manifest read: unknown columns ignored, Batch API edit rows sent realtime. */
+function warnAfterManifest(
+  manifest: string,
+  found: { unknownFields: Set<string>; realtimeInstead: number[] },
+  report: EnqueueReport,
+  log: Logger,
+): void {
+  const warnings: string[] = [];
+  const { unknownFields, realtimeInstead } = found;
+  if (realtimeInstead.length > 0) {
+    const lines = realtimeInstead.slice(0, 10).join(', ') + (realtimeInstead.length > 10 ? ', …' : '');
+    warnings.push(
+      `${manifest}: ${realtimeInstead.length} edit row(s) asking for the Batch API go realtime, at the realtime ` +
+        `price (lines ${lines}): Batch API edits take only the sizes ${OPENAI_BATCH_EDIT_SIZES.join(', ')}`,
+    );
+  }
+  if (unknownFields.size > 0)
+    warnings.push(
+      `${manifest}: ignored unknown field(s) ${[...unknownFields].map((name) => `"${name}"`).join(', ')}`,
+    );
+  for (const warning of warnings) {
+    report.warnings.push(warning);
+    log.warn(warning);
   }
 }
 

@@ -48,6 +48,10 @@ export interface ManifestRow {
   modelParameters?: Partial<Record<ModelParameter, string>>;
   /** `realtime` or `batch` (OpenAI's Batch API) when given. */
   delivery?: Delivery;
+  /** `a:b` or `auto`, for hosts that take an aspect ratio and a tier (Oxen.ai, WaveSpeedAI), when given. */
+  aspectRatio?: string;
+  /** `1K`, `2K` or `4K` for such hosts, when given. */
+  resolutionTier?: string;
 }
 
 /** Every field name a manifest may use. `mask_image_url` is fal's spelling of `mask_url`. */
@@ -68,6 +72,8 @@ export const MANIFEST_FIELDS = [
   'moderation',
   'output_compression',
   'delivery',
+  'aspect_ratio',
+  'resolution_tier',
   ...MODEL_PARAMETERS,
 ] as const;
 
@@ -184,6 +190,23 @@ const rowSchema = z.object({
   ),
   input_fidelity: optionalText(20),
   response_format: optionalText(20),
+  aspect_ratio: z.preprocess(
+    (value) => {
+      const blank = blankToUndefined(value);
+      return typeof blank === 'string' ? blank.trim().toLowerCase() : blank;
+    },
+    z
+      .string({ error: 'must be text like 16:9' })
+      .regex(/^(auto|[1-9]\d{0,2}:[1-9]\d{0,2})$/, 'must be WIDTH:HEIGHT (e.g. 16:9) or auto')
+      .optional(),
+  ),
+  resolution_tier: z.preprocess(
+    (value) => {
+      const blank = blankToUndefined(value);
+      return typeof blank === 'string' ? blank.trim().toUpperCase() : blank;
+    },
+    z.enum(['1K', '2K', '4K'], { error: 'must be one of: 1K, 2K, 4K' }).optional(),
+  ),
 });
 
 /** The outcome of validating one row. */
@@ -255,6 +278,8 @@ export function validateRow(fields: Record<string, unknown>, manifestDirectory: 
   if (data.moderation !== undefined) row.moderation = data.moderation;
   if (data.delivery !== undefined) row.delivery = data.delivery;
   if (data.output_compression !== undefined) row.outputCompression = data.output_compression;
+  if (data.aspect_ratio !== undefined) row.aspectRatio = data.aspect_ratio;
+  if (data.resolution_tier !== undefined) row.resolutionTier = data.resolution_tier;
   const modelParameters: Partial<Record<ModelParameter, string>> = {};
   for (const name of MODEL_PARAMETERS) {
     const value = data[name];

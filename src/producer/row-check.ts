@@ -11,6 +11,7 @@ import { resolutionTier } from '../cost/resolution-tier.js';
 import { quoteRequest, type PriceCatalogue } from '../cost/price-catalogue.js';
 import type { ModelCapabilities } from '../providers/capabilities.js';
 import { sniffImageType } from '../providers/image-inputs.js';
+import { batchDeliveryProblem } from '../providers/openai/batch-api.js';
 import type { ImageProvider } from '../providers/provider.js';
 import { sourceText } from '../batch/batch-store.js';
 import type { ProviderName } from '../shared/config.js';
@@ -44,13 +45,24 @@ export interface RowCheckOptions {
   canary?: boolean;
   budgetCapped?: boolean;
   providerFor(name: ProviderName): ImageProvider;
+  /**
+   * The sizes a host was seen to deliver per `ratio@tier` (src/batch/tier-size-book.ts), given to its adapter before
+   * its rows are planned; absent: plans use the pessimistic reading of the tiers only.
+   */
+  deliveredTierSizes?(name: ProviderName): Promise<Record<string, string>>;
   catalogue: PriceCatalogue;
   log: Logger;
 }
 
 /** The outcome of checking one row: a priced row to enqueue, or the reasons to reject it. */
 export type RowCheck =
-  | { ok: true; row: PendingRow; unknownFields: string[] }
+  | {
+      ok: true;
+      row: PendingRow;
+      unknownFields: string[];
+      /** Why the row asked for the Batch API and goes realtime instead (said at enqueue), when it does. */
+      realtimeInstead?: string;
+    }
   | { ok: false; rowKey: string; errors: FieldError[]; unknownFields: string[] };
 
 /** Checks rows, keeping prepared adapters and local-file lookups between them. */
@@ -66,7 +78,12 @@ export class RowChecker {
     if (adapter === undefined) {
       const created = this.options.providerFor(name);
       const prepared = created.prepare?.({ signal: AbortSignal.timeout(30_000), log: this.options.log });
-      adapter = (prepared ?? Promise.resolve()).then(() => created);
+      const learned =
+        created.learnTierSizes === undefined ? undefined : this.options.deliveredTierSizes?.(name);
+      adapter = Promise.all([prepared, learned]).then(([, sizes]) => {
+        if (sizes !== undefined) created.learnTierSizes?.(sizes);
+        return created;
+      });
       this.adapters.set(name, adapter);
     }
     return adapter;
@@ -111,7 +128,10 @@ export class RowChecker {
       provider,
     });
     const delivery = row.delivery ?? this.options.delivery ?? 'realtime';
-    if (delivery === 'batch') data.delivery = 'batch';
+    // An OpenAI edit of a size the Batch API's JSON edits do not take goes realtime, said now, not failed a day later.
+    const realtimeInstead =
+      delivery === 'batch' && provider === 'openai' ? batchDeliveryProblem(data) : undefined;
+    if (delivery === 'batch' && realtimeInstead === undefined) data.delivery = 'batch';
     const adapter = await this.adapterFor(provider);
     const errors: FieldError[] = adapter.checkRequest(data);
     const deliveryProblems = this.deliveryProblems(data);
@@ -121,7 +141,8 @@ export class RowChecker {
     if (deliveryProblems.length > 0) return { ok: false, rowKey, errors, unknownFields };
     if (data.operation === 'edit' && data.inputImages.some(isLocalImage))
       data.inputImageSizes = data.inputImages.map((reference) => this.localFiles.get(reference)?.size ?? '');
-    const resolution = parseResolution(row.resolution)!;
+    planSizeOf(data, adapter);
+    const resolution = parseResolution(data.sizePlan?.expectedSize ?? data.resolution)!;
     const served = adapter.servedPrice?.(data);
     if (served !== undefined) data.servedUsdPerImage = served;
     const quote = quoteRequest(this.options.catalogue, provider, data, adapter.defaultQuality);
@@ -151,8 +172,25 @@ export class RowChecker {
           }
         : {}),
     };
-    return { ok: true, row: pending, unknownFields };
+    return {
+      ok: true,
+      row: pending,
+      unknownFields,
+      ...(realtimeInstead === undefined ? {} : { realtimeInstead }),
+    };
   }
+}
+
+/**
+ * Fix the aspect ratio and tier `data` is sent with on a host that takes those (`sizePlan`), so workers send and
+ * price what was planned now. A row naming its ratio or tier asks for that tier's size: its `resolution` becomes it.
+ */
+function planSizeOf(data: ImageJobData, adapter: ImageProvider): void {
+  const plan = adapter.planSize?.(data);
+  if (plan === undefined) return;
+  const expectedSize = `${plan.expectedSize.width}x${plan.expectedSize.height}`;
+  data.sizePlan = { aspectRatio: plan.aspectRatio, tier: plan.tier, expectedSize };
+  if (data.aspectRatio !== undefined || data.resolutionTier !== undefined) data.resolution = expectedSize;
 }
 
 /** The request of `data` sent realtime. */
@@ -185,6 +223,8 @@ export function jobDataOf(
   if (row.moderation !== undefined) data.moderation = row.moderation;
   if (row.outputCompression !== undefined) data.outputCompression = row.outputCompression;
   if (row.modelParameters !== undefined) data.modelParameters = row.modelParameters;
+  if (row.aspectRatio !== undefined) data.aspectRatio = row.aspectRatio;
+  if (row.resolutionTier !== undefined) data.resolutionTier = row.resolutionTier;
   return data;
 }
 

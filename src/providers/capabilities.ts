@@ -14,6 +14,7 @@ import type {
 } from '../shared/job-definitions.js';
 import { parseResolution } from '../shared/resolution.js';
 import { pixelSizeProblem, type PixelLimits } from './size-rules.js';
+import { planNamedTier, planTier, type TierPlan, type TierSizeBook } from './tier-sizes.js';
 
 /** MIME types of input images. */
 export type InputImageType = 'image/png' | 'image/jpeg' | 'image/webp' | 'image/gif';
@@ -24,8 +25,11 @@ export type SizeRule =
   | ({ kind: 'pixels' } & PixelLimits)
   /** Only the listed `WIDTHxHEIGHT` sizes (Replicate's `aspect_ratio` sizes, Oxen.ai's seeded schema). */
   | { kind: 'listed'; sizes: readonly string[] }
-  /** An aspect ratio and a resolution tier, chosen nearest to the row's size (WaveSpeedAI, Oxen.ai now). */
-  | { kind: 'ratio-and-tier'; ratios: readonly string[]; tiers: readonly string[] };
+  /**
+   * An aspect ratio and a resolution tier (WaveSpeedAI, Oxen.ai now): the nearest ratio and the smallest tier that
+   * delivers at least the row's size (./tier-sizes.ts). `auto`: the host also takes `aspect_ratio: auto`.
+   */
+  | { kind: 'ratio-and-tier'; ratios: readonly string[]; tiers: readonly string[]; auto?: boolean };
 
 /** What one model of one provider accepts. */
 export interface ModelCapabilities {
@@ -92,9 +96,14 @@ export function dataUriType(reference: string): string | undefined {
 
 /**
  * Every way `request` asks for more than `capabilities` of `table` allow. Empty when the model can make it.
- * A model the table does not know is one problem naming the models it does.
+ * A model the table does not know is one problem naming the models it does. `book`: sizes the host was seen to
+ * deliver per ratio × tier (hosts that take those), which plan the row's tier.
  */
-export function capabilityProblems(table: ProviderModels, request: ImageRequest): FieldError[] {
+export function capabilityProblems(
+  table: ProviderModels,
+  request: ImageRequest,
+  book: TierSizeBook = new Map(),
+): FieldError[] {
   const model = request.model ?? table.defaultModel(request.operation);
   const capabilities = capabilitiesOf(table, request);
   const name = `${table.label} ${model}`;
@@ -127,9 +136,50 @@ export function capabilityProblems(table: ProviderModels, request: ImageRequest)
     if (!capabilities.parameters.includes(parameter))
       add(parameter, `${parameter} ${PARAMETER_REFUSALS[parameter]}`);
   }
-  const sizeProblem = sizeRuleProblem(capabilities.sizes, request.resolution);
-  if (sizeProblem !== undefined) add('resolution', sizeProblem);
+  const plan = planRequestSize(capabilities.sizes, request, book);
+  if (plan !== undefined && 'problem' in plan) add(plan.field, plan.problem);
+  else if (plan === undefined) {
+    const sizeProblem = sizeRuleProblem(capabilities.sizes, request.resolution);
+    if (sizeProblem !== undefined) add('resolution', sizeProblem);
+  }
   return errors;
+}
+
+/**
+ * The aspect ratio and tier `request` goes with on a host whose models take those (`rule.kind` `ratio-and-tier`):
+ * as the row names them (`aspect_ratio`, `resolution_tier`), else the nearest ratio and the smallest tier that
+ * delivers at least its `resolution` (./tier-sizes.ts). A problem when the host cannot honour it — also when a row
+ * names a ratio or tier for a host that takes pixels. Undefined for such hosts otherwise.
+ */
+export function planRequestSize(
+  rule: SizeRule,
+  request: ImageRequest,
+  book: TierSizeBook,
+): TierPlan | { problem: string; field: string } | undefined {
+  const named = request.aspectRatio !== undefined || request.resolutionTier !== undefined;
+  if (rule.kind !== 'ratio-and-tier') {
+    if (!named) return undefined;
+    return {
+      field: request.aspectRatio !== undefined ? 'aspect_ratio' : 'resolution_tier',
+      problem: 'takes a size in pixels (resolution), not an aspect ratio and resolution tier',
+    };
+  }
+  const size = parseResolution(request.resolution);
+  if (size === undefined)
+    return { field: 'resolution', problem: `"${request.resolution}" is not WIDTHxHEIGHT` };
+  if (named) {
+    return planNamedTier(
+      size,
+      {
+        ...(request.aspectRatio === undefined ? {} : { aspectRatio: request.aspectRatio }),
+        ...(request.resolutionTier === undefined ? {} : { tier: request.resolutionTier }),
+      },
+      rule,
+      book,
+    );
+  }
+  const plan = planTier(size, rule, book);
+  return 'problem' in plan ? { ...plan, field: 'resolution' } : plan;
 }
 
 function checkFormats(

@@ -21,9 +21,12 @@ import type { ImageRequest, Quality } from '../shared/job-definitions.js';
 import {
   capabilitiesOf,
   capabilityProblems,
+  planRequestSize,
   type ModelCapabilities,
   type ProviderModels,
 } from './capabilities.js';
+import type { TierPlan } from './tier-sizes.js';
+import { parseResolution, type Resolution } from '../shared/resolution.js';
 import { checkedGet, type ProviderCheck } from './check.js';
 import {
   authorizedCallOptions,
@@ -80,8 +83,38 @@ export abstract class ProviderClient<
   /** Map an error answer to the taxonomy, recognising the vendor's own content-policy and credit bodies. */
   abstract errorFor(response: HttpResponse, requestId: string | undefined): ProviderError;
 
+  /** Sizes this host was seen to deliver per aspect ratio × tier (./tier-sizes.ts), as the workers recorded them. */
+  protected readonly tierBook: Map<string, Resolution> = new Map();
+
   checkRequest(request: ImageRequest): FieldError[] {
-    return capabilityProblems(this.modelTable(), request);
+    return capabilityProblems(this.modelTable(), request, this.tierBook);
+  }
+
+  /** Take the sizes this host was seen to deliver (`ratio@tier` → `WIDTHxHEIGHT`); unreadable entries are skipped. */
+  learnTierSizes(entries: Record<string, string>): void {
+    for (const [key, text] of Object.entries(entries)) {
+      const size = parseResolution(text);
+      if (size !== undefined) this.tierBook.set(key, size);
+    }
+  }
+
+  /** The ratio and tier `request` goes with on a host that takes those, or undefined (pixels, or no plan). */
+  planSize(request: ImageRequest): TierPlan | undefined {
+    const sizes = this.capabilitiesFor(request)?.sizes;
+    if (sizes === undefined) return undefined;
+    const plan = planRequestSize(sizes, request, this.tierBook);
+    return plan === undefined || 'problem' in plan ? undefined : plan;
+  }
+
+  /**
+   * `aspect_ratio` and `resolution` (the tier) sent for `request` on a host that takes those: as planned at enqueue
+   * (`sizePlan`), else planned now; undefined for a host that takes pixels.
+   */
+  sizeParameters(request: ImageRequest): Record<string, string> | undefined {
+    if (request.sizePlan !== undefined)
+      return { aspect_ratio: request.sizePlan.aspectRatio, resolution: request.sizePlan.tier };
+    const plan = this.planSize(request);
+    return plan === undefined ? undefined : { aspect_ratio: plan.aspectRatio, resolution: plan.tier };
   }
 
   capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined {

@@ -9,6 +9,7 @@
 import type { ProviderName } from '../shared/config.js';
 import type { ModelCapabilities, ProviderModels } from './capabilities.js';
 import type { ProviderCheck } from './check.js';
+import type { TierPlan } from './tier-sizes.js';
 import type { FieldError } from '../shared/errors.js';
 import type { ImageRequest, Quality, SavedProviderRequest } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
@@ -74,6 +75,11 @@ export interface ImageProvider {
    * ≥ 10 KB; Replicate: 1 hour). The poller keeps its finding no longer, and warns when polls fall that far behind.
    */
   readonly resultLifetimeMs?: number;
+  /**
+   * True when the host takes no output format: its images are stored converted to the row's `output_format` when they
+   * arrive in another (WaveSpeedAI).
+   */
+  readonly convertsOutputFormat?: boolean;
   /** Whether `submit` can ask the provider to announce the request's end at `context.webhookUrl`. */
   readonly acceptsWebhooks?: boolean;
   /** Model used for a request: the row's, else the adapter's default for the operation. */
@@ -86,9 +92,23 @@ export interface ImageProvider {
   capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined;
   /**
    * The size parameters sent for `request` where the provider takes something other than `WIDTHxHEIGHT` (an aspect
-   * ratio and a tier chosen nearest to the row's size), recorded in results; undefined when the size goes as asked.
+   * ratio and a tier: the row's `sizePlan`, else planned now), recorded in results; undefined when the size goes as
+   * asked.
    */
   sizeParameters?(request: ImageRequest): Record<string, string> | undefined;
+  /**
+   * The aspect ratio and tier `request` would go with on a host that takes those (the nearest ratio, the smallest tier
+   * delivering at least its size: src/providers/tier-sizes.ts), with the size expected; undefined otherwise.
+   */
+  planSize?(request: ImageRequest): TierPlan | undefined;
+  /**
+   * Images one synchronous call of `request` makes, where the host makes fewer per call than the row asks for (Oxen.ai's
+   * blocking endpoints without `num_images`): the worker then makes the row in that many calls, storing each as it
+   * returns. Absent: one call makes them all.
+   */
+  imagesPerCall?(request: ImageRequest): number;
+  /** Take the sizes the host was seen to deliver per `ratio@tier` (`WIDTHxHEIGHT`), for later plans. */
+  learnTierSizes?(entries: Record<string, string>): void;
   /**
    * Optional work before requests are checked or sent (e.g. read the model schema the host serves now), at worker start
    * and before a producer checks rows. Never throws.

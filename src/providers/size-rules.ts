@@ -71,15 +71,3 @@ export function nearestAspectRatio(size: Resolution, ratios: readonly string[]):
   }
   return best;
 }
-
-/**
- * Which of three resolution tiers (`1K`/`2K`/`4K`, in the provider's own spelling, smallest first) a size belongs to:
- * up to 1,600,000 pixels the first (1024x1024, 1536x1024), up to 4,200,000 the second (1920x1080, 2560x1440,
- * 2048x2048), above that the third (3840x2160). Neither Oxen.ai nor WaveSpeedAI publishes the pixel sizes of its tiers
- * (shared/reference/providers.md §3, §5: UNCONFIRMED); this is our mapping, and results record what was asked.
- */
-export function nearestTier(size: Resolution, tiers: readonly string[]): string {
-  const pixels = size.width * size.height;
-  const index = pixels <= 1_600_000 ? 0 : pixels <= 4_200_000 ? 1 : 2;
-  return tiers[Math.min(index, tiers.length - 1)] ?? '';
-}

@@ -79,6 +79,25 @@ export interface ImageRequest {
   modelParameters?: Partial<Record<ModelParameter, string>>;
   /** `batch`: through OpenAI's Batch API; omitted: realtime. */
   delivery?: 'batch';
+  /** The aspect ratio the row names itself (manifest `aspect_ratio`), for hosts that take a ratio and a tier. */
+  aspectRatio?: string;
+  /** The resolution tier the row names itself (manifest `resolution_tier`: `1K`, `2K`, `4K`), for such hosts. */
+  resolutionTier?: string;
+  /**
+   * The aspect ratio and tier planned for the row at enqueue (hosts that take those instead of pixels: Oxen.ai,
+   * WaveSpeedAI), with the size they deliver, `WIDTHxHEIGHT` (src/providers/tier-sizes.ts). Sent as planned, and
+   * priced at that tier and size, whatever is learned in between.
+   */
+  sizePlan?: SizePlan;
+}
+
+/** A planned aspect ratio and tier (see {@link ImageRequest.sizePlan}). */
+export interface SizePlan {
+  aspectRatio: string;
+  /** In the host's own spelling (`2K`, `2k`). */
+  tier: string;
+  /** `WIDTHxHEIGHT` the ratio at that tier delivers, as far as image-batch knew when planning. */
+  expectedSize: string;
 }
 
 /** An accepted async request as saved in job data (the adapters' `PendingRequest`, src/providers/provider.ts). */
@@ -118,6 +137,13 @@ export interface ImageJobData extends ImageRequest {
    * object); the row is priced from it rather than from the built-in catalogue.
    */
   servedUsdPerImage?: number;
+  /**
+   * A row made in several synchronous calls (a host that makes fewer images per call than the row asks for): the
+   * images stored so far, in order, and the request ids of their calls — saved after each call, so a restarted job
+   * goes on from the next image and never pays for a stored one again (src/worker/calls-in-parts.ts).
+   */
+  partialOutputs?: StoredOutput[];
+  partialRequestIds?: string[];
 }
 
 /** One stored output image, as written to results.jsonl. */

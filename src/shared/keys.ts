@@ -130,7 +130,12 @@ export type ProviderRecord =
   /** Hash: job id -> the parked request (its saved provider request and deadline), JSON. */
   | 'parked-requests'
   /** Hash: the provider's request id -> job id of a parked request (webhooks name the request, not the job). */
-  | 'parked-by-request';
+  | 'parked-by-request'
+  /**
+   * Hash: `ratio@tier` -> `WIDTHxHEIGHT`, the smallest image the host delivered for that aspect ratio and resolution
+   * tier (hosts that take those instead of pixels; batch/tier-size-book.ts).
+   */
+  | 'tier-sizes';
 
 /** Records kept per item of a provider: one key each, with its own expiry. */
 export type ProviderItemRecord =

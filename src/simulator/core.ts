@@ -239,6 +239,10 @@ export class SimulatorCore {
     );
     if (index < 0) return undefined;
     const rule = this.faults[index]!;
+    if ((rule.after ?? 0) > 0) {
+      rule.after! -= 1;
+      return undefined;
+    }
     rule.times -= 1;
     if (rule.times <= 0) this.faults.splice(index, 1);
     return rule;

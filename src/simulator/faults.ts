@@ -12,6 +12,8 @@ export interface FaultRule {
   operation?: 'generate' | 'edit' | 'any';
   /** How many submissions it applies to. Default 1. */
   times?: number;
+  /** Matching submissions to let through untouched before it applies. Default 0. */
+  after?: number;
   /** HTTP status to answer the submission with (429, 500, 400, 401, 402, ...). */
   status?: number;
   /** The wait to ask for, in seconds, for 429/503; sent as `retry-after` in the form `retryAfterForm` says. */

@@ -9,7 +9,8 @@
  *   `X-Fal-Webhook-User-Id`, `X-Fal-Webhook-Timestamp` (seconds), `X-Fal-Webhook-Signature`: hex ED25519 signature of
  *   "<request id>\n<user id>\n<timestamp>\n<hex SHA-256 of the body>", verifiable with a key of the JWKS fal serves
  *   at `/.well-known/jwks.json`.
- * - WaveSpeedAI (wavespeed.ai/docs/how-to-use-webhooks): unsigned.
+ * - WaveSpeedAI (wavespeed.ai/docs/docs-api/verifying_webhook): `webhook-id`, `webhook-timestamp`, `webhook-signature:
+ *   v3,<hex HMAC-SHA256 of "<id>.<timestamp>.<body>">`, keyed with the secret after "whsec_" taken as it is.
  */
 import { createHash, createHmac, generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
 import { perSimulator, type SimulatedTask } from './core.js';
@@ -25,14 +26,14 @@ export interface WebhookBehaviour {
 }
 
 /** How a delivery is signed. */
-export type WebhookSigning = 'standard-webhooks' | 'fal' | 'unsigned';
+export type WebhookSigning = 'standard-webhooks' | 'fal' | 'wavespeed' | 'unsigned';
 
 /** The fal user id the simulator signs as. */
 const FAL_USER_ID = 'simulated-user';
 
 /** The webhook sender of one simulator. */
 export class WebhookSender {
-  /** The signing secret (`GET /v1/webhooks/default/secret` on Replicate). */
+  /** The signing secret (`GET /v1/webhooks/default/secret` on Replicate, `GET /api/v3/webhook/secret` on WaveSpeedAI). */
   readonly secret = `whsec_${randomBytes(24).toString('base64')}`;
   /** fal's signing key pair; its public half is served as a JWKS. */
   private readonly falKeys = generateKeyPairSync('ed25519');
@@ -114,6 +115,11 @@ export class WebhookSender {
       const key = Buffer.from(this.secret.slice('whsec_'.length), 'base64');
       const signature = createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64');
       return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v1,${signature}` };
+    }
+    if (signing === 'wavespeed') {
+      const key = this.secret.slice('whsec_'.length);
+      const signature = createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('hex');
+      return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': `v3,${signature}` };
     }
     if (signing === 'fal') {
       const digest = createHash('sha256').update(body).digest('hex');

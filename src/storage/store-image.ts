@@ -25,6 +25,11 @@ export interface StoreOptions {
    * image, older than this many ms, are removed first.
    */
   removeStagingOlderThanMs?: number;
+  /**
+   * The host takes no output format (WaveSpeedAI's current API pages list none): an image that arrives in another
+   * format is converted to the expected one (sharp) instead of being refused.
+   */
+  convertFormat?: boolean;
 }
 
 /** Largest decoded output accepted, in pixels (GPT Image 2 makes at most 3840x2160). */
@@ -83,6 +88,14 @@ export async function storeOutputImage(
       throw new InvalidResponseError('the provider returned an image without dimensions', {
         provider: options.provider,
       });
+    }
+    if (metadata.format !== expectedFormat && options.convertFormat === true) {
+      inline = await sharp(inline ?? temporary, { limitInputPixels: MAX_OUTPUT_PIXELS })
+        .toFormat(expectedFormat)
+        .toBuffer();
+      await writeFile(temporary, inline);
+      downloaded = undefined;
+      metadata = { ...metadata, format: expectedFormat };
     }
     if (metadata.format !== expectedFormat) {
       throw new InvalidResponseError(

@@ -14,6 +14,7 @@ import type { ProviderName } from '../shared/config.js';
 import type { ImageJobData, SavedProviderRequest, StoredOutput } from '../shared/job-definitions.js';
 import type { WebhookEndpoint } from '../batch/webhook-endpoint.js';
 import type { ParkedRequests } from '../batch/parked-requests.js';
+import type { TierSizeRecords } from '../batch/tier-size-book.js';
 import type { PollBudget } from './poll-budget.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
@@ -55,6 +56,8 @@ export interface ProcessorDependencies {
   parkedPollIntervalOf(request: SavedProviderRequest): number;
   /** Where a running webhook receiver is announced (src/batch/webhook-endpoint.ts). */
   webhookEndpoint: WebhookEndpoint;
+  /** Sizes hosts that take a ratio and a tier delivered (src/batch/tier-size-book.ts): recorded as images arrive. */
+  tierSizes: TierSizeRecords;
   log: Logger;
 }
 
@@ -91,6 +94,13 @@ export interface JobRun {
   /** The common part of the row's results line. */
   base: LineBase;
   startedAt: number;
+}
+
+/** The job data without the "submission sent" mark. */
+export function withoutSubmissionMarker(data: ImageJobData): ImageJobData {
+  const copy = { ...data };
+  delete copy.submissionStartedAt;
+  return copy;
 }
 
 /** Per-batch facts a worker reads from Redis once: output root and price catalogue (with the batch's pricing file). */

@@ -58,7 +58,7 @@ export function createProcessor(dependencies: ProcessorDependencies) {
     try {
       const outcome = await obtainResponse(run);
       if (outcome.kind === 'handed-off') return outcome.result;
-      return await completeRow(run, outcome.response);
+      return await completeRow(run, outcome.response, outcome.stored);
     } catch (error) {
       return settleError(run, error);
     }

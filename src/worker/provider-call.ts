@@ -10,22 +10,18 @@
  */
 import type { ProviderResponse, SubmitResult } from '../providers/provider.js';
 import { ProviderError } from '../shared/errors.js';
-import type { ImageJobData } from '../shared/job-definitions.js';
+import type { StoredOutput } from '../shared/job-definitions.js';
+import { madeInParts, obtainInParts } from './calls-in-parts.js';
 import { truncateForLog } from '../shared/logger.js';
 import { collect, handOff, isCollection } from './collection.js';
+import { withoutSubmissionMarker } from './job-run.js';
 import { UncertainOutcomeError } from './error-policy.js';
 import type { ImageJobResult, JobRun } from './job-run.js';
 
-/** The job data without the "submission sent" mark. */
-export function withoutSubmissionMarker(data: ImageJobData): ImageJobData {
-  const copy = { ...data };
-  delete copy.submissionStartedAt;
-  return copy;
-}
-
 /** What the paid call gave: the provider's response, or a request handed off to its collection job (./collection.ts). */
 export type CallOutcome =
-  { kind: 'response'; response: ProviderResponse } | { kind: 'handed-off'; result: ImageJobResult };
+  | { kind: 'response'; response: ProviderResponse; stored?: StoredOutput[] }
+  | { kind: 'handed-off'; result: ImageJobResult };
 
 /**
  * The provider's answer for the run's row: from the saved request (a collection job, or a submission job run again
@@ -45,6 +41,8 @@ export async function obtainResponse(run: JobRun): Promise<CallOutcome> {
     }
     return { kind: 'response', response: await collect(run, data.providerRequest) };
   }
+  // Several synchronous calls, each stored as it returns (./calls-in-parts.ts).
+  if (madeInParts(run)) return { kind: 'response', ...(await obtainInParts(run)) };
   if (data.submissionStartedAt !== undefined) {
     throw new UncertainOutcomeError(
       `an earlier attempt sent this row to ${data.provider} at ${data.submissionStartedAt} and stopped before ` +

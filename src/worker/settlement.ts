@@ -8,9 +8,10 @@ import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
 import { completedLine, failedLine } from '../batch/results-line.js';
 import { recordRowOutcome } from '../batch/row-outcome.js';
 import { roundUsd } from '../cost/usd.js';
-import type { ProviderResponse } from '../providers/provider.js';
+import type { ProviderImage, ProviderResponse } from '../providers/provider.js';
 import { ProviderError } from '../shared/errors.js';
 import type { StoredOutput } from '../shared/job-definitions.js';
+import { parseResolution } from '../shared/resolution.js';
 import { outputImagePath } from '../storage/output-layout.js';
 import { storeOutputImage } from '../storage/store-image.js';
 import { outputStoreFor } from '../storage/stores.js';
@@ -21,11 +22,49 @@ import {
   type ErrorDecision,
 } from './error-policy.js';
 import type { ImageJobResult, JobRun } from './job-run.js';
-import { withoutSubmissionMarker } from './provider-call.js';
+import { withoutSubmissionMarker } from './job-run.js';
 
-/** Store the images of `response`, then record the row completed with its one results line. */
-export async function completeRow(run: JobRun, response: ProviderResponse): Promise<ImageJobResult> {
-  const { data, deps, log, timing } = run;
+/**
+ * Store image `index` of the row's `count` (`images/<row key>[-<n>].<ext>`), atomically, and describe it.
+ * @throws what the download or the check of the image throws (src/storage/store-image.ts).
+ */
+export async function storeRowImage(
+  run: JobRun,
+  image: ProviderImage,
+  index: number,
+  count: number,
+): Promise<StoredOutput> {
+  const { data, deps, timing } = run;
+  const relativePath = outputImagePath(data.rowKey, index, count, data.outputFormat);
+  return storeOutputImage(
+    image,
+    outputStoreFor(run.outputRoot),
+    data.batchId,
+    relativePath,
+    data.outputFormat,
+    {
+      provider: data.provider,
+      timeoutMs: timing.timeoutMs,
+      maxBytes: deps.maxOutputBytes,
+      signal: AbortSignal.timeout(timing.timeoutMs),
+      ...(run.provider.convertsOutputFormat === true ? { convertFormat: true } : {}),
+      // A job started before and cut off (a killed worker) may have left `*.part` files: older than its lock, they are
+      // no one's.
+      ...(run.job.attemptsStarted > 1 ? { removeStagingOlderThanMs: deps.lockDurationMs } : {}),
+    },
+  );
+}
+
+/**
+ * Store the images of `response` (after `stored`, the images a row made in parts already has), then record the row
+ * completed with its one results line.
+ */
+export async function completeRow(
+  run: JobRun,
+  response: ProviderResponse,
+  stored: readonly StoredOutput[] = [],
+): Promise<ImageJobResult> {
+  const { data, deps, log } = run;
   const requestId = response.requestId ?? run.job.data.providerRequest?.requestIds.join(',') ?? null;
   // An async request's latency runs from its submission (the collection job starts only once it has finished).
   const submitted =
@@ -42,28 +81,10 @@ export async function completeRow(run: JobRun, response: ProviderResponse): Prom
     );
     await deps.queueFor(data.provider).rateLimit(response.throttleMs);
   }
-  const outputs: StoredOutput[] = [];
-  for (const [index, image] of response.images.entries()) {
-    const relativePath = outputImagePath(data.rowKey, index, response.images.length, data.outputFormat);
-    outputs.push(
-      await storeOutputImage(
-        image,
-        outputStoreFor(run.outputRoot),
-        data.batchId,
-        relativePath,
-        data.outputFormat,
-        {
-          provider: data.provider,
-          timeoutMs: timing.timeoutMs,
-          maxBytes: deps.maxOutputBytes,
-          signal: AbortSignal.timeout(timing.timeoutMs),
-          // A job started before and cut off (a killed worker) may have left `*.part` files: older than its lock, they
-          // are no one's.
-          ...(run.job.attemptsStarted > 1 ? { removeStagingOlderThanMs: deps.lockDurationMs } : {}),
-        },
-      ),
-    );
-  }
+  const outputs: StoredOutput[] = [...stored];
+  const count = stored.length + response.images.length;
+  for (const image of response.images) outputs.push(await storeRowImage(run, image, outputs.length, count));
+  await learnDeliveredSize(run, outputs);
   const { quote } = run;
   const inputsUsd = quote.usd - quote.usdPerImage * data.numImages;
   const costUsd = roundUsd(quote.usdPerImage * outputs.length + inputsUsd);
@@ -81,6 +102,29 @@ export async function completeRow(run: JobRun, response: ProviderResponse): Prom
   deps.metrics.spentUsd.inc({ provider: data.provider, tier: line.resolution_tier }, actualUsd ?? costUsd);
   log.info({ outputs: outputs.length, costUsd, requestId }, 'row completed');
   return { status: 'completed', outputs, costUsd };
+}
+
+/**
+ * A row sent as an aspect ratio and tier (`sizePlan`): record what the host delivered for them, so later rows are
+ * planned from it (src/batch/tier-size-book.ts), and say so when it delivered fewer pixels than the row asked for.
+ */
+async function learnDeliveredSize(run: JobRun, outputs: StoredOutput[]): Promise<void> {
+  const { data, deps, log, provider } = run;
+  const plan = data.sizePlan;
+  const first = outputs[0];
+  if (plan === undefined || first === undefined || plan.aspectRatio === 'auto') return;
+  const delivered = { width: first.width, height: first.height };
+  const changed = await deps.tierSizes
+    .record(data.provider, plan.aspectRatio, plan.tier, delivered)
+    .catch(() => false);
+  if (changed)
+    provider.learnTierSizes?.({ [`${plan.aspectRatio}@${plan.tier}`]: `${first.width}x${first.height}` });
+  const asked = parseResolution(data.resolution);
+  if (asked !== undefined && (delivered.width < asked.width || delivered.height < asked.height))
+    log.warn(
+      { asked: data.resolution, delivered: `${first.width}x${first.height}`, sent: plan },
+      'the host delivered fewer pixels than the row asked for; later rows of this ratio go at a larger tier',
+    );
 }
 
 /**
@@ -170,11 +214,14 @@ async function failRow(
   const savedRequestId = run.job.data.providerRequest?.requestIds.join(',') ?? null;
   const requestId = (error instanceof ProviderError ? error.requestId : undefined) ?? savedRequestId;
   const line = failedLine(run.base, { code: decision.code, message: decision.message, requestId });
-  await recordRowOutcome(deps.store, data, line, run.outputRoot, billed ? run.quote.usd : 0);
+  // A row made in parts has paid for the parts it stored, whatever ends it (./calls-in-parts.ts).
+  const storedParts = run.job.data.partialOutputs?.length ?? 0;
+  const spentUsd = billed ? run.quote.usd : roundUsd(run.quote.usdPerImage * storedParts);
+  await recordRowOutcome(deps.store, data, line, run.outputRoot, spentUsd);
   if (run.job.attemptsStarted > 1) await removeStaleStagingOfRow(run);
   deps.metrics.rows.inc({ provider: data.provider, status: 'failed' });
-  if (billed)
-    deps.metrics.spentUsd.inc({ provider: data.provider, tier: run.base.resolution_tier }, run.quote.usd);
+  if (spentUsd > 0)
+    deps.metrics.spentUsd.inc({ provider: data.provider, tier: run.base.resolution_tier }, spentUsd);
   log.warn({ code: decision.code, reason: decision.message }, 'row failed');
   throw new UnrecoverableError(decision.message);
 }

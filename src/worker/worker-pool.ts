@@ -18,6 +18,7 @@ import { ProviderHealth } from '../batch/provider-health.js';
 import type { ProviderName } from '../shared/config.js';
 import type { ImageJobData, SavedProviderRequest } from '../shared/job-definitions.js';
 import { collectQueueNameFor, queueNameFor } from '../shared/keys.js';
+import { TierSizeRecords } from '../batch/tier-size-book.js';
 import { ParkedRequests } from '../batch/parked-requests.js';
 import { WebhookEndpoint } from '../batch/webhook-endpoint.js';
 import { RequestPoller } from './request-poller.js';
@@ -69,7 +70,9 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     (name) => config.providers[name].pollsPerMinute,
   );
   const parked = new ParkedRequests(options.redis, config.queuePrefix);
+  const tierSizes = new TierSizeRecords(options.redis, config.queuePrefix);
   const processor = createProcessor({
+    tierSizes,
     providers,
     parked,
     collectQueueFor: (name) => collectQueues.get(name)!,
@@ -92,15 +95,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     }),
     log,
   });
-  const prepared = Promise.all(
-    [...providers.values()].map(
-      async (provider) =>
-        await provider.prepare?.({
-          signal: AbortSignal.timeout(config.providers[provider.name].timeoutMs),
-          log,
-        }),
-    ),
-  );
+  const prepared = prepareAdapters(providers, tierSizes, options);
   const asynchronous = [...providers.values()].filter((provider) => provider.asynchronous);
   const workers = [
     ...options.providers.map((name) => providerWorker(queueNameFor(name), name, processor, options)),
@@ -179,6 +174,27 @@ function requestPoller(
     signal: shared.signal,
     log: options.log.child({ component: 'poller', provider: provider.name }),
   });
+}
+
+/**
+ * Prepare each adapter (read what its host serves now) and give it the sizes its host was seen to deliver per ratio ×
+ * tier, for rows planned now (jobs enqueued before carry their plan).
+ */
+function prepareAdapters(
+  providers: ReadonlyMap<ProviderName, ImageProvider>,
+  tierSizes: TierSizeRecords,
+  options: WorkerPoolOptions,
+): Promise<unknown> {
+  return Promise.all(
+    [...providers.values()].map(async (provider) => {
+      await provider.prepare?.({
+        signal: AbortSignal.timeout(options.config.providers[provider.name].timeoutMs),
+        log: options.log,
+      });
+      if (provider.learnTierSizes !== undefined)
+        provider.learnTierSizes(await tierSizes.read(provider.name).catch(() => ({})));
+    }),
+  );
 }
 
 /**

@@ -145,9 +145,10 @@ describe('Oxen.ai: the request schema the host serves decides what rows may ask 
       expect(
         oxen.checkRequest(generate({ quality: 'low', outputFormat: 'webp' })).map((e) => e.field),
       ).toEqual(['quality', 'output_format']);
+      // Only 1:1 and 16:9 served: 1024x1536 goes 1:1 at 2K, the smallest tier delivering 1536 pixels high.
       expect(oxen.sizeParameters(generate({ resolution: '1024x1536' }))).toEqual({
         aspect_ratio: '1:1',
-        resolution: '1K',
+        resolution: '2K',
       });
     } finally {
       server.close();
@@ -180,6 +181,51 @@ describe('Oxen.ai: the request schema the host serves decides what rows may ask 
         num_images: 3,
         output_format: 'png',
       });
+    } finally {
+      server.close();
+    }
+  });
+
+  it("sends edits to gpt-image-2-edit where the host's gpt-image-2 schema takes no input_image (the seed's host)", async () => {
+    const generateOnly = {
+      type: 'object',
+      required: ['prompt'],
+      properties: {
+        prompt: { type: 'string' },
+        resolution: { type: 'string', enum: ['1024x1024', '1920x1080'] },
+        num_images: { type: 'integer', minimum: 1, maximum: 4 },
+        output_format: { type: 'string', enum: ['png'] },
+      },
+    };
+    const editSchema = {
+      ...generateOnly,
+      required: ['prompt', 'input_image'],
+      properties: { ...generateOnly.properties, input_image: { type: 'array', items: { type: 'string' } } },
+    };
+    const { createServer } = await import('node:http');
+    const server = createServer((request, response) => {
+      const schema = request.url?.endsWith('/gpt-image-2-edit') ? editSchema : generateOnly;
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ json_request_schema: schema }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = server.address() as import('node:net').AddressInfo;
+    try {
+      const oxen = new OxenProvider({
+        apiKey: KEY,
+        baseUrl: `http://127.0.0.1:${port}`,
+        timeoutMs: 5000,
+        mode: 'sync',
+      });
+      await oxen.prepare(context());
+      const editRow = generate({ operation: 'edit', inputImages: ['https://example.com/in.png'] });
+      expect(oxen.modelFor(editRow)).toBe('gpt-image-2-edit');
+      expect(oxen.checkRequest(editRow)).toEqual([]);
+      expect(await oxen.buildBody(editRow)).toMatchObject({
+        model: 'gpt-image-2-edit',
+        input_image: ['https://example.com/in.png'],
+      });
+      expect(oxen.modelFor(generate())).toBe('gpt-image-2');
     } finally {
       server.close();
     }

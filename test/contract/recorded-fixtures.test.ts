@@ -42,7 +42,7 @@ let scratch: string;
 
 beforeAll(async () => {
   scratch = await mkdtemp(path.join(os.tmpdir(), 'image-batch-fixtures-'));
-  // Two 6 MB "PNG" inputs: together over Replicate's 10 MB inline limit.
+  // Two 6 MB "PNG" inputs: over Replicate's 1 MB advice for data URIs (and its SDK's 10 MB inline limit).
   for (const name of ['large-input-1', 'large-input-2']) {
     const bytes = Buffer.alloc(6_000_000, 7);
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(bytes);

@@ -68,8 +68,14 @@ describe('request shapes', () => {
     const response = await runThrough(sync, edit());
     expect(lastRequest().path).toBe('/api/ai/images/edit');
     expect(lastRequest().body).not.toHaveProperty('num_images');
-    expect(lastRequest().body).toMatchObject({ model: 'gpt-image-2', input_image: [expect.any(String)] });
-    expect(await sizeOf(response)).toBe('1024x1024 png');
+    expect(lastRequest().body).toMatchObject({
+      model: 'gpt-image-2',
+      input_image: [expect.any(String)],
+      aspect_ratio: '1:1',
+      resolution: '1K',
+    });
+    // 1:1 at 1K as the simulator delivers it (the published GPT Image 2 tier table it follows): at least 1024x1024.
+    expect(await sizeOf(response)).toBe('1280x1280 png');
   });
 
   it('fal.ai: queue submit to the app, Key auth, image_size object; local files through fal storage', async () => {
@@ -220,6 +226,39 @@ describe('request shapes', () => {
     expect(await sizeOf(response)).toBe('2048x1152 webp');
   });
 
+  it('Replicate: a local input over 1 MB is uploaded through the files API (Replicate: data URIs only below 1 MB)', async () => {
+    const folder = await mkdtemp(path.join(os.tmpdir(), 'replicate-1mb-'));
+    try {
+      const noise = (side: number) =>
+        sharp({
+          create: {
+            width: side,
+            height: side,
+            channels: 3,
+            background: '#000000',
+            noise: { type: 'gaussian', mean: 128, sigma: 60 },
+          },
+        })
+          .png({ compressionLevel: 0 })
+          .toBuffer();
+      const [large, small] = await Promise.all([noise(700), noise(200)]);
+      expect(large.length).toBeGreaterThan(1_000_000);
+      expect(large.length).toBeLessThan(10_000_000);
+      await writeFile(path.join(folder, 'large.png'), large);
+      await writeFile(path.join(folder, 'small.png'), small);
+      await runThrough(providers.replicate, edit({ inputImages: [path.join(folder, 'large.png')] }));
+      expect(lastRequest().body).toMatchObject({
+        input: { input_images: [expect.stringMatching(/\/replicate\/v1\/files\/[0-9a-f]+$/)] },
+      });
+      await runThrough(providers.replicate, edit({ inputImages: [path.join(folder, 'small.png')] }));
+      expect(lastRequest().body).toMatchObject({
+        input: { input_images: [expect.stringMatching(/^data:image\/png;base64,/)] },
+      });
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
   it('Replicate: local inputs over 10 MB in total are uploaded through the files API, not inlined', async () => {
     const folder = await mkdtemp(path.join(os.tmpdir(), 'replicate-large-'));
     try {
@@ -259,7 +298,7 @@ describe('request shapes', () => {
     }
   });
 
-  it('WaveSpeedAI: edit path, uploaded images, the nearest aspect_ratio + resolution tier, sync mode off', async () => {
+  it('WaveSpeedAI: edit path, uploaded images, the ratio and smallest tier delivering the size, no output_format', async () => {
     const response = await runThrough(providers.wavespeed, edit({ resolution: '1024x1536', quality: 'low' }));
     const sent = lastRequest();
     expect(sent.path).toBe('/api/v3/openai/gpt-image-2/edit');
@@ -267,14 +306,13 @@ describe('request shapes', () => {
     expect(sent.body).toEqual({
       prompt: 'make it autumn',
       aspect_ratio: '2:3',
-      resolution: '1k',
-      output_format: 'png',
+      resolution: '2k',
       enable_sync_mode: false,
       enable_base64_output: false,
       quality: 'low',
       images: [expect.stringMatching(new RegExp(`^${simulator.url}/files/upload-`))],
     });
-    expect(await sizeOf(response)).toMatch(/^\d+x\d+ png$/);
+    expect(await sizeOf(response)).toBe('1360x2048 png');
   });
 
   it('WaveSpeedAI text-to-image has no images field', async () => {

@@ -106,8 +106,8 @@ describe('enqueue --dry-run', () => {
     expect(result.stdout).toMatch(
       /rows\.jsonl:2 \[output_format\]: output_format: must be one of: png, jpeg, webp/,
     );
-    // 2560x1440 high: 7,370 output tokens at $30/M and 1 prompt token at $5/M.
-    expect(result.stdout).toMatch(/high-resolution 1 images \$0\.2211/);
+    // 2560x1440 goes to Oxen.ai as 16:9 at 4K (2K delivers only 2048x1152): priced at 3840x2160 high.
+    expect(result.stdout).toMatch(/high-resolution 1 images \$0\.4003/);
     expect(await keysUnderPrefix()).toEqual([]);
     expect(await readdir(out)).toEqual([]);
   });

@@ -133,6 +133,36 @@ describe('OpenAI Batch API rows that cannot go', () => {
   });
 });
 
+describe('OpenAI Batch API edits of a size its JSON edits do not take', () => {
+  it('go realtime, said at enqueue, instead of failing a day later', async () => {
+    const world = suite.simulator().openaiBatches;
+    const batchesBefore = world.batchesCreated;
+    const manifest = await writeManifest(await manifestFolder(), 'wide-edit.jsonl', [
+      jsonLine({
+        id: 'wide',
+        provider: 'openai',
+        prompt: 'widen the dune',
+        image_urls: ['images/dune.jpg'],
+        resolution: '2048x1152',
+        quality: 'low',
+      }),
+    ]);
+    const out = await temporaryDirectory();
+    const run = await runCliInProcess(
+      ['run', manifest, '--out', out, '--batch', 'wide', '--delivery', 'batch'],
+      suite.environment(),
+    );
+    expect(run.stdout, run.stdout + run.stderr).toMatch(/1 completed, 0 failed, 0 pending/);
+    expect(run.stdout).toMatch(
+      /Warning: .*wide-edit\.jsonl: 1 edit row\(s\) asking for the Batch API go realtime, at the realtime price \(lines 1\): Batch API edits take only the sizes 1024x1024, 1536x1024, 1024x1536/,
+    );
+    expect(world.batchesCreated).toBe(batchesBefore);
+    const [line] = await resultLines(out, 'wide');
+    expect(line?.request_id).not.toMatch(/^batch_req_/);
+    expect(line?.outputs[0]).toMatchObject({ width: 2048, height: 1152 });
+  });
+});
+
 describe('OpenAI Batch API under a budget cap', () => {
   it('puts in a request file only the rows the cap allows, reserved at the batch price', async () => {
     const tag = `capped-${suite.prefix()}`;

@@ -25,7 +25,8 @@ describe('money', () => {
     );
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toMatch(/Estimate for 34 rows read \(30 priced, 4 could not be priced\)/);
-    expect(result.stdout).toMatch(/oxen\s+high-resolution\s+4\s+\$/);
+    // 1920x1080 and 1024x1536 rows go to Oxen.ai at 2K, the smallest tier that delivers them: high-resolution.
+    expect(result.stdout).toMatch(/oxen\s+high-resolution\s+14\s+\$/);
     // WaveSpeed: 1024x576 high (not published: medium 1k's $0.10 × 3,357 / 1,756 output tokens = $0.1912)
     // and 1024x1024 at its default medium ($0.10 published).
     expect(result.stdout).toMatch(/wavespeed\s+standard\s+2\s+\$0\.2912/);

@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/providers/configuration.js';
 import { webhookSignature } from '../../src/providers/replicate/webhook-signature.js';
+import { wavespeedSignature } from '../../src/providers/wavespeed/webhooks.js';
 import { createLogger } from '../../src/shared/logger.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../../src/worker/webhook-receiver.js';
 import { runCliInProcess } from '../helpers/cli.js';
@@ -85,9 +86,9 @@ describe('webhook receiver', () => {
         expect(receiver.counts.duplicates).toBeGreaterThanOrEqual(1);
         expect(receiver.counts.rejected).toBe(0);
         // Polled every 50 ms without webhooks, 12 requests running 1 s each would make some 240 status calls. Signed
-        // deliveries (fal, Replicate) carry the result: no call; WaveSpeedAI's unsigned ones are polled once each; the
-        // 3 lost ones at the 3 s reconciliation poll (fal: status, then result).
-        expect(statusCalls() - callsBefore).toBeLessThanOrEqual(4 + 3 * 2 + 2);
+        // deliveries (fal, Replicate, WaveSpeedAI) carry the result: no call; the 3 lost ones at the 3 s
+        // reconciliation poll (fal: status, then result).
+        expect(statusCalls() - callsBefore).toBeLessThanOrEqual(3 * 2 + 2);
       });
     } finally {
       simulator.setLatency(0);
@@ -95,7 +96,7 @@ describe('webhook receiver', () => {
     }
   });
 
-  it('refuses forged deliveries: a wrong Replicate secret, a fal signature by another key, an unknown provider', async () => {
+  it('refuses forged deliveries: a wrong Replicate or WaveSpeedAI secret, a fal signature by another key, an unknown provider', async () => {
     await withReceiver(suite.environment(), async (receiver) => {
       const body = JSON.stringify({ id: 'p-1', status: 'succeeded' });
       const timestamp = String(Math.floor(Date.now() / 1000));
@@ -117,9 +118,24 @@ describe('webhook receiver', () => {
         body: JSON.stringify({ request_id: 'r-1', status: 'OK' }),
       });
       expect(fal.status).toBe(401);
+      const wavespeedBody = JSON.stringify({
+        id: 'w-1',
+        status: 'completed',
+        outputs: ['https://x.test/a.png'],
+      });
+      const wavespeed = await fetch(`${receiver.url}/webhooks/wavespeed`, {
+        method: 'POST',
+        headers: {
+          'webhook-id': 'msg_2',
+          'webhook-timestamp': timestamp,
+          'webhook-signature': wavespeedSignature('whsec_not-the-secret', 'msg_2', timestamp, wavespeedBody),
+        },
+        body: wavespeedBody,
+      });
+      expect(wavespeed.status).toBe(401);
       const unknown = await fetch(`${receiver.url}/webhooks/openai`, { method: 'POST', body: '{}' });
       expect(unknown.status).toBe(404);
-      expect(receiver.counts).toMatchObject({ accepted: 0, rejected: 3 });
+      expect(receiver.counts).toMatchObject({ accepted: 0, rejected: 4 });
     });
   });
 });

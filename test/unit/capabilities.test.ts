@@ -106,19 +106,35 @@ describe('accepted as the published schemas allow', () => {
     expect(providers[name].checkRequest(request)).toEqual([]);
   });
 
-  it('WaveSpeedAI: records the ratio and tier it sends for a size', () => {
+  it('WaveSpeedAI: sends the smallest tier that delivers at least the size asked for', () => {
+    // 2:3 at 1k delivers at least 683x1024 by the pessimistic reading: too few pixels for 1024x1536.
     expect(providers.wavespeed.sizeParameters?.(generate({ resolution: '1024x1536' }))).toEqual({
       aspect_ratio: '2:3',
-      resolution: '1k',
+      resolution: '2k',
     });
     expect(providers.wavespeed.sizeParameters?.(generate({ resolution: '3840x2160' }))).toEqual({
       aspect_ratio: '16:9',
       resolution: '4k',
     });
+    // 16:9 at 2k is 2048x1152: fewer pixels than 2560x1440.
     expect(providers.wavespeed.sizeParameters?.(generate({ resolution: '2560x1440' }))).toEqual({
       aspect_ratio: '16:9',
-      resolution: '2k',
+      resolution: '4k',
     });
+    expect(providers.wavespeed.sizeParameters?.(generate({ resolution: '1024x1024' }))).toEqual({
+      aspect_ratio: '1:1',
+      resolution: '1k',
+    });
+  });
+
+  it('WaveSpeedAI: sends only the ten ratios its current API pages list', () => {
+    for (const resolution of ['1024x2048', '2048x1024', '720x2160', '2160x720', '912x2128']) {
+      const ratio = providers.wavespeed.sizeParameters?.(generate({ resolution }))?.aspect_ratio;
+      expect(['1:1', '3:2', '2:3', '3:4', '4:3', '4:5', '5:4', '9:16', '16:9', '21:9']).toContain(ratio);
+    }
+    expect(providers.wavespeed.checkRequest(generate({ aspectRatio: '1:2' }))).toEqual([
+      expect.objectContaining({ field: 'aspect_ratio' }),
+    ]);
   });
 });
 
@@ -149,5 +165,27 @@ describe("OpenAI masks: the manifest's white = edit becomes alpha 0 = edit", () 
     const alpha = await sharp(converted).extractChannel(3).raw().toBuffer();
     expect(Math.max(...alpha)).toBe(0);
     expect((await sharp(converted).metadata()).width).toBe(200);
+  });
+});
+
+describe('OpenAI input images', () => {
+  const png = (bytes: number) => {
+    const buffer = Buffer.alloc(bytes, 1);
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]).copy(buffer);
+    return `data:image/png;base64,${buffer.toString('base64')}`;
+  };
+  const openai = providers.openai as unknown as {
+    imageBytes(reference: string, signal: AbortSignal, field: string): Promise<{ bytes: Buffer }>;
+  };
+
+  it('takes an input of 30 MB ("less than 50MB", openai-openapi CreateImageEditRequest.image)', async () => {
+    const { bytes } = await openai.imageBytes(png(30_000_000), AbortSignal.timeout(10_000), 'image_urls');
+    expect(bytes.length).toBe(30_000_000);
+  });
+
+  it('refuses one of 50 MB, naming the limit', async () => {
+    await expect(
+      openai.imageBytes(png(50_000_000), AbortSignal.timeout(10_000), 'image_urls'),
+    ).rejects.toThrow(/under 50 MB/);
   });
 });

@@ -32,7 +32,7 @@ const generate: ImageRequest = {
 };
 
 describe("Oxen.ai request bodies (gpt-image-2's current schema, built in)", () => {
-  it('sends the aspect ratio and 1K/2K/4K tier nearest to the size, and no num_images', async () => {
+  it('sends the nearest aspect ratio at the smallest 1K/2K/4K tier delivering the size, and no num_images', async () => {
     expect(await sync.buildBody(generate)).toEqual({
       model: 'gpt-image-2',
       prompt: 'an ox on a road',
@@ -42,7 +42,11 @@ describe("Oxen.ai request bodies (gpt-image-2's current schema, built in)", () =
     });
     expect(sync.sizeParameters({ ...generate, resolution: '1024x1536' })).toEqual({
       aspect_ratio: '2:3',
-      resolution: '1K',
+      resolution: '2K',
+    });
+    expect(sync.sizeParameters({ ...generate, resolution: '2560x1440' })).toEqual({
+      aspect_ratio: '16:9',
+      resolution: '4K',
     });
     expect(sync.sizeParameters({ ...generate, resolution: '3840x2160' })).toEqual({
       aspect_ratio: '16:9',
@@ -89,9 +93,12 @@ describe('what Oxen.ai serves', () => {
     });
   });
 
-  it('sync mode: one image per request, since the schema has no num_images', () => {
-    expect(sync.checkRequest({ ...generate, numImages: 2 })).toEqual([
-      { field: 'num_images', message: expect.stringMatching(/at most 1 image/) },
+  it('sync mode: the schema has no num_images, so a row of 2–4 images is made one call per image', () => {
+    expect(sync.checkRequest({ ...generate, numImages: 2 })).toEqual([]);
+    expect(sync.imagesPerCall({ ...generate, numImages: 3 })).toBe(1);
+    expect(provider.imagesPerCall({ ...generate, numImages: 3 })).toBe(3);
+    expect(sync.checkRequest({ ...generate, numImages: 5 })).toEqual([
+      { field: 'num_images', message: expect.stringMatching(/at most 4 image/) },
     ]);
   });
 });

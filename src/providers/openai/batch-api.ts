@@ -7,7 +7,13 @@
  *   `/v1/images/edits`; images are batch endpoints since 2026-02-10, openai-node "feat(api): support for images in
  *   batch api");
  * - edits inside a batch are JSON, not multipart: `images: [{file_id}]` and `mask: {file_id}`, the files uploaded
- *   once (purpose `user_data`) and shared by every line that names the same bytes;
+ *   once and shared by every line that names the same bytes. Purpose `user_data`: no published page says which purpose
+ *   JSON edits by `file_id` accept; `CreateFileRequest.purpose` calls `user_data` "Flexible file type for any
+ *   purpose" and `vision` "Images used for vision fine-tuning", and OpenAI's file-inputs guide recommends `user_data`
+ *   "for files you plan to use as model inputs" (platform.openai.com/docs/guides/pdf-files, quoted in
+ *   BasedHardware/omi#3361); third-party tools use `vision` (UNCONFIRMED, docs/providers.md);
+ * - a JSON edit's `size` is one of `auto`, `1024x1024`, `1536x1024`, `1024x1536` (`EditImageBodyJsonParam.size`,
+ *   unlike the multipart form, which takes any valid `WIDTHxHEIGHT` on gpt-image-2): other edit rows go realtime;
  * - `POST /batches` `{input_file_id, endpoint, completion_window: "24h", metadata}`; `GET /batches/{id}`;
  *   `GET /batches` (newest first, `after`); `POST /batches/{id}/cancel`; `GET /files/{id}/content` for the output and
  *   error files (`{id, custom_id, response: {status_code, request_id, body}, error}` per line).
@@ -33,6 +39,21 @@ import {
   openaiFileSchema,
   type OpenAIBatchObject,
 } from './wire-schema.js';
+
+/** Sizes a JSON edit takes (openai-openapi @f85dbe2 `EditImageBodyJsonParam.size`, besides `auto`). */
+export const OPENAI_BATCH_EDIT_SIZES: readonly string[] = ['1024x1024', '1536x1024', '1024x1536'];
+
+/**
+ * Why `request` cannot go through the Batch API as asked (an edit of a size the JSON edit schema does not list), or
+ * undefined. Such a row goes realtime instead of failing a day later.
+ */
+export function batchDeliveryProblem(request: ImageRequest): string | undefined {
+  if (request.operation !== 'edit' || OPENAI_BATCH_EDIT_SIZES.includes(request.resolution)) return undefined;
+  return (
+    `the Batch API's edits are JSON, whose size is one of auto, ${OPENAI_BATCH_EDIT_SIZES.join(', ')} ` +
+    `(openai-openapi EditImageBodyJsonParam.size), not ${request.resolution}`
+  );
+}
 
 /** What one request file may hold (CreateBatchRequest.input_file_id: "up to 50,000 requests, … up to 200 MB"). */
 export const OPENAI_BATCH_LIMITS = { requests: 50_000, bytes: 200 * 1024 * 1024 } as const;

@@ -16,13 +16,19 @@ import type { ProviderModels } from '../capabilities.js';
 import { recordOf, type ProviderCheck } from '../check.js';
 import { ProviderClient } from '../client-base.js';
 import type { HttpResponse } from '../http.js';
-import { MAX_INLINE_IMAGE_BYTES, sniffImageType } from '../image-inputs.js';
+import { sniffImageType } from '../image-inputs.js';
 import type { CallContext, PollResult, ProviderResponse, SubmitResult } from '../provider.js';
 import { fetchUserUrl } from '../url-guard.js';
 import { OPENAI_DEFAULT_MODEL, OPENAI_MODELS } from './capabilities.js';
 import { toOpenAIMask } from './mask.js';
 import { openaiErrorSchema, openaiImagesResponseSchema } from './wire-schema.js';
 import { OPENAI_SETTINGS } from './settings.js';
+
+/**
+ * Input images of an edit must be under this many bytes: "less than 50MB" (openai-openapi @f85dbe2
+ * `CreateImageEditRequest.image`), read as 50,000,000 bytes — the smaller of 50 MB and 50 MiB.
+ */
+export const OPENAI_MAX_INPUT_IMAGE_BYTES = 50_000_000;
 
 /** Settings the adapter needs (its part of ./settings.ts). */
 export type OpenAISettings = Pick<
@@ -141,9 +147,9 @@ export class OpenAIProvider extends ProviderClient<OpenAISettings> {
   }
 
   /**
-   * The bytes of an input image: a local file, a data URI, or an http(s) URL (downloaded, at most 20 MiB). Only png,
-   * webp and jpeg: OpenAI's edits take nothing else ("each image should be a png, webp, or jpg file",
-   * openai-openapi `CreateImageEditRequest.image`).
+   * The bytes of an input image: a local file, a data URI, or an http(s) URL (downloaded, under 50 MB). Only png,
+   * webp and jpeg under 50 MB: OpenAI's edits take nothing else ("each image should be a png, webp, or jpg file less
+   * than 50MB", openai-openapi `CreateImageEditRequest.image`).
    */
   async imageBytes(
     reference: string,
@@ -157,7 +163,7 @@ export class OpenAIProvider extends ProviderClient<OpenAISettings> {
       else if (path.isAbsolute(reference)) bytes = await readFile(reference);
       else {
         bytes = await fetchUserUrl(reference, {
-          maxBytes: MAX_INLINE_IMAGE_BYTES,
+          maxBytes: OPENAI_MAX_INPUT_IMAGE_BYTES,
           timeoutMs: this.settings.timeoutMs,
           allowedHosts: this.allowedPrivateHosts,
           signal,
@@ -170,10 +176,10 @@ export class OpenAIProvider extends ProviderClient<OpenAISettings> {
       );
     }
     const type = sniffImageType(bytes);
-    if (type === undefined || type === 'image/gif' || bytes.length > MAX_INLINE_IMAGE_BYTES) {
+    if (type === undefined || type === 'image/gif' || bytes.length >= OPENAI_MAX_INPUT_IMAGE_BYTES) {
       throw this.unsendable(
         field,
-        `image ${reference.slice(0, 80)} is ${type === 'image/gif' ? 'a GIF' : 'not a PNG, JPEG or WebP under 20 MiB'}; OpenAI takes png, webp or jpg`,
+        `image ${reference.slice(0, 80)} is ${type === 'image/gif' ? 'a GIF' : 'not a PNG, JPEG or WebP under 50 MB'}; OpenAI takes png, webp or jpg`,
       );
     }
     return { bytes, type };

@@ -76,8 +76,8 @@ interface SchemaProperty {
 }
 
 /**
- * What a request schema lets a row ask for. `sync` says whether requests go to the blocking endpoints (one request,
- * `num_images` only when the schema has it) or to the queue (`num_generations` 1–4).
+ * What a request schema lets a row ask for. `sync` says whether requests go to the blocking endpoints (`num_images`
+ * where the schema has it, else one call per image, up to 4 as the queue) or to the queue (`num_generations` 1–4).
  */
 export function capabilitiesFromSchema(
   model: string,
@@ -90,7 +90,7 @@ export function capabilitiesFromSchema(
     (property?.enum ?? []).filter((value): value is string => typeof value === 'string');
   const resolutions = strings(properties.resolution);
   const tiers = resolutions.filter((value) => /^\d+K$/i.test(value));
-  const numImagesMaximum = properties.num_images?.maximum ?? (properties.num_images === undefined ? 1 : 4);
+  const numImagesMaximum = properties.num_images?.maximum ?? OXEN_MAX_GENERATIONS;
   const operations: Operation[] = [];
   if (!required.includes('input_image')) operations.push('generate');
   if (properties.input_image !== undefined) operations.push('edit');
@@ -118,6 +118,7 @@ export function capabilitiesFromSchema(
             kind: 'ratio-and-tier',
             ratios: strings(properties.aspect_ratio).filter((ratio) => /^\d+:\d+$/.test(ratio)),
             tiers,
+            auto: strings(properties.aspect_ratio).includes('auto'),
           }
         : { kind: 'listed', sizes: resolutions.filter((value) => /^\d+x\d+$/.test(value)) },
     sources: [options.source],

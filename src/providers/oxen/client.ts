@@ -17,14 +17,12 @@ import {
   type ProviderError,
 } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
-import { parseResolution } from '../../shared/resolution.js';
 import { capabilityProblems, type ModelCapabilities, type ProviderModels } from '../capabilities.js';
 import { recordOf, type ProviderCheck } from '../check.js';
 import { ProviderClient } from '../client-base.js';
 import { getOnce, type HttpResponse } from '../http.js';
 import { toFetchableImage } from '../image-inputs.js';
 import type { CallContext, PendingRequest, PollResult, ProviderResponse, SubmitResult } from '../provider.js';
-import { nearestAspectRatio, nearestTier } from '../size-rules.js';
 import {
   builtInRequestSchema,
   capabilitiesFromSchema,
@@ -79,24 +77,35 @@ export class OxenProvider extends ProviderClient<OxenSettings> {
     this.asynchronous = (settings.mode ?? 'queue') === 'queue';
   }
 
-  /** The model a request goes to: the row's (the current one in place of a retired one), else `gpt-image-2`. */
+  /**
+   * The model a request goes to: the row's (the current one in place of a retired one); else `gpt-image-2`, except
+   * for an edit on a host whose `gpt-image-2` schema takes no `input_image` (the seed's host: its generate schema has
+   * none, shared/seeds/oxen-gpt-image-2-generate.txt), which goes to `gpt-image-2-edit` unless that is retired there.
+   */
   modelFor(request: ImageRequest): string {
-    const model = request.model ?? OXEN_MODEL;
+    const model = request.model ?? this.defaultModel(request.operation);
     return model === OXEN_RETIRED_EDIT_MODEL && this.retired.has(model) ? OXEN_MODEL : model;
+  }
+
+  /** The model of an operation when the row names none: what the host serves for it (see {@link modelFor}). */
+  private defaultModel(operation: ImageRequest['operation']): string {
+    if (operation !== 'edit' || this.retired.has(OXEN_RETIRED_EDIT_MODEL)) return OXEN_MODEL;
+    const current = this.schemaFor(OXEN_MODEL)?.capabilities.operations ?? [];
+    return current.includes('edit') ? OXEN_MODEL : OXEN_RETIRED_EDIT_MODEL;
   }
 
   /** The models as this adapter knows them now (from the host's schemas where read). */
   modelTable(): ProviderModels {
     return {
       label: 'Oxen.ai',
-      defaultModel: () => OXEN_MODEL,
+      defaultModel: (operation) => this.defaultModel(operation),
       models: [OXEN_MODEL, OXEN_RETIRED_EDIT_MODEL].map((model) => this.schemaFor(model)!.capabilities),
     };
   }
 
   override checkRequest(request: ImageRequest): FieldError[] {
     const routed = { ...request, model: this.modelFor(request) };
-    const errors = capabilityProblems(this.modelTable(), routed);
+    const errors = capabilityProblems(this.modelTable(), routed, this.tierBook);
     if (errors.length === 0 && this.schemaFor(routed.model) !== undefined) {
       const problem = this.schemaProblem(routed, this.placeholderParameters(routed));
       if (problem !== undefined) errors.push(problem);
@@ -106,16 +115,6 @@ export class OxenProvider extends ProviderClient<OxenSettings> {
 
   override capabilitiesFor(request: ImageRequest): ModelCapabilities | undefined {
     return this.schemaFor(this.modelFor(request))?.capabilities;
-  }
-
-  sizeParameters(request: ImageRequest): Record<string, string> | undefined {
-    const sizes = this.capabilitiesFor(request)?.sizes;
-    const size = parseResolution(request.resolution);
-    if (sizes?.kind !== 'ratio-and-tier' || size === undefined) return undefined;
-    return {
-      aspect_ratio: nearestAspectRatio(size, sizes.ratios),
-      resolution: nearestTier(size, sizes.tiers),
-    };
   }
 
   /**
@@ -154,9 +153,9 @@ export class OxenProvider extends ProviderClient<OxenSettings> {
    * once `prepare` read it; undefined when it served none.
    */
   servedPrice(request: ImageRequest): number | undefined {
-    const size = parseResolution(request.resolution);
-    if (this.served === undefined || size === undefined) return undefined;
-    const tier = this.sizeParameters(request)?.resolution ?? nearestTier(size, ['1K', '2K', '4K']);
+    if (this.served === undefined) return undefined;
+    // A model of listed sizes has no tier: its rows take the flat `cost_per_image`.
+    const tier = this.sizeParameters(request)?.resolution ?? '';
     return servedUsdPerImage(this.served, tier, request.quality ?? this.defaultQuality);
   }
 
@@ -218,7 +217,7 @@ export class OxenProvider extends ProviderClient<OxenSettings> {
     Object.assign(parameters, this.sizeParameters(request) ?? {});
     if (request.quality !== undefined) parameters.quality = request.quality;
     parameters.output_format = request.outputFormat;
-    const schema = this.schemaFor(request.model ?? OXEN_MODEL);
+    const schema = this.schemaFor(this.modelFor(request));
     if (schema !== undefined && hasProperty(schema, 'num_images') && !this.asynchronous)
       parameters.num_images = request.numImages;
     return parameters;
@@ -226,14 +225,14 @@ export class OxenProvider extends ProviderClient<OxenSettings> {
 
   /** The schema's objection to `parameters`, as a field error, or undefined. */
   private schemaProblem(request: ImageRequest, parameters: Record<string, unknown>): FieldError | undefined {
-    const schema = this.schemaFor(request.model ?? OXEN_MODEL);
+    const schema = this.schemaFor(this.modelFor(request));
     if (schema === undefined || schema.validate(parameters)) return undefined;
     const issue = schema.validate.errors?.[0];
     const field =
       issue?.instancePath.replace(/^\//, '').split('/')[0] ||
       (issue?.params as { missingProperty?: string })?.missingProperty ||
       'body';
-    const model = request.model ?? OXEN_MODEL;
+    const model = this.modelFor(request);
     return {
       field,
       message: `Oxen.ai's ${schema.source} schema for ${model} refuses ${field}: ${issue?.message ?? 'invalid'}`,
@@ -259,6 +258,17 @@ export class OxenProvider extends ProviderClient<OxenSettings> {
     if (problem !== undefined)
       throw new BadRequestError(problem.message, { provider: this.name, requestMaybeSent: false }, [problem]);
     return parameters;
+  }
+
+  /**
+   * Images one call of `request` makes: all of them in queue mode (`num_generations`) or where the model's schema takes
+   * `num_images`; else one — a sync row of several images is then made by that many calls, each stored as it returns
+   * (src/worker/calls-in-parts.ts), so a crash after one never pays for it again.
+   */
+  imagesPerCall(request: ImageRequest): number {
+    if (this.asynchronous) return request.numImages;
+    const schema = this.schemaFor(this.modelFor(request));
+    return schema !== undefined && hasProperty(schema, 'num_images') ? request.numImages : 1;
   }
 
   /** The exact JSON body of a sync call for `request`. */

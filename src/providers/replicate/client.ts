@@ -2,10 +2,12 @@
  * Replicate adapter: `POST /models/openai/gpt-image-2/predictions` without `Prefer: wait` (the call answers at once
  * with the prediction id, which is saved before any wait: a held-open call killed midway would leave a paid
  * prediction nobody can follow), then poll `GET /predictions/{id}` until `succeeded`, `failed`, `canceled` or `aborted`.
- * `Authorization: Bearer`. Local input images go as data URIs while they total at most 10 MB (replicate-javascript
- * `lib/util.js` refuses more inline), else each is uploaded through the files API (`POST /files`, multipart
- * `content` + `metadata`, `lib/files.js`) and sent as its `urls.get`. Wire format: ./wire-schema.ts; what the model
- * takes: ./capabilities.ts.
+ * `Authorization: Bearer`. Local input images go as data URIs while they total at most 1 MB (Replicate: data URIs are
+ * "only recommended if the file is less than 1MB", replicate.com/docs/topics/predictions/input-files, read 2026-12-02;
+ * replicate-javascript `lib/util.js` refuses more than 10 MB inline), else each is uploaded through the files API
+ * (`POST /files`, multipart `content` + `metadata`, `lib/files.js`) and sent as its `urls.get`. What rows may ask for
+ * comes from the model's live input schema, read by `prepare` (./served-schema.ts), else the built-in table
+ * (./capabilities.ts). Wire format: ./wire-schema.ts.
  */
 import type { z } from 'zod';
 import path from 'node:path';
@@ -18,10 +20,10 @@ import {
   type ProviderError,
 } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
-import type { ProviderModels } from '../capabilities.js';
+import { findModel, type ProviderModels } from '../capabilities.js';
 import { recordOf, type ProviderCheck } from '../check.js';
 import { ProviderClient } from '../client-base.js';
-import { unpaidCall, type HttpResponse } from '../http.js';
+import { getOnce, unpaidCall, type HttpResponse } from '../http.js';
 import type { CallContext, PendingRequest, PollResult, ProviderResponse, SubmitResult } from '../provider.js';
 import { REPLICATE_CLASSIC_RATIOS, REPLICATE_MODELS } from './capabilities.js';
 import {
@@ -31,6 +33,7 @@ import {
   type ReplicatePrediction,
 } from './wire-schema.js';
 import { REPLICATE_SETTINGS } from './settings.js';
+import { capabilitiesFromInput, servedInputProperties } from './served-schema.js';
 
 /** Settings the adapter needs (its part of ./settings.ts). */
 export type ReplicateSettings = Pick<
@@ -38,8 +41,11 @@ export type ReplicateSettings = Pick<
   'apiKey' | 'baseUrl' | 'timeoutMs'
 >;
 
-/** Most bytes of local input images sent inline as data URIs in one prediction (replicate-javascript `lib/util.js`). */
-export const REPLICATE_MAX_INLINE_BYTES = 10_000_000;
+/**
+ * Most bytes of local input images sent inline as data URIs in one prediction: Replicate recommends data URIs only
+ * below 1 MB (replicate.com/docs/topics/predictions/input-files).
+ */
+export const REPLICATE_MAX_INLINE_BYTES = 1_000_000;
 
 /** The Replicate provider. */
 export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
@@ -51,13 +57,45 @@ export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
   /** Replicate deletes API prediction outputs after 1 hour: https://replicate.com/docs/topics/predictions/data-retention */
   readonly resultLifetimeMs = 60 * 60_000;
   readonly acceptsWebhooks = true;
+  /** The models as the host's live schema describes them, once `prepare` read it. */
+  private served: ProviderModels | undefined;
 
   modelFor(request: ImageRequest): string {
     return request.model ?? REPLICATE_MODELS.defaultModel(request.operation);
   }
 
   modelTable(): ProviderModels {
-    return REPLICATE_MODELS;
+    return this.served ?? REPLICATE_MODELS;
+  }
+
+  /**
+   * Read the model's live input schema (`GET /models/openai/gpt-image-2`, free) and derive what rows may ask for from
+   * it; keep the built-in table where that fails. Never throws.
+   */
+  async prepare(context: CallContext): Promise<void> {
+    if (this.settings.apiKey === undefined) return;
+    const model = REPLICATE_MODELS.defaultModel('generate');
+    try {
+      const response = await getOnce(this.url(`/models/${model}`), this.callOptions(context));
+      const properties = servedInputProperties(response.body);
+      if (response.status !== 200 || properties === undefined) throw new Error(`HTTP ${response.status}`);
+      const builtIn = findModel(REPLICATE_MODELS, model)!;
+      const served = capabilitiesFromInput(
+        properties,
+        builtIn,
+        `${this.url(`/models/${model}`)} (live schema)`,
+      );
+      this.served = { ...REPLICATE_MODELS, models: [served] };
+      context.log.info(
+        { model, maxImages: served.maxImages, sizes: served.sizes },
+        'read the input schema Replicate serves',
+      );
+    } catch (error) {
+      context.log.warn(
+        { model, reason: (error as Error).message },
+        'could not read the Replicate input schema; using the built-in one',
+      );
+    }
   }
 
   /** `GET /models/openai/gpt-image-2` (free): the model's current input schema (sizes, image counts). */
@@ -94,7 +132,7 @@ export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
 
   /**
    * Input images as Replicate reads them: URLs unchanged; local files as data URIs while all of them together are at
-   * most 10 MB, else each uploaded through the files API.
+   * most 1 MB, else each uploaded through the files API.
    * @throws BadRequestError (nothing sent) when a file cannot be read or is not an image.
    */
   private async inputImages(references: string[], context: CallContext): Promise<string[]> {

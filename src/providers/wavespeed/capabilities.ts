@@ -1,11 +1,14 @@
 /**
  * What WaveSpeedAI's `openai/gpt-image-2` (edit and text-to-image) takes.
  *
- * Sources: wavespeed.ai/models/openai/gpt-image-2/edit/llms.txt (the newest published schema, shared/reference/
- * providers.md §5 and "Corrections"): `aspect_ratio` 1:1, 1:2, 2:1, 1:3, 3:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9,
- * 9:21, 21:9; `resolution` 1k|2k|4k; `quality` low|medium|high (default medium); `output_format`; one image per task;
- * no mask. The seed (shared/seeds/wavespeed-gpt-image-2-edit.txt) and the older docs-api page list only 1:1, 2:3, 3:2:
- * the newer source wins. A row asks for a size; the adapter sends the nearest ratio and tier and records what it sent.
+ * Sources: the current API pages, wavespeed.ai/docs/docs-api/openai/openai-gpt-image-2-edit and
+ * openai-gpt-image-2-text-to-image (read 2026-12-02): `aspect_ratio` 1:1, 3:2, 2:3, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9,
+ * 21:9 ("Auto-detected from input image if not specified" on edits); `resolution` 1k (default), 2k, 4k; `quality`
+ * low, medium (default), high; one image per task; no mask; no `output_format` (an older llms.txt listed one and five
+ * more ratios — 1:2, 2:1, 1:3, 3:1, 9:21 — that the current pages drop; the seed and an older page list only 1:1, 2:3,
+ * 3:2: the newest source wins). So no output format is sent: images that arrive in another format than the row's are
+ * converted on storing. A row asks for a size (or names `aspect_ratio` and `resolution_tier`); the adapter plans the
+ * nearest ratio and the smallest tier that delivers it (../tier-sizes.ts) and records what it sent.
  */
 import type { ModelCapabilities, ProviderModels } from '../capabilities.js';
 
@@ -27,26 +30,10 @@ const GPT_IMAGE_2: ModelCapabilities = {
   parameters: [],
   sizes: {
     kind: 'ratio-and-tier',
-    ratios: [
-      '1:1',
-      '1:2',
-      '2:1',
-      '1:3',
-      '3:1',
-      '2:3',
-      '3:2',
-      '3:4',
-      '4:3',
-      '4:5',
-      '5:4',
-      '9:16',
-      '16:9',
-      '9:21',
-      '21:9',
-    ],
+    ratios: ['1:1', '3:2', '2:3', '3:4', '4:3', '4:5', '5:4', '9:16', '16:9', '21:9'],
     tiers: ['1k', '2k', '4k'],
   },
-  sources: ['wavespeed.ai/models/openai/gpt-image-2/edit/llms.txt'],
+  sources: ['wavespeed.ai/docs/docs-api/openai/openai-gpt-image-2-edit (2026-12-02)'],
 };
 
 /** WaveSpeedAI's models. */

@@ -2,8 +2,11 @@
  * WaveSpeedAI adapter: `POST /api/v3/openai/gpt-image-2/edit` or `/text-to-image`, then poll
  * `GET /api/v3/predictions/{id}/result`. Every answer is a `{code, message, data}` envelope; a failed task arrives as
  * HTTP 200 with `data.status: failed`. `Authorization: Bearer`. Sizes are an aspect ratio plus a `1k|2k|4k` tier,
- * chosen nearest to the row's size. Local input images are uploaded through `POST /api/v3/media/upload/binary` first,
- * as the SDKs do. Wire format: ./wire-schema.ts; what the model takes: ./capabilities.ts.
+ * planned at enqueue (../tier-sizes.ts). No `output_format` is sent (the current API pages list none: ./capabilities.ts).
+ * Local input images are uploaded first through `POST /api/v3/media/upload/binary` (multipart `file` →
+ * `data.download_url`), the upload the current docs describe (wavespeed.ai/docs/docs-common-api/media-upload, read
+ * 2026-12-02; the JS SDK 0.3.2's two-step `POST /api/v3/media/uploads` + PUT is in no published page). Wire format:
+ * ./wire-schema.ts; what the model takes: ./capabilities.ts.
  */
 import type { z } from 'zod';
 import path from 'node:path';
@@ -16,13 +19,11 @@ import {
   type ProviderError,
 } from '../../shared/errors.js';
 import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
-import { parseResolution } from '../../shared/resolution.js';
 import type { ProviderModels } from '../capabilities.js';
 import { recordOf, type ProviderCheck } from '../check.js';
 import { ProviderClient } from '../client-base.js';
 import { unpaidCall, type HttpResponse } from '../http.js';
 import type { CallContext, PendingRequest, PollResult, SubmitResult } from '../provider.js';
-import { nearestAspectRatio, nearestTier } from '../size-rules.js';
 import { WAVESPEED_MODELS } from './capabilities.js';
 import {
   WAVESPEED_EDIT_PATH,
@@ -47,6 +48,8 @@ export class WavespeedProvider extends ProviderClient<WavespeedSettings> {
   readonly defaultQuality: Quality = 'medium';
   readonly asynchronous = true;
   readonly acceptsWebhooks = true;
+  /** No `output_format` is sent: images are stored converted to the row's format (./capabilities.ts). */
+  readonly convertsOutputFormat = true;
 
   modelFor(request: ImageRequest): string {
     return (
@@ -67,23 +70,11 @@ export class WavespeedProvider extends ProviderClient<WavespeedSettings> {
     });
   }
 
-  /** The `aspect_ratio` and `resolution` tier nearest to the row's size (what is sent, and recorded). */
-  sizeParameters(request: ImageRequest): Record<string, string> {
-    const sizes = WAVESPEED_MODELS.models[0]!.sizes;
-    const size = parseResolution(request.resolution) ?? { width: 1024, height: 1024 };
-    if (sizes.kind !== 'ratio-and-tier') return {};
-    return {
-      aspect_ratio: nearestAspectRatio(size, sizes.ratios),
-      resolution: nearestTier(size, sizes.tiers),
-    };
-  }
-
   /** The exact body sent for `request` (local files uploaded first). */
   async buildBody(request: ImageRequest, context: CallContext): Promise<Record<string, unknown>> {
     const body: Record<string, unknown> = {
       prompt: request.prompt,
       ...this.sizeParameters(request),
-      output_format: request.outputFormat,
       enable_sync_mode: false,
       enable_base64_output: false,
     };
@@ -98,7 +89,7 @@ export class WavespeedProvider extends ProviderClient<WavespeedSettings> {
 
   /**
    * A URL WaveSpeed can fetch: URLs and data URIs unchanged, a local file uploaded through the media endpoint
-   * (multipart `file`, answering `data.download_url`; wavespeed-javascript `upload()`). Not a paid call.
+   * (multipart `file`, answering `data.download_url`; wavespeed.ai/docs/docs-common-api/media-upload). Not a paid call.
    * @throws BadRequestError (nothing sent) when the file cannot be read or is not an image.
    */
   async upload(reference: string, context: CallContext): Promise<string> {

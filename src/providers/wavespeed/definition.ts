@@ -12,5 +12,5 @@ export const WAVESPEED: ProviderDefinition<typeof WAVESPEED_SETTINGS.schema> = {
   settings: WAVESPEED_SETTINGS,
   pricing: WAVESPEED_PRICING,
   create: (settings) => new WavespeedProvider(settings),
-  webhooks: () => wavespeedWebhookVerifier(),
+  webhooks: (settings) => wavespeedWebhookVerifier(settings),
 };

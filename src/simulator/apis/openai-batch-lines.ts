@@ -41,6 +41,19 @@ export async function processLine(
   const { images: _images, mask: _mask, ...scalarFields } = fields;
   const ask = validate(scalarFields, operation);
   if ('status' in ask) return failed(ask);
+  // A JSON edit's size is an enum (openai-openapi @f85dbe2 EditImageBodyJsonParam.size); whether the server enforces
+  // it is not documented: the simulator's picture enforces the schema.
+  const jsonEditSizes = ['auto', '1024x1024', '1536x1024', '1024x1536'];
+  const size = fields.size === undefined ? undefined : JSON.stringify(fields.size).replace(/^"|"$/g, '');
+  if (operation === 'edit' && size !== undefined && !jsonEditSizes.includes(size))
+    return failed(
+      openaiError(
+        400,
+        `Invalid value: '${size}'. Supported values are: ${jsonEditSizes.map((value) => `'${value}'`).join(', ')}.`,
+        'size',
+        'invalid_value',
+      ),
+    );
   let images: Buffer[] = [];
   let mask: Buffer | undefined;
   if (operation === 'edit') {

@@ -1,15 +1,18 @@
 /**
  * Simulated WaveSpeedAI `openai/gpt-image-2` edit and text-to-image: submit, then poll
  * `GET /api/v3/predictions/{id}/result`, every answer in the `{code, message, data}` envelope (wavespeed.ai/docs/shared/
- * api-result); a failed task is HTTP 200 with `data.status: failed`. Inputs as wavespeed.ai/models/openai/gpt-image-2/
- * edit/llms.txt lists them (`images`, `prompt`, `aspect_ratio`, `resolution` 1k|2k|4k, `quality`, `output_format`,
- * `enable_sync_mode`, `enable_base64_output`). Media uploads at `POST /api/v3/media/upload/binary` (multipart `file`,
- * answering `data.download_url`: wavespeed-javascript `upload()` and its test) and the balance at `GET /api/v3/balance`
- * (wavespeed.ai/docs/docs-common-api/balance).
+ * api-result); a failed task is HTTP 200 with `data.status: failed`. Inputs as the current API pages list them
+ * (wavespeed.ai/docs/docs-api/openai/openai-gpt-image-2-edit and -text-to-image, read 2026-12-02: `images`, `prompt`,
+ * `aspect_ratio` of ten ratios, `resolution` 1k|2k|4k, `quality` low|medium|high, `enable_sync_mode`,
+ * `enable_base64_output`); no `output_format` is listed there (llms.txt once named one), so it is refused here and the
+ * image comes as PNG (our picture: UNCONFIRMED). `enable_sync_mode: true` holds the submission until the task ends and
+ * answers with its outputs. Media uploads at `POST /api/v3/media/upload/binary` (multipart `file`, answering
+ * `data.download_url`: wavespeed.ai/docs/docs-common-api/media-upload), the balance at `GET /api/v3/balance`
+ * (wavespeed.ai/docs/docs-common-api/balance), and webhooks signed as wavespeed.ai/docs/docs-api/verifying_webhook
+ * says, with the secret at `GET /api/v3/webhook/secret`.
  */
 import { randomUUID } from 'node:crypto';
 import sharp from 'sharp';
-import type { OutputFormat } from '../../shared/job-definitions.js';
 import {
   authorized,
   REFUSAL_MARKER,
@@ -32,28 +35,11 @@ import { webhookSenderOf } from '../webhooks.js';
 
 const EDIT_PATH = '/api/v3/openai/gpt-image-2/edit';
 const GENERATE_PATH = '/api/v3/openai/gpt-image-2/text-to-image';
-const RATIOS = [
-  '1:1',
-  '1:2',
-  '2:1',
-  '1:3',
-  '3:1',
-  '2:3',
-  '3:2',
-  '3:4',
-  '4:3',
-  '4:5',
-  '5:4',
-  '9:16',
-  '16:9',
-  '9:21',
-  '21:9',
-];
+const RATIOS = ['1:1', '3:2', '2:3', '3:4', '4:3', '4:5', '5:4', '9:16', '16:9', '21:9'];
 const ENUMS: Record<string, readonly string[]> = {
   aspect_ratio: RATIOS,
   resolution: ['1k', '2k', '4k'],
   quality: ['low', 'medium', 'high'],
-  output_format: ['png', 'jpeg', 'webp'],
 };
 const FIELDS = [
   'prompt',
@@ -61,7 +47,6 @@ const FIELDS = [
   'aspect_ratio',
   'resolution',
   'quality',
-  'output_format',
   'enable_sync_mode',
   'enable_base64_output',
 ];
@@ -153,7 +138,7 @@ async function submit(context: RouteContext, operation: 'generate' | 'edit'): Pr
           prompt,
           inputs,
           size,
-          format: (body.output_format as OutputFormat | undefined) ?? 'png',
+          format: 'png',
           count: 1,
         }
       : undefined,
@@ -166,9 +151,15 @@ async function submit(context: RouteContext, operation: 'generate' | 'edit'): Pr
     webhookSenderOf(core).deliverWhenDone(
       task,
       webhook,
-      'unsigned',
+      'wavespeed',
       (done) => (envelope(context, done) as { data: unknown }).data,
     );
+  // `enable_sync_mode`: "wait for the result to be generated and uploaded before returning the response".
+  if (body.enable_sync_mode === true) {
+    await task.ready;
+    const wait = task.finishesAt - Date.now() + 1;
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
   reply(200, envelope(context, task));
 }
 
@@ -205,6 +196,18 @@ export const wavespeedRoutes: ProviderRoutes = async (context) => {
   }
   if (request.method === 'POST' && url.pathname === '/api/v3/media/upload/binary') {
     await upload(context);
+    return true;
+  }
+  if (request.method === 'GET' && url.pathname === '/api/v3/webhook/secret') {
+    // The page shows the call, not its answer: our picture is the API's envelope with `data.secret`.
+    if (!authorized(context, 'Bearer'))
+      sendJson(context.response, 401, error(401, 'Unauthorized: invalid API key'));
+    else
+      sendJson(context.response, 200, {
+        code: 200,
+        message: 'success',
+        data: { secret: webhookSenderOf(context.core).secret },
+      });
     return true;
   }
   if (request.method === 'GET' && url.pathname === '/api/v3/balance') {
