@@ -15,6 +15,7 @@ import { LuaCommands } from '../shared/lua-commands.js';
 import { BudgetLedger } from '../cost/budget.js';
 import { CanaryLedger, type CanaryProgress } from './canary.js';
 import { OpenAIBatchRecords } from './openai-batch-records.js';
+import { BillingFacts } from './billing-facts.js';
 
 /**
  * How an incoming row relates to the batch: not there yet; already enqueued from the same place, and `finished` or
@@ -82,12 +83,15 @@ export class BatchStore {
   readonly canary: CanaryLedger;
   /** Rows delivered through OpenAI's Batch API (./openai-batch-records.ts). */
   readonly openaiBatches: OpenAIBatchRecords;
+  /** What hosts' usage has shown of how they bill (./billing-facts.ts). */
+  readonly billing: BillingFacts;
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {
     this.budget = new BudgetLedger(redis, prefix);
+    this.billing = new BillingFacts(redis, prefix);
     this.canary = new CanaryLedger(redis, prefix);
     this.openaiBatches = new OpenAIBatchRecords(redis, prefix);
   }
@@ -267,10 +271,17 @@ export class BatchStore {
     return (await this.redis.hget(this.keys(batchId).meta, 'pricing')) ?? undefined;
   }
 
-  /** The price catalogue of the batch: the built-in prices with the batch's stored pricing override applied. */
+  /**
+   * The price catalogue of the batch: the built-in prices with the batch's stored pricing override applied, and what
+   * hosts' usage has shown of their billing (./billing-facts.ts).
+   */
   async catalogue(batchId: string): Promise<PriceCatalogue> {
     const override = await this.pricing(batchId);
-    return new PriceCatalogue(override === undefined ? undefined : (JSON.parse(override) as PricingOverride));
+    const catalogue = new PriceCatalogue(
+      override === undefined ? undefined : (JSON.parse(override) as PricingOverride),
+    );
+    catalogue.learnInputBilling(await this.billing.read());
+    return catalogue;
   }
 
   /** Store the pricing override used for the batch, so every worker prices it alike. */

@@ -96,9 +96,30 @@ export function tablePrice(
   return { usd: entry.usd[quality], exact: false };
 }
 
+/**
+ * How a token-billed host bills the input side (prompt text and edit input images) of a request of n images: once per
+ * request, or once per image (as n calls). No published source says (docs/providers.md, "Unconfirmed"): until a host's
+ * own usage on an n > 1 answer has shown which (src/batch/billing-facts.ts), estimates take `per-image`, the most it
+ * can cost, so a budget cap is never undershot.
+ */
+export type InputBilling = 'once' | 'per-image';
+
 /** The catalogue, with the user's override applied where given. */
 export class PriceCatalogue {
+  private readonly inputBilling = new Map<ProviderName, InputBilling>();
+
   constructor(private readonly override: PricingOverride = { providers: {} }) {}
+
+  /** Take what hosts' usage showed of how they bill the input side of n images (see {@link InputBilling}). */
+  learnInputBilling(facts: Partial<Record<ProviderName, InputBilling>>): void {
+    for (const [provider, billing] of Object.entries(facts) as Array<[ProviderName, InputBilling]>)
+      this.inputBilling.set(provider, billing);
+  }
+
+  /** How `provider` bills the input side of n images, as learned; undefined while no usage has shown it. */
+  inputBillingOf(provider: ProviderName): InputBilling | undefined {
+    return this.inputBilling.get(provider);
+  }
 
   /** Price `request` on `provider`. */
   quote(provider: ProviderName, request: PricedRequest): PriceQuote {
@@ -123,7 +144,13 @@ export class PriceCatalogue {
         },
       };
     }
-    const quote = publishedQuote(providerFacts(provider).pricing, request, quality, tier);
+    const quote = publishedQuote(
+      providerFacts(provider).pricing,
+      request,
+      quality,
+      tier,
+      this.inputBillingOf(provider),
+    );
     return request.delivery === 'batch' ? atBatchPrice(provider, quote) : quote;
   }
 
@@ -273,7 +300,7 @@ function servedQuote(
     basis: 'served by the host',
     estimate: false,
     override: false,
-    source: (pricing.basis === 'token-derived' ? pricing.servedPriceSource : undefined) ?? pricing.source,
+    source: ('servedPriceSource' in pricing ? pricing.servedPriceSource : undefined) ?? pricing.source,
   };
 }
 
@@ -283,6 +310,7 @@ function publishedQuote(
   request: PricedRequest,
   quality: PricedQuality,
   tier: ResolutionTier,
+  inputBilling: InputBilling | undefined,
 ): PriceQuote {
   const quote = (usdPerImage: number, extraUsd: number, estimate: boolean): PriceQuote => ({
     usd: roundUsd(usdPerImage * request.numImages + extraUsd),
@@ -318,7 +346,7 @@ function publishedQuote(
       return quote(Math.max(floor, roundUsd(scale.usd * ratio)), 0, true);
     }
     case 'token-derived': {
-      // Each image of a request is billed as its own call (inputs and prompt included): community thread 1382940.
+      // The input side (prompt, edit inputs) per image unless the host's usage showed it is billed once per request.
       const prices = pricing.tokenPrices;
       let output = (outputImageTokens(request.resolution, quality) ?? 0) * prices.imageOutput;
       if (pricing.roundPerImageUpToCent) output = Math.ceil(roundUsd(output * 100)) / 100;
@@ -335,7 +363,10 @@ function publishedQuote(
         request.promptCharacters === undefined
           ? 0
           : estimatedPromptTokens(request.promptCharacters) * prices.textInput;
-      return quote(output + inputs + text, 0, !pricing.published || inputSizeUnknown);
+      const estimate =
+        !pricing.published || inputSizeUnknown || (request.numImages > 1 && inputBilling === undefined);
+      if (inputBilling === 'once') return quote(output, inputs + text, estimate);
+      return quote(output + inputs + text, 0, estimate);
     }
   }
 }

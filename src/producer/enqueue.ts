@@ -131,6 +131,8 @@ export async function enqueueManifests(
   const { store, redis } = dependencies;
   if (!options.dryRun && (store === undefined || redis === undefined))
     throw new Error('enqueueManifests needs Redis unless dryRun is set');
+  // Estimates follow what hosts' usage has shown of their billing (src/batch/billing-facts.ts).
+  if (store !== undefined) dependencies.catalogue.learnInputBilling(await store.billing.read());
   const rejects = options.dryRun ? undefined : new RejectsWriter(outputStore, options.batchId);
   // One key per reject: the printed count and the lines of rejects.jsonl are the same rejects (issue 18.5).
   const rejectedThisRun = new Set<string>();

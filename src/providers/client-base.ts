@@ -57,6 +57,8 @@ export interface ErrorReading {
   fields?: FieldError[];
   /** Wait a 429 asked for in its body, ms (headers are read here). */
   retryAfterMs?: number | undefined;
+  /** The provider's own word on retrying (OpenAI's `x-should-retry`), when it gave one. */
+  shouldRetry?: boolean | undefined;
 }
 
 /** The base of the provider clients. */
@@ -250,7 +252,12 @@ export abstract class ProviderClient<
    * its fields, 429 a rate limit waiting `retry-after(-ms)` or the body's wait, the rest by {@link errorForStatus}.
    */
   protected errorByStatus(response: HttpResponse, reading: ErrorReading): ProviderError {
-    const details = { provider: this.name, status: response.status, requestId: reading.requestId };
+    const details = {
+      provider: this.name,
+      status: response.status,
+      requestId: reading.requestId,
+      ...(reading.shouldRetry === undefined ? {} : { shouldRetry: reading.shouldRetry }),
+    };
     const { status } = response;
     if (status === 401 || status === 403) return new AuthenticationError(reading.message, details);
     if (status === 400 || status === 422)

@@ -88,9 +88,14 @@ export async function getOnce(url: string, options: HttpCallOptions): Promise<Ht
   return send(url, 'GET', undefined, options.headers ?? {}, options);
 }
 
+/** PUT once with no body and read the whole answer (fal's queue cancel). Same errors as {@link postOnce}. */
+export async function putOnce(url: string, options: HttpCallOptions): Promise<HttpResponse> {
+  return send(url, 'PUT', undefined, options.headers ?? {}, options);
+}
+
 async function send(
   url: string,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'PUT',
   body: string | Buffer | FormData | undefined,
   headers: Record<string, string>,
   options: HttpCallOptions,
@@ -201,7 +206,7 @@ export async function downloadToFile(
     } catch (error) {
       const failure =
         error instanceof ProviderError ? error : classifyNetworkError(error, { provider: options.provider });
-      if (attempt >= retries || !failure.retryable || options.signal?.aborted === true) throw failure;
+      if (attempt >= retries || !failure.mayRetry || options.signal?.aborted === true) throw failure;
       await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
     }
   }

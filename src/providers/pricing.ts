@@ -51,6 +51,8 @@ export type ProviderPricing =
       scaleFrom: { quality: PricedQuality; size: Resolution; usd: number };
       minimumUsd: number;
       source: PriceSource;
+      /** Where a price the host serves comes from (WaveSpeedAI's pricing endpoint), for rows priced from it. */
+      servedPriceSource?: PriceSource;
     }
   | {
       /**

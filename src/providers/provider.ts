@@ -130,6 +130,14 @@ export interface ImageProvider {
    */
   submit(request: ImageRequest, context: CallContext): Promise<SubmitResult>;
   /**
+   * Cancel a pending request only while the host reports it queued, the cheapest safe way to move a row to another
+   * host: `cancelled` when the host says it removed it before it started (it never runs; nothing is billed),
+   * `started` otherwise — it was running, finished, or the cancel raced its start — and the request must be followed
+   * to its end. Never throws (a cancel that fails is `started`). Hosts with a documented queue cancel only (fal,
+   * Replicate).
+   */
+  cancelIfQueued?(request: PendingRequest, context: CallContext): Promise<'cancelled' | 'started'>;
+  /**
    * Ask how a pending request is doing (a free GET).
    * @throws ProviderError when the request failed (content refusal, invalid input, provider failure).
    */

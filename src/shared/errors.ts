@@ -54,6 +54,11 @@ export interface ProviderErrorDetails {
    * connect timeout); true (the default) when the provider may have received it.
    */
   requestMaybeSent?: boolean;
+  /**
+   * The provider's own word on retrying, where it gives one (OpenAI's `x-should-retry: true|false`, which openai-node
+   * obeys before its status rules, `src/client.ts` `shouldRetry`): overrides the class's `retryable`.
+   */
+  shouldRetry?: boolean;
 }
 
 /** A provider call failed. Use the subclasses; `retryable` tells the worker whether another attempt may help. */
@@ -65,6 +70,8 @@ export abstract class ProviderError extends Error {
   readonly requestId: string | undefined;
   /** See {@link ProviderErrorDetails.requestMaybeSent}; always true for errors that carry an answer. */
   readonly requestMaybeSent: boolean;
+  /** See {@link ProviderErrorDetails.shouldRetry}. */
+  readonly shouldRetry: boolean | undefined;
 
   constructor(message: string, details: ProviderErrorDetails) {
     // Built from the provider's answer, which may echo the key it was sent (./secrets.ts).
@@ -73,6 +80,12 @@ export abstract class ProviderError extends Error {
     this.status = details.status;
     this.requestId = details.requestId;
     this.requestMaybeSent = details.requestMaybeSent ?? true;
+    this.shouldRetry = details.shouldRetry;
+  }
+
+  /** Whether another attempt may help: the provider's own word where it gave one, else the class's rule. */
+  get mayRetry(): boolean {
+    return this.shouldRetry ?? this.retryable;
   }
 
   /** True when no answer arrived although the provider may have received the request (outcome unknown). */

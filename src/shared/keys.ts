@@ -135,7 +135,9 @@ export type ProviderRecord =
    * Hash: `ratio@tier` -> `WIDTHxHEIGHT`, the smallest image the host delivered for that aspect ratio and resolution
    * tier (hosts that take those instead of pixels; batch/tier-size-book.ts).
    */
-  | 'tier-sizes';
+  | 'tier-sizes'
+  /** Hash: what the host's usage showed of how it bills, e.g. `input-billing` once|per-image (batch/billing-facts.ts). */
+  | 'billing';
 
 /** Records kept per item of a provider: one key each, with its own expiry. */
 export type ProviderItemRecord =

@@ -6,50 +6,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProviderName } from '../shared/config.js';
 import type { OutputFormat } from '../shared/job-definitions.js';
-import type { Resolution } from '../shared/resolution.js';
 import type { FaultRule } from './faults.js';
 import { shortenDataUris, type RecordedRequest } from './http-helpers.js';
 import { makeEditedImage, pngHeaderClaiming, sharedGeneratedImage } from './image-maker.js';
+import type { ImageWork, SimulatedImage, SimulatedTask, TaskState } from './tasks.js';
 
-/** A generated output, stored for download. */
-export interface SimulatedImage {
-  url: string;
-  width: number;
-  height: number;
-  contentType: string;
-  bytes: Buffer;
-}
-
-/** What a simulated model call is asked to make. */
-export interface ImageWork {
-  operation: 'generate' | 'edit';
-  prompt: string;
-  /** Encoded input images (edit). */
-  inputs: Buffer[];
-  mask?: Buffer | undefined;
-  size: Resolution;
-  format: OutputFormat;
-  count: number;
-}
-
-/** An async task of a simulated provider. */
-export interface SimulatedTask {
-  id: string;
-  provider: ProviderName;
-  createdAt: number;
-  /** When it counts as started and finished (ms since epoch). */
-  startsAt: number;
-  finishesAt: number;
-  model: string;
-  input: unknown;
-  images?: SimulatedImage[];
-  /** Set when the task ends failed. */
-  failure?: { kind: 'refused' | 'failed'; message: string };
-  /** Resolves once images are made (or the failure is known). */
-  ready: Promise<void>;
-}
-
-export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed';
+export type { ImageWork, SimulatedImage, SimulatedTask, TaskState } from './tasks.js';
 
 const CONTENT_TYPES: Record<OutputFormat, string> = {
   png: 'image/png',
@@ -130,6 +92,10 @@ export class SimulatorCore {
   private readonly retryAfter = new Map<ProviderName, { sentAt: number; until: number }>();
   /** How long an async task stays queued before it runs, ms. */
   queueDelayMs = 20;
+  /** Tests set it: a cancel arriving for a queued task finds it just started (a cancel racing the start). */
+  cancelRacesStart = false;
+  /** Tasks removed from the queue by a cancel before they started (never run, never billed), by provider. */
+  readonly cancelledBeforeStartByProvider = new Map<ProviderName, number>();
   origin = '';
   private readonly faults: Array<FaultRule & { times: number }> = [];
   private readonly files = new Map<string, { bytes: Buffer; contentType: string; truncateOnce?: boolean }>();
@@ -356,8 +322,32 @@ export class SimulatorCore {
     return this.tasks.get(id);
   }
 
+  /**
+   * Cancel `task`: a queued one is removed and never runs (`cancelled`: nothing made, nothing billed); a started one
+   * goes on to its end (`started`: the model app decides how to stop — the simulator's picture is that it finishes and
+   * is billed); a finished one is `finished`.
+   */
+  cancel(task: SimulatedTask): 'cancelled' | 'started' | 'finished' {
+    if (this.cancelRacesStart && this.stateOf(task) === 'queued') {
+      const shift = task.startsAt - Date.now();
+      task.startsAt -= shift;
+      task.finishesAt -= shift;
+    }
+    const state = this.stateOf(task);
+    if (state === 'queued') {
+      task.cancelledAt = Date.now();
+      this.cancelledBeforeStartByProvider.set(
+        task.provider,
+        (this.cancelledBeforeStartByProvider.get(task.provider) ?? 0) + 1,
+      );
+      return 'cancelled';
+    }
+    return state === 'running' ? 'started' : 'finished';
+  }
+
   /** A task's state now: queued, running, or finished once its time is up and its images are made. */
   stateOf(task: SimulatedTask): TaskState {
+    if (task.cancelledAt !== undefined) return 'cancelled';
     const now = Date.now();
     if (now < task.startsAt) return 'queued';
     if (now < task.finishesAt) return 'running';

@@ -205,6 +205,21 @@ export class ProviderSimulator {
     this.core.latencyMs = latencyMs;
   }
 
+  /** How long an async task stays queued before it runs, ms (tests that cancel queued requests lengthen it). */
+  setQueueDelay(queueDelayMs: number): void {
+    this.core.queueDelayMs = queueDelayMs;
+  }
+
+  /** When true, a cancel arriving for a queued task finds it just started (a cancel racing the start). */
+  set cancelRacesStart(races: boolean) {
+    this.core.cancelRacesStart = races;
+  }
+
+  /** Requests removed from the queue by a cancel before they started (never run, never billed), by provider. */
+  get cancelledBeforeStartByProvider(): ReadonlyMap<ProviderName, number> {
+    return this.core.cancelledBeforeStartByProvider;
+  }
+
   /** Paid submissions so far, all providers. */
   get paidRequestTotal(): number {
     let total = 0;

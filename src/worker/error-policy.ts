@@ -60,7 +60,7 @@ export interface ErrorSituation {
 
 /** Whether a failure counts toward the provider's circuit breaker: an outage-like failure (5xx, timeout, network). */
 export function countsTowardBreaker(error: unknown): boolean {
-  return error instanceof ProviderError && error.retryable && !(error instanceof RateLimitedError);
+  return error instanceof ProviderError && error.mayRetry && !(error instanceof RateLimitedError);
 }
 
 /** Decide what to do with a job whose attempt threw `error`. */
@@ -82,7 +82,7 @@ export function decideOnError(
   if (situation.breakerOpenMs !== undefined)
     return { action: 'breaker-open', pauseMs: situation.breakerOpenMs };
   const code = error instanceof ProviderError ? error.code : 'internal_error';
-  if (error instanceof ProviderError && !error.retryable) return { action: 'fail', code, message };
+  if (error instanceof ProviderError && !error.mayRetry) return { action: 'fail', code, message };
   if (error instanceof RateLimitedError) {
     if (state.attemptsStarted > state.attempts + MAX_THROTTLES_PER_JOB) {
       return {

@@ -150,7 +150,7 @@ export class RequestPoller {
       await parked.reschedule(provider.name, entry.jobId, Date.now());
       return;
     }
-    if (!(error instanceof ProviderError) || error.retryable) {
+    if (!(error instanceof ProviderError) || error.mayRetry) {
       log.debug({ err: error, jobId: entry.jobId }, 'status poll failed; polling again later');
       await parked.reschedule(provider.name, entry.jobId, Date.now() + this.intervalOf(entry));
       return;

@@ -8,6 +8,7 @@ import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
 import { completedLine, failedLine } from '../batch/results-line.js';
 import { recordRowOutcome } from '../batch/row-outcome.js';
 import { roundUsd } from '../cost/usd.js';
+import { inputBillingShownBy } from '../batch/billing-facts.js';
 import type { ProviderImage, ProviderResponse } from '../providers/provider.js';
 import { ProviderError } from '../shared/errors.js';
 import type { StoredOutput } from '../shared/job-definitions.js';
@@ -89,6 +90,7 @@ export async function completeRow(
   const inputsUsd = quote.usd - quote.usdPerImage * data.numImages;
   const costUsd = roundUsd(quote.usdPerImage * outputs.length + inputsUsd);
   const actualUsd = run.catalogue.actualUsd(data.provider, response.usage);
+  await learnInputBilling(run, response);
   const line = completedLine(run.base, {
     model: response.model,
     outputs,
@@ -102,6 +104,24 @@ export async function completeRow(
   deps.metrics.spentUsd.inc({ provider: data.provider, tier: line.resolution_tier }, actualUsd ?? costUsd);
   log.info({ outputs: outputs.length, costUsd, requestId }, 'row completed');
   return { status: 'completed', outputs, costUsd };
+}
+
+/**
+ * A request of several images whose usage the host reported shows how it bills the input side of n images (once per
+ * request, or per image: src/batch/billing-facts.ts): recorded the first time, or when it differs from what was known,
+ * so later estimates follow it.
+ */
+async function learnInputBilling(run: JobRun, response: ProviderResponse): Promise<void> {
+  const { data, deps, log } = run;
+  const shown = inputBillingShownBy(response.usage, {
+    numImages: response.images.length,
+    promptCharacters: data.prompt.length,
+  });
+  if (shown === undefined || shown === run.catalogue.inputBillingOf(data.provider)) return;
+  const evidence = `row ${data.rowKey} of batch ${data.batchId}: ${response.images.length} images, usage ${JSON.stringify(response.usage?.input_tokens_details ?? null)}`;
+  await deps.store.billing.record(data.provider, shown, evidence).catch(() => undefined);
+  run.catalogue.learnInputBilling({ [data.provider]: shown });
+  log.info({ inputBilling: shown, evidence }, 'the host bills the input side of several images so');
 }
 
 /**

@@ -7,7 +7,10 @@ import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ReplicateProvider } from '../../src/providers/replicate/client.js';
-import { context, generate, KEY } from './contract-frame.js';
+import { PriceCatalogue, quoteRequest } from '../../src/cost/price-catalogue.js';
+import { context, generate, KEY, providers, startContractSimulator } from './contract-frame.js';
+
+startContractSimulator();
 
 let close: (() => void) | undefined;
 afterEach(() => close?.());
@@ -64,5 +67,25 @@ describe("Replicate: the model's live input schema decides what rows may ask for
     const replicate = new ReplicateProvider({ apiKey: KEY, baseUrl: url, timeoutMs: 5000 });
     await replicate.prepare(context());
     expect(replicate.checkRequest(generate({ resolution: '2048x1152', numImages: 4 }))).toEqual([]);
+  });
+});
+
+describe("WaveSpeedAI: rows are priced from the host's pricing endpoint when a key is set", () => {
+  it('asks POST /api/v3/model/pricing per model × quality × tier and prices the tier planned for the row', async () => {
+    const wavespeed = providers.wavespeed;
+    const row = generate({ resolution: '1024x1536', quality: 'medium' });
+    expect(wavespeed.servedPrice?.(row)).toBeUndefined();
+    await wavespeed.prepare?.(context());
+    // 1024x1536 goes 2:3 at 2k: the simulator's medium 2k run.
+    expect(wavespeed.servedPrice?.(row)).toBe(0.16);
+    expect(wavespeed.servedPrice?.(generate({ resolution: '1024x1024', quality: 'low' }))).toBe(0.06);
+    const quote = quoteRequest(
+      new PriceCatalogue(),
+      'wavespeed',
+      { ...row, servedUsdPerImage: 0.16 },
+      'medium',
+    );
+    expect(quote).toMatchObject({ usd: 0.16, estimate: false, basis: 'served by the host' });
+    expect(quote.source.url).toBe('https://api.wavespeed.ai/api/v3/model/pricing');
   });
 });

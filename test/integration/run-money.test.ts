@@ -6,11 +6,13 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
 import { runCliInProcess } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { redisUrl } from '../helpers/redis.js';
 import { readJsonLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
@@ -185,5 +187,27 @@ describe('money', () => {
     const table = (await runCliInProcess(['report', 'reconcile'], environment())).stdout;
     expect(table).toMatch(/openai\s+standard\s+2\s+\$[\d.]+\s+\$[\d.]+\s+\$[\d.]+\s+[+−±]\d+\.\d %/);
     expect(run.stdout).toMatch(/all\s+standard\s+3\s+\$[\d.]+\s+\$[\d.]+\s+\$[\d.]+\s+[+−±]\d+\.\d %/);
+  });
+
+  it("records from OpenAI's usage on an n > 1 answer how the prompt is billed, for later estimates", async () => {
+    const prompt =
+      'a long prompt about a lighthouse on a cliff at dusk, waves below, gulls above, warm light';
+    const manifest = await writeManifest(await manifestFolder(), 'twice.jsonl', [
+      jsonLine({ id: 'pair', provider: 'openai', prompt, num_images: 2, quality: 'low' }),
+    ]);
+    const out = await temporaryDirectory();
+    const run = await runCliInProcess(['run', manifest, '--out', out, '--batch', 'twice'], environment());
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    const redis = new Redis(redisUrl());
+    try {
+      // The simulator bills n images as n calls (its picture of OpenAI): the usage shows two copies of the prompt.
+      expect(await redis.hget(`${suite.prefix()}:provider:openai:billing`, 'input-billing')).toBe(
+        'per-image',
+      );
+    } finally {
+      redis.disconnect();
+    }
+    const [line] = await readJsonLines<ResultLine>(path.join(out, 'twice', 'results.jsonl'));
+    expect(line!.cost_usd_actual).toBeCloseTo(line!.cost_usd, 3);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { errors as undiciErrors } from 'undici';
 import { classifyNetworkError, parseRetryAfterMs } from '../../src/providers/http.js';
+import { OpenAIProvider } from '../../src/providers/openai/client.js';
 import {
   AuthenticationError,
   BadRequestError,
@@ -140,5 +141,32 @@ describe('decideOnError', () => {
       action: 'breaker-open',
       pauseMs: 400,
     });
+  });
+});
+
+describe("OpenAI's x-should-retry header, obeyed as openai-node obeys it", () => {
+  const openai = new OpenAIProvider({ apiKey: 'sk-test', baseUrl: 'http://127.0.0.1:1', timeoutMs: 1000 });
+  const answer = (status: number, shouldRetry?: string) =>
+    openai.errorFor(
+      {
+        status,
+        body: { error: { message: 'boom', type: 'server_error', param: null, code: null } },
+        headers: shouldRetry === undefined ? {} : { 'x-should-retry': shouldRetry },
+      },
+      'req_1',
+    );
+  const fresh = { attemptsMade: 0, attemptsStarted: 1, attempts: 3 };
+
+  it('false: a 500 is not retried (the row fails now)', () => {
+    expect(decideOnError(answer(500), fresh)).toEqual({ action: 'retry' });
+    expect(decideOnError(answer(500, 'false'), fresh)).toMatchObject({
+      action: 'fail',
+      code: 'server_error',
+    });
+  });
+
+  it('true: a 400 is retried', () => {
+    expect(decideOnError(answer(400), fresh)).toMatchObject({ action: 'fail', code: 'bad_request' });
+    expect(decideOnError(answer(400, 'true'), fresh)).toEqual({ action: 'retry' });
   });
 });

@@ -1,3 +1,4 @@
+import { inputBillingShownBy } from '../../src/batch/billing-facts.js';
 import { describe, expect, it, afterAll } from 'vitest';
 import type { Quality } from '../../src/shared/job-definitions.js';
 import { PriceCatalogue } from '../../src/cost/price-catalogue.js';
@@ -326,5 +327,48 @@ describe('GPT Image 2 tokens', () => {
     expect(inputImageTokens({ width: 4096, height: 4096 })).toBeGreaterThan(1400);
     // Unknown size: the budget, so the estimate errs high.
     expect(inputImageTokens()).toBe(1536);
+  });
+});
+
+describe('the input side of a request of n images', () => {
+  const prompt = 'a detailed prompt of a lighthouse on a cliff at dusk, waves below, gulls above, warm light';
+  const threeEdits = {
+    operation: 'edit' as const,
+    resolution: { width: 1024, height: 1024 },
+    quality: 'high' as const,
+    numImages: 3,
+    inputImageCount: 2,
+    inputImageSizes: [
+      { width: 1024, height: 1024 },
+      { width: 1024, height: 1024 },
+    ],
+    promptCharacters: prompt.length,
+  };
+
+  it('is read from the usage of an n > 1 answer: about n copies of the prompt is per image, about one is once', () => {
+    const single = Math.ceil(prompt.length / 4);
+    const usage = (textTokens: number) => ({
+      input_tokens_details: { text_tokens: textTokens, image_tokens: 0 },
+    });
+    const request = { numImages: 3, promptCharacters: prompt.length };
+    expect(inputBillingShownBy(usage(3 * single), request)).toBe('per-image');
+    expect(inputBillingShownBy(usage(single + 2), request)).toBe('once');
+    expect(inputBillingShownBy(usage(single), { ...request, numImages: 1 })).toBeUndefined();
+    expect(inputBillingShownBy({ input_tokens: 40 }, request)).toBeUndefined();
+  });
+
+  it('is priced per image (the most it can cost, marked an estimate) until the host has shown it, then as shown', () => {
+    const catalogue = new PriceCatalogue();
+    const unknown = catalogue.quote('openai', threeEdits);
+    expect(unknown.estimate).toBe(true);
+    catalogue.learnInputBilling({ openai: 'once' });
+    const once = catalogue.quote('openai', threeEdits);
+    expect(once.estimate).toBe(false);
+    const one = catalogue.quote('openai', { ...threeEdits, numImages: 1 });
+    // One image: output, prompt and inputs; three billed once on the input side: output three times, the rest once.
+    const inputs = one.usd - once.usdPerImage;
+    expect(once.usd).toBeCloseTo(3 * once.usdPerImage + inputs, 6);
+    expect(unknown.usd).toBeCloseTo(3 * one.usd, 6);
+    expect(once.usd).toBeLessThan(unknown.usd);
   });
 });

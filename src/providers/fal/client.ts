@@ -19,7 +19,7 @@ import { parseResolution } from '../../shared/resolution.js';
 import type { ProviderModels } from '../capabilities.js';
 import { recordOf, type ProviderCheck } from '../check.js';
 import { ProviderClient } from '../client-base.js';
-import { classifyNetworkError, getOnce, unpaidCall, type HttpResponse } from '../http.js';
+import { classifyNetworkError, getOnce, putOnce, unpaidCall, type HttpResponse } from '../http.js';
 import type { CallContext, PendingRequest, PollResult, SubmitResult } from '../provider.js';
 import { FAL_MODELS } from './capabilities.js';
 import {
@@ -169,6 +169,27 @@ export class FalProvider extends ProviderClient<FalSettings> {
         images: output.images.map((image) => ({ kind: 'url', url: image.url })),
       },
     };
+  }
+
+  /**
+   * Cancel the request if fal still has it queued: its status first (`IN_QUEUE`), then `PUT {cancel_url}` (the status
+   * URL ending in `/cancel`; fal-js `queue.cancel`), whose `status` says `OK` when fal removed it from the queue
+   * (fal.ai/docs/inference-api/queue/cancel) — only then is it `cancelled`. `CANCELLATION_REQUESTED` (it had started:
+   * the app decides), `ALREADY_COMPLETED`, any other answer or a failed call: `started`, followed to its end.
+   */
+  async cancelIfQueued(pending: PendingRequest, context: CallContext): Promise<'cancelled' | 'started'> {
+    const id = pending.requestIds[0]!;
+    const statusUrl =
+      pending.statusUrl ?? this.url(`/${FAL_BASE_APP}/requests/${encodeURIComponent(id)}/status`);
+    try {
+      const status = await getOnce(statusUrl, this.callOptions(context));
+      if (falStatusSchema.safeParse(status.body).data?.status !== 'IN_QUEUE') return 'started';
+      const answer = await putOnce(statusUrl.replace(/\/status$/, '/cancel'), this.callOptions(context));
+      const said = (answer.body as { status?: unknown } | undefined)?.status;
+      return answer.status < 300 && said === 'OK' ? 'cancelled' : 'started';
+    } catch {
+      return 'started';
+    }
   }
 
   /**

@@ -246,7 +246,15 @@ export class OpenAIProvider extends ProviderClient<OpenAISettings> {
     const error = parsed.success ? parsed.data.error : undefined;
     const text = this.answerText(response, error?.message);
     const message = `OpenAI: ${text.slice(0, 500)}`;
-    const details = { provider: this.name, status: response.status, requestId };
+    // `x-should-retry: true|false` is obeyed before the status rules, as openai-node does (src/client.ts shouldRetry).
+    const header = response.headers['x-should-retry'];
+    const shouldRetry = header === 'true' ? true : header === 'false' ? false : undefined;
+    const details = {
+      provider: this.name,
+      status: response.status,
+      requestId,
+      ...(shouldRetry === undefined ? {} : { shouldRetry }),
+    };
     if (error?.code === 'moderation_blocked') return new ContentPolicyError(message, details);
     if (error?.type === 'insufficient_quota' || error?.code === 'insufficient_quota')
       return new InsufficientCreditError(message, details);
@@ -255,6 +263,7 @@ export class OpenAIProvider extends ProviderClient<OpenAISettings> {
       requestId,
       fields: error?.param ? [{ field: error.param, message: text }] : [],
       retryAfterMs: parseResetDuration(response.headers['x-ratelimit-reset-requests']),
+      shouldRetry,
     });
   }
 }

@@ -23,7 +23,7 @@ import type { ImageRequest, Quality } from '../../shared/job-definitions.js';
 import { findModel, type ProviderModels } from '../capabilities.js';
 import { recordOf, type ProviderCheck } from '../check.js';
 import { ProviderClient } from '../client-base.js';
-import { getOnce, unpaidCall, type HttpResponse } from '../http.js';
+import { getOnce, postOnce, unpaidCall, type HttpResponse } from '../http.js';
 import type { CallContext, PendingRequest, PollResult, ProviderResponse, SubmitResult } from '../provider.js';
 import { REPLICATE_CLASSIC_RATIOS, REPLICATE_MODELS } from './capabilities.js';
 import {
@@ -206,6 +206,37 @@ export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
       images: urls.map((url) => ({ kind: 'url', url })),
     };
     return { kind: 'completed', response: result };
+  }
+
+  /**
+   * Cancel the prediction if it has not started (`starting`, no `started_at`): `POST /predictions/{id}/cancel`
+   * (replicate-javascript `predictions.cancel`); `cancelled` only when the answer is `canceled` or `aborted` with no
+   * `started_at` — it never ran, and a public model's prediction that never ran is not charged (changelog 2025-10-16,
+   * prediction deadlines). A running one, a cancel that raced its start, or a failed call: `started`, followed to its
+   * end.
+   */
+  async cancelIfQueued(pending: PendingRequest, context: CallContext): Promise<'cancelled' | 'started'> {
+    const id = pending.requestIds[0]!;
+    const url = pending.statusUrl ?? this.url(`/predictions/${encodeURIComponent(id)}`);
+    try {
+      const current = replicatePredictionSchema.safeParse(
+        (await getOnce(url, this.callOptions(context))).body,
+      );
+      if (!current.success || current.data.status !== 'starting') return 'started';
+      const answer = await postOnce(
+        current.data.urls?.cancel ?? `${url}/cancel`,
+        {},
+        this.callOptions(context),
+      );
+      const after = replicatePredictionSchema.safeParse(answer.body);
+      const neverRan =
+        after.success &&
+        ['canceled', 'aborted'].includes(after.data.status) &&
+        (after.data.started_at ?? null) === null;
+      return answer.status < 300 && neverRan ? 'cancelled' : 'started';
+    } catch {
+      return 'started';
+    }
   }
 
   private readPrediction(response: HttpResponse): ReplicatePrediction {

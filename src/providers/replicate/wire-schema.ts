@@ -20,6 +20,8 @@ export const replicatePredictionSchema = z.object({
   error: z.union([z.string(), z.null()]).optional(),
   model: z.string().optional(),
   urls: z.object({ get: z.string().optional(), cancel: z.string().optional() }).partial().optional(),
+  /** When it started running; null while `starting` (replicate-javascript `index.d.ts` Prediction). */
+  started_at: z.string().nullable().optional(),
 });
 export type ReplicatePrediction = z.infer<typeof replicatePredictionSchema>;
 

@@ -33,6 +33,12 @@ import {
   wavespeedUploadSchema,
 } from './wire-schema.js';
 import { WAVESPEED_SETTINGS } from './settings.js';
+import {
+  priceCellKey,
+  pricingInputs,
+  WAVESPEED_PRICING_PATH,
+  wavespeedPriceSchema,
+} from './served-pricing.js';
 
 /** Settings the adapter needs (its part of ./settings.ts). */
 export type WavespeedSettings = Pick<
@@ -50,6 +56,8 @@ export class WavespeedProvider extends ProviderClient<WavespeedSettings> {
   readonly acceptsWebhooks = true;
   /** No `output_format` is sent: images are stored converted to the row's format (./capabilities.ts). */
   readonly convertsOutputFormat = true;
+  /** USD per run as the host priced it, by {@link priceCellKey}, once `prepare` read them. */
+  private readonly servedPrices = new Map<string, number>();
 
   modelFor(request: ImageRequest): string {
     return (
@@ -60,6 +68,51 @@ export class WavespeedProvider extends ProviderClient<WavespeedSettings> {
 
   modelTable(): ProviderModels {
     return WAVESPEED_MODELS;
+  }
+
+  /**
+   * Ask the host its price of a run for each model × quality × tier (`POST /api/v3/model/pricing`, free:
+   * ./served-pricing.ts); rows are then priced from it. Never throws: a cell it cannot read keeps the estimate.
+   */
+  async prepare(context: CallContext): Promise<void> {
+    if (this.settings.apiKey === undefined) return;
+    const sizes = WAVESPEED_MODELS.models[0]!.sizes;
+    const tiers = sizes.kind === 'ratio-and-tier' ? sizes.tiers : [];
+    const cells = ['openai/gpt-image-2/edit', 'openai/gpt-image-2/text-to-image'].flatMap((model) =>
+      WAVESPEED_MODELS.models[0]!.qualities.flatMap((quality) =>
+        tiers.map((tier) => ({ model, quality, tier })),
+      ),
+    );
+    let failures = 0;
+    await Promise.all(
+      cells.map(async ({ model, quality, tier }) => {
+        try {
+          const response = await this.postOk(
+            this.url(WAVESPEED_PRICING_PATH),
+            { model_id: model, inputs: pricingInputs(model, quality, tier) },
+            context,
+          );
+          const price = wavespeedPriceSchema.parse(response.body).data.unit_price;
+          this.servedPrices.set(priceCellKey(model, quality, tier), price);
+        } catch {
+          failures += 1;
+        }
+      }),
+    );
+    if (failures > 0)
+      context.log.warn(
+        { failures, cells: cells.length },
+        'could not read some WaveSpeedAI prices; estimating those',
+      );
+  }
+
+  /** USD of one run of `request` as the host priced it (its model, quality and planned tier), when `prepare` read it. */
+  servedPrice(request: ImageRequest): number | undefined {
+    const tier = this.sizeParameters(request)?.resolution;
+    if (tier === undefined) return undefined;
+    return this.servedPrices.get(
+      priceCellKey(this.modelFor(request), request.quality ?? this.defaultQuality, tier),
+    );
   }
 
   /** `GET /api/v3/balance` (free; wavespeed.ai/docs/docs-common-api/balance): the account's balance in USD. */

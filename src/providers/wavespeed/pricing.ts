@@ -5,7 +5,8 @@
  * defaults, medium at 1k (shared/seeds/wavespeed-gpt-image-2-edit.txt; the newer page's llms.txt lists `quality`
  * default medium and `resolution` default 1k). Every other cell is not published (shared/reference/providers.md §5:
  * "the grid is UNCONFIRMED"): it is estimated from the medium-1k price by the ratio of GPT Image 2's output tokens,
- * never below $0.06, and labelled an estimate.
+ * never below $0.06, and labelled an estimate. With a key, rows are priced from the host's own pricing endpoint instead
+ * (`POST /api/v3/model/pricing`, ./served-pricing.ts), per model × quality × resolution tier.
  */
 import type { PriceSource, ProviderPricing } from '../pricing.js';
 
@@ -31,6 +32,11 @@ export const WAVESPEED_PRICING: ProviderPricing = {
   minimumUsd: 0.06,
   source: {
     ...FROM_PRICE,
-    note: 'low 1k $0.06 and medium 1k $0.10 published; other quality × resolution cells estimated from medium 1k by GPT Image 2 output tokens, at least $0.06',
+    note: 'low 1k $0.06 and medium 1k $0.10 published; other quality × resolution cells estimated from medium 1k by GPT Image 2 output tokens, at least $0.06 (assumption); with WAVESPEED_API_KEY set, rows are priced from the host (POST /api/v3/model/pricing)',
+  },
+  servedPriceSource: {
+    url: 'https://api.wavespeed.ai/api/v3/model/pricing',
+    readOn: '',
+    note: "the host's unit_price of one run at the row's model, quality and resolution tier, asked when the row was enqueued (wavespeed.ai/docs/docs-common-api/pricing)",
   },
 };

@@ -185,25 +185,50 @@ function webhookPayload(context: RouteContext, task: SimulatedTask): unknown {
   };
 }
 
+/** Status and result answers name the request in `x-fal-request-id` (as the submission does; fal-js reads it). */
+const requestHeader = (task: SimulatedTask) => ({ 'x-fal-request-id': task.id });
+
 function status(context: RouteContext, task: SimulatedTask): void {
   const state = context.core.stateOf(task);
   const base = `${context.core.origin}/${GENERATE_APP}/requests/${task.id}`;
+  const headers = requestHeader(task);
   if (state === 'queued')
-    return sendJson(context.response, 202, { status: 'IN_QUEUE', queue_position: 0, response_url: base });
+    return sendJson(
+      context.response,
+      202,
+      { status: 'IN_QUEUE', queue_position: 0, response_url: base },
+      headers,
+    );
   if (state === 'running')
-    return sendJson(context.response, 202, { status: 'IN_PROGRESS', logs: [], response_url: base });
-  sendJson(context.response, 200, {
-    status: 'COMPLETED',
-    logs: [],
-    metrics: { inference_time: 1.2 },
-    response_url: base,
-  });
+    return sendJson(context.response, 202, { status: 'IN_PROGRESS', logs: [], response_url: base }, headers);
+  sendJson(
+    context.response,
+    200,
+    { status: 'COMPLETED', logs: [], metrics: { inference_time: 1.2 }, response_url: base },
+    headers,
+  );
+}
+
+/**
+ * `PUT /{app}/requests/{id}/cancel` (fal.ai/docs/inference-api/queue/cancel, fal-js `queue.cancel`): a queued request
+ * is removed (`OK`: it never runs); one in progress gets a cancellation signal (`CANCELLATION_REQUESTED`: the app
+ * decides — the simulator's picture is that it finishes, billed); a finished one `ALREADY_COMPLETED`.
+ */
+function cancel(context: RouteContext, task: SimulatedTask): void {
+  const outcome = context.core.cancel(task);
+  const headers = requestHeader(task);
+  if (outcome === 'cancelled') return sendJson(context.response, 202, { status: 'OK' }, headers);
+  if (outcome === 'started')
+    return sendJson(context.response, 202, { status: 'CANCELLATION_REQUESTED' }, headers);
+  sendJson(context.response, 400, { status: 'ALREADY_COMPLETED' }, headers);
 }
 
 function result(context: RouteContext, task: SimulatedTask): void {
   const state = context.core.stateOf(task);
   if (state === 'queued' || state === 'running')
-    return sendJson(context.response, 400, { detail: 'Request is still in progress' });
+    return sendJson(context.response, 400, { detail: 'Request is still in progress' }, requestHeader(task));
+  if (state === 'cancelled')
+    return sendJson(context.response, 400, { detail: 'Request was cancelled' }, requestHeader(task));
   if (task.failure?.kind === 'refused')
     return sendJson(
       context.response,
@@ -212,9 +237,7 @@ function result(context: RouteContext, task: SimulatedTask): void {
     );
   if (task.failure !== undefined)
     return sendJson(context.response, 500, { detail: task.failure.message, error_type: 'internal_error' });
-  sendJson(context.response, 200, {
-    images: imagesOf(task),
-  });
+  sendJson(context.response, 200, { images: imagesOf(task) }, requestHeader(task));
 }
 
 /** A finished request's images as fal's result lists them. */
@@ -287,8 +310,9 @@ export const falRoutes: ProviderRoutes = async (context) => {
     await submit(context, url.pathname === `/${EDIT_APP}` ? 'edit' : 'generate');
     return true;
   }
-  const match = new RegExp(`^/${GENERATE_APP}/requests/([^/]+)(/status)?$`).exec(url.pathname);
-  if (request.method === 'GET' && match !== null) {
+  const match = new RegExp(`^/${GENERATE_APP}/requests/([^/]+)(/status|/cancel)?$`).exec(url.pathname);
+  const method = match?.[2] === '/cancel' ? 'PUT' : 'GET';
+  if (request.method === method && match !== null) {
     if (!authorized(context, 'Key'))
       sendJson(context.response, 401, { detail: 'Invalid or missing API key' });
     else {
@@ -296,6 +320,7 @@ export const falRoutes: ProviderRoutes = async (context) => {
       if (task === undefined || task.provider !== 'fal')
         sendJson(context.response, 404, { detail: 'Request not found' });
       else if (match[2] === '/status') status(context, task);
+      else if (match[2] === '/cancel') cancel(context, task);
       else result(context, task);
     }
     return true;

@@ -118,7 +118,45 @@ async function handle(context: RouteContext, operation: 'generate' | 'edit'): Pr
     prompt,
     ask,
   });
-  reply(200, { ...body, background: fields.background === 'transparent' ? 'transparent' : 'opaque' });
+  const background = fields.background === 'transparent' ? 'transparent' : 'opaque';
+  if (fields.stream === true || fields.stream === 'true')
+    return streamImages(context, operation, { ...body, background }, record, { 'x-request-id': requestId });
+  reply(200, { ...body, background });
+}
+
+/**
+ * `stream: true`: the answer as server-sent events (openai-openapi `ImageGenStreamEvent` / `ImageEditStreamEvent`):
+ * one `image_generation.completed` (edits: `image_edit.completed`) event per image, with its `b64_json`, size,
+ * quality, background, output format and the request's `usage`. Partial images are not simulated.
+ */
+function streamImages(
+  context: RouteContext,
+  operation: 'generate' | 'edit',
+  body: Record<string, unknown>,
+  record: { status?: number },
+  headers: Record<string, string>,
+): void {
+  const type = operation === 'edit' ? 'image_edit.completed' : 'image_generation.completed';
+  record.status = 200;
+  context.response.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    ...headers,
+  });
+  for (const image of body.data as Array<{ b64_json: string }>) {
+    const event = {
+      type,
+      b64_json: image.b64_json,
+      created_at: body.created,
+      size: body.size,
+      quality: body.quality,
+      background: body.background,
+      output_format: body.output_format,
+      usage: body.usage,
+    };
+    context.response.write(`event: ${type}\ndata: ${JSON.stringify(event)}\n\n`);
+  }
+  context.response.end();
 }
 
 /** `GET /v1/models` and `GET /v1/models/{id}`: the model objects (free calls; `providers --check`). */

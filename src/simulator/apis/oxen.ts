@@ -211,7 +211,13 @@ function handleQueueStatus(context: RouteContext, id: string): void {
   if (task === undefined || task.provider !== 'oxen')
     return sendJson(response, 404, oxenError('resource_not_found', 'Not found', `no generation ${id}`));
   const state = core.stateOf(task);
-  const status = { queued: 'queued', running: 'processing', succeeded: 'succeeded', failed: 'failed' }[state];
+  const status = {
+    queued: 'queued',
+    running: 'processing',
+    succeeded: 'succeeded',
+    failed: 'failed',
+    cancelled: 'cancelled',
+  }[state];
   const seconds = (ms: number) => Math.floor(ms / 1000);
   const { model: _model, ...parameters } = task.input as Record<string, unknown>;
   sendJson(response, 200, {

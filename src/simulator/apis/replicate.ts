@@ -128,9 +128,13 @@ async function readInput(context: RouteContext, reference: string): Promise<Buff
 
 function prediction(context: RouteContext, task: SimulatedTask): Record<string, unknown> {
   const state = context.core.stateOf(task);
-  const status = { queued: 'starting', running: 'processing', succeeded: 'succeeded', failed: 'failed' }[
-    state
-  ];
+  const status = {
+    queued: 'starting',
+    running: 'processing',
+    succeeded: 'succeeded',
+    failed: 'failed',
+    cancelled: 'canceled',
+  }[state];
   const base = `${context.core.origin}${BASE}/predictions/${task.id}`;
   return {
     id: task.id,
@@ -143,7 +147,7 @@ function prediction(context: RouteContext, task: SimulatedTask): Record<string, 
     error: state === 'failed' ? (task.failure?.message ?? 'failed') : null,
     status,
     created_at: new Date(task.createdAt).toISOString(),
-    started_at: state === 'queued' ? null : new Date(task.startsAt).toISOString(),
+    started_at: state === 'queued' || state === 'cancelled' ? null : new Date(task.startsAt).toISOString(),
     completed_at:
       state === 'succeeded' || state === 'failed' ? new Date(task.finishesAt).toISOString() : null,
     urls: {
@@ -338,6 +342,23 @@ export const replicateRoutes: ProviderRoutes = async (context) => {
     // The signing secret of the account's webhooks (replicate-javascript README, `webhooks.default.secret.get`).
     if (!authorized(context, 'Bearer')) sendJson(context.response, 401, unauthorized);
     else sendJson(context.response, 200, { key: webhookSenderOf(context.core).secret });
+    return true;
+  }
+  const cancelMatch = new RegExp(`^${BASE}/predictions/([^/]+)/cancel$`).exec(url.pathname);
+  if (request.method === 'POST' && cancelMatch !== null) {
+    // `POST /predictions/{id}/cancel` (replicate-javascript `predictions.cancel`): the prediction as it is after the
+    // cancel — `canceled` without `started_at` when it never started; one already running goes on (the simulator's
+    // picture; Replicate stops it and bills its time: changelog 2025-10-16).
+    if (!authorized(context, 'Bearer')) sendJson(context.response, 401, unauthorized);
+    else {
+      const task = context.core.task(decodeURIComponent(cancelMatch[1]!));
+      if (task === undefined || task.provider !== 'replicate')
+        sendJson(context.response, 404, { detail: 'Not found.', status: 404 });
+      else {
+        context.core.cancel(task);
+        sendJson(context.response, 200, prediction(context, task));
+      }
+    }
     return true;
   }
   const match = new RegExp(`^${BASE}/predictions/([^/]+)$`).exec(url.pathname);

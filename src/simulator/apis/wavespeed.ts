@@ -55,9 +55,13 @@ const error = (code: number, message: string) => ({ code, message, data: null })
 
 function envelope(context: RouteContext, task: SimulatedTask): unknown {
   const state = context.core.stateOf(task);
-  const status = { queued: 'created', running: 'processing', succeeded: 'completed', failed: 'failed' }[
-    state
-  ];
+  const status = {
+    queued: 'created',
+    running: 'processing',
+    succeeded: 'completed',
+    failed: 'failed',
+    cancelled: 'cancelled',
+  }[state];
   return {
     code: 200,
     message: 'success',
@@ -187,11 +191,51 @@ async function upload(context: RouteContext): Promise<void> {
   });
 }
 
+/**
+ * USD of one run by quality and resolution tier, as the simulated pricing endpoint answers it. Published: low 1k
+ * "From $0.060/run" (tropical.wavespeed.ai/gpt-image-2-api) and medium 1k "$0.1 per run" (the edit page's defaults);
+ * the other cells are the simulator's picture (UNCONFIRMED).
+ */
+const RUN_PRICES: Record<string, readonly [number, number, number]> = {
+  low: [0.06, 0.08, 0.12],
+  medium: [0.1, 0.16, 0.26],
+  high: [0.2, 0.34, 0.55],
+};
+
+/** `POST /api/v3/model/pricing` (wavespeed.ai/docs/docs-common-api/pricing): `data.unit_price` of one run. */
+async function pricing(context: RouteContext): Promise<void> {
+  const { request, response } = context;
+  if (!authorized(context, 'Bearer'))
+    return sendJson(response, 401, error(401, 'Unauthorized: invalid API key'));
+  const body = (parseJson((await readBody(request)).toString('utf8')) ?? {}) as {
+    model_id?: unknown;
+    inputs?: Record<string, unknown>;
+  };
+  const models = ['openai/gpt-image-2/edit', 'openai/gpt-image-2/text-to-image'];
+  if (typeof body.model_id !== 'string' || !models.includes(body.model_id))
+    return sendJson(response, 400, error(400, 'Invalid parameter model_id: unknown model'));
+  const inputs = body.inputs ?? {};
+  const quality = asText(inputs.quality ?? 'medium');
+  const tier = ENUMS.resolution!.indexOf(asText(inputs.resolution ?? '1k'));
+  const price = RUN_PRICES[quality]?.[tier];
+  if (price === undefined)
+    return sendJson(response, 400, error(400, 'Invalid parameter inputs: unknown quality or resolution'));
+  sendJson(response, 200, {
+    code: 200,
+    message: 'success',
+    data: { model_id: body.model_id, unit_price: price, currency: 'USD' },
+  });
+}
+
 /** WaveSpeedAI's routes. */
 export const wavespeedRoutes: ProviderRoutes = async (context) => {
   const { request, url } = context;
   if (request.method === 'POST' && (url.pathname === EDIT_PATH || url.pathname === GENERATE_PATH)) {
     await submit(context, url.pathname === EDIT_PATH ? 'edit' : 'generate');
+    return true;
+  }
+  if (request.method === 'POST' && url.pathname === '/api/v3/model/pricing') {
+    await pricing(context);
     return true;
   }
   if (request.method === 'POST' && url.pathname === '/api/v3/media/upload/binary') {

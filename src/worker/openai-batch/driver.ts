@@ -243,7 +243,7 @@ export class OpenAIBatchDriver {
         bytes += Buffer.byteLength(line) + 1;
       } catch (error) {
         await this.options.store.budget.release(batchId, data.rowKey);
-        if (!(error instanceof ProviderError) || error.retryable) throw error;
+        if (!(error instanceof ProviderError) || error.mayRetry) throw error;
         unsendable.push({ data, message: error.message });
       }
     }
