@@ -8,6 +8,7 @@
  * early poll.
  */
 import type { ProviderName } from '../shared/config.js';
+import { authorizedCallOptions, getOnce } from './http.js';
 import type { ProviderImage } from './provider.js';
 
 /** What a delivery said, once read. */
@@ -37,4 +38,54 @@ export function parseDelivery(body: Buffer): { json: unknown } | WebhookVerdict 
   } catch {
     return { kind: 'rejected', status: 400, reason: 'the body is not JSON' };
   }
+}
+
+/** Where a provider serves its webhook signing secret, and how to read it from the answer. */
+export interface SigningSecretSource {
+  provider: ProviderName;
+  settings: { apiKey: string | undefined; baseUrl: string; timeoutMs: number };
+  /** The variable of the API key (named when it is missing). */
+  keyVariable: string;
+  /** Path under the base URL, e.g. `/webhooks/default/secret`. */
+  path: string;
+  /** The secret in the answer's body, or undefined when it holds none. */
+  read(body: unknown): string | undefined;
+}
+
+/**
+ * The account's webhook signing secret, fetched once with its API key (a free GET) and kept in memory only; a fetch
+ * that fails is forgotten, so the next delivery (the provider retries) asks again.
+ * @returns `verifyWith`: run `verify` with the secret, or reject the delivery with 401 when there is none.
+ */
+export function signingSecret(source: SigningSecretSource): {
+  verifyWith(verify: (secret: string) => WebhookVerdict): Promise<WebhookVerdict>;
+} {
+  let secret: Promise<string> | undefined;
+  const fetchSecret = async (): Promise<string> => {
+    const { settings } = source;
+    const options = authorizedCallOptions(
+      source.provider,
+      { apiKey: settings.apiKey, keyVariable: source.keyVariable },
+      { signal: AbortSignal.timeout(settings.timeoutMs) },
+      settings.timeoutMs,
+    );
+    const answer = await getOnce(`${settings.baseUrl}${source.path}`, options);
+    const found = source.read(answer.body);
+    if (answer.status !== 200 || found === undefined)
+      throw new Error(`${source.provider} answered ${answer.status} for the webhook signing secret`);
+    return found;
+  };
+  return {
+    async verifyWith(verify) {
+      let key: string;
+      try {
+        secret ??= fetchSecret();
+        key = await secret;
+      } catch (error) {
+        secret = undefined;
+        return { kind: 'rejected', status: 401, reason: `no signing secret: ${(error as Error).message}` };
+      }
+      return verify(key);
+    },
+  };
 }

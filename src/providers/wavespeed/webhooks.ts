@@ -8,8 +8,7 @@
  * a verified delivery of a completed prediction carries its images, so no status call is needed.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { authorizedCallOptions, getOnce } from '../http.js';
-import { parseDelivery, type WebhookVerdict, type WebhookVerifier } from '../webhooks.js';
+import { parseDelivery, signingSecret, type WebhookVerdict, type WebhookVerifier } from '../webhooks.js';
 import { WAVESPEED_SETTINGS } from './settings.js';
 
 /** Where the signing secret is served (wavespeed.ai/docs/docs-api/verifying_webhook). */
@@ -67,35 +66,21 @@ export function wavespeedWebhookVerifier(settings: {
   baseUrl: string;
   timeoutMs: number;
 }): WebhookVerifier {
-  let secret: Promise<string> | undefined;
-  const fetchSecret = async (): Promise<string> => {
-    const options = authorizedCallOptions(
-      'wavespeed',
-      { apiKey: settings.apiKey, keyVariable: WAVESPEED_SETTINGS.keyVariable },
-      { signal: AbortSignal.timeout(settings.timeoutMs) },
-      settings.timeoutMs,
-    );
-    const answer = await getOnce(`${settings.baseUrl}${WAVESPEED_WEBHOOK_SECRET_PATH}`, options);
-    const found = readWebhookSecret(answer.body);
-    if (answer.status !== 200 || found === undefined)
-      throw new Error(`WaveSpeedAI answered ${answer.status} for the webhook signing secret`);
-    return found;
-  };
+  const secret = signingSecret({
+    provider: 'wavespeed',
+    settings,
+    keyVariable: WAVESPEED_SETTINGS.keyVariable,
+    path: WAVESPEED_WEBHOOK_SECRET_PATH,
+    read: readWebhookSecret,
+  });
   return {
     provider: 'wavespeed',
-    async verify(headers, body): Promise<WebhookVerdict> {
-      let key: string;
-      try {
-        secret ??= fetchSecret();
-        key = await secret;
-      } catch (error) {
-        secret = undefined;
-        return { kind: 'rejected', status: 401, reason: `no signing secret: ${(error as Error).message}` };
-      }
-      if (!verifyWavespeedDelivery(headers, body, key))
-        return { kind: 'rejected', status: 401, reason: 'bad signature' };
-      return readPrediction(body);
-    },
+    verify: (headers, body) =>
+      secret.verifyWith((key) =>
+        verifyWavespeedDelivery(headers, body, key)
+          ? readPrediction(body)
+          : { kind: 'rejected', status: 401, reason: 'bad signature' },
+      ),
   };
 }
 
