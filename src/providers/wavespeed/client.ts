@@ -40,6 +40,9 @@ import {
   wavespeedPriceSchema,
 } from './served-pricing.js';
 
+/** Price calls (`prepare`) sent at once. */
+const PRICE_CALLS_AT_ONCE = 6;
+
 /** Settings the adapter needs (its part of ./settings.ts). */
 export type WavespeedSettings = Pick<
   z.output<typeof WAVESPEED_SETTINGS.schema>,
@@ -84,21 +87,23 @@ export class WavespeedProvider extends ProviderClient<WavespeedSettings> {
       ),
     );
     let failures = 0;
-    await Promise.all(
-      cells.map(async ({ model, quality, tier }) => {
-        try {
-          const response = await this.postOk(
-            this.url(WAVESPEED_PRICING_PATH),
-            { model_id: model, inputs: pricingInputs(model, quality, tier) },
-            context,
-          );
-          const price = wavespeedPriceSchema.parse(response.body).data.unit_price;
-          this.servedPrices.set(priceCellKey(model, quality, tier), price);
-        } catch {
-          failures += 1;
-        }
-      }),
-    );
+    const ask = async ({ model, quality, tier }: (typeof cells)[number]): Promise<void> => {
+      try {
+        // Each call its own deadline: calls composed with one shared signal would pile listeners on it.
+        const response = await this.postOk(
+          this.url(WAVESPEED_PRICING_PATH),
+          { model_id: model, inputs: pricingInputs(model, quality, tier) },
+          { ...context, signal: AbortSignal.timeout(this.settings.timeoutMs) },
+        );
+        const price = wavespeedPriceSchema.parse(response.body).data.unit_price;
+        this.servedPrices.set(priceCellKey(model, quality, tier), price);
+      } catch {
+        failures += 1;
+      }
+    };
+    // A few at a time, not to flood the host.
+    for (let start = 0; start < cells.length; start += PRICE_CALLS_AT_ONCE)
+      await Promise.all(cells.slice(start, start + PRICE_CALLS_AT_ONCE).map(ask));
     if (failures > 0)
       context.log.warn(
         { failures, cells: cells.length },
