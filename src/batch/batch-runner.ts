@@ -12,7 +12,7 @@ import type { Logger } from '../shared/logger.js';
 import type { BatchStatus, BatchStore } from './batch-store.js';
 import { writeBatchSummary, type BatchSummary } from './batch-summary.js';
 import { ProviderHealth } from './provider-health.js';
-import { openCollectQueues, openProviderQueues } from './queues.js';
+import { openCollectQueues, openProviderQueues, openRouteQueue } from './queues.js';
 import { flushPendingResultLines } from './row-outcome.js';
 
 /** What a run needs. */
@@ -88,6 +88,7 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchRunOutcom
 async function queuedJobs(
   queues: ReturnType<typeof openProviderQueues>,
   collectQueues: ReturnType<typeof openCollectQueues>,
+  routeQueue: ReturnType<typeof openRouteQueue>,
   health: ProviderHealth,
 ): Promise<{ queued: number; pausedProviders: string[] }> {
   let queued = 0;
@@ -100,15 +101,15 @@ async function queuedJobs(
     }
     queued += await unfinishedJobs(queue);
   }
-  // Collection jobs follow requests already accepted: they count whatever the submission queue's state.
+  // Collection jobs follow requests already accepted: they count whatever the submission queue's state; routed rows
+  // wait for a host in the route queue.
   for (const { queue } of collectQueues) queued += await unfinishedJobs(queue);
+  queued += await unfinishedJobs(routeQueue);
   return { queued, pausedProviders };
 }
 
 /** Jobs of `queue` not yet completed or failed. */
-async function unfinishedJobs(
-  queue: ReturnType<typeof openProviderQueues>[number]['queue'],
-): Promise<number> {
+async function unfinishedJobs(queue: ReturnType<typeof openRouteQueue>): Promise<number> {
   const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }
@@ -134,6 +135,7 @@ async function followBatch(
   });
   const queues = openProviderQueues(redis, config.queuePrefix, PROVIDER_NAMES);
   const collectQueues = openCollectQueues(redis, config.queuePrefix, PROVIDER_NAMES);
+  const routeQueue = openRouteQueue(redis, config.queuePrefix);
   let interrupted = false;
   void options.stopRequested.then(() => {
     interrupted = true;
@@ -164,7 +166,7 @@ async function followBatch(
         budgetHits = status.state === 'budget_reached' && status.reservedUsd === 0 ? budgetHits + 1 : 0;
         if (budgetHits >= 3) break;
         let queued: number;
-        ({ queued, pausedProviders } = await queuedJobs(queues, collectQueues, health));
+        ({ queued, pausedProviders } = await queuedJobs(queues, collectQueues, routeQueue, health));
         queued += await options.store.openaiBatches.inFlight(options.batchId);
         idlePolls = queued === 0 ? idlePolls + 1 : 0;
         if (idlePolls >= 10) {
@@ -184,7 +186,7 @@ async function followBatch(
     }
   } finally {
     options.onProgressEnd?.();
-    await Promise.all([...queues, ...collectQueues].map(({ queue }) => queue.close()));
+    await Promise.all([...queues, ...collectQueues, { queue: routeQueue }].map(({ queue }) => queue.close()));
   }
   return { status, interrupted, pausedProviders, awaitingApproval };
 }

@@ -2,12 +2,26 @@
  * The providers' BullMQ queues, for the rooms above that need them without knowing BullMQ: follow a batch, resume a
  * provider paused for its account.
  */
-import { Queue } from 'bullmq';
+import { Queue, type JobsOptions } from 'bullmq';
+import { PROVIDER_BACKOFF_TYPE } from '../shared/job-definitions.js';
 import type { Redis } from 'ioredis';
 import type { ProviderName } from '../shared/config.js';
 import type { Config } from '../providers/configuration.js';
-import { collectQueueNameFor, queueNameFor } from '../shared/keys.js';
+import { collectQueueNameFor, queueNameFor, ROUTE_QUEUE_NAME } from '../shared/keys.js';
 import { ProviderHealth } from './provider-health.js';
+
+/**
+ * The options of a row's job in any queue (a provider's, the route queue): attempts and image-batch's backoff, kept a
+ * week once completed and a month once failed.
+ */
+export function rowJobOptions(retry: { attempts: number; backoffDelayMs: number }): JobsOptions {
+  return {
+    attempts: retry.attempts,
+    backoff: { type: PROVIDER_BACKOFF_TYPE, delay: retry.backoffDelayMs },
+    removeOnComplete: { age: 7 * 24 * 3600 },
+    removeOnFail: { age: 30 * 24 * 3600 },
+  };
+}
 
 /**
  * The collect queue of each provider (collection jobs of accepted asynchronous requests, src/worker/collection.ts), on
@@ -15,6 +29,11 @@ import { ProviderHealth } from './provider-health.js';
  */
 export function openCollectQueues(redis: Redis, prefix: string, providers: readonly ProviderName[]) {
   return openQueues(redis, prefix, providers, collectQueueNameFor);
+}
+
+/** The route queue (rows with several candidate hosts waiting for one, src/worker/router.ts). Close it when done. */
+export function openRouteQueue(redis: Redis, prefix: string): Queue {
+  return new Queue(ROUTE_QUEUE_NAME, { connection: redis, prefix });
 }
 
 /** One queue per provider (its submissions), on `redis` under `prefix`. Close them when done. */

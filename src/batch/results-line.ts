@@ -22,6 +22,7 @@ export type LineBase = Pick<
   | 'resolution'
   | 'resolution_tier'
   | 'size_requested'
+  | 'hosts_tried'
 >;
 
 /**
@@ -51,6 +52,7 @@ export function lineBase(
       parseResolution(data.sizePlan?.expectedSize ?? data.resolution) ?? { width: 1024, height: 1024 },
     ),
     size_requested: sizeRequested ?? null,
+    hosts_tried: data.routing === undefined ? null : [...data.routing.tried],
   };
 }
 

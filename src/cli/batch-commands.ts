@@ -6,7 +6,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Redis } from 'ioredis';
 import type { BatchStore } from '../batch/batch-store.js';
-import { runBatch, type BatchRunOutcome } from '../batch/batch-runner.js';
+import { runBatch } from '../batch/batch-runner.js';
 import { loadCatalogue, type PriceCatalogue } from '../cost/price-catalogue.js';
 import { formatUsd } from '../cost/usd.js';
 import { checkBatchId, defaultBatchId } from '../producer/batch-id.js';
@@ -22,8 +22,7 @@ import {
 } from '../providers/configuration.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { EmbeddedRedis } from '../shared/embedded-redis.js';
-import { UsageError } from '../shared/errors.js';
-import type { Delivery } from '../shared/job-definitions.js';
+import type { Delivery, RoutePolicy } from '../shared/job-definitions.js';
 import { warnUnlessNoEviction } from '../shared/redis.js';
 import type { ProviderSimulator } from '../simulator/server.js';
 import { fileLocation, normalizeOutputRoot } from '../storage/output-store.js';
@@ -38,7 +37,7 @@ import {
 } from './context.js';
 import { formatBytes, startProgress } from './progress.js';
 import { decideOnCanary } from './canary-commands.js';
-import { describeEnqueue, describeEstimate, describeStatus } from './report.js';
+import { describeEnqueue, describeEstimate, describeStatus, endOfRunLines } from './report.js';
 
 /** Options of `run` and `enqueue`. */
 export interface EnqueueCommandOptions {
@@ -46,6 +45,12 @@ export interface EnqueueCommandOptions {
   out: string;
   batch?: string;
   provider?: ProviderName;
+  /** Candidate hosts of rows that name none (`--providers`): a list, or `auto`. */
+  providers?: ProviderName[] | 'auto';
+  /** How rows with several candidate hosts pick one (`--route`). Default cheapest. */
+  route?: RoutePolicy;
+  /** The hosts `auto` means here (default: those with a key). */
+  autoHosts?: readonly ProviderName[];
   /** Rejected rows tolerated before the exit code becomes 1. Default 0. */
   maxRejected: number;
   /** Pricing override file (JSON/YAML); default IMAGE_BATCH_PRICING_FILE. */
@@ -130,6 +135,10 @@ export async function enqueueWithProgress(
       manifests: options.manifests,
       batchId: options.batchId,
       ...(options.provider === undefined ? {} : { provider: options.provider }),
+      ...(options.providers === undefined ? {} : { providers: options.providers }),
+      ...(options.route === undefined ? {} : { route: options.route }),
+      autoHosts:
+        options.autoHosts ?? PROVIDER_NAMES.filter((name) => config.providers[name].apiKey !== undefined),
       defaultProvider: DEFAULT_PROVIDER,
       outputRoot: options.out,
       dryRun: options.dryRun,
@@ -244,11 +253,26 @@ export async function enqueueCommand(
 /** `image-batch estimate`: price the manifests without Redis, by provider and resolution tier. */
 export async function estimateCommand(
   context: CommandContext,
-  options: { manifests: string[]; provider?: ProviderName; pricing?: string; delivery?: Delivery },
+  options: {
+    manifests: string[];
+    provider?: ProviderName;
+    providers?: ProviderName[] | 'auto';
+    route?: RoutePolicy;
+    pricing?: string;
+    delivery?: Delivery;
+  },
 ): Promise<number> {
   await checkManifests(options.manifests);
   const { catalogue } = await loadCatalogue(options.pricing ?? context.config.pricingFile);
-  const job = { ...options, out: 'output', batchId: 'estimate', dryRun: true, maxRejected: 0 };
+  // `auto` means every host here, as `run` would use the simulator for those without a key.
+  const job = {
+    ...options,
+    autoHosts: PROVIDER_NAMES,
+    out: 'output',
+    batchId: 'estimate',
+    dryRun: true,
+    maxRejected: 0,
+  };
   print(
     context,
     ...describeEstimate(
@@ -257,27 +281,6 @@ export async function estimateCommand(
     ),
   );
   return 0;
-}
-
-/** `image-batch budget <batch> <usd|none>`: set or remove a batch's budget cap; held-back rows resume under it. */
-export async function budgetCommand(
-  context: CommandContext,
-  options: { batch: string; usd: number | undefined },
-): Promise<number> {
-  return withRedis(context, async (_redis, store) => {
-    const batchId = checkBatchId(options.batch);
-    if ((await store.status(batchId)) === undefined)
-      throw new UsageError(`no batch "${options.batch}" in Redis`);
-    await store.budget.setBudget(batchId, options.usd);
-    const status = (await store.status(batchId))!;
-    print(
-      context,
-      options.usd === undefined
-        ? `Batch ${batchId}: no budget cap.`
-        : `Batch ${batchId}: budget cap ${formatUsd(options.usd)}; spent ${formatUsd(status.spentUsd)} so far.`,
-    );
-    return 0;
-  });
 }
 
 /** `image-batch run`: enqueue, process in this process until the batch is finished, summarise. */
@@ -311,30 +314,6 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
     await closeHttpAgents();
     await embedded?.stop();
   }
-}
-
-/** Why a run ended before its batch finished, and what to do about it (nothing when it finished). */
-function endOfRunLines(outcome: BatchRunOutcome, batchId: string): string[] {
-  const { status } = outcome;
-  const lines: string[] = [];
-  if (status.state === 'budget_reached' && status.pending > 0)
-    lines.push(
-      `Budget reached: ${formatUsd(status.spentUsd)} spent of the ${formatUsd(status.budgetUsd ?? 0)} cap; ` +
-        `${status.pending} rows held back (not paid for).`,
-      `  Raise the cap with \`image-batch budget ${batchId} <usd>\` and run the same command again.`,
-    );
-  for (const paused of outcome.pausedProviders) {
-    const [name] = paused.split(':');
-    lines.push(
-      `Provider ${paused}`,
-      `  Its rows stay queued. Fix the account, then \`image-batch resume ${name}\` and run the same command again.`,
-    );
-  }
-  if (outcome.awaitingApproval)
-    lines.push(`Batch ${batchId} waits for its canary to be approved: \`image-batch approve ${batchId}\`.`);
-  if (outcome.interrupted)
-    lines.push(`Interrupted: ${status.pending} rows still pending. Run the same command again to continue.`);
-  return lines;
 }
 
 /** Run the enqueued batch with this process's workers and say how it ended. @returns the exit code. */

@@ -1,11 +1,13 @@
 /**
- * The canary's verbs: what `run --canary N` does when the canary rows have all finished (print what they showed, then
- * approve with `--yes` when within tolerance, ask on a terminal, or wait for an approval from elsewhere), and
- * `image-batch approve <batch>`, which releases the held rows (src/batch/canary.ts).
+ * The verbs of what a batch may spend: what `run --canary N` does when the canary rows have all finished (print what
+ * they showed, then approve with `--yes` when within tolerance, ask on a terminal, or wait for an approval from
+ * elsewhere), `image-batch approve <batch>`, which releases the held rows (src/batch/canary.ts), and
+ * `image-batch budget <batch> <usd|none>`.
  */
 import { createInterface } from 'node:readline/promises';
 import type { BatchStatus, BatchStore } from '../batch/batch-store.js';
 import { canaryLines, canaryReport, canaryVerdict } from '../batch/canary-report.js';
+import { formatUsd } from '../cost/usd.js';
 import { checkBatchId } from '../producer/batch-id.js';
 import { UsageError } from '../shared/errors.js';
 import { print, withRedis, type CommandContext } from './context.js';
@@ -86,6 +88,27 @@ export async function approveCommand(context: CommandContext, options: { batch: 
     print(
       context,
       `Batch ${batchId}: canary approved; released ${released} held rows. Workers (\`image-batch worker\`, or a waiting \`run\`) process them now.`,
+    );
+    return 0;
+  });
+}
+
+/** `image-batch budget <batch> <usd|none>`: set or remove a batch's budget cap; held-back rows resume under it. */
+export async function budgetCommand(
+  context: CommandContext,
+  options: { batch: string; usd: number | undefined },
+): Promise<number> {
+  return withRedis(context, async (_redis, store) => {
+    const batchId = checkBatchId(options.batch);
+    if ((await store.status(batchId)) === undefined)
+      throw new UsageError(`no batch "${options.batch}" in Redis`);
+    await store.budget.setBudget(batchId, options.usd);
+    const status = (await store.status(batchId))!;
+    print(
+      context,
+      options.usd === undefined
+        ? `Batch ${batchId}: no budget cap.`
+        : `Batch ${batchId}: budget cap ${formatUsd(options.usd)}; spent ${formatUsd(status.spentUsd)} so far.`,
     );
     return 0;
   });

@@ -3,11 +3,28 @@
  * the types the flags parse to): one function per verb group, each handing parsed options to its command in
  * ./batch-commands.ts, ./report-commands.ts, ./process-commands.ts, ./schedule-commands.ts, ./providers-command.ts.
  */
-import { Argument, Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import { Argument, Command, Option } from '@commander-js/extra-typings';
 import { PROVIDER_NAMES } from '../shared/config.js';
-import { defaultOutputRoot } from '../storage/output-store.js';
-import { budgetCommand, enqueueCommand, estimateCommand, runCommand } from './batch-commands.js';
-import { approveCommand } from './canary-commands.js';
+import { enqueueCommand, estimateCommand, runCommand } from './batch-commands.js';
+import {
+  positiveInteger,
+  nonNegativeInteger,
+  usd,
+  pricingOption,
+  budgetOption,
+  confirmOverOption,
+  deliveryOption,
+  fallbackOption,
+  canaryOption,
+  percent,
+  providerOption,
+  providersOption,
+  routeOption,
+  maxRejectedOption,
+  rateOption,
+  outOption,
+} from './options.js';
+import { approveCommand, budgetCommand } from './canary-commands.js';
 import type { CommandContext } from './context.js';
 import {
   dashboardCommand,
@@ -33,83 +50,6 @@ export interface ProgramDependencies {
   setExitCode(code: number): void;
 }
 
-function positiveInteger(value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1)
-    throw new InvalidArgumentError('must be a whole number, 1 or more');
-  return number;
-}
-
-function nonNegativeInteger(value: string): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 0)
-    throw new InvalidArgumentError('must be a whole number, 0 or more');
-  return number;
-}
-
-/** An amount in USD, 0 or more. */
-export function usd(value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number < 0 || value.trim() === '')
-    throw new InvalidArgumentError('must be an amount in USD, 0 or more');
-  return number;
-}
-
-const pricingOption = () =>
-  new Option('--pricing <file>', 'pricing override file (JSON or YAML); default IMAGE_BATCH_PRICING_FILE');
-const budgetOption = () =>
-  new Option(
-    '--budget-usd <usd>',
-    'budget cap of the batch in USD: no paid call crosses it, however many workers run',
-  ).argParser(usd);
-const confirmOverOption = () =>
-  new Option(
-    '--confirm-over <usd>',
-    'estimate first; when the estimate is over this, ask (and refuse without a terminal)',
-  ).argParser(usd);
-const deliveryOption = () =>
-  new Option(
-    '--delivery <mode>',
-    "how rows that name none reach OpenAI: realtime, or batch (OpenAI's Batch API: half the price, results within 24 h)",
-  ).choices(['realtime', 'batch'] as const);
-const fallbackOption = () =>
-  new Option(
-    '--fallback <mode>',
-    'Batch API rows of an expired or cancelled OpenAI batch: wait (go into the next request file) or realtime',
-  )
-    .choices(['wait', 'realtime'] as const)
-    .default('wait' as const);
-const canaryOption = () =>
-  new Option(
-    '--canary <n>',
-    'run n rows first (stratified across provider × size × quality × mode), hold the rest until `approve`',
-  ).argParser(positiveInteger);
-/** A percentage, 0 or more. */
-function percent(value: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number < 0 || value.trim() === '')
-    throw new InvalidArgumentError('must be a percentage, 0 or more');
-  return number;
-}
-const providerOption = () =>
-  new Option(
-    '--provider <name>',
-    "send every row to this provider (default: the row's provider field, else oxen)",
-  ).choices(PROVIDER_NAMES);
-const maxRejectedOption = () =>
-  new Option('--max-rejected <n>', 'rejected rows tolerated before the exit code is 1')
-    .argParser(nonNegativeInteger)
-    .default(0);
-const rateOption = () =>
-  new Option(
-    '--requests-per-minute <n>',
-    "requests per minute per provider across all workers (default: each provider's setting; 0: no limit)",
-  ).argParser(nonNegativeInteger);
-const outOption = (environment: Record<string, string | undefined>, what: string) =>
-  new Option('--out <dir|s3-url>', `output directory or s3://bucket/prefix ${what}`).default(
-    defaultOutputRoot(environment),
-  );
-
 /** `run`, `enqueue`, `estimate`. */
 export function addBatchVerbs(program: Command, deps: ProgramDependencies): void {
   program
@@ -121,6 +61,8 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(outOption(deps.environment, '; the batch goes to <out>/<batch>/'))
     .option('--batch <id>', 'batch id (default: from the manifest names and content hash)')
     .addOption(providerOption())
+    .addOption(providersOption())
+    .addOption(routeOption())
     .option(
       '--concurrency <n>',
       "jobs at once per provider in this process (default: the provider's setting)",
@@ -157,6 +99,8 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(outOption(deps.environment, 'of the batch (used by the workers)'))
     .option('--batch <id>', 'batch id (default: from the manifest names and content hash)')
     .addOption(providerOption())
+    .addOption(providersOption())
+    .addOption(routeOption())
     .option('--dry-run', 'validate and print what would be enqueued, touching nothing', false)
     .addOption(maxRejectedOption())
     .addOption(pricingOption())
@@ -175,6 +119,8 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     )
     .argument('<manifest...>', 'CSV or JSONL manifest files')
     .addOption(providerOption())
+    .addOption(providersOption())
+    .addOption(routeOption())
     .addOption(pricingOption())
     .addOption(deliveryOption())
     .action(async (manifests, flags) => {

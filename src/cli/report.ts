@@ -3,6 +3,7 @@
  */
 import type { EnqueueReport } from '../producer/enqueue.js';
 import type { BatchStatus } from '../batch/batch-store.js';
+import type { BatchRunOutcome } from '../batch/batch-runner.js';
 import { fileLocation } from '../storage/output-store.js';
 import { outputStoreFor } from '../storage/stores.js';
 import { RESOLUTION_TIERS } from '../cost/resolution-tier.js';
@@ -108,7 +109,24 @@ export function describeEstimate(report: EnqueueReport, catalogue?: PriceCatalog
   if (catalogue !== undefined) lines.push(...cheaperHintLines(report, catalogue));
   const batchLine = batchDeliveryLine(report.estimate);
   if (batchLine !== undefined) lines.push(batchLine);
+  const routedLine = routedRowsLine(report.estimate);
+  if (routedLine !== undefined) lines.push(routedLine);
   return lines;
+}
+
+/**
+ * What the plan of the rows with several candidate hosts saves (each on its cheapest host, as `--route cheapest`
+ * sends it when that host can start it): against each row's most expensive candidate, and against pinning every row
+ * to the first host it names. Undefined when no row has several.
+ */
+function routedRowsLine(estimate: EnqueueReport['estimate']): string | undefined {
+  const { rows, costUsd, mostExpensiveUsd, firstNamedUsd } = estimate.routed;
+  if (rows === 0) return undefined;
+  return (
+    `  ${rows} rows have several candidate hosts: ${formatUsd(costUsd)} on the cheapest of each — saves ` +
+    `${formatUsd(mostExpensiveUsd - costUsd)} against the most expensive host and ` +
+    `${formatUsd(firstNamedUsd - costUsd)} against the first host each names.`
+  );
 }
 
 /** Lines of a batch's counts, and its cost: estimate vs actual by provider × resolution tier. */
@@ -158,4 +176,30 @@ function cheaperHintLines(report: EnqueueReport, catalogue: PriceCatalogue): str
 function unpricedLine(estimate: EnqueueReport['estimate']): string | undefined {
   if (estimate.unpricedRows === 0) return undefined;
   return `  ${estimate.unpricedRows} rows are unpriced (not in the sums above): ${estimate.unpricedReasons.join('; ')}.`;
+}
+
+/** Why a run ended before its batch finished, and what to do about it (nothing when it finished). */
+export function endOfRunLines(outcome: BatchRunOutcome, batchId: string): string[] {
+  const { status } = outcome;
+  const lines: string[] = [];
+  if (status.state === 'budget_reached' && status.pending > 0)
+    lines.push(
+      `Budget reached: ${formatUsd(status.spentUsd)} spent of the ${formatUsd(status.budgetUsd ?? 0)} cap; ` +
+        `${status.pending} rows held back (not paid for).`,
+      `  Raise the cap with \`image-batch budget ${batchId} <usd>\` and run the same command again.`,
+    );
+  for (const paused of outcome.pausedProviders) {
+    const [name] = paused.split(':');
+    lines.push(
+      `Host stopped: ${paused}`,
+      status.pending === 0
+        ? `  Rows with other candidate hosts went to them. Fix the account, then \`image-batch resume ${name}\`.`
+        : `  Its rows stay queued. Fix the account, then \`image-batch resume ${name}\` and run the same command again.`,
+    );
+  }
+  if (outcome.awaitingApproval)
+    lines.push(`Batch ${batchId} waits for its canary to be approved: \`image-batch approve ${batchId}\`.`);
+  if (outcome.interrupted)
+    lines.push(`Interrupted: ${status.pending} rows still pending. Run the same command again to continue.`);
+  return lines;
 }

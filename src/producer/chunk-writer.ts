@@ -9,10 +9,9 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BatchStore } from '../batch/batch-store.js';
-import type { ProviderName } from '../shared/config.js';
-import { PROVIDER_BACKOFF_TYPE } from '../shared/job-definitions.js';
-import { jobIdFor, queueNameFor, rowKeyIdentity } from '../shared/keys.js';
+import { jobIdFor, queueNameFor, ROUTE_QUEUE_NAME, routeJobIdFor, rowKeyIdentity } from '../shared/keys.js';
 import { CANARY_HOLD_MS } from '../batch/canary.js';
+import { rowJobOptions } from '../batch/queues.js';
 import type { CanaryPicker } from './canary-picker.js';
 import { addToEstimate, type CostEstimate, type PendingRow } from './estimate.js';
 import { InFlight } from './in-flight.js';
@@ -30,7 +29,8 @@ export interface ChunkCounts {
 
 /** The chunks of one enqueue into batch `batchId`. */
 export class ChunkWriter {
-  private readonly queues = new Map<ProviderName, Queue>();
+  /** Queues by name: the providers' and the route queue. */
+  private readonly queues = new Map<string, Queue>();
   private readonly chunks = new InFlight();
   private registered: Promise<unknown> = Promise.resolve();
   private readonly jobOptions: JobsOptions;
@@ -51,12 +51,7 @@ export class ChunkWriter {
     private readonly counts: ChunkCounts,
     private readonly reject: (line: RejectLine) => Promise<void>,
   ) {
-    this.jobOptions = {
-      attempts: retry.attempts,
-      backoff: { type: PROVIDER_BACKOFF_TYPE, delay: retry.backoffDelayMs },
-      removeOnComplete: { age: 7 * 24 * 3600 },
-      removeOnFail: { age: 30 * 24 * 3600 },
-    };
+    this.jobOptions = rowJobOptions(retry);
   }
 
   /** Send one chunk on its way; returns once fewer than {@link CHUNKS_IN_FLIGHT} chunks are in flight. */
@@ -78,10 +73,10 @@ export class ChunkWriter {
     await Promise.all([...this.queues.values()].map((queue) => queue.close()));
   }
 
-  private queueFor(name: ProviderName): Queue {
+  private queueFor(name: string): Queue {
     let queue = this.queues.get(name);
     if (queue === undefined) {
-      queue = new Queue(queueNameFor(name), {
+      queue = new Queue(name, {
         connection: this.target.redis,
         prefix: this.target.queuePrefix,
       });
@@ -171,9 +166,12 @@ export class ChunkWriter {
     return new Set(held.map((row) => row.rowKey));
   }
 
-  /** Add the jobs of `rows`, one `addBulk` per provider; a held row's job is delayed until the canary is approved. */
+  /**
+   * Add the jobs of `rows`, one `addBulk` per queue — its provider's, or the route queue for a row with several
+   * candidate hosts (src/worker/router.ts); a held row's job is delayed until the canary is approved.
+   */
   private async addJobs(rows: HeldOrNot[]): Promise<void> {
-    const byProvider = new Map<ProviderName, HeldOrNot[]>();
+    const byQueue = new Map<string, HeldOrNot[]>();
     // Batch API rows wait in their own list for a request file (src/batch/openai-batch-records.ts), each once.
     const forBatchApi = rows.filter((entry) => entry.row.data.delivery === 'batch');
     await this.target.store.openaiBatches.addWaiting(
@@ -182,19 +180,24 @@ export class ChunkWriter {
     );
     for (const entry of rows) {
       if (entry.row.data.delivery === 'batch') continue;
-      const list = byProvider.get(entry.row.data.provider) ?? [];
+      const name =
+        entry.row.data.routing === undefined ? queueNameFor(entry.row.data.provider) : ROUTE_QUEUE_NAME;
+      const list = byQueue.get(name) ?? [];
       list.push(entry);
-      byProvider.set(entry.row.data.provider, list);
+      byQueue.set(name, list);
     }
     await Promise.all(
-      [...byProvider].map(([provider, providerRows]) =>
-        this.queueFor(provider).addBulk(
-          providerRows.map(({ row, held }) => ({
+      [...byQueue].map(([name, queueRows]) =>
+        this.queueFor(name).addBulk(
+          queueRows.map(({ row, held }) => ({
             name: row.data.operation,
             data: row.data,
             opts: {
               ...this.jobOptions,
-              jobId: jobIdFor(this.target.batchId, row.rowKey),
+              jobId:
+                row.data.routing === undefined
+                  ? jobIdFor(this.target.batchId, row.rowKey)
+                  : routeJobIdFor(this.target.batchId, row.rowKey, 0),
               ...(held ? { delay: CANARY_HOLD_MS } : {}),
             },
           })),

@@ -20,7 +20,7 @@ import type { PriceCatalogue } from '../cost/price-catalogue.js';
 import type { ImageProvider } from '../providers/provider.js';
 import type { ProviderName } from '../shared/config.js';
 import { UsageError, type FieldError } from '../shared/errors.js';
-import type { Delivery } from '../shared/job-definitions.js';
+import type { RoutePolicy, Delivery } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { outputStoreFor } from '../storage/stores.js';
 import { CanaryPicker } from './canary-picker.js';
@@ -45,6 +45,12 @@ export interface EnqueueOptions {
   batchId: string;
   /** Send every row to this provider, whatever its `provider` field says. Default: the row's, else `defaultProvider`. */
   provider?: ProviderName;
+  /** Candidate hosts of rows that name none (`--providers`): a list, or `auto` (src/worker/router.ts). */
+  providers?: ProviderName[] | 'auto';
+  /** How rows with several candidate hosts pick one; default cheapest. */
+  route?: RoutePolicy;
+  /** The hosts `auto` means: those work can be done on (a key, or the simulator in `run`). Default: every host. */
+  autoHosts?: readonly ProviderName[];
   defaultProvider: ProviderName;
   /** Output root (`--out`); the batch's files go to `<out>/<batch>/`. */
   outputRoot: string;
@@ -307,7 +313,9 @@ async function readEveryManifest(
         continue;
       }
       if (checked.realtimeInstead !== undefined) realtimeInstead.push(entry.line);
-      sinks.providers.add(checked.row.data.provider);
+      // A routed row may go to any of its candidate hosts: each needs a worker.
+      for (const name of checked.row.data.routing?.candidates ?? [checked.row.data.provider])
+        sinks.providers.add(name);
       pending.push(checked.row);
       if (pending.length >= chunkSize) await flush();
     }

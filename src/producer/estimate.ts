@@ -30,6 +30,11 @@ export interface CostEstimate {
   rowGroupCount: number;
   /** Rows going through OpenAI's Batch API: their estimate, and what they would cost realtime. */
   batchDelivery: { rows: number; costUsd: number; realtimeUsd: number };
+  /**
+   * Rows with several candidate hosts: their estimate on the host the plan sends each to (the cheapest), what they
+   * would cost each on its most expensive candidate, and pinned to the first host it names.
+   */
+  routed: { rows: number; costUsd: number; mostExpensiveUsd: number; firstNamedUsd: number };
 }
 
 /** Rows of one provider × size × quality × mode. */
@@ -62,6 +67,8 @@ export interface PendingRow {
   billedQuality: Quality;
   /** For a Batch API row: what it would cost realtime, USD. */
   realtimeUsd?: number;
+  /** For a row with several candidate hosts: what it costs on each that accepts it, in the order named, USD. */
+  alternatives?: Array<{ provider: ProviderName; usd: number }>;
 }
 
 function emptyTiers(): CostEstimate['byTier'] {
@@ -82,6 +89,7 @@ export function emptyEstimate(): CostEstimate {
     rowGroups: {},
     rowGroupCount: 0,
     batchDelivery: { rows: 0, costUsd: 0, realtimeUsd: 0 },
+    routed: { rows: 0, costUsd: 0, mostExpensiveUsd: 0, firstNamedUsd: 0 },
   };
 }
 
@@ -101,6 +109,12 @@ export function addToEstimate(estimate: CostEstimate, row: PendingRow): void {
     estimate.batchDelivery.rows += 1;
     estimate.batchDelivery.costUsd += row.costUsd;
     estimate.batchDelivery.realtimeUsd += row.realtimeUsd;
+  }
+  if (row.alternatives !== undefined && row.alternatives.length > 0) {
+    estimate.routed.rows += 1;
+    estimate.routed.costUsd += row.costUsd;
+    estimate.routed.mostExpensiveUsd += Math.max(...row.alternatives.map((entry) => entry.usd));
+    estimate.routed.firstNamedUsd += row.alternatives[0]!.usd;
   }
   const { data } = row;
   const key = [data.provider, data.resolution, row.billedQuality, data.operation].join(' ');
@@ -130,6 +144,8 @@ export function roundEstimate(estimate: CostEstimate): void {
   estimate.costUsd = roundUsd(estimate.costUsd);
   estimate.batchDelivery.costUsd = roundUsd(estimate.batchDelivery.costUsd);
   estimate.batchDelivery.realtimeUsd = roundUsd(estimate.batchDelivery.realtimeUsd);
+  for (const field of ['costUsd', 'mostExpensiveUsd', 'firstNamedUsd'] as const)
+    estimate.routed[field] = roundUsd(estimate.routed[field]);
   for (const tier of RESOLUTION_TIERS) {
     estimate.byTier[tier].cost_usd = roundUsd(estimate.byTier[tier].cost_usd);
     for (const byTier of Object.values(estimate.byProvider))

@@ -39,6 +39,11 @@ export interface ManifestRow {
   /** Default `png`. */
   outputFormat: OutputFormat;
   provider?: ProviderName;
+  /**
+   * Several hosts the row may go to (`fal|openai` in CSV, an array in JSONL), or every host that can take it
+   * (`auto`): the row is routed when a worker is free to send it (src/worker/router.ts).
+   */
+  candidates?: ProviderName[] | 'auto';
   model?: string;
   background?: Background;
   moderation?: Moderation;
@@ -171,7 +176,34 @@ const rowSchema = z.object({
     },
     z.enum(OUTPUT_FORMATS, { error: `must be one of: ${OUTPUT_FORMATS.join(', ')}` }),
   ),
-  provider: optionalEnum(PROVIDER_NAMES),
+  provider: z.preprocess(
+    (value) => {
+      const blank = blankToUndefined(value);
+      if (typeof blank === 'string') {
+        const names = blank
+          .split('|')
+          .map((part) => part.trim().toLowerCase())
+          .filter((part) => part !== '');
+        return names.length === 1 ? names[0] : names;
+      }
+      if (!Array.isArray(blank)) return blank;
+      return (blank as unknown[]).map((name) =>
+        typeof name === 'string' ? name.trim().toLowerCase() : name,
+      );
+    },
+    z
+      .union(
+        [z.literal('auto'), z.enum(PROVIDER_NAMES), z.array(z.enum(PROVIDER_NAMES)).min(1, 'names no host')],
+        {
+          error: (issue) =>
+            `must be auto, or one of ${PROVIDER_NAMES.join(', ')}, or several (CSV: separated by |; JSONL: an array)` +
+            (typeof issue.input === 'string' || Array.isArray(issue.input)
+              ? `; got ${JSON.stringify(issue.input)}`
+              : ''),
+        },
+      )
+      .optional(),
+  ),
   model: optionalText(200),
   background: optionalEnum(BACKGROUNDS),
   moderation: optionalEnum(MODERATIONS),
@@ -272,7 +304,12 @@ export function validateRow(fields: Record<string, unknown>, manifestDirectory: 
   if (data.id !== undefined && data.id !== '') row.id = data.id;
   if (maskUrl !== undefined) row.maskUrl = maskUrl;
   if (data.quality !== undefined) row.quality = data.quality;
-  if (data.provider !== undefined) row.provider = data.provider;
+  if (data.provider === 'auto') row.candidates = 'auto';
+  else if (Array.isArray(data.provider)) {
+    const names = [...new Set(data.provider)];
+    if (names.length === 1) row.provider = names[0]!;
+    else row.candidates = names;
+  } else if (data.provider !== undefined) row.provider = data.provider;
   if (data.model !== undefined && data.model !== '') row.model = data.model;
   if (data.background !== undefined) row.background = data.background;
   if (data.moderation !== undefined) row.moderation = data.moderation;

@@ -14,9 +14,9 @@ import { sniffImageType } from '../providers/image-inputs.js';
 import { batchDeliveryProblem } from '../providers/openai/batch-api.js';
 import type { ImageProvider } from '../providers/provider.js';
 import { sourceText } from '../batch/batch-store.js';
-import type { ProviderName } from '../shared/config.js';
+import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { FieldError } from '../shared/errors.js';
-import type { Delivery, ImageJobData } from '../shared/job-definitions.js';
+import type { Delivery, ImageJobData, RoutePolicy } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { parseResolution } from '../shared/resolution.js';
 import type { PendingRow } from './estimate.js';
@@ -38,6 +38,12 @@ export interface RowCheckOptions {
   batchId: string;
   /** Every row goes to this provider when set. */
   provider?: ProviderName;
+  /** The candidate hosts of rows that name none (`--providers`): a list, or `auto`. */
+  providers?: ProviderName[] | 'auto';
+  /** How rows with several candidates are routed (`--route`); default `cheapest`. */
+  route?: RoutePolicy;
+  /** The hosts `auto` means: those work can be done on here (a key, or the simulator in `run`). Default: all. */
+  autoHosts?: readonly ProviderName[];
   defaultProvider: ProviderName;
   /** Delivery of rows that name none (`--delivery`); default realtime. */
   delivery?: Delivery;
@@ -119,14 +125,99 @@ export class RowChecker {
     }
     const { row } = validation;
     const rowKey = rowKeyOf(row.id);
-    const provider = this.options.provider ?? row.provider ?? this.options.defaultProvider;
-    const data = jobDataOf(row, {
-      batchId: this.options.batchId,
-      rowKey,
-      manifest: origin.manifest,
-      line: origin.line,
-      provider,
-    });
+    const place = { rowKey, manifest: origin.manifest, line: origin.line };
+    const candidates = this.candidatesOf(row);
+    if (candidates.length === 1) {
+      const single = await this.checkOn(row, candidates[0]!, place);
+      return single.ok
+        ? { ok: true, row: single.row, unknownFields, ...pick(single, 'realtimeInstead') }
+        : { ok: false, rowKey, errors: single.errors, unknownFields };
+    }
+    return { ...(await this.route(row, candidates, place)), unknownFields };
+  }
+
+  /**
+   * The hosts a row may go to: `--provider` for every row; else the row's own host, list or `auto`; else the batch's
+   * `--providers` (a list or `auto`); else the default host. `auto` is every host work can be done on here.
+   */
+  private candidatesOf(row: ManifestRow): ProviderName[] {
+    if (this.options.provider !== undefined) return [this.options.provider];
+    if (row.provider !== undefined) return [row.provider];
+    const named = row.candidates ?? this.options.providers;
+    if (named === undefined) return [this.options.defaultProvider];
+    return named === 'auto' ? [...(this.options.autoHosts ?? PROVIDER_NAMES)] : named;
+  }
+
+  /**
+   * Check a row with several candidate hosts on each: the hosts that accept it, cheapest first by the estimate now,
+   * become its routing (src/worker/router.ts); the cheapest one's priced row is the estimate. None accepting it is one
+   * reject saying, host by host, why each refused it.
+   */
+  private async route(
+    row: ManifestRow,
+    candidates: ProviderName[],
+    place: { rowKey: string; manifest: string; line: number },
+  ): Promise<
+    | Omit<Extract<RowCheck, { ok: true }>, 'unknownFields'>
+    | Omit<Extract<RowCheck, { ok: false }>, 'unknownFields'>
+  > {
+    if (this.options.canary === true)
+      return {
+        ok: false,
+        rowKey: place.rowKey,
+        errors: [
+          { field: 'provider', message: 'a row with several candidate hosts does not run in a canary yet' },
+        ],
+      };
+    if ((row.delivery ?? this.options.delivery) === 'batch')
+      return {
+        ok: false,
+        rowKey: place.rowKey,
+        errors: [
+          {
+            field: 'delivery',
+            message: "batch delivery is OpenAI's Batch API: name the one provider openai",
+          },
+        ],
+      };
+    const accepted: PendingRow[] = [];
+    const refusals: string[] = [];
+    for (const candidate of candidates) {
+      const checked = await this.checkOn(row, candidate, place);
+      if (checked.ok) accepted.push(checked.row);
+      else refusals.push(`${candidate}: ${checked.errors.map((error) => error.message).join('; ')}`);
+    }
+    if (accepted.length === 0)
+      return {
+        ok: false,
+        rowKey: place.rowKey,
+        errors: [
+          { field: 'provider', message: `no candidate host can make this row — ${refusals.join(' | ')}` },
+        ],
+      };
+    // Unpriced rows last: a price is needed to call a host the cheapest.
+    const order = [...accepted].sort(
+      (a, b) => Number(a.unpriced !== undefined) - Number(b.unpriced !== undefined) || a.costUsd - b.costUsd,
+    );
+    const chosen = order[0]!;
+    chosen.data.routing = {
+      candidates: order.map((entry) => entry.data.provider),
+      policy: this.options.route ?? 'cheapest',
+      tried: [],
+    };
+    // In the order named: the first is what pinning the row to the first-named host would cost.
+    chosen.alternatives = accepted.map((entry) => ({ provider: entry.data.provider, usd: entry.costUsd }));
+    return { ok: true, row: chosen };
+  }
+
+  /** Check and price the row on one host. */
+  private async checkOn(
+    row: ManifestRow,
+    provider: ProviderName,
+    place: { rowKey: string; manifest: string; line: number },
+  ): Promise<{ ok: true; row: PendingRow; realtimeInstead?: string } | { ok: false; errors: FieldError[] }> {
+    const { rowKey } = place;
+    const data = jobDataOf(row, { batchId: this.options.batchId, ...place, provider });
     const delivery = row.delivery ?? this.options.delivery ?? 'realtime';
     // An OpenAI edit of a size the Batch API's JSON edits do not take goes realtime, said now, not failed a day later.
     const realtimeInstead =
@@ -138,7 +229,7 @@ export class RowChecker {
     errors.push(...deliveryProblems);
     errors.push(...(await localImageProblems(row, this.localFiles, adapter.capabilitiesFor(data))));
     // A row that cannot go through the Batch API it asks for has no batch price to quote.
-    if (deliveryProblems.length > 0) return { ok: false, rowKey, errors, unknownFields };
+    if (deliveryProblems.length > 0) return { ok: false, errors };
     if (data.operation === 'edit' && data.inputImages.some(isLocalImage))
       data.inputImageSizes = data.inputImages.map((reference) => this.localFiles.get(reference)?.size ?? '');
     planSizeOf(data, adapter);
@@ -149,10 +240,10 @@ export class RowChecker {
     const unpriced = quote.unpriced === true ? (quote.source.note ?? 'no published price') : undefined;
     if (unpriced !== undefined && this.options.budgetCapped === true)
       errors.push({ field: 'quality', message: `${unpriced}: a batch with a budget cap cannot hold it` });
-    if (errors.length > 0) return { ok: false, rowKey, errors, unknownFields };
+    if (errors.length > 0) return { ok: false, errors };
     const pending: PendingRow = {
       rowKey,
-      source: sourceText({ manifest: origin.manifest, line: origin.line }),
+      source: sourceText({ manifest: place.manifest, line: place.line }),
       data,
       tier: resolutionTier(resolution),
       images: row.numImages,
@@ -172,13 +263,13 @@ export class RowChecker {
           }
         : {}),
     };
-    return {
-      ok: true,
-      row: pending,
-      unknownFields,
-      ...(realtimeInstead === undefined ? {} : { realtimeInstead }),
-    };
+    return { ok: true, row: pending, ...(realtimeInstead === undefined ? {} : { realtimeInstead }) };
   }
+}
+
+/** `{ key: value }` when `value` is set, else `{}`. */
+function pick<T extends object, K extends keyof T>(from: T, key: K): Partial<Pick<T, K>> {
+  return from[key] === undefined ? {} : ({ [key]: from[key] } as Partial<Pick<T, K>>);
 }
 
 /**

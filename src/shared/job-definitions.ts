@@ -91,6 +91,33 @@ export interface ImageRequest {
   sizePlan?: SizePlan;
 }
 
+/**
+ * How a row with several candidate hosts picks one (src/worker/router.ts): `cheapest` — the cheapest healthy host
+ * that can start it soon; `fastest` — spread over the healthy hosts in proportion to their rate limits.
+ */
+export const ROUTE_POLICIES = ['cheapest', 'fastest'] as const;
+export type RoutePolicy = (typeof ROUTE_POLICIES)[number];
+
+/** A host a routed row was sent to and left, and why (each certainly did not bill it). */
+export interface HostTried {
+  provider: ProviderName;
+  reason: string;
+}
+
+/** The routing of a row with several candidate hosts (src/worker/router.ts). */
+export interface RowRouting {
+  /** Hosts that accepted the row when it was enqueued, cheapest first by the estimate then. */
+  candidates: ProviderName[];
+  policy: RoutePolicy;
+  /** Hosts the row left, in order. */
+  tried: HostTried[];
+  /**
+   * The host the router chose, saved in the routing job before the row is handed to it, so a router restarted after a
+   * crash hands it to the same host (a row is in flight on at most one host).
+   */
+  assigned?: ProviderName;
+}
+
 /** A planned aspect ratio and tier (see {@link ImageRequest.sizePlan}). */
 export interface SizePlan {
   aspectRatio: string;
@@ -144,6 +171,8 @@ export interface ImageJobData extends ImageRequest {
    */
   partialOutputs?: StoredOutput[];
   partialRequestIds?: string[];
+  /** Set for a row with several candidate hosts: how it is routed, and the hosts it left (src/worker/router.ts). */
+  routing?: RowRouting;
 }
 
 /** One stored output image, as written to results.jsonl. */
@@ -187,6 +216,8 @@ export interface ResultLine {
    * (WaveSpeedAI and Oxen.ai: `{aspect_ratio, resolution}` chosen nearest to the row's size), else null.
    */
   size_requested: Record<string, string> | null;
+  /** For a row with several candidate hosts: the hosts it was sent to and left, with why; else null. */
+  hosts_tried: HostTried[] | null;
   error: { code: string; message: string } | null;
   finished_at: string;
 }

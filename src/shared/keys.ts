@@ -58,6 +58,17 @@ export function queueNameFor(provider: ProviderName): string {
 }
 
 /**
+ * BullMQ queue name of the rows with several candidate hosts, waiting for a worker to choose one for them
+ * (src/worker/router.ts). A row is in this queue or in one provider's queue, never in two.
+ */
+export const ROUTE_QUEUE_NAME = 'route';
+
+/** BullMQ job id of a routing job of a row: the row's job id and how many hosts it has left before. */
+export function routeJobIdFor(batchId: string, rowKey: string, hostsLeft: number): string {
+  return `${jobIdFor(batchId, rowKey)}--route-${hostsLeft}`;
+}
+
+/**
  * BullMQ queue name of a provider's collections: jobs that follow an accepted asynchronous request (parked, without a
  * worker slot, until it finishes) and store its images. Separate from the submissions, so the provider's creation rate
  * limit and concurrency count submissions only.
@@ -95,6 +106,11 @@ export interface BatchKeys {
   canaryRows: string;
   /** Set: `<provider> <job id>` of every job held until the canary is approved (src/batch/canary.ts). */
   canaryHeld: string;
+  /**
+   * Hash: row key -> the host that holds a row with several candidate hosts now (a provider name, or `route` while it
+   * waits for one): only that host's job may send it (batch/row-hosts.ts).
+   */
+  hosts: string;
 }
 
 /** The keys of batch `batchId` under `prefix`. */
@@ -112,6 +128,7 @@ export function batchKeys(prefix: string, batchId: string): BatchKeys {
     pendingLines: `${base}:pending-lines`,
     canaryRows: `${base}:canary-rows`,
     canaryHeld: `${base}:canary-held`,
+    hosts: `${base}:hosts`,
   };
 }
 

@@ -12,7 +12,7 @@ import type { ImageJobData } from '../shared/job-definitions.js';
 import type { JobRun } from './job-run.js';
 
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
-  admit: { file: 'admit.lua', numberOfKeys: 6 },
+  admit: { file: 'admit.lua', numberOfKeys: 7 },
 });
 
 /** The admission's verdict. */
@@ -28,7 +28,9 @@ export type Admission =
   /** The batch's canary awaits approval and this row is held until then. */
   | { kind: 'canary' }
   /** The estimate would cross the batch's budget cap. */
-  | { kind: 'budget' };
+  | { kind: 'budget' }
+  /** A routed row this job's host no longer holds (src/batch/row-hosts.ts): this job must not send it. */
+  | { kind: 'moved' };
 
 /**
  * Admit `run`. A run that follows a saved request, or must end as an uncertain outcome, is only checked for a recorded
@@ -64,11 +66,19 @@ export async function admitRequest(
     keys.budget,
     keys.reservations,
     keys.canaryRows,
+    keys.hosts,
     data.rowKey,
     usd,
     options.mode,
+    data.routing === undefined ? '' : data.provider,
   )) as [string, number?];
-  if (verdict === 'finished' || verdict === 'paused' || verdict === 'budget' || verdict === 'canary')
+  if (
+    verdict === 'finished' ||
+    verdict === 'paused' ||
+    verdict === 'budget' ||
+    verdict === 'canary' ||
+    verdict === 'moved'
+  )
     return { kind: verdict };
   if (verdict === 'wait') return { kind: 'wait', ms: ms ?? 1 };
   return { kind: 'go' };

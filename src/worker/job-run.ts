@@ -4,6 +4,7 @@
  * the manner of graphile-worker's `makeJobHelpers`).
  */
 import type { Job, Queue } from 'bullmq';
+import type { RouteBack } from './router.js';
 import type { Redis } from 'ioredis';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { ProviderHealth } from '../batch/provider-health.js';
@@ -58,6 +59,8 @@ export interface ProcessorDependencies {
   webhookEndpoint: WebhookEndpoint;
   /** Sizes hosts that take a ratio and a tier delivered (src/batch/tier-size-book.ts): recorded as images arrive. */
   tierSizes: TierSizeRecords;
+  /** Where a routed row a host did not take goes back (./router.ts); absent: rows are not moved. */
+  routeBack?: RouteBack;
   log: Logger;
 }
 
@@ -70,8 +73,11 @@ export interface ProviderTiming {
 
 /** What a finished job returns (kept in BullMQ as the job's return value). */
 export interface ImageJobResult {
-  /** `submitted`: an accepted async request handed to its collection job, which records the row. */
-  status: 'completed' | 'failed' | 'already-finished' | 'submitted';
+  /**
+   * `submitted`: an accepted async request handed to its collection job, which records the row; `moved`: a routed
+   * row this host did not take, back in the route queue (./router.ts).
+   */
+  status: 'completed' | 'failed' | 'already-finished' | 'submitted' | 'moved';
   outputs: StoredOutput[];
   costUsd: number;
 }

@@ -25,6 +25,7 @@ import {
 } from './job-run.js';
 import { obtainResponse } from './provider-call.js';
 import { completeRow, settleError } from './settlement.js';
+import { sendBackToRoute } from './router.js';
 
 export type { ImageJobResult, ProcessorDependencies } from './job-run.js';
 
@@ -52,6 +53,8 @@ export function createProcessor(dependencies: ProcessorDependencies) {
       case 'budget':
         run.log.info({ estimateUsd: run.quote.usd }, 'budget cap reached; holding the row back');
         return holdBack(run, 'budget reached');
+      case 'moved':
+        return leftBehind(run);
       case 'go':
         break;
     }
@@ -92,6 +95,18 @@ async function alreadyFinished(run: JobRun): Promise<ImageJobResult> {
   if (written > 0) log.warn({ written }, 'wrote results lines a stopped worker had recorded');
   log.info('row already finished; nothing to do');
   return { status: 'already-finished', outputs: [], costUsd: 0 };
+}
+
+/**
+ * A job left on a host that no longer holds its routed row (moved to another host, or given up before a crash): it
+ * sends nothing; the row's routing job is made sure of (added once, ./router.ts) in case a crash came in between.
+ */
+async function leftBehind(run: JobRun): Promise<ImageJobResult> {
+  const { data, deps, log } = run;
+  if (deps.routeBack !== undefined)
+    await sendBackToRoute(deps.routeBack, data, { provider: data.provider, reason: 'moved to another host' });
+  log.info('this host no longer holds the row; nothing sent');
+  return { status: 'moved', outputs: [], costUsd: 0 };
 }
 
 /** Put the job back for a while without using an attempt (batch paused, budget cap reached). */

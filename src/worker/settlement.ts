@@ -4,14 +4,15 @@
  * its one results line. A row's budget reservation is given back when nothing can have been billed, and counted as
  * spent when it may have been.
  */
-import { DelayedError, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import { completedLine, failedLine } from '../batch/results-line.js';
 import { recordRowOutcome } from '../batch/row-outcome.js';
 import { roundUsd } from '../cost/usd.js';
 import { inputBillingShownBy } from '../batch/billing-facts.js';
 import type { ProviderImage, ProviderResponse } from '../providers/provider.js';
 import { ProviderError } from '../shared/errors.js';
-import type { StoredOutput } from '../shared/job-definitions.js';
+import type { ImageJobData, StoredOutput } from '../shared/job-definitions.js';
+import type { ProviderName } from '../shared/config.js';
 import { parseResolution } from '../shared/resolution.js';
 import { outputImagePath } from '../storage/output-layout.js';
 import { storeOutputImage } from '../storage/store-image.js';
@@ -24,6 +25,7 @@ import {
 } from './error-policy.js';
 import type { ImageJobResult, JobRun } from './job-run.js';
 import { withoutSubmissionMarker } from './job-run.js';
+import { sendBackToRoute, type RouteBack } from './router.js';
 
 /**
  * Store image `index` of the row's `count` (`images/<row key>[-<n>].<ext>`), atomically, and describe it.
@@ -124,6 +126,28 @@ async function learnInputBilling(run: JobRun, response: ProviderResponse): Promi
   log.info({ inputBilling: shown, evidence }, 'the host bills the input side of several images so');
 }
 
+/** Rows looked at when a paused queue's routed rows are sent to other hosts. */
+const EVACUATE_AT_MOST = 1000;
+
+/**
+ * A queue paused for its account holds routed rows that were waiting there: each goes back to the route queue for
+ * another candidate host (its job is removed where it can be; one left behind cannot send the row, as its host no
+ * longer holds it: src/batch/row-hosts.ts).
+ */
+async function evacuateRoutedRows(
+  queue: Queue,
+  back: RouteBack,
+  provider: ProviderName,
+  reason: string,
+): Promise<void> {
+  const waiting = await queue.getJobs(['waiting', 'prioritized', 'delayed'], 0, EVACUATE_AT_MOST - 1);
+  for (const job of waiting as Array<Job<ImageJobData>>) {
+    if (job.data?.routing === undefined || job.data.providerRequest !== undefined) continue;
+    if (await sendBackToRoute(back, job.data, { provider, reason: reason.slice(0, 300) }))
+      await job.remove().catch(() => undefined);
+  }
+}
+
 /**
  * A row sent as an aspect ratio and tier (`sizePlan`): record what the host delivered for them, so later rows are
  * planned from it (src/batch/tier-size-book.ts), and say so when it delivered fewer pixels than the row asked for.
@@ -148,11 +172,12 @@ async function learnDeliveredSize(run: JobRun, outputs: StoredOutput[]): Promise
 }
 
 /**
- * Carry out the error policy for an attempt that threw `error`. Never returns: it throws what tells BullMQ what to
- * do (DelayedError, a rate-limit error, the error itself to retry, or UnrecoverableError once the row's failed line is
- * recorded).
+ * Carry out the error policy for an attempt that threw `error`: a row with other candidate hosts that this host
+ * certainly did not bill (401/402/403, 429, nothing accepted) goes back to the route queue and its job ends `moved`;
+ * otherwise it throws what tells BullMQ what to do (DelayedError, a rate-limit error, the error itself to retry, or
+ * UnrecoverableError once the row's failed line is recorded).
  */
-export async function settleError(run: JobRun, error: unknown): Promise<never> {
+export async function settleError(run: JobRun, error: unknown): Promise<ImageJobResult> {
   if (error instanceof DelayedError) throw error;
   const { job, data, deps } = run;
   const accepted = job.data.providerRequest !== undefined;
@@ -172,7 +197,39 @@ export async function settleError(run: JobRun, error: unknown): Promise<never> {
     accepted,
     ...(breakerOpenMs === undefined ? {} : { breakerOpenMs }),
   });
+  if (!accepted && !uncertain && (await movedToAnotherHost(run, error, decision)))
+    return { status: 'moved', outputs: [], costUsd: 0 };
   return carryOut(run, error, decision, accepted || uncertain);
+}
+
+/**
+ * A routed row this host certainly did not bill — its account refused (401/402/403: the queue is paused for every
+ * row as usual) or it answered 429 (the queue waits out the Retry-After) — goes back to the route queue with this host
+ * among the hosts it left (./router.ts). @returns true when it did.
+ */
+async function movedToAnotherHost(run: JobRun, error: unknown, decision: ErrorDecision): Promise<boolean> {
+  const { data, deps, log } = run;
+  if (data.routing === undefined || deps.routeBack === undefined) return false;
+  if (decision.action !== 'pause-account' && decision.action !== 'rate-limit') return false;
+  const reason =
+    decision.action === 'pause-account' ? decision.reason : `rate limited (${(error as Error).message})`;
+  const moved = await sendBackToRoute(deps.routeBack, data, {
+    provider: data.provider,
+    reason: reason.slice(0, 300),
+  });
+  if (!moved) return false;
+  log.warn({ reason }, 'the host did not take the row; it goes to another candidate host');
+  const queue = deps.queueFor(data.provider);
+  if (decision.action === 'pause-account') {
+    await deps.health.setPauseReason(data.provider, decision.reason);
+    await queue.pause();
+    await evacuateRoutedRows(queue, deps.routeBack, data.provider, decision.reason);
+  } else {
+    deps.metrics.rateLimited.inc({ provider: data.provider });
+    await deps.health.noteRetryAfter(data.provider, decision.delayMs);
+    await queue.rateLimit(decision.delayMs);
+  }
+  return true;
 }
 
 async function carryOut(
@@ -189,6 +246,8 @@ async function carryOut(
       log.error({ reason: decision.reason }, 'pausing the provider queue');
       await deps.health.setPauseReason(data.provider, decision.reason);
       await queue.pause();
+      if (deps.routeBack !== undefined)
+        await evacuateRoutedRows(queue, deps.routeBack, data.provider, decision.reason);
       if (decision.resubmit) {
         // The accepted request itself failed for want of credit: after `resume` it must be submitted anew.
         const fresh = withoutSubmissionMarker(job.data);

@@ -4,9 +4,7 @@
  * released to other workers by BullMQ's stalled-job recovery); nothing is lost.
  */
 import { setMaxListeners } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ImageProvider } from '../providers/provider.js';
 import { createOpenAIBatchApi, createProvider, type Config } from '../providers/configuration.js';
@@ -17,16 +15,19 @@ import { Metrics } from '../shared/metrics.js';
 import { ProviderHealth } from '../batch/provider-health.js';
 import type { ProviderName } from '../shared/config.js';
 import type { ImageJobData, SavedProviderRequest } from '../shared/job-definitions.js';
-import { collectQueueNameFor, queueNameFor } from '../shared/keys.js';
+import { collectQueueNameFor, queueNameFor, ROUTE_QUEUE_NAME } from '../shared/keys.js';
 import { TierSizeRecords } from '../batch/tier-size-book.js';
+import { RowHosts } from '../batch/row-hosts.js';
 import { ParkedRequests } from '../batch/parked-requests.js';
 import { WebhookEndpoint } from '../batch/webhook-endpoint.js';
 import { RequestPoller } from './request-poller.js';
 import type { Logger } from '../shared/logger.js';
 import { providerBackoffStrategy } from './backoff.js';
-import { createProcessor, type ImageJobResult } from './processor.js';
-import { failedLine, lineBase } from '../batch/results-line.js';
-import { recordRowOutcome } from '../batch/row-outcome.js';
+import { closeWorkers, recordUnhandledFailure, serveMetrics } from './worker-support.js';
+import { createProcessor, type ImageJobResult, type ProcessorDependencies } from './processor.js';
+import { BatchFacts } from './job-run.js';
+import { createRouter, type RouteResult } from './router.js';
+import { rowJobOptions } from '../batch/queues.js';
 
 /** Options of {@link startWorkerPool}. */
 export interface WorkerPoolOptions {
@@ -54,9 +55,9 @@ export interface WorkerPool {
   close(): Promise<void>;
 }
 
-/** Start one worker per provider. */
+/** Start one worker per provider, and the router of rows with several candidate hosts. */
 export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
-  const { config, store, log } = options;
+  const { config, log } = options;
   const { queues, collectQueues, providers } = queuesAndAdapters(options);
   const metrics = new Metrics(queues, collectQueues);
   const metricsServer =
@@ -64,38 +65,10 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const shutdown = new AbortController();
   // Every poll and every job waiting for the poll budget listens for shutdown.
   setMaxListeners(0, shutdown.signal);
-  const pollBudget = new PollBudget(
-    options.redis,
-    config.queuePrefix,
-    (name) => config.providers[name].pollsPerMinute,
-  );
-  const parked = new ParkedRequests(options.redis, config.queuePrefix);
-  const tierSizes = new TierSizeRecords(options.redis, config.queuePrefix);
-  const processor = createProcessor({
-    tierSizes,
-    providers,
-    parked,
-    collectQueueFor: (name) => collectQueues.get(name)!,
-    parkedPollIntervalOf: parkedPollInterval(config),
-    webhookEndpoint: new WebhookEndpoint(options.redis, config.queuePrefix),
-    redis: options.redis,
-    queuePrefix: config.queuePrefix,
-    store,
-    queueFor: (name) => queues.get(name)!,
-    timingFor: (name) => config.providers[name],
-    shutdownSignal: shutdown.signal,
-    maxOutputBytes: config.maxOutputBytes,
-    lockDurationMs: config.lockDurationMs,
-    metrics,
-    budgetRecheckMs: config.budgetRecheckMs,
-    pollBudget,
-    health: new ProviderHealth(options.redis, config.queuePrefix, {
-      threshold: config.breakerThreshold,
-      openMs: config.breakerOpenMs,
-    }),
-    log,
-  });
-  const prepared = prepareAdapters(providers, tierSizes, options);
+  const routeQueue = new Queue(ROUTE_QUEUE_NAME, { connection: options.redis, prefix: config.queuePrefix });
+  const deps = processorDependencies(options, { queues, collectQueues, providers, metrics, routeQueue });
+  const processor = createProcessor({ ...deps, shutdownSignal: shutdown.signal });
+  const prepared = prepareAdapters(providers, deps.tierSizes, options);
   const asynchronous = [...providers.values()].filter((provider) => provider.asynchronous);
   const workers = [
     ...options.providers.map((name) => providerWorker(queueNameFor(name), name, processor, options)),
@@ -103,9 +76,15 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     ...asynchronous.map((provider) =>
       providerWorker(collectQueueNameFor(provider.name), provider.name, processor, options),
     ),
+    routerWorker(options, deps),
   ];
   const pollers = asynchronous.map((provider) =>
-    requestPoller(provider, options, { parked, pollBudget, collectQueues, signal: shutdown.signal }),
+    requestPoller(provider, options, {
+      parked: deps.parked,
+      pollBudget: deps.pollBudget,
+      collectQueues,
+      signal: shutdown.signal,
+    }),
   );
   const globalConcurrency = applyGlobalConcurrency(queues, options);
   const batchDriver = options.providers.includes('openai') ? openaiBatchDriver(options) : undefined;
@@ -125,9 +104,97 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       await batchDriver?.close();
       await Promise.all(pollers.map((poller) => poller.close()));
       await closeWorkers(workers, config.drainTimeoutMs, log);
-      await Promise.all([...queues.values(), ...collectQueues.values()].map((queue) => queue.close()));
+      await Promise.all(
+        [...queues.values(), ...collectQueues.values(), routeQueue].map((queue) => queue.close()),
+      );
     },
   };
+}
+
+/** What every job of this pool shares (but the shutdown signal). */
+function processorDependencies(
+  options: WorkerPoolOptions,
+  made: {
+    queues: ReadonlyMap<ProviderName, Queue>;
+    collectQueues: ReadonlyMap<ProviderName, Queue>;
+    providers: ReadonlyMap<ProviderName, ImageProvider>;
+    metrics: Metrics;
+    routeQueue: Queue;
+  },
+): Omit<ProcessorDependencies, 'shutdownSignal'> {
+  const { config, store, log } = options;
+  return {
+    tierSizes: new TierSizeRecords(options.redis, config.queuePrefix),
+    providers: made.providers,
+    parked: new ParkedRequests(options.redis, config.queuePrefix),
+    collectQueueFor: (name) => made.collectQueues.get(name)!,
+    parkedPollIntervalOf: parkedPollInterval(config),
+    webhookEndpoint: new WebhookEndpoint(options.redis, config.queuePrefix),
+    redis: options.redis,
+    queuePrefix: config.queuePrefix,
+    store,
+    queueFor: (name) => made.queues.get(name)!,
+    routeBack: {
+      routeQueue: made.routeQueue,
+      jobOptions: rowJobOptions({ attempts: config.attempts, backoffDelayMs: config.backoffDelayMs }),
+      rowHosts: new RowHosts(options.redis, config.queuePrefix),
+    },
+    timingFor: (name) => config.providers[name],
+    maxOutputBytes: config.maxOutputBytes,
+    lockDurationMs: config.lockDurationMs,
+    metrics: made.metrics,
+    budgetRecheckMs: config.budgetRecheckMs,
+    pollBudget: new PollBudget(
+      options.redis,
+      config.queuePrefix,
+      (name) => config.providers[name].pollsPerMinute,
+    ),
+    health: new ProviderHealth(options.redis, config.queuePrefix, {
+      threshold: config.breakerThreshold,
+      openMs: config.breakerOpenMs,
+    }),
+    log,
+  };
+}
+
+/**
+ * The worker of the route queue (./router.ts): chooses a host this process serves for each routed row. Routing is
+ * no paid call: it runs many at once.
+ */
+function routerWorker(
+  options: WorkerPoolOptions,
+  deps: Omit<ProcessorDependencies, 'shutdownSignal'>,
+): Worker<ImageJobData, RouteResult> {
+  const { config } = options;
+  const router = createRouter({
+    providers: deps.providers,
+    queueFor: deps.queueFor,
+    routeQueue: deps.routeBack!.routeQueue,
+    rowHosts: deps.routeBack!.rowHosts,
+    health: deps.health,
+    store: deps.store,
+    facts: new BatchFacts(deps.store),
+    capacityOf: (name) => ({
+      concurrency: options.concurrency ?? config.providers[name].concurrency,
+      requestsPerMinute: config.providers[name].requestsPerMinute,
+    }),
+    jobOptions: deps.routeBack!.jobOptions,
+    log: deps.log.child({ component: 'router' }),
+  });
+  const worker = new Worker<ImageJobData, RouteResult>(ROUTE_QUEUE_NAME, router, {
+    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    prefix: config.queuePrefix,
+    concurrency: 20,
+    lockDuration: config.lockDurationMs,
+    stalledInterval: config.stalledIntervalMs,
+    maxStalledCount: config.maxStalledCount,
+    autorun: false,
+  });
+  worker.on('failed', (job, error) => {
+    if (job !== undefined) void recordUnhandledFailure(job, error, deps.store, deps.log);
+  });
+  worker.on('error', (error) => deps.log.error({ err: error }, 'router error'));
+  return worker;
 }
 
 /** The wait between two polls of a parked request: the reconciliation interval when a webhook will come, ms. */
@@ -222,29 +289,6 @@ function openaiBatchDriver(options: WorkerPoolOptions): OpenAIBatchDriver {
   });
 }
 
-/** Serve the process's Prometheus metrics at `/metrics` on `port` (0: any free port). */
-function serveMetrics(metrics: Metrics, port: number): { url: Promise<string>; close(): void } {
-  const server = createServer((request, response) => {
-    if (request.url !== '/metrics') return void response.writeHead(404).end();
-    metrics.expose().then(
-      ({ contentType, body }) => response.writeHead(200, { 'content-type': contentType }).end(body),
-      () => response.writeHead(500).end(),
-    );
-  });
-  const url = new Promise<string>((resolve) =>
-    server.listen(port, '0.0.0.0', () => {
-      resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}/metrics`);
-    }),
-  );
-  return {
-    url,
-    close() {
-      server.closeAllConnections();
-      server.close();
-    },
-  };
-}
-
 /**
  * The BullMQ Worker of one of a provider's queues, with its concurrency and backoff — and, on the submission queue,
  * the provider's creation rate limit; not yet running.
@@ -304,22 +348,6 @@ async function applyGlobalConcurrency(
   );
 }
 
-/** Wait for running calls up to the drain timeout; past it, hand the jobs back (stalled-job recovery). */
-async function closeWorkers(workers: Worker[], drainTimeoutMs: number, log: Logger): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const drained = await Promise.race([
-    Promise.all(workers.map((worker) => worker.close())).then(() => true),
-    new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), drainTimeoutMs);
-    }),
-  ]);
-  clearTimeout(timer);
-  if (!drained) {
-    log.warn({ drainTimeoutMs }, 'jobs still running after the drain timeout; handing them back');
-    await Promise.all(workers.map((worker) => worker.close(true)));
-  }
-}
-
 /**
  * BullMQ limiter options for a rate in requests per minute, never more than the rate in any sliding minute (which
  * providers may enforce): up to 1,200/min one request per interval with 1 % headroom (an even pace); above that,
@@ -328,30 +356,4 @@ async function closeWorkers(workers: Worker[], drainTimeoutMs: number, log: Logg
 export function limiterFor(requestsPerMinute: number): { max: number; duration: number } {
   if (requestsPerMinute > 1200) return { max: Math.floor((requestsPerMinute / 60) * 0.98), duration: 1000 };
   return { max: 1, duration: Math.ceil((60_000 * 1.01) / requestsPerMinute) };
-}
-
-/**
- * A job that failed for good without the processor recording it (e.g. stalled too often after worker crashes) still
- * gets its one results line, so the batch can finish and the row is accounted for.
- */
-async function recordUnhandledFailure(
-  job: Job<ImageJobData>,
-  error: Error,
-  store: BatchStore,
-  log: Logger,
-): Promise<void> {
-  try {
-    const attempts = job.opts.attempts ?? 1;
-    const final = error.name === 'UnrecoverableError' || job.attemptsMade >= attempts;
-    if (!final) return;
-    const { data } = job;
-    if ((await store.outcome(data.batchId, data.rowKey)) !== undefined) return;
-    const outputRoot = await store.outputDirectory(data.batchId);
-    if (outputRoot === undefined) return;
-    const base = lineBase(data, data.model ?? '', job.attemptsMade, undefined);
-    const line = failedLine(base, { code: 'job_failed', message: error.message, requestId: null });
-    await recordRowOutcome(store, data, line, outputRoot);
-  } catch (recordError) {
-    log.error({ err: recordError, jobId: job.id }, 'could not record a failed job');
-  }
 }

@@ -200,7 +200,16 @@ describe('dashboard in a browser', () => {
       )
       .toBe('awaiting approval');
     expect(await page.locator('#canary').textContent()).toMatch(/1 completed, 0 failed; 2 rows held/);
-    expect(await page.locator('#gallery img').count()).toBe(1);
+    // The canary row's outcome is recorded a moment before its results line is written (the gallery reads the line).
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          return page.locator('#gallery img').count();
+        },
+        { timeout: 10_000 },
+      )
+      .toBe(1);
     await page.click('button:has-text("Approve: run the 2 held rows")');
     await page.waitForURL(`${board.url}/batches/canary-page`);
     await expect

@@ -29,6 +29,7 @@ const line = (rowKey: string): ResultLine => ({
   provider: 'oxen',
   model: 'gpt-image-2',
   size_requested: null,
+  hosts_tried: null,
   request_id: 'r',
   attempts: 1,
   resolution: '1024x768',

@@ -123,3 +123,29 @@ describe('validateRow', () => {
     expect(JSON.stringify(errors)).not.toContain('hunter2');
   });
 });
+
+describe('the provider field: one host, several, or auto', () => {
+  const rowOf = (provider: unknown) => {
+    const result = validateRow({ prompt: 'p', provider }, directory);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    return result.row;
+  };
+
+  it('reads a CSV list separated by |, a JSONL array, and auto', () => {
+    expect(rowOf('fal|OpenAI').candidates).toEqual(['fal', 'openai']);
+    expect(rowOf(['replicate', 'oxen']).candidates).toEqual(['replicate', 'oxen']);
+    expect(rowOf('auto').candidates).toBe('auto');
+    // One host, however written, is a pinned row.
+    expect(rowOf('fal|fal')).toMatchObject({ provider: 'fal' });
+    expect(rowOf(['oxen']).candidates).toBeUndefined();
+  });
+
+  it('refuses an unknown host in a list, naming the field and the value', () => {
+    expect(errorsOf({ prompt: 'p', provider: 'openai|midjourney' })).toEqual([
+      { field: 'provider', message: expect.stringMatching(/must be auto, or one of .*midjourney/) },
+    ]);
+    expect(errorsOf({ prompt: 'p', provider: [] })).toEqual([
+      { field: 'provider', message: 'names no host' },
+    ]);
+  });
+});

@@ -1,0 +1,109 @@
+/**
+ * The flags the verbs share, as commander options with their parsers (counts, USD, percentages, provider lists) and
+ * help texts; ./program.ts registers them on each verb.
+ */
+import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import { ROUTE_POLICIES } from '../shared/job-definitions.js';
+import { defaultOutputRoot } from '../storage/output-store.js';
+
+export function positiveInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1)
+    throw new InvalidArgumentError('must be a whole number, 1 or more');
+  return number;
+}
+
+export function nonNegativeInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0)
+    throw new InvalidArgumentError('must be a whole number, 0 or more');
+  return number;
+}
+
+/** An amount in USD, 0 or more. */
+export function usd(value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0 || value.trim() === '')
+    throw new InvalidArgumentError('must be an amount in USD, 0 or more');
+  return number;
+}
+
+export const pricingOption = () =>
+  new Option('--pricing <file>', 'pricing override file (JSON or YAML); default IMAGE_BATCH_PRICING_FILE');
+export const budgetOption = () =>
+  new Option(
+    '--budget-usd <usd>',
+    'budget cap of the batch in USD: no paid call crosses it, however many workers run',
+  ).argParser(usd);
+export const confirmOverOption = () =>
+  new Option(
+    '--confirm-over <usd>',
+    'estimate first; when the estimate is over this, ask (and refuse without a terminal)',
+  ).argParser(usd);
+export const deliveryOption = () =>
+  new Option(
+    '--delivery <mode>',
+    "how rows that name none reach OpenAI: realtime, or batch (OpenAI's Batch API: half the price, results within 24 h)",
+  ).choices(['realtime', 'batch'] as const);
+export const fallbackOption = () =>
+  new Option(
+    '--fallback <mode>',
+    'Batch API rows of an expired or cancelled OpenAI batch: wait (go into the next request file) or realtime',
+  )
+    .choices(['wait', 'realtime'] as const)
+    .default('wait' as const);
+export const canaryOption = () =>
+  new Option(
+    '--canary <n>',
+    'run n rows first (stratified across provider × size × quality × mode), hold the rest until `approve`',
+  ).argParser(positiveInteger);
+/** A percentage, 0 or more. */
+export function percent(value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number < 0 || value.trim() === '')
+    throw new InvalidArgumentError('must be a percentage, 0 or more');
+  return number;
+}
+export const providerOption = () =>
+  new Option(
+    '--provider <name>',
+    "send every row to this provider (default: the row's provider field, else oxen)",
+  ).choices(PROVIDER_NAMES);
+/** `auto`, or a comma-separated list of provider names. */
+export function providerList(value: string): ProviderName[] | 'auto' {
+  const text = value.trim().toLowerCase();
+  if (text === 'auto') return 'auto';
+  const names = text
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  const unknown = names.find((name) => !(PROVIDER_NAMES as readonly string[]).includes(name));
+  if (unknown !== undefined || names.length === 0)
+    throw new InvalidArgumentError(
+      `must be auto or names among ${PROVIDER_NAMES.join(', ')}${unknown === undefined ? '' : ` (not ${unknown})`}`,
+    );
+  return [...new Set(names)] as ProviderName[];
+}
+export const providersOption = () =>
+  new Option(
+    '--providers <list>',
+    'candidate hosts of rows that name none: a,b,c or auto (every host work can be done on); each row then goes to one of them, chosen when a worker can send it',
+  ).argParser(providerList);
+export const routeOption = () =>
+  new Option('--route <policy>', 'how rows with several candidate hosts pick one: cheapest or fastest')
+    .choices(ROUTE_POLICIES)
+    .default('cheapest' as const);
+export const maxRejectedOption = () =>
+  new Option('--max-rejected <n>', 'rejected rows tolerated before the exit code is 1')
+    .argParser(nonNegativeInteger)
+    .default(0);
+export const rateOption = () =>
+  new Option(
+    '--requests-per-minute <n>',
+    "requests per minute per provider across all workers (default: each provider's setting; 0: no limit)",
+  ).argParser(nonNegativeInteger);
+export const outOption = (environment: Record<string, string | undefined>, what: string) =>
+  new Option('--out <dir|s3-url>', `output directory or s3://bucket/prefix ${what}`).default(
+    defaultOutputRoot(environment),
+  );

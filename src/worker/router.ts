@@ -1,0 +1,238 @@
+/**
+ * Routing rows with several candidate hosts (issue 25): such a row waits in the route queue (`route`) and a router
+ * worker chooses its host when a host can start it soon — not when it is enqueued — so a host that slows down, is
+ * throttled or is paused for its account stops getting rows at once.
+ *
+ * - `cheapest`: the cheapest candidate (priced now: the row's size plan, served prices, pricing-file overrides) that is
+ *   healthy and not backed up; the next cheapest only when it is not.
+ * - `fastest`: a healthy candidate drawn in proportion to its rate limit, so the batch runs at the hosts' summed rate.
+ *
+ * A host is left out while its queue is paused for its account, throttled (a 429's Retry-After, an open circuit
+ * breaker) or holds as many waiting rows as it runs at once (it cannot start one soon). The choice is saved in the
+ * routing job before the row is added to that host's queue (with the row's one job id), so a router killed in between
+ * hands the row to the same host when the job is recovered: a row is in flight on at most one host. A row a host
+ * certainly did not bill (refused before sending, 401/402/403, 429) comes back here from the settlement step with that
+ * host among `tried` (./settlement.ts `moveToAnotherHost`); a row with no host left fails, naming why each was left.
+ */
+import { DelayedError, type Job, type JobsOptions, type Queue } from 'bullmq';
+import { recordRowOutcome } from '../batch/row-outcome.js';
+import { failedLine, lineBase } from '../batch/results-line.js';
+import type { BatchStore } from '../batch/batch-store.js';
+import type { ProviderHealth } from '../batch/provider-health.js';
+import { ROUTE_HOLDER, type RowHosts } from '../batch/row-hosts.js';
+import { quoteRequest, type PriceCatalogue } from '../cost/price-catalogue.js';
+import type { ImageProvider } from '../providers/provider.js';
+import type { ProviderName } from '../shared/config.js';
+import type { ImageJobData, RowRouting } from '../shared/job-definitions.js';
+import { jobIdFor, routeJobIdFor } from '../shared/keys.js';
+import type { Logger } from '../shared/logger.js';
+
+/** How long a row no host can start now waits before it is looked at again, ms. */
+export const ROUTE_RETRY_MS = 1000;
+
+/** What the router needs. */
+export interface RouterDependencies {
+  /** The adapters this process serves: a row goes only to one of them. */
+  providers: ReadonlyMap<ProviderName, ImageProvider>;
+  queueFor(provider: ProviderName): Queue;
+  routeQueue: Queue;
+  health: ProviderHealth;
+  store: BatchStore;
+  /** Which host holds each routed row (src/batch/row-hosts.ts). */
+  rowHosts: RowHosts;
+  /** A batch's price catalogue and output root, read once per batch (./job-run.ts `BatchFacts`). */
+  facts: {
+    catalogue(batchId: string): Promise<PriceCatalogue>;
+    outputRoot(batchId: string): Promise<string>;
+  };
+  /** Jobs at once and requests per minute of each host (its capacity). */
+  capacityOf(provider: ProviderName): { concurrency: number; requestsPerMinute: number };
+  /** Attempts and backoff of the jobs the router adds. */
+  jobOptions: JobsOptions;
+  log: Logger;
+}
+
+/** What a routing job returns. */
+export interface RouteResult {
+  status: 'routed' | 'failed';
+  provider?: ProviderName;
+}
+
+/** A candidate host, priced for the row now. */
+interface PricedCandidate {
+  provider: ProviderName;
+  data: ImageJobData;
+  usd: number;
+}
+
+/** The job data of `data` on `provider`: its size plan and served price made for that host. */
+export function dataOnHost(data: ImageJobData, provider: ProviderName, adapter: ImageProvider): ImageJobData {
+  const { sizePlan: _plan, servedUsdPerImage: _served, ...rest } = data;
+  const onHost: ImageJobData = { ...rest, provider };
+  const plan = adapter.planSize?.(onHost);
+  if (plan !== undefined)
+    onHost.sizePlan = {
+      aspectRatio: plan.aspectRatio,
+      tier: plan.tier,
+      expectedSize: `${plan.expectedSize.width}x${plan.expectedSize.height}`,
+    };
+  const served = adapter.servedPrice?.(onHost);
+  if (served !== undefined) onHost.servedUsdPerImage = served;
+  return onHost;
+}
+
+/** Build the processor of the route queue. */
+export function createRouter(deps: RouterDependencies) {
+  return async function routeRow(job: Job<ImageJobData>, token?: string): Promise<RouteResult> {
+    const data = job.data;
+    const routing = data.routing;
+    if (routing === undefined) throw new Error(`routing job ${job.id} carries no routing`);
+    // Chosen before a crash: hand the row to that same host (the add is a no-op if it got there).
+    if (routing.assigned !== undefined) return handTo(deps, job, routing.assigned);
+    const left = routing.candidates.filter((name) => !routing.tried.some((tried) => tried.provider === name));
+    if (left.length === 0) return failWithoutHost(deps, data);
+    const open = await openCandidates(deps, data, left);
+    const chosen = choose(deps, routing, open);
+    if (chosen === undefined) {
+      await job.moveToDelayed(Date.now() + ROUTE_RETRY_MS, token);
+      throw new DelayedError('no candidate host can start the row now');
+    }
+    await job.updateData({ ...chosen.data, routing: { ...routing, assigned: chosen.provider } });
+    return handTo(deps, job, chosen.provider);
+  };
+}
+
+/**
+ * Give the row to `provider` (its holder from now: src/batch/row-hosts.ts) and add it to that host's queue under its
+ * one job id. A row another host holds already (a routing job run twice) is left where it is.
+ */
+async function handTo(
+  deps: RouterDependencies,
+  job: Job<ImageJobData>,
+  provider: ProviderName,
+): Promise<RouteResult> {
+  const { routing: _routing, ...data } = job.data;
+  const routing = job.data.routing!;
+  // The row's holder from now (src/batch/row-hosts.ts): only from no one (first routing) or the route queue.
+  const holder = await deps.rowHosts.holder(data.batchId, data.rowKey);
+  const from = routing.tried.length === 0 && holder === undefined ? '' : ROUTE_HOLDER;
+  if (holder !== provider && !(await deps.rowHosts.move(data.batchId, data.rowKey, from, provider))) {
+    deps.log.warn({ row: data.rowKey, holder }, 'another host holds the row already; not routing it again');
+    return { status: 'routed', provider: holder as ProviderName };
+  }
+  const adapter = deps.providers.get(provider);
+  const onHost = adapter === undefined ? { ...data, provider } : dataOnHost(job.data, provider, adapter);
+  await deps
+    .queueFor(provider)
+    .add(
+      data.operation,
+      { ...onHost, routing },
+      { ...deps.jobOptions, jobId: jobIdFor(data.batchId, data.rowKey) },
+    );
+  deps.log.debug({ row: data.rowKey, provider }, 'row routed');
+  return { status: 'routed', provider };
+}
+
+/**
+ * The candidates that can start the row soon, priced now: served here, not paused for their account, not throttled,
+ * and holding fewer waiting rows than they run at once.
+ */
+async function openCandidates(
+  deps: RouterDependencies,
+  data: ImageJobData,
+  left: readonly ProviderName[],
+): Promise<PricedCandidate[]> {
+  const catalogue = await deps.facts.catalogue(data.batchId);
+  const open: PricedCandidate[] = [];
+  for (const provider of left) {
+    const adapter = deps.providers.get(provider);
+    if (adapter === undefined) continue;
+    if ((await deps.health.pauseReason(provider)) !== undefined) continue;
+    const queue = deps.queueFor(provider);
+    if ((await queue.getRateLimitTtl()) > ROUTE_RETRY_MS) continue;
+    const counts = await queue.getJobCounts('waiting', 'prioritized');
+    const waiting = (counts.waiting ?? 0) + (counts.prioritized ?? 0);
+    if (waiting >= Math.max(1, deps.capacityOf(provider).concurrency)) continue;
+    const onHost = dataOnHost(data, provider, adapter);
+    const quote = quoteRequest(catalogue, provider, onHost, adapter.defaultQuality);
+    open.push({
+      provider,
+      data: onHost,
+      usd: quote.unpriced === true ? Number.POSITIVE_INFINITY : quote.usd,
+    });
+  }
+  return open;
+}
+
+/** The candidate the policy picks among the open ones, or undefined when none is open. */
+function choose(
+  deps: RouterDependencies,
+  routing: RowRouting,
+  open: readonly PricedCandidate[],
+): PricedCandidate | undefined {
+  if (open.length === 0) return undefined;
+  if (routing.policy === 'cheapest') return [...open].sort((a, b) => a.usd - b.usd)[0];
+  const weights = open.map((candidate) => Math.max(1, deps.capacityOf(candidate.provider).requestsPerMinute));
+  let draw = Math.random() * weights.reduce((sum, weight) => sum + weight, 0);
+  for (const [index, candidate] of open.entries()) {
+    draw -= weights[index]!;
+    if (draw <= 0) return candidate;
+  }
+  return open.at(-1);
+}
+
+/** Every candidate host has been left: the row fails, its line saying why each was. */
+async function failWithoutHost(deps: RouterDependencies, data: ImageJobData): Promise<RouteResult> {
+  const tried = data.routing?.tried ?? [];
+  const reasons = tried.map((host) => `${host.provider}: ${host.reason}`).join('; ');
+  const line = failedLine(lineBase(data, data.model ?? 'gpt-image-2', tried.length, undefined), {
+    code: 'no_host_left',
+    message: `every candidate host was left without billing the row — ${reasons}`,
+    requestId: null,
+  });
+  const outputRoot = await deps.facts.outputRoot(data.batchId);
+  await recordRowOutcome(deps.store, data, line, outputRoot);
+  deps.log.warn({ row: data.rowKey, reasons }, 'row failed: no candidate host left');
+  return { status: 'failed' };
+}
+
+/** Where a row goes back to be routed again. */
+export interface RouteBack {
+  routeQueue: Queue;
+  jobOptions: JobsOptions;
+  rowHosts: RowHosts;
+}
+
+/**
+ * Send a row back to the route queue after `left.provider` certainly did not bill it (refused before sending,
+ * 401/402/403, 429), with that host among `tried`: first the host gives the row up (so its job can no longer send it,
+ * src/batch/row-hosts.ts), then the routing job is added under an id of its round (added once, however often this
+ * runs). @returns false when the row has no other candidate (it stays where it is).
+ */
+export async function sendBackToRoute(
+  back: RouteBack,
+  data: ImageJobData,
+  left: { provider: ProviderName; reason: string },
+): Promise<boolean> {
+  const routing = data.routing;
+  if (routing === undefined) return false;
+  const tried = [...routing.tried, left];
+  const remaining = routing.candidates.filter((name) => !tried.some((host) => host.provider === name));
+  if (remaining.length === 0) return false;
+  // Given up by this host now, or by it before a crash (then the route job may be missing: added below).
+  await back.rowHosts.move(data.batchId, data.rowKey, left.provider, ROUTE_HOLDER);
+  if ((await back.rowHosts.holder(data.batchId, data.rowKey)) !== ROUTE_HOLDER) return true;
+  const {
+    providerRequest: _request,
+    submissionStartedAt: _sent,
+    acceptedOnAttempt: _accepted,
+    ...rest
+  } = data;
+  const { assigned: _assigned, ...kept } = routing;
+  await back.routeQueue.add(
+    data.operation,
+    { ...rest, routing: { ...kept, tried } },
+    { ...back.jobOptions, jobId: routeJobIdFor(data.batchId, data.rowKey, tried.length) },
+  );
+  return true;
+}
