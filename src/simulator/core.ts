@@ -113,6 +113,11 @@ export class SimulatorCore {
     for (const rule of rules) this.faults.push({ ...rule, times: rule.times ?? 1 });
   }
 
+  /** Drop every injected fault not yet used up. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
   /** Record a paid submission; returns the record to complete with the answer's status. */
   recordSubmission(
     provider: ProviderName,

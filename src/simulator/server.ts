@@ -200,6 +200,11 @@ export class ProviderSimulator {
     this.core.injectFaults(rules);
   }
 
+  /** Drop every queued fault not yet used up (a test that injects "many" cleans up after itself). */
+  clearFaults(): void {
+    this.core.clearFaults();
+  }
+
   /** Delay before each synchronous answer and running time of each async task, ms. */
   setLatency(latencyMs: number): void {
     this.core.latencyMs = latencyMs;

@@ -132,9 +132,10 @@ const EVACUATE_AT_MOST = 1000;
 /**
  * A queue paused for its account holds routed rows that were waiting there: each goes back to the route queue for
  * another candidate host (its job is removed where it can be; one left behind cannot send the row, as its host no
- * longer holds it: src/batch/row-hosts.ts).
+ * longer holds it: src/batch/row-hosts.ts). Run when the queue is paused, and again by every worker pool while it is
+ * (./worker-pool.ts): a job of a killed worker comes back to a paused queue's waiting list later.
  */
-async function evacuateRoutedRows(
+export async function evacuateRoutedRows(
   queue: Queue,
   back: RouteBack,
   provider: ProviderName,

@@ -25,6 +25,7 @@ import type { Logger } from '../shared/logger.js';
 import { providerBackoffStrategy } from './backoff.js';
 import { closeWorkers, recordUnhandledFailure, serveMetrics } from './worker-support.js';
 import { createProcessor, type ImageJobResult, type ProcessorDependencies } from './processor.js';
+import { evacuateRoutedRows } from './settlement.js';
 import { BatchFacts } from './job-run.js';
 import { createRouter, type RouteResult } from './router.js';
 import { rowJobOptions } from '../batch/queues.js';
@@ -87,6 +88,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     }),
   );
   const globalConcurrency = applyGlobalConcurrency(queues, options);
+  const sweeper = setInterval(() => void sweepPausedQueues(deps, options.providers), PAUSED_SWEEP_MS);
   const batchDriver = options.providers.includes('openai') ? openaiBatchDriver(options) : undefined;
   void Promise.all([prepared, globalConcurrency]).then(() => {
     batchDriver?.start();
@@ -99,6 +101,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     metricsUrl: () => metricsServer?.url ?? Promise.resolve(undefined),
     async close() {
       metricsServer?.close();
+      clearInterval(sweeper);
       shutdown.abort();
       await prepared;
       await batchDriver?.close();
@@ -109,6 +112,29 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       );
     },
   };
+}
+
+/** How often paused queues are swept for routed rows, ms. */
+const PAUSED_SWEEP_MS = 5000;
+
+/**
+ * Send the routed rows waiting on a queue paused for its account to other hosts (./settlement.ts
+ * `evacuateRoutedRows`): rows a killed worker left come back to a paused queue after it was paused. Never throws.
+ */
+async function sweepPausedQueues(
+  deps: Omit<ProcessorDependencies, 'shutdownSignal'>,
+  providers: readonly ProviderName[],
+): Promise<void> {
+  if (deps.routeBack === undefined) return;
+  for (const provider of providers) {
+    try {
+      const reason = await deps.health.pauseReason(provider);
+      if (reason !== undefined)
+        await evacuateRoutedRows(deps.queueFor(provider), deps.routeBack, provider, reason);
+    } catch (error) {
+      deps.log.warn({ provider, reason: (error as Error).message }, 'could not sweep a paused queue');
+    }
+  }
 }
 
 /** What every job of this pool shares (but the shutdown signal). */
