@@ -9,32 +9,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ProviderSimulator } from '../../src/simulator/server.js';
+import type { ProviderSimulator } from '../../src/simulator/server.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';
-import { removeTemporaryDirectories } from '../helpers/files.js';
-import { redisUrl, storedText } from '../helpers/redis.js';
-import { formatTable, runScenario, scenarioRows as rows, type ScenarioRow } from './harness.js';
+import { storedText } from '../helpers/redis.js';
+import { faultSuite, scenarioRows as rows } from './harness.js';
 
-const table: ScenarioRow[] = [];
+const suite = faultSuite('Fault-injection suite');
+const scenario = suite.scenario;
 let simulator: ProviderSimulator;
-
-beforeAll(async () => {
-  simulator = new ProviderSimulator();
-  await simulator.start();
+beforeAll(() => {
+  simulator = suite.simulator();
 });
-afterAll(async () => {
-  await simulator.stop();
-  await removeTemporaryDirectories();
-  process.stdout.write(`\nFault-injection suite\n${formatTable(table)}\n`);
-});
-
-async function scenario(options: Omit<Parameters<typeof runScenario>[0], 'simulator' | 'redisUrl'>) {
-  const result = await runScenario({ ...options, simulator, redisUrl: redisUrl() });
-  table.push(result.row);
-  expect(result.row.lost).toBe(0);
-  expect(result.lines.length).toBe(new Set(result.lines.map((line) => line.row_key)).size);
-  return result;
-}
 
 describe('worker crashes and shutdowns', () => {
   it('SIGKILL during a sync call: the row in flight is recorded uncertain, never re-sent; the rest complete', async () => {
@@ -166,10 +151,9 @@ describe('Redis restart', () => {
   it('a Redis restart mid-batch (AOF on) loses no row and pays nothing twice', async () => {
     simulator.setLatency(300);
     try {
-      const { row } = await runScenario({
+      const { row } = await scenario({
         name: 'Redis restart mid-batch',
         rows: rows('redis restart', 10),
-        simulator,
         redisUrl: `redis://127.0.0.1:${port}`,
         environment: { OXEN_CONCURRENCY: '2' },
         timeoutMs: 90_000,
@@ -180,8 +164,6 @@ describe('Redis restart', () => {
           await startRedis();
         },
       });
-      table.push(row);
-      expect(row.lost).toBe(0);
       expect(row.completed).toBe(10);
       expect(row.duplicatePaid).toBe(0);
     } finally {

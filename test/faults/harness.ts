@@ -9,11 +9,13 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { BatchStore } from '../../src/batch/batch-store.js';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
-import type { FaultRule, ProviderSimulator } from '../../src/simulator/server.js';
+import { ProviderSimulator, type FaultRule } from '../../src/simulator/server.js';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { removeTemporaryDirectories } from '../helpers/files.js';
 import { runCliInProcess, spawnCli } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { deleteKeysWithPrefix, uniquePrefix } from '../helpers/redis.js';
+import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { simulatorEnvironment } from '../helpers/simulator-environment.js';
 
 /** One line of the suite's table. */
@@ -237,4 +239,39 @@ export function formatTable(rows: ScenarioRow[]): string {
     );
   }
   return lines.join('\n');
+}
+
+/**
+ * The frame of a fault-suite file: one simulator for the file, the table of its scenarios printed at the end under
+ * `title`, and `scenario`, which runs one and asserts what every scenario must show — no row lost, one results line
+ * per row.
+ */
+export function faultSuite(title: string): {
+  simulator: () => ProviderSimulator;
+  /** Run one scenario (on the usual Redis unless `redisUrl` names another) and assert none lost. */
+  scenario: (
+    options: Omit<ScenarioOptions, 'simulator' | 'redisUrl'> & { redisUrl?: string },
+  ) => Promise<ScenarioResult>;
+} {
+  const table: ScenarioRow[] = [];
+  let simulator: ProviderSimulator | undefined;
+  beforeAll(async () => {
+    simulator = new ProviderSimulator();
+    await simulator.start();
+  });
+  afterAll(async () => {
+    await simulator?.stop();
+    await removeTemporaryDirectories();
+    process.stdout.write(`\n${title}\n${formatTable(table)}\n`);
+  });
+  return {
+    simulator: () => simulator!,
+    scenario: async (options) => {
+      const result = await runScenario({ redisUrl: redisUrl(), ...options, simulator: simulator! });
+      table.push(result.row);
+      expect(result.row.lost).toBe(0);
+      expect(result.lines.length).toBe(new Set(result.lines.map((line) => line.row_key)).size);
+      return result;
+    },
+  };
 }

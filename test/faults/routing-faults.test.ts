@@ -3,34 +3,18 @@
  * real Redis and the simulator, while a host's key is revoked, its credit runs out mid-batch, or a worker is killed in
  * the middle of moving rows — every row once, none lost, none paid on two hosts.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ProviderSimulator } from '../../src/simulator/server.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { killSpawnedProcesses } from '../helpers/cli.js';
-import { removeTemporaryDirectories } from '../helpers/files.js';
-import { redisUrl } from '../helpers/redis.js';
-import { formatTable, runScenario, scenarioRows as rows, type ScenarioRow } from './harness.js';
+import { faultSuite, scenarioRows as rows } from './harness.js';
 
-const table: ScenarioRow[] = [];
-let simulator: ProviderSimulator;
-
-beforeAll(async () => {
-  simulator = new ProviderSimulator();
-  await simulator.start();
-});
-afterAll(async () => {
-  await simulator.stop();
-  await removeTemporaryDirectories();
-  process.stdout.write(`\nFault-injection suite: routing\n${formatTable(table)}\n`);
-});
+const suite = faultSuite('Fault-injection suite: routing');
 afterAll(killSpawnedProcesses);
-afterEach(() => simulator.clearFaults());
+afterEach(() => suite.simulator().clearFaults());
 
-async function scenario(options: Omit<Parameters<typeof runScenario>[0], 'simulator' | 'redisUrl'>) {
-  const result = await runScenario({ ...options, simulator, redisUrl: redisUrl() });
-  table.push(result.row);
-  expect(result.row.lost).toBe(0);
+/** A scenario of routed rows: besides none lost, none paid on two hosts. */
+async function scenario(options: Parameters<typeof suite.scenario>[0]) {
+  const result = await suite.scenario(options);
   expect(result.row.duplicatePaid).toBe(0);
-  expect(result.lines.length).toBe(new Set(result.lines.map((line) => line.row_key)).size);
   return result;
 }
 
@@ -105,7 +89,7 @@ describe('routing under host failures', () => {
           result.lines.filter((line) => line.status === 'completed').every((line) => line.provider === 'fal'),
         ).toBe(true);
       } finally {
-        simulator.setLatency(0);
+        suite.simulator().setLatency(0);
       }
     },
   );
