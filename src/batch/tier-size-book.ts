@@ -9,6 +9,7 @@ import type { ProviderName } from '../shared/config.js';
 import { providerKey } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
 import type { Resolution } from '../shared/resolution.js';
+import { tierSizeKey } from '../providers/tier-sizes.js';
 
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
   learn: { file: 'learn-tier-size.lua', numberOfKeys: 1 },
@@ -40,7 +41,7 @@ export class TierSizeRecords {
       this.redis,
       'learn',
       providerKey(this.prefix, provider, 'tier-sizes'),
-      `${aspectRatio}@${tier}`,
+      tierSizeKey(aspectRatio, tier),
       size.width,
       size.height,
     );

@@ -13,6 +13,7 @@ import type { ModelCapabilities } from '../providers/capabilities.js';
 import { sniffImageType } from '../providers/image-inputs.js';
 import { batchDeliveryProblem } from '../providers/openai/batch-api.js';
 import type { ImageProvider } from '../providers/provider.js';
+import { sizePlanOf } from '../providers/tier-sizes.js';
 import { sourceText } from '../batch/batch-store.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { FieldError } from '../shared/errors.js';
@@ -279,9 +280,9 @@ function pick<T extends object, K extends keyof T>(from: T, key: K): Partial<Pic
 function planSizeOf(data: ImageJobData, adapter: ImageProvider): void {
   const plan = adapter.planSize?.(data);
   if (plan === undefined) return;
-  const expectedSize = `${plan.expectedSize.width}x${plan.expectedSize.height}`;
-  data.sizePlan = { aspectRatio: plan.aspectRatio, tier: plan.tier, expectedSize };
-  if (data.aspectRatio !== undefined || data.resolutionTier !== undefined) data.resolution = expectedSize;
+  data.sizePlan = sizePlanOf(plan);
+  if (data.aspectRatio !== undefined || data.resolutionTier !== undefined)
+    data.resolution = data.sizePlan.expectedSize;
 }
 
 /** The request of `data` sent realtime. */

@@ -9,6 +9,7 @@
  * the delivered width × height per host × ratio × tier (src/batch/tier-size-book.ts) and later rows are planned (and
  * priced) from those. Other readings of "1K" (about a megapixel; 1024 on the shorter edge) all give more pixels.
  */
+import type { SizePlan } from '../shared/job-definitions.js';
 import type { Resolution } from '../shared/resolution.js';
 import { nearestAspectRatio } from './size-rules.js';
 
@@ -56,6 +57,15 @@ export interface TierPlan {
   expectedSize: Resolution;
   /** True when `expectedSize` was learned from images the host delivered. */
   learned: boolean;
+}
+
+/** A plan as job data keeps it (`ImageJobData.sizePlan`: the expected size as `WIDTHxHEIGHT`). */
+export function sizePlanOf(plan: TierPlan): SizePlan {
+  return {
+    aspectRatio: plan.aspectRatio,
+    tier: plan.tier,
+    expectedSize: `${plan.expectedSize.width}x${plan.expectedSize.height}`,
+  };
 }
 
 /** The size `aspectRatio` at `tiers[index]` delivers: learned where known, else assumed. */

@@ -10,7 +10,7 @@ import type { ProviderResponse } from '../providers/provider.js';
 import { ProviderError } from '../shared/errors.js';
 import type { StoredOutput } from '../shared/job-definitions.js';
 import { UncertainOutcomeError } from './error-policy.js';
-import type { JobRun } from './job-run.js';
+import { withoutSubmissionMarker, type JobRun } from './job-run.js';
 import { storeRowImage } from './settlement.js';
 
 /** Whether the run's row is made in several synchronous calls. */
@@ -54,16 +54,18 @@ export async function obtainInParts(
         throw new UncertainOutcomeError(
           `${error.message}; image ${stored.length + 1} of this row may have been made and billed, so it is not sent again`,
         );
-      const { submissionStartedAt: _sent, ...unmarked } = job.data;
-      await job.updateData(unmarked);
+      await job.updateData(withoutSubmissionMarker(job.data));
       throw error;
     }
     model = response.model;
     for (const image of response.images)
       stored.push(await storeRowImage(run, image, stored.length, run.data.numImages));
     if (response.requestId !== undefined) requestIds.push(response.requestId);
-    const { submissionStartedAt: _sent, ...unmarked } = job.data;
-    await job.updateData({ ...unmarked, partialOutputs: stored, partialRequestIds: requestIds });
+    await job.updateData({
+      ...withoutSubmissionMarker(job.data),
+      partialOutputs: stored,
+      partialRequestIds: requestIds,
+    });
     log.info({ stored: stored.length, of: run.data.numImages }, 'stored one part of the row');
   }
   return {

@@ -22,6 +22,7 @@ import type { ProviderHealth } from '../batch/provider-health.js';
 import { ROUTE_HOLDER, type RowHosts } from '../batch/row-hosts.js';
 import { quoteRequest, type PriceCatalogue } from '../cost/price-catalogue.js';
 import type { ImageProvider } from '../providers/provider.js';
+import { sizePlanOf } from '../providers/tier-sizes.js';
 import type { ProviderName } from '../shared/config.js';
 import type { ImageJobData, RowRouting } from '../shared/job-definitions.js';
 import { jobIdFor, routeJobIdFor } from '../shared/keys.js';
@@ -70,12 +71,7 @@ export function dataOnHost(data: ImageJobData, provider: ProviderName, adapter: 
   const { sizePlan: _plan, servedUsdPerImage: _served, ...rest } = data;
   const onHost: ImageJobData = { ...rest, provider };
   const plan = adapter.planSize?.(onHost);
-  if (plan !== undefined)
-    onHost.sizePlan = {
-      aspectRatio: plan.aspectRatio,
-      tier: plan.tier,
-      expectedSize: `${plan.expectedSize.width}x${plan.expectedSize.height}`,
-    };
+  if (plan !== undefined) onHost.sizePlan = sizePlanOf(plan);
   const served = adapter.servedPrice?.(onHost);
   if (served !== undefined) onHost.servedUsdPerImage = served;
   return onHost;

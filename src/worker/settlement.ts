@@ -14,6 +14,7 @@ import { ProviderError } from '../shared/errors.js';
 import type { ImageJobData, StoredOutput } from '../shared/job-definitions.js';
 import type { ProviderName } from '../shared/config.js';
 import { parseResolution } from '../shared/resolution.js';
+import { tierSizeKey } from '../providers/tier-sizes.js';
 import { outputImagePath } from '../storage/output-layout.js';
 import { storeOutputImage } from '../storage/store-image.js';
 import { outputStoreFor } from '../storage/stores.js';
@@ -163,7 +164,9 @@ async function learnDeliveredSize(run: JobRun, outputs: StoredOutput[]): Promise
     .record(data.provider, plan.aspectRatio, plan.tier, delivered)
     .catch(() => false);
   if (changed)
-    provider.learnTierSizes?.({ [`${plan.aspectRatio}@${plan.tier}`]: `${first.width}x${first.height}` });
+    provider.learnTierSizes?.({
+      [tierSizeKey(plan.aspectRatio, plan.tier)]: `${first.width}x${first.height}`,
+    });
   const asked = parseResolution(data.resolution);
   if (asked !== undefined && (delivered.width < asked.width || delivered.height < asked.height))
     log.warn(
@@ -220,17 +223,29 @@ async function movedToAnotherHost(run: JobRun, error: unknown, decision: ErrorDe
   });
   if (!moved) return false;
   log.warn({ reason }, 'the host did not take the row; it goes to another candidate host');
-  const queue = deps.queueFor(data.provider);
-  if (decision.action === 'pause-account') {
-    await deps.health.setPauseReason(data.provider, decision.reason);
-    await queue.pause();
-    await evacuateRoutedRows(queue, deps.routeBack, data.provider, decision.reason);
-  } else {
-    deps.metrics.rateLimited.inc({ provider: data.provider });
-    await deps.health.noteRetryAfter(data.provider, decision.delayMs);
-    await queue.rateLimit(decision.delayMs);
-  }
+  if (decision.action === 'pause-account') await pauseForAccount(run, decision.reason);
+  else await holdForRetryAfter(run, decision.delayMs);
   return true;
+}
+
+/**
+ * Pause the row's provider queue for its account, for every worker, saying why; the routed rows waiting there go to
+ * other hosts.
+ */
+async function pauseForAccount(run: JobRun, reason: string): Promise<void> {
+  const { data, deps } = run;
+  const queue = deps.queueFor(data.provider);
+  await deps.health.setPauseReason(data.provider, reason);
+  await queue.pause();
+  if (deps.routeBack !== undefined) await evacuateRoutedRows(queue, deps.routeBack, data.provider, reason);
+}
+
+/** Hold the row's provider queue back for every worker while the provider's Retry-After runs. */
+async function holdForRetryAfter(run: JobRun, delayMs: number): Promise<void> {
+  const { data, deps } = run;
+  deps.metrics.rateLimited.inc({ provider: data.provider });
+  await deps.health.noteRetryAfter(data.provider, delayMs);
+  await deps.queueFor(data.provider).rateLimit(delayMs);
 }
 
 async function carryOut(
@@ -245,10 +260,7 @@ async function carryOut(
     case 'pause-account': {
       // The account, not the row, is at fault: pause the provider's queue for every worker and keep the row.
       log.error({ reason: decision.reason }, 'pausing the provider queue');
-      await deps.health.setPauseReason(data.provider, decision.reason);
-      await queue.pause();
-      if (deps.routeBack !== undefined)
-        await evacuateRoutedRows(queue, deps.routeBack, data.provider, decision.reason);
+      await pauseForAccount(run, decision.reason);
       if (decision.resubmit) {
         // The accepted request itself failed for want of credit: after `resume` it must be submitted anew.
         const fresh = withoutSubmissionMarker(job.data);
@@ -266,10 +278,8 @@ async function carryOut(
       await queue.rateLimit(decision.pauseMs);
       throw Worker.RateLimitError();
     case 'rate-limit':
-      deps.metrics.rateLimited.inc({ provider: data.provider });
       log.warn({ delayMs: decision.delayMs }, 'provider rate limited us; pausing its queue');
-      await deps.health.noteRetryAfter(data.provider, decision.delayMs);
-      await queue.rateLimit(decision.delayMs);
+      await holdForRetryAfter(run, decision.delayMs);
       throw Worker.RateLimitError();
     case 'retry':
       deps.metrics.retries.inc({
