@@ -42,7 +42,11 @@ export interface ClaimedRequest extends ParkedRequest {
  * What the poller found for a parked job: the finished response, or `check` — the request ended some other way (it
  * failed, it ran out of time, its response was too large to keep) and the job polls once itself to settle it.
  */
-export type ParkedFinding = { kind: 'completed'; response: ProviderResponse } | { kind: 'check' };
+export type ParkedFinding =
+  | { kind: 'completed'; response: ProviderResponse }
+  | { kind: 'check' }
+  /** The host never started it: cancelled while queued at its start deadline (src/worker/start-deadline.ts). */
+  | { kind: 'not-started'; reason: string };
 
 /** The parked requests of every provider under one key prefix. */
 export class ParkedRequests {

@@ -61,6 +61,12 @@ export interface CallContext {
    * webhook receiver runs: `image-batch webhooks`); absent: no webhook is asked for.
    */
   webhookUrl?: string;
+  /**
+   * How long the host may keep the submission queued before it must start it, ms (a routed row with another candidate
+   * host: src/worker/router.ts). Hosts that enforce such a deadline themselves are told (fal `X-Fal-Request-Timeout`,
+   * Replicate `Cancel-After`), and a request not started by then ends `NotStartedError` (src/shared/errors.ts), unbilled.
+   */
+  startDeadlineMs?: number;
 }
 
 /** A provider of GPT Image 2 generate and edit calls. */

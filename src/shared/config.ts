@@ -69,6 +69,7 @@ const kernelSchema = z
     IMAGE_BATCH_MAX_STALLED_COUNT: positiveInteger(3),
     IMAGE_BATCH_WEBHOOK_RECONCILE_MS: positiveInteger(60_000),
     IMAGE_BATCH_DASHBOARD_HOSTS: z.string().default(''),
+    IMAGE_BATCH_START_DEADLINE_MS: positiveInteger(120_000),
   })
   .transform((env) => ({
     /** Redis connection URL. Default `redis://127.0.0.1:6379`. */
@@ -127,6 +128,12 @@ const kernelSchema = z
     dashboardHosts: env.IMAGE_BATCH_DASHBOARD_HOSTS.split(',')
       .map((host) => host.trim().toLowerCase())
       .filter((host) => host !== ''),
+    /**
+     * Start deadline of a routed row with another candidate host left, ms: a host that has not started the request by
+     * then (fal, Replicate: hosts with a queue) aborts it unbilled, or the worker cancels it while still queued, and the
+     * row goes to another host (src/worker/start-deadline.ts). Default 120 000.
+     */
+    startDeadlineMs: env.IMAGE_BATCH_START_DEADLINE_MS,
   }));
 
 /** The kernel settings (frozen); each provider's settings join them in `Config` (src/providers/configuration.ts). */

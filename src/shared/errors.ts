@@ -37,6 +37,7 @@ export type ProviderErrorCode =
   | 'not_found'
   | 'content_policy'
   | 'task_failed'
+  | 'not_started'
   | 'invalid_response';
 
 /** What every provider error carries besides its message. */
@@ -191,6 +192,19 @@ export class ContentPolicyError extends ProviderError {
 export class TaskFailedError extends ProviderError {
   override readonly name = 'TaskFailedError';
   readonly code = 'task_failed';
+  readonly retryable = false;
+}
+
+/**
+ * An accepted async request the host reports it never started — aborted at its start deadline, or removed from its
+ * queue by our cancel before it ran — so nothing was made and nothing billed (Replicate: status `aborted`, "you're only
+ * charged for predictions with a canceled status, not for aborted ones", replicate.com/changelog/2025-10-16-prediction-deadlines;
+ * fal: `504` with `X-Fal-Request-Timeout-Type: user`, docs.fal.ai/documentation/model-apis/common-parameters). The row
+ * may be sent again, here or on another host. Not retried by attempts: the worker decides (src/worker/settlement.ts).
+ */
+export class NotStartedError extends ProviderError {
+  override readonly name = 'NotStartedError';
+  readonly code = 'not_started';
   readonly retryable = false;
 }
 

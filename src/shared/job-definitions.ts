@@ -142,6 +142,12 @@ export interface SavedProviderRequest {
   submittedAt: string;
   /** True when the provider was asked to announce the request's end by webhook (then it is polled only slowly). */
   webhook?: boolean;
+  /**
+   * ISO time by which the host must have started the request (it was sent with a start deadline,
+   * `CallContext.startDeadlineMs`): past it, a request the host still holds queued is cancelled before it runs
+   * (src/worker/start-deadline.ts) and the row is free for another host.
+   */
+  startBy?: string;
 }
 
 /** Data of one BullMQ job (one manifest row): the request plus where it belongs. Holds no API key, ever. */

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProviderName } from '../shared/config.js';
 import type { OutputFormat } from '../shared/job-definitions.js';
 import type { FaultRule } from './faults.js';
+import { HostConditionBook, takeToken } from './host-conditions.js';
 import { shortenDataUris, type RecordedRequest } from './http-helpers.js';
 import { makeEditedImage, pngHeaderClaiming, sharedGeneratedImage } from './image-maker.js';
 import type { ImageWork, SimulatedImage, SimulatedTask, TaskState } from './tasks.js';
@@ -38,28 +39,6 @@ export function perSimulator<T>(make: () => T): (core: SimulatorCore) => T {
 
 /** Prompts containing this marker are refused on content-policy grounds, in each provider's own way. */
 export const REFUSAL_MARKER = /\[simulate:refuse\]/i;
-
-/**
- * Take one token from `provider`'s bucket in `buckets` (`perMinute` tokens a minute, one second of burst).
- * @returns 0 when taken, else the ms until a token is there.
- */
-function takeToken(
-  buckets: Map<ProviderName, { tokens: number; at: number }>,
-  provider: ProviderName,
-  perMinute: number,
-): number {
-  const capacity = Math.max(1, perMinute / 60);
-  const now = Date.now();
-  const bucket = buckets.get(provider) ?? { tokens: capacity, at: now };
-  bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.at) * perMinute) / 60_000);
-  bucket.at = now;
-  buckets.set(provider, bucket);
-  if (bucket.tokens >= 1) {
-    bucket.tokens -= 1;
-    return 0;
-  }
-  return ((1 - bucket.tokens) * 60_000) / perMinute;
-}
 
 /** The shared state of one simulator server. */
 export class SimulatorCore {
@@ -96,6 +75,10 @@ export class SimulatorCore {
   cancelRacesStart = false;
   /** Tasks removed from the queue by a cancel before they started (never run, never billed), by provider. */
   readonly cancelledBeforeStartByProvider = new Map<ProviderName, number>();
+  /** Requests a host never started (cancelled while queued, or aborted at their start deadline), by prompt: unbilled. */
+  readonly unbilledByPrompt = new Map<string, number>();
+  /** Each host's own rate limit, latency, start delay, outage window and credit limit (./host-conditions.ts). */
+  readonly hosts = new HostConditionBook();
   origin = '';
   private readonly faults: Array<FaultRule & { times: number }> = [];
   private readonly files = new Map<string, { bytes: Buffer; contentType: string; truncateOnce?: boolean }>();
@@ -152,7 +135,8 @@ export class SimulatorCore {
    * the provider's bucket is empty. Every 429 with a Retry-After is remembered, to count early submissions.
    */
   takeFault(provider: ProviderName, operation: 'generate' | 'edit'): FaultRule | undefined {
-    let fault = this.rateLimited(provider) ?? this.injectedFault(provider, operation);
+    let fault =
+      this.hosts.faultNow(provider) ?? this.rateLimited(provider) ?? this.injectedFault(provider, operation);
     if (fault?.output !== undefined) {
       this.nextOutputFault = fault.output;
       fault = undefined;
@@ -177,8 +161,12 @@ export class SimulatorCore {
     return true;
   }
 
+  private rateLimitOf(provider: ProviderName): number | undefined {
+    return this.hosts.of(provider).rateLimitPerMinute ?? this.rateLimitPerMinute;
+  }
+
   private rateLimited(provider: ProviderName): FaultRule | undefined {
-    const perMinute = this.rateLimitPerMinute;
+    const perMinute = this.rateLimitOf(provider);
     if (perMinute === undefined) return undefined;
     const waitMs = takeToken(this.buckets, provider, perMinute);
     if (waitMs === 0) return undefined;
@@ -191,7 +179,7 @@ export class SimulatorCore {
    * requests left in the bucket and the time until the next one.
    */
   rateLimitHeaders(provider: ProviderName): Record<string, string> {
-    const perMinute = this.rateLimitPerMinute;
+    const perMinute = this.rateLimitOf(provider);
     const bucket = this.buckets.get(provider);
     if (perMinute === undefined || bucket === undefined) return {};
     const resetMs = Math.max(0, Math.ceil(((1 - (bucket.tokens % 1)) * 60_000) / perMinute));
@@ -219,9 +207,11 @@ export class SimulatorCore {
     return rule;
   }
 
-  /** Wait the configured latency. */
-  async delay(): Promise<void> {
-    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+  /** Wait the latency of `provider` (its own, else the simulator's). */
+  async delay(provider?: ProviderName): Promise<void> {
+    const latencyMs =
+      (provider === undefined ? undefined : this.hosts.of(provider).latencyMs) ?? this.latencyMs;
+    if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
   }
 
   /** Make the images of `work` and store them for download. */
@@ -284,12 +274,15 @@ export class SimulatorCore {
     failure?: SimulatedTask['failure'],
   ): SimulatedTask {
     const now = Date.now();
+    const host = this.hosts.of(provider);
+    const startsAt = now + (host.startDelayMs ?? this.queueDelayMs);
     const task: SimulatedTask = {
       id: randomUUID(),
       provider,
+      prompt: work?.prompt ?? promptOf(input),
       createdAt: now,
-      startsAt: now + this.queueDelayMs,
-      finishesAt: now + this.queueDelayMs + this.latencyMs,
+      startsAt,
+      finishesAt: startsAt + (host.latencyMs ?? this.latencyMs),
       model,
       input,
       ready: Promise.resolve(),
@@ -345,6 +338,7 @@ export class SimulatorCore {
         task.provider,
         (this.cancelledBeforeStartByProvider.get(task.provider) ?? 0) + 1,
       );
+      this.unbilledByPrompt.set(task.prompt, (this.unbilledByPrompt.get(task.prompt) ?? 0) + 1);
       return 'cancelled';
     }
     return state === 'running' ? 'started' : 'finished';
@@ -354,11 +348,26 @@ export class SimulatorCore {
   stateOf(task: SimulatedTask): TaskState {
     if (task.cancelledAt !== undefined) return 'cancelled';
     const now = Date.now();
+    if (task.abortedAt !== undefined) return 'aborted';
+    const deadline = task.startDeadlineAt;
+    if (deadline !== undefined && now >= deadline && task.startsAt > deadline) {
+      // Not started by its start deadline: the host aborts it, unbilled (fal X-Fal-Request-Timeout, Replicate
+      // Cancel-After before the start).
+      task.abortedAt = deadline;
+      this.unbilledByPrompt.set(task.prompt, (this.unbilledByPrompt.get(task.prompt) ?? 0) + 1);
+      return 'aborted';
+    }
     if (now < task.startsAt) return 'queued';
     if (now < task.finishesAt) return 'running';
     if (task.failure !== undefined) return 'failed';
     return task.images === undefined ? 'running' : 'succeeded';
   }
+}
+
+/** The prompt of a task's input (`prompt`, or Replicate's `input.prompt`), '' without one. */
+function promptOf(input: unknown): string {
+  const prompt = (input as { prompt?: unknown } | undefined)?.prompt;
+  return typeof prompt === 'string' ? prompt : '';
 }
 
 /** What a provider's routes get for one HTTP request. */

@@ -21,6 +21,7 @@ import { batchWorldOf, type BatchWorld } from './apis/openai-batch.js';
 import { webhookSenderOf, type WebhookSender } from './webhooks.js';
 import { SimulatorCore, type ProviderRoutes, type RecordedRequest } from './core.js';
 import type { FaultRule } from './faults.js';
+import type { HostConditions } from './host-conditions.js';
 import { parseJson, readBody, sendJson } from './http-helpers.js';
 import { falRoutes } from './apis/fal.js';
 import { openaiRoutes } from './apis/openai.js';
@@ -30,6 +31,7 @@ import { wavespeedRoutes } from './apis/wavespeed.js';
 
 export type { RecordedRequest } from './core.js';
 export type { FaultRule } from './faults.js';
+export type { HostConditions } from './host-conditions.js';
 
 /** Options of the simulator. */
 export interface SimulatorOptions {
@@ -66,6 +68,19 @@ const faultsControlSchema = z.object({
     .default([]),
   latencyMs: z.number().int().nonnegative().optional(),
   rateLimitPerMinute: z.number().positive().nullable().optional(),
+  /** Each named host's own conditions (./host-conditions.ts); times of `outage` are ms from now. */
+  hosts: z
+    .record(
+      z.enum(PROVIDER_NAMES),
+      z.object({
+        rateLimitPerMinute: z.number().positive().optional(),
+        latencyMs: z.number().int().nonnegative().optional(),
+        startDelayMs: z.number().int().nonnegative().optional(),
+        outage: z.object({ fromMs: z.number(), untilMs: z.number() }).optional(),
+        creditSubmissions: z.number().int().nonnegative().optional(),
+      }),
+    )
+    .optional(),
 });
 
 const ROUTES: ProviderRoutes[] = [oxenRoutes, falRoutes, openaiRoutes, replicateRoutes, wavespeedRoutes];
@@ -143,6 +158,17 @@ export class ProviderSimulator {
       if (parsed.data.latencyMs !== undefined) this.setLatency(parsed.data.latencyMs);
       if (parsed.data.rateLimitPerMinute !== undefined)
         this.setRateLimit(parsed.data.rateLimitPerMinute ?? undefined);
+      for (const [name, conditions] of Object.entries(parsed.data.hosts ?? {})) {
+        const { outage, ...rest } = conditions;
+        const now = Date.now();
+        const given = Object.fromEntries(Object.entries(rest).filter(([, value]) => value !== undefined));
+        this.setHostConditions(name as ProviderName, {
+          ...(given as HostConditions),
+          ...(outage === undefined
+            ? {}
+            : { outage: { fromMs: now + outage.fromMs, untilMs: now + outage.untilMs } }),
+        });
+      }
       return sendJson(response, 200, { latencyMs: this.core.latencyMs });
     }
     if (url.pathname === '/__simulator/stats' && request.method === 'GET') {
@@ -263,6 +289,27 @@ export class ProviderSimulator {
    */
   setStatusRateLimit(perMinute: number | undefined): void {
     this.core.statusRateLimitPerMinute = perMinute;
+  }
+
+  /**
+   * Give `provider` its own rate limit, latency, start delay, outage window (ms since the epoch) or credit limit,
+   * replacing what it had (./host-conditions.ts); the others keep theirs.
+   */
+  setHostConditions(provider: ProviderName, conditions: HostConditions): void {
+    this.core.hosts.set(provider, conditions);
+  }
+
+  /** Drop every host's own conditions. */
+  clearHostConditions(): void {
+    this.core.hosts.clear();
+  }
+
+  /**
+   * Requests the hosts accepted and never started (cancelled while queued, aborted at their start deadline), by
+   * prompt: accepted, never billed.
+   */
+  get unbilledByPrompt(): ReadonlyMap<string, number> {
+    return this.core.unbilledByPrompt;
   }
 
   /** Rate limit every provider enforces (requests/min), or undefined for none. */

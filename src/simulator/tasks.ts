@@ -31,6 +31,8 @@ export interface ImageWork {
 export interface SimulatedTask {
   id: string;
   provider: ProviderName;
+  /** The prompt it was sent with (unbilled requests are counted by prompt). */
+  prompt: string;
   createdAt: number;
   /** When it counts as started and finished (ms since epoch). */
   startsAt: number;
@@ -42,8 +44,15 @@ export interface SimulatedTask {
   failure?: { kind: 'refused' | 'failed'; message: string };
   /** Set (ms since epoch) when a cancel removed it from the queue before it started: it never runs, nothing is billed. */
   cancelledAt?: number;
+  /**
+   * The host's start deadline (ms since the epoch), when it was sent with one: not started by then, it is aborted —
+   * never run, never billed (fal `X-Fal-Request-Timeout`, Replicate `Cancel-After`).
+   */
+  startDeadlineAt?: number;
+  /** Set when it was aborted at its start deadline. */
+  abortedAt?: number;
   /** Resolves once images are made (or the failure is known). */
   ready: Promise<void>;
 }
 
-export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'aborted';

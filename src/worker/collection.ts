@@ -8,10 +8,11 @@
  */
 import { DelayedError } from 'bullmq';
 import type { PendingRequest, ProviderResponse } from '../providers/provider.js';
-import { RateLimitedError, TimeoutError } from '../shared/errors.js';
+import { NotStartedError, RateLimitedError, TimeoutError } from '../shared/errors.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
 import { collectJobIdFor } from '../shared/keys.js';
 import type { ImageJobResult, JobRun } from './job-run.js';
+import { pollKeepingStartDeadline } from './start-deadline.js';
 
 /** Whether `run` is a collection job (from the provider's collect queue), not a submission. */
 export function isCollection(run: JobRun): boolean {
@@ -65,9 +66,14 @@ export async function collect(run: JobRun, pending: PendingRequest): Promise<Pro
   const { deps, provider, job, log } = run;
   const finding = await deps.parked.unpark(provider.name, job.id!, pending.requestIds);
   if (finding?.kind === 'completed') return finding.response;
+  if (finding?.kind === 'not-started')
+    throw new NotStartedError(finding.reason, {
+      provider: provider.name,
+      requestId: pending.requestIds.join(','),
+    });
   await deps.pollBudget.take(provider.name, deps.shutdownSignal);
   try {
-    const polled = await provider.poll(pending, run.context);
+    const polled = await pollKeepingStartDeadline(provider, pending, run.context);
     if (polled.kind === 'completed') return polled.response;
   } catch (error) {
     // A 429 on a status call holds every poller of the provider back; the row keeps its attempts.

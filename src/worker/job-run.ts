@@ -17,6 +17,7 @@ import type { WebhookEndpoint } from '../batch/webhook-endpoint.js';
 import type { ParkedRequests } from '../batch/parked-requests.js';
 import type { TierSizeRecords } from '../batch/tier-size-book.js';
 import type { PollBudget } from './poll-budget.js';
+import { startDeadlineOf } from './start-deadline.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 
@@ -59,6 +60,8 @@ export interface ProcessorDependencies {
   webhookEndpoint: WebhookEndpoint;
   /** Sizes hosts that take a ratio and a tier delivered (src/batch/tier-size-book.ts): recorded as images arrive. */
   tierSizes: TierSizeRecords;
+  /** Start deadline of a routed row with another candidate left, on hosts with a queue, ms (./start-deadline.ts). */
+  startDeadlineMs: number;
   /** Where a routed row a host did not take goes back (./router.ts); absent: rows are not moved. */
   routeBack?: RouteBack;
   log: Logger;
@@ -170,6 +173,7 @@ export async function startRun(
       ? await deps.webhookEndpoint.urlFor(data.provider)
       : undefined;
   const model = data.providerRequest?.model ?? provider.modelFor(data);
+  const startDeadlineMs = startDeadlineOf(data, provider, deps.startDeadlineMs);
   return {
     deps,
     job,
@@ -185,6 +189,7 @@ export async function startRun(
       signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]),
       log,
       ...(webhookUrl === undefined ? {} : { webhookUrl }),
+      ...(startDeadlineMs === undefined ? {} : { startDeadlineMs }),
     },
     base: lineBase(data, model, attemptOf(job), provider.sizeParameters?.(data)),
     startedAt: Date.now(),

@@ -16,6 +16,7 @@ import { truncateForLog } from '../shared/logger.js';
 import { collect, handOff, isCollection } from './collection.js';
 import { withoutSubmissionMarker } from './job-run.js';
 import { UncertainOutcomeError } from './error-policy.js';
+import { withStartBy } from './start-deadline.js';
 import type { ImageJobResult, JobRun } from './job-run.js';
 
 /** What the paid call gave: the provider's response, or a request handed off to its collection job (./collection.ts). */
@@ -65,8 +66,8 @@ export async function obtainResponse(run: JobRun): Promise<CallOutcome> {
     throw error;
   }
   if (submitted.kind === 'completed') return { kind: 'response', response: submitted.response };
-  const request =
-    run.context.webhookUrl === undefined ? submitted.request : { ...submitted.request, webhook: true };
+  const sent = withStartBy(submitted.request, run.context);
+  const request = run.context.webhookUrl === undefined ? sent : { ...sent, webhook: true };
   await job.updateData({ ...withoutSubmissionMarker(data), providerRequest: request });
   log.info(
     { requestId: request.requestIds.join(','), webhook: request.webhook === true },

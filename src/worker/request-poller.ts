@@ -5,7 +5,8 @@
  * oldest poll first, which is also the nearest result expiry — a few at a time, so one process follows thousands of
  * requests with flat memory. A request whose signed webhook delivery carried its images is handed over without a
  * status call. A finished request's finding is stored and its collection job promoted to store the
- * images; a failed or overdue one is handed to its job to settle by the error policy. A 429 on a poll holds every
+ * images; a failed or overdue one is handed to its job to settle by the error policy; one still queued at its start
+ * deadline is cancelled and handed over as never started (./start-deadline.ts). A 429 on a poll holds every
  * poller of the provider back; it never costs a row an attempt.
  */
 import { Job, type Queue } from 'bullmq';
@@ -16,9 +17,10 @@ import type {
   ParkedFinding,
 } from '../batch/parked-requests.js';
 import type { ImageProvider, ProviderImage, ProviderResponse } from '../providers/provider.js';
-import { ProviderError, RateLimitedError } from '../shared/errors.js';
+import { NotStartedError, ProviderError, RateLimitedError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { sleep, type PollBudget } from './poll-budget.js';
+import { pollKeepingStartDeadline } from './start-deadline.js';
 
 /** Polls one process keeps in flight per provider (the budget, not this, sets the pace). */
 const POLLS_IN_FLIGHT = 16;
@@ -109,7 +111,7 @@ export class RequestPoller {
       if (Date.now() > entry.deadlineAt) return await this.handOver(entry, { kind: 'check' });
       await budget.take(provider.name, signal);
       if (signal.aborted) return;
-      const polled = await provider.poll(entry.request, {
+      const polled = await pollKeepingStartDeadline(provider, entry.request, {
         signal: AbortSignal.any([signal, AbortSignal.timeout(this.options.timeoutMs)]),
         log,
       });
@@ -144,6 +146,8 @@ export class RequestPoller {
    */
   private async afterFailedPoll(entry: ParkedRequest, error: unknown): Promise<void> {
     const { parked, provider, budget, log } = this.options;
+    if (error instanceof NotStartedError)
+      return this.handOver(entry, { kind: 'not-started', reason: error.message });
     if (error instanceof RateLimitedError) {
       await budget.backOff(provider.name, error.retryAfterMs ?? this.options.intervalMs);
       log.info({ retryAfterMs: error.retryAfterMs }, 'status poll throttled; polls of this provider wait');

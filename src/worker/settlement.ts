@@ -10,7 +10,7 @@ import { recordRowOutcome } from '../batch/row-outcome.js';
 import { roundUsd } from '../cost/usd.js';
 import { inputBillingShownBy } from '../batch/billing-facts.js';
 import type { ProviderImage, ProviderResponse } from '../providers/provider.js';
-import { ProviderError } from '../shared/errors.js';
+import { NotStartedError, ProviderError } from '../shared/errors.js';
 import type { ImageJobData, StoredOutput } from '../shared/job-definitions.js';
 import type { ProviderName } from '../shared/config.js';
 import { parseResolution } from '../shared/resolution.js';
@@ -131,9 +131,9 @@ async function learnInputBilling(run: JobRun, response: ProviderResponse): Promi
 const EVACUATE_AT_MOST = 1000;
 
 /**
- * A queue paused for its account holds routed rows that were waiting there: each goes back to the route queue for
- * another candidate host (its job is removed where it can be; one left behind cannot send the row, as its host no
- * longer holds it: src/batch/row-hosts.ts). Run when the queue is paused, and again by every worker pool while it is
+ * A queue paused for its account (or held back by its open circuit breaker) holds routed rows that were waiting there:
+ * each never sent here goes back to the route queue for another candidate host (its job is removed where it can be;
+ * one left behind cannot send the row, as its host no longer holds it: src/batch/row-hosts.ts). Run when the queue is paused, and again by every worker pool while it is
  * (./worker-pool.ts): a job of a killed worker comes back to a paused queue's waiting list later.
  */
 export async function evacuateRoutedRows(
@@ -144,7 +144,9 @@ export async function evacuateRoutedRows(
 ): Promise<void> {
   const waiting = await queue.getJobs(['waiting', 'prioritized', 'delayed'], 0, EVACUATE_AT_MOST - 1);
   for (const job of waiting as Array<Job<ImageJobData>>) {
-    if (job.data?.routing === undefined || job.data.providerRequest !== undefined) continue;
+    // Only rows never sent here (no failed attempt: a 5xx or a dropped answer may have been billed) move.
+    if (job.data?.routing === undefined || job.data.providerRequest !== undefined || job.attemptsMade > 0)
+      continue;
     if (await sendBackToRoute(back, job.data, { provider, reason: reason.slice(0, 300) }))
       await job.remove().catch(() => undefined);
   }
@@ -183,6 +185,7 @@ async function learnDeliveredSize(run: JobRun, outputs: StoredOutput[]): Promise
  */
 export async function settleError(run: JobRun, error: unknown): Promise<ImageJobResult> {
   if (error instanceof DelayedError) throw error;
+  if (error instanceof NotStartedError) return settleNotStarted(run, error);
   const { job, data, deps } = run;
   const accepted = job.data.providerRequest !== undefined;
   const uncertain = error instanceof UncertainOutcomeError;
@@ -226,6 +229,28 @@ async function movedToAnotherHost(run: JobRun, error: unknown, decision: ErrorDe
   if (decision.action === 'pause-account') await pauseForAccount(run, decision.reason);
   else await holdForRetryAfter(run, decision.delayMs);
   return true;
+}
+
+/**
+ * The host reports it never started the row's accepted request (./start-deadline.ts): nothing was billed, so its
+ * reservation is given back and a routed row goes to another candidate host; a row with none left fails unbilled
+ * (`not_started`), to be sent again by `retry-failed`.
+ */
+async function settleNotStarted(run: JobRun, error: NotStartedError): Promise<ImageJobResult> {
+  const { data, deps, log } = run;
+  await deps.store.budget.release(data.batchId, data.rowKey);
+  const reason = `not started by its start deadline (${error.message})`.slice(0, 300);
+  if (
+    deps.routeBack !== undefined &&
+    (await sendBackToRoute(deps.routeBack, data, { provider: data.provider, reason }))
+  ) {
+    log.warn(
+      { requestId: error.requestId },
+      'the host never started the row; it goes to another candidate host',
+    );
+    return { status: 'moved', outputs: [], costUsd: 0 };
+  }
+  return failRow(run, error, { code: error.code, message: error.message }, false);
 }
 
 /**
@@ -276,6 +301,14 @@ async function carryOut(
         'circuit breaker open: pausing the provider queue, no attempt used',
       );
       await queue.rateLimit(decision.pauseMs);
+      // Routed rows waiting here, never sent, go to hosts that answer.
+      if (deps.routeBack !== undefined)
+        await evacuateRoutedRows(
+          queue,
+          deps.routeBack,
+          data.provider,
+          `host unavailable: ${(error as Error).message}`,
+        );
       throw Worker.RateLimitError();
     case 'rate-limit':
       log.warn({ delayMs: decision.delayMs }, 'provider rate limited us; pausing its queue');

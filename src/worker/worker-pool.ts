@@ -168,6 +168,7 @@ function processorDependencies(
     timingFor: (name) => config.providers[name],
     maxOutputBytes: config.maxOutputBytes,
     lockDurationMs: config.lockDurationMs,
+    startDeadlineMs: config.startDeadlineMs,
     metrics: made.metrics,
     budgetRecheckMs: config.budgetRecheckMs,
     pollBudget: new PollBudget(

@@ -205,7 +205,13 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     completed: lines.filter((line) => line.status === 'completed').length,
     failed: lines.filter((line) => line.status === 'failed').length + rejects,
     lost: valid - new Set(lines.map((line) => line.row_key)).size,
-    duplicatePaid: [...accepted.values()].reduce((total, count) => total + Math.max(0, count - 1), 0),
+    // A request the host accepted and never started (cancelled while queued, aborted at its start deadline) was
+    // not billed.
+    duplicatePaid: [...accepted].reduce(
+      (total, [prompt, count]) =>
+        total + Math.max(0, count - (options.simulator.unbilledByPrompt.get(prompt) ?? 0) - 1),
+      0,
+    ),
     earlyRequests: sum(options.simulator.earlySubmissionsByProvider.values()) - earlyBefore,
   };
   return { row, lines, rejects };

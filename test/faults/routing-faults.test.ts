@@ -9,7 +9,10 @@ import { faultSuite, scenarioRows as rows } from './harness.js';
 
 const suite = faultSuite('Fault-injection suite: routing');
 afterAll(killSpawnedProcesses);
-afterEach(() => suite.simulator().clearFaults());
+afterEach(() => {
+  suite.simulator().clearFaults();
+  suite.simulator().clearHostConditions();
+});
 
 /** A scenario of routed rows: besides none lost, none paid on two hosts. */
 async function scenario(options: Parameters<typeof suite.scenario>[0]) {
@@ -93,4 +96,77 @@ describe('routing under host failures', () => {
       }
     },
   );
+});
+
+/** Prompts of a scenario's rows. */
+const promptsOf = (entries: Array<Record<string, unknown>>) => entries.map((entry) => String(entry.prompt));
+
+describe('routing under start deadlines and outages', () => {
+  it('start deadline passed: fal never starts the rows in time; each moves, unbilled, to WaveSpeedAI', async () => {
+    suite.simulator().setHostConditions('fal', { startDelayMs: 60_000 });
+    const entries = rows('start deadline', 6, {
+      resolution: '1024x1024',
+      quality: 'low',
+      provider: ['fal', 'wavespeed'],
+    });
+    const { row, lines } = await scenario({
+      name: 'start deadline passed',
+      rows: entries,
+      environment: { IMAGE_BATCH_START_DEADLINE_MS: '1500' },
+    });
+    expect(row.completed).toBe(6);
+    expect(lines.every((line) => line.provider === 'wavespeed')).toBe(true);
+    for (const line of lines)
+      expect(line.hosts_tried).toEqual([{ provider: 'fal', reason: expect.stringMatching(/not started/) }]);
+    // fal accepted each row once and never started it (unbilled); WaveSpeedAI made each once.
+    for (const prompt of promptsOf(entries)) expect(suite.simulator().unbilledByPrompt.get(prompt)).toBe(1);
+  });
+
+  it('a host that starts the row after its deadline: the cancel finds it started, the row stays and is made once', async () => {
+    // Replicate holds each prediction queued past its 1 s deadline; the worker's cancel (after the grace) races its
+    // start and finds it started: nothing is moved while the request may still finish, and it is followed to its end.
+    const simulator = suite.simulator();
+    simulator.setHostConditions('replicate', { startDelayMs: 60_000 });
+    simulator.cancelRacesStart = true;
+    const entries = rows('late start', 4, {
+      resolution: '1024x1024',
+      quality: 'low',
+      provider: ['replicate', 'wavespeed'],
+    });
+    try {
+      const { row, lines } = await scenario({
+        name: 'host starts after its deadline',
+        rows: entries,
+        environment: { IMAGE_BATCH_START_DEADLINE_MS: '1000' },
+      });
+      expect(row.completed).toBe(4);
+      expect(lines.every((line) => line.provider === 'replicate' && line.hosts_tried?.length === 0)).toBe(
+        true,
+      );
+      for (const prompt of promptsOf(entries)) expect(simulator.submissionsByPrompt.get(prompt)).toBe(1);
+    } finally {
+      simulator.cancelRacesStart = false;
+    }
+  });
+
+  it('host outage: OpenAI answers 503 for a while; rows not yet sent go to fal, the rest finish when it is back', async () => {
+    const now = Date.now();
+    suite.simulator().setHostConditions('openai', { outage: { fromMs: now, untilMs: now + 6_000 } });
+    const { row, lines } = await scenario({
+      name: 'host outage',
+      rows: routed('outage', 12),
+      environment: {
+        OPENAI_CONCURRENCY: '2',
+        IMAGE_BATCH_BREAKER_THRESHOLD: '2',
+        IMAGE_BATCH_BREAKER_OPEN_MS: '3000',
+        IMAGE_BATCH_ATTEMPTS: '5',
+      },
+      timeoutMs: 60_000,
+    });
+    expect(row.completed).toBe(12);
+    expect(lines.filter((line) => line.provider === 'fal').length).toBeGreaterThan(0);
+    // A row OpenAI answered 503 stays there (a 5xx may have been billed) and is made there once it is back.
+    for (const line of lines.filter((entry) => entry.provider === 'openai'))
+      expect(line.hosts_tried).toEqual([]);
+  });
 });

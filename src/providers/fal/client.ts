@@ -11,6 +11,7 @@ import {
   ContentPolicyError,
   InsufficientCreditError,
   InvalidResponseError,
+  NotStartedError,
   TaskFailedError,
   type ProviderError,
 } from '../../shared/errors.js';
@@ -138,6 +139,7 @@ export class FalProvider extends ProviderClient<FalSettings> {
       context.webhookUrl === undefined ? '' : `?fal_webhook=${encodeURIComponent(context.webhookUrl)}`;
     const response = await this.postOk(this.url(`/${model}`) + webhook, input, context, {
       requestIdHeaders: ['x-fal-request-id'],
+      headers: startDeadlineHeader(context.startDeadlineMs),
     });
     const accepted = this.read(
       falSubmitResponseSchema,
@@ -159,6 +161,12 @@ export class FalProvider extends ProviderClient<FalSettings> {
     if (state.status !== 'COMPLETED') return { kind: 'pending' };
     // A failed request's result replays its 5xx: a failed task, not a server error to retry (`fromResult`).
     const result = await getOnce(pending.resultUrl ?? base, this.callOptions(context));
+    if (neverStarted(result))
+      throw new NotStartedError(`fal.ai: request ${id} was not started before its start deadline`, {
+        provider: this.name,
+        status: result.status,
+        requestId: id,
+      });
     if (result.status !== 200) throw this.errorFor(result, id, true);
     const output = this.read(falResultSchema, result, `fal.ai result ${id} has no images`, id);
     return {
@@ -218,6 +226,22 @@ export class FalProvider extends ProviderClient<FalSettings> {
     if (fromResult && response.status >= 500) return new TaskFailedError(message, details);
     return this.errorByStatus(response, { message, requestId });
   }
+}
+
+/**
+ * `X-Fal-Request-Timeout`: fal's server-side time-to-start deadline, whole seconds (at least 1; fal takes > 0.1 s).
+ * The clock covers queue wait and runner acquisition and stops once a runner starts; a request not started by then
+ * ends `504` with `X-Fal-Request-Timeout-Type: user` (docs.fal.ai/documentation/model-apis/common-parameters, read
+ * 2026-12-02). None without a deadline.
+ */
+function startDeadlineHeader(startDeadlineMs: number | undefined): Record<string, string> {
+  if (startDeadlineMs === undefined) return {};
+  return { 'x-fal-request-timeout': String(Math.max(1, Math.ceil(startDeadlineMs / 1000))) };
+}
+
+/** A result that says fal never started the request: its start deadline passed while it was queued (not billed). */
+function neverStarted(result: HttpResponse): boolean {
+  return result.status === 504 && result.headers['x-fal-request-timeout-type'] === 'user';
 }
 
 /** The field a fal `loc` names: `['body', 'image_size', 'width']` → `image_size.width`. */

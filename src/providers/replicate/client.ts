@@ -16,6 +16,7 @@ import {
   ContentPolicyError,
   InsufficientCreditError,
   InvalidResponseError,
+  NotStartedError,
   TaskFailedError,
   type ProviderError,
 } from '../../shared/errors.js';
@@ -46,6 +47,22 @@ export type ReplicateSettings = Pick<
  * below 1 MB (replicate.com/docs/topics/predictions/input-files).
  */
 export const REPLICATE_MAX_INLINE_BYTES = 1_000_000;
+
+/**
+ * Time a started prediction is given to run beyond its start deadline before `Cancel-After` ends it, ms. `Cancel-After`
+ * bounds the whole prediction, queue and run: one reached before it starts ends `aborted` (not charged), one reached
+ * while it runs ends `canceled` — charged (replicate.com/changelog/2025-10-16-prediction-deadlines). GPT Image 2 runs
+ * for a minute or two at high quality, so ten minutes keeps a started prediction from being cut off and paid for
+ * nothing; the start deadline itself is kept by the worker, which cancels a prediction still `starting` at it
+ * (src/worker/start-deadline.ts).
+ */
+export const REPLICATE_RUN_ALLOWANCE_MS = 10 * 60_000;
+
+/** `Cancel-After: <seconds>s` for a start deadline (the deadline plus the run allowance); none without a deadline. */
+function cancelAfterHeader(startDeadlineMs: number | undefined): Record<string, string> {
+  if (startDeadlineMs === undefined) return {};
+  return { 'cancel-after': `${Math.ceil((startDeadlineMs + REPLICATE_RUN_ALLOWANCE_MS) / 1000)}s` };
+}
 
 /** The Replicate provider. */
 export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
@@ -181,7 +198,9 @@ export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
         ? {}
         : { webhook: context.webhookUrl, webhook_events_filter: ['completed'] }),
     };
-    const response = await this.postOk(this.url(`/models/${model}/predictions`), body, context);
+    const response = await this.postOk(this.url(`/models/${model}/predictions`), body, context, {
+      headers: cancelAfterHeader(context.startDeadlineMs),
+    });
     const prediction = this.readPrediction(response);
     // Hand back the id first, so it is saved before anything else can go wrong; the first poll finishes it.
     return this.pending([prediction.id], model, { statusUrl: prediction.urls?.get });
@@ -243,11 +262,21 @@ export class ReplicateProvider extends ProviderClient<ReplicateSettings> {
     return this.read(replicatePredictionSchema, response, 'Replicate sent an unreadable prediction');
   }
 
-  /** A prediction that ended without success: a safety refusal, or a failed/canceled task. */
+  /**
+   * A prediction that ended without success: one that never ran (`aborted` at its `Cancel-After` deadline, or
+   * `canceled` with no `started_at`: removed from the queue) is not billed — `NotStartedError`; else a safety refusal,
+   * or a failed/canceled task.
+   */
   failureOf(prediction: ReplicatePrediction): ProviderError {
     const reason = prediction.error ?? prediction.status;
     const details = { provider: this.name, requestId: prediction.id };
     const message = `Replicate: ${reason}`;
+    const neverRan = (prediction.started_at ?? null) === null;
+    if (prediction.status === 'aborted' || (prediction.status === 'canceled' && neverRan))
+      return new NotStartedError(
+        `Replicate: prediction ${prediction.id} ${prediction.status} before it started`,
+        details,
+      );
     if (/safety|flagged|sensitive|moderation|content polic/i.test(reason))
       return new ContentPolicyError(message, details);
     return new TaskFailedError(message, details);

@@ -152,6 +152,10 @@ async function submit(context: RouteContext, operation: 'generate' | 'edit'): Pr
       : undefined,
     failure,
   );
+  // `X-Fal-Request-Timeout`: seconds the request may wait before a runner starts it (docs.fal.ai common-parameters).
+  const startTimeout = Number(request.headers['x-fal-request-timeout']);
+  if (Number.isFinite(startTimeout) && startTimeout > 0.1)
+    task.startDeadlineAt = task.createdAt + startTimeout * 1000;
   const webhook = context.url.searchParams.get('fal_webhook');
   if (webhook !== null)
     webhookSenderOf(core).deliverWhenDone(task, webhook, 'fal', (done) => webhookPayload(context, done));
@@ -175,14 +179,19 @@ async function submit(context: RouteContext, operation: 'generate' | 'edit'): Pr
  * payload, error}` (docs.fal.ai/model-endpoints/webhooks).
  */
 function webhookPayload(context: RouteContext, task: SimulatedTask): unknown {
-  const failed = context.core.stateOf(task) === 'failed';
+  const failed = ['failed', 'aborted'].includes(context.core.stateOf(task));
   return {
     request_id: task.id,
     gateway_request_id: task.id,
     status: failed ? 'ERROR' : 'OK',
-    payload: failed ? { detail: task.failure?.message } : { images: imagesOf(task) },
-    ...(failed ? { error: task.failure?.message } : {}),
+    payload: failed ? { detail: failureText(task) } : { images: imagesOf(task) },
+    ...(failed ? { error: failureText(task) } : {}),
   };
+}
+
+/** Why a task ended without images, as fal says it. */
+function failureText(task: SimulatedTask): string | undefined {
+  return task.abortedAt === undefined ? task.failure?.message : 'Request timed out';
 }
 
 /** Status and result answers name the request in `x-fal-request-id` (as the submission does; fal-js reads it). */
@@ -229,6 +238,15 @@ function result(context: RouteContext, task: SimulatedTask): void {
     return sendJson(context.response, 400, { detail: 'Request is still in progress' }, requestHeader(task));
   if (state === 'cancelled')
     return sendJson(context.response, 400, { detail: 'Request was cancelled' }, requestHeader(task));
+  // Not started by its X-Fal-Request-Timeout: 504 with `X-Fal-Request-Timeout-Type: user` (docs.fal.ai
+  // common-parameters), the body a request error's (docs.fal.ai/documentation/model-apis/request-errors).
+  if (state === 'aborted')
+    return sendJson(
+      context.response,
+      504,
+      { detail: 'Request timed out', error_type: 'request_timeout' },
+      { ...requestHeader(task), 'x-fal-request-timeout-type': 'user', 'x-fal-error-type': 'request_timeout' },
+    );
   if (task.failure?.kind === 'refused')
     return sendJson(
       context.response,

@@ -96,7 +96,7 @@ async function handle(context: RouteContext, operation: 'generate' | 'edit'): Pr
   if (!authorized(context, 'Bearer'))
     return fail(openaiError(401, 'Incorrect API key provided.', null, 'invalid_api_key'));
   const fault = core.takeFault('openai', operation);
-  await core.delay();
+  await core.delay('openai');
   const faultBody = (status: number) => ({
     error: { ...(FAULT_DEFAULTS[status] ?? FAULT_DEFAULTS[500]!), param: null },
   });

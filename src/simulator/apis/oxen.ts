@@ -123,7 +123,7 @@ async function handleSync(context: RouteContext): Promise<void> {
   if (!authorized(context, 'Bearer')) return reply(401, faultBody(401));
   const operation = Array.isArray(body?.input_image) ? 'edit' : 'generate';
   const fault = core.takeFault('oxen', operation);
-  await core.delay();
+  await core.delay('oxen');
   if (answeredByFault(fault, reply, faultBody)) return;
   if (body === undefined || typeof body !== 'object')
     return reply(400, oxenError('invalid_params', 'Invalid parameters', 'body: not JSON'));
@@ -217,6 +217,8 @@ function handleQueueStatus(context: RouteContext, id: string): void {
     succeeded: 'succeeded',
     failed: 'failed',
     cancelled: 'cancelled',
+    // Oxen.ai takes no start deadline; never reached.
+    aborted: 'failed',
   }[state];
   const seconds = (ms: number) => Math.floor(ms / 1000);
   const { model: _model, ...parameters } = task.input as Record<string, unknown>;

@@ -134,6 +134,7 @@ function prediction(context: RouteContext, task: SimulatedTask): Record<string, 
     succeeded: 'succeeded',
     failed: 'failed',
     cancelled: 'canceled',
+    aborted: 'aborted',
   }[state];
   const base = `${context.core.origin}${BASE}/predictions/${task.id}`;
   return {
@@ -147,7 +148,9 @@ function prediction(context: RouteContext, task: SimulatedTask): Record<string, 
     error: state === 'failed' ? (task.failure?.message ?? 'failed') : null,
     status,
     created_at: new Date(task.createdAt).toISOString(),
-    started_at: state === 'queued' || state === 'cancelled' ? null : new Date(task.startsAt).toISOString(),
+    started_at: ['queued', 'cancelled', 'aborted'].includes(state)
+      ? null
+      : new Date(task.startsAt).toISOString(),
     completed_at:
       state === 'succeeded' || state === 'failed' ? new Date(task.finishesAt).toISOString() : null,
     urls: {
@@ -249,6 +252,8 @@ async function create(context: RouteContext): Promise<void> {
   if (problem !== undefined) return reply(...problem);
   const { work, failure } = await workOf(context, input, fault?.taskFailure);
   const task = core.createTask('replicate', MODEL, input, work, failure);
+  const cancelAfterMs = durationMs(request.headers['cancel-after']);
+  if (cancelAfterMs !== undefined) task.startDeadlineAt = task.createdAt + cancelAfterMs;
   const webhook = (body as { webhook?: unknown } | undefined)?.webhook;
   const events = (body as { webhook_events_filter?: unknown } | undefined)?.webhook_events_filter;
   // Only the `completed` event is delivered (the default filter holds every event).
@@ -266,6 +271,21 @@ async function create(context: RouteContext): Promise<void> {
     }
   }
   reply(201, prediction(context, task));
+}
+
+/**
+ * A `Cancel-After` duration (`90s`, `1m`, `1h30m`, `500ms`: replicate.com/changelog/2025-10-16-prediction-deadlines
+ * shows `1m`) in ms; undefined when absent or unreadable. The simulator keeps the part of the deadline that matters
+ * for billing: reached before the prediction starts, it ends `aborted` (not charged); one reached while it runs is not
+ * simulated (it finishes).
+ */
+function durationMs(header: string | string[] | undefined): number | undefined {
+  if (typeof header !== 'string' || !/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(header.trim())) return undefined;
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  let total = 0;
+  for (const [, amount, , unit] of header.trim().matchAll(/(\d+(\.\d+)?)(ms|s|m|h)/g))
+    total += Number(amount) * units[unit!]!;
+  return total;
 }
 
 /** `POST /files` (multipart `content` + `metadata`) and `GET /files/{id}`, as `lib/files.js` uses them. */

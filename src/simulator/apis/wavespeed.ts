@@ -61,6 +61,8 @@ function envelope(context: RouteContext, task: SimulatedTask): unknown {
     succeeded: 'completed',
     failed: 'failed',
     cancelled: 'cancelled',
+    // WaveSpeedAI takes no start deadline; never reached.
+    aborted: 'failed',
   }[state];
   return {
     code: 200,

@@ -1,0 +1,64 @@
+/**
+ * Start deadlines (issue 25): a routed row with another candidate host left is sent to a host with a queue (fal,
+ * Replicate) with a deadline to start it. The host enforces it where it can (fal `X-Fal-Request-Timeout`: 504 with
+ * `X-Fal-Request-Timeout-Type: user`; Replicate `Cancel-After`: status `aborted`, not charged) and the worker keeps it
+ * too: past the deadline (and a grace for the host's own), a request the host still reports queued is cancelled before
+ * it runs (`cancelIfQueued`). Either way the host reports it never started — `NotStartedError` — and the row is free to
+ * go to another host (./settlement.ts). A request that started, or whose cancel raced its start, is followed to its end.
+ */
+import type { CallContext, ImageProvider, PendingRequest, PollResult } from '../providers/provider.js';
+import { NotStartedError } from '../shared/errors.js';
+import type { ImageJobData } from '../shared/job-definitions.js';
+
+/** Time the host is given past a start deadline to enforce it itself before the worker cancels, ms. */
+export const START_DEADLINE_GRACE_MS = 5_000;
+
+/**
+ * The start deadline to send `data` with on `provider`, ms, or undefined: only a routed row, not yet accepted, with a
+ * candidate host left besides this one, on a host with a queue it can be cancelled from.
+ */
+export function startDeadlineOf(
+  data: ImageJobData,
+  provider: ImageProvider,
+  deadlineMs: number,
+): number | undefined {
+  const routing = data.routing;
+  if (routing === undefined || data.providerRequest !== undefined || provider.cancelIfQueued === undefined)
+    return undefined;
+  const others = routing.candidates.filter(
+    (name) => name !== data.provider && !routing.tried.some((host) => host.provider === name),
+  );
+  return others.length > 0 ? deadlineMs : undefined;
+}
+
+/** `pending` with the time it must start by, when it was sent with a start deadline. */
+export function withStartBy(pending: PendingRequest, context: CallContext): PendingRequest {
+  if (context.startDeadlineMs === undefined) return pending;
+  const startBy = Date.parse(pending.submittedAt) + context.startDeadlineMs;
+  return { ...pending, startBy: new Date(startBy).toISOString() };
+}
+
+/** Whether `pending` is past its start deadline and the host's grace. */
+export function pastStartDeadline(pending: PendingRequest, now = Date.now()): boolean {
+  return pending.startBy !== undefined && now > Date.parse(pending.startBy) + START_DEADLINE_GRACE_MS;
+}
+
+/**
+ * Poll `pending` once; a request still pending past its start deadline is cancelled if the host still has it queued.
+ * @throws NotStartedError when the host reports it never started (it aborted it, or our cancel removed it); the
+ *   provider's errors otherwise.
+ */
+export async function pollKeepingStartDeadline(
+  provider: ImageProvider,
+  pending: PendingRequest,
+  context: CallContext,
+): Promise<PollResult> {
+  const polled = await provider.poll(pending, context);
+  if (polled.kind !== 'pending' || !pastStartDeadline(pending) || provider.cancelIfQueued === undefined)
+    return polled;
+  if ((await provider.cancelIfQueued(pending, context)) === 'started') return polled;
+  throw new NotStartedError(
+    `${provider.name}: request ${pending.requestIds.join(',')} still queued at its start deadline ${pending.startBy}; cancelled before it started`,
+    { provider: provider.name, requestId: pending.requestIds.join(',') },
+  );
+}
