@@ -49,6 +49,8 @@ export interface EnqueueCommandOptions {
   providers?: ProviderName[] | 'auto';
   /** How rows with several candidate hosts pick one (`--route`). Default cheapest. */
   route?: RoutePolicy;
+  /** `--max-premium`: the most a host may cost over a row's cheapest candidate, percent. */
+  maxPremium?: number;
   /** The hosts `auto` means here (default: those with a key). */
   autoHosts?: readonly ProviderName[];
   /** Rejected rows tolerated before the exit code becomes 1. Default 0. */
@@ -137,6 +139,7 @@ export async function enqueueWithProgress(
       ...(options.provider === undefined ? {} : { provider: options.provider }),
       ...(options.providers === undefined ? {} : { providers: options.providers }),
       ...(options.route === undefined ? {} : { route: options.route }),
+      ...(options.maxPremium === undefined ? {} : { maxPremiumPercent: options.maxPremium }),
       autoHosts:
         options.autoHosts ?? PROVIDER_NAMES.filter((name) => config.providers[name].apiKey !== undefined),
       defaultProvider: DEFAULT_PROVIDER,

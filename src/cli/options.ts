@@ -94,6 +94,11 @@ export const routeOption = () =>
   new Option('--route <policy>', 'how rows with several candidate hosts pick one: cheapest or fastest')
     .choices(ROUTE_POLICIES)
     .default('cheapest' as const);
+export const maxPremiumOption = () =>
+  new Option(
+    '--max-premium <percent>',
+    'the most a host may cost over the cheapest candidate of a row, percent: bounds --route fastest and spills of cheapest (default: no bound)',
+  ).argParser(percent);
 export const maxRejectedOption = () =>
   new Option('--max-rejected <n>', 'rejected rows tolerated before the exit code is 1')
     .argParser(nonNegativeInteger)

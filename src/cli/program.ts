@@ -20,6 +20,7 @@ import {
   providerOption,
   providersOption,
   routeOption,
+  maxPremiumOption,
   maxRejectedOption,
   rateOption,
   outOption,
@@ -63,6 +64,7 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(providerOption())
     .addOption(providersOption())
     .addOption(routeOption())
+    .addOption(maxPremiumOption())
     .option(
       '--concurrency <n>',
       "jobs at once per provider in this process (default: the provider's setting)",
@@ -101,6 +103,7 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(providerOption())
     .addOption(providersOption())
     .addOption(routeOption())
+    .addOption(maxPremiumOption())
     .option('--dry-run', 'validate and print what would be enqueued, touching nothing', false)
     .addOption(maxRejectedOption())
     .addOption(pricingOption())

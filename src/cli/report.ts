@@ -116,16 +116,23 @@ export function describeEstimate(report: EnqueueReport, catalogue?: PriceCatalog
 
 /**
  * What the plan of the rows with several candidate hosts saves (each on its cheapest host, as `--route cheapest`
- * sends it when that host can start it): against each row's most expensive candidate, and against pinning every row
- * to the first host it names. Undefined when no row has several.
+ * sends it when that host can start it): against the most expensive single host that could take them all (else each
+ * row's most expensive candidate), and against pinning every row to the first host it names. Undefined when no row
+ * has several.
  */
 function routedRowsLine(estimate: EnqueueReport['estimate']): string | undefined {
-  const { rows, costUsd, mostExpensiveUsd, firstNamedUsd } = estimate.routed;
+  const { rows, costUsd, mostExpensiveUsd, firstNamedUsd, byHost } = estimate.routed;
   if (rows === 0) return undefined;
+  const single = Object.entries(byHost)
+    .filter(([, host]) => host.rows === rows && Number.isFinite(host.usd))
+    .sort(([, a], [, b]) => b.usd - a.usd)[0];
+  const against =
+    single === undefined
+      ? `${formatUsd(mostExpensiveUsd - costUsd)} against each row's most expensive host`
+      : `${formatUsd(single[1].usd - costUsd)} against all on ${single[0]} (the most expensive single host)`;
   return (
     `  ${rows} rows have several candidate hosts: ${formatUsd(costUsd)} on the cheapest of each — saves ` +
-    `${formatUsd(mostExpensiveUsd - costUsd)} against the most expensive host and ` +
-    `${formatUsd(firstNamedUsd - costUsd)} against the first host each names.`
+    `${against} and ${formatUsd(firstNamedUsd - costUsd)} against the first host each names.`
   );
 }
 

@@ -49,6 +49,8 @@ export interface EnqueueOptions {
   providers?: ProviderName[] | 'auto';
   /** How rows with several candidate hosts pick one; default cheapest. */
   route?: RoutePolicy;
+  /** `--max-premium`: the most a host may cost over a row's cheapest candidate, percent. */
+  maxPremiumPercent?: number;
   /** The hosts `auto` means: those work can be done on (a key, or the simulator in `run`). Default: every host. */
   autoHosts?: readonly ProviderName[];
   defaultProvider: ProviderName;

@@ -32,9 +32,16 @@ export interface CostEstimate {
   batchDelivery: { rows: number; costUsd: number; realtimeUsd: number };
   /**
    * Rows with several candidate hosts: their estimate on the host the plan sends each to (the cheapest), what they
-   * would cost each on its most expensive candidate, and pinned to the first host it names.
+   * would cost each on its most expensive candidate, and pinned to the first host it names; and by host, the rows
+   * each accepts and what they would cost there (a host that accepts them all is a single host they could all use).
    */
-  routed: { rows: number; costUsd: number; mostExpensiveUsd: number; firstNamedUsd: number };
+  routed: {
+    rows: number;
+    costUsd: number;
+    mostExpensiveUsd: number;
+    firstNamedUsd: number;
+    byHost: Partial<Record<ProviderName, { rows: number; usd: number }>>;
+  };
 }
 
 /** Rows of one provider × size × quality × mode. */
@@ -89,7 +96,7 @@ export function emptyEstimate(): CostEstimate {
     rowGroups: {},
     rowGroupCount: 0,
     batchDelivery: { rows: 0, costUsd: 0, realtimeUsd: 0 },
-    routed: { rows: 0, costUsd: 0, mostExpensiveUsd: 0, firstNamedUsd: 0 },
+    routed: { rows: 0, costUsd: 0, mostExpensiveUsd: 0, firstNamedUsd: 0, byHost: {} },
   };
 }
 
@@ -115,6 +122,11 @@ export function addToEstimate(estimate: CostEstimate, row: PendingRow): void {
     estimate.routed.costUsd += row.costUsd;
     estimate.routed.mostExpensiveUsd += Math.max(...row.alternatives.map((entry) => entry.usd));
     estimate.routed.firstNamedUsd += row.alternatives[0]!.usd;
+    for (const { provider, usd } of row.alternatives) {
+      const host = (estimate.routed.byHost[provider] ??= { rows: 0, usd: 0 });
+      host.rows += 1;
+      host.usd += usd;
+    }
   }
   const { data } = row;
   const key = [data.provider, data.resolution, row.billedQuality, data.operation].join(' ');
@@ -146,6 +158,7 @@ export function roundEstimate(estimate: CostEstimate): void {
   estimate.batchDelivery.realtimeUsd = roundUsd(estimate.batchDelivery.realtimeUsd);
   for (const field of ['costUsd', 'mostExpensiveUsd', 'firstNamedUsd'] as const)
     estimate.routed[field] = roundUsd(estimate.routed[field]);
+  for (const host of Object.values(estimate.routed.byHost)) host.usd = roundUsd(host.usd);
   for (const tier of RESOLUTION_TIERS) {
     estimate.byTier[tier].cost_usd = roundUsd(estimate.byTier[tier].cost_usd);
     for (const byTier of Object.values(estimate.byProvider))

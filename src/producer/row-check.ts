@@ -43,6 +43,8 @@ export interface RowCheckOptions {
   providers?: ProviderName[] | 'auto';
   /** How rows with several candidates are routed (`--route`); default `cheapest`. */
   route?: RoutePolicy;
+  /** `--max-premium`: the most a host may cost over the row's cheapest candidate, percent. */
+  maxPremiumPercent?: number;
   /** The hosts `auto` means: those work can be done on here (a key, or the simulator in `run`). Default: all. */
   autoHosts?: readonly ProviderName[];
   defaultProvider: ProviderName;
@@ -204,6 +206,9 @@ export class RowChecker {
     chosen.data.routing = {
       candidates: order.map((entry) => entry.data.provider),
       policy: this.options.route ?? 'cheapest',
+      ...(this.options.maxPremiumPercent === undefined
+        ? {}
+        : { maxPremiumPercent: this.options.maxPremiumPercent }),
       tried: [],
     };
     // In the order named: the first is what pinning the row to the first-named host would cost.

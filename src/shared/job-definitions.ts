@@ -109,6 +109,11 @@ export interface RowRouting {
   /** Hosts that accepted the row when it was enqueued, cheapest first by the estimate then. */
   candidates: ProviderName[];
   policy: RoutePolicy;
+  /**
+   * The most a host may cost over the row's cheapest candidate, percent (`--max-premium`): a dearer host is not used
+   * for it, under `fastest` or as a spill under `cheapest`. Absent: no bound.
+   */
+  maxPremiumPercent?: number;
   /** Hosts the row left, in order. */
   tried: HostTried[];
   /**

@@ -64,6 +64,8 @@ interface PricedCandidate {
   provider: ProviderName;
   data: ImageJobData;
   usd: number;
+  /** Whether it can start the row soon. */
+  open: boolean;
 }
 
 /** The job data of `data` on `provider`: its size plan and served price made for that host. */
@@ -88,7 +90,7 @@ export function createRouter(deps: RouterDependencies) {
     const left = routing.candidates.filter((name) => !routing.tried.some((tried) => tried.provider === name));
     if (left.length === 0) return failWithoutHost(deps, data);
     const open = await openCandidates(deps, data, left);
-    const chosen = choose(deps, routing, open);
+    const chosen = choose(deps, routing, withinPremium(routing, open));
     if (chosen === undefined) {
       await job.moveToDelayed(Date.now() + ROUTE_RETRY_MS, token);
       throw new DelayedError('no candidate host can start the row now');
@@ -130,8 +132,8 @@ async function handTo(
 }
 
 /**
- * The candidates that can start the row soon, priced now: served here, not paused for their account, not throttled,
- * and holding fewer waiting rows than they run at once.
+ * Every candidate left that this process serves, priced now, each saying whether it can start the row soon: not
+ * paused for its account, not throttled, and holding fewer waiting rows than it runs at once.
  */
 async function openCandidates(
   deps: RouterDependencies,
@@ -139,25 +141,38 @@ async function openCandidates(
   left: readonly ProviderName[],
 ): Promise<PricedCandidate[]> {
   const catalogue = await deps.facts.catalogue(data.batchId);
-  const open: PricedCandidate[] = [];
+  const priced: PricedCandidate[] = [];
   for (const provider of left) {
     const adapter = deps.providers.get(provider);
     if (adapter === undefined) continue;
-    if ((await deps.health.pauseReason(provider)) !== undefined) continue;
-    const queue = deps.queueFor(provider);
-    if ((await queue.getRateLimitTtl()) > ROUTE_RETRY_MS) continue;
-    const counts = await queue.getJobCounts('waiting', 'prioritized');
-    const waiting = (counts.waiting ?? 0) + (counts.prioritized ?? 0);
-    if (waiting >= Math.max(1, deps.capacityOf(provider).concurrency)) continue;
     const onHost = dataOnHost(data, provider, adapter);
     const quote = quoteRequest(catalogue, provider, onHost, adapter.defaultQuality);
-    open.push({
-      provider,
-      data: onHost,
-      usd: quote.unpriced === true ? Number.POSITIVE_INFINITY : quote.usd,
-    });
+    const usd = quote.unpriced === true ? Number.POSITIVE_INFINITY : quote.usd;
+    priced.push({ provider, data: onHost, usd, open: await canStartSoon(deps, provider) });
   }
-  return open;
+  return priced;
+}
+
+/** Whether `provider` can start a row soon: not paused for its account, not throttled, not backed up. */
+async function canStartSoon(deps: RouterDependencies, provider: ProviderName): Promise<boolean> {
+  if ((await deps.health.pauseReason(provider)) !== undefined) return false;
+  const queue = deps.queueFor(provider);
+  if ((await queue.getRateLimitTtl()) > ROUTE_RETRY_MS) return false;
+  const counts = await queue.getJobCounts('waiting', 'prioritized');
+  const waiting = (counts.waiting ?? 0) + (counts.prioritized ?? 0);
+  return waiting < Math.max(1, deps.capacityOf(provider).concurrency);
+}
+
+/**
+ * The open candidates within the row's premium bound (`--max-premium`: at most that many percent over its cheapest
+ * candidate priced now, open or not).
+ */
+function withinPremium(routing: RowRouting, priced: readonly PricedCandidate[]): PricedCandidate[] {
+  const open = priced.filter((candidate) => candidate.open);
+  if (routing.maxPremiumPercent === undefined || priced.length === 0) return open;
+  const cheapest = Math.min(...priced.map((candidate) => candidate.usd));
+  const ceiling = cheapest * (1 + routing.maxPremiumPercent / 100) + 1e-9;
+  return open.filter((candidate) => candidate.usd <= ceiling);
 }
 
 /** The candidate the policy picks among the open ones, or undefined when none is open. */

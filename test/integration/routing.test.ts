@@ -4,7 +4,7 @@
  * hosts; a row no candidate can make is one reject naming each host's reason.
  */
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
 import { runCliInProcess } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
@@ -13,6 +13,7 @@ import { readJsonLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
 const suite = simulatorSuite();
+afterEach(() => suite.simulator().clearFaults());
 
 async function run(batch: string, rows: Array<Record<string, unknown>>, extra: string[] = []) {
   const manifest = await writeManifest(await manifestFolder(), `${batch}.jsonl`, rows.map(jsonLine));
@@ -94,7 +95,19 @@ describe('routing rows over several hosts', () => {
     const estimate = await runCliInProcess(['estimate', manifest], suite.environment());
     expect(estimate.stdout).toMatch(/openai\s+standard\s+3\s+\$/);
     expect(estimate.stdout).toMatch(
-      /3 rows have several candidate hosts: \$[\d.]+ on the cheapest of each — saves \$[\d.]+ against the most expensive host and \$[\d.]+ against the first host each names\./,
+      /3 rows have several candidate hosts: \$0\.0178 on the cheapest of each — saves \$0\.1622 against all on wavespeed \(the most expensive single host\) and \$0\.1622 against the first host each names\./,
     );
+  });
+
+  it('--max-premium bounds what fastest pays: with 0 %, every row goes to the cheapest host', async () => {
+    const { result, lines, sent } = await run('premium', rows(8, ['openai', 'wavespeed']), [
+      '--route',
+      'fastest',
+      '--max-premium',
+      '0',
+    ]);
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    expect(lines.map((line) => line.provider)).toEqual(Array.from({ length: 8 }, () => 'openai'));
+    expect(sent('wavespeed')).toBe(0);
   });
 });
