@@ -164,25 +164,15 @@ export class RowChecker {
     | Omit<Extract<RowCheck, { ok: true }>, 'unknownFields'>
     | Omit<Extract<RowCheck, { ok: false }>, 'unknownFields'>
   > {
+    const refuse = (field: string, message: string) => ({
+      ok: false as const,
+      rowKey: place.rowKey,
+      errors: [{ field, message }],
+    });
     if (this.options.canary === true)
-      return {
-        ok: false,
-        rowKey: place.rowKey,
-        errors: [
-          { field: 'provider', message: 'a row with several candidate hosts does not run in a canary yet' },
-        ],
-      };
+      return refuse('provider', 'a row with several candidate hosts does not run in a canary yet');
     if ((row.delivery ?? this.options.delivery) === 'batch')
-      return {
-        ok: false,
-        rowKey: place.rowKey,
-        errors: [
-          {
-            field: 'delivery',
-            message: "batch delivery is OpenAI's Batch API: name the one provider openai",
-          },
-        ],
-      };
+      return refuse('delivery', "batch delivery is OpenAI's Batch API: name the one provider openai");
     const accepted: PendingRow[] = [];
     const refusals: string[] = [];
     for (const candidate of candidates) {
@@ -191,13 +181,7 @@ export class RowChecker {
       else refusals.push(`${candidate}: ${checked.errors.map((error) => error.message).join('; ')}`);
     }
     if (accepted.length === 0)
-      return {
-        ok: false,
-        rowKey: place.rowKey,
-        errors: [
-          { field: 'provider', message: `no candidate host can make this row — ${refusals.join(' | ')}` },
-        ],
-      };
+      return refuse('provider', `no candidate host can make this row — ${refusals.join(' | ')}`);
     // Unpriced rows last: a price is needed to call a host the cheapest.
     const order = [...accepted].sort(
       (a, b) => Number(a.unpriced !== undefined) - Number(b.unpriced !== undefined) || a.costUsd - b.costUsd,
