@@ -13,7 +13,7 @@ import { LuaCommands } from '../shared/lua-commands.js';
 export const ROUTE_HOLDER = 'route';
 
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
-  move: { file: 'move-row-host.lua', numberOfKeys: 1 },
+  move: { file: 'move-row-host.lua', numberOfKeys: 2 },
 });
 
 /** The holders of every batch's routed rows under one prefix. */
@@ -33,14 +33,14 @@ export class RowHosts {
    * @returns false when another holder has it (then it is theirs to move).
    */
   async move(batchId: string, rowKey: string, from: string, to: string): Promise<boolean> {
-    const moved = await SCRIPTS.run(
-      this.redis,
-      'move',
-      batchKeys(this.prefix, batchId).hosts,
-      rowKey,
-      from,
-      to,
-    );
+    const keys = batchKeys(this.prefix, batchId);
+    const moved = await SCRIPTS.run(this.redis, 'move', keys.hosts, keys.routedTo, rowKey, from, to);
     return moved === 1;
+  }
+
+  /** Routed rows handed to each host so far in batch `batchId` (moves included). */
+  async handedPerHost(batchId: string): Promise<Partial<Record<string, number>>> {
+    const counts = await this.redis.hgetall(batchKeys(this.prefix, batchId).routedTo);
+    return Object.fromEntries(Object.entries(counts).map(([host, count]) => [host, Number(count)]));
   }
 }

@@ -121,18 +121,26 @@ export function describeEstimate(report: EnqueueReport, catalogue?: PriceCatalog
  * has several.
  */
 function routedRowsLine(estimate: EnqueueReport['estimate']): string | undefined {
-  const { rows, costUsd, mostExpensiveUsd, firstNamedUsd, byHost } = estimate.routed;
+  const { rows, costUsd, mostExpensiveUsd, firstNamedUsd, fastestRows, byHost } = estimate.routed;
   if (rows === 0) return undefined;
   const single = Object.entries(byHost)
     .filter(([, host]) => host.rows === rows && Number.isFinite(host.usd))
     .sort(([, a], [, b]) => b.usd - a.usd)[0];
+  const saving = (otherUsd: number, what: string) =>
+    otherUsd >= costUsd
+      ? `saves ${formatUsd(otherUsd - costUsd)} against ${what}`
+      : `costs ${formatUsd(costUsd - otherUsd)} more than ${what}`;
   const against =
     single === undefined
-      ? `${formatUsd(mostExpensiveUsd - costUsd)} against each row's most expensive host`
-      : `${formatUsd(single[1].usd - costUsd)} against all on ${single[0]} (the most expensive single host)`;
+      ? saving(mostExpensiveUsd, "each row's most expensive host")
+      : saving(single[1].usd, `all on ${single[0]} (the most expensive single host)`);
+  const planned =
+    fastestRows === 0
+      ? 'on the cheapest of each'
+      : `as planned (${fastestRows} routed fastest, at most their dearest host)`;
   return (
-    `  ${rows} rows have several candidate hosts: ${formatUsd(costUsd)} on the cheapest of each — saves ` +
-    `${against} and ${formatUsd(firstNamedUsd - costUsd)} against the first host each names.`
+    `  ${rows} rows have several candidate hosts: ${formatUsd(costUsd)} ${planned} — ${against}; ` +
+    `${saving(firstNamedUsd, 'the first host each names')}.`
   );
 }
 

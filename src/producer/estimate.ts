@@ -40,6 +40,8 @@ export interface CostEstimate {
     costUsd: number;
     mostExpensiveUsd: number;
     firstNamedUsd: number;
+    /** Of them, rows routed `fastest`: estimated at the dearest host they may go to. */
+    fastestRows: number;
     byHost: Partial<Record<ProviderName, { rows: number; usd: number }>>;
   };
 }
@@ -96,7 +98,7 @@ export function emptyEstimate(): CostEstimate {
     rowGroups: {},
     rowGroupCount: 0,
     batchDelivery: { rows: 0, costUsd: 0, realtimeUsd: 0 },
-    routed: { rows: 0, costUsd: 0, mostExpensiveUsd: 0, firstNamedUsd: 0, byHost: {} },
+    routed: { rows: 0, costUsd: 0, mostExpensiveUsd: 0, firstNamedUsd: 0, fastestRows: 0, byHost: {} },
   };
 }
 
@@ -122,6 +124,7 @@ export function addToEstimate(estimate: CostEstimate, row: PendingRow): void {
     estimate.routed.costUsd += row.costUsd;
     estimate.routed.mostExpensiveUsd += Math.max(...row.alternatives.map((entry) => entry.usd));
     estimate.routed.firstNamedUsd += row.alternatives[0]!.usd;
+    if (row.data.routing?.policy === 'fastest') estimate.routed.fastestRows += 1;
     for (const { provider, usd } of row.alternatives) {
       const host = (estimate.routed.byHost[provider] ??= { rows: 0, usd: 0 });
       host.rows += 1;

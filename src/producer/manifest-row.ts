@@ -13,6 +13,7 @@ import {
   DELIVERIES,
   OUTPUT_FORMATS,
   QUALITIES,
+  ROUTE_POLICIES,
   type Background,
   type ModelParameter,
   type Moderation,
@@ -20,6 +21,7 @@ import {
   type Operation,
   type OutputFormat,
   type Quality,
+  type RoutePolicy,
 } from '../shared/job-definitions.js';
 import { formatResolution, parseResolution, resolutionProblem } from '../shared/resolution.js';
 
@@ -44,6 +46,8 @@ export interface ManifestRow {
    * (`auto`): the row is routed when a worker is free to send it (src/worker/router.ts).
    */
   candidates?: ProviderName[] | 'auto';
+  /** How this row picks among its candidate hosts (`cheapest`, `fastest`), over the batch's `--route`. */
+  route?: RoutePolicy;
   model?: string;
   background?: Background;
   moderation?: Moderation;
@@ -72,6 +76,7 @@ export const MANIFEST_FIELDS = [
   'num_images',
   'output_format',
   'provider',
+  'route',
   'model',
   'background',
   'moderation',
@@ -204,6 +209,7 @@ const rowSchema = z.object({
       )
       .optional(),
   ),
+  route: optionalEnum(ROUTE_POLICIES),
   model: optionalText(200),
   background: optionalEnum(BACKGROUNDS),
   moderation: optionalEnum(MODERATIONS),
@@ -310,6 +316,15 @@ export function validateRow(fields: Record<string, unknown>, manifestDirectory: 
     if (names.length === 1) row.provider = names[0]!;
     else row.candidates = names;
   } else if (data.provider !== undefined) row.provider = data.provider;
+  if (data.route !== undefined) {
+    if (row.provider !== undefined)
+      errors.push({
+        field: 'route',
+        message: 'picks among several candidate hosts, and provider names one: name several, or auto',
+      });
+    else row.route = data.route;
+  }
+  if (errors.length > 0) return { ok: false, errors, unknownFields };
   if (data.model !== undefined && data.model !== '') row.model = data.model;
   if (data.background !== undefined) row.background = data.background;
   if (data.moderation !== undefined) row.moderation = data.moderation;

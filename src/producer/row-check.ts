@@ -186,10 +186,12 @@ export class RowChecker {
     const order = [...accepted].sort(
       (a, b) => Number(a.unpriced !== undefined) - Number(b.unpriced !== undefined) || a.costUsd - b.costUsd,
     );
-    const chosen = order[0]!;
+    const policy = row.route ?? this.options.route ?? 'cheapest';
+    // The estimate: the cheapest host under `cheapest`; under `fastest`, the dearest it may go to (at most).
+    const chosen = policy === 'fastest' ? dearestWithin(order, this.options.maxPremiumPercent) : order[0]!;
     chosen.data.routing = {
       candidates: order.map((entry) => entry.data.provider),
-      policy: this.options.route ?? 'cheapest',
+      policy,
       ...(this.options.maxPremiumPercent === undefined
         ? {}
         : { maxPremiumPercent: this.options.maxPremiumPercent }),
@@ -383,4 +385,15 @@ async function pixelSize(path: string): Promise<{ size?: string }> {
     .catch(() => undefined);
   if (metadata?.width === undefined || metadata.height === undefined) return {};
   return { size: `${metadata.width}x${metadata.height}` };
+}
+
+/**
+ * The dearest of a row's accepted hosts (`order`: cheapest first, unpriced last) that `fastest` may send it to: within
+ * `maxPremiumPercent` of the cheapest when bounded, else any — an unpriced one first (the row is then unpriced).
+ */
+function dearestWithin(order: readonly PendingRow[], maxPremiumPercent: number | undefined): PendingRow {
+  if (maxPremiumPercent === undefined) return order.at(-1)!;
+  const ceiling = order[0]!.costUsd * (1 + maxPremiumPercent / 100) + 1e-9;
+  const within = order.filter((entry) => entry.unpriced === undefined && entry.costUsd <= ceiling);
+  return within.at(-1) ?? order[0]!;
 }

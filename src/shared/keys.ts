@@ -111,6 +111,11 @@ export interface BatchKeys {
    * waits for one): only that host's job may send it (batch/row-hosts.ts).
    */
   hosts: string;
+  /**
+   * Hash: host -> routed rows handed to it so far (moves included): what `fastest` spreads in proportion to each host's
+   * capacity, and what `status` shows per host (batch/row-hosts.ts).
+   */
+  routedTo: string;
 }
 
 /** The keys of batch `batchId` under `prefix`. */
@@ -129,6 +134,7 @@ export function batchKeys(prefix: string, batchId: string): BatchKeys {
     canaryRows: `${base}:canary-rows`,
     canaryHeld: `${base}:canary-held`,
     hosts: `${base}:hosts`,
+    routedTo: `${base}:routed-to`,
   };
 }
 

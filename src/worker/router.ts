@@ -5,7 +5,10 @@
  *
  * - `cheapest`: the cheapest candidate (priced now: the row's size plan, served prices, pricing-file overrides) that is
  *   healthy and not backed up; the next cheapest only when it is not.
- * - `fastest`: a healthy candidate drawn in proportion to its rate limit, so the batch runs at the hosts' summed rate.
+ * - `fastest`: the healthy candidate furthest behind its share of the batch's rows (rows handed to it for its rate
+ *   limit), so the rows spread in proportion to the hosts' rate limits and the batch runs at their summed rate.
+ *
+ * `--max-premium` bounds either: a host dearer than the row's cheapest candidate by more than that is not used.
  *
  * A host is left out while its queue is paused for its account, throttled (a 429's Retry-After, an open circuit
  * breaker) or holds as many waiting rows as it runs at once (it cannot start one soon). The choice is saved in the
@@ -81,23 +84,41 @@ export function dataOnHost(data: ImageJobData, provider: ProviderName, adapter: 
 
 /** Build the processor of the route queue. */
 export function createRouter(deps: RouterDependencies) {
+  // `fastest` reads each host's rows so far, then hands one more to the furthest behind: one choice at a time in this
+  // process, so concurrent routing jobs do not all read the same counts and pick the same host.
+  let fastestChoices: Promise<unknown> = Promise.resolve();
   return async function routeRow(job: Job<ImageJobData>, token?: string): Promise<RouteResult> {
-    const data = job.data;
-    const routing = data.routing;
+    const routing = job.data.routing;
     if (routing === undefined) throw new Error(`routing job ${job.id} carries no routing`);
     // Chosen before a crash: hand the row to that same host (the add is a no-op if it got there).
     if (routing.assigned !== undefined) return handTo(deps, job, routing.assigned);
-    const left = routing.candidates.filter((name) => !routing.tried.some((tried) => tried.provider === name));
-    if (left.length === 0) return failWithoutHost(deps, data);
-    const open = await openCandidates(deps, data, left);
-    const chosen = choose(deps, routing, withinPremium(routing, open));
-    if (chosen === undefined) {
-      await job.moveToDelayed(Date.now() + ROUTE_RETRY_MS, token);
-      throw new DelayedError('no candidate host can start the row now');
-    }
-    await job.updateData({ ...chosen.data, routing: { ...routing, assigned: chosen.provider } });
-    return handTo(deps, job, chosen.provider);
+    if (routing.policy !== 'fastest') return chooseAndHand(deps, job, token);
+    const turn = fastestChoices.then(() => chooseAndHand(deps, job, token));
+    fastestChoices = turn.catch(() => undefined);
+    return turn;
   };
+}
+
+/** Choose the row's host by its policy and hand it over; no candidate open: look again in {@link ROUTE_RETRY_MS}. */
+async function chooseAndHand(
+  deps: RouterDependencies,
+  job: Job<ImageJobData>,
+  token: string | undefined,
+): Promise<RouteResult> {
+  const data = job.data;
+  const routing = data.routing!;
+  const left = routing.candidates.filter((name) => !routing.tried.some((tried) => tried.provider === name));
+  if (left.length === 0) return failWithoutHost(deps, data);
+  const open = await openCandidates(deps, data, left);
+  const eligible = withinPremium(routing, open);
+  const handed = routing.policy === 'fastest' ? await deps.rowHosts.handedPerHost(data.batchId) : {};
+  const chosen = choose(deps, routing, eligible, handed);
+  if (chosen === undefined) {
+    await job.moveToDelayed(Date.now() + ROUTE_RETRY_MS, token);
+    throw new DelayedError('no candidate host can start the row now');
+  }
+  await job.updateData({ ...chosen.data, routing: { ...routing, assigned: chosen.provider } });
+  return handTo(deps, job, chosen.provider);
 }
 
 /**
@@ -175,21 +196,24 @@ function withinPremium(routing: RowRouting, priced: readonly PricedCandidate[]):
   return open.filter((candidate) => candidate.usd <= ceiling);
 }
 
-/** The candidate the policy picks among the open ones, or undefined when none is open. */
+/**
+ * The candidate the policy picks among the open ones, or undefined when none is open. `cheapest`: the lowest price.
+ * `fastest`: the host furthest behind its share — fewest rows handed to it in this batch for its capacity
+ * (requests per minute), the cheaper on a tie — so the batch's rows spread over the hosts in proportion to their
+ * rate limits, across every router process (the counts are in Redis).
+ */
 function choose(
   deps: RouterDependencies,
   routing: RowRouting,
   open: readonly PricedCandidate[],
+  handed: Partial<Record<string, number>>,
 ): PricedCandidate | undefined {
   if (open.length === 0) return undefined;
   if (routing.policy === 'cheapest') return [...open].sort((a, b) => a.usd - b.usd)[0];
-  const weights = open.map((candidate) => Math.max(1, deps.capacityOf(candidate.provider).requestsPerMinute));
-  let draw = Math.random() * weights.reduce((sum, weight) => sum + weight, 0);
-  for (const [index, candidate] of open.entries()) {
-    draw -= weights[index]!;
-    if (draw <= 0) return candidate;
-  }
-  return open.at(-1);
+  const load = (candidate: PricedCandidate) =>
+    ((handed[candidate.provider] ?? 0) + 1) /
+    Math.max(1, deps.capacityOf(candidate.provider).requestsPerMinute);
+  return [...open].sort((a, b) => load(a) - load(b) || a.usd - b.usd)[0];
 }
 
 /** Every candidate host has been left: the row fails, its line saying why each was. */

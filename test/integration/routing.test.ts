@@ -15,14 +15,19 @@ import { simulatorSuite } from '../helpers/simulator-suite.js';
 const suite = simulatorSuite();
 afterEach(() => suite.simulator().clearFaults());
 
-async function run(batch: string, rows: Array<Record<string, unknown>>, extra: string[] = []) {
+async function run(
+  batch: string,
+  rows: Array<Record<string, unknown>>,
+  extra: string[] = [],
+  environment: Record<string, string> = {},
+) {
   const manifest = await writeManifest(await manifestFolder(), `${batch}.jsonl`, rows.map(jsonLine));
   const out = await temporaryDirectory();
   const before = new Map(suite.simulator().submissionsByProvider);
-  const result = await runCliInProcess(
-    ['run', manifest, '--out', out, '--batch', batch, ...extra],
-    suite.environment(),
-  );
+  const result = await runCliInProcess(['run', manifest, '--out', out, '--batch', batch, ...extra], {
+    ...suite.environment(),
+    ...environment,
+  });
   const lines = await readJsonLines<ResultLine>(path.join(out, batch, 'results.jsonl')).catch(() => []);
   const sent = (name: string) =>
     (suite.simulator().submissionsByProvider.get(name as never) ?? 0) - (before.get(name as never) ?? 0);
@@ -95,7 +100,7 @@ describe('routing rows over several hosts', () => {
     const estimate = await runCliInProcess(['estimate', manifest], suite.environment());
     expect(estimate.stdout).toMatch(/openai\s+standard\s+3\s+\$/);
     expect(estimate.stdout).toMatch(
-      /3 rows have several candidate hosts: \$0\.0178 on the cheapest of each — saves \$0\.1622 against all on wavespeed \(the most expensive single host\) and \$0\.1622 against the first host each names\./,
+      /3 rows have several candidate hosts: \$0\.0178 on the cheapest of each — saves \$0\.1622 against all on wavespeed \(the most expensive single host\); saves \$0\.1622 against the first host each names\./,
     );
   });
 
@@ -109,5 +114,26 @@ describe('routing rows over several hosts', () => {
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     expect(lines.map((line) => line.provider)).toEqual(Array.from({ length: 8 }, () => 'openai'));
     expect(sent('wavespeed')).toBe(0);
+  });
+
+  it('fastest spreads rows over the hosts in proportion to their rate limits (1:3); each line names the host that made it', async () => {
+    const { result, lines, sent } = await run('spread', rows(8, ['openai', 'fal']), ['--route', 'fastest'], {
+      OPENAI_REQUESTS_PER_MINUTE: '1000',
+      FAL_REQUESTS_PER_MINUTE: '3000',
+    });
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    expect(sent('openai')).toBe(2);
+    expect(sent('fal')).toBe(6);
+    expect(lines.filter((line) => line.provider === 'fal')).toHaveLength(6);
+  });
+
+  it('a row may pick its own policy (route: fastest) over the batch default', async () => {
+    const spread = rows(10, 'auto').map((row) => ({ ...row, route: 'fastest' }));
+    const { result, lines } = await run('own-policy', spread);
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    // Five hosts of equal capacity here: two rows each.
+    const perHost = new Map<string, number>();
+    for (const line of lines) perHost.set(line.provider, (perHost.get(line.provider) ?? 0) + 1);
+    expect([...perHost.values()]).toEqual([2, 2, 2, 2, 2]);
   });
 });

@@ -148,4 +148,14 @@ describe('the provider field: one host, several, or auto', () => {
       { field: 'provider', message: 'names no host' },
     ]);
   });
+  it("takes the row's own route policy among several hosts; refuses one with a single host or an unknown policy", () => {
+    const row = validateRow({ prompt: 'p', provider: 'auto', route: 'Fastest' }, directory);
+    expect(row.ok && row.row.route).toBe('fastest');
+    expect(errorsOf({ prompt: 'p', provider: 'fal', route: 'fastest' })).toEqual([
+      { field: 'route', message: expect.stringMatching(/provider names one/) },
+    ]);
+    expect(errorsOf({ prompt: 'p', provider: 'auto', route: 'random' })).toEqual([
+      { field: 'route', message: 'must be one of: cheapest, fastest' },
+    ]);
+  });
 });
