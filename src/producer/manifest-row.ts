@@ -310,20 +310,8 @@ export function validateRow(fields: Record<string, unknown>, manifestDirectory: 
   if (data.id !== undefined && data.id !== '') row.id = data.id;
   if (maskUrl !== undefined) row.maskUrl = maskUrl;
   if (data.quality !== undefined) row.quality = data.quality;
-  if (data.provider === 'auto') row.candidates = 'auto';
-  else if (Array.isArray(data.provider)) {
-    const names = [...new Set(data.provider)];
-    if (names.length === 1) row.provider = names[0]!;
-    else row.candidates = names;
-  } else if (data.provider !== undefined) row.provider = data.provider;
-  if (data.route !== undefined) {
-    if (row.provider !== undefined)
-      errors.push({
-        field: 'route',
-        message: 'picks among several candidate hosts, and provider names one: name several, or auto',
-      });
-    else row.route = data.route;
-  }
+  const hostProblem = setHosts(row, data.provider, data.route);
+  if (hostProblem !== undefined) errors.push(hostProblem);
   if (errors.length > 0) return { ok: false, errors, unknownFields };
   if (data.model !== undefined && data.model !== '') row.model = data.model;
   if (data.background !== undefined) row.background = data.background;
@@ -379,4 +367,29 @@ export function isLocalImage(reference: string): boolean {
 
 function truncate(text: string): string {
   return text.length > 60 ? `${text.slice(0, 59)}…` : text;
+}
+
+/**
+ * Set the row's host: one (`provider`), several or `auto` (`candidates`), and its own route policy among several.
+ * @returns the problem of a `route` on a row pinned to one host.
+ */
+function setHosts(
+  row: ManifestRow,
+  provider: ProviderName | ProviderName[] | 'auto' | undefined,
+  route: RoutePolicy | undefined,
+): FieldError | undefined {
+  if (provider === 'auto') row.candidates = 'auto';
+  else if (Array.isArray(provider)) {
+    const names = [...new Set(provider)];
+    if (names.length === 1) row.provider = names[0]!;
+    else row.candidates = names;
+  } else if (provider !== undefined) row.provider = provider;
+  if (route === undefined) return undefined;
+  if (row.provider !== undefined)
+    return {
+      field: 'route',
+      message: 'picks among several candidate hosts, and provider names one: name several, or auto',
+    };
+  row.route = route;
+  return undefined;
 }
