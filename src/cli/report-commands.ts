@@ -6,7 +6,9 @@ import { reportFigures, reportTable, writeReportCsv } from '../batch/batch-repor
 import { type StoredObject } from '../storage/output-store.js';
 import { outputStoreFor } from '../storage/stores.js';
 import { existingBatchStatus, print, withRedis, type CommandContext } from './context.js';
-import { describeStatus } from './report.js';
+import { describeHosts, describeStatus } from './report.js';
+import { batchHosts } from '../batch/batch-hosts.js';
+import { ProviderHealth } from '../batch/provider-health.js';
 import { loadCatalogue } from '../cost/price-catalogue.js';
 import { priceList, priceListLines } from '../cost/price-list.js';
 
@@ -15,10 +17,16 @@ export async function statusCommand(
   context: CommandContext,
   options: { batch: string; json: boolean },
 ): Promise<number> {
-  return withRedis(context, async (_redis, store) => {
+  return withRedis(context, async (redis, store) => {
     const status = await existingBatchStatus(context, store, options.batch);
-    if (options.json) print(context, JSON.stringify(status, null, 2));
-    else print(context, ...describeStatus(status));
+    const { config } = context;
+    const health = new ProviderHealth(redis, config.queuePrefix, {
+      threshold: config.breakerThreshold,
+      openMs: config.breakerOpenMs,
+    });
+    const hosts = await batchHosts(redis, config.queuePrefix, status.batchId, status.counters, health);
+    if (options.json) print(context, JSON.stringify({ ...status, hosts }, null, 2));
+    else print(context, ...describeStatus(status), ...describeHosts(hosts));
     return 0;
   });
 }

@@ -9,6 +9,7 @@ import { outputStoreFor } from '../storage/stores.js';
 import { RESOLUTION_TIERS } from '../cost/resolution-tier.js';
 import { reconciliationLines, reportFigures } from '../batch/batch-report.js';
 import { formatUsd } from '../cost/usd.js';
+import type { BatchHost } from '../batch/batch-hosts.js';
 import type { PriceCatalogue } from '../cost/price-catalogue.js';
 import { cheaperEquivalent } from '../cost/price-list.js';
 
@@ -217,4 +218,17 @@ export function endOfRunLines(outcome: BatchRunOutcome, batchId: string): string
   if (outcome.interrupted)
     lines.push(`Interrupted: ${status.pending} rows still pending. Run the same command again to continue.`);
   return lines;
+}
+
+/** Lines of the hosts of a batch for `status`: what each did, and why any is set aside. */
+export function describeHosts(hosts: readonly BatchHost[]): string[] {
+  if (hosts.length === 0) return [];
+  return [
+    'Hosts (routed rows handed to each, images made, their cost):',
+    ...hosts.map(
+      (host) =>
+        `  ${host.provider.padEnd(10)} ${String(host.routedRows).padStart(5)} routed ${String(host.images).padStart(6)} images ` +
+        `${formatUsd(host.costUsd).padStart(10)}${host.setAside === undefined ? '' : `  — set aside: ${host.setAside}`}`,
+    ),
+  ];
 }

@@ -2,6 +2,7 @@
  * The dashboard's read-only routes: the batches page and its live rows, a batch's page (failures by reason, search,
  * gallery) and live cards, the downloads of results.jsonl and the CSV report, and Prometheus metrics.
  */
+import { batchHosts } from '../batch/batch-hosts.js';
 import { canaryReport } from '../batch/canary-report.js';
 import type { Express } from 'express';
 import { reportFigures, writeReportCsv } from '../batch/batch-report.js';
@@ -97,6 +98,13 @@ async function batchPageOf(context: DashboardContext, status: BatchStatus, query
     csrfToken: context.options.readOnly ? undefined : context.csrfToken,
     paused: await context.store.isPaused(status.batchId),
     canary: status.canary?.state === 'awaiting' ? await canaryReport(status) : undefined,
+    hosts: await batchHosts(
+      context.options.redis,
+      context.options.config.queuePrefix,
+      status.batchId,
+      status.counters,
+      context.health,
+    ),
     openaiBatches: {
       waiting:
         (await context.store.openaiBatches.waitingCount(status.batchId, 'generate')) +

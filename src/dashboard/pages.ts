@@ -2,6 +2,7 @@
  * HTML of the dashboard's own pages: the batches page and one batch's page. Plain server-rendered HTML with a small
  * polling script; every value from a batch (row keys, prompts, provider messages) is escaped.
  */
+import type { BatchHost } from '../batch/batch-hosts.js';
 import { formatPercent, type ReportFigures, type TierCell } from '../batch/batch-report.js';
 import type { CanaryReport } from '../batch/canary-report.js';
 import type { OpenAIGroup } from '../batch/openai-batch-records.js';
@@ -130,6 +131,8 @@ export interface BatchPageData {
   paused: boolean;
   /** The batch's canary while it awaits approval. */
   canary: CanaryReport | undefined;
+  /** The hosts that took part in it or are set aside now (src/batch/batch-hosts.ts). */
+  hosts: BatchHost[];
   /** Its rows going through OpenAI's Batch API: waiting for a request file, and each open OpenAI batch. */
   openaiBatches: { waiting: number; groups: OpenAIGroup[] };
 }
@@ -188,6 +191,7 @@ ${
 }
 ${data.canary === undefined ? '' : canarySection(data.canary, id, data.csrfToken)}
 ${openaiBatchSection(data.openaiBatches)}
+${hostsSection(data.hosts)}
 ${costTable(figures)}
 <h2>Failures by reason</h2><table id="failures"><tbody>${failures || '<tr><td>No failed rows.</td></tr>'}</tbody></table>
 <h2>Search</h2><form class="search" method="get"><input name="q" value="${escapeHtml(data.query)}" placeholder="row key or prompt text"> <button>Search</button></form>${matches}
@@ -199,6 +203,19 @@ setInterval(async () => {
 }, 2000);
 </script>`,
   );
+}
+
+/** The hosts of the batch: routed rows handed to each, images and spend, and why one is set aside. */
+function hostsSection(hosts: readonly BatchHost[]): string {
+  if (hosts.length === 0) return '';
+  const rows = hosts
+    .map(
+      (host) =>
+        `<tr><td>${escapeHtml(host.provider)}</td><td>${host.routedRows}</td><td>${host.images}</td><td>${usd(host.costUsd)}</td><td>${host.setAside === undefined ? 'open' : `<b>set aside</b>: ${escapeHtml(host.setAside)}`}</td></tr>`,
+    )
+    .join('');
+  return `<section id="hosts"><h2>Hosts</h2>
+<table><thead><tr><th>Host</th><th>Routed rows</th><th>Images</th><th>Spend</th><th>State</th></tr></thead><tbody>${rows}</tbody></table></section>`;
 }
 
 /** Each OpenAI batch of the run: its state, counts, and when its 24 h window ends. */

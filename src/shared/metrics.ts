@@ -19,6 +19,12 @@ export class Metrics {
   readonly retries: Counter<'provider' | 'code'>;
   readonly rows: Counter<'provider' | 'status'>;
   readonly spentUsd: Counter<'provider' | 'tier'>;
+  /** Routed rows the router handed to each host (src/worker/router.ts). */
+  readonly rowsRouted: Counter<'provider'>;
+  /** Routed rows that left a host unbilled, by host and why (`account`, `rate_limited`, `not_started`, `unavailable`). */
+  readonly rowsMoved: Counter<'provider' | 'reason'>;
+  /** 1 while a host is set aside for its account (paused: authentication failed, credit out), else 0. */
+  readonly hostSetAside: Gauge<'provider'>;
 
   /**
    * @param queues provider queues (submissions) whose job counts are reported at each scrape, as `queue="submit"`.
@@ -60,6 +66,11 @@ export class Metrics {
       labelNames: ['provider', 'tier'],
       registers,
     });
+    ({
+      rowsRouted: this.rowsRouted,
+      rowsMoved: this.rowsMoved,
+      hostSetAside: this.hostSetAside,
+    } = routingMetrics(registers));
     new Gauge({
       name: 'image_batch_jobs',
       help: 'Jobs in the provider queues by queue (submit, collect) and state',
@@ -92,4 +103,28 @@ export class Metrics {
   async expose(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/** The metrics of routing over several hosts: rows handed to each host, rows moved off one, hosts set aside. */
+function routingMetrics(registers: Registry[]) {
+  return {
+    rowsRouted: new Counter({
+      name: 'image_batch_rows_routed_total',
+      help: 'Rows with several candidate hosts handed to a host by the router',
+      labelNames: ['provider'],
+      registers,
+    }),
+    rowsMoved: new Counter({
+      name: 'image_batch_rows_moved_total',
+      help: 'Routed rows that left a host that certainly did not bill them, by host and reason',
+      labelNames: ['provider', 'reason'],
+      registers,
+    }),
+    hostSetAside: new Gauge({
+      name: 'image_batch_host_set_aside',
+      help: '1 while a host is set aside for its account (queue paused: authentication failed, credit out)',
+      labelNames: ['provider'],
+      registers,
+    }),
+  };
 }

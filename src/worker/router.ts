@@ -30,6 +30,7 @@ import type { ProviderName } from '../shared/config.js';
 import type { ImageJobData, RowRouting } from '../shared/job-definitions.js';
 import { jobIdFor, routeJobIdFor } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
+import type { Metrics } from '../shared/metrics.js';
 
 /** How long a row no host can start now waits before it is looked at again, ms. */
 export const ROUTE_RETRY_MS = 1000;
@@ -51,6 +52,8 @@ export interface RouterDependencies {
   };
   /** Jobs at once and requests per minute of each host (its capacity). */
   capacityOf(provider: ProviderName): { concurrency: number; requestsPerMinute: number };
+  /** Counts the rows routed to each host; absent: not counted. */
+  metrics?: Metrics;
   /** Attempts and backoff of the jobs the router adds. */
   jobOptions: JobsOptions;
   log: Logger;
@@ -148,6 +151,7 @@ async function handTo(
       { ...onHost, routing },
       { ...deps.jobOptions, jobId: jobIdFor(data.batchId, data.rowKey) },
     );
+  deps.metrics?.rowsRouted.inc({ provider });
   deps.log.debug({ row: data.rowKey, provider }, 'row routed');
   return { status: 'routed', provider };
 }
@@ -236,6 +240,16 @@ export interface RouteBack {
   routeQueue: Queue;
   jobOptions: JobsOptions;
   rowHosts: RowHosts;
+  /** Counts the rows moved, by host and reason. */
+  metrics?: Metrics;
+}
+
+/** The kind of reason a row left a host, as a metric label. */
+function movedReasonKind(reason: string): string {
+  if (/not started/.test(reason)) return 'not_started';
+  if (/^rate limited/.test(reason)) return 'rate_limited';
+  if (/^host unavailable/.test(reason)) return 'unavailable';
+  return 'account';
 }
 
 /**
@@ -255,7 +269,8 @@ export async function sendBackToRoute(
   const remaining = routing.candidates.filter((name) => !tried.some((host) => host.provider === name));
   if (remaining.length === 0) return false;
   // Given up by this host now, or by it before a crash (then the route job may be missing: added below).
-  await back.rowHosts.move(data.batchId, data.rowKey, left.provider, ROUTE_HOLDER);
+  if (await back.rowHosts.move(data.batchId, data.rowKey, left.provider, ROUTE_HOLDER))
+    back.metrics?.rowsMoved.inc({ provider: left.provider, reason: movedReasonKind(left.reason) });
   if ((await back.rowHosts.holder(data.batchId, data.rowKey)) !== ROUTE_HOLDER) return true;
   const {
     providerRequest: _request,

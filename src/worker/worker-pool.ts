@@ -125,11 +125,11 @@ async function sweepPausedQueues(
   deps: Omit<ProcessorDependencies, 'shutdownSignal'>,
   providers: readonly ProviderName[],
 ): Promise<void> {
-  if (deps.routeBack === undefined) return;
   for (const provider of providers) {
     try {
       const reason = await deps.health.pauseReason(provider);
-      if (reason !== undefined)
+      deps.metrics.hostSetAside.set({ provider }, reason === undefined ? 0 : 1);
+      if (reason !== undefined && deps.routeBack !== undefined)
         await evacuateRoutedRows(deps.queueFor(provider), deps.routeBack, provider, reason);
     } catch (error) {
       deps.log.warn({ provider, reason: (error as Error).message }, 'could not sweep a paused queue');
@@ -164,6 +164,7 @@ function processorDependencies(
       routeQueue: made.routeQueue,
       jobOptions: rowJobOptions({ attempts: config.attempts, backoffDelayMs: config.backoffDelayMs }),
       rowHosts: new RowHosts(options.redis, config.queuePrefix),
+      metrics: made.metrics,
     },
     timingFor: (name) => config.providers[name],
     maxOutputBytes: config.maxOutputBytes,
@@ -206,6 +207,7 @@ function routerWorker(
       requestsPerMinute: config.providers[name].requestsPerMinute,
     }),
     jobOptions: deps.routeBack!.jobOptions,
+    metrics: deps.metrics,
     log: deps.log.child({ component: 'router' }),
   });
   const worker = new Worker<ImageJobData, RouteResult>(ROUTE_QUEUE_NAME, router, {

@@ -86,4 +86,63 @@ describe('metrics', () => {
       redis.disconnect();
     }
   });
+
+  it('routing: rows handed to each host, rows moved off a host and why, and the host set aside', async () => {
+    const environment = {
+      REDIS_URL: redisUrl(),
+      IMAGE_BATCH_QUEUE_PREFIX: prefix,
+      LOG_LEVEL: 'silent',
+      ...simulatorEnvironment(simulator.url, 'k'),
+    };
+    const manifest = await writeManifest(
+      await manifestFolder(),
+      'metrics-routed.jsonl',
+      Array.from({ length: 4 }, (_, index) =>
+        jsonLine({
+          id: `m${index}`,
+          prompt: `routed metrics ${index}`,
+          quality: 'low',
+          provider: ['openai', 'fal'],
+        }),
+      ),
+    );
+    const out = await temporaryDirectory();
+    const enqueued = await runCliInProcess(
+      ['enqueue', manifest, '--out', out, '--batch', 'routed'],
+      environment,
+    );
+    expect(enqueued.exitCode).toBe(0);
+    simulator.injectFaults([{ provider: 'openai', status: 401, times: 100 }]);
+    const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    const store = new BatchStore(redis, prefix);
+    const pool = startWorkerPool({
+      config: loadConfig(environment),
+      redis,
+      store,
+      providers: ['openai', 'fal'],
+      log: pino({ level: process.env.TEST_LOG ?? 'silent' }),
+      metricsPort: 0,
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      let text = '';
+      // The set-aside gauge is refreshed by the pool's sweep of paused queues (every 5 s).
+      do text = await (await fetch((await pool.metricsUrl())!)).text();
+      while (
+        !(
+          /image_batch_rows_routed_total\{provider="fal"\} 4/.test(text) &&
+          /image_batch_host_set_aside\{provider="openai"\} 1/.test(text)
+        ) &&
+        Date.now() < deadline &&
+        (await new Promise((resolve) => setTimeout(resolve, 200))) === undefined
+      );
+      expect(text).toMatch(/image_batch_rows_routed_total\{provider="fal"\} 4/);
+      expect(text).toMatch(/image_batch_rows_moved_total\{provider="openai",reason="account"\} [1-4]/);
+      expect(text).toMatch(/image_batch_host_set_aside\{provider="openai"\} 1/);
+    } finally {
+      simulator.clearFaults();
+      await pool.close();
+      redis.disconnect();
+    }
+  });
 });

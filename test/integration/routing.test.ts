@@ -71,6 +71,16 @@ describe('routing rows over several hosts', () => {
     // fal made each row once; OpenAI billed nothing (401s).
     expect(sent('fal')).toBe(5);
     expect(new Set(lines.map((line) => line.row_key)).size).toBe(5);
+    // status names each host's part, and the host set aside with why.
+    const status = await runCliInProcess(['status', 'revoked'], suite.environment());
+    expect(status.stdout).toMatch(/fal\s+5 routed\s+5 images/);
+    expect(status.stdout).toMatch(
+      /openai\s+\d+ routed\s+0 images.*set aside: paused for its account — authentication failed/,
+    );
+    const json = JSON.parse(
+      (await runCliInProcess(['status', 'revoked', '--json'], suite.environment())).stdout,
+    ) as { hosts: Array<{ provider: string; routedRows: number; setAside?: string }> };
+    expect(json.hosts.find((host) => host.provider === 'fal')).toMatchObject({ routedRows: 5 });
   });
 
   it('rejects a row no candidate can make, naming each host and why', async () => {
