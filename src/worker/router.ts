@@ -5,13 +5,14 @@
  *
  * - `cheapest`: the cheapest candidate (priced now: the row's size plan, served prices, pricing-file overrides) that is
  *   healthy and not backed up; the next cheapest only when it is not.
- * - `fastest`: the healthy candidate furthest behind its share of the batch's rows (rows handed to it for its rate
+ * - `fastest`: the healthy candidate where the row would start first (its waiting and running rows over its rate
  *   limit), so the rows spread in proportion to the hosts' rate limits and the batch runs at their summed rate.
  *
  * `--max-premium` bounds either: a host dearer than the row's cheapest candidate by more than that is not used.
  *
  * A host is left out while its queue is paused for its account, throttled (a 429's Retry-After, an open circuit
- * breaker) or holds as many waiting rows as it runs at once (it cannot start one soon). The choice is saved in the
+ * breaker) or backed up: more rows wait on it than it runs at once and than it starts in {@link START_SOON_MS} at its
+ * rate limit (it cannot start one soon). The choice is saved in the
  * routing job before the row is added to that host's queue (with the row's one job id), so a router killed in between
  * hands the row to the same host when the job is recovered: a row is in flight on at most one host. A row a host
  * certainly did not bill (refused before sending, 401/402/403, 429) comes back here from the settlement step with that
@@ -34,6 +35,12 @@ import type { Metrics } from '../shared/metrics.js';
 
 /** How long a row no host can start now waits before it is looked at again, ms. */
 export const ROUTE_RETRY_MS = 1000;
+
+/**
+ * "Soon": a host whose waiting rows it starts within this long (at its rate limit) can take another; the cheapest host
+ * is passed over only when it cannot, ms.
+ */
+export const START_SOON_MS = 10_000;
 
 /** What the router needs. */
 export interface RouterDependencies {
@@ -72,6 +79,8 @@ interface PricedCandidate {
   usd: number;
   /** Whether it can start the row soon. */
   open: boolean;
+  /** How long the row would wait there now, s (`hostLoad`). */
+  waitS: number;
 }
 
 /** The job data of `data` on `provider`: its size plan and served price made for that host. */
@@ -173,19 +182,38 @@ async function openCandidates(
     const onHost = dataOnHost(data, provider, adapter);
     const quote = quoteRequest(catalogue, provider, onHost, adapter.defaultQuality);
     const usd = quote.unpriced === true ? Number.POSITIVE_INFINITY : quote.usd;
-    priced.push({ provider, data: onHost, usd, open: await canStartSoon(deps, provider) });
+    priced.push({ provider, data: onHost, usd, ...(await hostLoad(deps, provider)) });
   }
   return priced;
 }
 
-/** Whether `provider` can start a row soon: not paused for its account, not throttled, not backed up. */
-async function canStartSoon(deps: RouterDependencies, provider: ProviderName): Promise<boolean> {
-  if ((await deps.health.pauseReason(provider)) !== undefined) return false;
+/**
+ * A host's capacity in rows a second: its rate limit, or — without one — its concurrency at a second a request (a
+ * guess that only weighs hosts without a limit against each other).
+ */
+function rowsPerSecond(deps: RouterDependencies, provider: ProviderName): number {
+  const { requestsPerMinute, concurrency } = deps.capacityOf(provider);
+  return requestsPerMinute > 0 ? requestsPerMinute / 60 : Math.max(1, concurrency);
+}
+
+/**
+ * How loaded `provider` is now: whether it can start a row soon — not paused for its account, not throttled, and
+ * the rows waiting on it fewer than it runs at once or than it starts in {@link START_SOON_MS} at its rate limit —
+ * and how long a row handed to it now would wait, s (its waiting and running rows over its capacity).
+ */
+async function hostLoad(
+  deps: RouterDependencies,
+  provider: ProviderName,
+): Promise<{ open: boolean; waitS: number }> {
   const queue = deps.queueFor(provider);
-  if ((await queue.getRateLimitTtl()) > ROUTE_RETRY_MS) return false;
-  const counts = await queue.getJobCounts('waiting', 'prioritized');
+  const counts = await queue.getJobCounts('waiting', 'prioritized', 'active');
   const waiting = (counts.waiting ?? 0) + (counts.prioritized ?? 0);
-  return waiting < Math.max(1, deps.capacityOf(provider).concurrency);
+  const perSecond = rowsPerSecond(deps, provider);
+  const waitS = (waiting + (counts.active ?? 0) + 1) / perSecond;
+  if ((await deps.health.pauseReason(provider)) !== undefined) return { open: false, waitS };
+  if ((await queue.getRateLimitTtl()) > ROUTE_RETRY_MS) return { open: false, waitS };
+  const backlog = Math.max(1, deps.capacityOf(provider).concurrency, (perSecond * START_SOON_MS) / 1000);
+  return { open: waiting < backlog, waitS };
 }
 
 /**
@@ -202,9 +230,10 @@ function withinPremium(routing: RowRouting, priced: readonly PricedCandidate[]):
 
 /**
  * The candidate the policy picks among the open ones, or undefined when none is open. `cheapest`: the lowest price.
- * `fastest`: the host furthest behind its share — fewest rows handed to it in this batch for its capacity
- * (requests per minute), the cheaper on a tie — so the batch's rows spread over the hosts in proportion to their
- * rate limits, across every router process (the counts are in Redis).
+ * `fastest`: the host where the row would start first — its waiting and running rows over its capacity — so rows
+ * spread over the hosts in proportion to their rate limits and a host back from an outage takes its part at once; on
+ * a tie, the one furthest behind its share of the batch's rows (rows handed to it for its capacity, counted in Redis
+ * across every router), then the cheaper.
  */
 function choose(
   deps: RouterDependencies,
@@ -214,10 +243,9 @@ function choose(
 ): PricedCandidate | undefined {
   if (open.length === 0) return undefined;
   if (routing.policy === 'cheapest') return [...open].sort((a, b) => a.usd - b.usd)[0];
-  const load = (candidate: PricedCandidate) =>
-    ((handed[candidate.provider] ?? 0) + 1) /
-    Math.max(1, deps.capacityOf(candidate.provider).requestsPerMinute);
-  return [...open].sort((a, b) => load(a) - load(b) || a.usd - b.usd)[0];
+  const share = (candidate: PricedCandidate) =>
+    ((handed[candidate.provider] ?? 0) + 1) / rowsPerSecond(deps, candidate.provider);
+  return [...open].sort((a, b) => a.waitS - b.waitS || share(a) - share(b) || a.usd - b.usd)[0];
 }
 
 /** Every candidate host has been left: the row fails, its line saying why each was. */
