@@ -9,7 +9,7 @@
  * afterwards (never a flush: the Redis may be shared).
  *
  * Flags: --quick (smaller sizes, one run each: to try the suite, not to quote), --only <name,...> (ingest, dispatch,
- * latency, rate, large, batch-api, scale).
+ * latency, rate, large, batch-api, scale, routing).
  */
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -22,6 +22,7 @@ import { ingest } from './ingest.js';
 import { dispatch, largeOutputs, latencyHiding, rateAdherence } from './worker-benchmarks.js';
 import { withSimulator } from './worker-runs.js';
 import { batchApiOutputs } from './batch-api.js';
+import { routingCost, routingThroughput } from './routing.js';
 
 function machine(): string[] {
   const cpus = os.cpus();
@@ -90,6 +91,10 @@ async function main(): Promise<void> {
     if (selected('large')) await withSimulator((simulator) => largeOutputs(redis, simulator));
     if (selected('batch-api')) await batchApiOutputs(redis);
     if (selected('scale')) await scaleRun(redis);
+    if (selected('routing')) {
+      await routingThroughput(redis);
+      await routingCost(redis);
+    }
     await rate;
   } finally {
     redis.disconnect();

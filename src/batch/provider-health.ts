@@ -53,6 +53,11 @@ export class ProviderHealth {
     return this.breaker.openMs * 2 ** Math.min(opens - 1, 4);
   }
 
+  /** Whether the breaker has opened since the provider's last successful call (it is failing: probe it one row at a time). */
+  async failing(provider: ProviderName): Promise<boolean> {
+    return Number((await this.redis.get(this.key(provider, 'opens'))) ?? 0) > 0;
+  }
+
   /** Note that the provider asked us to wait `ms` (a 429's Retry-After), for every worker to see. */
   async noteRetryAfter(provider: ProviderName, ms: number): Promise<void> {
     await this.redis.set(this.key(provider, 'retry-after'), '1', 'PX', Math.max(1, Math.ceil(ms)));

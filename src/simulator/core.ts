@@ -182,10 +182,13 @@ export class SimulatorCore {
     const perMinute = this.rateLimitOf(provider);
     const bucket = this.buckets.get(provider);
     if (perMinute === undefined || bucket === undefined) return {};
-    const resetMs = Math.max(0, Math.ceil(((1 - (bucket.tokens % 1)) * 60_000) / perMinute));
+    // As of now (the answer may leave well after the request took its token).
+    const capacity = Math.max(1, perMinute / 60);
+    const tokens = Math.min(capacity, bucket.tokens + ((Date.now() - bucket.at) * perMinute) / 60_000);
+    const resetMs = Math.max(0, Math.ceil(((1 - (tokens % 1)) * 60_000) / perMinute));
     return {
       'x-ratelimit-limit-requests': String(perMinute),
-      'x-ratelimit-remaining-requests': String(Math.floor(bucket.tokens)),
+      'x-ratelimit-remaining-requests': String(Math.floor(tokens)),
       'x-ratelimit-reset-requests': `${resetMs}ms`,
     };
   }

@@ -11,8 +11,8 @@
  * `--max-premium` bounds either: a host dearer than the row's cheapest candidate by more than that is not used.
  *
  * A host is left out while its queue is paused for its account, throttled (a 429's Retry-After, an open circuit
- * breaker) or backed up: more rows wait on it than it runs at once and than it starts in {@link START_SOON_MS} at its
- * rate limit (it cannot start one soon). The choice is saved in the
+ * breaker) or backed up: more rows wait on it than it starts in {@link START_SOON_MS} at its rate limit (it cannot
+ * start one soon). The choice is saved in the
  * routing job before the row is added to that host's queue (with the row's one job id), so a router killed in between
  * hands the row to the same host when the job is recovered: a row is in flight on at most one host. A row a host
  * certainly did not bill (refused before sending, 401/402/403, 429) comes back here from the settlement step with that
@@ -32,6 +32,7 @@ import type { ImageJobData, RowRouting } from '../shared/job-definitions.js';
 import { jobIdFor, routeJobIdFor } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
+import { HostLoads } from './host-loads.js';
 
 /** How long a row no host can start now waits before it is looked at again, ms. */
 export const ROUTE_RETRY_MS = 1000;
@@ -99,13 +100,14 @@ export function createRouter(deps: RouterDependencies) {
   // `fastest` reads each host's rows so far, then hands one more to the furthest behind: one choice at a time in this
   // process, so concurrent routing jobs do not all read the same counts and pick the same host.
   let fastestChoices: Promise<unknown> = Promise.resolve();
+  const loads = new HostLoads(deps);
   return async function routeRow(job: Job<ImageJobData>, token?: string): Promise<RouteResult> {
     const routing = job.data.routing;
     if (routing === undefined) throw new Error(`routing job ${job.id} carries no routing`);
     // Chosen before a crash: hand the row to that same host (the add is a no-op if it got there).
     if (routing.assigned !== undefined) return handTo(deps, job, routing.assigned);
-    if (routing.policy !== 'fastest') return chooseAndHand(deps, job, token);
-    const turn = fastestChoices.then(() => chooseAndHand(deps, job, token));
+    if (routing.policy !== 'fastest') return chooseAndHand(deps, loads, job, token);
+    const turn = fastestChoices.then(() => chooseAndHand(deps, loads, job, token));
     fastestChoices = turn.catch(() => undefined);
     return turn;
   };
@@ -114,6 +116,7 @@ export function createRouter(deps: RouterDependencies) {
 /** Choose the row's host by its policy and hand it over; no candidate open: look again in {@link ROUTE_RETRY_MS}. */
 async function chooseAndHand(
   deps: RouterDependencies,
+  loads: HostLoads,
   job: Job<ImageJobData>,
   token: string | undefined,
 ): Promise<RouteResult> {
@@ -121,7 +124,7 @@ async function chooseAndHand(
   const routing = data.routing!;
   const left = routing.candidates.filter((name) => !routing.tried.some((tried) => tried.provider === name));
   if (left.length === 0) return failWithoutHost(deps, data);
-  const open = await openCandidates(deps, data, left);
+  const open = await openCandidates(deps, loads, data, left);
   const eligible = withinPremium(routing, open);
   const handed = routing.policy === 'fastest' ? await deps.rowHosts.handedPerHost(data.batchId) : {};
   const chosen = choose(deps, routing, eligible, handed);
@@ -130,6 +133,7 @@ async function chooseAndHand(
     throw new DelayedError('no candidate host can start the row now');
   }
   await job.updateData({ ...chosen.data, routing: { ...routing, assigned: chosen.provider } });
+  loads.handed(chosen.provider);
   return handTo(deps, job, chosen.provider);
 }
 
@@ -171,6 +175,7 @@ async function handTo(
  */
 async function openCandidates(
   deps: RouterDependencies,
+  loads: HostLoads,
   data: ImageJobData,
   left: readonly ProviderName[],
 ): Promise<PricedCandidate[]> {
@@ -182,7 +187,7 @@ async function openCandidates(
     const onHost = dataOnHost(data, provider, adapter);
     const quote = quoteRequest(catalogue, provider, onHost, adapter.defaultQuality);
     const usd = quote.unpriced === true ? Number.POSITIVE_INFINITY : quote.usd;
-    priced.push({ provider, data: onHost, usd, ...(await hostLoad(deps, provider)) });
+    priced.push({ provider, data: onHost, usd, ...(await hostLoad(deps, loads, provider)) });
   }
   return priced;
 }
@@ -198,21 +203,25 @@ function rowsPerSecond(deps: RouterDependencies, provider: ProviderName): number
 
 /**
  * How loaded `provider` is now: whether it can start a row soon — not paused for its account, not throttled, and
- * the rows waiting on it fewer than it runs at once or than it starts in {@link START_SOON_MS} at its rate limit —
+ * the rows waiting on it fewer than it starts in {@link START_SOON_MS} at its capacity (at least one) —
  * and how long a row handed to it now would wait, s (its waiting and running rows over its capacity).
  */
 async function hostLoad(
   deps: RouterDependencies,
+  loads: HostLoads,
   provider: ProviderName,
 ): Promise<{ open: boolean; waitS: number }> {
-  const queue = deps.queueFor(provider);
-  const counts = await queue.getJobCounts('waiting', 'prioritized', 'active');
-  const waiting = (counts.waiting ?? 0) + (counts.prioritized ?? 0);
+  const { waiting, active, paused, rateLimitTtlMs, failing } = await loads.of(provider);
   const perSecond = rowsPerSecond(deps, provider);
-  const waitS = (waiting + (counts.active ?? 0) + 1) / perSecond;
-  if ((await deps.health.pauseReason(provider)) !== undefined) return { open: false, waitS };
-  if ((await queue.getRateLimitTtl()) > ROUTE_RETRY_MS) return { open: false, waitS };
-  const backlog = Math.max(1, deps.capacityOf(provider).concurrency, (perSecond * START_SOON_MS) / 1000);
+  const waitS = (waiting + active + 1) / perSecond;
+  // The queue's limiter holds it back between two requests at its pace (a second at 60 a minute): only a longer hold
+  // (a Retry-After, an open circuit breaker) makes it throttled.
+  const paceMs = 60_000 / Math.max(1, deps.capacityOf(provider).requestsPerMinute);
+  if (paused || rateLimitTtlMs > Math.max(ROUTE_RETRY_MS, 2 * paceMs)) return { open: false, waitS };
+  // A failing host (its breaker opened since its last success) gets one row at a time, its probe: rows handed to it
+  // now would only wait there, or leave it again when the probe fails.
+  if (failing) return { open: waiting + active === 0, waitS };
+  const backlog = Math.max(1, (perSecond * START_SOON_MS) / 1000);
   return { open: waiting < backlog, waitS };
 }
 
