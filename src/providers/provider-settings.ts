@@ -34,6 +34,10 @@ export function commonSettingsShape(defaults: ProviderDefaults) {
     concurrency: positiveInteger(defaults.concurrency),
     /** Requests per minute across all workers (BullMQ limiter on the provider's queue); 0: no limit of ours. */
     requestsPerMinute: nonNegativeInteger(defaults.requestsPerMinute),
+    /** Images per minute across all workers (a row of n images counts n; worker/host-capacity.ts); 0: none of ours. */
+    imagesPerMinute: nonNegativeInteger(0),
+    /** Tokens per minute across all workers, as OpenAI counts them (worker/host-capacity.ts); 0: none of ours. */
+    tokensPerMinute: nonNegativeInteger(0),
     /** Deadline of one provider call, in ms (connect, headers and body each). */
     timeoutMs: positiveInteger(defaults.timeoutMs ?? 180_000),
     /** Wait between two status polls of an async request, in ms. */
@@ -55,6 +59,8 @@ export function commonVariables(prefix: string, keyVariable: string, baseUrlVari
     baseUrl: baseUrlVariable,
     concurrency: `${prefix}_CONCURRENCY`,
     requestsPerMinute: `${prefix}_REQUESTS_PER_MINUTE`,
+    imagesPerMinute: `${prefix}_IMAGES_PER_MINUTE`,
+    tokensPerMinute: `${prefix}_TOKENS_PER_MINUTE`,
     timeoutMs: `${prefix}_TIMEOUT_MS`,
     pollIntervalMs: `${prefix}_POLL_INTERVAL_MS`,
     pollsPerMinute: `${prefix}_POLLS_PER_MINUTE`,

@@ -36,6 +36,18 @@ export interface ProviderResponse {
   usage?: TokenUsage;
   /** Pause before the next request, ms, when the provider says its quota is (nearly) used (rate-limit headers). */
   throttleMs?: number;
+  /** The limits the host announced with the answer (its rate-limit headers), per minute. */
+  announcedLimits?: AnnouncedLimits;
+}
+
+/**
+ * Limits a host announces per minute in its rate-limit headers (OpenAI `x-ratelimit-limit-requests` and
+ * `x-ratelimit-limit-tokens`, providers.md §1).
+ */
+export interface AnnouncedLimits {
+  requestsPerMinute?: number;
+  tokensPerMinute?: number;
+  imagesPerMinute?: number;
 }
 
 /**

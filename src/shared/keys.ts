@@ -160,7 +160,12 @@ export type ProviderRecord =
    */
   | 'tier-sizes'
   /** Hash: what the host's usage showed of how it bills, e.g. `input-billing` once|per-image (batch/billing-facts.ts). */
-  | 'billing';
+  | 'billing'
+  /** Hashes `tokens`, `at`: the images and tokens a minute buckets of the host (worker/host-capacity.ts). */
+  | 'images-bucket'
+  | 'tokens-bucket'
+  /** Hash: the limits a minute the host announced in its rate-limit headers (`requestsPerMinute`, `tokensPerMinute`). */
+  | 'announced-limits';
 
 /** Records kept per item of a provider: one key each, with its own expiry. */
 export type ProviderItemRecord =

@@ -3,7 +3,7 @@
  * after a crash); a 429's Retry-After may still run for its provider; its batch may be paused, or hold it until its
  * canary is approved (src/batch/canary.ts); its estimate may not fit
  * under the batch's budget cap. All of it is one Lua script (./lua/admit.lua), one round trip per job, which also
- * reserves the estimate when the row is admitted.
+ * reserves the estimate when the row is admitted; then the host's images and tokens a minute (./host-capacity.ts).
  */
 import { batchKeys, providerKey } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
@@ -39,10 +39,17 @@ export type Admission =
 export async function admit(run: JobRun): Promise<Admission> {
   const { data, deps } = run;
   const submits = data.providerRequest === undefined && data.submissionStartedAt === undefined;
-  return admitRequest(deps.redis, deps.queuePrefix, data, run.quote.usd, {
+  const admission = await admitRequest(deps.redis, deps.queuePrefix, data, run.quote.usd, {
     mode: submits ? 'submit' : 'check',
     retryAfterKey: providerKey(deps.queuePrefix, data.provider, 'retry-after'),
   });
+  if (admission.kind !== 'go' || !submits) return admission;
+  // The host's images and tokens a minute (./host-capacity.ts): without room, the row waits, its reservation given
+  // back until it is admitted again.
+  const waitMs = await deps.capacity.take(data.provider, data, deps.capacityLimitsOf(data.provider));
+  if (waitMs === 0) return admission;
+  await deps.store.budget.release(data.batchId, data.rowKey);
+  return { kind: 'wait', ms: waitMs };
 }
 
 /**

@@ -18,6 +18,7 @@ import type { ParkedRequests } from '../batch/parked-requests.js';
 import type { TierSizeRecords } from '../batch/tier-size-book.js';
 import type { PollBudget } from './poll-budget.js';
 import { startDeadlineOf } from './start-deadline.js';
+import type { CapacityLimits, HostCapacity } from './host-capacity.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 
@@ -60,6 +61,10 @@ export interface ProcessorDependencies {
   webhookEndpoint: WebhookEndpoint;
   /** Sizes hosts that take a ratio and a tier delivered (src/batch/tier-size-book.ts): recorded as images arrive. */
   tierSizes: TierSizeRecords;
+  /** Each host's images and tokens a minute, shared by every worker (./host-capacity.ts). */
+  capacity: HostCapacity;
+  /** The configured images and tokens a minute of a provider (0: none). */
+  capacityLimitsOf(provider: ProviderName): CapacityLimits;
   /** Start deadline of a routed row with another candidate left, on hosts with a queue, ms (./start-deadline.ts). */
   startDeadlineMs: number;
   /** Where a routed row a host did not take goes back (./router.ts); absent: rows are not moved. */

@@ -78,6 +78,8 @@ export async function completeRow(
     (Date.now() - submitted) / 1000,
   );
   await deps.health.recordSuccess(data.provider);
+  if (response.announcedLimits !== undefined)
+    await deps.capacity.learn(data.provider, response.announcedLimits).catch(() => undefined);
   if (response.throttleMs !== undefined && response.throttleMs > 0) {
     log.info(
       { delayMs: response.throttleMs },

@@ -26,6 +26,7 @@ import { providerBackoffStrategy } from './backoff.js';
 import { closeWorkers, recordUnhandledFailure, serveMetrics } from './worker-support.js';
 import { createProcessor, type ImageJobResult, type ProcessorDependencies } from './processor.js';
 import { evacuateRoutedRows } from './settlement.js';
+import { HostCapacity } from './host-capacity.js';
 import { BatchFacts } from './job-run.js';
 import { createRouter, type RouteResult } from './router.js';
 import { rowJobOptions } from '../batch/queues.js';
@@ -170,6 +171,11 @@ function processorDependencies(
     maxOutputBytes: config.maxOutputBytes,
     lockDurationMs: config.lockDurationMs,
     startDeadlineMs: config.startDeadlineMs,
+    capacity: new HostCapacity(options.redis, config.queuePrefix),
+    capacityLimitsOf: (name) => ({
+      imagesPerMinute: config.providers[name].imagesPerMinute,
+      tokensPerMinute: config.providers[name].tokensPerMinute,
+    }),
     metrics: made.metrics,
     budgetRecheckMs: config.budgetRecheckMs,
     pollBudget: new PollBudget(

@@ -91,6 +91,33 @@ describe('rate limits', () => {
     expect(row.lost).toBe(0);
     expect(row.earlyRequests).toBe(0);
   }, 300_000);
+
+  it('images a minute: rows of 4 images are spaced by the images they make, across two workers', async () => {
+    const { row } = await runScenario({
+      name: 'images per minute',
+      rows: Array.from({ length: 5 }, (_, index) => ({
+        id: `r${index}`,
+        provider: 'openai',
+        prompt: `images per minute #${index}`,
+        quality: 'low',
+        num_images: 4,
+      })),
+      simulator,
+      redisUrl: redisUrl(),
+      workers: 2,
+      environment: { OPENAI_IMAGES_PER_MINUTE: '120', OPENAI_CONCURRENCY: '8' },
+      timeoutMs: 60_000,
+    });
+    expect(row.completed).toBe(5);
+    // 120 images a minute is 2 a second: each row of 4 waits for 4 to be there, about 2 s after the one before.
+    const times = simulator.recordedRequests
+      .filter((request) => request.prompt.startsWith('images per minute'))
+      .map((request) => request.at)
+      .sort((a, b) => a - b);
+    expect(times).toHaveLength(5);
+    for (let index = 1; index < times.length; index += 1)
+      expect(times[index]! - times[index - 1]!).toBeGreaterThanOrEqual(1500);
+  }, 90_000);
 });
 
 afterAll(killSpawnedProcesses);

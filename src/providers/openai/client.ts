@@ -17,7 +17,13 @@ import { recordOf, type ProviderCheck } from '../check.js';
 import { ProviderClient } from '../client-base.js';
 import type { HttpResponse } from '../http.js';
 import { sniffImageType } from '../image-inputs.js';
-import type { CallContext, PollResult, ProviderResponse, SubmitResult } from '../provider.js';
+import type {
+  AnnouncedLimits,
+  CallContext,
+  PollResult,
+  ProviderResponse,
+  SubmitResult,
+} from '../provider.js';
 import { fetchUserUrl } from '../url-guard.js';
 import { OPENAI_DEFAULT_MODEL, OPENAI_MODELS } from './capabilities.js';
 import { toOpenAIMask } from './mask.js';
@@ -212,6 +218,8 @@ export class OpenAIProvider extends ProviderClient<OpenAISettings> {
     };
     if (requestId !== undefined) result.requestId = requestId;
     if (answer.usage !== undefined) result.usage = answer.usage;
+    const announced = announcedLimitsOf(response.headers);
+    if (announced !== undefined) result.announcedLimits = announced;
     // The last request of the window: slow down before the 429 (x-ratelimit-* headers, providers.md §1).
     if (response.headers['x-ratelimit-remaining-requests'] === '0') {
       result.throttleMs = parseResetDuration(response.headers['x-ratelimit-reset-requests']) ?? 1000;
@@ -266,4 +274,17 @@ export class OpenAIProvider extends ProviderClient<OpenAISettings> {
       shouldRetry,
     });
   }
+}
+
+/**
+ * The limits OpenAI announces: `x-ratelimit-limit-requests` and `x-ratelimit-limit-tokens`, per minute for the Images
+ * API (providers.md §1; an images-a-minute header is unconfirmed, so none is read). Undefined when it sent neither.
+ */
+function announcedLimitsOf(headers: Record<string, string | undefined>): AnnouncedLimits | undefined {
+  const limits: AnnouncedLimits = {};
+  const requests = Number(headers['x-ratelimit-limit-requests']);
+  const tokens = Number(headers['x-ratelimit-limit-tokens']);
+  if (Number.isInteger(requests) && requests > 0) limits.requestsPerMinute = requests;
+  if (Number.isInteger(tokens) && tokens > 0) limits.tokensPerMinute = tokens;
+  return Object.keys(limits).length === 0 ? undefined : limits;
 }

@@ -3,7 +3,8 @@
  * time ends 504 with `X-Fal-Request-Timeout-Type: user`) and Replicate's `Cancel-After` (a prediction not started by
  * it ends `aborted`, not charged). A request the host never started is `NotStartedError`; one that started in time
  * is followed to its images. And the worker's own keeping of the deadline: a request still queued past it is
- * cancelled before it runs.
+ * cancelled before it runs. Also: each simulated host's own conditions (outage, credit), and the limits a host
+ * announces in its rate-limit headers.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ImageProvider, PendingRequest } from '../../src/providers/provider.js';
@@ -124,6 +125,19 @@ describe('host conditions of the simulator', () => {
       providers.oxen.submit(generate({ prompt: 'unpaid', quality: 'low' }), context()),
     ).rejects.toMatchObject({
       code: 'insufficient_credit',
+    });
+  });
+});
+
+describe('limits a host announces', () => {
+  it('OpenAI: x-ratelimit-limit-requests is read as the requests a minute it allows', async () => {
+    simulator.setHostConditions('openai', { rateLimitPerMinute: 600 });
+    const result = await providers.openai.submit(
+      generate({ prompt: 'announced', quality: 'low' }),
+      context(),
+    );
+    expect(result.kind === 'completed' && result.response.announcedLimits).toEqual({
+      requestsPerMinute: 600,
     });
   });
 });
