@@ -161,7 +161,8 @@ export type ProviderRecord =
   | 'tier-sizes'
   /** Hash: what the host's usage showed of how it bills, e.g. `input-billing` once|per-image (batch/billing-facts.ts). */
   | 'billing'
-  /** Hashes `tokens`, `at`: the images and tokens a minute buckets of the host (worker/host-capacity.ts). */
+  /** Hashes `tokens`, `at`: the requests, images and tokens a minute buckets of the host (worker/host-capacity.ts). */
+  | 'requests-bucket'
   | 'images-bucket'
   | 'tokens-bucket'
   /** Hash: the limits a minute the host announced in its rate-limit headers (`requestsPerMinute`, `tokensPerMinute`). */

@@ -1,7 +1,7 @@
 /**
- * Capacity of each host in what it counts besides requests (issue 25): images a minute (a row of `num_images: 4` is 4)
- * and tokens a minute, shared by every worker on every machine through Redis (./lua/take-capacity.lua; the request
- * rate stays BullMQ's limiter on the host's queue). Limits are configured (`<HOST>_IMAGES_PER_MINUTE`,
+ * Capacity of each host in what it counts (issue 25): images a minute (a row of `num_images: 4` is 4) and tokens a
+ * minute, shared by every worker on every machine through Redis (./lua/take-capacity.lua); requests a minute stay
+ * BullMQ's limiter on the host's queue at the configured rate, and a lower rate the host announces is a bucket here. Limits are configured (`<HOST>_IMAGES_PER_MINUTE`,
  * `<HOST>_TOKENS_PER_MINUTE`), and learned where a host announces its own in rate-limit headers (OpenAI:
  * `x-ratelimit-limit-requests` and `-tokens`, providers.md §1; no host is known to announce images): the lower of the
  * two holds.
@@ -16,11 +16,15 @@ import { LuaCommands } from '../shared/lua-commands.js';
 import { parseResolution } from '../shared/resolution.js';
 
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
-  take: { file: 'take-capacity.lua', numberOfKeys: 2 },
+  take: { file: 'take-capacity.lua', numberOfKeys: 3 },
 });
 
-/** A host's limits in images and tokens a minute; 0: none. */
+/**
+ * A host's configured limits a minute; 0: none. Requests are paced by the queue's limiter at the configured rate; the
+ * requests bucket here holds only a lower rate the host announced.
+ */
 export interface CapacityLimits {
+  requestsPerMinute: number;
   imagesPerMinute: number;
   tokensPerMinute: number;
 }
@@ -54,15 +58,22 @@ export class HostCapacity {
    */
   async take(provider: ProviderName, request: ImageRequest, limits: CapacityLimits): Promise<number> {
     const announced = await this.announced(provider);
+    const requests = effectiveRequestsPerMinute(limits.requestsPerMinute, announced.requestsPerMinute);
+    // The queue's limiter paces the configured rate: a bucket only for a lower one the host announced.
+    const requestBucket =
+      requests < limits.requestsPerMinute || limits.requestsPerMinute === 0 ? requests : 0;
     const images = lowerOf(limits.imagesPerMinute, announced.imagesPerMinute);
     const tokens = lowerOf(limits.tokensPerMinute, announced.tokensPerMinute);
-    if (images === 0 && tokens === 0) return 0;
+    if (requestBucket === 0 && images === 0 && tokens === 0) return 0;
     return Number(
       await SCRIPTS.run(
         this.redis,
         'take',
+        providerKey(this.prefix, provider, 'requests-bucket'),
         providerKey(this.prefix, provider, 'images-bucket'),
         providerKey(this.prefix, provider, 'tokens-bucket'),
+        '1',
+        String(requestBucket),
         String(request.numImages),
         String(images),
         String(tokens === 0 ? 0 : rowTokens(request)),
@@ -88,6 +99,14 @@ export class HostCapacity {
     const stored = await this.redis.hgetall(providerKey(this.prefix, provider, 'announced-limits'));
     return Object.fromEntries(Object.entries(stored).map(([name, value]) => [name, Number(value)]));
   }
+}
+
+/**
+ * The requests a minute that hold for a host: the lower of its configured rate (0: none) and the one it announced
+ * (undefined: none); 0 when neither.
+ */
+export function effectiveRequestsPerMinute(configured: number, announced: number | undefined): number {
+  return lowerOf(configured, announced);
 }
 
 /** The lower of a configured limit (0: none) and an announced one (undefined: none); 0 when neither. */

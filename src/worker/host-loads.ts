@@ -7,6 +7,7 @@
 import type { Queue } from 'bullmq';
 import type { ProviderHealth } from '../batch/provider-health.js';
 import type { ProviderName } from '../shared/config.js';
+import type { HostCapacity } from './host-capacity.js';
 
 /** How old a host's load may be before it is read again, ms. */
 export const HOST_LOAD_MAX_AGE_MS = 250;
@@ -23,6 +24,8 @@ export interface HostLoad {
   rateLimitTtlMs: number;
   /** Its circuit breaker opened since its last successful call: it is being probed. */
   failing: boolean;
+  /** The requests a minute it announced in its rate-limit headers, when it did (./host-capacity.ts). */
+  announcedRequestsPerMinute?: number;
 }
 
 /** The loads of the hosts of one router process. */
@@ -30,7 +33,11 @@ export class HostLoads {
   private readonly loads = new Map<ProviderName, { at: number; load: HostLoad }>();
 
   constructor(
-    private readonly source: { queueFor(provider: ProviderName): Queue; health: ProviderHealth },
+    private readonly source: {
+      queueFor(provider: ProviderName): Queue;
+      health: ProviderHealth;
+      capacity?: HostCapacity;
+    },
     private readonly maxAgeMs = HOST_LOAD_MAX_AGE_MS,
   ) {}
 
@@ -39,11 +46,12 @@ export class HostLoads {
     const cached = this.loads.get(provider);
     if (cached !== undefined && Date.now() - cached.at < this.maxAgeMs) return cached.load;
     const queue = this.source.queueFor(provider);
-    const [counts, reason, rateLimitTtlMs, failing] = await Promise.all([
+    const [counts, reason, rateLimitTtlMs, failing, announced] = await Promise.all([
       queue.getJobCounts('waiting', 'prioritized', 'active'),
       this.source.health.pauseReason(provider),
       queue.getRateLimitTtl(),
       this.source.health.failing(provider),
+      this.source.capacity?.announced(provider),
     ]);
     const load: HostLoad = {
       waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0),
@@ -51,6 +59,9 @@ export class HostLoads {
       paused: reason !== undefined,
       rateLimitTtlMs: Math.max(0, rateLimitTtlMs),
       failing,
+      ...(announced?.requestsPerMinute === undefined
+        ? {}
+        : { announcedRequestsPerMinute: announced.requestsPerMinute }),
     };
     this.loads.set(provider, { at: Date.now(), load });
     return load;

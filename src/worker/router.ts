@@ -33,6 +33,7 @@ import { jobIdFor, routeJobIdFor } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import { HostLoads } from './host-loads.js';
+import { effectiveRequestsPerMinute, type HostCapacity } from './host-capacity.js';
 
 /** How long a row no host can start now waits before it is looked at again, ms. */
 export const ROUTE_RETRY_MS = 1000;
@@ -60,6 +61,8 @@ export interface RouterDependencies {
   };
   /** Jobs at once and requests per minute of each host (its capacity). */
   capacityOf(provider: ProviderName): { concurrency: number; requestsPerMinute: number };
+  /** The limits hosts announced (./host-capacity.ts): a lower request rate weighs a host less. */
+  capacity?: HostCapacity;
   /** Counts the rows routed to each host; absent: not counted. */
   metrics?: Metrics;
   /** Attempts and backoff of the jobs the router adds. */
@@ -196,8 +199,9 @@ async function openCandidates(
  * A host's capacity in rows a second: its rate limit, or — without one — its concurrency at a second a request (a
  * guess that only weighs hosts without a limit against each other).
  */
-function rowsPerSecond(deps: RouterDependencies, provider: ProviderName): number {
-  const { requestsPerMinute, concurrency } = deps.capacityOf(provider);
+function rowsPerSecond(deps: RouterDependencies, provider: ProviderName, announced?: number): number {
+  const { requestsPerMinute: configured, concurrency } = deps.capacityOf(provider);
+  const requestsPerMinute = effectiveRequestsPerMinute(configured, announced);
   return requestsPerMinute > 0 ? requestsPerMinute / 60 : Math.max(1, concurrency);
 }
 
@@ -211,8 +215,9 @@ async function hostLoad(
   loads: HostLoads,
   provider: ProviderName,
 ): Promise<{ open: boolean; waitS: number }> {
-  const { waiting, active, paused, rateLimitTtlMs, failing } = await loads.of(provider);
-  const perSecond = rowsPerSecond(deps, provider);
+  const { waiting, active, paused, rateLimitTtlMs, failing, announcedRequestsPerMinute } =
+    await loads.of(provider);
+  const perSecond = rowsPerSecond(deps, provider, announcedRequestsPerMinute);
   const waitS = (waiting + active + 1) / perSecond;
   // The queue's limiter holds it back between two requests at its pace (a second at 60 a minute): only a longer hold
   // (a Retry-After, an open circuit breaker) makes it throttled.

@@ -173,6 +173,7 @@ function processorDependencies(
     startDeadlineMs: config.startDeadlineMs,
     capacity: new HostCapacity(options.redis, config.queuePrefix),
     capacityLimitsOf: (name) => ({
+      requestsPerMinute: config.providers[name].requestsPerMinute,
       imagesPerMinute: config.providers[name].imagesPerMinute,
       tokensPerMinute: config.providers[name].tokensPerMinute,
     }),
@@ -213,6 +214,7 @@ function routerWorker(
       requestsPerMinute: config.providers[name].requestsPerMinute,
     }),
     jobOptions: deps.routeBack!.jobOptions,
+    capacity: deps.capacity,
     metrics: deps.metrics,
     log: deps.log.child({ component: 'router' }),
   });

@@ -28,7 +28,7 @@ const request = (numImages: number): ImageRequest => ({
 describe('host capacity', () => {
   it('counts a row of 4 images as 4: with 6 a minute, the first row goes and the second waits, taking nothing', async () => {
     const capacity = new HostCapacity(redis, prefix);
-    const limits = { imagesPerMinute: 6, tokensPerMinute: 0 };
+    const limits = { requestsPerMinute: 0, imagesPerMinute: 6, tokensPerMinute: 0 };
     expect(await capacity.take('fal', request(4), limits)).toBe(0);
     const waitMs = await capacity.take('fal', request(4), limits);
     // 4 more images at 6 a minute: about 40 s.
@@ -42,11 +42,23 @@ describe('host capacity', () => {
     const tokens = rowTokens(request(1));
     expect(tokens).toBeGreaterThan(190);
     // Configured: room for 100 rows a second; announced by the host: room for one row in a minute.
-    const limits = { imagesPerMinute: 0, tokensPerMinute: tokens * 6000 };
+    const limits = { requestsPerMinute: 6000, imagesPerMinute: 0, tokensPerMinute: tokens * 6000 };
     expect(await capacity.take('openai', request(1), limits)).toBe(0);
     await capacity.learn('openai', { tokensPerMinute: tokens, requestsPerMinute: 5 });
     expect(await capacity.announced('openai')).toEqual({ tokensPerMinute: tokens, requestsPerMinute: 5 });
     expect(await capacity.take('openai', request(1), limits)).toBe(0);
     expect(await capacity.take('openai', request(1), limits)).toBeGreaterThan(10_000);
+  });
+
+  it('a lower request rate the host announced is held (the queue limiter paces only the configured one)', async () => {
+    const capacity = new HostCapacity(redis, prefix);
+    const limits = { requestsPerMinute: 600, imagesPerMinute: 0, tokensPerMinute: 0 };
+    // Nothing announced: the queue's limiter alone paces requests, nothing is taken here.
+    expect(await capacity.take('replicate', request(1), limits)).toBe(0);
+    expect(await capacity.take('replicate', request(1), limits)).toBe(0);
+    await capacity.learn('replicate', { requestsPerMinute: 30 });
+    expect(await capacity.take('replicate', request(1), limits)).toBe(0);
+    // 30 a minute: the next request waits about 2 s.
+    expect(await capacity.take('replicate', request(1), limits)).toBeGreaterThan(1000);
   });
 });
