@@ -193,6 +193,24 @@ describe('dashboard', () => {
     }
   });
 
+  it("shows a batch's hosts: rows routed to each, images and spend, and a host set aside with why", async () => {
+    const { ProviderHealth } = await import('../../src/batch/provider-health.js');
+    const health = new ProviderHealth(redis, prefix, { threshold: 5, openMs: 1000 });
+    await redis.hset(batchKeys(prefix, 'dash').routedTo, 'oxen', '2');
+    await health.setPauseReason('openai', 'authentication failed: OpenAI: Incorrect API key provided.');
+    try {
+      const page = await (await fetch(`${dashboard.url}/batches/dash`)).text();
+      const hosts = page.slice(page.indexOf('<section id="hosts">'));
+      expect(hosts).toMatch(/<td>oxen<\/td><td>2<\/td><td>[1-9]\d*<\/td><td>\$[\d.]+<\/td><td>open<\/td>/);
+      expect(hosts).toContain(
+        '<b>set aside</b>: paused for its account — authentication failed: OpenAI: Incorrect API key provided.',
+      );
+    } finally {
+      await health.clearPauseReason('openai');
+      await redis.hdel(batchKeys(prefix, 'dash').routedTo, 'oxen');
+    }
+  });
+
   it("prices a retry of the failed rows with the batch's own pricing file, as its workers do", async () => {
     const estimate = async () =>
       /id="retry-estimate">([^<]+)</.exec(
