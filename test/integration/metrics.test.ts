@@ -27,14 +27,19 @@ afterAll(async () => {
   await removeTemporaryDirectories();
 });
 
+/** The environment of this file's workers: its prefix, every provider at the simulator. */
+function workerEnvironment(): Record<string, string> {
+  return {
+    REDIS_URL: redisUrl(),
+    IMAGE_BATCH_QUEUE_PREFIX: prefix,
+    LOG_LEVEL: 'silent',
+    ...simulatorEnvironment(simulator.url, 'k'),
+  };
+}
+
 describe('metrics', () => {
   it('a worker serves rows, USD by tier, latency, 429s and job states at /metrics', async () => {
-    const environment = {
-      REDIS_URL: redisUrl(),
-      IMAGE_BATCH_QUEUE_PREFIX: prefix,
-      LOG_LEVEL: 'silent',
-      ...simulatorEnvironment(simulator.url, 'k'),
-    };
+    const environment = workerEnvironment();
     const folder = await manifestFolder();
     const manifest = await writeManifest(folder, 'metrics.jsonl', [
       jsonLine({ id: 'm1', prompt: 'metrics one', resolution: '1024x768' }),
@@ -88,12 +93,7 @@ describe('metrics', () => {
   });
 
   it('routing: rows handed to each host, rows moved off a host and why, and the host set aside', async () => {
-    const environment = {
-      REDIS_URL: redisUrl(),
-      IMAGE_BATCH_QUEUE_PREFIX: prefix,
-      LOG_LEVEL: 'silent',
-      ...simulatorEnvironment(simulator.url, 'k'),
-    };
+    const environment = workerEnvironment();
     const manifest = await writeManifest(
       await manifestFolder(),
       'metrics-routed.jsonl',
