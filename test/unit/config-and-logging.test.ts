@@ -15,6 +15,9 @@ describe('loadConfig', () => {
       baseUrl: 'https://hub.oxen.ai',
       concurrency: 8,
       requestsPerMinute: 300,
+      // No images or tokens a minute of ours unless configured.
+      imagesPerMinute: 0,
+      tokensPerMinute: 0,
       timeoutMs: 180_000,
       pollIntervalMs: 2000,
       pollsPerMinute: 600,
