@@ -17,7 +17,7 @@ export interface BreakerSettings {
 }
 
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
-  recordFailure: { file: 'record-failure.lua', numberOfKeys: 2 },
+  recordFailure: { file: 'record-failure.lua', numberOfKeys: 3 },
 });
 
 /** Health records of every provider under one prefix. */
@@ -34,23 +34,30 @@ export class ProviderHealth {
 
   /** A call succeeded: close the breaker. */
   async recordSuccess(provider: ProviderName): Promise<void> {
-    await this.redis.del(this.key(provider, 'failures'), this.key(provider, 'opens'));
+    await this.redis.del(
+      this.key(provider, 'failures'),
+      this.key(provider, 'opens'),
+      this.key(provider, 'open-until'),
+    );
   }
 
   /**
-   * A call failed in a way that may be an outage (5xx, timeout, network).
-   * @returns the pause in ms when this failure opened the breaker, else undefined.
+   * A call failed in a way that may be an outage (5xx, timeout, network). The breaker opens at the threshold of
+   * consecutive failures; while the provider is failing (opened since its last success) every such failure keeps it
+   * open — one inside the current pause at that pause, one after it (a failed probe) at the next, doubled.
+   * @returns the pause in ms when the breaker is open after this failure, else undefined (still closed).
    */
   async recordFailure(provider: ProviderName): Promise<number | undefined> {
-    const [, opens] = (await SCRIPTS.run(
+    const [, opens, pauseMs] = (await SCRIPTS.run(
       this.redis,
       'recordFailure',
       this.key(provider, 'failures'),
       this.key(provider, 'opens'),
+      this.key(provider, 'open-until'),
       String(this.breaker.threshold),
-    )) as [number, number];
-    if (opens === 0) return undefined;
-    return this.breaker.openMs * 2 ** Math.min(opens - 1, 4);
+      String(this.breaker.openMs),
+    )) as [number, number, number];
+    return opens === 0 ? undefined : Number(pauseMs);
   }
 
   /** Whether the breaker has opened since the provider's last successful call (it is failing: probe it one row at a time). */

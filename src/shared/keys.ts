@@ -142,6 +142,8 @@ export function batchKeys(prefix: string, batchId: string): BatchKeys {
 export type ProviderRecord =
   | 'failures'
   | 'opens'
+  /** Set while the circuit breaker's current pause runs (batch/provider-health.ts). */
+  | 'open-until'
   | 'retry-after'
   | 'paused-reason'
   /** The status-poll token bucket, shared by every worker (worker/poll-budget.ts). */

@@ -8,7 +8,8 @@
  * | authentication failed, or the account is out of credit  | pause the provider's queue for every worker; keep   |
  * |                                                         | the row (resubmit it when its accepted request     |
  * |                                                         | itself failed for want of credit)                   |
- * | an outage-like failure that opened the circuit breaker  | pause the provider's queue; no attempt used         |
+ * | an outage-like failure with the circuit breaker open    | pause the provider's queue; no attempt used (the    |
+ * | (it opened it, or the host is failing since it opened)  | host is down, not the row at fault)                 |
  * | a permanent error (bad request, not found, refusal, …)  | fail at once with the provider's reason             |
  * | a 429                                                   | pause the queue for its Retry-After, no attempt     |
  * |                                                         | used — until the job was throttled too often        |
@@ -54,7 +55,7 @@ export interface AttemptState {
 export interface ErrorSituation {
   /** The provider accepted the request (an async request id was saved) before the error. */
   accepted?: boolean;
-  /** The pause in ms when this failure opened the provider's circuit breaker (see {@link countsTowardBreaker}). */
+  /** The pause in ms when the provider's circuit breaker is open after this failure (see {@link countsTowardBreaker}). */
   breakerOpenMs?: number;
 }
 

@@ -169,4 +169,23 @@ describe('routing under start deadlines and outages', () => {
     for (const line of lines.filter((entry) => entry.provider === 'openai'))
       expect(line.hosts_tried).toEqual([]);
   });
+
+  it('a host down longer than the rows have attempts: with its breaker open, the rows keep them and finish when it is back', async () => {
+    const now = Date.now();
+    suite.simulator().setHostConditions('openai', { outage: { fromMs: now, untilMs: now + 8_000 } });
+    const { row, lines } = await scenario({
+      name: 'outage longer than attempts',
+      rows: rows('long outage', 8, { resolution: '1024x1024', quality: 'low', provider: 'openai' }),
+      environment: {
+        OPENAI_CONCURRENCY: '8',
+        IMAGE_BATCH_ATTEMPTS: '2',
+        IMAGE_BATCH_BREAKER_THRESHOLD: '2',
+        IMAGE_BATCH_BREAKER_OPEN_MS: '1000',
+      },
+      timeoutMs: 60_000,
+    });
+    // Two attempts each, and many more 503s than that: every failure after the breaker opened was the host's.
+    expect(row.completed).toBe(8);
+    expect(lines.every((line) => line.provider === 'openai' && line.status === 'completed')).toBe(true);
+  });
 });
