@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { roundUsd } from '../cost/usd.js';
 import { RESOLUTION_TIERS } from '../cost/resolution-tier.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
-import { batchKeys, providerKey } from '../shared/keys.js';
+import { batchKeys } from '../shared/keys.js';
 import type { ProviderHealth } from './provider-health.js';
 
 /** One host's part in a batch. */
@@ -43,7 +43,7 @@ export async function batchHosts(
       images += counters[`images:${provider}:${tier}`] ?? 0;
       costUsd += counters[`cost_usd:${provider}:${tier}`] ?? 0;
     }
-    const setAside = await setAsideReason(redis, prefix, provider, health);
+    const setAside = await setAsideReason(provider, health);
     const routedRows = Number(routed[provider] ?? 0);
     if (routedRows === 0 && images === 0 && setAside === undefined) continue;
     hosts.push({
@@ -58,17 +58,12 @@ export async function batchHosts(
 }
 
 /** Why `provider` is set aside now, or undefined when it is open. */
-async function setAsideReason(
-  redis: Redis,
-  prefix: string,
-  provider: ProviderName,
-  health: ProviderHealth,
-): Promise<string | undefined> {
+async function setAsideReason(provider: ProviderName, health: ProviderHealth): Promise<string | undefined> {
   const paused = await health.pauseReason(provider);
   if (paused !== undefined) return `paused for its account — ${paused}`;
   const waitMs = await health.retryAfterRemainingMs(provider);
   if (waitMs > 0) return `rate limited — its Retry-After ends in ${Math.ceil(waitMs / 1000)} s`;
-  const opens = Number((await redis.get(providerKey(prefix, provider, 'opens'))) ?? 0);
+  const opens = await health.opens(provider);
   if (opens > 0) return `failing — its circuit breaker opened ${opens} time(s) since its last success`;
   return undefined;
 }

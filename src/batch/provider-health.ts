@@ -62,7 +62,12 @@ export class ProviderHealth {
 
   /** Whether the breaker has opened since the provider's last successful call (it is failing: probe it one row at a time). */
   async failing(provider: ProviderName): Promise<boolean> {
-    return Number((await this.redis.get(this.key(provider, 'opens'))) ?? 0) > 0;
+    return (await this.opens(provider)) > 0;
+  }
+
+  /** How often the breaker opened since the provider's last successful call (0: it is not failing). */
+  async opens(provider: ProviderName): Promise<number> {
+    return Number((await this.redis.get(this.key(provider, 'opens'))) ?? 0);
   }
 
   /** Note that the provider asked us to wait `ms` (a 429's Retry-After), for every worker to see. */

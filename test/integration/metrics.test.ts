@@ -6,6 +6,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchStore } from '../../src/batch/batch-store.js';
 import { loadConfig } from '../../src/providers/configuration.js';
+import type { ProviderName } from '../../src/shared/config.js';
 import { SIMULATED_OXEN_COST_PER_IMAGE } from '../../src/simulator/apis/oxen.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { startWorkerPool } from '../../src/worker/worker-pool.js';
@@ -37,6 +38,21 @@ function workerEnvironment(): Record<string, string> {
   };
 }
 
+/** A worker pool of `providers` serving metrics on a free port, with its own Redis connection. */
+function startPool(environment: Record<string, string>, providers: ProviderName[]) {
+  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+  const store = new BatchStore(redis, prefix);
+  const pool = startWorkerPool({
+    config: loadConfig(environment),
+    redis,
+    store,
+    providers,
+    log: pino({ level: process.env.TEST_LOG ?? 'silent' }),
+    metricsPort: 0,
+  });
+  return { redis, store, pool };
+}
+
 describe('metrics', () => {
   it('a worker serves rows, USD by tier, latency, 429s and job states at /metrics', async () => {
     const environment = workerEnvironment();
@@ -51,16 +67,7 @@ describe('metrics', () => {
         .exitCode,
     ).toBe(0);
     simulator.injectFaults([{ status: 429, retryAfterSeconds: 1 }]);
-    const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
-    const store = new BatchStore(redis, prefix);
-    const pool = startWorkerPool({
-      config: loadConfig(environment),
-      redis,
-      store,
-      providers: ['oxen'],
-      log: pino({ level: process.env.TEST_LOG ?? 'silent' }),
-      metricsPort: 0,
-    });
+    const { redis, store, pool } = startPool(environment, ['oxen']);
     try {
       const deadline = Date.now() + 20_000;
       while ((await store.status('metrics'))!.pending > 0 && Date.now() < deadline)
@@ -113,16 +120,7 @@ describe('metrics', () => {
     );
     expect(enqueued.exitCode).toBe(0);
     simulator.injectFaults([{ provider: 'openai', status: 401, times: 100 }]);
-    const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
-    const store = new BatchStore(redis, prefix);
-    const pool = startWorkerPool({
-      config: loadConfig(environment),
-      redis,
-      store,
-      providers: ['openai', 'fal'],
-      log: pino({ level: process.env.TEST_LOG ?? 'silent' }),
-      metricsPort: 0,
-    });
+    const { redis, pool } = startPool(environment, ['openai', 'fal']);
     try {
       const deadline = Date.now() + 20_000;
       let text = '';
