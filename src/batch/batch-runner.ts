@@ -7,7 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import { PROVIDER_NAMES } from '../shared/config.js';
-import { type Config } from '../providers/configuration.js';
+import { hostsOfAll, type Config } from '../providers/configuration.js';
 import type { Logger } from '../shared/logger.js';
 import type { BatchStatus, BatchStore } from './batch-store.js';
 import { writeBatchSummary, type BatchSummary } from './batch-summary.js';
@@ -133,8 +133,9 @@ async function followBatch(
     threshold: config.breakerThreshold,
     openMs: config.breakerOpenMs,
   });
-  const queues = openProviderQueues(redis, config.queuePrefix, PROVIDER_NAMES);
-  const collectQueues = openCollectQueues(redis, config.queuePrefix, PROVIDER_NAMES);
+  const hosts = hostsOfAll(config, PROVIDER_NAMES);
+  const queues = openProviderQueues(redis, config.queuePrefix, hosts);
+  const collectQueues = openCollectQueues(redis, config.queuePrefix, hosts);
   const routeQueue = openRouteQueue(redis, config.queuePrefix);
   let interrupted = false;
   void options.stopRequested.then(() => {

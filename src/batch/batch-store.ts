@@ -205,6 +205,8 @@ export class BatchStore {
       /** USD to count as spent against the budget (estimate or actual; the estimate for an uncertain outcome). */
       spentUsd: number;
       provider: string;
+      /** The host, when it is one of the provider's further accounts (`openai@2`): its figures are kept apart. */
+      host?: string;
       /** Error code of a failed row. */
       errorCode?: string;
       /** Actual USD from reported usage, when known. */
@@ -233,6 +235,7 @@ export class BatchStore {
       outcome.errorCode ?? '',
       outcome.actualUsd === undefined ? '' : String(outcome.actualUsd),
       outcome.resultLine,
+      outcome.host ?? '',
     )) as number;
     return { recorded: pending >= 0, pending };
   }

@@ -13,7 +13,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { ProviderImage, ProviderResponse } from '../providers/provider.js';
-import type { ProviderName } from '../shared/config.js';
+import type { HostName } from '../shared/hosts.js';
 import type { SavedProviderRequest } from '../shared/job-definitions.js';
 import { providerItemKey, providerKey } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
@@ -59,7 +59,7 @@ export class ParkedRequests {
    * Park `entry`, first due at `dueAt` (ms) — at once when a webhook for it already arrived (it may finish before the
    * job parks it).
    */
-  async park(provider: ProviderName, entry: ParkedRequest, dueAt: number): Promise<void> {
+  async park(provider: HostName, entry: ParkedRequest, dueAt: number): Promise<void> {
     const keys = this.keys(provider);
     const delivered = entry.request.requestIds.map((id) =>
       providerItemKey(this.prefix, provider, 'delivered', id),
@@ -77,7 +77,7 @@ export class ParkedRequests {
 
   /** Remove a job's parked request (the job runs again and owns it); its finding, if any, is returned and removed. */
   async unpark(
-    provider: ProviderName,
+    provider: HostName,
     jobId: string,
     requestIds: readonly string[],
   ): Promise<ParkedFinding | undefined> {
@@ -95,12 +95,7 @@ export class ParkedRequests {
    * Claim up to `limit` entries due by `now` (ms), earliest due first, leased for `leaseMs`: no other poller takes them
    * until the lease runs out (a poller that dies mid-poll only delays them).
    */
-  async claimDue(
-    provider: ProviderName,
-    now: number,
-    limit: number,
-    leaseMs: number,
-  ): Promise<ClaimedRequest[]> {
+  async claimDue(provider: HostName, now: number, limit: number, leaseMs: number): Promise<ClaimedRequest[]> {
     const keys = this.keys(provider);
     const flat = (await SCRIPTS.run(
       this.redis,
@@ -121,7 +116,7 @@ export class ParkedRequests {
    * Poll the entry again at `dueAt` (ms), unless it was removed meanwhile or made due sooner (a webhook arrived during
    * the poll: `ZADD XX LT`).
    */
-  async reschedule(provider: ProviderName, jobId: string, dueAt: number): Promise<void> {
+  async reschedule(provider: HostName, jobId: string, dueAt: number): Promise<void> {
     await this.redis.zadd(this.keys(provider).due, 'XX', 'LT', dueAt, jobId);
   }
 
@@ -129,7 +124,7 @@ export class ParkedRequests {
    * Record what was found for a parked job and take its entry out of the schedule; the job (promoted by the caller)
    * reads it with {@link unpark}. Kept for `keepMs` (the provider's result lifetime) at most.
    */
-  async finish(provider: ProviderName, jobId: string, finding: ParkedFinding, keepMs: number): Promise<void> {
+  async finish(provider: HostName, jobId: string, finding: ParkedFinding, keepMs: number): Promise<void> {
     let serialized = JSON.stringify(finding);
     if (serialized.length > MAX_KEPT_RESPONSE_BYTES) serialized = JSON.stringify({ kind: 'check' });
     await Promise.all([
@@ -149,7 +144,7 @@ export class ParkedRequests {
    * @returns `new` for the first delivery, `duplicate` for a repeat.
    */
   async noteDelivery(
-    provider: ProviderName,
+    provider: HostName,
     requestId: string,
     rememberMs: number,
     images?: ProviderImage[],
@@ -174,7 +169,7 @@ export class ParkedRequests {
    * such a delivery are absent.
    */
   async deliveredImages(
-    provider: ProviderName,
+    provider: HostName,
     entries: readonly ParkedRequest[],
   ): Promise<Map<string, ProviderImage[]>> {
     const found = new Map<string, ProviderImage[]>();
@@ -193,7 +188,7 @@ export class ParkedRequests {
   }
 
   /** How many requests of `provider` are parked, and the earliest due time (ms; undefined when none). */
-  async overview(provider: ProviderName): Promise<{ parked: number; nextDueAt: number | undefined }> {
+  async overview(provider: HostName): Promise<{ parked: number; nextDueAt: number | undefined }> {
     const keys = this.keys(provider);
     const [parked, first] = await Promise.all([
       this.redis.zcard(keys.due),
@@ -202,7 +197,7 @@ export class ParkedRequests {
     return { parked, nextDueAt: first.length === 2 ? Number(first[1]) : undefined };
   }
 
-  private keys(provider: ProviderName) {
+  private keys(provider: HostName) {
     return {
       due: providerKey(this.prefix, provider, 'parked'),
       requests: providerKey(this.prefix, provider, 'parked-requests'),

@@ -4,7 +4,7 @@
  * account (authentication failed, credit out). Keys: `<prefix>:provider:<name>:{failures,opens,paused-reason}`.
  */
 import type { Redis } from 'ioredis';
-import type { ProviderName } from '../shared/config.js';
+import type { HostName } from '../shared/hosts.js';
 import { providerKey, type ProviderRecord } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
 
@@ -28,12 +28,12 @@ export class ProviderHealth {
     private readonly breaker: BreakerSettings,
   ) {}
 
-  private key(provider: ProviderName, record: ProviderRecord): string {
+  private key(provider: HostName, record: ProviderRecord): string {
     return providerKey(this.prefix, provider, record);
   }
 
   /** A call succeeded: close the breaker. */
-  async recordSuccess(provider: ProviderName): Promise<void> {
+  async recordSuccess(provider: HostName): Promise<void> {
     await this.redis.del(
       this.key(provider, 'failures'),
       this.key(provider, 'opens'),
@@ -47,7 +47,7 @@ export class ProviderHealth {
    * open — one inside the current pause at that pause, one after it (a failed probe) at the next, doubled.
    * @returns the pause in ms when the breaker is open after this failure, else undefined (still closed).
    */
-  async recordFailure(provider: ProviderName): Promise<number | undefined> {
+  async recordFailure(provider: HostName): Promise<number | undefined> {
     const [, opens, pauseMs] = (await SCRIPTS.run(
       this.redis,
       'recordFailure',
@@ -61,36 +61,36 @@ export class ProviderHealth {
   }
 
   /** Whether the breaker has opened since the provider's last successful call (it is failing: probe it one row at a time). */
-  async failing(provider: ProviderName): Promise<boolean> {
+  async failing(provider: HostName): Promise<boolean> {
     return (await this.opens(provider)) > 0;
   }
 
   /** How often the breaker opened since the provider's last successful call (0: it is not failing). */
-  async opens(provider: ProviderName): Promise<number> {
+  async opens(provider: HostName): Promise<number> {
     return Number((await this.redis.get(this.key(provider, 'opens'))) ?? 0);
   }
 
   /** Note that the provider asked us to wait `ms` (a 429's Retry-After), for every worker to see. */
-  async noteRetryAfter(provider: ProviderName, ms: number): Promise<void> {
+  async noteRetryAfter(provider: HostName, ms: number): Promise<void> {
     await this.redis.set(this.key(provider, 'retry-after'), '1', 'PX', Math.max(1, Math.ceil(ms)));
   }
 
   /** How much of the provider's last Retry-After is left, ms (0 when none). */
-  async retryAfterRemainingMs(provider: ProviderName): Promise<number> {
+  async retryAfterRemainingMs(provider: HostName): Promise<number> {
     return Math.max(0, await this.redis.pttl(this.key(provider, 'retry-after')));
   }
 
   /** Note why the provider's queue was paused (shown by `run` and `status`). */
-  async setPauseReason(provider: ProviderName, reason: string): Promise<void> {
+  async setPauseReason(provider: HostName, reason: string): Promise<void> {
     await this.redis.set(this.key(provider, 'paused-reason'), reason);
   }
 
   /** Why the provider's queue was paused, if it was paused for its account. */
-  async pauseReason(provider: ProviderName): Promise<string | undefined> {
+  async pauseReason(provider: HostName): Promise<string | undefined> {
     return (await this.redis.get(this.key(provider, 'paused-reason'))) ?? undefined;
   }
 
-  async clearPauseReason(provider: ProviderName): Promise<void> {
+  async clearPauseReason(provider: HostName): Promise<void> {
     await this.redis.del(this.key(provider, 'paused-reason'));
   }
 }

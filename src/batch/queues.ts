@@ -5,7 +5,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import { PROVIDER_BACKOFF_TYPE } from '../shared/job-definitions.js';
 import type { Redis } from 'ioredis';
-import type { ProviderName } from '../shared/config.js';
+import type { HostName } from '../shared/hosts.js';
 import type { Config } from '../providers/configuration.js';
 import { collectQueueNameFor, queueNameFor, ROUTE_QUEUE_NAME } from '../shared/keys.js';
 import { ProviderHealth } from './provider-health.js';
@@ -27,7 +27,7 @@ export function rowJobOptions(retry: { attempts: number; backoffDelayMs: number 
  * The collect queue of each provider (collection jobs of accepted asynchronous requests, src/worker/collection.ts), on
  * `redis` under `prefix`. Close them when done.
  */
-export function openCollectQueues(redis: Redis, prefix: string, providers: readonly ProviderName[]) {
+export function openCollectQueues(redis: Redis, prefix: string, providers: readonly HostName[]) {
   return openQueues(redis, prefix, providers, collectQueueNameFor);
 }
 
@@ -36,17 +36,17 @@ export function openRouteQueue(redis: Redis, prefix: string): Queue {
   return new Queue(ROUTE_QUEUE_NAME, { connection: redis, prefix });
 }
 
-/** One queue per provider (its submissions), on `redis` under `prefix`. Close them when done. */
-export function openProviderQueues(redis: Redis, prefix: string, providers: readonly ProviderName[]) {
+/** One queue per host (its submissions; a provider's further accounts have their own), on `redis` under `prefix`. Close them when done. */
+export function openProviderQueues(redis: Redis, prefix: string, providers: readonly HostName[]) {
   return openQueues(redis, prefix, providers, queueNameFor);
 }
 
 function openQueues(
   redis: Redis,
   prefix: string,
-  providers: readonly ProviderName[],
-  queueName: (provider: ProviderName) => string,
-): Array<{ name: ProviderName; queue: Queue }> {
+  providers: readonly HostName[],
+  queueName: (provider: HostName) => string,
+): Array<{ name: HostName; queue: Queue }> {
   return providers.map((name) => ({
     name,
     queue: new Queue(queueName(name), { connection: redis, prefix }),
@@ -60,7 +60,7 @@ function openQueues(
 export async function resumeProviderQueue(
   redis: Redis,
   config: Config,
-  provider: ProviderName,
+  provider: HostName,
 ): Promise<string | undefined> {
   const queue = new Queue(queueNameFor(provider), { connection: redis, prefix: config.queuePrefix });
   try {

@@ -23,6 +23,7 @@ export type LineBase = Pick<
   | 'resolution_tier'
   | 'size_requested'
   | 'hosts_tried'
+  | 'account'
 >;
 
 /**
@@ -44,6 +45,7 @@ export function lineBase(
     line: data.source.line,
     operation: data.operation,
     provider: data.provider,
+    account: data.account ?? 1,
     model,
     attempts,
     resolution: data.resolution,

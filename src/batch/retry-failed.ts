@@ -5,7 +5,7 @@
  * removed so that the row keeps one line.
  */
 import { Job, type Queue } from 'bullmq';
-import type { ProviderName } from '../shared/config.js';
+import { hostName, type HostName } from '../shared/hosts.js';
 import type { ImageJobData, ResultLine } from '../shared/job-definitions.js';
 import { collectJobIdFor, jobIdFor } from '../shared/keys.js';
 import { outputStoreFor } from '../storage/stores.js';
@@ -19,13 +19,18 @@ export interface RetryPlan {
   blockedReason: string | undefined;
 }
 
-/** The job of a row, when its provider's queue still holds it. */
+/** The host a line's row was made on (lines written before accounts name none: the first). */
+function hostOfLine(line: ResultLine): HostName {
+  return hostName(line.provider, line.account ?? 1);
+}
+
+/** The job of a row, when its host's queue still holds it. */
 async function jobOf(
-  queues: ReadonlyMap<ProviderName, Queue>,
+  queues: ReadonlyMap<HostName, Queue>,
   batchId: string,
   line: ResultLine,
 ): Promise<Job<ImageJobData> | undefined> {
-  const queue = queues.get(line.provider);
+  const queue = queues.get(hostOfLine(line));
   return queue === undefined ? undefined : Job.fromId<ImageJobData>(queue, jobIdFor(batchId, line.row_key));
 }
 
@@ -35,7 +40,7 @@ async function jobOf(
  */
 export async function planRetry(
   status: BatchStatus,
-  queues: ReadonlyMap<ProviderName, Queue>,
+  queues: ReadonlyMap<HostName, Queue>,
   quote: (data: ImageJobData) => number,
 ): Promise<RetryPlan> {
   const failed: ResultLine[] = [];
@@ -64,8 +69,8 @@ export async function planRetry(
  */
 export async function retryFailedRows(
   store: BatchStore,
-  queues: ReadonlyMap<ProviderName, Queue>,
-  collectQueues: ReadonlyMap<ProviderName, Queue>,
+  queues: ReadonlyMap<HostName, Queue>,
+  collectQueues: ReadonlyMap<HostName, Queue>,
   status: BatchStatus,
   plan: RetryPlan,
 ): Promise<Set<string>> {
@@ -74,7 +79,7 @@ export async function retryFailedRows(
     const job = await jobOf(queues, status.batchId, line);
     if (job === undefined) continue;
     const state = await job.getState();
-    const collectQueue = collectQueues.get(line.provider);
+    const collectQueue = collectQueues.get(hostOfLine(line));
     const collection =
       state === 'completed' && collectQueue !== undefined
         ? await Job.fromId<ImageJobData>(collectQueue, collectJobIdFor(job.id!))

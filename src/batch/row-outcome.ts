@@ -8,6 +8,7 @@ import { writeBatchSummary } from './batch-summary.js';
 import type { ImageJobData, ResultLine } from '../shared/job-definitions.js';
 import { outputStoreFor } from '../storage/stores.js';
 import type { ResolutionTier } from '../cost/resolution-tier.js';
+import { hostOfJob } from '../shared/hosts.js';
 
 /**
  * Record `line` as the outcome of the row of `data`, under output root `outputRoot`, and settle the row's budget
@@ -29,6 +30,7 @@ export async function recordRowOutcome(
     costUsd: line.cost_usd,
     spentUsd,
     provider: data.provider,
+    ...(data.account === undefined || data.account <= 1 ? {} : { host: hostOfJob(data) }),
     ...(line.error === null ? {} : { errorCode: line.error.code }),
     ...(line.cost_usd_actual === null ? {} : { actualUsd: line.cost_usd_actual }),
     resultLine: `${Date.now()}|${JSON.stringify(line)}`,

@@ -6,7 +6,7 @@
  * are authenticated by their signatures.
  */
 import type { Redis } from 'ioredis';
-import type { ProviderName } from '../shared/config.js';
+import type { HostName } from '../shared/hosts.js';
 
 /** How long an announcement lasts without renewal, ms; the receiver renews it every third of that. */
 export const ANNOUNCEMENT_MS = 30_000;
@@ -39,7 +39,7 @@ export class WebhookEndpoint {
    * The URL at which `provider` should announce a request's end, or undefined when no receiver runs. Read from Redis at
    * most every 5 s. Never throws (Redis trouble: no webhook).
    */
-  async urlFor(provider: ProviderName): Promise<string | undefined> {
+  async urlFor(provider: HostName): Promise<string | undefined> {
     if (this.cached === undefined || Date.now() - this.cached.at > READ_AGAIN_MS)
       this.cached = { at: Date.now(), url: this.redis.get(this.key).catch(() => null) };
     const base = await this.cached.url;

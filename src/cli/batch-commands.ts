@@ -18,6 +18,7 @@ import {
   createProvider,
   apiKeyVariable,
   withProviderSettings,
+  hostsOf,
   type Config,
 } from '../providers/configuration.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
@@ -142,6 +143,7 @@ export async function enqueueWithProgress(
       ...(options.maxPremium === undefined ? {} : { maxPremiumPercent: options.maxPremium }),
       autoHosts:
         options.autoHosts ?? PROVIDER_NAMES.filter((name) => config.providers[name].apiKey !== undefined),
+      accounts: (name) => hostsOf(config, name),
       defaultProvider: DEFAULT_PROVIDER,
       outputRoot: options.out,
       dryRun: options.dryRun,

@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import { isHostName, type HostName } from '../shared/hosts.js';
 import { ROUTE_POLICIES } from '../shared/job-definitions.js';
 import { defaultOutputRoot } from '../storage/output-store.js';
 
@@ -59,6 +60,14 @@ export const canaryOption = () =>
     'run n rows first (stratified across provider × size × quality × mode), hold the rest until `approve`',
   ).argParser(positiveInteger);
 /** A percentage, 0 or more. */
+/** A host: a provider name, or `provider@N` for its N-th account (src/shared/hosts.ts). */
+export function hostArgument(value: string): HostName {
+  if (isHostName(value)) return value;
+  throw new InvalidArgumentError(
+    `must be one of ${PROVIDER_NAMES.join(', ')}, or one of them with @2 … @20 for a further account`,
+  );
+}
+
 export function percent(value: string): number {
   const number = Number(value);
   if (!Number.isFinite(number) || number < 0 || value.trim() === '')

@@ -5,6 +5,7 @@
 import { resumeProviderQueue } from '../batch/queues.js';
 import { closeHttpAgents } from '../providers/http.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import type { HostName } from '../shared/hosts.js';
 import { apiKeyVariable, baseUrlVariable } from '../providers/configuration.js';
 import { UsageError } from '../shared/errors.js';
 import { warnUnlessNoEviction } from '../shared/redis.js';
@@ -147,10 +148,13 @@ export async function simulatorCommand(
   return 0;
 }
 
-/** `image-batch resume <provider>`: resume a provider queue paused for its account (credit, authentication). */
+/**
+ * `image-batch resume <host>`: resume a host's queue (a provider, or `provider@N` for its N-th account) paused for its
+ * account (credit, authentication).
+ */
 export async function resumeCommand(
   context: CommandContext,
-  options: { provider: ProviderName },
+  options: { provider: HostName },
 ): Promise<number> {
   return withRedis(context, async (redis) => {
     const reason = await resumeProviderQueue(redis, context.config, options.provider);

@@ -24,6 +24,7 @@ import {
   maxRejectedOption,
   rateOption,
   outOption,
+  hostArgument,
 } from './options.js';
 import { approveCommand, budgetCommand } from './canary-commands.js';
 import type { CommandContext } from './context.js';
@@ -249,8 +250,12 @@ export function addProcessVerbs(program: Command, deps: ProgramDependencies): vo
     });
   program
     .command('resume')
-    .description("resume a provider's queue paused for its account (credit out, authentication failed)")
-    .addArgument(new Argument('<provider>', 'provider name').choices(PROVIDER_NAMES))
+    .description(
+      "resume a host's queue paused for its account (credit out, authentication failed); `openai@2` is OpenAI's second account",
+    )
+    .addArgument(
+      new Argument('<provider>', 'provider name, or provider@N for its N-th account').argParser(hostArgument),
+    )
     .action(async (provider) => {
       deps.setExitCode(await resumeCommand(deps.context('warn'), { provider }));
     });

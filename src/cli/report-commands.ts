@@ -9,6 +9,7 @@ import { existingBatchStatus, print, withRedis, type CommandContext } from './co
 import { describeHosts, describeStatus } from './report.js';
 import { batchHosts } from '../batch/batch-hosts.js';
 import { ProviderHealth } from '../batch/provider-health.js';
+import { configuredHosts } from '../providers/configuration.js';
 import { loadCatalogue } from '../cost/price-catalogue.js';
 import { priceList, priceListLines } from '../cost/price-list.js';
 
@@ -24,7 +25,8 @@ export async function statusCommand(
       threshold: config.breakerThreshold,
       openMs: config.breakerOpenMs,
     });
-    const hosts = await batchHosts(redis, config.queuePrefix, status.batchId, status.counters, health);
+    const batch = { batchId: status.batchId, counters: status.counters, capUsd: status.budgetUsd };
+    const hosts = await batchHosts(redis, config.queuePrefix, batch, health, configuredHosts(config));
     if (options.json) print(context, JSON.stringify({ ...status, hosts }, null, 2));
     else print(context, ...describeStatus(status), ...describeHosts(hosts));
     return 0;

@@ -10,7 +10,7 @@ import type { Redis } from 'ioredis';
 import { reportFigures } from '../batch/batch-report.js';
 import type { BatchStatus, BatchStore } from '../batch/batch-store.js';
 import type { ProviderHealth } from '../batch/provider-health.js';
-import type { ProviderName } from '../shared/config.js';
+import type { HostName } from '../shared/hosts.js';
 import type { Config } from '../providers/configuration.js';
 import type { ResultLine } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
@@ -36,9 +36,9 @@ export interface DashboardOptions {
 export interface DashboardContext {
   options: DashboardOptions;
   store: BatchStore;
-  queues: ReadonlyMap<ProviderName, Queue>;
+  queues: ReadonlyMap<HostName, Queue>;
   /** The providers' collect queues (collection jobs of accepted async requests, src/worker/collection.ts). */
-  collectQueues: ReadonlyMap<ProviderName, Queue>;
+  collectQueues: ReadonlyMap<HostName, Queue>;
   health: ProviderHealth;
   /** Every write form carries it; only this server process can make it. */
   csrfToken: string;

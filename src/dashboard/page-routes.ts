@@ -3,6 +3,7 @@
  * gallery) and live cards, the downloads of results.jsonl and the CSV report, and Prometheus metrics.
  */
 import { batchHosts } from '../batch/batch-hosts.js';
+import { configuredHosts } from '../providers/configuration.js';
 import { canaryReport } from '../batch/canary-report.js';
 import type { Express } from 'express';
 import { reportFigures, writeReportCsv } from '../batch/batch-report.js';
@@ -101,10 +102,11 @@ async function batchPageOf(context: DashboardContext, status: BatchStatus, query
     hosts: await batchHosts(
       context.options.redis,
       context.options.config.queuePrefix,
-      status.batchId,
-      status.counters,
+      { batchId: status.batchId, counters: status.counters, capUsd: status.budgetUsd },
       context.health,
+      configuredHosts(context.options.config),
     ),
+
     openaiBatches: {
       waiting:
         (await context.store.openaiBatches.waitingCount(status.batchId, 'generate')) +

@@ -19,6 +19,7 @@ import basicAuth from 'express-basic-auth';
 import { BatchStore } from '../batch/batch-store.js';
 import { ProviderHealth } from '../batch/provider-health.js';
 import { openCollectQueues, openProviderQueues } from '../batch/queues.js';
+import { hostsOfAll } from '../providers/configuration.js';
 import { PROVIDER_NAMES } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
 import { displayJobData, type DashboardContext, type DashboardOptions } from './dashboard-context.js';
@@ -45,10 +46,14 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     );
   }
   const queues = new Map(
-    openProviderQueues(redis, config.queuePrefix, PROVIDER_NAMES).map(({ name, queue }) => [name, queue]),
+    openProviderQueues(redis, config.queuePrefix, hostsOfAll(config, PROVIDER_NAMES)).map(
+      ({ name, queue }) => [name, queue],
+    ),
   );
   const collectQueues = new Map(
-    openCollectQueues(redis, config.queuePrefix, PROVIDER_NAMES).map(({ name, queue }) => [name, queue]),
+    openCollectQueues(redis, config.queuePrefix, hostsOfAll(config, PROVIDER_NAMES)).map(
+      ({ name, queue }) => [name, queue],
+    ),
   );
   const context: DashboardContext = {
     options,

@@ -18,6 +18,7 @@ import { OPENAI_BATCH_EDIT_SIZES } from '../providers/openai/batch-api.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { PriceCatalogue } from '../cost/price-catalogue.js';
 import type { ImageProvider } from '../providers/provider.js';
+import { providerOf, type HostName } from '../shared/hosts.js';
 import type { ProviderName } from '../shared/config.js';
 import { UsageError, type FieldError } from '../shared/errors.js';
 import type { RoutePolicy, Delivery } from '../shared/job-definitions.js';
@@ -53,6 +54,11 @@ export interface EnqueueOptions {
   maxPremiumPercent?: number;
   /** The hosts `auto` means: those work can be done on (a key, or the simulator in `run`). Default: every host. */
   autoHosts?: readonly ProviderName[];
+  /**
+   * The hosts (accounts) of each provider, src/shared/hosts.ts: a row whose candidates have several is routed over
+   * them. Default: one account each.
+   */
+  accounts?: (provider: ProviderName) => readonly HostName[];
   defaultProvider: ProviderName;
   /** Output root (`--out`); the batch's files go to `<out>/<batch>/`. */
   outputRoot: string;
@@ -317,7 +323,7 @@ async function readEveryManifest(
       if (checked.realtimeInstead !== undefined) realtimeInstead.push(entry.line);
       // A routed row may go to any of its candidate hosts: each needs a worker.
       for (const name of checked.row.data.routing?.candidates ?? [checked.row.data.provider])
-        sinks.providers.add(name);
+        sinks.providers.add(providerOf(name));
       pending.push(checked.row);
       if (pending.length >= chunkSize) await flush();
     }

@@ -5,23 +5,21 @@
  * published figure prices cannot go into a batch with a budget cap). A good row becomes a priced {@link PendingRow};
  * a bad one, its field errors.
  */
-import { open } from 'node:fs/promises';
-import sharp from 'sharp';
 import { resolutionTier } from '../cost/resolution-tier.js';
 import { quoteRequest, type PriceCatalogue } from '../cost/price-catalogue.js';
-import type { ModelCapabilities } from '../providers/capabilities.js';
-import { sniffImageType } from '../providers/image-inputs.js';
 import { batchDeliveryProblem } from '../providers/openai/batch-api.js';
 import type { ImageProvider } from '../providers/provider.js';
 import { sizePlanOf } from '../providers/tier-sizes.js';
 import { sourceText } from '../batch/batch-store.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import type { HostName } from '../shared/hosts.js';
 import type { FieldError } from '../shared/errors.js';
 import type { Delivery, ImageJobData, RoutePolicy } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import { parseResolution } from '../shared/resolution.js';
 import type { PendingRow } from './estimate.js';
 import { isLocalImage, validateRow, type ManifestRow } from './manifest-row.js';
+import { localImageProblems, type LocalImage } from './local-images.js';
 
 /** Where a row came from, and how its key is made when it has no `id`. */
 export interface RowOrigin {
@@ -47,6 +45,8 @@ export interface RowCheckOptions {
   maxPremiumPercent?: number;
   /** The hosts `auto` means: those work can be done on here (a key, or the simulator in `run`). Default: all. */
   autoHosts?: readonly ProviderName[];
+  /** The hosts (accounts) of each provider: a row whose candidates have several is routed over them. Default: one. */
+  accounts?: (provider: ProviderName) => readonly HostName[];
   defaultProvider: ProviderName;
   /** Delivery of rows that name none (`--delivery`); default realtime. */
   delivery?: Delivery;
@@ -132,6 +132,7 @@ export class RowChecker {
     const candidates = this.candidatesOf(row);
     if (candidates.length === 1) {
       const single = await this.checkOn(row, candidates[0]!, place);
+      if (single.ok) this.overAccounts(row, single.row);
       return single.ok
         ? { ok: true, row: single.row, unknownFields, ...pick(single, 'realtimeInstead') }
         : { ok: false, rowKey, errors: single.errors, unknownFields };
@@ -149,6 +150,25 @@ export class RowChecker {
     const named = row.candidates ?? this.options.providers;
     if (named === undefined) return [this.options.defaultProvider];
     return named === 'auto' ? [...(this.options.autoHosts ?? PROVIDER_NAMES)] : named;
+  }
+
+  /** The hosts of `provider`: its accounts (src/shared/hosts.ts). */
+  private accountsOf(provider: ProviderName): readonly HostName[] {
+    return this.options.accounts?.(provider) ?? [provider];
+  }
+
+  /**
+   * A row for one provider that has several accounts is routed over them (each its own candidate, at one price):
+   * except in a canary or through the Batch API, which keep it on the first account.
+   */
+  private overAccounts(row: ManifestRow, pending: PendingRow): void {
+    const accounts = this.accountsOf(pending.data.provider);
+    if (accounts.length < 2 || pending.data.delivery === 'batch' || this.options.canary === true) return;
+    pending.data.routing = {
+      candidates: [...accounts],
+      policy: row.route ?? this.options.route ?? 'cheapest',
+      tried: [],
+    };
   }
 
   /**
@@ -190,7 +210,8 @@ export class RowChecker {
     // The estimate: the cheapest host under `cheapest`; under `fastest`, the dearest it may go to (at most).
     const chosen = policy === 'fastest' ? dearestWithin(order, this.options.maxPremiumPercent) : order[0]!;
     chosen.data.routing = {
-      candidates: order.map((entry) => entry.data.provider),
+      // Each provider's accounts in turn: a provider's first account is its name, so one key each changes nothing.
+      candidates: order.flatMap((entry) => this.accountsOf(entry.data.provider)),
       policy,
       ...(this.options.maxPremiumPercent === undefined
         ? {}
@@ -309,82 +330,6 @@ export function jobDataOf(
   if (row.aspectRatio !== undefined) data.aspectRatio = row.aspectRatio;
   if (row.resolutionTier !== undefined) data.resolutionTier = row.resolutionTier;
   return data;
-}
-
-/**
- * What the producer knows of a local input file: whether it exists, its image type by its first bytes, and its pixel
- * size `WIDTHxHEIGHT` from its header (prices its input image tokens), when readable.
- */
-interface LocalImage {
-  exists: boolean;
-  type: string | undefined;
-  size?: string;
-}
-
-/**
- * Problems of a row's local input files: missing, or of a type its provider does not read (e.g. a GIF for OpenAI).
- * Files are looked at once per run (first 16 bytes), however many rows name them.
- */
-async function localImageProblems(
-  row: ManifestRow,
-  cache: Map<string, LocalImage>,
-  capabilities: ModelCapabilities | undefined,
-): Promise<FieldError[]> {
-  const errors: FieldError[] = [];
-  const references = [
-    ...row.imageUrls.map((reference) => ({ field: 'image_urls', reference })),
-    ...(row.maskUrl === undefined ? [] : [{ field: 'mask_url', reference: row.maskUrl }]),
-  ];
-  for (const { field, reference } of references) {
-    if (!isLocalImage(reference)) continue;
-    let file = cache.get(reference);
-    if (file === undefined) {
-      file = await lookAt(reference);
-      if (cache.size > 10_000) cache.clear();
-      cache.set(reference, file);
-    }
-    if (!file.exists) errors.push({ field, message: `file not found: ${reference}` });
-    else if (file.type === undefined)
-      errors.push({ field, message: `not a PNG, JPEG, WebP or GIF image: ${reference}` });
-    else if (
-      capabilities !== undefined &&
-      !(capabilities.inputTypes as readonly string[]).includes(file.type)
-    ) {
-      errors.push({
-        field,
-        message: `${reference} is ${file.type}; ${capabilities.model} reads ${capabilities.inputTypes.join(', ')}`,
-      });
-    }
-  }
-  return errors;
-}
-
-async function lookAt(reference: string): Promise<LocalImage> {
-  try {
-    const handle = await open(reference, 'r');
-    try {
-      const info = await handle.stat();
-      if (!info.isFile()) return { exists: false, type: undefined };
-      const head = Buffer.alloc(16);
-      const { bytesRead } = await handle.read(head, 0, 16, 0);
-      const type = sniffImageType(head.subarray(0, bytesRead));
-      if (type === undefined) return { exists: true, type };
-      return { exists: true, type, ...(await pixelSize(reference)) };
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return { exists: false, type: undefined };
-  }
-}
-
-/** The pixel size of an image file from its header (sharp reads no pixels for it); nothing when unreadable. */
-async function pixelSize(path: string): Promise<{ size?: string }> {
-  const metadata = await sharp(path)
-    .metadata()
-    .catch(() => undefined);
-  if (metadata?.width === undefined || metadata.height === undefined) return {};
-  return { size: `${metadata.width}x${metadata.height}` };
 }
 
 /**

@@ -12,6 +12,7 @@ import {
 } from '../shared/config.js';
 import { ConfigurationError } from '../shared/errors.js';
 import { registerSecret } from '../shared/secrets.js';
+import { accountOf, hostName, MAX_ACCOUNTS, providerOf, type HostName } from '../shared/hosts.js';
 import type { ImageProvider } from './provider.js';
 import type { ProviderSettings } from './provider-settings.js';
 import { OpenAIBatchApi } from './openai/batch-api.js';
@@ -26,7 +27,13 @@ export type SettingsOf<N extends ProviderName> = z.output<(typeof PROVIDERS)[N][
 
 /** The whole configuration (frozen): the kernel settings and each provider's. */
 export type Config = KernelConfig & {
+  /** Each provider's settings: those of its first account (`OPENAI_API_KEY`, `OPENAI_REQUESTS_PER_MINUTE`, …). */
   readonly providers: { readonly [N in ProviderName]: Readonly<SettingsOf<N>> };
+  /**
+   * Each provider's further accounts, in order: account 2 is `[0]` (src/shared/hosts.ts). Empty for a provider with one
+   * key. See {@link loadConfig} for their variables.
+   */
+  readonly accounts: { readonly [N in ProviderName]: readonly Readonly<SettingsOf<N>>[] };
 };
 
 /** The environment variable holding a provider's API key (`FAL_KEY`, `REPLICATE_API_TOKEN`, `<NAME>_API_KEY`). */
@@ -41,49 +48,153 @@ export function baseUrlVariable(provider: ProviderName): string {
 
 /**
  * Parse the environment into a frozen {@link Config}.
+ *
+ * A provider's further accounts (issue 25) are numbered: `<KEY>_2`, `<KEY>_3`, … up to `_20` (`OPENAI_API_KEY_2`,
+ * `FAL_KEY_2`, `REPLICATE_API_TOKEN_2`), without gaps, and only beside the first account's key. Each account's other
+ * settings are the first account's unless the same variable with its number is set (`OPENAI_REQUESTS_PER_MINUTE_2`,
+ * `OPENAI_CONCURRENCY_2`): each key has its own limits at its host.
  * @throws ConfigurationError listing every invalid variable (never its value, which may be a secret).
  */
 export function loadConfig(environment: Record<string, string | undefined>): Config {
   const { config: kernel, problems } = parseKernelConfig(environment);
   const providers: Partial<Record<ProviderName, ProviderSettings>> = {};
+  const accounts: Partial<Record<ProviderName, ProviderSettings[]>> = {};
   for (const name of PROVIDER_NAMES) {
-    const { schema, variables } = PROVIDERS[name].settings;
-    const values = Object.fromEntries(
-      Object.entries(variables).map(([field, variable]) => [field, environment[variable]]),
-    );
-    const parsed = schema.safeParse(values);
-    if (parsed.success) providers[name] = parsed.data;
-    else {
-      for (const issue of parsed.error.issues)
-        problems.push(`  ${variables[String(issue.path[0])] ?? name}: ${issue.message}`);
+    const first = parseAccount(name, environment, undefined, problems);
+    if (first !== undefined) providers[name] = first;
+    accounts[name] = [];
+    for (const account of accountNumbers(name, environment, problems)) {
+      const parsed = parseAccount(name, environment, account, problems);
+      if (parsed !== undefined) accounts[name].push(parsed);
     }
   }
   if (kernel === undefined || problems.length > 0)
     throw new ConfigurationError(`invalid environment:\n${[...new Set(problems)].join('\n')}`);
   // Every name was parsed (a failure threw above), so `providers` is whole.
-  for (const settings of Object.values(providers)) registerSecret(settings.apiKey);
+  for (const settings of [...Object.values(providers), ...Object.values(accounts).flat()])
+    registerSecret(settings.apiKey);
   registerSecret(kernel.dashboardAuth?.password);
-  return deepFreeze({ ...kernel, providers: providers as Config['providers'] });
+  return deepFreeze({
+    ...kernel,
+    providers: providers as Config['providers'],
+    accounts: accounts as unknown as Config['accounts'],
+  });
 }
 
-/** A copy of `config` with one provider's settings replaced (used to point a provider at the simulator). */
+/** The settings of one account of `name` (`account` ≥ 2: its numbered variables over the first's); problems noted. */
+function parseAccount(
+  name: ProviderName,
+  environment: Record<string, string | undefined>,
+  account: number | undefined,
+  problems: string[],
+): ProviderSettings | undefined {
+  const { schema, variables } = PROVIDERS[name].settings;
+  const variableOf = (variable: string) => (account === undefined ? variable : `${variable}_${account}`);
+  const values = Object.fromEntries(
+    Object.entries(variables).map(([field, variable]) => [
+      field,
+      environment[variableOf(variable)] ?? (field === 'apiKey' ? undefined : environment[variable]),
+    ]),
+  );
+  const parsed = schema.safeParse(values);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) {
+    const variable = variables[String(issue.path[0])];
+    problems.push(`  ${variable === undefined ? name : variableOf(variable)}: ${issue.message}`);
+  }
+  return undefined;
+}
+
+/** The numbers of `name`'s further accounts set in `environment` (2, 3, …), gaps and a missing first key noted. */
+function accountNumbers(
+  name: ProviderName,
+  environment: Record<string, string | undefined>,
+  problems: string[],
+): number[] {
+  const keyVariable = PROVIDERS[name].settings.keyVariable;
+  const isSet = (account: number) => (environment[`${keyVariable}_${account}`] ?? '') !== '';
+  const numbers: number[] = [];
+  for (let account = 2; account <= MAX_ACCOUNTS; account += 1) {
+    if (!isSet(account)) continue;
+    if (numbers.length !== account - 2)
+      problems.push(
+        `  ${keyVariable}_${account}: set, but ${keyVariable}_${numbers.length + 2} is not (no gaps)`,
+      );
+    else if ((environment[keyVariable] ?? '') === '')
+      problems.push(`  ${keyVariable}_${account}: set, but the first account's ${keyVariable} is not`);
+    else numbers.push(account);
+  }
+  return numbers;
+}
+
+/**
+ * A copy of `config` with one provider's settings replaced (used to point a provider at the simulator), on every one
+ * of its accounts — each further account keeps its own API key.
+ */
 export function withProviderSettings<N extends ProviderName>(
   config: Config,
   provider: N,
   settings: Partial<SettingsOf<N>>,
 ): Config {
+  const { apiKey: _key, ...shared } = settings;
   return deepFreeze({
     ...config,
     providers: { ...config.providers, [provider]: { ...config.providers[provider], ...settings } },
+    accounts: {
+      ...config.accounts,
+      [provider]: config.accounts[provider].map((account) => ({ ...account, ...shared })),
+    },
   });
 }
 
-/** Build the client of `name` with its settings from `config`. */
-export function createProvider(name: ProviderName, config: Config): ImageProvider {
-  const definition = PROVIDERS[name] as { create(settings: unknown, environment: Config): ImageProvider };
-  // The settings of `name` are the output of its own definition's schema (loadConfig above), which is what its
+/** Every host of `provider` in `config`: its first account (named as the provider), then `<provider>@2` … */
+export function hostsOf(config: Config, provider: ProviderName): HostName[] {
+  return [provider, ...config.accounts[provider].map((_, index) => hostName(provider, index + 2))];
+}
+
+/** Every host of `providers` in `config`, in order. */
+export function hostsOfAll(config: Config, providers: readonly ProviderName[]): HostName[] {
+  return providers.flatMap((provider) => hostsOf(config, provider));
+}
+
+/**
+ * The hosts configured here and each one's share of a batch's budget cap, percent (src/batch/batch-hosts.ts
+ * `ConfiguredHosts`).
+ */
+export function configuredHosts(config: Config): {
+  accounts: HostName[];
+  shareOf(host: HostName): number;
+} {
+  return {
+    accounts: hostsOfAll(config, PROVIDER_NAMES),
+    shareOf: (host) => settingsOfHost(config, host).budgetSharePercent,
+  };
+}
+
+/**
+ * The settings of `host`: its provider's for the first account, else that account's.
+ * @throws Error for an account `config` does not have.
+ */
+export function settingsOfHost<N extends ProviderName>(
+  config: Config,
+  host: N | `${N}@${number}`,
+): SettingsOf<N> {
+  const provider = providerOf(host) as N;
+  const account = accountOf(host);
+  if (account === 1) return config.providers[provider] as SettingsOf<N>;
+  const settings = config.accounts[provider][account - 2];
+  if (settings === undefined) throw new Error(`no account ${account} of ${provider} is configured`);
+  return settings as SettingsOf<N>;
+}
+
+/** Build the client of `host` (a provider, or one of its further accounts) with its settings from `config`. */
+export function createProvider(host: HostName, config: Config): ImageProvider {
+  const definition = PROVIDERS[providerOf(host)] as {
+    create(settings: unknown, environment: Config): ImageProvider;
+  };
+  // The settings of `host` are the output of its own definition's schema (loadConfig above), which is what its
   // `create` takes; the compiler cannot follow that correlation through the union of definitions.
-  return definition.create(config.providers[name], config);
+  return definition.create(settingsOfHost(config, host), config);
 }
 
 /** OpenAI's Batch API with the OpenAI settings of `config` (src/providers/openai/batch-api.ts). */
@@ -92,8 +203,11 @@ export function createOpenAIBatchApi(config: Config): OpenAIBatchApi {
   return new OpenAIBatchApi(new OpenAIProvider(settings, config.allowedPrivateHosts), settings);
 }
 
-/** The reader of `name`'s webhook deliveries with its settings from `config`, or undefined when it sends none. */
-export function createWebhookVerifier(name: ProviderName, config: Config): WebhookVerifier | undefined {
-  const definition = PROVIDERS[name] as { webhooks?(settings: unknown): WebhookVerifier };
-  return definition.webhooks?.(config.providers[name]);
+/**
+ * The reader of `host`'s webhook deliveries with its settings from `config` (each account has its own signing secret),
+ * or undefined when its provider sends none.
+ */
+export function createWebhookVerifier(host: HostName, config: Config): WebhookVerifier | undefined {
+  const definition = PROVIDERS[providerOf(host)] as { webhooks?(settings: unknown): WebhookVerifier };
+  return definition.webhooks?.(settingsOfHost(config, host));
 }

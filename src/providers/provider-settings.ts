@@ -38,6 +38,11 @@ export function commonSettingsShape(defaults: ProviderDefaults) {
     imagesPerMinute: nonNegativeInteger(0),
     /** Tokens per minute across all workers, as OpenAI counts them (worker/host-capacity.ts); 0: none of ours. */
     tokensPerMinute: nonNegativeInteger(0),
+    /**
+     * The part of a batch's budget cap this account may spend, percent (0–100; default 100: no share of its own). A
+     * routed row goes to another candidate once the account's spend in the batch would pass it (worker/router.ts).
+     */
+    budgetSharePercent: z.coerce.number().min(0).max(100).default(100),
     /** Deadline of one provider call, in ms (connect, headers and body each). */
     timeoutMs: positiveInteger(defaults.timeoutMs ?? 180_000),
     /** Wait between two status polls of an async request, in ms. */
@@ -61,6 +66,7 @@ export function commonVariables(prefix: string, keyVariable: string, baseUrlVari
     requestsPerMinute: `${prefix}_REQUESTS_PER_MINUTE`,
     imagesPerMinute: `${prefix}_IMAGES_PER_MINUTE`,
     tokensPerMinute: `${prefix}_TOKENS_PER_MINUTE`,
+    budgetSharePercent: `${prefix}_BUDGET_SHARE`,
     timeoutMs: `${prefix}_TIMEOUT_MS`,
     pollIntervalMs: `${prefix}_POLL_INTERVAL_MS`,
     pollsPerMinute: `${prefix}_POLLS_PER_MINUTE`,

@@ -12,6 +12,7 @@
  * - **resolution tier**: the billing class of an output size (standard or high-resolution), see resolution-tier.ts.
  */
 import type { ProviderName } from './config.js';
+import type { HostName } from './hosts.js';
 
 export type Operation = 'generate' | 'edit';
 export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
@@ -100,14 +101,15 @@ export type RoutePolicy = (typeof ROUTE_POLICIES)[number];
 
 /** A host a routed row was sent to and left, and why (each certainly did not bill it). */
 export interface HostTried {
-  provider: ProviderName;
+  /** The host: a provider, or one of its further accounts (`openai@2`, src/shared/hosts.ts). */
+  provider: HostName;
   reason: string;
 }
 
 /** The routing of a row with several candidate hosts (src/worker/router.ts). */
 export interface RowRouting {
   /** Hosts that accepted the row when it was enqueued, cheapest first by the estimate then. */
-  candidates: ProviderName[];
+  candidates: HostName[];
   policy: RoutePolicy;
   /**
    * The most a host may cost over the row's cheapest candidate, percent (`--max-premium`): a dearer host is not used
@@ -120,7 +122,7 @@ export interface RowRouting {
    * The host the router chose, saved in the routing job before the row is handed to it, so a router restarted after a
    * crash hands it to the same host (a row is in flight on at most one host).
    */
-  assigned?: ProviderName;
+  assigned?: HostName;
 }
 
 /** A planned aspect ratio and tier (see {@link ImageRequest.sizePlan}). */
@@ -135,6 +137,8 @@ export interface SizePlan {
 /** An accepted async request as saved in job data (the adapters' `PendingRequest`, src/providers/provider.ts). */
 export interface SavedProviderRequest {
   provider: ProviderName;
+  /** The account it was sent with, 2 or more (src/shared/hosts.ts); absent: the provider's first. */
+  account?: number;
   /** The provider's request id(s): one, or one per image for Oxen's queue. */
   requestIds: string[];
   /** Where to poll, when the provider said (fal `status_url`, Replicate `urls.get`). */
@@ -161,6 +165,11 @@ export interface ImageJobData extends ImageRequest {
   rowKey: string;
   source: RowSource;
   provider: ProviderName;
+  /**
+   * The account of `provider` the row is on, 2 or more (`OPENAI_API_KEY_2`, src/shared/hosts.ts); absent: its first.
+   * Set by the router, for a row whose candidates include further accounts.
+   */
+  account?: number;
   /** Set (ISO time) just before a paid submission is sent, cleared once its answer is recorded. */
   submissionStartedAt?: string;
   /** The provider's handle of an accepted async request, saved the moment the submission returns. */
@@ -209,6 +218,8 @@ export interface ResultLine {
   operation: Operation;
   outputs: StoredOutput[];
   provider: ProviderName;
+  /** The account of `provider` the row was made with: 1 for its first key, 2 for `<KEY>_2`, and so on. */
+  account: number;
   model: string;
   request_id: string | null;
   attempts: number;

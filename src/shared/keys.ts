@@ -3,7 +3,7 @@
  * records, and the file-name-safe stem of an untrusted name (row keys, batch ids).
  */
 import { createHash } from 'node:crypto';
-import type { ProviderName } from './config.js';
+import type { HostName } from './hosts.js';
 
 const UNSAFE_CHARACTERS = /[^A-Za-z0-9._+-]/g;
 const MAX_STEM_LENGTH = 100;
@@ -52,8 +52,11 @@ export function jobIdFor(batchId: string, rowKey: string): string {
   return `${batchId}--${rowKeyStem(rowKey)}`;
 }
 
-/** BullMQ queue name of a provider. One queue per provider, so each has its own rate limit. */
-export function queueNameFor(provider: ProviderName): string {
+/**
+ * BullMQ queue name of a host (a provider's account, src/shared/hosts.ts): `provider-openai`, `provider-openai@2`. One
+ * queue per host, so each has its own rate limit and concurrency.
+ */
+export function queueNameFor(provider: HostName): string {
   return `provider-${provider}`;
 }
 
@@ -73,7 +76,7 @@ export function routeJobIdFor(batchId: string, rowKey: string, hostsLeft: number
  * worker slot, until it finishes) and store its images. Separate from the submissions, so the provider's creation rate
  * limit and concurrency count submissions only.
  */
-export function collectQueueNameFor(provider: ProviderName): string {
+export function collectQueueNameFor(provider: HostName): string {
   return `provider-${provider}-collect`;
 }
 
@@ -177,15 +180,18 @@ export type ProviderItemRecord =
   /** Set once a webhook for the request was accepted: deduplicates deliveries and tells a late parker it is done. */
   | 'delivered';
 
-/** The key of a provider's record (`<prefix>:provider:<name>:<record>`): circuit breaker, Retry-After, pause reason. */
-export function providerKey(prefix: string, provider: ProviderName, record: ProviderRecord): string {
+/**
+ * The key of a host's record (`<prefix>:provider:<host>:<record>`): circuit breaker, Retry-After, pause reason. Each
+ * account of a provider has its own (`provider:openai@2:…`).
+ */
+export function providerKey(prefix: string, provider: HostName, record: ProviderRecord): string {
   return `${prefix}:provider:${provider}:${record}`;
 }
 
 /** The key of one item's record (`<prefix>:provider:<name>:<record>:<id>`); `id` is a job id or a request id. */
 export function providerItemKey(
   prefix: string,
-  provider: ProviderName,
+  provider: HostName,
   record: ProviderItemRecord,
   id: string,
 ): string {

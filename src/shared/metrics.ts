@@ -4,7 +4,7 @@
  * USD spent by provider and resolution tier (counters, so rates and sums survive scrapes).
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ProviderName } from './config.js';
+import type { HostName } from './hosts.js';
 
 /** Something that counts a queue's jobs by state (a BullMQ Queue). */
 export interface CountableQueue {
@@ -31,8 +31,8 @@ export class Metrics {
    * @param collectQueues the providers' collect queues (collections of accepted async requests), as `queue="collect"`.
    */
   constructor(
-    queues: ReadonlyMap<ProviderName, CountableQueue> = new Map(),
-    collectQueues: ReadonlyMap<ProviderName, CountableQueue> = new Map(),
+    queues: ReadonlyMap<HostName, CountableQueue> = new Map(),
+    collectQueues: ReadonlyMap<HostName, CountableQueue> = new Map(),
   ) {
     const registers = [this.registry];
     this.providerLatency = new Histogram({

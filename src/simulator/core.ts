@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ProviderName } from '../shared/config.js';
 import type { OutputFormat } from '../shared/job-definitions.js';
 import type { FaultRule } from './faults.js';
+import { AccountKeys } from './account-keys.js';
 import { HostConditionBook, takeToken } from './host-conditions.js';
 import { shortenDataUris, type RecordedRequest } from './http-helpers.js';
 import { makeEditedImage, pngHeaderClaiming, sharedGeneratedImage } from './image-maker.js';
@@ -79,6 +80,8 @@ export class SimulatorCore {
   readonly unbilledByPrompt = new Map<string, number>();
   /** Each host's own rate limit, latency, start delay, outage window and credit limit (./host-conditions.ts). */
   readonly hosts = new HostConditionBook();
+  /** Keys accepted besides the simulator's own, and keys revoked (./account-keys.ts). */
+  readonly keys = new AccountKeys();
   origin = '';
   private readonly faults: Array<FaultRule & { times: number }> = [];
   private readonly files = new Map<string, { bytes: Buffer; contentType: string; truncateOnce?: boolean }>();
@@ -389,10 +392,8 @@ export type ProviderRoutes = (context: RouteContext) => Promise<boolean>;
 /** Whether the request carries `Authorization: <scheme> <key>` with an accepted key. */
 export function authorized(context: RouteContext, scheme: 'Bearer' | 'Key'): boolean {
   const header = context.request.headers.authorization ?? '';
-  const prefix = `${scheme} `;
-  if (!header.startsWith(prefix)) return false;
-  const key = header.slice(prefix.length).trim();
-  return key !== '' && (context.apiKey === undefined || key === context.apiKey);
+  if (!header.startsWith(`${scheme} `)) return false;
+  return context.core.keys.accepts(header.slice(scheme.length + 1).trim(), context.apiKey);
 }
 
 export type { RecordedRequest } from './http-helpers.js';

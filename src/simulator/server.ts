@@ -304,6 +304,16 @@ export class ProviderSimulator {
     this.core.hosts.clear();
   }
 
+  /** Revoke `key` on every host: from now on it is answered 401, as a wrong key is. */
+  revokeKey(key: string): void {
+    this.core.keys.revoke(key);
+  }
+
+  /** Accept `key` too (another account's), besides the simulator's own `apiKey`; it is no longer revoked. */
+  acceptKey(key: string): void {
+    this.core.keys.accept(key);
+  }
+
   /**
    * Requests the hosts accepted and never started (cancelled while queued, aborted at their start deadline), by
    * prompt: accepted, never billed.

@@ -5,11 +5,13 @@
  * under the batch's budget cap. All of it is one Lua script (./lua/admit.lua), one round trip per job, which also
  * reserves the estimate when the row is admitted; then the host's images and tokens a minute (./host-capacity.ts).
  */
+import { withinBudgetShare } from '../batch/batch-hosts.js';
 import { batchKeys, providerKey } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
 import type { Redis } from 'ioredis';
 import type { ImageJobData } from '../shared/job-definitions.js';
 import type { JobRun } from './job-run.js';
+import { hostOfJob } from '../shared/hosts.js';
 
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
   admit: { file: 'admit.lua', numberOfKeys: 7 },
@@ -30,7 +32,9 @@ export type Admission =
   /** The estimate would cross the batch's budget cap. */
   | { kind: 'budget' }
   /** A routed row this job's host no longer holds (src/batch/row-hosts.ts): this job must not send it. */
-  | { kind: 'moved' };
+  | { kind: 'moved' }
+  /** A routed row on an account that used its share of the batch's budget cap: it goes to another candidate. */
+  | { kind: 'share'; reason: string };
 
 /**
  * Admit `run`. A run that follows a saved request, or must end as an uncertain outcome, is only checked for a recorded
@@ -41,12 +45,23 @@ export async function admit(run: JobRun): Promise<Admission> {
   const submits = data.providerRequest === undefined && data.submissionStartedAt === undefined;
   const admission = await admitRequest(deps.redis, deps.queuePrefix, data, run.quote.usd, {
     mode: submits ? 'submit' : 'check',
-    retryAfterKey: providerKey(deps.queuePrefix, data.provider, 'retry-after'),
+    retryAfterKey: providerKey(deps.queuePrefix, run.host, 'retry-after'),
   });
   if (admission.kind !== 'go' || !submits) return admission;
+  // An account past its share of the batch's cap (src/batch/batch-hosts.ts) sends no routed row: nothing sent yet.
+  if (
+    data.routing !== undefined &&
+    !(await withinBudgetShare(deps.budgetShares, data.batchId, run.host, run.quote.usd))
+  ) {
+    await deps.store.budget.release(data.batchId, data.rowKey);
+    return {
+      kind: 'share',
+      reason: `its budget share is used (${deps.budgetShares!.shareOf(run.host)} % of the cap)`,
+    };
+  }
   // The host's images and tokens a minute (./host-capacity.ts): without room, the row waits, its reservation given
   // back until it is admitted again.
-  const waitMs = await deps.capacity.take(data.provider, data, deps.capacityLimitsOf(data.provider));
+  const waitMs = await deps.capacity.take(run.host, data, deps.capacityLimitsOf(run.host));
   if (waitMs === 0) return admission;
   await deps.store.budget.release(data.batchId, data.rowKey);
   return { kind: 'wait', ms: waitMs };
@@ -77,7 +92,7 @@ export async function admitRequest(
     data.rowKey,
     usd,
     options.mode,
-    data.routing === undefined ? '' : data.provider,
+    data.routing === undefined ? '' : hostOfJob(data),
   )) as [string, number?];
   if (
     verdict === 'finished' ||

@@ -37,7 +37,7 @@ export async function obtainInParts(
     if (job.data.submissionStartedAt !== undefined) {
       throw new UncertainOutcomeError(
         `an earlier attempt sent image ${stored.length + 1} of ${run.data.numImages} of this row to ` +
-          `${run.data.provider} at ${job.data.submissionStartedAt} and stopped before the answer was recorded; it ` +
+          `${run.host} at ${job.data.submissionStartedAt} and stopped before the answer was recorded; it ` +
           `may have been billed, so it is not sent again (${stored.length} image(s) stored before it are kept)`,
       );
     }

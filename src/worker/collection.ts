@@ -16,7 +16,7 @@ import { pollKeepingStartDeadline } from './start-deadline.js';
 
 /** Whether `run` is a collection job (from the provider's collect queue), not a submission. */
 export function isCollection(run: JobRun): boolean {
-  return run.job.queueName === run.deps.collectQueueFor(run.data.provider).name;
+  return run.job.queueName === run.deps.collectQueueFor(run.host).name;
 }
 
 /** When `pending` stops being waited for: its submission time plus the provider's longest wait, ms since the epoch. */
@@ -39,7 +39,7 @@ export async function handOff(run: JobRun, pending: PendingRequest): Promise<Ima
     acceptedOnAttempt: job.attemptsMade + 1,
   };
   delete collectData.submissionStartedAt;
-  await deps.collectQueueFor(data.provider).add(job.name, collectData, {
+  await deps.collectQueueFor(run.host).add(job.name, collectData, {
     jobId: collectJobId,
     delay: Math.max(1000, deadlineAt - Date.now()),
     attempts: job.opts.attempts ?? 1,
@@ -48,7 +48,7 @@ export async function handOff(run: JobRun, pending: PendingRequest): Promise<Ima
     removeOnFail: { age: 30 * 24 * 3600 },
   });
   await deps.parked.park(
-    data.provider,
+    run.host,
     { jobId: collectJobId, request: pending, deadlineAt },
     Date.now() + deps.parkedPollIntervalOf(pending),
   );

@@ -9,7 +9,7 @@
 import type { Redis } from 'ioredis';
 import { estimatedPromptTokens, inputImageTokens, outputImageTokens } from '../providers/gpt-image-tokens.js';
 import type { AnnouncedLimits } from '../providers/provider.js';
-import type { ProviderName } from '../shared/config.js';
+import type { HostName } from '../shared/hosts.js';
 import type { ImageRequest } from '../shared/job-definitions.js';
 import { providerKey } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
@@ -45,7 +45,7 @@ export function rowTokens(request: ImageRequest): number {
 
 /** Every host's images and tokens buckets, and the limits hosts announced, under one prefix. */
 export class HostCapacity {
-  private readonly known = new Map<ProviderName, string>();
+  private readonly known = new Map<HostName, string>();
 
   constructor(
     private readonly redis: Redis,
@@ -56,7 +56,7 @@ export class HostCapacity {
    * Take `request`'s images and tokens from `provider`'s buckets under `limits` (the configured ones; an announced
    * lower limit wins). @returns 0 when taken, else the ms until they would be there (nothing is taken then).
    */
-  async take(provider: ProviderName, request: ImageRequest, limits: CapacityLimits): Promise<number> {
+  async take(provider: HostName, request: ImageRequest, limits: CapacityLimits): Promise<number> {
     const announced = await this.announced(provider);
     const requests = effectiveRequestsPerMinute(limits.requestsPerMinute, announced.requestsPerMinute);
     // The queue's limiter paces the configured rate: a bucket only for a lower one the host announced.
@@ -83,7 +83,7 @@ export class HostCapacity {
   }
 
   /** Record the limits `provider` announced (once per change in this process). */
-  async learn(provider: ProviderName, limits: AnnouncedLimits): Promise<void> {
+  async learn(provider: HostName, limits: AnnouncedLimits): Promise<void> {
     const fields = Object.entries(limits).filter(([, value]) => typeof value === 'number' && value > 0);
     const text = JSON.stringify(Object.fromEntries(fields));
     if (fields.length === 0 || this.known.get(provider) === text) return;
@@ -95,7 +95,7 @@ export class HostCapacity {
   }
 
   /** The limits `provider` announced, per minute (absent where it announced none). */
-  async announced(provider: ProviderName): Promise<AnnouncedLimits> {
+  async announced(provider: HostName): Promise<AnnouncedLimits> {
     const stored = await this.redis.hgetall(providerKey(this.prefix, provider, 'announced-limits'));
     return Object.fromEntries(Object.entries(stored).map(([name, value]) => [name, Number(value)]));
   }

@@ -6,7 +6,7 @@
  */
 import type { Queue } from 'bullmq';
 import type { ProviderHealth } from '../batch/provider-health.js';
-import type { ProviderName } from '../shared/config.js';
+import type { HostName } from '../shared/hosts.js';
 import type { HostCapacity } from './host-capacity.js';
 
 /** How old a host's load may be before it is read again, ms. */
@@ -30,11 +30,11 @@ export interface HostLoad {
 
 /** The loads of the hosts of one router process. */
 export class HostLoads {
-  private readonly loads = new Map<ProviderName, { at: number; load: HostLoad }>();
+  private readonly loads = new Map<HostName, { at: number; load: HostLoad }>();
 
   constructor(
     private readonly source: {
-      queueFor(provider: ProviderName): Queue;
+      queueFor(provider: HostName): Queue;
       health: ProviderHealth;
       capacity?: HostCapacity;
     },
@@ -42,7 +42,7 @@ export class HostLoads {
   ) {}
 
   /** `provider`'s load, read again when older than the maximum age. */
-  async of(provider: ProviderName): Promise<HostLoad> {
+  async of(provider: HostName): Promise<HostLoad> {
     const cached = this.loads.get(provider);
     if (cached !== undefined && Date.now() - cached.at < this.maxAgeMs) return cached.load;
     const queue = this.source.queueFor(provider);
@@ -68,7 +68,7 @@ export class HostLoads {
   }
 
   /** This router handed a row to `provider`: it waits there until the next read says otherwise. */
-  handed(provider: ProviderName): void {
+  handed(provider: HostName): void {
     const cached = this.loads.get(provider);
     if (cached !== undefined) cached.load.waiting += 1;
   }

@@ -8,10 +8,11 @@ import type { RouteBack } from './router.js';
 import type { Redis } from 'ioredis';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { ProviderHealth } from '../batch/provider-health.js';
+import type { BudgetShares } from '../batch/batch-hosts.js';
 import { lineBase, type LineBase } from '../batch/results-line.js';
 import { quoteRequest, type PriceCatalogue, type PriceQuote } from '../cost/price-catalogue.js';
 import type { CallContext, ImageProvider } from '../providers/provider.js';
-import type { ProviderName } from '../shared/config.js';
+import { hostOfJob, type HostName } from '../shared/hosts.js';
 import type { ImageJobData, SavedProviderRequest, StoredOutput } from '../shared/job-definitions.js';
 import type { WebhookEndpoint } from '../batch/webhook-endpoint.js';
 import type { ParkedRequests } from '../batch/parked-requests.js';
@@ -24,12 +25,12 @@ import type { Metrics } from '../shared/metrics.js';
 
 /** What a processor needs. */
 export interface ProcessorDependencies {
-  providers: ReadonlyMap<ProviderName, ImageProvider>;
+  providers: ReadonlyMap<HostName, ImageProvider>;
   /** The workers' Redis connection (BullMQ's own connections aside). */
   redis: Redis;
   store: BatchStore;
   /** The provider's queue, for pausing it on a 429 (`queue.rateLimit`). */
-  queueFor(provider: ProviderName): Queue;
+  queueFor(provider: HostName): Queue;
   /** Largest output image file accepted, bytes. */
   maxOutputBytes: number;
   /** BullMQ lock duration, ms: results lines recorded longer ago than this belong to a stopped worker. */
@@ -37,7 +38,7 @@ export interface ProcessorDependencies {
   /** How often a row held back by its batch's budget checks the cap again, ms. */
   budgetRecheckMs: number;
   /** Timing settings of a provider: per-call deadline, poll interval and longest wait for an async request, ms. */
-  timingFor(provider: ProviderName): ProviderTiming;
+  timingFor(provider: HostName): ProviderTiming;
   /** Aborted when the worker shuts down: jobs waiting on an async request are then released, not finished. */
   shutdownSignal: AbortSignal;
   /** Circuit breaker and account pauses, shared by all workers. */
@@ -51,7 +52,7 @@ export interface ProcessorDependencies {
   /** Accepted asynchronous requests waiting without a worker slot (src/batch/parked-requests.ts). */
   parked: ParkedRequests;
   /** The provider's collect queue, where collection jobs wait for their parked requests (./collection.ts). */
-  collectQueueFor(provider: ProviderName): Queue;
+  collectQueueFor(provider: HostName): Queue;
   /**
    * Wait between two status polls of one parked request, ms: its provider's poll interval, or the slow reconciliation
    * interval when a webhook will announce its end.
@@ -64,7 +65,9 @@ export interface ProcessorDependencies {
   /** Each host's images and tokens a minute, shared by every worker (./host-capacity.ts). */
   capacity: HostCapacity;
   /** The configured images and tokens a minute of a provider (0: none). */
-  capacityLimitsOf(provider: ProviderName): CapacityLimits;
+  capacityLimitsOf(provider: HostName): CapacityLimits;
+  /** Accounts' shares of a batch's budget cap (src/batch/batch-hosts.ts); absent: none. */
+  budgetShares?: BudgetShares;
   /** Start deadline of a routed row with another candidate left, on hosts with a queue, ms (./start-deadline.ts). */
   startDeadlineMs: number;
   /** Where a routed row a host did not take goes back (./router.ts); absent: rows are not moved. */
@@ -97,6 +100,8 @@ export interface JobRun {
   token: string | undefined;
   data: ImageJobData;
   log: Logger;
+  /** The host the row is on (its provider and account, src/shared/hosts.ts): its queue, health and limits. */
+  host: HostName;
   provider: ImageProvider;
   outputRoot: string;
   catalogue: PriceCatalogue;
@@ -157,25 +162,26 @@ export async function startRun(
   signal: AbortSignal | undefined,
 ): Promise<JobRun> {
   const data = job.data;
+  const host = hostOfJob(data);
   const log = deps.log.child({
     jobId: job.id,
     batch: data.batchId,
     row: data.rowKey,
-    provider: data.provider,
+    provider: host,
   });
-  const provider = deps.providers.get(data.provider);
-  if (provider === undefined) throw new Error(`this worker has no provider "${data.provider}"`);
+  const provider = deps.providers.get(host);
+  if (provider === undefined) throw new Error(`this worker has no provider "${host}"`);
   const [outputRoot, catalogue] = await Promise.all([
     facts.outputRoot(data.batchId),
     facts.catalogue(data.batchId),
   ]);
   const quote = quoteRequest(catalogue, data.provider, data, provider.defaultQuality);
-  const timing = deps.timingFor(data.provider);
+  const timing = deps.timingFor(host);
   const deadline = AbortSignal.timeout(timing.timeoutMs);
   // A submission asks for a webhook while a receiver runs; a saved request was asked (or not) when it was sent.
   const webhookUrl =
     provider.acceptsWebhooks === true && data.providerRequest === undefined
-      ? await deps.webhookEndpoint.urlFor(data.provider)
+      ? await deps.webhookEndpoint.urlFor(host)
       : undefined;
   const model = data.providerRequest?.model ?? provider.modelFor(data);
   const startDeadlineMs = startDeadlineOf(data, provider, deps.startDeadlineMs);
@@ -185,6 +191,7 @@ export async function startRun(
     token,
     data,
     log,
+    host,
     provider,
     outputRoot,
     catalogue,

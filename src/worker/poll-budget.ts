@@ -5,7 +5,7 @@
  * answered to a poll holds every poller of that provider back for its Retry-After; it never costs the row an attempt.
  */
 import type { Redis } from 'ioredis';
-import type { ProviderName } from '../shared/config.js';
+import type { HostName } from '../shared/hosts.js';
 import { providerKey } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
 
@@ -22,14 +22,14 @@ export class PollBudget {
     private readonly redis: Redis,
     private readonly prefix: string,
     /** Polls per minute of a provider; 0: no limit. */
-    private readonly perMinuteOf: (provider: ProviderName) => number,
+    private readonly perMinuteOf: (provider: HostName) => number,
   ) {}
 
   /**
    * Wait until `provider` may be polled once — its budget allows it and no poll Retry-After runs (without a budget,
    * only the Retry-After holds it) — or `signal` aborts.
    */
-  async take(provider: ProviderName, signal: AbortSignal): Promise<void> {
+  async take(provider: HostName, signal: AbortSignal): Promise<void> {
     const perMinute = this.perMinuteOf(provider);
     while (!signal.aborted) {
       const waitMs = (await SCRIPTS.run(
@@ -46,7 +46,7 @@ export class PollBudget {
   }
 
   /** Hold every poller of `provider` back for `ms` (a 429 answered to a poll); a longer hold already set is kept. */
-  async backOff(provider: ProviderName, ms: number): Promise<void> {
+  async backOff(provider: HostName, ms: number): Promise<void> {
     const key = providerKey(this.prefix, provider, 'poll-retry-after');
     const hold = Math.max(1, Math.ceil(ms));
     await this.redis.multi().set(key, '1', 'PX', hold, 'NX').pexpire(key, hold, 'GT').exec();

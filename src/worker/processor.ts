@@ -44,7 +44,7 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         return alreadyFinished(run);
       case 'wait':
         // A job taken just before another worker's 429 paused the queue must not send while the Retry-After runs.
-        await dependencies.queueFor(run.data.provider).rateLimit(admission.ms);
+        await dependencies.queueFor(run.host).rateLimit(admission.ms);
         throw Worker.RateLimitError();
       case 'paused':
         return holdBack(run, 'batch paused');
@@ -55,6 +55,8 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         return holdBack(run, 'budget reached');
       case 'moved':
         return leftBehind(run);
+      case 'share':
+        return leaveForShare(run, admission.reason);
       case 'go':
         break;
     }
@@ -85,7 +87,7 @@ async function alreadyFinished(run: JobRun): Promise<ImageJobResult> {
   const { deps, data, log } = run;
   // A collection job woken after its row was settled elsewhere leaves nothing parked behind.
   if (data.providerRequest !== undefined)
-    await deps.parked.unpark(data.provider, run.job.id!, data.providerRequest.requestIds);
+    await deps.parked.unpark(run.host, run.job.id!, data.providerRequest.requestIds);
   const written = await flushPendingResultLines(
     deps.store,
     data.batchId,
@@ -104,9 +106,25 @@ async function alreadyFinished(run: JobRun): Promise<ImageJobResult> {
 async function leftBehind(run: JobRun): Promise<ImageJobResult> {
   const { data, deps, log } = run;
   if (deps.routeBack !== undefined)
-    await sendBackToRoute(deps.routeBack, data, { provider: data.provider, reason: 'moved to another host' });
+    await sendBackToRoute(deps.routeBack, data, { provider: run.host, reason: 'moved to another host' });
   log.info('this host no longer holds the row; nothing sent');
   return { status: 'moved', outputs: [], costUsd: 0 };
+}
+
+/**
+ * A routed row on an account past its share of the batch's budget cap, not sent: it goes to another candidate, or —
+ * none left — waits like a row held by the cap (a higher cap lets the account take it).
+ */
+async function leaveForShare(run: JobRun, reason: string): Promise<ImageJobResult> {
+  const { data, deps, log } = run;
+  if (
+    deps.routeBack !== undefined &&
+    (await sendBackToRoute(deps.routeBack, data, { provider: run.host, reason }))
+  ) {
+    log.info({ reason }, 'account past its budget share; the row goes to another candidate');
+    return { status: 'moved', outputs: [], costUsd: 0 };
+  }
+  return holdBack(run, reason);
 }
 
 /** Put the job back for a while without using an attempt (batch paused, budget cap reached). */

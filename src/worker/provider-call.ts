@@ -46,7 +46,7 @@ export async function obtainResponse(run: JobRun): Promise<CallOutcome> {
   if (madeInParts(run)) return { kind: 'response', ...(await obtainInParts(run)) };
   if (data.submissionStartedAt !== undefined) {
     throw new UncertainOutcomeError(
-      `an earlier attempt sent this row to ${data.provider} at ${data.submissionStartedAt} and stopped before ` +
+      `an earlier attempt sent this row to ${run.host} at ${data.submissionStartedAt} and stopped before ` +
         'the answer was recorded; it may have been billed, so it is not sent again',
     );
   }
@@ -67,7 +67,8 @@ export async function obtainResponse(run: JobRun): Promise<CallOutcome> {
   }
   if (submitted.kind === 'completed') return { kind: 'response', response: submitted.response };
   const sent = withStartBy(submitted.request, run.context);
-  const request = run.context.webhookUrl === undefined ? sent : { ...sent, webhook: true };
+  const withAccount = data.account === undefined ? sent : { ...sent, account: data.account };
+  const request = run.context.webhookUrl === undefined ? withAccount : { ...withAccount, webhook: true };
   await job.updateData({ ...withoutSubmissionMarker(data), providerRequest: request });
   log.info(
     { requestId: request.requestIds.join(','), webhook: request.webhook === true },

@@ -16,6 +16,7 @@ import type {
   ParkedRequests,
   ParkedFinding,
 } from '../batch/parked-requests.js';
+import type { HostName } from '../shared/hosts.js';
 import type { ImageProvider, ProviderImage, ProviderResponse } from '../providers/provider.js';
 import { NotStartedError, ProviderError, RateLimitedError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
@@ -33,6 +34,9 @@ const DEFAULT_RESULT_LIFETIME_MS = 60 * 60_000;
 
 /** What a poller needs. */
 export interface RequestPollerOptions {
+  /** The host polled (a provider, or one of its accounts: src/shared/hosts.ts): its parked requests and poll budget. */
+  host: HostName;
+  /** The adapter of that host (its account's key). */
   provider: ImageProvider;
   parked: ParkedRequests;
   budget: PollBudget;
@@ -71,7 +75,7 @@ export class RequestPoller {
   }
 
   private async loop(): Promise<void> {
-    const { parked, provider, signal, log } = this.options;
+    const { parked, signal, log } = this.options;
     // A claim is leased briefly: a poller killed mid-poll delays its requests by the lease only. A poll outlasting it
     // may meet a second poll of the same request, which is harmless (a status read is free, a finding idempotent).
     const leaseMs = CLAIM_LEASE_MS;
@@ -83,13 +87,13 @@ export class RequestPoller {
           continue;
         }
         const now = Date.now();
-        const claimed = await parked.claimDue(provider.name, now, room, leaseMs);
+        const claimed = await parked.claimDue(this.options.host, now, room, leaseMs);
         if (claimed.length === 0) {
           await sleep(IDLE_MS, signal);
           continue;
         }
         this.warnWhenBehind(claimed, now);
-        const delivered = await parked.deliveredImages(provider.name, claimed);
+        const delivered = await parked.deliveredImages(this.options.host, claimed);
         for (const entry of claimed) {
           const images = delivered.get(entry.jobId);
           const polling: Promise<void> = (
@@ -98,7 +102,7 @@ export class RequestPoller {
           this.inFlight.add(polling);
         }
       } catch (error) {
-        log.warn({ err: error, provider: provider.name }, 'request poller: Redis unavailable; retrying');
+        log.warn({ err: error, provider: this.options.host }, 'request poller: Redis unavailable; retrying');
         await sleep(1000, signal);
       }
     }
@@ -109,7 +113,7 @@ export class RequestPoller {
     const { parked, provider, budget, signal, log } = this.options;
     try {
       if (Date.now() > entry.deadlineAt) return await this.handOver(entry, { kind: 'check' });
-      await budget.take(provider.name, signal);
+      await budget.take(this.options.host, signal);
       if (signal.aborted) return;
       const polled = await pollKeepingStartDeadline(provider, entry.request, {
         signal: AbortSignal.any([signal, AbortSignal.timeout(this.options.timeoutMs)]),
@@ -117,7 +121,7 @@ export class RequestPoller {
       });
       if (polled.kind === 'completed')
         return await this.handOver(entry, { kind: 'completed', response: polled.response });
-      await parked.reschedule(provider.name, entry.jobId, Date.now() + this.intervalOf(entry));
+      await parked.reschedule(this.options.host, entry.jobId, Date.now() + this.intervalOf(entry));
     } catch (error) {
       await this.afterFailedPoll(entry, error).catch((followUp: unknown) =>
         log.warn({ err: followUp, jobId: entry.jobId }, 'request poller could not record a poll'),
@@ -145,18 +149,18 @@ export class RequestPoller {
    * server error is tried again at the next interval; anything else (the request failed) goes to the job to settle.
    */
   private async afterFailedPoll(entry: ParkedRequest, error: unknown): Promise<void> {
-    const { parked, provider, budget, log } = this.options;
+    const { parked, budget, log } = this.options;
     if (error instanceof NotStartedError)
       return this.handOver(entry, { kind: 'not-started', reason: error.message });
     if (error instanceof RateLimitedError) {
-      await budget.backOff(provider.name, error.retryAfterMs ?? this.options.intervalMs);
+      await budget.backOff(this.options.host, error.retryAfterMs ?? this.options.intervalMs);
       log.info({ retryAfterMs: error.retryAfterMs }, 'status poll throttled; polls of this provider wait');
-      await parked.reschedule(provider.name, entry.jobId, Date.now());
+      await parked.reschedule(this.options.host, entry.jobId, Date.now());
       return;
     }
     if (!(error instanceof ProviderError) || error.mayRetry) {
       log.debug({ err: error, jobId: entry.jobId }, 'status poll failed; polling again later');
-      await parked.reschedule(provider.name, entry.jobId, Date.now() + this.intervalOf(entry));
+      await parked.reschedule(this.options.host, entry.jobId, Date.now() + this.intervalOf(entry));
       return;
     }
     await this.handOver(entry, { kind: 'check' });
@@ -170,7 +174,7 @@ export class RequestPoller {
   private async handOver(entry: ParkedRequest, finding: ParkedFinding): Promise<void> {
     const { parked, provider, collectQueue } = this.options;
     await parked.finish(
-      provider.name,
+      this.options.host,
       entry.jobId,
       finding,
       provider.resultLifetimeMs ?? DEFAULT_RESULT_LIFETIME_MS,
@@ -186,7 +190,7 @@ export class RequestPoller {
     if (lateMs < lifetime / 2 || now - this.lastLagWarning < 60_000) return;
     this.lastLagWarning = now;
     this.options.log.warn(
-      { provider: this.options.provider.name, lateMs, resultLifetimeMs: lifetime },
+      { provider: this.options.host, lateMs, resultLifetimeMs: lifetime },
       'parked requests wait long for a poll; raise the poll budget or use webhooks before results expire',
     );
   }

@@ -24,10 +24,11 @@ import { failedLine, lineBase } from '../batch/results-line.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { ProviderHealth } from '../batch/provider-health.js';
 import { ROUTE_HOLDER, type RowHosts } from '../batch/row-hosts.js';
+import { withinBudgetShare, type BudgetShares } from '../batch/batch-hosts.js';
 import { quoteRequest, type PriceCatalogue } from '../cost/price-catalogue.js';
 import type { ImageProvider } from '../providers/provider.js';
 import { sizePlanOf } from '../providers/tier-sizes.js';
-import type { ProviderName } from '../shared/config.js';
+import { accountOf, providerOf, type HostName } from '../shared/hosts.js';
 import type { ImageJobData, RowRouting } from '../shared/job-definitions.js';
 import { jobIdFor, routeJobIdFor } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
@@ -47,8 +48,8 @@ export const START_SOON_MS = 10_000;
 /** What the router needs. */
 export interface RouterDependencies {
   /** The adapters this process serves: a row goes only to one of them. */
-  providers: ReadonlyMap<ProviderName, ImageProvider>;
-  queueFor(provider: ProviderName): Queue;
+  providers: ReadonlyMap<HostName, ImageProvider>;
+  queueFor(provider: HostName): Queue;
   routeQueue: Queue;
   health: ProviderHealth;
   store: BatchStore;
@@ -60,9 +61,11 @@ export interface RouterDependencies {
     outputRoot(batchId: string): Promise<string>;
   };
   /** Jobs at once and requests per minute of each host (its capacity). */
-  capacityOf(provider: ProviderName): { concurrency: number; requestsPerMinute: number };
+  capacityOf(provider: HostName): { concurrency: number; requestsPerMinute: number };
   /** The limits hosts announced (./host-capacity.ts): a lower request rate weighs a host less. */
   capacity?: HostCapacity;
+  /** Accounts' shares of a batch's budget cap: an account past its share takes no more of its rows. Absent: none. */
+  budgetShares?: BudgetShares;
   /** Counts the rows routed to each host; absent: not counted. */
   metrics?: Metrics;
   /** Attempts and backoff of the jobs the router adds. */
@@ -73,12 +76,12 @@ export interface RouterDependencies {
 /** What a routing job returns. */
 export interface RouteResult {
   status: 'routed' | 'failed';
-  provider?: ProviderName;
+  provider?: HostName;
 }
 
 /** A candidate host, priced for the row now. */
 interface PricedCandidate {
-  provider: ProviderName;
+  provider: HostName;
   data: ImageJobData;
   usd: number;
   /** Whether it can start the row soon. */
@@ -87,10 +90,11 @@ interface PricedCandidate {
   waitS: number;
 }
 
-/** The job data of `data` on `provider`: its size plan and served price made for that host. */
-export function dataOnHost(data: ImageJobData, provider: ProviderName, adapter: ImageProvider): ImageJobData {
-  const { sizePlan: _plan, servedUsdPerImage: _served, ...rest } = data;
-  const onHost: ImageJobData = { ...rest, provider };
+/** The job data of `data` on `host`: its provider and account, its size plan and served price made for that host. */
+export function dataOnHost(data: ImageJobData, host: HostName, adapter: ImageProvider): ImageJobData {
+  const { sizePlan: _plan, servedUsdPerImage: _served, account: _account, ...rest } = data;
+  const onHost: ImageJobData = { ...rest, provider: providerOf(host) };
+  if (accountOf(host) > 1) onHost.account = accountOf(host);
   const plan = adapter.planSize?.(onHost);
   if (plan !== undefined) onHost.sizePlan = sizePlanOf(plan);
   const served = adapter.servedPrice?.(onHost);
@@ -100,18 +104,18 @@ export function dataOnHost(data: ImageJobData, provider: ProviderName, adapter: 
 
 /** Build the processor of the route queue. */
 export function createRouter(deps: RouterDependencies) {
-  // `fastest` reads each host's rows so far, then hands one more to the furthest behind: one choice at a time in this
-  // process, so concurrent routing jobs do not all read the same counts and pick the same host.
-  let fastestChoices: Promise<unknown> = Promise.resolve();
+  // Each choice reads the hosts' loads (and, for `fastest`, their rows so far), then hands one more row to one of them:
+  // one choice at a time in this process, so concurrent routing jobs do not all read the same loads and pick the same
+  // host (hosts at one price — accounts of one provider — are told apart by their loads alone).
+  let choices: Promise<unknown> = Promise.resolve();
   const loads = new HostLoads(deps);
   return async function routeRow(job: Job<ImageJobData>, token?: string): Promise<RouteResult> {
     const routing = job.data.routing;
     if (routing === undefined) throw new Error(`routing job ${job.id} carries no routing`);
     // Chosen before a crash: hand the row to that same host (the add is a no-op if it got there).
     if (routing.assigned !== undefined) return handTo(deps, job, routing.assigned);
-    if (routing.policy !== 'fastest') return chooseAndHand(deps, loads, job, token);
-    const turn = fastestChoices.then(() => chooseAndHand(deps, loads, job, token));
-    fastestChoices = turn.catch(() => undefined);
+    const turn = choices.then(() => chooseAndHand(deps, loads, job, token));
+    choices = turn.catch(() => undefined);
     return turn;
   };
 }
@@ -147,7 +151,7 @@ async function chooseAndHand(
 async function handTo(
   deps: RouterDependencies,
   job: Job<ImageJobData>,
-  provider: ProviderName,
+  provider: HostName,
 ): Promise<RouteResult> {
   const { routing: _routing, ...data } = job.data;
   const routing = job.data.routing!;
@@ -156,10 +160,11 @@ async function handTo(
   const from = routing.tried.length === 0 && holder === undefined ? '' : ROUTE_HOLDER;
   if (holder !== provider && !(await deps.rowHosts.move(data.batchId, data.rowKey, from, provider))) {
     deps.log.warn({ row: data.rowKey, holder }, 'another host holds the row already; not routing it again');
-    return { status: 'routed', provider: holder as ProviderName };
+    return { status: 'routed', provider: holder as HostName };
   }
   const adapter = deps.providers.get(provider);
-  const onHost = adapter === undefined ? { ...data, provider } : dataOnHost(job.data, provider, adapter);
+  const onHost =
+    adapter === undefined ? bareDataOnHost(data, provider) : dataOnHost(job.data, provider, adapter);
   await deps
     .queueFor(provider)
     .add(
@@ -172,6 +177,16 @@ async function handTo(
   return { status: 'routed', provider };
 }
 
+/** `data` on `host` without its adapter (a router that does not serve the host it chose before a crash). */
+function bareDataOnHost(data: ImageJobData, host: HostName): ImageJobData {
+  const { account: _account, ...rest } = data;
+  return {
+    ...rest,
+    provider: providerOf(host),
+    ...(accountOf(host) > 1 ? { account: accountOf(host) } : {}),
+  };
+}
+
 /**
  * Every candidate left that this process serves, priced now, each saying whether it can start the row soon: not
  * paused for its account, not throttled, and holding fewer waiting rows than it runs at once.
@@ -180,7 +195,7 @@ async function openCandidates(
   deps: RouterDependencies,
   loads: HostLoads,
   data: ImageJobData,
-  left: readonly ProviderName[],
+  left: readonly HostName[],
 ): Promise<PricedCandidate[]> {
   const catalogue = await deps.facts.catalogue(data.batchId);
   const priced: PricedCandidate[] = [];
@@ -188,9 +203,11 @@ async function openCandidates(
     const adapter = deps.providers.get(provider);
     if (adapter === undefined) continue;
     const onHost = dataOnHost(data, provider, adapter);
-    const quote = quoteRequest(catalogue, provider, onHost, adapter.defaultQuality);
+    const quote = quoteRequest(catalogue, providerOf(provider), onHost, adapter.defaultQuality);
     const usd = quote.unpriced === true ? Number.POSITIVE_INFINITY : quote.usd;
-    priced.push({ provider, data: onHost, usd, ...(await hostLoad(deps, loads, provider)) });
+    const load = await hostLoad(deps, loads, provider);
+    const open = load.open && (await withinBudgetShare(deps.budgetShares, data.batchId, provider, usd));
+    priced.push({ provider, data: onHost, usd, ...load, open });
   }
   return priced;
 }
@@ -199,7 +216,7 @@ async function openCandidates(
  * A host's capacity in rows a second: its rate limit, or — without one — its concurrency at a second a request (a
  * guess that only weighs hosts without a limit against each other).
  */
-function rowsPerSecond(deps: RouterDependencies, provider: ProviderName, announced?: number): number {
+function rowsPerSecond(deps: RouterDependencies, provider: HostName, announced?: number): number {
   const { requestsPerMinute: configured, concurrency } = deps.capacityOf(provider);
   const requestsPerMinute = effectiveRequestsPerMinute(configured, announced);
   return requestsPerMinute > 0 ? requestsPerMinute / 60 : Math.max(1, concurrency);
@@ -213,7 +230,7 @@ function rowsPerSecond(deps: RouterDependencies, provider: ProviderName, announc
 async function hostLoad(
   deps: RouterDependencies,
   loads: HostLoads,
-  provider: ProviderName,
+  provider: HostName,
 ): Promise<{ open: boolean; waitS: number }> {
   const { waiting, active, paused, rateLimitTtlMs, failing, announcedRequestsPerMinute } =
     await loads.of(provider);
@@ -243,7 +260,8 @@ function withinPremium(routing: RowRouting, priced: readonly PricedCandidate[]):
 }
 
 /**
- * The candidate the policy picks among the open ones, or undefined when none is open. `cheapest`: the lowest price.
+ * The candidate the policy picks among the open ones, or undefined when none is open. `cheapest`: the lowest price
+ * (on a tie, the one where the row would start first).
  * `fastest`: the host where the row would start first — its waiting and running rows over its capacity — so rows
  * spread over the hosts in proportion to their rate limits and a host back from an outage takes its part at once; on
  * a tie, the one furthest behind its share of the batch's rows (rows handed to it for its capacity, counted in Redis
@@ -256,7 +274,8 @@ function choose(
   handed: Partial<Record<string, number>>,
 ): PricedCandidate | undefined {
   if (open.length === 0) return undefined;
-  if (routing.policy === 'cheapest') return [...open].sort((a, b) => a.usd - b.usd)[0];
+  // Hosts at one price (accounts of one provider): the one where the row would start first.
+  if (routing.policy === 'cheapest') return [...open].sort((a, b) => a.usd - b.usd || a.waitS - b.waitS)[0];
   const share = (candidate: PricedCandidate) =>
     ((handed[candidate.provider] ?? 0) + 1) / rowsPerSecond(deps, candidate.provider);
   return [...open].sort((a, b) => a.waitS - b.waitS || share(a) - share(b) || a.usd - b.usd)[0];
@@ -303,7 +322,7 @@ function movedReasonKind(reason: string): string {
 export async function sendBackToRoute(
   back: RouteBack,
   data: ImageJobData,
-  left: { provider: ProviderName; reason: string },
+  left: { provider: HostName; reason: string },
 ): Promise<boolean> {
   const routing = data.routing;
   if (routing === undefined) return false;

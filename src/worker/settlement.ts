@@ -12,7 +12,7 @@ import { inputBillingShownBy } from '../batch/billing-facts.js';
 import type { ProviderImage, ProviderResponse } from '../providers/provider.js';
 import { NotStartedError, ProviderError } from '../shared/errors.js';
 import type { ImageJobData, StoredOutput } from '../shared/job-definitions.js';
-import type { ProviderName } from '../shared/config.js';
+import type { HostName } from '../shared/hosts.js';
 import { parseResolution } from '../shared/resolution.js';
 import { tierSizeKey } from '../providers/tier-sizes.js';
 import { outputImagePath } from '../storage/output-layout.js';
@@ -74,18 +74,18 @@ export async function completeRow(
   const submitted =
     data.providerRequest === undefined ? run.startedAt : Date.parse(data.providerRequest.submittedAt);
   deps.metrics.providerLatency.observe(
-    { provider: data.provider, operation: data.operation, outcome: 'completed' },
+    { provider: run.host, operation: data.operation, outcome: 'completed' },
     (Date.now() - submitted) / 1000,
   );
-  await deps.health.recordSuccess(data.provider);
+  await deps.health.recordSuccess(run.host);
   if (response.announcedLimits !== undefined)
-    await deps.capacity.learn(data.provider, response.announcedLimits).catch(() => undefined);
+    await deps.capacity.learn(run.host, response.announcedLimits).catch(() => undefined);
   if (response.throttleMs !== undefined && response.throttleMs > 0) {
     log.info(
       { delayMs: response.throttleMs },
       'provider reports its quota nearly used; slowing down before a 429',
     );
-    await deps.queueFor(data.provider).rateLimit(response.throttleMs);
+    await deps.queueFor(run.host).rateLimit(response.throttleMs);
   }
   const outputs: StoredOutput[] = [...stored];
   const count = stored.length + response.images.length;
@@ -105,8 +105,8 @@ export async function completeRow(
     usage: response.usage,
   });
   await recordRowOutcome(deps.store, data, line, run.outputRoot);
-  deps.metrics.rows.inc({ provider: data.provider, status: 'completed' });
-  deps.metrics.spentUsd.inc({ provider: data.provider, tier: line.resolution_tier }, actualUsd ?? costUsd);
+  deps.metrics.rows.inc({ provider: run.host, status: 'completed' });
+  deps.metrics.spentUsd.inc({ provider: run.host, tier: line.resolution_tier }, actualUsd ?? costUsd);
   log.info({ outputs: outputs.length, costUsd, requestId }, 'row completed');
   return { status: 'completed', outputs, costUsd };
 }
@@ -141,7 +141,7 @@ const EVACUATE_AT_MOST = 1000;
 export async function evacuateRoutedRows(
   queue: Queue,
   back: RouteBack,
-  provider: ProviderName,
+  provider: HostName,
   reason: string,
 ): Promise<void> {
   const waiting = await queue.getJobs(['waiting', 'prioritized', 'delayed'], 0, EVACUATE_AT_MOST - 1);
@@ -194,9 +194,7 @@ export async function settleError(run: JobRun, error: unknown): Promise<ImageJob
   // Nothing accepted and the row goes back or fails unbilled: give its reservation back (an uncertain outcome keeps
   // it; recording the outcome settles it as spent).
   if (!accepted && !uncertain) await deps.store.budget.release(data.batchId, data.rowKey);
-  const breakerOpenMs = countsTowardBreaker(error)
-    ? await deps.health.recordFailure(data.provider)
-    : undefined;
+  const breakerOpenMs = countsTowardBreaker(error) ? await deps.health.recordFailure(run.host) : undefined;
   const attempts = {
     attemptsMade: job.attemptsMade,
     attemptsStarted: job.attemptsStarted,
@@ -223,7 +221,7 @@ async function movedToAnotherHost(run: JobRun, error: unknown, decision: ErrorDe
   const reason =
     decision.action === 'pause-account' ? decision.reason : `rate limited (${(error as Error).message})`;
   const moved = await sendBackToRoute(deps.routeBack, data, {
-    provider: data.provider,
+    provider: run.host,
     reason: reason.slice(0, 300),
   });
   if (!moved) return false;
@@ -244,7 +242,7 @@ async function settleNotStarted(run: JobRun, error: NotStartedError): Promise<Im
   const reason = `not started by its start deadline (${error.message})`.slice(0, 300);
   if (
     deps.routeBack !== undefined &&
-    (await sendBackToRoute(deps.routeBack, data, { provider: data.provider, reason }))
+    (await sendBackToRoute(deps.routeBack, data, { provider: run.host, reason }))
   ) {
     log.warn(
       { requestId: error.requestId },
@@ -260,19 +258,19 @@ async function settleNotStarted(run: JobRun, error: NotStartedError): Promise<Im
  * other hosts.
  */
 async function pauseForAccount(run: JobRun, reason: string): Promise<void> {
-  const { data, deps } = run;
-  const queue = deps.queueFor(data.provider);
-  await deps.health.setPauseReason(data.provider, reason);
+  const { deps } = run;
+  const queue = deps.queueFor(run.host);
+  await deps.health.setPauseReason(run.host, reason);
   await queue.pause();
-  if (deps.routeBack !== undefined) await evacuateRoutedRows(queue, deps.routeBack, data.provider, reason);
+  if (deps.routeBack !== undefined) await evacuateRoutedRows(queue, deps.routeBack, run.host, reason);
 }
 
 /** Hold the row's provider queue back for every worker while the provider's Retry-After runs. */
 async function holdForRetryAfter(run: JobRun, delayMs: number): Promise<void> {
-  const { data, deps } = run;
-  deps.metrics.rateLimited.inc({ provider: data.provider });
-  await deps.health.noteRetryAfter(data.provider, delayMs);
-  await deps.queueFor(data.provider).rateLimit(delayMs);
+  const { deps } = run;
+  deps.metrics.rateLimited.inc({ provider: run.host });
+  await deps.health.noteRetryAfter(run.host, delayMs);
+  await deps.queueFor(run.host).rateLimit(delayMs);
 }
 
 async function carryOut(
@@ -281,8 +279,8 @@ async function carryOut(
   decision: ErrorDecision,
   billed: boolean,
 ): Promise<never> {
-  const { job, data, deps, log, token } = run;
-  const queue = deps.queueFor(data.provider);
+  const { job, deps, log, token } = run;
+  const queue = deps.queueFor(run.host);
   switch (decision.action) {
     case 'pause-account': {
       // The account, not the row, is at fault: pause the provider's queue for every worker and keep the row.
@@ -308,7 +306,7 @@ async function carryOut(
         await evacuateRoutedRows(
           queue,
           deps.routeBack,
-          data.provider,
+          run.host,
           `host unavailable: ${(error as Error).message}`,
         );
       throw Worker.RateLimitError();
@@ -318,7 +316,7 @@ async function carryOut(
       throw Worker.RateLimitError();
     case 'retry':
       deps.metrics.retries.inc({
-        provider: data.provider,
+        provider: run.host,
         code: error instanceof ProviderError ? error.code : 'internal_error',
       });
       log.warn({ err: error, attempt: job.attemptsMade + 1 }, 'attempt failed; will retry');
@@ -344,9 +342,9 @@ async function failRow(
   const spentUsd = billed ? run.quote.usd : roundUsd(run.quote.usdPerImage * storedParts);
   await recordRowOutcome(deps.store, data, line, run.outputRoot, spentUsd);
   if (run.job.attemptsStarted > 1) await removeStaleStagingOfRow(run);
-  deps.metrics.rows.inc({ provider: data.provider, status: 'failed' });
+  deps.metrics.rows.inc({ provider: run.host, status: 'failed' });
   if (spentUsd > 0)
-    deps.metrics.spentUsd.inc({ provider: data.provider, tier: run.base.resolution_tier }, spentUsd);
+    deps.metrics.spentUsd.inc({ provider: run.host, tier: run.base.resolution_tier }, spentUsd);
   log.warn({ code: decision.code, reason: decision.message }, 'row failed');
   throw new UnrecoverableError(decision.message);
 }

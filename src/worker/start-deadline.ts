@@ -9,6 +9,7 @@
 import type { CallContext, ImageProvider, PendingRequest, PollResult } from '../providers/provider.js';
 import { NotStartedError } from '../shared/errors.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
+import { hostOfJob } from '../shared/hosts.js';
 
 /** Time the host is given past a start deadline to enforce it itself before the worker cancels, ms. */
 export const START_DEADLINE_GRACE_MS = 5_000;
@@ -26,7 +27,7 @@ export function startDeadlineOf(
   if (routing === undefined || data.providerRequest !== undefined || provider.cancelIfQueued === undefined)
     return undefined;
   const others = routing.candidates.filter(
-    (name) => name !== data.provider && !routing.tried.some((host) => host.provider === name),
+    (name) => name !== hostOfJob(data) && !routing.tried.some((host) => host.provider === name),
   );
   return others.length > 0 ? deadlineMs : undefined;
 }

@@ -14,9 +14,10 @@ import type { AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { ParkedRequests } from '../batch/parked-requests.js';
 import { ANNOUNCEMENT_MS, WebhookEndpoint } from '../batch/webhook-endpoint.js';
-import { createWebhookVerifier, type Config } from '../providers/configuration.js';
+import { createWebhookVerifier, hostsOfAll, type Config } from '../providers/configuration.js';
 import type { WebhookVerifier } from '../providers/webhooks.js';
-import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
+import { PROVIDER_NAMES } from '../shared/config.js';
+import type { HostName } from '../shared/hosts.js';
 import type { Logger } from '../shared/logger.js';
 
 /** Largest delivery read, bytes (a delivery holds a prediction or a result's URLs, not images). */
@@ -64,10 +65,11 @@ export interface WebhookReceiver {
 /** Start the receiver and announce it. @throws the listen error (port in use). */
 export async function startWebhookReceiver(options: WebhookReceiverOptions): Promise<WebhookReceiver> {
   const { config, redis, log } = options;
-  const verifiers = new Map<ProviderName, WebhookVerifier>();
-  for (const name of PROVIDER_NAMES) {
-    const verifier = createWebhookVerifier(name, config);
-    if (verifier !== undefined) verifiers.set(name, verifier);
+  // One per host: each account of a provider signs with its own secret, and its deliveries come to its own path.
+  const verifiers = new Map<string, { host: HostName; verifier: WebhookVerifier }>();
+  for (const host of hostsOfAll(config, PROVIDER_NAMES)) {
+    const verifier = createWebhookVerifier(host, config);
+    if (verifier !== undefined) verifiers.set(host, { host, verifier });
   }
   const parked = new ParkedRequests(redis, config.queuePrefix);
   const counts: DeliveryCounts = { accepted: 0, duplicates: 0, unfinished: 0, rejected: 0 };
@@ -79,9 +81,9 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions): Pro
   });
 
   async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const match = /^\/webhooks\/([a-z]+)\/?(?:\?.*)?$/.exec(request.url ?? '');
-    const verifier = match === null ? undefined : verifiers.get(match[1] as ProviderName);
-    if (request.method !== 'POST' || verifier === undefined) {
+    const match = /^\/webhooks\/([a-z]+(?:@[0-9]+)?)\/?(?:\?.*)?$/.exec(request.url ?? '');
+    const found = match === null ? undefined : verifiers.get(match[1]!);
+    if (request.method !== 'POST' || found === undefined) {
       counts.rejected += 1;
       return void response.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
@@ -94,21 +96,20 @@ export async function startWebhookReceiver(options: WebhookReceiverOptions): Pro
     const headers = Object.fromEntries(
       Object.entries(request.headers).map(([name, value]) => [name, Array.isArray(value) ? value[0] : value]),
     );
+    const { host, verifier } = found;
     const verdict = await verifier.verify(headers, body);
     if (verdict.kind === 'rejected') {
       counts.rejected += 1;
-      log.warn({ provider: verifier.provider, reason: verdict.reason }, 'webhook delivery refused');
+      log.warn({ provider: host, reason: verdict.reason }, 'webhook delivery refused');
       return void response
         .writeHead(verdict.status, { 'content-type': 'text/plain' })
         .end(`${verdict.reason}\n`);
     }
     if (!verdict.finished) {
       counts.unfinished += 1;
-    } else if (
-      (await parked.noteDelivery(verifier.provider, verdict.requestId, REMEMBER_MS, verdict.images)) === 'new'
-    ) {
+    } else if ((await parked.noteDelivery(host, verdict.requestId, REMEMBER_MS, verdict.images)) === 'new') {
       counts.accepted += 1;
-      log.debug({ provider: verifier.provider, requestId: verdict.requestId }, 'request announced finished');
+      log.debug({ provider: host, requestId: verdict.requestId }, 'request announced finished');
     } else {
       counts.duplicates += 1;
     }

@@ -7,25 +7,33 @@ import { setMaxListeners } from 'node:events';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ImageProvider } from '../providers/provider.js';
-import { createOpenAIBatchApi, createProvider, type Config } from '../providers/configuration.js';
+import {
+  createOpenAIBatchApi,
+  createProvider,
+  hostsOfAll,
+  settingsOfHost,
+  type Config,
+} from '../providers/configuration.js';
 import { OpenAIBatchDriver } from './openai-batch/driver.js';
 import { PollBudget } from './poll-budget.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import { Metrics } from '../shared/metrics.js';
 import { ProviderHealth } from '../batch/provider-health.js';
 import type { ProviderName } from '../shared/config.js';
+import { hostOfJob, type HostName } from '../shared/hosts.js';
 import type { ImageJobData, SavedProviderRequest } from '../shared/job-definitions.js';
 import { collectQueueNameFor, queueNameFor, ROUTE_QUEUE_NAME } from '../shared/keys.js';
 import { TierSizeRecords } from '../batch/tier-size-book.js';
 import { RowHosts } from '../batch/row-hosts.js';
+import { hostSpend } from '../batch/batch-hosts.js';
 import { ParkedRequests } from '../batch/parked-requests.js';
 import { WebhookEndpoint } from '../batch/webhook-endpoint.js';
 import { RequestPoller } from './request-poller.js';
 import type { Logger } from '../shared/logger.js';
-import { providerBackoffStrategy } from './backoff.js';
 import { closeWorkers, recordUnhandledFailure, serveMetrics } from './worker-support.js';
-import { createProcessor, type ImageJobResult, type ProcessorDependencies } from './processor.js';
+import { createProcessor, type ProcessorDependencies } from './processor.js';
 import { evacuateRoutedRows } from './settlement.js';
+import { applyGlobalConcurrency, providerWorker } from './host-worker.js';
 import { HostCapacity } from './host-capacity.js';
 import { BatchFacts } from './job-run.js';
 import { createRouter, type RouteResult } from './router.js';
@@ -41,8 +49,8 @@ export interface WorkerPoolOptions {
   /** Jobs run at once per provider in this process; default: the provider's configured concurrency. */
   concurrency?: number;
   log: Logger;
-  /** Adapters to use instead of those built from the configuration (tests). */
-  providerOverrides?: ReadonlyMap<ProviderName, ImageProvider>;
+  /** Adapters to use instead of those built from the configuration, by host (tests). */
+  providerOverrides?: ReadonlyMap<HostName, ImageProvider>;
   /** Serve Prometheus metrics on this port (`/metrics`); none when undefined. */
   metricsPort?: number;
 }
@@ -57,10 +65,14 @@ export interface WorkerPool {
   close(): Promise<void>;
 }
 
-/** Start one worker per provider, and the router of rows with several candidate hosts. */
+/**
+ * Start one worker per host (each account of each provider in `options.providers`), and the router of rows with
+ * several candidate hosts.
+ */
 export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const { config, log } = options;
-  const { queues, collectQueues, providers } = queuesAndAdapters(options);
+  const hosts = hostsOfAll(config, options.providers);
+  const { queues, collectQueues, providers } = queuesAndAdapters(options, hosts);
   const metrics = new Metrics(queues, collectQueues);
   const metricsServer =
     options.metricsPort === undefined ? undefined : serveMetrics(metrics, options.metricsPort);
@@ -71,25 +83,23 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const deps = processorDependencies(options, { queues, collectQueues, providers, metrics, routeQueue });
   const processor = createProcessor({ ...deps, shutdownSignal: shutdown.signal });
   const prepared = prepareAdapters(providers, deps.tierSizes, options);
-  const asynchronous = [...providers.values()].filter((provider) => provider.asynchronous);
+  const asynchronous = hosts.filter((host) => providers.get(host)!.asynchronous);
   const workers = [
-    ...options.providers.map((name) => providerWorker(queueNameFor(name), name, processor, options)),
+    ...hosts.map((host) => providerWorker(queueNameFor(host), host, processor, options)),
     // Collections: no creation rate limit (a status read and a download are no paid request).
-    ...asynchronous.map((provider) =>
-      providerWorker(collectQueueNameFor(provider.name), provider.name, processor, options),
-    ),
+    ...asynchronous.map((host) => providerWorker(collectQueueNameFor(host), host, processor, options)),
     routerWorker(options, deps),
   ];
-  const pollers = asynchronous.map((provider) =>
-    requestPoller(provider, options, {
+  const pollers = asynchronous.map((host) =>
+    requestPoller(host, providers.get(host)!, options, {
       parked: deps.parked,
       pollBudget: deps.pollBudget,
       collectQueues,
       signal: shutdown.signal,
     }),
   );
-  const globalConcurrency = applyGlobalConcurrency(queues, options);
-  const sweeper = setInterval(() => void sweepPausedQueues(deps, options.providers), PAUSED_SWEEP_MS);
+  const globalConcurrency = applyGlobalConcurrency(queues, hosts, options);
+  const sweeper = setInterval(() => void sweepPausedQueues(deps, hosts), PAUSED_SWEEP_MS);
   const batchDriver = options.providers.includes('openai') ? openaiBatchDriver(options) : undefined;
   void Promise.all([prepared, globalConcurrency]).then(() => {
     batchDriver?.start();
@@ -124,9 +134,9 @@ const PAUSED_SWEEP_MS = 5000;
  */
 async function sweepPausedQueues(
   deps: Omit<ProcessorDependencies, 'shutdownSignal'>,
-  providers: readonly ProviderName[],
+  hosts: readonly HostName[],
 ): Promise<void> {
-  for (const provider of providers) {
+  for (const provider of hosts) {
     try {
       const reason = await deps.health.pauseReason(provider);
       deps.metrics.hostSetAside.set({ provider }, reason === undefined ? 0 : 1);
@@ -142,9 +152,9 @@ async function sweepPausedQueues(
 function processorDependencies(
   options: WorkerPoolOptions,
   made: {
-    queues: ReadonlyMap<ProviderName, Queue>;
-    collectQueues: ReadonlyMap<ProviderName, Queue>;
-    providers: ReadonlyMap<ProviderName, ImageProvider>;
+    queues: ReadonlyMap<HostName, Queue>;
+    collectQueues: ReadonlyMap<HostName, Queue>;
+    providers: ReadonlyMap<HostName, ImageProvider>;
     metrics: Metrics;
     routeQueue: Queue;
   },
@@ -167,22 +177,25 @@ function processorDependencies(
       rowHosts: new RowHosts(options.redis, config.queuePrefix),
       metrics: made.metrics,
     },
-    timingFor: (name) => config.providers[name],
+    timingFor: (name) => settingsOfHost(config, name),
     maxOutputBytes: config.maxOutputBytes,
     lockDurationMs: config.lockDurationMs,
     startDeadlineMs: config.startDeadlineMs,
     capacity: new HostCapacity(options.redis, config.queuePrefix),
-    capacityLimitsOf: (name) => ({
-      requestsPerMinute: config.providers[name].requestsPerMinute,
-      imagesPerMinute: config.providers[name].imagesPerMinute,
-      tokensPerMinute: config.providers[name].tokensPerMinute,
-    }),
+    budgetShares: {
+      shareOf: (host) => settingsOfHost(config, host).budgetSharePercent,
+      spend: (batchId, host) => hostSpend(options.redis, config.queuePrefix, batchId, host),
+    },
+    capacityLimitsOf: (name) => {
+      const { requestsPerMinute, imagesPerMinute, tokensPerMinute } = settingsOfHost(config, name);
+      return { requestsPerMinute, imagesPerMinute, tokensPerMinute };
+    },
     metrics: made.metrics,
     budgetRecheckMs: config.budgetRecheckMs,
     pollBudget: new PollBudget(
       options.redis,
       config.queuePrefix,
-      (name) => config.providers[name].pollsPerMinute,
+      (name) => settingsOfHost(config, name).pollsPerMinute,
     ),
     health: new ProviderHealth(options.redis, config.queuePrefix, {
       threshold: config.breakerThreshold,
@@ -210,11 +223,12 @@ function routerWorker(
     store: deps.store,
     facts: new BatchFacts(deps.store),
     capacityOf: (name) => ({
-      concurrency: options.concurrency ?? config.providers[name].concurrency,
-      requestsPerMinute: config.providers[name].requestsPerMinute,
+      concurrency: options.concurrency ?? settingsOfHost(config, name).concurrency,
+      requestsPerMinute: settingsOfHost(config, name).requestsPerMinute,
     }),
     jobOptions: deps.routeBack!.jobOptions,
     capacity: deps.capacity,
+    ...(deps.budgetShares === undefined ? {} : { budgetShares: deps.budgetShares }),
     metrics: deps.metrics,
     log: deps.log.child({ component: 'router' }),
   });
@@ -237,17 +251,19 @@ function routerWorker(
 /** The wait between two polls of a parked request: the reconciliation interval when a webhook will come, ms. */
 function parkedPollInterval(config: Config): (request: SavedProviderRequest) => number {
   return (request) =>
-    request.webhook === true ? config.webhookReconcileMs : config.providers[request.provider].pollIntervalMs;
+    request.webhook === true
+      ? config.webhookReconcileMs
+      : settingsOfHost(config, hostOfJob(request)).pollIntervalMs;
 }
 
-/** The submission and collect queue and the adapter of each provider the pool serves. */
-function queuesAndAdapters(options: WorkerPoolOptions) {
+/** The submission and collect queue and the adapter of each host the pool serves. */
+function queuesAndAdapters(options: WorkerPoolOptions, hosts: readonly HostName[]) {
   const { config } = options;
-  const queues = new Map<ProviderName, Queue>();
-  const collectQueues = new Map<ProviderName, Queue>();
-  const providers = new Map<ProviderName, ImageProvider>();
+  const queues = new Map<HostName, Queue>();
+  const collectQueues = new Map<HostName, Queue>();
+  const providers = new Map<HostName, ImageProvider>();
   const connection = { connection: options.redis, prefix: config.queuePrefix };
-  for (const name of options.providers) {
+  for (const name of hosts) {
     queues.set(name, new Queue(queueNameFor(name), connection));
     collectQueues.set(name, new Queue(collectQueueNameFor(name), connection));
     providers.set(name, options.providerOverrides?.get(name) ?? createProvider(name, config));
@@ -255,28 +271,30 @@ function queuesAndAdapters(options: WorkerPoolOptions) {
   return { queues, collectQueues, providers };
 }
 
-/** The poller of `provider`'s parked requests in this process (./request-poller.ts); not yet started. */
+/** The poller of `host`'s parked requests in this process (./request-poller.ts); not yet started. */
 function requestPoller(
+  host: HostName,
   provider: ImageProvider,
   options: WorkerPoolOptions,
   shared: {
     parked: ParkedRequests;
     pollBudget: PollBudget;
-    collectQueues: ReadonlyMap<ProviderName, Queue>;
+    collectQueues: ReadonlyMap<HostName, Queue>;
     signal: AbortSignal;
   },
 ): RequestPoller {
-  const settings = options.config.providers[provider.name];
+  const settings = settingsOfHost(options.config, host);
   return new RequestPoller({
+    host,
     provider,
     parked: shared.parked,
     budget: shared.pollBudget,
-    collectQueue: shared.collectQueues.get(provider.name)!,
+    collectQueue: shared.collectQueues.get(host)!,
     intervalMs: settings.pollIntervalMs,
     reconcileIntervalMs: options.config.webhookReconcileMs,
     timeoutMs: settings.timeoutMs,
     signal: shared.signal,
-    log: options.log.child({ component: 'poller', provider: provider.name }),
+    log: options.log.child({ component: 'poller', provider: host }),
   });
 }
 
@@ -285,14 +303,14 @@ function requestPoller(
  * tier, for rows planned now (jobs enqueued before carry their plan).
  */
 function prepareAdapters(
-  providers: ReadonlyMap<ProviderName, ImageProvider>,
+  providers: ReadonlyMap<HostName, ImageProvider>,
   tierSizes: TierSizeRecords,
   options: WorkerPoolOptions,
 ): Promise<unknown> {
   return Promise.all(
-    [...providers.values()].map(async (provider) => {
+    [...providers].map(async ([host, provider]) => {
       await provider.prepare?.({
-        signal: AbortSignal.timeout(options.config.providers[provider.name].timeoutMs),
+        signal: AbortSignal.timeout(settingsOfHost(options.config, host).timeoutMs),
         log: options.log,
       });
       if (provider.learnTierSizes !== undefined)
@@ -324,73 +342,4 @@ function openaiBatchDriver(options: WorkerPoolOptions): OpenAIBatchDriver {
     attempts: config.attempts,
     backoffDelayMs: config.backoffDelayMs,
   });
-}
-
-/**
- * The BullMQ Worker of one of a provider's queues, with its concurrency and backoff — and, on the submission queue,
- * the provider's creation rate limit; not yet running.
- */
-function providerWorker(
-  queueName: string,
-  name: ProviderName,
-  processor: ReturnType<typeof createProcessor>,
-  options: WorkerPoolOptions,
-): Worker<ImageJobData, ImageJobResult> {
-  const { config, store, log } = options;
-  const settings = config.providers[name];
-  const limited = queueName === queueNameFor(name) && settings.requestsPerMinute > 0;
-  const worker = new Worker<ImageJobData, ImageJobResult>(queueName, processor, {
-    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
-    prefix: config.queuePrefix,
-    concurrency: options.concurrency ?? settings.concurrency,
-    ...(limited ? { limiter: limiterFor(settings.requestsPerMinute) } : {}),
-    lockDuration: config.lockDurationMs,
-    stalledInterval: config.stalledIntervalMs,
-    maxStalledCount: config.maxStalledCount,
-    settings: {
-      backoffStrategy: providerBackoffStrategy({
-        baseDelayMs: config.backoffDelayMs,
-        maxDelayMs: config.backoffMaxDelayMs,
-      }),
-    },
-    autorun: false,
-  });
-  worker.on('failed', (job, error) => {
-    if (job !== undefined) void recordUnhandledFailure(job, error, store, log);
-  });
-  worker.on('error', (error) => log.error({ err: error, provider: name }, 'worker error'));
-  return worker;
-}
-
-/** Concurrent requests per provider across every worker process (BullMQ global concurrency). */
-async function applyGlobalConcurrency(
-  queues: Map<ProviderName, Queue>,
-  options: WorkerPoolOptions,
-): Promise<void> {
-  const { config, log } = options;
-  for (const name of options.providers) {
-    const allowed = config.providers[name].concurrency;
-    if (options.concurrency !== undefined && options.concurrency > allowed) {
-      log.warn(
-        { provider: name, concurrency: options.concurrency, globalConcurrency: allowed },
-        `at most ${allowed} ${name} jobs run at once across all workers (${name.toUpperCase()}_CONCURRENCY); ` +
-          `raise it for more than that`,
-      );
-    }
-  }
-  await Promise.all(
-    options.providers.map((name) =>
-      queues.get(name)!.setGlobalConcurrency(config.providers[name].concurrency),
-    ),
-  );
-}
-
-/**
- * BullMQ limiter options for a rate in requests per minute, never more than the rate in any sliding minute (which
- * providers may enforce): up to 1,200/min one request per interval with 1 % headroom (an even pace); above that,
- * per-second buckets with 2 % headroom (a sliding minute can span 61 buckets). The limiter is global across workers.
- */
-export function limiterFor(requestsPerMinute: number): { max: number; duration: number } {
-  if (requestsPerMinute > 1200) return { max: Math.floor((requestsPerMinute / 60) * 0.98), duration: 1000 };
-  return { max: 1, duration: Math.ceil((60_000 * 1.01) / requestsPerMinute) };
 }

@@ -27,6 +27,7 @@ const line = (rowKey: string): ResultLine => ({
   operation: 'generate',
   outputs: [],
   provider: 'oxen',
+  account: 1,
   model: 'gpt-image-2',
   size_requested: null,
   hosts_tried: null,

@@ -62,12 +62,14 @@ describe('routing rows over several hosts', () => {
     for (const line of lines) {
       expect(line).toMatchObject({ status: 'completed', provider: 'fal' });
     }
-    // Every row that reached OpenAI says so, with why it left.
+    // Every row that reached OpenAI (or waited on it when its queue was paused for the 401) says so, with why it
+    // left.
     const left = lines.flatMap((line) => line.hosts_tried ?? []);
     expect(
       left.every((host) => host.provider === 'openai' && /authentication failed/.test(host.reason)),
     ).toBe(true);
-    expect(left.length).toBe(sent('openai'));
+    expect(sent('openai')).toBeGreaterThan(0);
+    expect(left.length).toBeGreaterThanOrEqual(sent('openai'));
     // fal made each row once; OpenAI billed nothing (401s).
     expect(sent('fal')).toBe(5);
     expect(new Set(lines.map((line) => line.row_key)).size).toBe(5);

@@ -18,6 +18,8 @@ describe('loadConfig', () => {
       // No images or tokens a minute of ours unless configured.
       imagesPerMinute: 0,
       tokensPerMinute: 0,
+      // No share of a batch's budget of its own (all of it).
+      budgetSharePercent: 100,
       timeoutMs: 180_000,
       pollIntervalMs: 2000,
       pollsPerMinute: 600,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fullJitterDelay } from '../../src/worker/backoff.js';
-import { limiterFor } from '../../src/worker/worker-pool.js';
+import { limiterFor } from '../../src/worker/host-worker.js';
 
 describe('limiterFor', () => {
   it.each([

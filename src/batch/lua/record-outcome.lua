@@ -1,6 +1,7 @@
 -- Record a row's final outcome once, settle its budget reservation, keep its results line until confirmed.
 -- KEYS: outcomes, stats, budget, reservations, pending lines, meta. ARGV: row key, status, tier, images, estimated
--- USD, spent USD, provider, error code, actual USD ('' when unknown), results line (`<ms now>|<json>`). Returns -1
+-- USD, spent USD, provider, error code, actual USD ('' when unknown), results line (`<ms now>|<json>`), and the host
+-- when it is a provider's further account (`openai@2`, else ''; its images and cost are counted apart). Returns -1
 -- when the outcome was already recorded, else the batch's rows still pending. Keeps the time of the latest outcome in
 -- meta `last_outcome_ms` (when a finished batch finished).
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return -1 end
@@ -14,6 +15,10 @@ if ARGV[2] == 'completed' then
   redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd:' .. ARGV[3], ARGV[5])
   redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[5])
   redis.call('HINCRBY', KEYS[2], 'images:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[4])
+  if ARGV[11] ~= nil and ARGV[11] ~= '' then
+    redis.call('HINCRBY', KEYS[2], 'host_images:' .. ARGV[11], ARGV[4])
+    redis.call('HINCRBYFLOAT', KEYS[2], 'host_cost_usd:' .. ARGV[11], ARGV[5])
+  end
   if ARGV[9] ~= '' then
     redis.call('HINCRBYFLOAT', KEYS[2], 'actual_usd:' .. ARGV[3], ARGV[9])
     redis.call('HINCRBYFLOAT', KEYS[2], 'actual_usd:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[9])
