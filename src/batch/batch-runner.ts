@@ -12,6 +12,7 @@ import type { Logger } from '../shared/logger.js';
 import type { BatchStatus, BatchStore } from './batch-store.js';
 import { writeBatchSummary, type BatchSummary } from './batch-summary.js';
 import { ProviderHealth } from './provider-health.js';
+import { storagePauseReason } from './storage-pause.js';
 import { openCollectQueues, openProviderQueues, openRouteQueue } from './queues.js';
 import { flushPendingResultLines } from './row-outcome.js';
 
@@ -52,6 +53,8 @@ export interface BatchRunOutcome {
   pausedProviders: string[];
   /** The run ended with the batch's canary finished and the rest waiting for approval. */
   awaitingApproval: boolean;
+  /** Why the batch was paused without the user asking (its output storage is full), when it was. */
+  pausedReason?: string;
 }
 
 /**
@@ -64,13 +67,17 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchRunOutcom
   let interrupted = false;
   let awaitingApproval = false;
   let pausedProviders: string[] = [];
+  let pausedReason: string | undefined;
   // An approval a crash interrupted half-way is finished before anything else.
   if (status.canary?.state === 'approved' && status.canary.held > 0)
     await options.store.canary.approve(options.batchId);
   if (status.pending > 0) {
     const workers = await options.startWorkers();
     try {
-      ({ status, interrupted, pausedProviders, awaitingApproval } = await followBatch(options, status));
+      ({ status, interrupted, pausedProviders, awaitingApproval, pausedReason } = await followBatch(
+        options,
+        status,
+      ));
     } finally {
       await workers.close();
     }
@@ -81,7 +88,14 @@ export async function runBatch(options: BatchRunOptions): Promise<BatchRunOutcom
     options.onProgressEnd?.();
   }
   const summary = await writeBatchSummary(status);
-  return { status, summary, interrupted, pausedProviders, awaitingApproval };
+  return {
+    status,
+    summary,
+    interrupted,
+    pausedProviders,
+    awaitingApproval,
+    ...(pausedReason === undefined ? {} : { pausedReason }),
+  };
 }
 
 /** Jobs waiting or running in the queues not paused for their account, and `provider: reason` of those paused. */
@@ -108,6 +122,16 @@ async function queuedJobs(
   return { queued, pausedProviders };
 }
 
+/** The submission and collect queue of every host, and the route queue. Close them when done. */
+function openEveryQueue(redis: BatchRunOptions['redis'], config: Config) {
+  const hosts = hostsOfAll(config, PROVIDER_NAMES);
+  return {
+    queues: openProviderQueues(redis, config.queuePrefix, hosts),
+    collectQueues: openCollectQueues(redis, config.queuePrefix, hosts),
+    routeQueue: openRouteQueue(redis, config.queuePrefix),
+  };
+}
+
 /** Jobs of `queue` not yet completed or failed. */
 async function unfinishedJobs(queue: ReturnType<typeof openRouteQueue>): Promise<number> {
   const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
@@ -127,16 +151,14 @@ async function followBatch(
   interrupted: boolean;
   pausedProviders: string[];
   awaitingApproval: boolean;
+  pausedReason?: string;
 }> {
   const { config, redis, log } = options;
   const health = new ProviderHealth(redis, config.queuePrefix, {
     threshold: config.breakerThreshold,
     openMs: config.breakerOpenMs,
   });
-  const hosts = hostsOfAll(config, PROVIDER_NAMES);
-  const queues = openProviderQueues(redis, config.queuePrefix, hosts);
-  const collectQueues = openCollectQueues(redis, config.queuePrefix, hosts);
-  const routeQueue = openRouteQueue(redis, config.queuePrefix);
+  const { queues, collectQueues, routeQueue } = openEveryQueue(redis, config);
   let interrupted = false;
   void options.stopRequested.then(() => {
     interrupted = true;
@@ -148,6 +170,7 @@ async function followBatch(
   let pausedProviders: string[] = [];
   let canaryAsked = false;
   let awaitingApproval = false;
+  let pausedReason: string | undefined;
   try {
     for (;;) {
       try {
@@ -166,6 +189,9 @@ async function followBatch(
         }
         budgetHits = status.state === 'budget_reached' && status.reservedUsd === 0 ? budgetHits + 1 : 0;
         if (budgetHits >= 3) break;
+        // Paused for its storage (a full disk): nothing more is paid for until it is resumed.
+        pausedReason = await storagePauseReason(redis, config.queuePrefix, options.batchId);
+        if (pausedReason !== undefined) break;
         let queued: number;
         ({ queued, pausedProviders } = await queuedJobs(queues, collectQueues, routeQueue, health));
         queued += await options.store.openaiBatches.inFlight(options.batchId);
@@ -189,5 +215,11 @@ async function followBatch(
     options.onProgressEnd?.();
     await Promise.all([...queues, ...collectQueues, { queue: routeQueue }].map(({ queue }) => queue.close()));
   }
-  return { status, interrupted, pausedProviders, awaitingApproval };
+  return {
+    status,
+    interrupted,
+    pausedProviders,
+    awaitingApproval,
+    ...(pausedReason === undefined ? {} : { pausedReason }),
+  };
 }

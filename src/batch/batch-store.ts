@@ -240,11 +240,12 @@ export class BatchStore {
     return { recorded: pending >= 0, pending };
   }
 
-  /** Pause or resume a batch: workers hold back its rows (no paid call) while it is paused. */
-  async setPaused(batchId: string, paused: boolean): Promise<void> {
+  /** Pause or resume a batch (no paid call while paused); `reason`: why, when not the user's (./storage-pause.ts). */
+  async setPaused(batchId: string, paused: boolean, reason?: string): Promise<void> {
     const key = this.keys(batchId).meta;
-    if (paused) await this.redis.hset(key, 'paused', '1');
-    else await this.redis.hdel(key, 'paused');
+    if (!paused) await this.redis.hdel(key, 'paused', 'paused_reason');
+    else
+      await this.redis.hset(key, 'paused', '1', ...(reason === undefined ? [] : ['paused_reason', reason]));
   }
 
   /** Whether the batch is paused. */

@@ -4,6 +4,7 @@
 import type { BatchStatus } from './batch-store.js';
 import { reportFigures, type ReportFigures } from './batch-report.js';
 import { outputStoreFor } from '../storage/stores.js';
+import { storageProblem } from './storage-pause.js';
 
 /** The content of summary.json. */
 export interface BatchSummary extends ReportFigures {
@@ -24,13 +25,20 @@ export function summaryOf(status: BatchStatus): BatchSummary {
   };
 }
 
-/** Write the batch's summary.json (in its output store) for `status`. @returns the summary written. */
+/**
+ * Write the batch's summary.json (in its output store) for `status`. A storage that is full or unavailable
+ * (./storage-pause.ts) skips it: it is written again with the next outcome or run. @returns the summary.
+ */
 export async function writeBatchSummary(status: BatchStatus): Promise<BatchSummary> {
   const summary = summaryOf(status);
-  await outputStoreFor(status.outputDirectory).writeText(
-    status.batchId,
-    'summary.json',
-    `${JSON.stringify(summary, null, 2)}\n`,
-  );
+  try {
+    await outputStoreFor(status.outputDirectory).writeText(
+      status.batchId,
+      'summary.json',
+      `${JSON.stringify(summary, null, 2)}\n`,
+    );
+  } catch (error) {
+    if (storageProblem(error) === undefined) throw error;
+  }
   return summary;
 }

@@ -9,6 +9,7 @@ import type { ImageJobData, ResultLine } from '../shared/job-definitions.js';
 import { outputStoreFor } from '../storage/stores.js';
 import type { ResolutionTier } from '../cost/resolution-tier.js';
 import { hostOfJob } from '../shared/hosts.js';
+import { storageProblem } from './storage-pause.js';
 
 /**
  * Record `line` as the outcome of the row of `data`, under output root `outputRoot`, and settle the row's budget
@@ -36,10 +37,18 @@ export async function recordRowOutcome(
     resultLine: `${Date.now()}|${JSON.stringify(line)}`,
   });
   if (!recorded) return false;
-  await outputStoreFor(outputRoot).writeResultLine(data.batchId, {
-    rowKey: data.rowKey,
-    text: JSON.stringify(line),
-  });
+  try {
+    await outputStoreFor(outputRoot).writeResultLine(data.batchId, {
+      rowKey: data.rowKey,
+      text: JSON.stringify(line),
+    });
+  } catch (error) {
+    const problem = storageProblem(error);
+    if (problem === undefined) throw error;
+    // The line stays kept in Redis (written on resume, or by the next worker that flushes pending lines).
+    await store.setPaused(data.batchId, true, `${problem} writing the results line`);
+    return true;
+  }
   await store.confirmResultLine(data.batchId, data.rowKey);
   if (pending === 0) {
     const status = await store.status(data.batchId);
@@ -79,6 +88,10 @@ export async function flushPendingResultLines(
     const status = await store.status(batchId);
     if (written > 0 && status !== undefined && status.pending === 0) await writeBatchSummary(status);
     return written;
+  } catch (error) {
+    // A full disk: the lines stay kept in Redis until there is room (./storage-pause.ts).
+    if (storageProblem(error) !== undefined) return 0;
+    throw error;
   } finally {
     await store.releaseResultsFlush(batchId);
   }

@@ -3,13 +3,22 @@
  * go on. Each runs until SIGINT/SIGTERM (`context.stopRequested`), then stops gracefully.
  */
 import { resumeProviderQueue } from '../batch/queues.js';
+import { flushPendingResultLines } from '../batch/row-outcome.js';
+import { storagePauseReason } from '../batch/storage-pause.js';
+import { freeBytes } from '../storage/free-space.js';
 import { closeHttpAgents } from '../providers/http.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { HostName } from '../shared/hosts.js';
 import { apiKeyVariable, baseUrlVariable } from '../providers/configuration.js';
 import { UsageError } from '../shared/errors.js';
 import { warnUnlessNoEviction } from '../shared/redis.js';
-import { print, withRedis, withRequestsPerMinute, type CommandContext } from './context.js';
+import {
+  existingBatchStatus,
+  print,
+  withRedis,
+  withRequestsPerMinute,
+  type CommandContext,
+} from './context.js';
 
 /** The providers a worker serves: those named, else every provider with a key. @throws UsageError without a key. */
 function workerProviders(context: CommandContext, named: ProviderName[]): ProviderName[] {
@@ -161,6 +170,42 @@ export async function resumeCommand(
     print(
       context,
       `Resumed ${options.provider}${reason === undefined ? '' : ` (it was paused: ${reason})`}.`,
+    );
+    return 0;
+  });
+}
+
+/** The least room a batch paused for its storage needs under its output root to be resumed, bytes. */
+const RESUME_MIN_FREE_BYTES = 256 * 1024;
+
+/**
+ * `image-batch resume --batch <id>`: resume a batch paused by hand or for its output storage (a full disk). Refused
+ * while its local output root still has less than {@link RESUME_MIN_FREE_BYTES} (or IMAGE_BATCH_MIN_FREE_BYTES) free; the
+ * rows held with their images' sources are then stored without calling the host again, and results lines kept in
+ * Redis are written.
+ */
+export async function resumeBatchCommand(
+  context: CommandContext,
+  options: { batch: string },
+): Promise<number> {
+  return withRedis(context, async (redis, store) => {
+    const status = await existingBatchStatus(context, store, options.batch);
+    const reason = await storagePauseReason(redis, context.config.queuePrefix, status.batchId);
+    const free = await freeBytes(status.outputDirectory, 0);
+    const needed = Math.max(context.config.minFreeBytes ?? 0, RESUME_MIN_FREE_BYTES);
+    if (reason !== undefined && free !== undefined && free < needed) {
+      print(
+        context,
+        `Not resumed: still ${(free / 1024 / 1024).toFixed(1)} MiB free under ${status.outputDirectory}.`,
+      );
+      return 1;
+    }
+    await store.setPaused(status.batchId, false);
+    const written = await flushPendingResultLines(store, status.batchId, status.outputDirectory, 0);
+    print(
+      context,
+      `Resumed batch ${status.batchId}${reason === undefined ? '' : ` (it was paused: ${reason})`}` +
+        `${written > 0 ? `; wrote ${written} results lines kept meanwhile` : ''}. Workers take its rows again.`,
     );
     return 0;
   });

@@ -30,6 +30,7 @@ import { approveCommand, budgetCommand } from './canary-commands.js';
 import type { CommandContext } from './context.js';
 import {
   dashboardCommand,
+  resumeBatchCommand,
   resumeCommand,
   simulatorCommand,
   webhooksCommand,
@@ -251,12 +252,19 @@ export function addProcessVerbs(program: Command, deps: ProgramDependencies): vo
   program
     .command('resume')
     .description(
-      "resume a host's queue paused for its account (credit out, authentication failed); `openai@2` is OpenAI's second account",
+      "resume a host's queue paused for its account (credit out, authentication failed; `openai@2` is OpenAI's " +
+        'second account), or with --batch a batch paused by hand or for a full disk (its held rows are then stored)',
     )
     .addArgument(
-      new Argument('<provider>', 'provider name, or provider@N for its N-th account').argParser(hostArgument),
+      new Argument('[provider]', 'provider name, or provider@N for its N-th account').argParser(hostArgument),
     )
-    .action(async (provider) => {
+    .option('--batch <id>', 'resume this batch instead')
+    .action(async (provider, flags) => {
+      if (flags.batch !== undefined) {
+        deps.setExitCode(await resumeBatchCommand(deps.context('warn'), { batch: flags.batch }));
+        return;
+      }
+      if (provider === undefined) program.error('resume: name a provider, or a batch with --batch <id>');
       deps.setExitCode(await resumeCommand(deps.context('warn'), { provider }));
     });
   program

@@ -8,6 +8,7 @@ import { outputStoreFor } from '../storage/stores.js';
 import { existingBatchStatus, print, withRedis, type CommandContext } from './context.js';
 import { describeHosts, describeStatus } from './report.js';
 import { batchHosts } from '../batch/batch-hosts.js';
+import { storagePauseReason } from '../batch/storage-pause.js';
 import { ProviderHealth } from '../batch/provider-health.js';
 import { configuredHosts } from '../providers/configuration.js';
 import { loadCatalogue } from '../cost/price-catalogue.js';
@@ -27,8 +28,16 @@ export async function statusCommand(
     });
     const batch = { batchId: status.batchId, counters: status.counters, capUsd: status.budgetUsd };
     const hosts = await batchHosts(redis, config.queuePrefix, batch, health, configuredHosts(config));
-    if (options.json) print(context, JSON.stringify({ ...status, hosts }, null, 2));
-    else print(context, ...describeStatus(status), ...describeHosts(hosts));
+    const pausedReason = await storagePauseReason(redis, config.queuePrefix, status.batchId);
+    const paused = pausedReason === undefined ? {} : { pausedReason };
+    if (options.json) print(context, JSON.stringify({ ...status, ...paused, hosts }, null, 2));
+    else
+      print(
+        context,
+        ...describeStatus(status),
+        ...(pausedReason === undefined ? [] : [`Paused: ${pausedReason}.`]),
+        ...describeHosts(hosts),
+      );
     return 0;
   });
 }

@@ -213,6 +213,13 @@ export function endOfRunLines(outcome: BatchRunOutcome, batchId: string): string
         : `  Its rows stay queued. Fix the account, then \`image-batch resume ${name}\` and run the same command again.`,
     );
   }
+  if (outcome.pausedReason !== undefined)
+    lines.push(
+      `Batch paused: ${outcome.pausedReason}.`,
+      `  ${status.pending} rows pending; rows already paid are kept and stored without calling the host again. Make ` +
+        `room (or wait for the storage to answer), then \`image-batch resume --batch ${batchId}\` and run the same ` +
+        'command again.',
+    );
   if (outcome.awaitingApproval)
     lines.push(`Batch ${batchId} waits for its canary to be approved: \`image-batch approve ${batchId}\`.`);
   if (outcome.interrupted)

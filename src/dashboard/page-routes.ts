@@ -3,6 +3,7 @@
  * gallery) and live cards, the downloads of results.jsonl and the CSV report, and Prometheus metrics.
  */
 import { batchHosts } from '../batch/batch-hosts.js';
+import { storagePauseReason } from '../batch/storage-pause.js';
 import { configuredHosts } from '../providers/configuration.js';
 import { canaryReport } from '../batch/canary-report.js';
 import type { Express } from 'express';
@@ -98,6 +99,7 @@ async function batchPageOf(context: DashboardContext, status: BatchStatus, query
     gallery,
     csrfToken: context.options.readOnly ? undefined : context.csrfToken,
     paused: await context.store.isPaused(status.batchId),
+    ...(await pausedReasonOf(context, status.batchId)),
     canary: status.canary?.state === 'awaiting' ? await canaryReport(status) : undefined,
     hosts: await batchHosts(
       context.options.redis,
@@ -140,4 +142,13 @@ function addDownloadRoutes(app: Express, context: DashboardContext): void {
       response.end();
     }),
   );
+}
+
+/** `{ pausedReason }` when the batch was paused without the user asking (a full disk), else `{}`. */
+async function pausedReasonOf(
+  context: DashboardContext,
+  batchId: string,
+): Promise<{ pausedReason?: string }> {
+  const reason = await storagePauseReason(context.options.redis, context.options.config.queuePrefix, batchId);
+  return reason === undefined ? {} : { pausedReason: reason };
 }

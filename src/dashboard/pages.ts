@@ -129,6 +129,8 @@ export interface BatchPageData {
   /** CSRF token for the write actions; undefined in read-only mode (no write action is shown). */
   csrfToken: string | undefined;
   paused: boolean;
+  /** Why it is paused when the user did not pause it (its output storage is full). */
+  pausedReason?: string;
   /** The batch's canary while it awaits approval. */
   canary: CanaryReport | undefined;
   /** The hosts that took part in it or are set aside now (src/batch/batch-hosts.ts). */
@@ -179,6 +181,7 @@ export function batchPage(data: BatchPageData): string {
     `image-batch — ${overview.id}`,
     `<h1>Batch ${escapeHtml(overview.id)} <span class="state ${escapeHtml(overview.state)}" id="state">${escapeHtml(overview.state.replace('_', ' '))}</span></h1>
 <div class="cards" id="cards">${cards}</div>
+${data.pausedReason === undefined ? '' : `<p class="card" id="paused-reason" style="background:#fde2c8">Paused: ${escapeHtml(data.pausedReason)}.</p>`}
 <p><a href="/batches/${id}/results.jsonl">results.jsonl</a> · <a href="/batches/${id}/report.csv">report (CSV)</a></p>
 ${
   data.csrfToken === undefined

@@ -60,6 +60,7 @@ const kernelSchema = z
     IMAGE_BATCH_BREAKER_OPEN_MS: positiveInteger(30_000),
     IMAGE_BATCH_MAX_OUTPUT_BYTES: positiveInteger(100 * 1024 * 1024),
     IMAGE_BATCH_BUDGET_RECHECK_MS: positiveInteger(5000),
+    IMAGE_BATCH_MIN_FREE_BYTES: z.coerce.number().int().nonnegative().optional(),
     IMAGE_BATCH_PRICING_FILE: z.string().optional(),
     DASHBOARD_USER: optionalSecret,
     DASHBOARD_PASSWORD: optionalSecret,
@@ -99,6 +100,11 @@ const kernelSchema = z
     maxOutputBytes: env.IMAGE_BATCH_MAX_OUTPUT_BYTES,
     /** How often a row held back by its batch's budget cap checks the cap again, ms. */
     budgetRecheckMs: env.IMAGE_BATCH_BUDGET_RECHECK_MS,
+    /**
+     * Free bytes a local output root must have before a row is paid for (src/storage/free-space.ts); undefined: the
+     * row's worst case (4 bytes a pixel of each image, plus 1 MiB); 0: not checked.
+     */
+    minFreeBytes: env.IMAGE_BATCH_MIN_FREE_BYTES,
     /** Pricing override file (JSON or YAML), when set. */
     pricingFile: env.IMAGE_BATCH_PRICING_FILE,
     /** Dashboard basic-auth credentials, when both are set. Never logged. */

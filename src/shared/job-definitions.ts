@@ -193,6 +193,22 @@ export interface ImageJobData extends ImageRequest {
   partialRequestIds?: string[];
   /** Set for a row with several candidate hosts: how it is routed, and the hosts it left (src/worker/router.ts). */
   routing?: RowRouting;
+  /** A paid answer whose images could not be stored yet (the output storage was full, src/worker/storage-hold.ts). */
+  heldResponse?: HeldResponse;
+}
+
+/**
+ * A paid answer whose images could not be stored (a full disk under `--out`, issue 26), kept in its job so that the
+ * row is stored once there is room, without calling the host again: its images as the host handed them over (a URL,
+ * valid while the host keeps it, or the base64 bytes) and what its results line needs.
+ */
+export interface HeldResponse {
+  images: Array<{ kind: 'url'; url: string } | { kind: 'base64'; data: string }>;
+  model: string;
+  requestId?: string;
+  usage?: Record<string, unknown>;
+  /** Images of the row stored before (a row made in several calls). */
+  stored: StoredOutput[];
 }
 
 /** One stored output image, as written to results.jsonl. */

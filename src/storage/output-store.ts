@@ -68,6 +68,14 @@ export interface OutputStore {
   cacheDirectory(batchId: string): string;
 }
 
+/**
+ * The output storage could not take a write for now (S3 answered 5xx or SlowDown, timed out or dropped the connection,
+ * after the SDK's retries): the batch pauses (src/batch/storage-pause.ts) instead of failing rows already paid for.
+ */
+export class StorageUnavailableError extends Error {
+  override readonly name = 'StorageUnavailableError';
+}
+
 /** The results file of a directory store, relative to the batch. */
 export const RESULTS_FILE = 'results.jsonl';
 /** The folder of per-row results objects of an S3 store, relative to the batch. */

@@ -3,7 +3,6 @@
  * write to one place. Objects have no append, so each row's results line is its own object (`results/<row-key>.json`);
  * reading the results lists that prefix. The AWS SDK loads on first use.
  */
-import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import { rowKeyStem, safeFileStem } from '../shared/keys.js';
 import {
   bufferOf,
   RESULTS_FOLDER,
+  StorageUnavailableError,
   stagingSuffix,
   writeLinesNotPresent,
   type OutputStore,
@@ -30,6 +30,8 @@ export interface S3Settings {
   region: string;
   /** Path-style URLs (`endpoint/bucket/key`); default on when an endpoint is set, as most S3-compatible servers need. */
   forcePathStyle: boolean;
+  /** Attempts of each request, the SDK's retries included (`IMAGE_BATCH_S3_MAX_ATTEMPTS`, default 5). */
+  maxAttempts: number;
 }
 
 /** S3 settings from environment variables (never a credential: the AWS SDK reads those itself). */
@@ -41,7 +43,53 @@ export function s3SettingsFromEnv(env: NodeJS.ProcessEnv): S3Settings {
     region: env.AWS_REGION?.trim() || env.AWS_DEFAULT_REGION?.trim() || 'us-east-1',
     forcePathStyle:
       pathStyle === undefined || pathStyle === '' ? endpoint !== undefined : pathStyle === 'true',
+    maxAttempts: positiveOr(env.IMAGE_BATCH_S3_MAX_ATTEMPTS, 5),
   };
+}
+
+/** Error names of S3 answers that say the service, not the request, failed (after the SDK's own retries). */
+const UNAVAILABLE_NAMES = new Set([
+  'SlowDown',
+  'ServiceUnavailable',
+  'InternalError',
+  'RequestTimeout',
+  'TimeoutError',
+]);
+/** Node.js network error codes: the connection, not the request, failed. */
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
+
+/**
+ * `request`, its failure turned into a {@link StorageUnavailableError} when S3 was unavailable — a 5xx, SlowDown, a
+ * timeout or a dropped connection, still so after the AWS SDK's retries (`IMAGE_BATCH_S3_MAX_ATTEMPTS`) — so that the
+ * batch pauses like on a full disk rather than failing rows it has paid for. Other errors (4xx) are thrown as they are.
+ */
+async function sendTo<T>(request: Promise<T>, operation: string): Promise<T> {
+  try {
+    return await request;
+  } catch (error) {
+    const failure = error as {
+      name?: string;
+      code?: string;
+      message?: string;
+      $metadata?: { httpStatusCode?: number };
+    };
+    const status = failure.$metadata?.httpStatusCode;
+    if (
+      (status !== undefined && status >= 500) ||
+      UNAVAILABLE_NAMES.has(failure.name ?? '') ||
+      NETWORK_CODES.has(failure.code ?? '')
+    )
+      throw new StorageUnavailableError(`S3 ${operation} failed: ${failure.message ?? failure.name}`, {
+        cause: error,
+      });
+    throw error;
+  }
+}
+
+/** `text` as a whole number ≥ 1, else `fallback`. */
+function positiveOr(text: string | undefined, fallback: number): number {
+  const value = Number(text);
+  return Number.isInteger(value) && value >= 1 ? value : fallback;
 }
 
 /** How many GETs run at once when reading per-row results objects. */
@@ -114,14 +162,18 @@ export class S3OutputStore implements OutputStore {
     try {
       const { size } = await stat(stagedFile);
       const { client, s3 } = await this.connection();
-      await client.send(
-        new s3.PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.keyOf(batchId, relativePath),
-          Body: createReadStream(stagedFile),
-          ContentLength: size,
-          ContentType: contentTypeOf(relativePath),
-        }),
+      // A buffer, not a stream: the SDK's retries (503 SlowDown, 500s, dropped connections) can send it again.
+      await sendTo(
+        client.send(
+          new s3.PutObjectCommand({
+            Bucket: this.bucket,
+            Key: this.keyOf(batchId, relativePath),
+            Body: await readFile(stagedFile),
+            ContentLength: size,
+            ContentType: contentTypeOf(relativePath),
+          }),
+        ),
+        'PutObject',
       );
     } finally {
       await rm(stagedFile, { force: true });
@@ -142,13 +194,16 @@ export class S3OutputStore implements OutputStore {
 
   private async put(batchId: string, relativePath: string, body: Buffer): Promise<void> {
     const { client, s3 } = await this.connection();
-    await client.send(
-      new s3.PutObjectCommand({
-        Bucket: this.bucket,
-        Key: this.keyOf(batchId, relativePath),
-        Body: body,
-        ContentType: contentTypeOf(relativePath),
-      }),
+    await sendTo(
+      client.send(
+        new s3.PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.keyOf(batchId, relativePath),
+          Body: body,
+          ContentType: contentTypeOf(relativePath),
+        }),
+      ),
+      'PutObject',
     );
   }
 
@@ -229,12 +284,15 @@ export class S3OutputStore implements OutputStore {
     let token: string | undefined;
     do {
       const { client, s3 } = await this.connection();
-      const page = await client.send(
-        new s3.ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: prefix,
-          ...(token === undefined ? {} : { ContinuationToken: token }),
-        }),
+      const page = await sendTo(
+        client.send(
+          new s3.ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            ...(token === undefined ? {} : { ContinuationToken: token }),
+          }),
+        ),
+        'ListObjectsV2',
       );
       for (const object of page.Contents ?? []) {
         if (object.Key === undefined) continue;
@@ -270,6 +328,9 @@ function contentTypeOf(relativePath: string): string {
 export function s3ClientConfig(settings: S3Settings): S3ClientConfig {
   return {
     region: settings.region,
+    // The SDK's standard retry strategy (exponential backoff with jitter, throttling such as 503 SlowDown included).
+    retryMode: 'standard',
+    maxAttempts: settings.maxAttempts,
     forcePathStyle: settings.forcePathStyle,
     ...(settings.endpoint === undefined
       ? {}

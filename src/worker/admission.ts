@@ -6,6 +6,7 @@
  * reserves the estimate when the row is admitted; then the host's images and tokens a minute (./host-capacity.ts).
  */
 import { withinBudgetShare } from '../batch/batch-hosts.js';
+import { roomProblem } from './storage-hold.js';
 import { batchKeys, providerKey } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
 import type { Redis } from 'ioredis';
@@ -48,6 +49,13 @@ export async function admit(run: JobRun): Promise<Admission> {
     retryAfterKey: providerKey(deps.queuePrefix, run.host, 'retry-after'),
   });
   if (admission.kind !== 'go' || !submits) return admission;
+  // No room for its images under --out (./storage-hold.ts): not paid for; the batch pauses, saying why.
+  const noRoom = await roomProblem(run, deps.minFreeBytes);
+  if (noRoom !== undefined) {
+    await deps.store.budget.release(data.batchId, data.rowKey);
+    await deps.store.setPaused(data.batchId, true, noRoom);
+    return { kind: 'paused' };
+  }
   // An account past its share of the batch's cap (src/batch/batch-hosts.ts) sends no routed row: nothing sent yet.
   if (
     data.routing !== undefined &&

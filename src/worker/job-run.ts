@@ -37,6 +37,8 @@ export interface ProcessorDependencies {
   lockDurationMs: number;
   /** How often a row held back by its batch's budget checks the cap again, ms. */
   budgetRecheckMs: number;
+  /** Free bytes an output root must have before a paid call (./storage-hold.ts); undefined: the row's worst case. */
+  minFreeBytes?: number;
   /** Timing settings of a provider: per-call deadline, poll interval and longest wait for an async request, ms. */
   timingFor(provider: HostName): ProviderTiming;
   /** Aborted when the worker shuts down: jobs waiting on an async request are then released, not finished. */

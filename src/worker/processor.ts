@@ -38,6 +38,9 @@ export function createProcessor(dependencies: ProcessorDependencies) {
     signal?: AbortSignal,
   ): Promise<ImageJobResult> {
     const run = await startRun(dependencies, facts, job, token, signal);
+    // A paid row held for a full disk waits for its batch to be resumed (./storage-hold.ts).
+    if (run.data.heldResponse !== undefined && (await dependencies.store.isPaused(run.data.batchId)))
+      return holdBack(run, 'batch paused: its output storage was full');
     const admission = await admit(run);
     switch (admission.kind) {
       case 'finished':

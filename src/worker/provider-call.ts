@@ -17,6 +17,7 @@ import { collect, handOff, isCollection } from './collection.js';
 import { withoutSubmissionMarker } from './job-run.js';
 import { UncertainOutcomeError } from './error-policy.js';
 import { withStartBy } from './start-deadline.js';
+import { heldResponseOf } from './storage-hold.js';
 import type { ImageJobResult, JobRun } from './job-run.js';
 
 /** What the paid call gave: the provider's response, or a request handed off to its collection job (./collection.ts). */
@@ -32,6 +33,13 @@ export type CallOutcome =
  */
 export async function obtainResponse(run: JobRun): Promise<CallOutcome> {
   const { data, job, log } = run;
+  // Paid and held for a full disk (./storage-hold.ts): stored from what the host gave, not asked again.
+  if (data.heldResponse !== undefined)
+    return {
+      kind: 'response',
+      response: heldResponseOf(data.heldResponse),
+      stored: data.heldResponse.stored,
+    };
   if (data.providerRequest !== undefined) {
     if (!isCollection(run)) {
       log.info(

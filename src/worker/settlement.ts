@@ -4,6 +4,8 @@
  * its one results line. A row's budget reservation is given back when nothing can have been billed, and counted as
  * spent when it may have been.
  */
+import { useLateResult } from '../batch/late-result.js';
+import { holdForStorage, storageProblem, withoutHeldResponse } from './storage-hold.js';
 import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import { completedLine, failedLine } from '../batch/results-line.js';
 import { recordRowOutcome } from '../batch/row-outcome.js';
@@ -89,7 +91,13 @@ export async function completeRow(
   }
   const outputs: StoredOutput[] = [...stored];
   const count = stored.length + response.images.length;
-  for (const image of response.images) outputs.push(await storeRowImage(run, image, outputs.length, count));
+  try {
+    for (const image of response.images) outputs.push(await storeRowImage(run, image, outputs.length, count));
+  } catch (error) {
+    const problem = storageProblem(error);
+    if (problem !== undefined) return holdForStorage(run, response, stored, problem);
+    throw error;
+  }
   await learnDeliveredSize(run, outputs);
   const { quote } = run;
   const inputsUsd = quote.usd - quote.usdPerImage * data.numImages;
@@ -104,7 +112,15 @@ export async function completeRow(
     actualUsd,
     usage: response.usage,
   });
-  await recordRowOutcome(deps.store, data, line, run.outputRoot);
+  if (!(await recordRowOutcome(deps.store, data, line, run.outputRoot))) {
+    // Another worker recorded the row while this one was cut off from Redis (./../batch/late-result.ts).
+    const used = await useLateResult(deps.store, data, line, run.outputRoot);
+    log.warn(
+      { used },
+      used ? 'late result used: the row is completed' : 'late result not used: the row has an outcome',
+    );
+  }
+  if (data.heldResponse !== undefined) await run.job.updateData(withoutHeldResponse(data));
   deps.metrics.rows.inc({ provider: run.host, status: 'completed' });
   deps.metrics.spentUsd.inc({ provider: run.host, tier: line.resolution_tier }, actualUsd ?? costUsd);
   log.info({ outputs: outputs.length, costUsd, requestId }, 'row completed');

@@ -192,6 +192,7 @@ function processorDependencies(
     },
     metrics: made.metrics,
     budgetRecheckMs: config.budgetRecheckMs,
+    ...(config.minFreeBytes === undefined ? {} : { minFreeBytes: config.minFreeBytes }),
     pollBudget: new PollBudget(
       options.redis,
       config.queuePrefix,
