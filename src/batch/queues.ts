@@ -2,7 +2,8 @@
  * The providers' BullMQ queues, for the rooms above that need them without knowing BullMQ: follow a batch, resume a
  * provider paused for its account.
  */
-import { Queue, type JobsOptions } from 'bullmq';
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+import { sentinelOptionsOf } from '../shared/redis.js';
 import { PROVIDER_BACKOFF_TYPE } from '../shared/job-definitions.js';
 import type { Redis } from 'ioredis';
 import type { HostName } from '../shared/hosts.js';
@@ -76,4 +77,14 @@ export async function resumeProviderQueue(
   } finally {
     await queue.close();
   }
+}
+
+/**
+ * BullMQ's connection options for the Redis at `url` — a plain URL, or a `redis+sentinel://` one
+ * (src/shared/redis.ts) — with `maxRetriesPerRequest: null`, as BullMQ workers require.
+ */
+export function bullConnection(url: string): ConnectionOptions {
+  const sentinel = sentinelOptionsOf(url);
+  const options = sentinel === undefined ? { url } : sentinel;
+  return { ...options, maxRetriesPerRequest: null };
 }

@@ -5,6 +5,7 @@
  * enqueues nothing twice. A directory source is an inbox: manifests found there are ingested once and moved to a
  * `done/` folder beside them.
  */
+import { bullConnection } from '../batch/queues.js';
 import { mkdir, readdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Queue, Worker, type Job } from 'bullmq';
@@ -164,7 +165,7 @@ export function startScheduler(options: { config: Config; redis: Redis; log: Log
       return { batchId, manifests: manifests.length };
     },
     {
-      connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+      connection: bullConnection(config.redisUrl),
       prefix: config.queuePrefix,
       concurrency: 1,
     },

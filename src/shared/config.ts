@@ -4,6 +4,7 @@
  * (src/providers/<name>/settings.ts) and join these in `loadConfig` (src/providers/configuration.ts). No module reads
  * `process.env` but the CLI, which loads the configuration once and passes the frozen result down.
  */
+import { isRedisUrl } from './redis.js';
 import { z } from 'zod';
 
 /**
@@ -46,7 +47,12 @@ function redisSourceOf(value: string | undefined): RedisSource {
 
 const kernelSchema = z
   .object({
-    REDIS_URL: z.union([z.literal('embedded'), z.string().url()]).optional(),
+    REDIS_URL: z
+      .union([
+        z.literal('embedded'),
+        z.string().refine(isRedisUrl, 'must be redis://, rediss:// or redis+sentinel://host:port,…/master'),
+      ])
+      .optional(),
     IMAGE_BATCH_QUEUE_PREFIX: z
       .string()
       .regex(/^[A-Za-z0-9_{}.-]+$/, 'letters, digits, _ . - { } only')
@@ -61,6 +67,7 @@ const kernelSchema = z
     IMAGE_BATCH_MAX_OUTPUT_BYTES: positiveInteger(100 * 1024 * 1024),
     IMAGE_BATCH_BUDGET_RECHECK_MS: positiveInteger(5000),
     IMAGE_BATCH_MIN_FREE_BYTES: z.coerce.number().int().nonnegative().optional(),
+    IMAGE_BATCH_REPLICA_WAIT_MS: positiveInteger(1000),
     IMAGE_BATCH_PRICING_FILE: z.string().optional(),
     DASHBOARD_USER: optionalSecret,
     DASHBOARD_PASSWORD: optionalSecret,
@@ -105,6 +112,11 @@ const kernelSchema = z
      * row's worst case (4 bytes a pixel of each image, plus 1 MiB); 0: not checked.
      */
     minFreeBytes: env.IMAGE_BATCH_MIN_FREE_BYTES,
+    /**
+     * Longest wait for a Redis replica to hold a row's "sent" mark before its paid call, ms (src/worker/durability.ts;
+     * only while the primary has replicas). Unconfirmed: the call is not sent and the row tries again.
+     */
+    replicaWaitMs: env.IMAGE_BATCH_REPLICA_WAIT_MS,
     /** Pricing override file (JSON or YAML), when set. */
     pricingFile: env.IMAGE_BATCH_PRICING_FILE,
     /** Dashboard basic-auth credentials, when both are set. Never logged. */

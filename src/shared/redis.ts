@@ -5,8 +5,62 @@ import { Redis } from 'ioredis';
 import { ConfigurationError } from './errors.js';
 import type { Logger } from './logger.js';
 
+/**
+ * A Redis behind Sentinel (issue 26): `redis+sentinel://[:password@]host:port[,host:port…]/<master name>[/<db>]` —
+ * the sentinels to ask, the name of the master they watch, the password of the Redis servers (not of the sentinels)
+ * and the database number. ioredis asks the sentinels for the master and follows a failover
+ * (https://github.com/redis/ioredis#sentinel).
+ */
+const SENTINEL_URL = /^redis\+sentinel:\/\/(?:([^@/]*)@)?([^/]+)\/([^/?]+)(?:\/(\d+))?\/?$/;
+
+/** What a `redis+sentinel://` URL says, as ioredis takes it (`sentinels`, `name`, `password`, `db`). */
+export interface SentinelSettings {
+  sentinels: Array<{ host: string; port: number }>;
+  name: string;
+  password?: string;
+  db?: number;
+}
+
+/** Options of an ioredis connection (ioredis's own option names). */
+export type ConnectionSettings = Record<string, unknown>;
+
+/** The ioredis options of a `redis+sentinel://` URL, or undefined for any other URL. */
+export function sentinelOptionsOf(url: string): SentinelSettings | undefined {
+  const match = SENTINEL_URL.exec(url);
+  if (match === null) return undefined;
+  const [, credentials, hosts, name, db] = match;
+  const sentinels = hosts!.split(',').map((entry) => {
+    const [host, port] = entry.split(':');
+    return { host: host!, port: Number(port ?? 26379) };
+  });
+  const password = credentials === undefined ? '' : decodeURIComponent(credentials.replace(/^[^:]*:/, ''));
+  return {
+    sentinels,
+    name: decodeURIComponent(name!),
+    ...(password === '' ? {} : { password }),
+    ...(db === undefined ? {} : { db: Number(db) }),
+  };
+}
+
+/** Whether `url` is a URL ioredis can open (`redis://`, `rediss://`…) or a `redis+sentinel://` one. */
+export function isRedisUrl(url: string): boolean {
+  if (sentinelOptionsOf(url) !== undefined) return true;
+  try {
+    return !new URL(url).protocol.startsWith('redis+');
+  } catch {
+    return false;
+  }
+}
+
+/** A connection to the Redis at `url` (a plain URL, or Sentinel's) with `options`. */
+export function openRedis(url: string, options: ConnectionSettings = {}): Redis {
+  const sentinel = sentinelOptionsOf(url);
+  return sentinel === undefined ? new Redis(url, options) : new Redis({ ...sentinel, ...options });
+}
+
 /** `url` with any password replaced by `***`, safe to print. */
 export function redactRedisUrl(url: string): string {
+  if (sentinelOptionsOf(url) !== undefined) return url.replace(/\/\/[^@/]*@/, '//***@');
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
@@ -21,7 +75,7 @@ export function redactRedisUrl(url: string): string {
  * closes one connection.
  */
 export async function redisProblem(url: string, timeoutMs: number): Promise<string | undefined> {
-  const probe = new Redis(url, {
+  const probe = openRedis(url, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
     maxRetriesPerRequest: 0,
@@ -54,7 +108,7 @@ export async function connectRedis(url: string, hint?: string, timeoutMs = 3000)
         '`redis-server --port 6379`, or point REDIS_URL at a running Redis.',
     );
   }
-  const connection = new Redis(url, { maxRetriesPerRequest: null });
+  const connection = openRedis(url, { maxRetriesPerRequest: null });
   connection.on('error', () => undefined);
   return connection;
 }

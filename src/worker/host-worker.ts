@@ -2,6 +2,7 @@
  * The BullMQ Worker of one host's queues (a provider's account, src/shared/hosts.ts): its concurrency — per process
  * and, through BullMQ's global concurrency, across every worker process — and its rate limit.
  */
+import { bullConnection } from '../batch/queues.js';
 import { Worker, type Queue } from 'bullmq';
 import { settingsOfHost } from '../providers/configuration.js';
 import { accountOf, providerOf, type HostName } from '../shared/hosts.js';
@@ -37,7 +38,7 @@ export function providerWorker(
   const settings = settingsOfHost(config, name);
   const limited = queueName === queueNameFor(name) && settings.requestsPerMinute > 0;
   const worker = new Worker<ImageJobData, ImageJobResult>(queueName, processor, {
-    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    connection: bullConnection(config.redisUrl),
     prefix: config.queuePrefix,
     concurrency: options.concurrency ?? settings.concurrency,
     ...(limited ? { limiter: limiterFor(settings.requestsPerMinute) } : {}),

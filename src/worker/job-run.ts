@@ -18,6 +18,7 @@ import type { WebhookEndpoint } from '../batch/webhook-endpoint.js';
 import type { ParkedRequests } from '../batch/parked-requests.js';
 import type { TierSizeRecords } from '../batch/tier-size-book.js';
 import type { PollBudget } from './poll-budget.js';
+import type { Durability } from './durability.js';
 import { startDeadlineOf } from './start-deadline.js';
 import type { CapacityLimits, HostCapacity } from './host-capacity.js';
 import type { Logger } from '../shared/logger.js';
@@ -37,6 +38,8 @@ export interface ProcessorDependencies {
   lockDurationMs: number;
   /** How often a row held back by its batch's budget checks the cap again, ms. */
   budgetRecheckMs: number;
+  /** Makes the "sent" mark durable on a Redis replica before a paid call (./durability.ts); absent: not waited for. */
+  durability?: Durability;
   /** Free bytes an output root must have before a paid call (./storage-hold.ts); undefined: the row's worst case. */
   minFreeBytes?: number;
   /** Timing settings of a provider: per-call deadline, poll interval and longest wait for an async request, ms. */

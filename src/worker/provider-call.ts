@@ -9,6 +9,7 @@
  * guess — synchronous or not.
  */
 import type { ProviderResponse, SubmitResult } from '../providers/provider.js';
+import { DelayedError } from 'bullmq';
 import { ProviderError } from '../shared/errors.js';
 import type { StoredOutput } from '../shared/job-definitions.js';
 import { madeInParts, obtainInParts } from './calls-in-parts.js';
@@ -24,6 +25,20 @@ import type { ImageJobResult, JobRun } from './job-run.js';
 export type CallOutcome =
   | { kind: 'response'; response: ProviderResponse; stored?: StoredOutput[] }
   | { kind: 'handed-off'; result: ImageJobResult };
+
+/**
+ * No Redis replica confirmed the row's "sent" mark in time (./durability.ts): the call is not sent — the mark is
+ * taken back, the budget reservation given back, and the job waits, without using an attempt.
+ * @throws DelayedError always.
+ */
+async function notSentForDurability(run: JobRun): Promise<never> {
+  const { data, deps, job, log } = run;
+  await job.updateData(withoutSubmissionMarker(data));
+  await deps.store.budget.release(data.batchId, data.rowKey);
+  log.warn('no Redis replica confirmed the row\'s "sent" mark in time; not sending it yet');
+  await job.moveToDelayed(Date.now() + Math.min(deps.budgetRecheckMs, 1000), run.token);
+  throw new DelayedError('waiting for a Redis replica before a paid call');
+}
 
 /**
  * The provider's answer for the run's row: from the saved request (a collection job, or a submission job run again
@@ -59,6 +74,8 @@ export async function obtainResponse(run: JobRun): Promise<CallOutcome> {
     );
   }
   await job.updateData({ ...data, submissionStartedAt: new Date().toISOString() });
+  if (run.deps.durability !== undefined && !(await run.deps.durability.confirm()))
+    return notSentForDurability(run);
   log.debug({ prompt: truncateForLog(data.prompt), operation: data.operation }, 'submitting');
   let submitted: SubmitResult;
   try {
@@ -78,6 +95,9 @@ export async function obtainResponse(run: JobRun): Promise<CallOutcome> {
   const withAccount = data.account === undefined ? sent : { ...sent, account: data.account };
   const request = run.context.webhookUrl === undefined ? withAccount : { ...withAccount, webhook: true };
   await job.updateData({ ...withoutSubmissionMarker(data), providerRequest: request });
+  // The accepted request's id on a replica too, where there is one (./durability.ts): best effort, it is paid already.
+  if (run.deps.durability !== undefined && !(await run.deps.durability.confirm()))
+    log.warn('no Redis replica confirmed the saved request id in time');
   log.info(
     { requestId: request.requestIds.join(','), webhook: request.webhook === true },
     'provider accepted the request',

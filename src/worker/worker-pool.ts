@@ -35,9 +35,10 @@ import { createProcessor, type ProcessorDependencies } from './processor.js';
 import { evacuateRoutedRows } from './settlement.js';
 import { applyGlobalConcurrency, providerWorker } from './host-worker.js';
 import { HostCapacity } from './host-capacity.js';
+import { Durability } from './durability.js';
 import { BatchFacts } from './job-run.js';
 import { createRouter, type RouteResult } from './router.js';
-import { rowJobOptions } from '../batch/queues.js';
+import { bullConnection, rowJobOptions } from '../batch/queues.js';
 
 /** Options of {@link startWorkerPool}. */
 export interface WorkerPoolOptions {
@@ -118,6 +119,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       await batchDriver?.close();
       await Promise.all(pollers.map((poller) => poller.close()));
       await closeWorkers(workers, config.drainTimeoutMs, log);
+      deps.durability?.close();
       await Promise.all(
         [...queues.values(), ...collectQueues.values(), routeQueue].map((queue) => queue.close()),
       );
@@ -193,6 +195,7 @@ function processorDependencies(
     metrics: made.metrics,
     budgetRecheckMs: config.budgetRecheckMs,
     ...(config.minFreeBytes === undefined ? {} : { minFreeBytes: config.minFreeBytes }),
+    durability: new Durability(options.redis, `${config.queuePrefix}:durability`, config.replicaWaitMs),
     pollBudget: new PollBudget(
       options.redis,
       config.queuePrefix,
@@ -234,7 +237,7 @@ function routerWorker(
     log: deps.log.child({ component: 'router' }),
   });
   const worker = new Worker<ImageJobData, RouteResult>(ROUTE_QUEUE_NAME, router, {
-    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    connection: bullConnection(config.redisUrl),
     prefix: config.queuePrefix,
     concurrency: 20,
     lockDuration: config.lockDurationMs,
