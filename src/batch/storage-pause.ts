@@ -13,25 +13,21 @@ const STORAGE_FULL_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 
 /** Whether `error` says the storage has no room (a Node.js system error with one of {@link STORAGE_FULL_CODES}). */
 export function isStorageFull(error: unknown): boolean {
-  let current: unknown = error;
-  // Wrapped errors (an `Error` with a `cause`) are looked through.
-  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
-    const code = (current as NodeJS.ErrnoException).code;
-    if (code !== undefined && STORAGE_FULL_CODES.has(code)) return true;
-    current = current.cause;
-  }
-  return false;
+  return storageFullCode(error) !== undefined;
 }
 
-/** The code of a storage-full `error` (`ENOSPC`), for messages. */
-export function storageFullCode(error: unknown): string {
+/**
+ * The code of a storage-full `error` (`ENOSPC`), looking through wrapped errors (their `cause`), or undefined when it
+ * is no such error.
+ */
+export function storageFullCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
     const code = (current as NodeJS.ErrnoException).code;
     if (code !== undefined && STORAGE_FULL_CODES.has(code)) return code;
     current = current.cause;
   }
-  return 'ENOSPC';
+  return undefined;
 }
 
 /**
@@ -39,7 +35,8 @@ export function storageFullCode(error: unknown): string {
  * `the output storage is unavailable (S3 PutObject failed: …)` — or undefined for any other error.
  */
 export function storageProblem(error: unknown): string | undefined {
-  if (isStorageFull(error)) return `the output storage is full (${storageFullCode(error)})`;
+  const full = storageFullCode(error);
+  if (full !== undefined) return `the output storage is full (${full})`;
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
     if (current instanceof StorageUnavailableError)

@@ -12,6 +12,7 @@ import type { ResultLine } from '../../src/shared/job-definitions.js';
 import { killSpawnedProcesses, runCliProcess, spawnCli } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { readJsonLines } from '../helpers/results.js';
 import { redisUrl } from '../helpers/redis.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
@@ -37,12 +38,9 @@ async function waitFor(
   }
 }
 
-async function linesOf(file: string): Promise<ResultLine[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as ResultLine);
+/** The results lines in `file`, none while it is not there. */
+function linesOf(file: string): Promise<ResultLine[]> {
+  return readJsonLines<ResultLine>(file).catch(() => []);
 }
 
 it('a partitioned worker: the row moves to another worker, is paid once, and the late image is kept', async () => {

@@ -6,13 +6,13 @@
  * ending `uncertain_outcome` are counted (a row whose "sent" mark reached the replica but whose answer did not).
  */
 import path from 'node:path';
-import { readFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
 import { killSpawnedProcesses, spawnCli } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { readJsonLines } from '../helpers/results.js';
 import { startRedisServer, startSentinel, stopRedisServers } from '../helpers/redis-servers.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
@@ -56,12 +56,9 @@ async function sentinelGroup() {
   return { primary, replica, url };
 }
 
-async function linesOf(file: string): Promise<ResultLine[]> {
-  const text = await readFile(file, 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as ResultLine);
+/** The results lines in `file`, none while it is not there. */
+function linesOf(file: string): Promise<ResultLine[]> {
+  return readJsonLines<ResultLine>(file).catch(() => []);
 }
 
 describe('Redis failover through Sentinel', () => {
