@@ -47,11 +47,7 @@ export async function batchHosts(
   const { batchId, counters } = batch;
   const accounts = configured.accounts;
   const routed = await redis.hgetall(batchKeys(prefix, batchId).routedTo);
-  const further = new Set<HostName>(accounts.filter((host) => accountOf(host) > 1));
-  for (const name of [...Object.keys(routed), ...Object.keys(counters)]) {
-    const host = name.replace(/^host_images:/, '');
-    if (isHostName(host) && accountOf(host) > 1) further.add(host);
-  }
+  const further = furtherAccountsIn([...accounts, ...Object.keys(routed), ...Object.keys(counters)]);
   const hosts: BatchHost[] = [];
   for (const host of [...PROVIDER_NAMES, ...[...further].sort()]) {
     const { images, costUsd } = madeBy(host, counters, further);
@@ -107,13 +103,22 @@ export async function hostSpend(
   const keys = batchKeys(prefix, batchId);
   const [stats, cap] = await Promise.all([redis.hgetall(keys.stats), redis.hget(keys.meta, 'budget_usd')]);
   const counters = Object.fromEntries(Object.entries(stats).map(([name, value]) => [name, Number(value)]));
-  const further = new Set<HostName>();
-  for (const name of Object.keys(counters)) {
-    const other = name.replace(/^host_images:/, '');
-    if (other !== name && isHostName(other)) further.add(other);
-  }
+  const further = furtherAccountsIn(Object.keys(counters));
   const capUsd = cap === null || cap === '' ? undefined : Number(cap);
   return { spentUsd: madeBy(host, counters, further).costUsd, capUsd };
+}
+
+/**
+ * The further accounts (`openai@2`) named in `names`: hosts, and the stats counters `host_images:<host>` of accounts
+ * that made images.
+ */
+function furtherAccountsIn(names: Iterable<string>): Set<HostName> {
+  const further = new Set<HostName>();
+  for (const name of names) {
+    const host = name.replace(/^host_images:/, '');
+    if (isHostName(host) && accountOf(host) > 1) further.add(host);
+  }
+  return further;
 }
 
 /**

@@ -6,8 +6,7 @@
  * the image the user paid for is kept, the row keeps one results line, and nothing was sent twice. Any other recorded
  * outcome stays, and the late result is only logged.
  */
-import type { ResultLine } from '../shared/job-definitions.js';
-import type { ImageJobData } from '../shared/job-definitions.js';
+import type { ImageJobData, ResultLine } from '../shared/job-definitions.js';
 import { outputStoreFor } from '../storage/stores.js';
 import type { BatchStore } from './batch-store.js';
 import { recordRowOutcome } from './row-outcome.js';

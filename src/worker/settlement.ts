@@ -5,7 +5,8 @@
  * spent when it may have been.
  */
 import { useLateResult } from '../batch/late-result.js';
-import { holdForStorage, storageProblem, withoutHeldResponse } from './storage-hold.js';
+import { storageProblem } from '../batch/storage-pause.js';
+import { holdForStorage, withoutHeldResponse } from './storage-hold.js';
 import { DelayedError, UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import { completedLine, failedLine } from '../batch/results-line.js';
 import { recordRowOutcome } from '../batch/row-outcome.js';

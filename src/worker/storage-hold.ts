@@ -7,12 +7,9 @@
  */
 import { DelayedError } from 'bullmq';
 import type { ProviderResponse } from '../providers/provider.js';
-import { storageProblem } from '../batch/storage-pause.js';
 import type { HeldResponse, ImageJobData, StoredOutput } from '../shared/job-definitions.js';
 import { freeBytes, worstCaseBytes } from '../storage/free-space.js';
 import type { JobRun } from './job-run.js';
-
-export { storageProblem };
 
 const MIB = 1024 * 1024;
 
