@@ -9,7 +9,7 @@
  * afterwards (never a flush: the Redis may be shared).
  *
  * Flags: --quick (smaller sizes, one run each: to try the suite, not to quote), --only <name,...> (ingest, dispatch,
- * latency, rate, large, batch-api, scale, routing).
+ * latency, rate, large, memory, batch-api, scale, routing).
  */
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -23,6 +23,7 @@ import { dispatch, largeOutputs, latencyHiding, rateAdherence } from './worker-b
 import { withSimulator } from './worker-runs.js';
 import { batchApiOutputs } from './batch-api.js';
 import { routingCost, routingThroughput } from './routing.js';
+import { redisMemoryPerRow } from './redis-memory.js';
 
 function machine(): string[] {
   const cpus = os.cpus();
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
     if (selected('dispatch')) await withSimulator((simulator) => dispatch(redis, simulator));
     if (selected('latency')) await withSimulator((simulator) => latencyHiding(redis, simulator));
     if (selected('large')) await withSimulator((simulator) => largeOutputs(redis, simulator));
+    if (selected('memory')) await withSimulator((simulator) => redisMemoryPerRow(redis, simulator));
     if (selected('batch-api')) await batchApiOutputs(redis);
     if (selected('scale')) await scaleRun(redis);
     if (selected('routing')) {
@@ -102,6 +104,8 @@ async function main(): Promise<void> {
   }
   const minutes = (performance.now() - started) / 60_000;
   const explanations = await readFile(path.join(root, 'bench/explanations.md'), 'utf8').catch(() => '');
+  // The soak (bench/soak.ts, `npm run soak`) runs for half an hour on its own: its last table is kept.
+  const soak = await readFile(path.join(root, 'bench/soak-results.md'), 'utf8').catch(() => '');
   const document = [
     '# Benchmarks',
     '',
@@ -121,6 +125,7 @@ async function main(): Promise<void> {
     ...notes,
     explanations.trim(),
     '',
+    ...(soak === '' ? [] : [soak.trim(), '']),
   ].join('\n');
   process.stdout.write(`${table().join('\n')}\n`);
   if (!quick && only === undefined) await writeFile(path.join(root, 'BENCHMARKS.md'), document);

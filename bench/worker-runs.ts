@@ -27,7 +27,7 @@ export async function enqueueJobs(
   redis: Redis,
   count: number,
   resolution: string,
-  options: { provider?: string; format?: string; prompt?: string } = {},
+  options: { provider?: string; format?: string; prompt?: string; keepCompletedJobs?: number } = {},
 ): Promise<string> {
   const prefix = newPrefix();
   const provider = options.provider ?? 'openai';
@@ -47,7 +47,13 @@ export async function enqueueJobs(
   await writeFile(manifest, `${lines.join('\n')}\n`);
   const run = await runNode(
     [cli, 'enqueue', manifest, '--batch', 'bench', '--out', path.join(scratch, prefix)],
-    { REDIS_URL: redisUrl, IMAGE_BATCH_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn' },
+    {
+      REDIS_URL: redisUrl,
+      IMAGE_BATCH_QUEUE_PREFIX: prefix,
+      LOG_LEVEL: 'warn',
+      // Completed jobs are removed at once by default; these runs are timed from the completed set, so keep them.
+      IMAGE_BATCH_KEEP_COMPLETED_JOBS: String(options.keepCompletedJobs ?? 10_000_000),
+    },
   );
   if (!run.stdout.includes(`enqueued ${count}`))
     throw new Error(`could not enqueue:\n${run.stdout}${run.stderr}`);

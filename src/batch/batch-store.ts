@@ -7,7 +7,7 @@ import { PriceCatalogue } from '../cost/price-catalogue.js';
 import type { PricingOverride } from '../cost/pricing-file.js';
 import type { Redis } from 'ioredis';
 import { type RowSource } from '../shared/job-definitions.js';
-import { batchKeys, rowKeyIdentity, safeFileStem, type BatchKeys } from '../shared/keys.js';
+import { batchKeys, safeFileStem, type BatchKeys } from '../shared/keys.js';
 import { UsageError } from '../shared/errors.js';
 import { roundUsd } from '../cost/usd.js';
 import { RESOLUTION_TIERS, type ResolutionTier } from '../cost/resolution-tier.js';
@@ -16,17 +16,7 @@ import { BudgetLedger } from '../cost/budget.js';
 import { CanaryLedger, type CanaryProgress } from './canary.js';
 import { OpenAIBatchRecords } from './openai-batch-records.js';
 import { BillingFacts } from './billing-facts.js';
-
-/**
- * How an incoming row relates to the batch: not there yet; already enqueued from the same place, and `finished` or
- * not; or a row key clash with another place.
- */
-export type RowClassification =
-  | { kind: 'new' }
-  | { kind: 'present'; finished: boolean }
-  | { kind: 'conflict'; existingSource: string }
-  /** Another row key has the same {@link rowKeyIdentity} (job id, file names): this row cannot be told apart. */
-  | { kind: 'stem-collision'; otherRowKey: string };
+import { RowIndex } from './row-index.js';
 
 /** Counts and cost of a batch so far. */
 export interface BatchStatus {
@@ -68,10 +58,8 @@ export function sourceText(source: RowSource): string {
 
 /** The batch records' Lua scripts (./lua/*.lua). */
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
-  classifyRows: { file: 'classify-rows.lua', numberOfKeys: 3 },
-  registerRows: { file: 'register-rows.lua', numberOfKeys: 3 },
   recordReject: { file: 'record-reject.lua', numberOfKeys: 2 },
-  recordOutcome: { file: 'record-outcome.lua', numberOfKeys: 6 },
+  recordOutcome: { file: 'record-outcome.lua', numberOfKeys: 7 },
   forgetFailure: { file: 'forget-failure.lua', numberOfKeys: 2 },
 });
 
@@ -85,6 +73,8 @@ export class BatchStore {
   readonly openaiBatches: OpenAIBatchRecords;
   /** What hosts' usage has shown of how they bill (./billing-facts.ts). */
   readonly billing: BillingFacts;
+  /** Which rows each batch holds (./row-index.ts). */
+  readonly rowIndex: RowIndex;
 
   constructor(
     private readonly redis: Redis,
@@ -92,6 +82,7 @@ export class BatchStore {
   ) {
     this.budget = new BudgetLedger(redis, prefix);
     this.billing = new BillingFacts(redis, prefix);
+    this.rowIndex = new RowIndex(redis, prefix);
     this.canary = new CanaryLedger(redis, prefix);
     this.openaiBatches = new OpenAIBatchRecords(redis, prefix);
   }
@@ -145,43 +136,6 @@ export class BatchStore {
     return (await this.redis.hget(this.keys(batchId).meta, 'output_directory')) ?? undefined;
   }
 
-  /** Classify rows before enqueuing them (reads only). */
-  async classifyRows(
-    batchId: string,
-    rows: Array<{ rowKey: string; source: string }>,
-  ): Promise<RowClassification[]> {
-    if (rows.length === 0) return [];
-    const keys = this.keys(batchId);
-    const reply = (await SCRIPTS.run(
-      this.redis,
-      'classifyRows',
-      keys.rows,
-      keys.outcomes,
-      keys.stems,
-      ...rows.flatMap((row) => [row.rowKey, row.source, rowKeyIdentity(row.rowKey)]),
-    )) as string[];
-    return reply.map((value): RowClassification => {
-      if (value === '') return { kind: 'new' };
-      if (value.startsWith('!')) return { kind: 'stem-collision', otherRowKey: value.slice(1) };
-      if (value === '=' || value === '~') return { kind: 'present', finished: value === '=' };
-      return { kind: 'conflict', existingSource: value };
-    });
-  }
-
-  /** Register rows as part of the batch (after their jobs were added). @returns how many were new. */
-  async registerRows(batchId: string, rows: Array<{ rowKey: string; source: string }>): Promise<number> {
-    if (rows.length === 0) return 0;
-    const keys = this.keys(batchId);
-    return (await SCRIPTS.run(
-      this.redis,
-      'registerRows',
-      keys.rows,
-      keys.meta,
-      keys.stems,
-      ...rows.flatMap((row) => [row.rowKey, row.source, rowKeyIdentity(row.rowKey)]),
-    )) as number;
-  }
-
   /** Note a rejected row by its key (`manifest:line:code`). @returns true the first time in the batch. */
   async recordReject(batchId: string, source: string): Promise<boolean> {
     const keys = this.keys(batchId);
@@ -225,6 +179,7 @@ export class BatchStore {
       keys.reservations,
       keys.pendingLines,
       keys.meta,
+      keys.collecting,
       rowKey,
       outcome.status,
       outcome.tier,

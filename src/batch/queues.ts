@@ -11,15 +11,26 @@ import type { Config } from '../providers/configuration.js';
 import { collectQueueNameFor, queueNameFor, ROUTE_QUEUE_NAME } from '../shared/keys.js';
 import { ProviderHealth } from './provider-health.js';
 
+/** What a row's jobs are made with: attempts, the backoff's base delay (ms), completed jobs kept per queue. */
+export interface RowJobSettings {
+  attempts: number;
+  backoffDelayMs: number;
+  /** Completed jobs a queue keeps, newest first (IMAGE_BATCH_KEEP_COMPLETED_JOBS); 0 or unset: none. */
+  keepCompletedJobs?: number;
+}
+
 /**
- * The options of a row's job in any queue (a provider's, the route queue): attempts and image-batch's backoff, kept a
- * week once completed and a month once failed.
+ * The options of a row's job in any queue (a provider's, the route queue): attempts and image-batch's backoff; removed
+ * as soon as it completes (issue 27: Redis holds what is in flight — the row's outcome is recorded by then, in the
+ * batch's records), unless some completed jobs are to be kept; kept a month once failed (retrying a failed row starts
+ * from its job).
  */
-export function rowJobOptions(retry: { attempts: number; backoffDelayMs: number }): JobsOptions {
+export function rowJobOptions(settings: RowJobSettings): JobsOptions {
+  const keep = settings.keepCompletedJobs ?? 0;
   return {
-    attempts: retry.attempts,
-    backoff: { type: PROVIDER_BACKOFF_TYPE, delay: retry.backoffDelayMs },
-    removeOnComplete: { age: 7 * 24 * 3600 },
+    attempts: settings.attempts,
+    backoff: { type: PROVIDER_BACKOFF_TYPE, delay: settings.backoffDelayMs },
+    removeOnComplete: keep > 0 ? { count: keep } : true,
     removeOnFail: { age: 30 * 24 * 3600 },
   };
 }

@@ -35,12 +35,37 @@ async function jobOf(
 }
 
 /**
- * Plan the retry of `status`'s failed rows. Each row is priced from its own job data (size, quality, images, inputs)
- * by `quote` (USD); a row whose job is gone counts as 0.
+ * The collection job of a row (./../worker/collection.ts), when its host's collect queue still holds it and it failed:
+ * the row's accepted request failed there, while its submission job finished (and, once finished, was removed).
+ */
+async function failedCollectionOf(
+  collectQueues: ReadonlyMap<HostName, Queue>,
+  batchId: string,
+  line: ResultLine,
+): Promise<Job<ImageJobData> | undefined> {
+  const queue = collectQueues.get(hostOfLine(line));
+  if (queue === undefined) return undefined;
+  const job = await Job.fromId<ImageJobData>(queue, collectJobIdFor(jobIdFor(batchId, line.row_key)));
+  return job !== undefined && (await job.getState()) === 'failed' ? job : undefined;
+}
+
+/** A row's job data made fresh for a new paid call: no saved request, no "sent" mark. */
+function freshData(data: ImageJobData): ImageJobData {
+  const fresh = { ...data };
+  delete fresh.submissionStartedAt;
+  delete fresh.providerRequest;
+  delete fresh.acceptedOnAttempt;
+  return fresh;
+}
+
+/**
+ * Plan the retry of `status`'s failed rows (their jobs in `queues` and, for collected rows, `collectQueues`). Each row is priced from its own job data (size, quality, images, inputs)
+ * by `quote` (USD): its submission job's, else its failed collection job's; a row with neither counts as 0.
  */
 export async function planRetry(
   status: BatchStatus,
   queues: ReadonlyMap<HostName, Queue>,
+  collectQueues: ReadonlyMap<HostName, Queue>,
   quote: (data: ImageJobData) => number,
 ): Promise<RetryPlan> {
   const failed: ResultLine[] = [];
@@ -50,7 +75,9 @@ export async function planRetry(
   }
   let estimateUsd = 0;
   for (const line of failed) {
-    const job = await jobOf(queues, status.batchId, line);
+    const job =
+      (await jobOf(queues, status.batchId, line)) ??
+      (await failedCollectionOf(collectQueues, status.batchId, line));
     if (job !== undefined) estimateUsd += quote(job.data);
   }
   const blockedReason =
@@ -64,8 +91,8 @@ export async function planRetry(
 
 /**
  * Retry the failed rows of `plan`. A row whose accepted request failed in its collection job (`collectQueues`,
- * src/worker/collection.ts) has a completed submission job: the collection job is removed and the submission job
- * retried from completed. @returns the row keys retried.
+ * src/worker/collection.ts) has no submission job any more (removed once it finished): the collection job is removed
+ * and a fresh submission job added from its data. @returns the row keys retried.
  */
 export async function retryFailedRows(
   store: BatchStore,
@@ -76,23 +103,26 @@ export async function retryFailedRows(
 ): Promise<Set<string>> {
   const retried = new Set<string>();
   for (const line of plan.failed) {
+    const forget = () => store.forgetFailure(status.batchId, line.row_key, line.error?.code ?? 'unknown');
     const job = await jobOf(queues, status.batchId, line);
-    if (job === undefined) continue;
-    const state = await job.getState();
-    const collectQueue = collectQueues.get(hostOfLine(line));
-    const collection =
-      state === 'completed' && collectQueue !== undefined
-        ? await Job.fromId<ImageJobData>(collectQueue, collectJobIdFor(job.id!))
-        : undefined;
-    const collectionFailed = collection !== undefined && (await collection.getState()) === 'failed';
-    if (state !== 'failed' && !collectionFailed) continue;
-    const data = { ...job.data };
-    delete data.submissionStartedAt;
-    delete data.providerRequest;
-    await job.updateData(data);
-    if (!(await store.forgetFailure(status.batchId, line.row_key, line.error?.code ?? 'unknown'))) continue;
-    if (collectionFailed) await collection.remove();
-    await job.retry(collectionFailed ? 'completed' : 'failed');
+    if (job !== undefined && (await job.getState()) === 'failed') {
+      await job.updateData(freshData(job.data));
+      if (!(await forget())) continue;
+      await job.retry('failed');
+      retried.add(line.row_key);
+      continue;
+    }
+    const collection = await failedCollectionOf(collectQueues, status.batchId, line);
+    const queue = queues.get(hostOfLine(line));
+    if (collection === undefined || queue === undefined || !(await forget())) continue;
+    const { delay: _delay, jobId: _jobId, ...options } = collection.opts;
+    await collection.remove();
+    // A submission job kept completed (IMAGE_BATCH_KEEP_COMPLETED_JOBS) would make the add below a no-op.
+    if (job !== undefined && (await job.getState()) === 'completed') await job.remove();
+    await queue.add(collection.name, freshData(collection.data), {
+      ...options,
+      jobId: jobIdFor(status.batchId, line.row_key),
+    });
     retried.add(line.row_key);
   }
   // One results line per row: the failed lines of retried rows go; their new outcome is appended when it comes.

@@ -152,6 +152,7 @@ export async function enqueueWithProgress(
       ...(options.delivery === undefined ? {} : { delivery: options.delivery }),
       attempts: config.attempts,
       backoffDelayMs: config.backoffDelayMs,
+      keepCompletedJobs: config.keepCompletedJobs,
       onProgress: ({ bytesRead, totalBytes }) => {
         progress ??= startProgress(context.output, 'Reading', totalBytes, '', formatBytes);
         progress.update(bytesRead);

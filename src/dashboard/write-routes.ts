@@ -4,6 +4,7 @@
  * confirmation page that shows what the retry would cost.
  */
 import type { Express, Request, Response } from 'express';
+import type { BatchStatus } from '../batch/batch-store.js';
 import { planRetry, retryFailedRows } from '../batch/retry-failed.js';
 import { quoteRequest } from '../cost/price-catalogue.js';
 import { createProvider } from '../providers/configuration.js';
@@ -39,10 +40,16 @@ export function addWriteRoutes(app: Express, context: DashboardContext): void {
   const { config } = context.options;
   // Each failed row priced from its own job (its size, quality — else the provider's default —, images and inputs)
   // with the batch's own catalogue (its pricing file, as the workers price it).
-  const quoteFor = async (batchId: string) => {
-    const catalogue = await context.store.catalogue(batchId);
-    return (data: ImageJobData) =>
-      quoteRequest(catalogue, data.provider, data, createProvider(data.provider, config).defaultQuality).usd;
+  const planFor = async (status: BatchStatus) => {
+    const catalogue = await context.store.catalogue(status.batchId);
+    return planRetry(
+      status,
+      context.queues,
+      context.collectQueues,
+      (data: ImageJobData) =>
+        quoteRequest(catalogue, data.provider, data, createProvider(data.provider, config).defaultQuality)
+          .usd,
+    );
   };
   app.get(
     '/batches/:id/retry-failed',
@@ -50,7 +57,7 @@ export function addWriteRoutes(app: Express, context: DashboardContext): void {
       const status = await statusOf(context, request, response);
       if (status === undefined) return;
       if (context.options.readOnly) return void response.status(403).type('text').send('read-only dashboard');
-      const plan = await planRetry(status, context.queues, await quoteFor(status.batchId));
+      const plan = await planFor(status);
       const page = retryConfirmationPage({
         batchId: status.batchId,
         failedRows: plan.failed.length,
@@ -67,7 +74,7 @@ export function addWriteRoutes(app: Express, context: DashboardContext): void {
     wrap(async (request, response) => {
       const status = await statusOf(context, request, response);
       if (status === undefined) return;
-      const plan = await planRetry(status, context.queues, await quoteFor(status.batchId));
+      const plan = await planFor(status);
       if (plan.blockedReason !== undefined || (request.body as Record<string, unknown>).confirm !== 'yes')
         return void response
           .status(409)

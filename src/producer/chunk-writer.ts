@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type { BatchStore } from '../batch/batch-store.js';
 import { jobIdFor, queueNameFor, ROUTE_QUEUE_NAME, routeJobIdFor, rowKeyIdentity } from '../shared/keys.js';
 import { CANARY_HOLD_MS } from '../batch/canary.js';
-import { rowJobOptions } from '../batch/queues.js';
+import { rowJobOptions, type RowJobSettings } from '../batch/queues.js';
 import type { CanaryPicker } from './canary-picker.js';
 import { addToEstimate, type CostEstimate, type PendingRow } from './estimate.js';
 import { InFlight } from './in-flight.js';
@@ -47,7 +47,7 @@ export class ChunkWriter {
        */
       canary?: { picker: CanaryPicker | undefined };
     },
-    retry: { attempts: number; backoffDelayMs: number },
+    retry: RowJobSettings,
     private readonly counts: ChunkCounts,
     private readonly reject: (line: RejectLine) => Promise<void>,
   ) {
@@ -92,7 +92,7 @@ export class ChunkWriter {
    */
   private async registerChunk(rows: PendingRow[]): Promise<HeldOrNot[]> {
     const { store, batchId } = this.target;
-    const classifications = await store.classifyRows(batchId, rows);
+    const classifications = await store.rowIndex.classify(batchId, rows);
     const fresh: PendingRow[] = [];
     const unfinished: PendingRow[] = [];
     const seenInChunk = new Map<string, string>();
@@ -128,7 +128,7 @@ export class ChunkWriter {
       }
     }
     const held = await this.holdOutsideCanary(fresh, unfinished);
-    await store.registerRows(batchId, fresh);
+    await store.rowIndex.register(batchId, fresh);
     for (const row of fresh) addToEstimate(this.counts.estimate, row);
     this.counts.enqueued += fresh.length;
     return [...fresh, ...unfinished].map((row) => ({ row, held: held.has(row.rowKey) }));

@@ -64,9 +64,10 @@ export interface EnqueueOptions {
   outputRoot: string;
   /** Validate and report only: no Redis, no files. */
   dryRun: boolean;
-  /** Attempts per job and base backoff delay in ms (from the configuration). */
+  /** Attempts per job, base backoff delay in ms and completed jobs kept per queue (from the configuration). */
   attempts: number;
   backoffDelayMs: number;
+  keepCompletedJobs?: number;
   /** Rows per `addBulk`. Default 1000. */
   chunkSize?: number;
   /** The batch has a budget cap: rows no published figure can price are rejected (they cannot be held to it). */

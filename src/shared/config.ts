@@ -60,6 +60,7 @@ const kernelSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     IMAGE_BATCH_ATTEMPTS: positiveInteger(3),
     IMAGE_BATCH_BACKOFF_MS: positiveInteger(2000),
+    IMAGE_BATCH_KEEP_COMPLETED_JOBS: z.coerce.number().int().nonnegative().default(0),
     IMAGE_BATCH_BACKOFF_MAX_MS: positiveInteger(60_000),
     IMAGE_BATCH_DRAIN_TIMEOUT_MS: positiveInteger(30_000),
     IMAGE_BATCH_BREAKER_THRESHOLD: positiveInteger(5),
@@ -95,6 +96,11 @@ const kernelSchema = z
     attempts: env.IMAGE_BATCH_ATTEMPTS,
     /** Base delay of the exponential backoff between attempts, in ms. Default 2000. */
     backoffDelayMs: env.IMAGE_BATCH_BACKOFF_MS,
+    /**
+     * Completed jobs each queue keeps (the newest), for browsing them on the dashboard or measuring a run. Default 0: a
+     * row's jobs are removed once its outcome is recorded; the batch's records and results file keep the rest.
+     */
+    keepCompletedJobs: env.IMAGE_BATCH_KEEP_COMPLETED_JOBS,
     /** Longest delay between attempts, ms (cap of the full-jitter backoff). */
     backoffMaxDelayMs: env.IMAGE_BATCH_BACKOFF_MAX_MS,
     /** How long SIGTERM/SIGINT waits for running jobs before handing them back to the queue, ms. */

@@ -89,12 +89,14 @@ export function collectJobIdFor(submissionJobId: string): string {
 export interface BatchKeys {
   /** Hash: batch settings (out dir, created_at, manifests) and counters rows_total, rows_rejected. */
   meta: string;
-  /** Hash: row key -> source (`manifest:line`) of every enqueued row; detects duplicate row keys. */
-  rows: string;
+  /**
+   * Hash: {@link rowKeyIdentity} of every enqueued row -> where it came from (`<manifest number>:<line>`, and the row
+   * key when it is not its own identity): detects duplicate row keys and keys that would share a job id or image names
+   * (batch/row-index.ts).
+   */
+  rowIndex: string;
   /** Hash: row key -> final status; a row's outcome is recorded once. */
   outcomes: string;
-  /** Hash: {@link rowKeyIdentity} -> row key; two keys sharing one would share a job id or image names. */
-  stems: string;
   /** Hash: counters completed, failed, cost_usd_total, and per tier `images:<tier>`, `cost_usd:<tier>`. */
   stats: string;
   /** Hash: `manifest:line:code` -> 1 for every reject already written to rejects.jsonl. */
@@ -103,6 +105,12 @@ export interface BatchKeys {
   budget: string;
   /** Hash: row key -> USD reserved for the row's paid call in flight. */
   reservations: string;
+  /**
+   * Hash: row key -> the host whose accepted asynchronous request of the row a collection job follows, until the row's
+   * outcome is recorded. A submission job of the row on that host added again (a re-run, a routing job run twice) sends
+   * nothing while it is there: the finished submission job is gone from Redis (issue 27), this record is not.
+   */
+  collecting: string;
   /** Hash: row key -> results line recorded in Redis but not yet confirmed in results.jsonl (crash recovery). */
   pendingLines: string;
   /** Set: row keys of the batch's canary (`--canary N`), the rows that run before approval. */
@@ -126,14 +134,14 @@ export function batchKeys(prefix: string, batchId: string): BatchKeys {
   const base = `${prefix}:batch:${batchId}`;
   return {
     meta: `${base}:meta`,
-    rows: `${base}:rows`,
+    rowIndex: `${base}:row-index`,
     outcomes: `${base}:outcomes`,
-    stems: `${base}:stems`,
     stats: `${base}:stats`,
     rejects: `${base}:rejects`,
     budget: `${base}:budget`,
     reservations: `${base}:reservations`,
     pendingLines: `${base}:pending-lines`,
+    collecting: `${base}:collecting`,
     canaryRows: `${base}:canary-rows`,
     canaryHeld: `${base}:canary-held`,
     hosts: `${base}:hosts`,

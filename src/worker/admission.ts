@@ -15,7 +15,7 @@ import type { JobRun } from './job-run.js';
 import { hostOfJob } from '../shared/hosts.js';
 
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
-  admit: { file: 'admit.lua', numberOfKeys: 7 },
+  admit: { file: 'admit.lua', numberOfKeys: 8 },
 });
 
 /** The admission's verdict. */
@@ -34,6 +34,8 @@ export type Admission =
   | { kind: 'budget' }
   /** A routed row this job's host no longer holds (src/batch/row-hosts.ts): this job must not send it. */
   | { kind: 'moved' }
+  /** A collection job of this host follows the row's accepted request: this (added again) job must not send it. */
+  | { kind: 'collecting' }
   /** A routed row on an account that used its share of the batch's budget cap: it goes to another candidate. */
   | { kind: 'share'; reason: string };
 
@@ -97,17 +99,20 @@ export async function admitRequest(
     keys.reservations,
     keys.canaryRows,
     keys.hosts,
+    keys.collecting,
     data.rowKey,
     usd,
     options.mode,
     data.routing === undefined ? '' : hostOfJob(data),
+    hostOfJob(data),
   )) as [string, number?];
   if (
     verdict === 'finished' ||
     verdict === 'paused' ||
     verdict === 'budget' ||
     verdict === 'canary' ||
-    verdict === 'moved'
+    verdict === 'moved' ||
+    verdict === 'collecting'
   )
     return { kind: verdict };
   if (verdict === 'wait') return { kind: 'wait', ms: ms ?? 1 };

@@ -10,7 +10,7 @@ import { DelayedError } from 'bullmq';
 import type { PendingRequest, ProviderResponse } from '../providers/provider.js';
 import { NotStartedError, RateLimitedError, TimeoutError } from '../shared/errors.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
-import { collectJobIdFor } from '../shared/keys.js';
+import { batchKeys, collectJobIdFor } from '../shared/keys.js';
 import type { ImageJobResult, JobRun } from './job-run.js';
 import { pollKeepingStartDeadline } from './start-deadline.js';
 
@@ -26,8 +26,8 @@ function deadlineOf(run: JobRun, pending: PendingRequest): number {
 
 /**
  * Hand `pending` (already saved in the submission job's data) to a collection job and park it; the submission job is
- * done. Idempotent: a submission job run again after a crash hands the same request off again, and the collection job
- * (a deterministic id) is added once.
+ * done. Idempotent: a submission job run again after a crash hands the same request off again; the collection job (a
+ * deterministic id) is added once while it exists, and one added after it finished finds the row's outcome recorded.
  */
 export async function handOff(run: JobRun, pending: PendingRequest): Promise<ImageJobResult> {
   const { deps, job, data, log } = run;
@@ -39,13 +39,17 @@ export async function handOff(run: JobRun, pending: PendingRequest): Promise<Ima
     acceptedOnAttempt: job.attemptsMade + 1,
   };
   delete collectData.submissionStartedAt;
+  // Before the collection job exists: this submission job, once finished, is removed, and a copy added again later
+  // must find the row being collected rather than send it again.
+  await deps.redis.hset(batchKeys(deps.queuePrefix, data.batchId).collecting, data.rowKey, run.host);
   await deps.collectQueueFor(run.host).add(job.name, collectData, {
     jobId: collectJobId,
     delay: Math.max(1000, deadlineAt - Date.now()),
     attempts: job.opts.attempts ?? 1,
     ...(job.opts.backoff === undefined ? {} : { backoff: job.opts.backoff }),
-    removeOnComplete: { age: 7 * 24 * 3600 },
-    removeOnFail: { age: 30 * 24 * 3600 },
+    // As the submission job: removed once finished unless IMAGE_BATCH_KEEP_COMPLETED_JOBS keeps some.
+    removeOnComplete: job.opts.removeOnComplete ?? true,
+    removeOnFail: job.opts.removeOnFail ?? { age: 30 * 24 * 3600 },
   });
   await deps.parked.park(
     run.host,

@@ -58,6 +58,9 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         return holdBack(run, 'budget reached');
       case 'moved':
         return leftBehind(run);
+      case 'collecting':
+        run.log.info("a collection job follows this row's accepted request; nothing is sent again");
+        return { status: 'submitted', outputs: [], costUsd: 0 };
       case 'share':
         return leaveForShare(run, admission.reason);
       case 'go':

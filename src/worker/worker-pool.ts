@@ -175,7 +175,7 @@ function processorDependencies(
     queueFor: (name) => made.queues.get(name)!,
     routeBack: {
       routeQueue: made.routeQueue,
-      jobOptions: rowJobOptions({ attempts: config.attempts, backoffDelayMs: config.backoffDelayMs }),
+      jobOptions: rowJobOptions(config),
       rowHosts: new RowHosts(options.redis, config.queuePrefix),
       metrics: made.metrics,
     },

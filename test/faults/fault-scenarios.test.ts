@@ -321,7 +321,8 @@ describe('secrets', () => {
     const { row } = await scenario({
       name: 'planted secret',
       rows: manifestRows,
-      environment: { OXEN_API_KEY: planted, LOG_LEVEL: 'debug' },
+      // Completed jobs are removed at once by default; kept here, their data is searched for the key too.
+      environment: { OXEN_API_KEY: planted, LOG_LEVEL: 'debug', IMAGE_BATCH_KEEP_COMPLETED_JOBS: '100' },
       faults: [{ status: 500 }],
       inspect: async ({ prefix, out, workerOutput }) => {
         expect(workerOutput.length).toBeGreaterThan(0);

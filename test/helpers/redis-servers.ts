@@ -76,6 +76,33 @@ export async function startRedisServer(replicaOf?: number): Promise<RedisServer>
   );
 }
 
+/** A Redis server on its append-only file (fsync always) that can be restarted on the same port and file. */
+export interface PersistentRedisServer {
+  port: number;
+  /** Stop it (SIGTERM, waiting for its exit) and start it again on its file. */
+  restart(): Promise<void>;
+}
+
+/** Start a {@link PersistentRedisServer}. */
+export async function startPersistentRedisServer(): Promise<PersistentRedisServer> {
+  const port = await freePort();
+  const directory = await temporaryDirectory();
+  const args = [
+    ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', directory],
+    ...['--appendonly', 'yes', '--appendfsync', 'always', '--maxmemory-policy', 'noeviction'],
+  ];
+  let server = await launch(args, port);
+  return {
+    port,
+    async restart() {
+      const exited = new Promise((resolve) => server.process.once('exit', resolve));
+      server.process.kill('SIGTERM');
+      await exited;
+      server = await launch(args, port);
+    },
+  };
+}
+
 /** A sentinel watching the primary at `primaryPort` as `name` (quorum 2, down after 1 s). */
 export async function startSentinel(primaryPort: number, name = 'mymaster'): Promise<RedisServer> {
   const port = await freePort();

@@ -197,6 +197,8 @@ describe('secrets', () => {
         OXEN_API_KEY: SECRET,
         OXEN_BASE_URL: simulator.url,
         LOG_LEVEL: 'debug',
+        // Completed jobs are removed at once by default; kept here, their data is searched for the key too.
+        IMAGE_BATCH_KEEP_COMPLETED_JOBS: '100',
       },
     );
     expect(result.exitCode).toBe(1);

@@ -59,15 +59,10 @@ describe('parked requests', () => {
       const store = new BatchStore(redis, suite.prefix());
       const status = (await store.status('collected'))!;
       const submissions = new Map(queues.map(({ name, queue }) => [name, queue]));
-      const plan = await planRetry(status, submissions, () => 0.01);
+      const collecting = new Map(collectQueues.map(({ name, queue }) => [name, queue]));
+      const plan = await planRetry(status, submissions, collecting, () => 0.01);
       expect(plan.failed).toHaveLength(1);
-      const retried = await retryFailedRows(
-        store,
-        submissions,
-        new Map(collectQueues.map(({ name, queue }) => [name, queue])),
-        status,
-        plan,
-      );
+      const retried = await retryFailedRows(store, submissions, collecting, status, plan);
       expect([...retried]).toEqual(['collected-0']);
     } finally {
       await Promise.all([...queues, ...collectQueues].map(({ queue }) => queue.close()));

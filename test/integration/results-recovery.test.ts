@@ -50,7 +50,7 @@ describe('results lines after a crash', () => {
     const out = await temporaryDirectory();
     try {
       await store.ensureBatch('crashy', out, ['m.jsonl']);
-      await store.registerRows('crashy', [
+      await store.rowIndex.register('crashy', [
         { rowKey: 'written', source: 'm.jsonl:1' },
         { rowKey: 'lost', source: 'm.jsonl:2' },
         { rowKey: 'fresh', source: 'm.jsonl:3' },

@@ -79,7 +79,7 @@ describe('schedules', () => {
       for (const batch of batches) {
         const status = (await store.status(batch))!;
         expect(status.rows).toBe(3);
-        expect(await redis.hlen(store.keys(batch).rows)).toBe(3);
+        expect(await redis.hlen(store.keys(batch).rowIndex)).toBe(3);
       }
     } finally {
       redis.disconnect();

@@ -1,10 +1,11 @@
 -- Record a row's final outcome once, settle its budget reservation, keep its results line until confirmed.
--- KEYS: outcomes, stats, budget, reservations, pending lines, meta. ARGV: row key, status, tier, images, estimated
+-- KEYS: outcomes, stats, budget, reservations, pending lines, meta, rows being collected (batch keys `collecting`). ARGV: row key, status, tier, images, estimated
 -- USD, spent USD, provider, error code, actual USD ('' when unknown), results line (`<ms now>|<json>`), and the host
 -- when it is a provider's further account (`openai@2`, else ''; its images and cost are counted apart). Returns -1
 -- when the outcome was already recorded, else the batch's rows still pending. Keeps the time of the latest outcome in
 -- meta `last_outcome_ms` (when a finished batch finished).
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return -1 end
+redis.call('HDEL', KEYS[7], ARGV[1])
 redis.call('HSET', KEYS[5], ARGV[1], ARGV[10])
 local now = string.match(ARGV[10], '^(%d+)|')
 if now then redis.call('HSET', KEYS[6], 'last_outcome_ms', now) end

@@ -32,7 +32,7 @@ export async function sendToRealtime(
             jobId: jobIdFor(batchId, data.rowKey),
             attempts: options.attempts,
             backoff: { type: PROVIDER_BACKOFF_TYPE, delay: options.backoffDelayMs },
-            removeOnComplete: { age: 7 * 24 * 3600 },
+            removeOnComplete: true,
             removeOnFail: { age: 30 * 24 * 3600 },
           },
         };
