@@ -6,7 +6,8 @@ import { reportFigures, reportTable, writeReportCsv } from '../batch/batch-repor
 import { type StoredObject } from '../storage/output-store.js';
 import { outputStoreFor } from '../storage/stores.js';
 import { existingBatchStatus, print, withRedis, type CommandContext } from './context.js';
-import { describeHosts, describeStatus } from './report.js';
+import { describeAutoscaling, describeHosts, describeStatus } from './report.js';
+import { readAutoscalingSignal } from '../batch/autoscaling.js';
 import { batchHosts } from '../batch/batch-hosts.js';
 import { storagePauseReason } from '../batch/storage-pause.js';
 import { ProviderHealth } from '../batch/provider-health.js';
@@ -30,13 +31,15 @@ export async function statusCommand(
     const hosts = await batchHosts(redis, config.queuePrefix, batch, health, configuredHosts(config));
     const pausedReason = await storagePauseReason(redis, config.queuePrefix, status.batchId);
     const paused = pausedReason === undefined ? {} : { pausedReason };
-    if (options.json) print(context, JSON.stringify({ ...status, ...paused, hosts }, null, 2));
+    const autoscaling = await readAutoscalingSignal(redis, config, configuredHosts(config).accounts);
+    if (options.json) print(context, JSON.stringify({ ...status, ...paused, hosts, autoscaling }, null, 2));
     else
       print(
         context,
         ...describeStatus(status),
         ...(pausedReason === undefined ? [] : [`Paused: ${pausedReason}.`]),
         ...describeHosts(hosts),
+        describeAutoscaling(autoscaling),
       );
     return 0;
   });

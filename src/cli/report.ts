@@ -1,6 +1,7 @@
 /**
  * Human-readable reports of the CLI: what an enqueue did, a batch's counts and its cost by resolution tier.
  */
+import type { AutoscalingSignal } from '../batch/autoscaling.js';
 import type { EnqueueReport } from '../producer/enqueue.js';
 import type { BatchStatus } from '../batch/batch-store.js';
 import type { BatchRunOutcome } from '../batch/batch-runner.js';
@@ -238,4 +239,15 @@ export function describeHosts(hosts: readonly BatchHost[]): string[] {
         `${formatUsd(host.costUsd).padStart(10)}${host.setAside === undefined ? '' : `  — set aside: ${host.setAside}`}`,
     ),
   ];
+}
+
+/** The line of `status` saying how many workers the queued work could use (src/batch/autoscaling.ts). */
+export function describeAutoscaling(signal: AutoscalingSignal): string {
+  const held = signal.hosts.filter((host) => host.heldBy !== undefined);
+  const heldText =
+    held.length === 0 ? '' : `; held back: ${held.map((host) => `${host.host} (${host.heldBy})`).join(', ')}`;
+  return (
+    `Workers: ${signal.workers} running, the queued work could use ${signal.wantedWorkers}` +
+    `${signal.moreWorkers > 0 ? ` (${signal.moreWorkers} more)` : ''}${heldText}.`
+  );
 }

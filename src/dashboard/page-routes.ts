@@ -21,13 +21,19 @@ import {
   wrap,
   type DashboardContext,
 } from './dashboard-context.js';
+import { workerCountsOf } from '../batch/autoscaling.js';
 import { batchCards, batchPage, batchRow, batchesPage, type BatchPageData } from './pages.js';
 
 const GALLERY_SIZE = 48;
 
 /** Add the page routes to `app`. */
 export function addPageRoutes(app: Express, context: DashboardContext): void {
-  const metrics = new Metrics(new Map(context.queues), new Map(context.collectQueues));
+  const { redis, config } = context.options;
+  const metrics = new Metrics(
+    new Map(context.queues),
+    new Map(context.collectQueues),
+    workerCountsOf(redis, config, context.queues, context.collectQueues),
+  );
   app.get(
     '/metrics',
     wrap(async (_request, response) => {

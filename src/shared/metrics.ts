@@ -11,6 +11,9 @@ export interface CountableQueue {
   getJobCounts(...states: string[]): Promise<Record<string, number>>;
 }
 
+/** The autoscaling signal's counts (src/batch/autoscaling.ts), read at scrape time. */
+export type WorkerCounts = () => Promise<{ workers: number; wantedWorkers: number; moreWorkers: number }>;
+
 /** The metrics of one process. */
 export class Metrics {
   readonly registry = new Registry();
@@ -29,10 +32,12 @@ export class Metrics {
   /**
    * @param queues provider queues (submissions) whose job counts are reported at each scrape, as `queue="submit"`.
    * @param collectQueues the providers' collect queues (collections of accepted async requests), as `queue="collect"`.
+   * @param workerCounts the autoscaling signal, as `image_batch_workers{count="running|wanted|more"}`.
    */
   constructor(
     queues: ReadonlyMap<HostName, CountableQueue> = new Map(),
     collectQueues: ReadonlyMap<HostName, CountableQueue> = new Map(),
+    workerCounts?: WorkerCounts,
   ) {
     const registers = [this.registry];
     this.providerLatency = new Histogram({
@@ -97,6 +102,19 @@ export class Metrics {
         }
       },
     });
+    if (workerCounts !== undefined)
+      new Gauge({
+        name: 'image_batch_workers',
+        help: 'Worker processes running, those the queued work could use now, and how many more (scale workers on it)',
+        labelNames: ['count'],
+        registers,
+        async collect() {
+          const counts = await workerCounts();
+          this.set({ count: 'running' }, counts.workers);
+          this.set({ count: 'wanted' }, counts.wantedWorkers);
+          this.set({ count: 'more' }, counts.moreWorkers);
+        },
+      });
   }
 
   /** The text exposition for a scrape. */

@@ -7,6 +7,7 @@ import { Worker, type Queue } from 'bullmq';
 import { settingsOfHost } from '../providers/configuration.js';
 import { accountOf, providerOf, type HostName } from '../shared/hosts.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
+import { workerNameFor } from '../batch/autoscaling.js';
 import { queueNameFor } from '../shared/keys.js';
 import { providerBackoffStrategy } from './backoff.js';
 import type { createProcessor, ImageJobResult } from './processor.js';
@@ -41,6 +42,8 @@ export function providerWorker(
     connection: bullConnection(config.redisUrl),
     prefix: config.queuePrefix,
     concurrency: options.concurrency ?? settings.concurrency,
+    // Its slots in its name (`c<N>`, in Redis CLIENT LIST): the autoscaling signal counts them (src/batch/autoscaling.ts).
+    name: workerNameFor(options.concurrency ?? settings.concurrency),
     ...(limited ? { limiter: limiterFor(settings.requestsPerMinute) } : {}),
     lockDuration: config.lockDurationMs,
     stalledInterval: config.stalledIntervalMs,

@@ -39,6 +39,7 @@ import { Durability } from './durability.js';
 import { BatchFacts } from './job-run.js';
 import { createRouter, type RouteResult } from './router.js';
 import { bullConnection, rowJobOptions } from '../batch/queues.js';
+import { workerCountsOf } from '../batch/autoscaling.js';
 
 /** Options of {@link startWorkerPool}. */
 export interface WorkerPoolOptions {
@@ -74,7 +75,11 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   const { config, log } = options;
   const hosts = hostsOfAll(config, options.providers);
   const { queues, collectQueues, providers } = queuesAndAdapters(options, hosts);
-  const metrics = new Metrics(queues, collectQueues);
+  const metrics = new Metrics(
+    queues,
+    collectQueues,
+    workerCountsOf(options.redis, config, queues, collectQueues),
+  );
   const metricsServer =
     options.metricsPort === undefined ? undefined : serveMetrics(metrics, options.metricsPort);
   const shutdown = new AbortController();
