@@ -102,25 +102,29 @@ export class Metrics {
         }
       },
     });
-    if (workerCounts !== undefined)
-      new Gauge({
-        name: 'image_batch_workers',
-        help: 'Worker processes running, those the queued work could use now, and how many more (scale workers on it)',
-        labelNames: ['count'],
-        registers,
-        async collect() {
-          const counts = await workerCounts();
-          this.set({ count: 'running' }, counts.workers);
-          this.set({ count: 'wanted' }, counts.wantedWorkers);
-          this.set({ count: 'more' }, counts.moreWorkers);
-        },
-      });
+    if (workerCounts !== undefined) workerGauge(registers, workerCounts);
   }
 
   /** The text exposition for a scrape. */
   async expose(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/** `image_batch_workers{count}`: the autoscaling signal (src/batch/autoscaling.ts), read at each scrape. */
+function workerGauge(registers: Registry[], workerCounts: WorkerCounts): Gauge<'count'> {
+  return new Gauge({
+    name: 'image_batch_workers',
+    help: 'Worker processes running, those the queued work could use now, and how many more (scale workers on it)',
+    labelNames: ['count'],
+    registers,
+    async collect() {
+      const counts = await workerCounts();
+      this.set({ count: 'running' }, counts.workers);
+      this.set({ count: 'wanted' }, counts.wantedWorkers);
+      this.set({ count: 'more' }, counts.moreWorkers);
+    },
+  });
 }
 
 /** The metrics of routing over several hosts: rows handed to each host, rows moved off one, hosts set aside. */

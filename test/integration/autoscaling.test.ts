@@ -125,7 +125,7 @@ describe('deploy/', () => {
     expect(trigger.type).toBe('prometheus');
     expect(trigger.metadata.query).toContain('image_batch_workers{count="wanted"}');
     const container = deployment.spec.template.spec.containers[0];
-    expect(container.args.slice(0, 1)).toEqual(['worker']);
+    expect((container.args as string[])[0]).toBe('worker');
     // Every variable it sets is one the README's configuration documents (a provider's key, or a named setting).
     const readme = await readFile('README.md', 'utf8');
     for (const { name } of container.env as Array<{ name: string }>) {
