@@ -60,7 +60,7 @@ export function sourceText(source: RowSource): string {
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
   recordReject: { file: 'record-reject.lua', numberOfKeys: 2 },
   recordOutcome: { file: 'record-outcome.lua', numberOfKeys: 7 },
-  forgetFailure: { file: 'forget-failure.lua', numberOfKeys: 2 },
+  forgetFailure: { file: 'forget-failure.lua', numberOfKeys: 3 },
 });
 
 /** Records of every batch under one key prefix. */
@@ -219,6 +219,7 @@ export class BatchStore {
       'forgetFailure',
       keys.outcomes,
       keys.stats,
+      keys.collecting,
       rowKey,
       errorCode,
     )) as number;

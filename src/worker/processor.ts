@@ -15,6 +15,7 @@ import { DelayedError, Worker, type Job } from 'bullmq';
 import { CANARY_HOLD_MS } from '../batch/canary.js';
 import { flushPendingResultLines } from '../batch/row-outcome.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
+import { batchKeys } from '../shared/keys.js';
 import { admit } from './admission.js';
 import {
   BatchFacts,
@@ -91,9 +92,11 @@ async function holdForCanary(run: JobRun): Promise<never> {
 /** The row's outcome is recorded: a worker that died after recording it may not have written the line; write it. */
 async function alreadyFinished(run: JobRun): Promise<ImageJobResult> {
   const { deps, data, log } = run;
-  // A collection job woken after its row was settled elsewhere leaves nothing parked behind.
-  if (data.providerRequest !== undefined)
+  // A collection job woken after its row was settled elsewhere leaves nothing parked (or marked collecting) behind.
+  if (data.providerRequest !== undefined) {
     await deps.parked.unpark(run.host, run.job.id!, data.providerRequest.requestIds);
+    await deps.redis.hdel(batchKeys(deps.queuePrefix, data.batchId).collecting, data.rowKey);
+  }
   const written = await flushPendingResultLines(
     deps.store,
     data.batchId,

@@ -1,6 +1,7 @@
 -- Record a row's final outcome once, settle its budget reservation, keep its results line until confirmed.
--- KEYS: outcomes, stats, budget, reservations, pending lines, meta, rows being collected (batch keys `collecting`). ARGV: row key, status, tier, images, estimated
--- USD, spent USD, provider, error code, actual USD ('' when unknown), results line (`<ms now>|<json>`), and the host
+-- KEYS: outcomes, stats, budget, reservations, pending lines, meta, rows being collected (`collecting`: the row's
+-- entry goes). ARGV: row key, status, tier, images, estimated USD, spent USD, provider, error code, actual USD ('' when
+-- unknown), results line (`<ms now>|<json>`), and the host
 -- when it is a provider's further account (`openai@2`, else ''; its images and cost are counted apart). Returns -1
 -- when the outcome was already recorded, else the batch's rows still pending. Keeps the time of the latest outcome in
 -- meta `last_outcome_ms` (when a finished batch finished).
