@@ -18,7 +18,6 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from '@commander-js/extra-typings';
@@ -27,7 +26,9 @@ import { BatchStore } from '../src/batch/batch-store.js';
 import { PROVIDER_NAMES } from '../src/shared/config.js';
 import { ProviderSimulator } from '../src/simulator/server.js';
 import { simulatorEnvironment } from '../test/helpers/simulator-environment.js';
+import { freePort } from '../test/helpers/ports.js';
 import { startTcpProxy, type TcpProxy } from '../test/helpers/tcp-proxy.js';
+import { deletePrefix } from './harness.js';
 import { soakCounts, soakReport, type SoakSample } from './soak-report.js';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -64,14 +65,6 @@ function log(message: string): void {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const between = (low: number, high: number) => low + Math.random() * (high - low);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Every child process the soak started, so that an interrupted soak stops them (by pid). */
 const children = new Set<ChildProcess>();
@@ -341,12 +334,7 @@ async function main(): Promise<void> {
   await writeFile(path.join(root, 'bench/soak-results.md'), `${report}\n`);
   await spliceIntoBenchmarks(report);
 
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length > 0) await redis.unlink(...keys);
-  } while (cursor !== '0');
+  await deletePrefix(redis, prefix);
   redis.disconnect();
   await simulator.stop();
   await redisServer.kill();

@@ -4,10 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { temporaryDirectory } from './files.js';
+import { freePort } from './ports.js';
 
 /** A running server. */
 export interface RedisServer {
@@ -18,15 +18,6 @@ export interface RedisServer {
 }
 
 const started: RedisServer[] = [];
-
-/** A free loopback port. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Wait until the server at `port` answers PING (at most 10 s). */
 async function answering(port: number): Promise<void> {

@@ -4,12 +4,12 @@
  * deploy/ scales workers on a metric image-batch serves.
  */
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { killSpawnedProcesses, runCliInProcess, spawnCli } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { providerManifest } from '../helpers/manifests.js';
+import { freePort } from '../helpers/ports.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
 const suite = simulatorSuite();
@@ -30,14 +30,6 @@ async function signalOf(batch: string, environment: Record<string, string>): Pro
   const result = await runCliInProcess(['status', batch, '--json'], environment);
   expect(result.exitCode, result.stderr).toBe(0);
   return (JSON.parse(result.stdout) as { autoscaling: Signal }).autoscaling;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Poll `read` every 100 ms until `check` holds (at most 40 s); returns the last value read. */
