@@ -46,7 +46,7 @@ async function until<T>(read: () => Promise<T>, check: (value: T) => boolean): P
 describe('the autoscaling signal', () => {
   it('asks for more workers while ready rows wait under the host concurrency, and for none once done', async () => {
     suite.simulator().setLatency(1500);
-    const manifest = await providerManifest('scale', 16, 'openai');
+    const manifest = await providerManifest('scale', 24, 'openai');
     const out = await temporaryDirectory();
     // 8 OpenAI jobs at once across all workers; this worker takes 2 of them.
     const environment = suite.environment({ OPENAI_CONCURRENCY: '8', OPENAI_REQUESTS_PER_MINUTE: '0' });
