@@ -35,7 +35,7 @@ async function jobOf(
 }
 
 /**
- * The collection job of a row (./../worker/collection.ts), when its host's collect queue still holds it and it failed:
+ * The collection job of a row (src/worker/collection.ts), when its host's collect queue still holds it and it failed:
  * the row's accepted request failed there, while its submission job finished (and, once finished, was removed).
  */
 async function failedCollectionOf(
@@ -59,8 +59,9 @@ function freshData(data: ImageJobData): ImageJobData {
 }
 
 /**
- * Plan the retry of `status`'s failed rows (their jobs in `queues` and, for collected rows, `collectQueues`). Each row is priced from its own job data (size, quality, images, inputs)
- * by `quote` (USD): its submission job's, else its failed collection job's; a row with neither counts as 0.
+ * Plan the retry of `status`'s failed rows (their jobs in `queues` and, for collected rows, `collectQueues`). Each
+ * row is priced from its own job data (size, quality, images, inputs) by `quote` (USD): its submission job's, else its
+ * failed collection job's; a row with neither counts as 0.
  */
 export async function planRetry(
   status: BatchStatus,

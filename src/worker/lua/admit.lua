@@ -3,10 +3,10 @@
 -- rows being collected. ARGV: row key, estimated USD, mode ('submit': every check and the budget reservation; 'check':
 -- the outcome only), the job's host for a routed row ('' otherwise), the job's host.
 -- Returns {'finished'} when the row's outcome is recorded; {'checked'} in mode 'check'; {'collecting'} when a
--- collection job of this host follows the row's accepted request (this job must not send it again); {'moved'} when a routed row
--- is held by another host or the route queue (batch/row-hosts.ts: this job must not send it); {'wait', ms} while a
--- Retry-After runs; {'paused'} when the batch is paused; {'canary'} when the batch's canary awaits approval and this
--- row is not one of it (batch/canary.ts); {'budget'} when the cap would be crossed (and marks the batch
+-- collection job of this host follows the row's accepted request (this job must not send it again); {'moved'} when a
+-- routed row is held by another host or the route queue (batch/row-hosts.ts: this job must not send it); {'wait', ms}
+-- while a Retry-After runs; {'paused'} when the batch is paused; {'canary'} when the batch's canary awaits approval
+-- and this row is not one of it (batch/canary.ts); {'budget'} when the cap would be crossed (and marks the batch
 -- budget_reached); else {'admitted'} with the estimate reserved (cost/lua/release.lua gives it back).
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {'finished'} end
 if ARGV[3] == 'check' then return {'checked'} end
