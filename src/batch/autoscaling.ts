@@ -95,22 +95,29 @@ async function hostDemand(
   const delayed = submit.delayed ?? 0;
   const parked = collect.delayed ?? 0;
   const slots = workers.reduce((total, worker) => total + (slotsOf(worker.rawname) ?? concurrency), 0);
-  // Slots the host could fill now, and what one worker offers it (the mean of those running, else the default).
-  const fillable = held === undefined ? Math.min(ready + active, concurrency) : 0;
-  const perWorker = workers.length === 0 ? concurrency : Math.max(1, slots / workers.length);
-  const needsOne = ready + active + delayed + parked > 0 ? 1 : 0;
-  return {
-    host,
-    ready,
-    active,
-    delayed,
-    parked,
-    concurrency,
-    workers: workers.length,
-    slots,
+  const demand = {
+    ...{ ready, active, delayed, parked, concurrency, workers: workers.length, slots },
     ...(held === undefined ? {} : { heldBy: held }),
-    wantedWorkers: Math.max(needsOne, Math.ceil(fillable / perWorker)),
   };
+  return { host, ...demand, wantedWorkers: wantedWorkersOf(demand) };
+}
+
+/**
+ * Worker processes a host could use now (the policy above): the slots it could fill — its ready and running jobs, up
+ * to its concurrency across all workers, none while it is held back — over the slots one worker offers it (the mean of
+ * the workers running, else its concurrency), and at least one while anything of it waits or runs.
+ */
+export function wantedWorkersOf(
+  demand: Pick<
+    HostDemand,
+    'ready' | 'active' | 'delayed' | 'parked' | 'concurrency' | 'workers' | 'slots' | 'heldBy'
+  >,
+): number {
+  const fillable =
+    demand.heldBy === undefined ? Math.min(demand.ready + demand.active, demand.concurrency) : 0;
+  const perWorker = demand.workers === 0 ? demand.concurrency : Math.max(1, demand.slots / demand.workers);
+  const needsOne = demand.ready + demand.active + demand.delayed + demand.parked > 0 ? 1 : 0;
+  return Math.max(needsOne, Math.ceil(fillable / perWorker));
 }
 
 /**
