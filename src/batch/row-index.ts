@@ -35,7 +35,7 @@ const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
 });
 
 /** Split `manifest:line` at its last colon (a Windows path or an S3 URL holds colons too). */
-function splitSource(source: string): { manifest: string; line: string } {
+export function splitSource(source: string): { manifest: string; line: string } {
   const colon = source.lastIndexOf(':');
   return { manifest: source.slice(0, colon), line: source.slice(colon + 1) };
 }

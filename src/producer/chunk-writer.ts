@@ -12,6 +12,7 @@ import type { BatchStore } from '../batch/batch-store.js';
 import { jobIdFor, queueNameFor, ROUTE_QUEUE_NAME, routeJobIdFor, rowKeyIdentity } from '../shared/keys.js';
 import { CANARY_HOLD_MS } from '../batch/canary.js';
 import { rowJobOptions, type RowJobSettings } from '../batch/queues.js';
+import { splitSource } from '../batch/row-index.js';
 import type { CanaryPicker } from './canary-picker.js';
 import { addToEstimate, type CostEstimate, type PendingRow } from './estimate.js';
 import { InFlight } from './in-flight.js';
@@ -136,8 +137,16 @@ export class ChunkWriter {
 
   /** Reject a row whose key cannot be used, at its manifest line. */
   private async rejectRow(row: PendingRow, code: string, message: string): Promise<void> {
-    const [manifest, line] = splitSource(row.source);
-    await this.reject({ manifest, line, row_key: row.rowKey, field: 'id', code, message, errors: [] });
+    const { manifest, line } = splitSource(row.source);
+    await this.reject({
+      manifest,
+      line: Number(line),
+      row_key: row.rowKey,
+      field: 'id',
+      code,
+      message,
+      errors: [],
+    });
   }
 
   /**
@@ -211,10 +220,4 @@ export class ChunkWriter {
 interface HeldOrNot {
   row: PendingRow;
   held: boolean;
-}
-
-/** `manifest:line` split back. */
-function splitSource(source: string): [string, number] {
-  const index = source.lastIndexOf(':');
-  return [source.slice(0, index), Number(source.slice(index + 1))];
 }
