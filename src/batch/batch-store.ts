@@ -17,6 +17,7 @@ import { CanaryLedger, type CanaryProgress } from './canary.js';
 import { OpenAIBatchRecords } from './openai-batch-records.js';
 import { BillingFacts } from './billing-facts.js';
 import { RowIndex } from './row-index.js';
+import { ManifestCursors } from './manifest-cursor.js';
 
 /** Counts and cost of a batch so far. */
 export interface BatchStatus {
@@ -29,8 +30,13 @@ export interface BatchStatus {
   rejected: number;
   completed: number;
   failed: number;
-  /** Rows not yet completed or failed. */
+  /** Rows not yet completed or failed (those still waiting in the manifests too). */
   pending: number;
+  /**
+   * A windowed batch (./manifest-cursor.ts): of the pending rows, those whose jobs are not in Redis yet (they wait in
+   * the manifests), and the window of rows in Redis at once.
+   */
+  inManifests?: { rows: number; window: number };
   costUsdTotal: number;
   costByTier: Record<ResolutionTier, { images: number; cost_usd: number }>;
   /** Budget cap in USD, when set. */
@@ -75,6 +81,8 @@ export class BatchStore {
   readonly billing: BillingFacts;
   /** Which rows each batch holds (./row-index.ts). */
   readonly rowIndex: RowIndex;
+  /** Where each windowed batch's rows without a job yet are in its manifests (./manifest-cursor.ts). */
+  readonly cursors: ManifestCursors;
 
   constructor(
     private readonly redis: Redis,
@@ -83,6 +91,7 @@ export class BatchStore {
     this.budget = new BudgetLedger(redis, prefix);
     this.billing = new BillingFacts(redis, prefix);
     this.rowIndex = new RowIndex(redis, prefix);
+    this.cursors = new ManifestCursors(redis, prefix);
     this.canary = new CanaryLedger(redis, prefix);
     this.openaiBatches = new OpenAIBatchRecords(redis, prefix);
   }
@@ -285,6 +294,12 @@ export class BatchStore {
     return value === 'completed' || value === 'failed' ? value : undefined;
   }
 
+  /** Rows of the batch with an outcome (completed or failed). */
+  async finishedRows(batchId: string): Promise<number> {
+    const [completed, failed] = await this.redis.hmget(this.keys(batchId).stats, 'completed', 'failed');
+    return Number(completed ?? 0) + Number(failed ?? 0);
+  }
+
   /** Counts and cost of a batch, or undefined when the batch is unknown. */
   async status(batchId: string): Promise<BatchStatus | undefined> {
     const keys = this.keys(batchId);
@@ -306,6 +321,7 @@ export class BatchStore {
     const completed = number(stats.completed);
     const failed = number(stats.failed);
     const canary = meta.canary_size === undefined ? undefined : await this.canary.progress(batchId);
+    const cursor = await this.cursors.read(batchId);
     const canaryState =
       canary?.state !== 'awaiting'
         ? undefined
@@ -342,6 +358,9 @@ export class BatchStore {
                 : 'running',
       counters: Object.fromEntries(Object.entries(stats).map(([name, value]) => [name, Number(value)])),
       ...(canary === undefined ? {} : { canary }),
+      ...(cursor === undefined
+        ? {}
+        : { inManifests: { rows: Math.max(0, rows - cursor.added), window: cursor.window } }),
     };
   }
 
@@ -352,5 +371,6 @@ export class BatchStore {
       ...(await this.openaiBatches.keysOf(batchId)),
     );
     await this.redis.srem(`${this.prefix}:batches`, batchId);
+    await this.cursors.setOpen(batchId, false);
   }
 }

@@ -14,6 +14,7 @@ import { enqueueManifests, type EnqueueReport } from '../producer/enqueue.js';
 import { closeHttpAgents } from '../providers/http.js';
 import type { ImageProvider } from '../providers/provider.js';
 import { DEFAULT_PROVIDER } from '../providers/registry.js';
+import { manifestRefill, windowOf } from './refill-hook.js';
 import {
   createProvider,
   apiKeyVariable,
@@ -68,6 +69,8 @@ export interface EnqueueCommandOptions {
   delivery?: Delivery;
   /** Batch API rows of an expired or cancelled OpenAI batch: wait for the next file (default) or go realtime. */
   fallback?: 'wait' | 'realtime';
+  /** `--window`: rows whose jobs are in Redis at once (0: all); default from the rate limits (./refill-hook.ts). */
+  window?: number;
 }
 
 /** Options of `run`. */
@@ -153,6 +156,7 @@ export async function enqueueWithProgress(
       attempts: config.attempts,
       backoffDelayMs: config.backoffDelayMs,
       keepCompletedJobs: config.keepCompletedJobs,
+      ...windowOf(config, options),
       onProgress: ({ bytesRead, totalBytes }) => {
         progress ??= startProgress(context.output, 'Reading', totalBytes, '', formatBytes);
         progress.update(bytesRead);
@@ -313,7 +317,18 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
       const report = await enqueueWithProgress(context, config, job, { redis, store }, catalogue);
       print(context, ...describeEnqueue(report, false));
       const providers = report.providers.length > 0 ? report.providers : providersUsed;
-      return processBatch(context, { config, redis, store, batchId, outputRoot, providers, options, report });
+      const refill = manifestRefill(config, { redis, store, catalogue, log: context.log });
+      return processBatch(context, {
+        config,
+        redis,
+        store,
+        batchId,
+        outputRoot,
+        providers,
+        options,
+        report,
+        refill,
+      });
     });
   } finally {
     await prepared.simulator?.stop();
@@ -334,6 +349,8 @@ async function processBatch(
     providers: ProviderName[];
     options: RunCommandOptions;
     report: EnqueueReport;
+    /** Adds rows from the batch's manifest cursor as rows finish (./refill-hook.ts). */
+    refill: () => Promise<unknown>;
   },
 ): Promise<number> {
   const { config, redis, store, batchId, options } = run;
@@ -368,6 +385,7 @@ async function processBatch(
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         log: context.log,
         ...(options.providerOverrides === undefined ? {} : { providerOverrides: options.providerOverrides }),
+        refill: run.refill,
       }),
   });
   const { status } = outcome;

@@ -59,7 +59,12 @@ export const canaryOption = () =>
     '--canary <n>',
     'run n rows first (stratified across provider × size × quality × mode), hold the rest until `approve`',
   ).argParser(positiveInteger);
-/** A percentage, 0 or more. */
+export const windowOption = () =>
+  new Option(
+    '--window <rows>',
+    'the most rows whose jobs are in Redis at once; the rest wait in the manifest and are added as rows finish ' +
+      "(default: 15 minutes of work at the providers' rate limits, 10,000 to 100,000; 0: every row at once)",
+  ).argParser(nonNegativeInteger);
 /** A host: a provider name, or `provider@N` for its N-th account (src/shared/hosts.ts). */
 export function hostArgument(value: string): HostName {
   if (isHostName(value)) return value;

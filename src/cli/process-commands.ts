@@ -7,6 +7,8 @@ import { flushPendingResultLines } from '../batch/row-outcome.js';
 import { storagePauseReason } from '../batch/storage-pause.js';
 import { freeBytes } from '../storage/free-space.js';
 import { closeHttpAgents } from '../providers/http.js';
+import { loadCatalogue } from '../cost/price-catalogue.js';
+import { manifestRefill } from './refill-hook.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { HostName } from '../shared/hosts.js';
 import { apiKeyVariable, baseUrlVariable } from '../providers/configuration.js';
@@ -56,6 +58,7 @@ export async function workerCommand(
   context = { ...context, config: withRequestsPerMinute(context.config, options.requestsPerMinute) };
   const providers = workerProviders(context, options.providers);
   try {
+    const { catalogue } = await loadCatalogue(context.config.pricingFile);
     return await withRedis(context, async (redis, store) => {
       await warnUnlessNoEviction(redis, context.log);
       const pool = (await import('../worker/worker-pool.js')).startWorkerPool({
@@ -66,6 +69,7 @@ export async function workerCommand(
         ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
         log: context.log,
         ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort }),
+        refill: manifestRefill(context.config, { redis, store, catalogue, log: context.log }),
       });
       const metricsUrl = await pool.metricsUrl();
       if (metricsUrl !== undefined) print(context, `Metrics at ${metricsUrl}`);

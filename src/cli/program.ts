@@ -16,6 +16,7 @@ import {
   deliveryOption,
   fallbackOption,
   canaryOption,
+  windowOption,
   percent,
   providerOption,
   providersOption,
@@ -80,6 +81,7 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(canaryOption())
     .addOption(deliveryOption())
     .addOption(fallbackOption())
+    .addOption(windowOption())
     .option(
       '--canary-tolerance <percent>',
       "with --yes: how far the canary's measured cost per image may be from the estimate",
@@ -114,6 +116,7 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(canaryOption())
     .addOption(deliveryOption())
     .addOption(fallbackOption())
+    .addOption(windowOption())
     .action(async (manifests, flags) => {
       deps.setExitCode(await enqueueCommand(deps.context('warn'), { manifests, ...flags }));
     });

@@ -40,6 +40,12 @@ export function describeEnqueue(report: EnqueueReport, dryRun: boolean): string[
   if (unpriced !== undefined) lines.push(unpriced);
   const batchLine = batchDeliveryLine(report.estimate);
   if (batchLine !== undefined) lines.push(batchLine);
+  const waiting = report.waitingInManifests;
+  if (waiting !== undefined && waiting.rows > 0)
+    lines.push(
+      `${waiting.rows} of them wait in the manifest (window ${waiting.window} rows in Redis at once); ` +
+        'workers add them from the manifest cursor as rows finish.',
+    );
   if (report.canary?.state === 'awaiting')
     lines.push(
       `Canary: ${report.canary.rows} rows run first (stratified across provider × size × quality × mode); ` +
@@ -154,6 +160,11 @@ export function describeStatus(status: BatchStatus): string[] {
     `Cost: ${formatUsd(status.costUsdTotal)} estimated; spent against the budget ${formatUsd(status.spentUsd)} (actual where reported).`,
     ...reconciliationLines(reportFigures(status)),
   ];
+  if (status.inManifests !== undefined && status.inManifests.rows > 0)
+    lines.push(
+      `Of the pending rows, ${status.inManifests.rows} wait in the manifest (window ${status.inManifests.window} ` +
+        'rows in Redis at once): workers add them as rows finish.',
+    );
   if (status.canary?.state === 'awaiting')
     lines.push(
       `Canary: ${status.canary.completed + status.canary.failed} of ${status.canary.rowKeys.length} rows finished; ` +

@@ -33,24 +33,27 @@ export class CanaryPicker {
     readonly size: number,
   ) {}
 
-  /** Whether `row` (read now) goes into the canary; a row not taken is held, and may be taken by {@link topUp}. */
-  choose(row: PendingRow): boolean {
+  /**
+   * Whether `row` (read now) goes into the canary: `canary`; `spare`, held but kept as one {@link topUp} may take;
+   * `rest`, held (the canary will not take it).
+   */
+  choose(row: PendingRow): 'canary' | 'spare' | 'rest' {
     const stratum = stratumOf(row);
     const spares = this.spares.get(stratum);
     if (spares === undefined && this.taken < this.size) {
       this.spares.set(stratum, []);
       this.taken += 1;
-      return true;
+      return 'canary';
     }
     const list = spares ?? [];
     if (spares === undefined) this.spares.set(stratum, list);
-    if (list.length < this.size)
-      list.push({
-        rowKey: row.rowKey,
-        provider: row.data.provider,
-        jobId: jobIdFor(this.batchId, row.rowKey),
-      });
-    return false;
+    if (list.length >= this.size) return 'rest';
+    list.push({
+      rowKey: row.rowKey,
+      provider: row.data.provider,
+      jobId: jobIdFor(this.batchId, row.rowKey),
+    });
+    return 'spare';
   }
 
   /** After the last row: the held rows to move into the canary so that it has `size` rows (when there are enough). */

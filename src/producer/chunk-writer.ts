@@ -23,10 +23,21 @@ export const CHUNKS_IN_FLIGHT = 4;
 
 /** What the chunks of one enqueue count. */
 export interface ChunkCounts {
+  /** Rows new to the batch (registered in its row index), with or without a job yet. */
   enqueued: number;
   alreadyEnqueued: number;
   estimate: CostEstimate;
+  /** Rows of `add` chunks that are the batch's (new or already there): what a manifest cursor passed. */
+  passed?: number;
 }
+
+/**
+ * What a chunk's rows get (windowed ingest, src/batch/manifest-cursor.ts): `add`, a job for every row not finished
+ * (the cursor passes them); `rescue`, the same for rows behind the cursor (re-run of a manifest: a job lost in a crash
+ * comes back), not counted as passed; `register`, a place in the row index only — their jobs are added when the cursor
+ * reaches them (while a canary awaits approval, the rows it may take get theirs at once).
+ */
+export type ChunkMode = 'add' | 'rescue' | 'register';
 
 /** The chunks of one enqueue into batch `batchId`. */
 export class ChunkWriter {
@@ -49,15 +60,16 @@ export class ChunkWriter {
       canary?: { picker: CanaryPicker | undefined };
     },
     retry: RowJobSettings,
-    private readonly counts: ChunkCounts,
+    /** What the chunks counted (complete once {@link settled}). */
+    readonly counts: ChunkCounts,
     private readonly reject: (line: RejectLine) => Promise<void>,
   ) {
     this.jobOptions = rowJobOptions(retry);
   }
 
   /** Send one chunk on its way; returns once fewer than {@link CHUNKS_IN_FLIGHT} chunks are in flight. */
-  async write(rows: PendingRow[]): Promise<void> {
-    const toAdd = this.registered.then(() => (this.chunks.failed ? [] : this.registerChunk(rows)));
+  async write(rows: PendingRow[], mode: ChunkMode = 'add'): Promise<void> {
+    const toAdd = this.registered.then(() => (this.chunks.failed ? [] : this.registerChunk(rows, mode)));
     this.registered = toAdd.catch(() => undefined);
     this.chunks.start(toAdd.then((added) => this.addJobs(added)));
     await this.chunks.belowLimit(CHUNKS_IN_FLIGHT);
@@ -66,6 +78,12 @@ export class ChunkWriter {
   /** Wait for every chunk. @throws the first chunk's error. */
   async settled(): Promise<void> {
     await this.chunks.settled();
+  }
+
+  /** Wait for every chunk. @returns the counts then. @throws the first chunk's error. */
+  async settledCounts(): Promise<ChunkCounts> {
+    await this.chunks.settled();
+    return this.counts;
   }
 
   /** Wait for every chunk (ignoring errors) and close the queues: on an error too, sent chunks end first. */
@@ -91,7 +109,7 @@ export class ChunkWriter {
    * @returns the rows whose jobs to add: new ones, and known ones not finished yet (a no-op while their job exists,
    * a rescue if it was removed).
    */
-  private async registerChunk(rows: PendingRow[]): Promise<HeldOrNot[]> {
+  private async registerChunk(rows: PendingRow[], mode: ChunkMode): Promise<HeldOrNot[]> {
     const { store, batchId } = this.target;
     const classifications = await store.rowIndex.classify(batchId, rows);
     const fresh: PendingRow[] = [];
@@ -128,11 +146,14 @@ export class ChunkWriter {
         if (!classification.finished) unfinished.push(row);
       }
     }
-    const held = await this.holdOutsideCanary(fresh, unfinished);
+    const { held, canaryRows } = await this.holdOutsideCanary(fresh, unfinished, mode);
     await store.rowIndex.register(batchId, fresh);
     for (const row of fresh) addToEstimate(this.counts.estimate, row);
     this.counts.enqueued += fresh.length;
-    return [...fresh, ...unfinished].map((row) => ({ row, held: held.has(row.rowKey) }));
+    if (mode === 'add') this.counts.passed = (this.counts.passed ?? 0) + seenInChunk.size;
+    const toAdd =
+      mode === 'register' ? fresh.filter((row) => canaryRows.has(row.rowKey)) : [...fresh, ...unfinished];
+    return toAdd.map((row) => ({ row, held: held.has(row.rowKey) }));
   }
 
   /** Reject a row whose key cannot be used, at its manifest line. */
@@ -153,26 +174,37 @@ export class ChunkWriter {
    * While the canary awaits approval: record which new rows go into it (the picker's choice) and which are held, and
    * which unfinished rows of an earlier run are held. @returns the row keys held.
    */
-  private async holdOutsideCanary(fresh: PendingRow[], unfinished: PendingRow[]): Promise<Set<string>> {
+  private async holdOutsideCanary(
+    fresh: PendingRow[],
+    unfinished: PendingRow[],
+    mode: ChunkMode,
+  ): Promise<{ held: Set<string>; canaryRows: Set<string> }> {
     const { canary, store, batchId } = this.target;
-    if (canary === undefined) return new Set();
+    const canaryRows = new Set<string>();
+    if (canary === undefined) return { held: new Set(), canaryRows };
     const canaryKeys: string[] = [];
     const held: PendingRow[] = [];
     for (const row of fresh) {
-      if (canary.picker?.choose(row) === true) canaryKeys.push(row.rowKey);
-      else held.push(row);
+      const choice = canary.picker?.choose(row) ?? 'rest';
+      if (choice === 'canary') canaryKeys.push(row.rowKey);
+      // A registered-only row gets a held job only when the canary may still take it (a spare of its stratum).
+      else if (mode !== 'register' || choice === 'spare') held.push(row);
+      if (choice !== 'rest') canaryRows.add(row.rowKey);
     }
-    const known = await store.canary.areCanaryRows(
-      batchId,
-      unfinished.map((row) => row.rowKey),
-    );
-    held.push(...unfinished.filter((_, index) => !known[index]));
+    const known =
+      mode === 'register'
+        ? []
+        : await store.canary.areCanaryRows(
+            batchId,
+            unfinished.map((row) => row.rowKey),
+          );
+    if (mode !== 'register') held.push(...unfinished.filter((_, index) => !known[index]));
     await store.canary.register(
       batchId,
       canaryKeys,
       held.map((row) => ({ provider: row.data.provider, jobId: jobIdFor(batchId, row.rowKey) })),
     );
-    return new Set(held.map((row) => row.rowKey));
+    return { held: new Set(held.map((row) => row.rowKey)), canaryRows };
   }
 
   /**

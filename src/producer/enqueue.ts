@@ -9,117 +9,30 @@
  * fastest way to feed BullMQ on a 2-core machine (baselines.md).
  * Registering before adding is safe: a row registered but never added (a crash in between) is found unfinished by the
  * next run of the same manifest, which adds its job then.
+ *
+ * With a window (`options.window`, issue 27) every row is still read, checked, priced and registered, but only a window
+ * of them get their jobs now; the rest are added from the batch's manifest cursor as rows finish (./refill.ts,
+ * ./cursor-pass.ts).
  */
-import { stat } from 'node:fs/promises';
+
 import path from 'node:path';
-import type { Redis } from 'ioredis';
-import { TierSizeRecords } from '../batch/tier-size-book.js';
-import { OPENAI_BATCH_EDIT_SIZES } from '../providers/openai/batch-api.js';
 import type { BatchStore } from '../batch/batch-store.js';
-import type { PriceCatalogue } from '../cost/price-catalogue.js';
-import type { ImageProvider } from '../providers/provider.js';
-import { providerOf, type HostName } from '../shared/hosts.js';
 import type { ProviderName } from '../shared/config.js';
-import { UsageError, type FieldError } from '../shared/errors.js';
-import type { RoutePolicy, Delivery } from '../shared/job-definitions.js';
-import type { Logger } from '../shared/logger.js';
+import { UsageError } from '../shared/errors.js';
 import { outputStoreFor } from '../storage/stores.js';
 import { CanaryPicker } from './canary-picker.js';
 import { ChunkWriter } from './chunk-writer.js';
-import {
-  addToEstimate,
-  emptyEstimate,
-  roundEstimate,
-  type CostEstimate,
-  type PendingRow,
-} from './estimate.js';
-import { readManifest } from './manifest-reader.js';
+import { startCursorPass } from './cursor-pass.js';
+import type { EnqueueDependencies, EnqueueOptions, EnqueueReport } from './enqueue-options.js';
+import { emptyEstimate, roundEstimate } from './estimate.js';
+import type { ManifestToRead, ReadPlan } from './ingest-window.js';
+import { readManifests } from './manifest-pass.js';
 import { RejectsWriter, type RejectLine } from './rejects-writer.js';
-import { RowChecker } from './row-check.js';
 
 export type { CostEstimate } from './estimate.js';
+export type { EnqueueDependencies, EnqueueOptions, EnqueueReport } from './enqueue-options.js';
+export type { ReadPlan } from './ingest-window.js';
 
-/** Options of {@link enqueueManifests}. */
-export interface EnqueueOptions {
-  /** Manifest paths as the user gave them (relative to the working directory, or absolute). */
-  manifests: string[];
-  batchId: string;
-  /** Send every row to this provider, whatever its `provider` field says. Default: the row's, else `defaultProvider`. */
-  provider?: ProviderName;
-  /** Candidate hosts of rows that name none (`--providers`): a list, or `auto` (src/worker/router.ts). */
-  providers?: ProviderName[] | 'auto';
-  /** How rows with several candidate hosts pick one; default cheapest. */
-  route?: RoutePolicy;
-  /** `--max-premium`: the most a host may cost over a row's cheapest candidate, percent. */
-  maxPremiumPercent?: number;
-  /** The hosts `auto` means: those work can be done on (a key, or the simulator in `run`). Default: every host. */
-  autoHosts?: readonly ProviderName[];
-  /**
-   * The hosts (accounts) of each provider, src/shared/hosts.ts: a row whose candidates have several is routed over
-   * them. Default: one account each.
-   */
-  accounts?: (provider: ProviderName) => readonly HostName[];
-  defaultProvider: ProviderName;
-  /** Output root (`--out`); the batch's files go to `<out>/<batch>/`. */
-  outputRoot: string;
-  /** Validate and report only: no Redis, no files. */
-  dryRun: boolean;
-  /** Attempts per job, base backoff delay in ms and completed jobs kept per queue (from the configuration). */
-  attempts: number;
-  backoffDelayMs: number;
-  keepCompletedJobs?: number;
-  /** Rows per `addBulk`. Default 1000. */
-  chunkSize?: number;
-  /** The batch has a budget cap: rows no published figure can price are rejected (they cannot be held to it). */
-  budgetCapped?: boolean;
-  /**
-   * Run this many rows first, stratified across provider × size × quality × mode, and hold the rest until the canary is
-   * approved (src/batch/canary.ts). Applies to a batch that has no canary yet.
-   */
-  canary?: number;
-  /** Delivery of rows that name none (`--delivery`); default realtime. */
-  delivery?: Delivery;
-  /** Progress callback: bytes read so far out of the manifests' total size. */
-  onProgress?: (progress: { bytesRead: number; totalBytes: number; rowsRead: number }) => void;
-  log: Logger;
-}
-
-/** Redis, batch records and adapters the producer uses. Redis and store are not needed for a dry run. */
-export interface EnqueueDependencies {
-  redis?: Redis;
-  store?: BatchStore;
-  queuePrefix: string;
-  /** Adapters, to check each row against what its provider serves. */
-  providerFor(name: ProviderName): ImageProvider;
-  /** Prices rows for the estimate. */
-  catalogue: PriceCatalogue;
-}
-
-/** What an enqueue did. */
-export interface EnqueueReport {
-  batchId: string;
-  /** `<out>/<batch>` */
-  batchDirectory: string;
-  rowsRead: number;
-  /** Rows added to the queues by this call. */
-  enqueued: number;
-  /** Valid rows that were already in the batch (an earlier run of the same manifest). */
-  alreadyEnqueued: number;
-  /** Rows rejected by this call (including ones already reported by an earlier run). */
-  rejected: number;
-  /** The first rejects, for printing. */
-  rejectSamples: RejectLine[];
-  /** Providers of the valid rows. */
-  providers: ProviderName[];
-  /** Estimate of the rows enqueued by this call (of every valid row, in a dry run). */
-  estimate: CostEstimate;
-  /** Problems worth a warning that reject nothing (unknown columns). */
-  warnings: string[];
-  /** The batch's canary, when it has one: its rows and the rows held until it is approved (after this call). */
-  canary?: { size: number; rows: number; held: number; state: 'awaiting' | 'approved' };
-}
-
-const DEFAULT_CHUNK_SIZE = 1000;
 const MAX_REJECT_SAMPLES = 10;
 
 /**
@@ -129,6 +42,15 @@ const MAX_REJECT_SAMPLES = 10;
 export async function enqueueManifests(
   options: EnqueueOptions,
   dependencies: EnqueueDependencies,
+): Promise<EnqueueReport> {
+  return runEnqueue(options, dependencies, undefined);
+}
+
+/** {@link enqueueManifests}, or with `refill` the rows a refill reads from a manifest cursor. */
+export async function runEnqueue(
+  options: EnqueueOptions,
+  dependencies: EnqueueDependencies,
+  refill: ReadPlan | undefined,
 ): Promise<EnqueueReport> {
   const outputStore = outputStoreFor(options.outputRoot);
   const report: EnqueueReport = {
@@ -149,17 +71,7 @@ export async function enqueueManifests(
   // Estimates follow what hosts' usage has shown of their billing (src/batch/billing-facts.ts).
   if (store !== undefined) dependencies.catalogue.learnInputBilling(await store.billing.read());
   const rejects = options.dryRun ? undefined : new RejectsWriter(outputStore, options.batchId);
-  // One key per reject: the printed count and the lines of rejects.jsonl are the same rejects (issue 18.5).
-  const rejectedThisRun = new Set<string>();
-  const reject = async (line: RejectLine): Promise<void> => {
-    const key = `${line.manifest}:${line.line}:${line.code}`;
-    if (rejectedThisRun.has(key)) return;
-    rejectedThisRun.add(key);
-    report.rejected += 1;
-    if (report.rejectSamples.length < MAX_REJECT_SAMPLES) report.rejectSamples.push(line);
-    if (rejects === undefined || store === undefined) return;
-    if (await store.recordReject(options.batchId, key)) await rejects.write(line);
-  };
+  const reject = rejectSink(report, rejects, store);
   const canary = options.dryRun || store === undefined ? undefined : await canaryOf(options, store);
   const writer =
     options.dryRun || store === undefined || redis === undefined
@@ -177,13 +89,31 @@ export async function enqueueManifests(
           reject,
         );
   const providers = new Set<ProviderName>();
+  let plan = refill;
   try {
-    await readEveryManifest(options, dependencies, report, { reject, writer, providers });
+    if (plan === undefined && options.window !== undefined && store !== undefined && writer !== undefined)
+      plan = await startCursorPass(options, store, manifestsOf(options, report));
+    const windowFilled = plan?.windowFilled;
+    await readManifests(
+      plan?.manifests ?? manifestsOf(options, report),
+      { options, dependencies, report },
+      {
+        reject,
+        writer,
+        providers,
+        ...(windowFilled === undefined || writer === undefined
+          ? {}
+          : { windowFilled: async () => windowFilled(await writer.settledCounts()) }),
+      },
+      plan?.window,
+    );
     await writer?.settled();
+    if (plan !== undefined && writer !== undefined) await plan.finish(writer.counts, report);
     const figures =
       store === undefined || canary === undefined ? undefined : await finishCanary(store, options, canary);
     if (figures !== undefined) report.canary = figures;
   } finally {
+    await plan?.release();
     await writer?.close();
     await rejects?.close();
   }
@@ -233,157 +163,44 @@ async function finishCanary(
   return { size: progress.size, rows: progress.rowKeys.length, held: progress.held, state: progress.state };
 }
 
-/** Where checked rows go while the manifests are read. */
-interface RowSinks {
-  reject: (line: RejectLine) => Promise<void>;
-  /** Absent in a dry run: rows are then only counted and priced. */
-  writer: ChunkWriter | undefined;
-  providers: Set<ProviderName>;
-}
-
-/** The row checker of an enqueue: rows planned with the sizes tiered hosts were seen to deliver (Redis, if any). */
-function rowCheckerFor(options: EnqueueOptions, dependencies: EnqueueDependencies): RowChecker {
-  const { canary, ...rest } = options;
-  const { redis } = dependencies;
-  const tierSizes = redis === undefined ? undefined : new TierSizeRecords(redis, dependencies.queuePrefix);
-  return new RowChecker({
-    ...rest,
-    canary: canary !== undefined,
-    providerFor: (name) => dependencies.providerFor(name),
-    ...(tierSizes === undefined
-      ? {}
-      : { deliveredTierSizes: (name: ProviderName) => tierSizes.read(name).catch(() => ({})) }),
-    catalogue: dependencies.catalogue,
-  });
-}
-
-/** Read every manifest as a stream, check each row, and send the good ones in chunks. */
-async function readEveryManifest(
-  options: EnqueueOptions,
-  dependencies: EnqueueDependencies,
-  report: EnqueueReport,
-  sinks: RowSinks,
-): Promise<void> {
-  const checker = rowCheckerFor(options, dependencies);
-  const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  const totalBytes = await totalSize(options.manifests);
-  let bytesRead = 0;
-  let pending: PendingRow[] = [];
-  const flush = async (): Promise<void> => {
-    const rows = pending;
-    pending = [];
-    if (rows.length === 0) return;
-    if (sinks.writer !== undefined) return sinks.writer.write(rows);
-    for (const row of rows) addToEstimate(report.estimate, row);
-    report.enqueued += rows.length;
-  };
-  const seenManifests = new Set<string>();
-  for (const manifest of options.manifests) {
-    const absolute = path.resolve(manifest);
-    if (seenManifests.has(absolute)) {
-      const warning = `${manifest} is given more than once: read once`;
-      report.warnings.push(warning);
-      options.log.warn(warning);
+/** The manifests of a producer's pass, each once (a path given twice is read once, with a warning). */
+function manifestsOf(options: EnqueueOptions, report: EnqueueReport): ManifestToRead[] {
+  const seen = new Set<string>();
+  const manifests: ManifestToRead[] = [];
+  for (const name of options.manifests) {
+    const absolute = path.resolve(name);
+    if (seen.has(absolute)) {
+      const warning = `${name} is given more than once: read once`;
+      if (!report.warnings.includes(warning)) {
+        report.warnings.push(warning);
+        options.log.warn(warning);
+      }
       continue;
     }
-    seenManifests.add(absolute);
-    const origin = {
-      manifest,
-      directory: path.dirname(absolute),
-      stem: path.basename(absolute, path.extname(absolute)),
-    };
-    const unknownFields = new Set<string>();
-    const realtimeInstead: number[] = [];
-    const onBytesRead = (bytes: number) => {
-      bytesRead += bytes;
-      options.onProgress?.({ bytesRead, totalBytes, rowsRead: report.rowsRead });
-    };
-    for await (const entry of readManifest(absolute, { onBytesRead })) {
-      if (entry.kind === 'problem') {
-        const { line, code, message } = entry;
-        // An unreadable row was read all the same: "read 34 rows; enqueued 30; 4 rejected" adds up.
-        if (entry.isRow) report.rowsRead += 1;
-        await sinks.reject({
-          manifest,
-          line,
-          row_key: null,
-          field: entry.field ?? null,
-          code,
-          message,
-          errors: [],
-        });
-        continue;
-      }
-      report.rowsRead += 1;
-      const checked = await checker.check(entry.fields, { ...origin, line: entry.line });
-      for (const field of checked.unknownFields) unknownFields.add(field);
-      if (!checked.ok) {
-        await rejectInvalid(sinks.reject, manifest, entry.line, checked.rowKey, checked.errors);
-        continue;
-      }
-      if (checked.realtimeInstead !== undefined) realtimeInstead.push(entry.line);
-      // A routed row may go to any of its candidate hosts: each needs a worker.
-      for (const name of checked.row.data.routing?.candidates ?? [checked.row.data.provider])
-        sinks.providers.add(providerOf(name));
-      pending.push(checked.row);
-      if (pending.length >= chunkSize) await flush();
-    }
-    await flush();
-    warnAfterManifest(manifest, { unknownFields, realtimeInstead }, report, options.log);
+    seen.add(absolute);
+    manifests.push({ name, path: absolute, index: manifests.length });
   }
+  return manifests;
 }
 
-/** The warnings of one manifest read: unknown columns ignored, Batch API edit rows sent realtime. */
-function warnAfterManifest(
-  manifest: string,
-  found: { unknownFields: Set<string>; realtimeInstead: number[] },
+/**
+ * Where an enqueue's rejects go: counted and sampled in `report`, and written to rejects.jsonl once per batch (the
+ * batch's records say which were written already). One key per reject: the printed count and the lines of
+ * rejects.jsonl are the same rejects (issue 18.5).
+ */
+function rejectSink(
   report: EnqueueReport,
-  log: Logger,
-): void {
-  const warnings: string[] = [];
-  const { unknownFields, realtimeInstead } = found;
-  if (realtimeInstead.length > 0) {
-    const lines = realtimeInstead.slice(0, 10).join(', ') + (realtimeInstead.length > 10 ? ', …' : '');
-    warnings.push(
-      `${manifest}: ${realtimeInstead.length} edit row(s) asking for the Batch API go realtime, at the realtime ` +
-        `price (lines ${lines}): Batch API edits take only the sizes ${OPENAI_BATCH_EDIT_SIZES.join(', ')}`,
-    );
-  }
-  if (unknownFields.size > 0)
-    warnings.push(
-      `${manifest}: ignored unknown field(s) ${[...unknownFields].map((name) => `"${name}"`).join(', ')}`,
-    );
-  for (const warning of warnings) {
-    report.warnings.push(warning);
-    log.warn(warning);
-  }
-}
-
-async function rejectInvalid(
-  reject: (line: RejectLine) => Promise<void>,
-  manifest: string,
-  line: number,
-  rowKey: string,
-  errors: FieldError[],
-): Promise<void> {
-  const first = errors[0] ?? { field: 'row', message: 'invalid row' };
-  await reject({
-    manifest,
-    line,
-    row_key: rowKey,
-    field: first.field,
-    code: 'invalid_field',
-    message: errors.map((error) => `${error.field}: ${error.message}`).join('; '),
-    errors,
-  });
-}
-
-async function totalSize(manifests: readonly string[]): Promise<number> {
-  let total = 0;
-  for (const manifest of manifests)
-    total += await stat(manifest).then(
-      (info) => info.size,
-      () => 0,
-    );
-  return total;
+  rejects: RejectsWriter | undefined,
+  store: BatchStore | undefined,
+): (line: RejectLine) => Promise<void> {
+  const rejectedThisRun = new Set<string>();
+  return async (line) => {
+    const key = `${line.manifest}:${line.line}:${line.code}`;
+    if (rejectedThisRun.has(key)) return;
+    rejectedThisRun.add(key);
+    report.rejected += 1;
+    if (report.rejectSamples.length < MAX_REJECT_SAMPLES) report.rejectSamples.push(line);
+    if (rejects === undefined || store === undefined) return;
+    if (await store.recordReject(report.batchId, key)) await rejects.write(line);
+  };
 }

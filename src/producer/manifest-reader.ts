@@ -8,13 +8,15 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { scanCsvRecord } from './csv-scanner.js';
-import { frameRecords, lineEnd, type ScanResult } from './record-framer.js';
+import { frameRecords, lineEnd, type FrameOptions, type ScanResult } from './record-framer.js';
 
 /** A row as read from the file, before validation. CSV cells are strings; JSONL values keep their JSON type. */
 export interface RawManifestRow {
   kind: 'row';
   /** 1-based line of the file where the row starts (a CSV row with a quoted line break spans several lines). */
   line: number;
+  /** Byte offset in the file where the row starts: with `line`, where a manifest cursor resumes at this row. */
+  byteOffset: number;
   fields: Record<string, unknown>;
 }
 
@@ -64,8 +66,21 @@ export function manifestFormat(filePath: string): ManifestFormat | undefined {
 export interface ReadManifestOptions {
   /** Called as the file is read, with the bytes read since the last call (for progress bars). */
   onBytesRead?: (bytes: number) => void;
+  /** Called with every chunk of the file's bytes as it is read (a content hash of the manifest). */
+  onData?: (chunk: Buffer) => void;
   /** Longest record, in bytes (default 1,000,000 for CSV, 64 MiB for JSONL); a longer one is one reject. */
   maxRecordBytes?: number;
+  /**
+   * Start at this row (a saved manifest cursor: a row's `byteOffset` and `line`) instead of the file's start. A CSV
+   * file's header is read from its first record all the same.
+   */
+  resumeAt?: ResumePoint;
+}
+
+/** A row boundary to resume reading at: a {@link RawManifestRow}'s `byteOffset` and `line`. */
+export interface ResumePoint {
+  byteOffset: number;
+  line: number;
 }
 
 /**
@@ -94,10 +109,51 @@ export async function* readManifest(
     );
     return;
   }
-  const input = createReadStream(filePath);
+  const resumeAt = options.resumeAt;
+  const header =
+    resumeAt === undefined || resumeAt.byteOffset === 0 || format !== 'csv'
+      ? undefined
+      : await readCsvHeader(filePath, resumeAt);
+  const input = createReadStream(filePath, { start: resumeAt?.byteOffset ?? 0 });
   const onBytesRead = options.onBytesRead;
   if (onBytesRead !== undefined) input.on('data', (chunk) => onBytesRead(chunk.length));
-  yield* readManifestBytes(input, format, options);
+  const onData = options.onData;
+  if (onData !== undefined) input.on('data', (chunk) => onData(chunk as Buffer));
+  try {
+    if (resumeAt === undefined || resumeAt.byteOffset === 0) {
+      yield* readManifestBytes(input, format, options);
+      return;
+    }
+    const framing = { maxRecordBytes: maxRecordBytesOf(format, options), startAt: resumeAt };
+    yield* format === 'csv' ? readCsv(input, framing, header) : readJsonLines(input, framing);
+  } finally {
+    // A reader that stops early (a refill whose window is full) closes the file.
+    input.destroy();
+  }
+}
+
+/**
+ * The header of a CSV file whose rows are read from `resumeAt`: its first record, which must end before that row.
+ * @throws Error when the file no longer opens with a readable header there (it changed since the cursor was saved).
+ */
+async function readCsvHeader(filePath: string, resumeAt: ResumePoint): Promise<string[]> {
+  const input = createReadStream(filePath, { end: Math.max(0, resumeAt.byteOffset - 1) });
+  try {
+    for await (const record of frameRecords<string[]>(input, scanCsvRecord, {
+      maxRecordBytes: MAX_CSV_RECORD_BYTES,
+    }))
+      if (record.kind === 'record') return record.value.map((name) => name.trim().toLowerCase());
+  } finally {
+    input.destroy();
+  }
+  throw new Error(`${filePath}: no CSV header before byte ${resumeAt.byteOffset}`);
+}
+
+function maxRecordBytesOf(
+  format: ManifestFormat,
+  options: Pick<ReadManifestOptions, 'maxRecordBytes'>,
+): number {
+  return options.maxRecordBytes ?? (format === 'csv' ? MAX_CSV_RECORD_BYTES : MAX_JSONL_LINE_BYTES);
 }
 
 /**
@@ -108,14 +164,18 @@ export function readManifestBytes(
   format: ManifestFormat,
   options: Pick<ReadManifestOptions, 'maxRecordBytes'> = {},
 ): AsyncGenerator<ManifestEntry> {
-  return format === 'csv'
-    ? readCsv(chunks, options.maxRecordBytes ?? MAX_CSV_RECORD_BYTES)
-    : readJsonLines(chunks, options.maxRecordBytes ?? MAX_JSONL_LINE_BYTES);
+  const framing = { maxRecordBytes: maxRecordBytesOf(format, options) };
+  return format === 'csv' ? readCsv(chunks, framing) : readJsonLines(chunks, framing);
 }
 
-async function* readCsv(input: AsyncIterable<Buffer>, maxRecordBytes: number): AsyncGenerator<ManifestEntry> {
-  let header: string[] | undefined;
-  const framed = frameRecords<string[]>(input, scanCsvRecord, { maxRecordBytes });
+/** Rows of a CSV file; `knownHeader` when reading resumes past the header. */
+async function* readCsv(
+  input: AsyncIterable<Buffer>,
+  framing: FrameOptions,
+  knownHeader?: string[],
+): AsyncGenerator<ManifestEntry> {
+  let header: string[] | undefined = knownHeader;
+  const framed = frameRecords<string[]>(input, scanCsvRecord, framing);
   for await (const record of framed) {
     if (header === undefined) {
       if (record.kind === 'fault') {
@@ -157,7 +217,7 @@ async function* readCsv(input: AsyncIterable<Buffer>, maxRecordBytes: number): A
     }
     const fields: Record<string, string> = {};
     for (const [index, name] of header.entries()) fields[name] = record.value[index]!;
-    yield { kind: 'row', line: record.line, fields };
+    yield { kind: 'row', line: record.line, byteOffset: record.byteOffset, fields };
   }
 }
 
@@ -180,9 +240,9 @@ function csvCode(code: string): string {
 
 async function* readJsonLines(
   input: AsyncIterable<Buffer>,
-  maxRecordBytes: number,
+  framing: FrameOptions,
 ): AsyncGenerator<ManifestEntry> {
-  for await (const record of frameRecords(input, scanLine, { maxRecordBytes })) {
+  for await (const record of frameRecords(input, scanLine, framing)) {
     if (record.kind === 'fault') {
       yield problem(
         record.line,
@@ -202,7 +262,12 @@ async function* readJsonLines(
       yield problem(record.line, 'invalid_json', 'each line must be one JSON object ({...})');
       continue;
     }
-    yield { kind: 'row', line: record.line, fields: value as Record<string, unknown> };
+    yield {
+      kind: 'row',
+      line: record.line,
+      byteOffset: record.byteOffset,
+      fields: value as Record<string, unknown>,
+    };
   }
 }
 

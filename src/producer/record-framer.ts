@@ -32,6 +32,11 @@ export type FramedRecord<T> =
 export interface FrameOptions {
   /** Longest record, in bytes; a longer one is a `record_too_large` fault. */
   maxRecordBytes: number;
+  /**
+   * Where `input` starts in the file, when not at its start: the byte offset and line of a record boundary (a saved
+   * manifest cursor). Offsets and lines are then the file's; no byte order mark is looked for.
+   */
+  startAt?: { byteOffset: number; line: number };
 }
 
 const LINE_FEED = 0x0a;
@@ -49,12 +54,12 @@ export async function* frameRecords<T>(
   const iterator = input[Symbol.asyncIterator]();
   let data = Buffer.alloc(0);
   /** File offset of data[0]. */
-  let base = 0;
+  let base = options.startAt?.byteOffset ?? 0;
   let start = 0;
-  let line = 1;
+  let line = options.startAt?.line ?? 1;
   let atEnd = false;
   let discardingLine = false;
-  let first = true;
+  let first = options.startAt === undefined;
   const pull = async (): Promise<void> => {
     const chunk = await iterator.next();
     if (chunk.done === true) atEnd = true;

@@ -127,6 +127,11 @@ export interface BatchKeys {
    * capacity, and what `status` shows per host (batch/row-hosts.ts).
    */
   routedTo: string;
+  /**
+   * Hash: where the next row without a job is in the batch's manifests, and the window of rows in Redis at once
+   * (batch/manifest-cursor.ts); absent when every row was added at enqueue.
+   */
+  cursor: string;
 }
 
 /** The keys of batch `batchId` under `prefix`. */
@@ -146,6 +151,7 @@ export function batchKeys(prefix: string, batchId: string): BatchKeys {
     canaryHeld: `${base}:canary-held`,
     hosts: `${base}:hosts`,
     routedTo: `${base}:routed-to`,
+    cursor: `${base}:cursor`,
   };
 }
 

@@ -55,7 +55,15 @@ export interface WorkerPoolOptions {
   providerOverrides?: ReadonlyMap<HostName, ImageProvider>;
   /** Serve Prometheus metrics on this port (`/metrics`); none when undefined. */
   metricsPort?: number;
+  /**
+   * Add rows of windowed batches from their manifest cursors (src/producer/refill.ts, given by the caller: the worker
+   * room does not read manifests); called every {@link REFILL_EVERY_MS}, one call at a time. Never throws.
+   */
+  refill?: () => Promise<unknown>;
 }
+
+/** How often the pool asks for a refill from manifest cursors, ms. */
+export const REFILL_EVERY_MS = 1000;
 
 /** A running set of workers. */
 export interface WorkerPool {
@@ -106,6 +114,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   );
   const globalConcurrency = applyGlobalConcurrency(queues, hosts, options);
   const sweeper = setInterval(() => void sweepPausedQueues(deps, hosts), PAUSED_SWEEP_MS);
+  const refiller = repeatWhileOpen(options.refill, REFILL_EVERY_MS);
   const batchDriver = options.providers.includes('openai') ? openaiBatchDriver(options) : undefined;
   void Promise.all([prepared, globalConcurrency]).then(() => {
     batchDriver?.start();
@@ -119,6 +128,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     async close() {
       metricsServer?.close();
       clearInterval(sweeper);
+      await refiller.stop();
       shutdown.abort();
       await prepared;
       await batchDriver?.close();
@@ -351,4 +361,27 @@ function openaiBatchDriver(options: WorkerPoolOptions): OpenAIBatchDriver {
     attempts: config.attempts,
     backoffDelayMs: config.backoffDelayMs,
   });
+}
+
+/** Call `work` every `everyMs`, one call at a time, until stopped (which waits for a call under way). */
+function repeatWhileOpen(
+  work: (() => Promise<unknown>) | undefined,
+  everyMs: number,
+): { stop(): Promise<void> } {
+  if (work === undefined) return { stop: () => Promise.resolve() };
+  let stopped = false;
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (stopped || running !== undefined) return;
+    running = work()
+      .catch(() => undefined)
+      .finally(() => (running = undefined));
+  }, everyMs);
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

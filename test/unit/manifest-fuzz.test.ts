@@ -141,7 +141,7 @@ function expected(prefix: Buffer, pieces: Piece[]): unknown[] {
   for (const piece of pieces) {
     const want = piece.expect;
     if (want !== 'blank') {
-      if (want.kind === 'row') entries.push({ kind: 'row', line, fields: want.fields });
+      if (want.kind === 'row') entries.push({ kind: 'row', line, byteOffset: offset, fields: want.fields });
       else
         entries.push(
           expect.objectContaining({

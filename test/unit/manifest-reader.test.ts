@@ -20,8 +20,13 @@ describe('CSV manifests', () => {
       'ID, Prompt ,resolution\n1,a cat,1024x1024\n\n2,"a dog, running",1920x1080\n',
     );
     expect(rows(entries)).toEqual([
-      { kind: 'row', line: 2, fields: { id: '1', prompt: 'a cat', resolution: '1024x1024' } },
-      { kind: 'row', line: 4, fields: { id: '2', prompt: 'a dog, running', resolution: '1920x1080' } },
+      { kind: 'row', line: 2, byteOffset: 23, fields: { id: '1', prompt: 'a cat', resolution: '1024x1024' } },
+      {
+        kind: 'row',
+        line: 4,
+        byteOffset: 42,
+        fields: { id: '2', prompt: 'a dog, running', resolution: '1920x1080' },
+      },
     ]);
     expect(problems(entries)).toEqual([]);
   });
@@ -103,7 +108,9 @@ describe('CSV manifests', () => {
 
   it('keeps a quote inside an unquoted field as written', async () => {
     const entries = await read('inner.csv', 'id,prompt\n1,a "quoted" word\n');
-    expect(rows(entries)).toEqual([{ kind: 'row', line: 2, fields: { id: '1', prompt: 'a "quoted" word' } }]);
+    expect(rows(entries)).toEqual([
+      { kind: 'row', line: 2, byteOffset: 10, fields: { id: '1', prompt: 'a "quoted" word' } },
+    ]);
   });
 
   it('says how many lines were not read when the header cannot be', async () => {
@@ -224,5 +231,39 @@ describe('any manifest', () => {
     const entries: ManifestEntry[] = [];
     for await (const entry of readManifest('/nonexistent/manifest.csv')) entries.push(entry);
     expect(entries).toEqual([expect.objectContaining({ kind: 'problem', code: 'unreadable_manifest' })]);
+  });
+});
+
+describe('resuming at a row (a manifest cursor)', () => {
+  /** Every row read from the start, and the rows read when resuming at each of them, which must be the same tail. */
+  async function expectResumable(name: string, content: string | Buffer): Promise<void> {
+    const file = await writeTemporaryFile(name, content);
+    const all: ManifestEntry[] = [];
+    for await (const entry of readManifest(file)) all.push(entry);
+    const allRows = rows(all);
+    expect(allRows.length).toBeGreaterThan(2);
+    for (const [index, row] of allRows.entries()) {
+      if (row.kind !== 'row') continue;
+      const resumed: ManifestEntry[] = [];
+      for await (const entry of readManifest(file, {
+        resumeAt: { byteOffset: row.byteOffset, line: row.line },
+      }))
+        resumed.push(entry);
+      expect(rows(resumed)).toEqual(allRows.slice(index));
+    }
+  }
+
+  it('CSV: the header is read from the start, quoted line breaks, CRLF and a byte order mark keep lines and offsets', async () => {
+    await expectResumable(
+      'resume.csv',
+      '\uFEFFid,prompt\r\n1,"two\r\nlines"\r\n2,plain\r\n\r\n3,"a ""quoted"" word"\r\n4,é accents\r\n',
+    );
+  });
+
+  it('JSONL: blank lines and multi-byte characters keep lines and offsets', async () => {
+    await expectResumable(
+      'resume.jsonl',
+      '{"prompt":"ü one"}\n\n{"prompt":"two"}\r\n{"prompt":"三"}\n{"prompt":"four"}',
+    );
   });
 });
