@@ -20,6 +20,9 @@ import {
   scratch,
 } from './harness.js';
 
+/** The window of jobs `enqueue` added last (its default), for the table's wording. */
+let windowSeen: number | undefined;
+
 async function ingestOnce(
   redis: Redis,
   kind: 'csv' | 'jsonl' | 'bare' | 'peer',
@@ -46,8 +49,14 @@ async function ingestOnce(
             );
     if ((kind === 'csv' || kind === 'jsonl') && !run.stdout.includes(`enqueued ${fixtures.rows}`))
       throw new Error(`enqueue did not enqueue every row:\n${run.stdout}${run.stderr}`);
+    // Windowed ingest (issue 27): every row is registered in the batch; the rows past the window wait in the manifest.
+    const inManifest = Number(/(\d+) of them wait in the manifest/.exec(run.stdout)?.[1] ?? 0);
     const waiting = await redis.llen(`${prefix}:provider-openai:wait`);
-    if (waiting !== fixtures.rows) throw new Error(`${kind}: ${waiting} jobs waiting, not ${fixtures.rows}`);
+    if (waiting + inManifest !== fixtures.rows)
+      throw new Error(
+        `${kind}: ${waiting} jobs waiting and ${inManifest} in the manifest, not ${fixtures.rows}`,
+      );
+    if (inManifest > 0) windowSeen = waiting;
     return { rowsPerSecond: (fixtures.rows * 1000) / run.ms, peakRssBytes: run.peakRssBytes };
   } finally {
     await deletePrefix(redis, prefix);
@@ -105,15 +114,22 @@ export async function ingest(redis: Redis): Promise<void> {
               ),
             }
           : {};
+      const versusPeer = figure(
+        samples.csv.map((sample, index) => sample.rowsPerSecond / samples.peer[index]!.rowsPerSecond),
+      );
       rows.push({
         benchmark: `Ingest ${rowsLabel} rows, ${kind.toUpperCase()}`,
-        measure: 'rows/s (parse, validate, enqueue)',
+        measure:
+          windowSeen === undefined
+            ? 'rows/s (parse, validate, enqueue)'
+            : `rows/s (parse, validate, price, register every row; jobs of the default window, ` +
+              `${windowSeen.toLocaleString('en')} rows, added — bare and peer add every job)`,
         ours: formatFigure(ours, perSecond),
         ...peer,
         bare: formatFigure(bare, perSecond),
         ratio: formatFigure(ratios, percent),
-        target: '≥ 85 %',
-        met: ratios.median >= 0.85,
+        target: kind === 'csv' ? '≥ 85 % of bare, ≥ 100 % of peer' : '≥ 85 %',
+        met: ratios.median >= 0.85 && (kind !== 'csv' || versusPeer.median >= 1),
       });
       const rss = figure(samples[kind].map((sample) => sample.peakRssBytes));
       rows.push({

@@ -2,12 +2,12 @@
  * What every CLI verb gets and shares: the context (configuration, logger, output, a stop signal), printing, a Redis
  * connection opened and closed around the verb's work, and the checks of names the user typed.
  */
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { BatchStore, type BatchStatus } from '../batch/batch-store.js';
 import { checkBatchId } from '../producer/batch-id.js';
 import { manifestFormat } from '../producer/manifest-reader.js';
+import { manifestInfo, manifestLocation } from '../producer/manifest-source.js';
 import { PROVIDER_NAMES } from '../shared/config.js';
 import { withProviderSettings, type Config } from '../providers/configuration.js';
 import { ConfigurationError, UsageError } from '../shared/errors.js';
@@ -106,8 +106,11 @@ export async function checkManifests(manifests: string[]): Promise<void> {
     if (manifestFormat(manifest) === undefined) {
       throw new UsageError(`${manifest}: unknown manifest type; use a .csv or .jsonl file`);
     }
-    const info = await stat(manifest).catch(() => undefined);
-    if (info === undefined || !info.isFile()) throw new UsageError(`${manifest}: no such file`);
+    const info = await manifestInfo(manifestLocation(manifest)).catch((error: unknown) => {
+      throw new UsageError(`${manifest}: cannot be read (${(error as Error).name})`);
+    });
+    if (info === undefined)
+      throw new UsageError(`${manifest}: no such ${manifest.startsWith('s3://') ? 'object' : 'file'}`);
   }
 }
 

@@ -3,9 +3,9 @@
  * lands in the same batch (and re-running it enqueues nothing twice) while an edited manifest gets a new batch.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../shared/errors.js';
+import { openManifest } from './manifest-source.js';
 
 /** Longest batch id accepted, in characters. */
 const MAX_BATCH_ID_LENGTH = 80;
@@ -15,7 +15,7 @@ export async function defaultBatchId(manifestPaths: readonly string[]): Promise<
   const hash = createHash('sha256');
   for (const manifestPath of manifestPaths) {
     hash.update(`${path.basename(manifestPath)}\0`);
-    for await (const chunk of createReadStream(manifestPath)) hash.update(chunk as Buffer);
+    for await (const chunk of await openManifest(manifestPath)) hash.update(chunk as Buffer);
     hash.update('\0');
   }
   const stems = manifestPaths.map((manifestPath) =>

@@ -7,14 +7,13 @@
  * offsets would point into other rows.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { CursorManifest, ManifestCursorState } from '../batch/manifest-cursor.js';
 import { UsageError } from '../shared/errors.js';
 import type { ChunkCounts } from './chunk-writer.js';
 import type { EnqueueOptions } from './enqueue-options.js';
 import { IngestWindow, type ManifestToRead, type ReadPlan } from './ingest-window.js';
+import { manifestInfo, openManifest } from './manifest-source.js';
 
 /** How long the refill lock lasts without renewal, ms: a killed producer's lock frees the cursor for others then. */
 export const CURSOR_LOCK_MS = 10_000;
@@ -130,12 +129,12 @@ async function cursorManifests(
     let index = list.findIndex((entry) => entry.path === manifest.path);
     if (index >= 0) await refuseIfChanged(list[index]!, batchId);
     else {
-      const info = await stat(manifest.path).catch(() => undefined);
+      const info = await manifestInfo(manifest.path);
       list.push({
         name: manifest.name,
         path: manifest.path,
         size: info?.size ?? 0,
-        modifiedMs: info?.mtimeMs ?? 0,
+        modifiedMs: info?.modifiedMs ?? 0,
       });
       index = list.length - 1;
     }
@@ -173,7 +172,7 @@ function withHashes(
  * size or modification time. @throws UsageError naming the file and what changed.
  */
 export async function refuseIfChanged(entry: CursorManifest, batchId: string): Promise<void> {
-  const info = await stat(entry.path).catch(() => undefined);
+  const info = await manifestInfo(entry.path);
   if (info === undefined)
     throw new UsageError(`${entry.name}: cannot be read any more; batch ${batchId} still has rows in it`);
   const changed =
@@ -181,7 +180,7 @@ export async function refuseIfChanged(entry: CursorManifest, batchId: string): P
       ? (await sha256Of(entry.path)) !== entry.sha256
         ? 'its SHA-256 differs'
         : undefined
-      : info.size !== entry.size || info.mtimeMs !== entry.modifiedMs
+      : info.size !== entry.size || info.modifiedMs !== entry.modifiedMs
         ? `its size or modification time differs (${entry.size} → ${info.size} bytes)`
         : undefined;
   if (changed !== undefined)
@@ -191,11 +190,11 @@ export async function refuseIfChanged(entry: CursorManifest, batchId: string): P
     );
   // The same bytes, touched: later checks compare the new time.
   entry.size = info.size;
-  entry.modifiedMs = info.mtimeMs;
+  entry.modifiedMs = info.modifiedMs;
 }
 
 async function sha256Of(filePath: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(filePath)) hash.update(chunk as Buffer);
+  for await (const chunk of await openManifest(filePath)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }

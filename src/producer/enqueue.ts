@@ -15,7 +15,6 @@
  * ./cursor-pass.ts).
  */
 
-import path from 'node:path';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { ProviderName } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
@@ -27,6 +26,7 @@ import type { EnqueueDependencies, EnqueueOptions, EnqueueReport } from './enque
 import { emptyEstimate, roundEstimate } from './estimate.js';
 import type { ManifestToRead, ReadPlan } from './ingest-window.js';
 import { readManifests } from './manifest-pass.js';
+import { manifestLocation } from './manifest-source.js';
 import { RejectsWriter, type RejectLine } from './rejects-writer.js';
 
 export type { CostEstimate } from './estimate.js';
@@ -168,7 +168,7 @@ function manifestsOf(options: EnqueueOptions, report: EnqueueReport): ManifestTo
   const seen = new Set<string>();
   const manifests: ManifestToRead[] = [];
   for (const name of options.manifests) {
-    const absolute = path.resolve(name);
+    const absolute = manifestLocation(name);
     if (seen.has(absolute)) {
       const warning = `${name} is given more than once: read once`;
       if (!report.warnings.includes(warning)) {

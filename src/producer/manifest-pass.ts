@@ -3,7 +3,6 @@
  * rows to the rejects. With an ingest window (./ingest-window.ts) each chunk says whether its rows get jobs now or are
  * only registered; a refill starts at the cursor and stops where the room runs out.
  */
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { TierSizeRecords } from '../batch/tier-size-book.js';
 import { OPENAI_BATCH_EDIT_SIZES } from '../providers/openai/batch-api.js';
@@ -16,6 +15,7 @@ import type { EnqueueDependencies, EnqueueOptions, EnqueueReport } from './enque
 import { addToEstimate, type PendingRow } from './estimate.js';
 import type { IngestWindow, ManifestToRead } from './ingest-window.js';
 import { readManifest, type ManifestProblem } from './manifest-reader.js';
+import { manifestInfo } from './manifest-source.js';
 import type { RejectLine } from './rejects-writer.js';
 import { RowChecker } from './row-check.js';
 
@@ -198,8 +198,8 @@ async function rejectInvalid(
 export async function totalSize(manifests: readonly string[]): Promise<number> {
   let total = 0;
   for (const manifest of manifests)
-    total += await stat(manifest).then(
-      (info) => info.size,
+    total += await manifestInfo(manifest).then(
+      (info) => info?.size ?? 0,
       () => 0,
     );
   return total;

@@ -4,10 +4,11 @@
  * for invalid UTF-8), and reading goes on at the next line. Each yields the raw fields of every row with its line number, or a problem with the line it was found on;
  * nothing in the file is skipped without a {@link ManifestProblem} saying so.
  */
-import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
+import { isObjectLocation, objectInfo } from '../storage/manifest-objects.js';
 import { scanCsvRecord } from './csv-scanner.js';
+import { openManifest } from './manifest-source.js';
 import { frameRecords, lineEnd, type FrameOptions, type ScanResult } from './record-framer.js';
 
 /** A row as read from the file, before validation. CSV cells are strings; JSONL values keep their JSON type. */
@@ -95,18 +96,9 @@ export async function* readManifest(
     yield problem(0, 'unsupported_manifest', 'unknown manifest type: use a .csv or .jsonl file');
     return;
   }
-  try {
-    const info = await stat(filePath);
-    if (!info.isFile()) {
-      yield problem(0, 'unreadable_manifest', 'not a regular file');
-      return;
-    }
-  } catch (error) {
-    yield problem(
-      0,
-      'unreadable_manifest',
-      `cannot open the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
+  const unreadable = await whyUnreadable(filePath);
+  if (unreadable !== undefined) {
+    yield problem(0, 'unreadable_manifest', unreadable);
     return;
   }
   const resumeAt = options.resumeAt;
@@ -114,11 +106,11 @@ export async function* readManifest(
     resumeAt === undefined || resumeAt.byteOffset === 0 || format !== 'csv'
       ? undefined
       : await readCsvHeader(filePath, resumeAt);
-  const input = createReadStream(filePath, { start: resumeAt?.byteOffset ?? 0 });
+  const input = await openManifest(filePath, { start: resumeAt?.byteOffset ?? 0 });
   const onBytesRead = options.onBytesRead;
-  if (onBytesRead !== undefined) input.on('data', (chunk) => onBytesRead(chunk.length));
+  if (onBytesRead !== undefined) input.on('data', (chunk: Buffer) => onBytesRead(chunk.length));
   const onData = options.onData;
-  if (onData !== undefined) input.on('data', (chunk) => onData(chunk as Buffer));
+  if (onData !== undefined) input.on('data', (chunk: Buffer) => onData(chunk));
   try {
     if (resumeAt === undefined || resumeAt.byteOffset === 0) {
       yield* readManifestBytes(input, format, options);
@@ -137,7 +129,7 @@ export async function* readManifest(
  * @throws Error when the file no longer opens with a readable header there (it changed since the cursor was saved).
  */
 async function readCsvHeader(filePath: string, resumeAt: ResumePoint): Promise<string[]> {
-  const input = createReadStream(filePath, { end: Math.max(0, resumeAt.byteOffset - 1) });
+  const input = await openManifest(filePath, { end: Math.max(0, resumeAt.byteOffset - 1) });
   try {
     for await (const record of frameRecords<string[]>(input, scanCsvRecord, {
       maxRecordBytes: MAX_CSV_RECORD_BYTES,
@@ -147,6 +139,20 @@ async function readCsvHeader(filePath: string, resumeAt: ResumePoint): Promise<s
     input.destroy();
   }
   throw new Error(`${filePath}: no CSV header before byte ${resumeAt.byteOffset}`);
+}
+
+/** Why the manifest cannot be read (a sentence), or undefined when it can. */
+async function whyUnreadable(location: string): Promise<string | undefined> {
+  if (isObjectLocation(location)) {
+    const info = await objectInfo(location).catch((error: unknown) => error as Error);
+    if (info instanceof Error) return `cannot read the object (${info.name})`;
+    return info === undefined ? 'no such object' : undefined;
+  }
+  try {
+    return (await stat(location)).isFile() ? undefined : 'not a regular file';
+  } catch (error) {
+    return `cannot open the file (${(error as NodeJS.ErrnoException).code ?? 'error'})`;
+  }
 }
 
 function maxRecordBytesOf(

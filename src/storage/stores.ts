@@ -20,15 +20,20 @@ export function outputStoreFor(root: string, env: NodeJS.ProcessEnv = process.en
   let store = stores.get(normalized);
   if (store === undefined) {
     if (isS3Root(normalized)) {
-      if (s3Client === undefined) {
-        const settings = s3SettingsFromEnv(env);
-        s3Client = loadS3().then((sdk) => new sdk.S3Client(s3ClientConfig(settings)));
-      }
-      store = new S3OutputStore(normalized, s3Client);
+      store = new S3OutputStore(normalized, sharedS3Client(env));
     } else {
       store = new LocalOutputStore(normalized);
     }
     stores.set(normalized, store);
   }
   return store;
+}
+
+/** This process's S3 client (settings from `env` the first time), loading the AWS SDK on first use. */
+export function sharedS3Client(env: NodeJS.ProcessEnv = process.env): Promise<S3Client> {
+  if (s3Client === undefined) {
+    const settings = s3SettingsFromEnv(env);
+    s3Client = loadS3().then((sdk) => new sdk.S3Client(s3ClientConfig(settings)));
+  }
+  return s3Client;
 }

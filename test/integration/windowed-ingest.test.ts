@@ -7,7 +7,10 @@ import { appendFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManifestCursors } from '../../src/batch/manifest-cursor.js';
-import { killSpawnedProcesses, runCliInProcess, spawnCli } from '../helpers/cli.js';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { s3ClientConfig, s3SettingsFromEnv } from '../../src/storage/s3-store.js';
+import { killSpawnedProcesses, runCliInProcess, runCliProcess, spawnCli } from '../helpers/cli.js';
+import { startObjectStorage } from '../helpers/object-storage.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
 import { redisUrl } from '../helpers/redis.js';
@@ -152,6 +155,57 @@ describe('windowed ingest', () => {
         expect((await cursors.read('resume'))!.position).toBeUndefined();
       } finally {
         redis.disconnect();
+      }
+    },
+  );
+
+  it(
+    'a manifest in S3-compatible storage is read and refilled from its cursor the same way (ranged GETs)',
+    { timeout: 120_000 },
+    async () => {
+      const storage = await startObjectStorage();
+      try {
+        const s3 = new S3Client({
+          ...s3ClientConfig(s3SettingsFromEnv(storage.environment)),
+          credentials: {
+            accessKeyId: storage.environment.AWS_ACCESS_KEY_ID!,
+            secretAccessKey: storage.environment.AWS_SECRET_ACCESS_KEY!,
+          },
+        });
+        const body = Array.from({ length: 14 }, (_, index) =>
+          jsonLine({
+            id: `s3-${index}`,
+            provider: 'openai',
+            prompt: `from s3 #${index}`,
+            resolution: '1024x1024',
+          }),
+        ).join('\n');
+        await s3.send(
+          new PutObjectCommand({ Bucket: storage.bucket, Key: 'manifests/s3rows.jsonl', Body: body }),
+        );
+        s3.destroy();
+        const out = await temporaryDirectory();
+        const manifest = `s3://${storage.bucket}/manifests/s3rows.jsonl`;
+        const environment = suite.environment(storage.environment);
+        const run = await runCliProcess(
+          ['run', manifest, '--out', out, '--batch', 's3rows', '--window', '4'],
+          environment,
+        );
+        expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+        expect(run.stdout).toMatch(/10 of them wait in the manifest \(window 4 rows/);
+        expect(run.stdout).toMatch(/14 completed, 0 failed, 0 pending/);
+        const lines = await resultLines(out, 's3rows');
+        expect(new Set(lines.map((line) => line.row_key)).size).toBe(14);
+        expect(paymentsFor('from s3 ')).toHaveLength(14);
+        expect(paymentsFor('from s3 ').every((count) => count === 1)).toBe(true);
+        const missing = await runCliProcess(
+          ['enqueue', `s3://${storage.bucket}/manifests/none.csv`, '--out', out],
+          environment,
+        );
+        expect(missing.exitCode).toBe(2);
+        expect(missing.stderr).toMatch(/none\.csv: no such object/);
+      } finally {
+        await storage.stop();
       }
     },
   );
