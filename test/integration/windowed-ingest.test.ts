@@ -7,6 +7,7 @@ import { appendFile } from 'node:fs/promises';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManifestCursors } from '../../src/batch/manifest-cursor.js';
+import { batchKeys } from '../../src/shared/keys.js';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { s3ClientConfig, s3SettingsFromEnv } from '../../src/storage/s3-store.js';
 import { killSpawnedProcesses, runCliInProcess, runCliProcess, spawnCli } from '../helpers/cli.js';
@@ -207,6 +208,36 @@ describe('windowed ingest', () => {
       } finally {
         await storage.stop();
       }
+    },
+  );
+
+  it(
+    'a canary picks from the whole manifest, not only the window; once approved the rest is added from the cursor',
+    { timeout: 120_000 },
+    async () => {
+      const manifest = await manifestOf('canary', 12);
+      const out = await temporaryDirectory();
+      const run = await runCliInProcess(
+        ['run', manifest, '--out', out, '--batch', 'canary', '--window', '5', '--canary', '3', '--yes'],
+        suite.environment(),
+      );
+      expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+      expect(run.stdout).toMatch(/19 of them wait in the manifest \(window 5 rows/);
+      expect(run.stdout).toMatch(/Canary of batch canary: 3 rows — 3 completed/);
+      // The canary's strata: openai and fal rows, although the window held only openai rows.
+      const redis = new Redis(redisUrl());
+      try {
+        const canaryRows = await redis.smembers(batchKeys(suite.prefix(), 'canary').canaryRows);
+        expect(canaryRows.some((row) => row.startsWith('fal-'))).toBe(true);
+        expect(canaryRows.some((row) => row.startsWith('openai-'))).toBe(true);
+      } finally {
+        redis.disconnect();
+      }
+      expect(run.stdout).toMatch(/24 completed, 0 failed, 0 pending/);
+      const lines = await resultLines(out, 'canary');
+      expect(new Set(lines.map((line) => line.row_key)).size).toBe(24);
+      expect(paymentsFor('canary ').every((count) => count === 1)).toBe(true);
+      expect(paymentsFor('canary ')).toHaveLength(24);
     },
   );
 
