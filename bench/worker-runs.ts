@@ -46,7 +46,8 @@ export async function enqueueJobs(
   }
   await writeFile(manifest, `${lines.join('\n')}\n`);
   const run = await runNode(
-    [cli, 'enqueue', manifest, '--batch', 'bench', '--out', path.join(scratch, prefix)],
+    // Every job at once (no window): these runs measure the worker path and a row's memory with its job.
+    [cli, 'enqueue', manifest, '--batch', 'bench', '--out', path.join(scratch, prefix), '--window', '0'],
     {
       REDIS_URL: redisUrl,
       IMAGE_BATCH_QUEUE_PREFIX: prefix,

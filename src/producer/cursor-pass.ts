@@ -88,18 +88,16 @@ export async function startCursorPass(
     const window = new IngestWindow(state.position, Math.max(0, state.window - inFlight), list.length, false);
     if (saved?.position !== undefined && saved.added > 0)
       options.log.info({ batchId, position: saved.position }, 'resuming from the manifest cursor');
-    let saveAt = state.position;
     const advance = async (counts: ChunkCounts): Promise<void> => {
       await store.cursors.advance(batchId, window.position, counts.passed ?? 0);
       counts.passed = 0;
-      saveAt = window.position;
     };
     return {
       manifests,
       window,
       windowFilled: advance,
       async finish(counts, report) {
-        if (saveAt !== window.position) await advance(counts);
+        await advance(counts);
         await store.cursors.markValidated(batchId, withHashes(list, hashes));
         await store.cursors.setOpen(batchId, window.position !== undefined);
         const after = await store.cursors.read(batchId);
