@@ -6,34 +6,32 @@ import type { Redis } from 'ioredis';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { PriceCatalogue } from '../cost/price-catalogue.js';
 import type { ImageProvider } from '../providers/provider.js';
-import type { HostName } from '../shared/hosts.js';
 import type { ProviderName } from '../shared/config.js';
-import type { RoutePolicy, Delivery } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
 import type { CostEstimate } from './estimate.js';
 import type { RejectLine } from './rejects-writer.js';
+import type { RowCheckOptions } from './row-check.js';
 
-/** Options of {@link enqueueManifests}. */
-export interface EnqueueOptions {
-  /** Manifest paths as the user gave them (relative to the working directory, or absolute). */
+/**
+ * Options of {@link enqueueManifests}. The routing ones (`provider`, `providers`, `route`, `maxPremiumPercent`,
+ * `autoHosts`, `accounts`, `defaultProvider`, `delivery`, `budgetCapped`) mean what they mean to the row checker
+ * (./row-check.ts), which gets them as they are.
+ */
+export interface EnqueueOptions extends Pick<
+  RowCheckOptions,
+  | 'batchId'
+  | 'provider'
+  | 'providers'
+  | 'route'
+  | 'maxPremiumPercent'
+  | 'autoHosts'
+  | 'accounts'
+  | 'defaultProvider'
+  | 'delivery'
+  | 'budgetCapped'
+> {
+  /** Manifest paths as the user gave them (relative to the working directory, or absolute; or `s3://` URLs). */
   manifests: string[];
-  batchId: string;
-  /** Send every row to this provider, whatever its `provider` field says. Default: the row's, else `defaultProvider`. */
-  provider?: ProviderName;
-  /** Candidate hosts of rows that name none (`--providers`): a list, or `auto` (src/worker/router.ts). */
-  providers?: ProviderName[] | 'auto';
-  /** How rows with several candidate hosts pick one; default cheapest. */
-  route?: RoutePolicy;
-  /** `--max-premium`: the most a host may cost over a row's cheapest candidate, percent. */
-  maxPremiumPercent?: number;
-  /** The hosts `auto` means: those work can be done on (a key, or the simulator in `run`). Default: every host. */
-  autoHosts?: readonly ProviderName[];
-  /**
-   * The hosts (accounts) of each provider, src/shared/hosts.ts: a row whose candidates have several is routed over
-   * them. Default: one account each.
-   */
-  accounts?: (provider: ProviderName) => readonly HostName[];
-  defaultProvider: ProviderName;
   /** Output root (`--out`); the batch's files go to `<out>/<batch>/`. */
   outputRoot: string;
   /** Validate and report only: no Redis, no files. */
@@ -44,15 +42,11 @@ export interface EnqueueOptions {
   keepCompletedJobs?: number;
   /** Rows per `addBulk`. Default 1000. */
   chunkSize?: number;
-  /** The batch has a budget cap: rows no published figure can price are rejected (they cannot be held to it). */
-  budgetCapped?: boolean;
   /**
    * Run this many rows first, stratified across provider × size × quality × mode, and hold the rest until the canary is
    * approved (src/batch/canary.ts). Applies to a batch that has no canary yet.
    */
   canary?: number;
-  /** Delivery of rows that name none (`--delivery`); default realtime. */
-  delivery?: Delivery;
   /**
    * Windowed ingest (src/batch/manifest-cursor.ts): the most rows whose jobs are in Redis at once; every row is still
    * read, checked, priced and registered, the rest are added from the manifest cursor as rows finish. Undefined: every

@@ -37,3 +37,25 @@ export async function providerManifest(tag: string, rows: number, provider: stri
     ),
   );
 }
+
+/**
+ * A JSONL manifest `<name>.jsonl` of `count` rows per provider (row keys `<provider>-<n>`, unique prompts
+ * `<name> <provider> #<n>`), by default half synchronous (OpenAI), half queued (fal.ai).
+ */
+export async function rowsPerProviderManifest(
+  name: string,
+  count: number,
+  providers: readonly string[] = ['openai', 'fal'],
+): Promise<string> {
+  const lines = providers.flatMap((provider) =>
+    Array.from({ length: count }, (_, index) =>
+      jsonLine({
+        id: `${provider}-${index}`,
+        provider,
+        prompt: `${name} ${provider} #${index}`,
+        resolution: '1024x1024',
+      }),
+    ),
+  );
+  return writeManifest(await manifestFolder(), `${name}.jsonl`, lines);
+}

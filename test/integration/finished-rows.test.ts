@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { batchKeys } from '../../src/shared/keys.js';
 import { killSpawnedProcesses, runCliInProcess, spawnCli } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
-import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { jsonLine, manifestFolder, rowsPerProviderManifest, writeManifest } from '../helpers/manifests.js';
 import { redisUrl } from '../helpers/redis.js';
 import { startPersistentRedisServer, stopRedisServers } from '../helpers/redis-servers.js';
 import { readJsonLines, resultLines } from '../helpers/results.js';
@@ -20,21 +20,6 @@ afterEach(() => {
   suite.simulator().setLatency(0);
 });
 afterAll(stopRedisServers);
-
-/** A manifest of `count` rows per provider (unique prompts starting `<name>`), half synchronous, half queued. */
-async function mixedManifest(name: string, count: number): Promise<string> {
-  const lines = ['openai', 'fal'].flatMap((provider) =>
-    Array.from({ length: count }, (_, index) =>
-      jsonLine({
-        id: `${provider}-${index}`,
-        provider,
-        prompt: `${name} ${provider} #${index}`,
-        resolution: '1024x1024',
-      }),
-    ),
-  );
-  return writeManifest(await manifestFolder(), `${name}.jsonl`, lines);
-}
 
 /** Paid submissions the simulator received whose prompt starts with `name`. */
 function paidFor(name: string): number {
@@ -60,7 +45,7 @@ function runArguments(manifest: string, out: string, batch: string): string[] {
 
 describe('finished rows', () => {
   it('leave no job in Redis, and a re-run of the manifest adds no line and pays nothing', async () => {
-    const manifest = await mixedManifest('leave', 6);
+    const manifest = await rowsPerProviderManifest('leave', 6);
     const out = await temporaryDirectory();
     const environment = suite.environment();
     const first = await runCliInProcess(runArguments(manifest, out, 'leave'), environment);
@@ -84,7 +69,7 @@ describe('finished rows', () => {
   it('a re-run while queued rows are being collected sends none of them again', async () => {
     const simulator = suite.simulator();
     simulator.setLatency(3000);
-    const manifest = await mixedManifest('collecting', 4);
+    const manifest = await rowsPerProviderManifest('collecting', 4);
     const out = await temporaryDirectory();
     const environment = suite.environment();
     const enqueue = ['enqueue', manifest, '--out', out, '--batch', 'collecting'];
@@ -106,7 +91,7 @@ describe('finished rows', () => {
   it('a re-run after Redis restarted (append-only file) pays nothing either', async () => {
     const server = await startPersistentRedisServer();
     const url = `redis://127.0.0.1:${server.port}`;
-    const manifest = await mixedManifest('restarted', 3);
+    const manifest = await rowsPerProviderManifest('restarted', 3);
     const out = await temporaryDirectory();
     const environment = suite.environment({ REDIS_URL: url });
     const first = await runCliInProcess(runArguments(manifest, out, 'restarted'), environment);

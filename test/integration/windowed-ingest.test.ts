@@ -13,7 +13,7 @@ import { s3ClientConfig, s3SettingsFromEnv } from '../../src/storage/s3-store.js
 import { killSpawnedProcesses, runCliInProcess, runCliProcess, spawnCli } from '../helpers/cli.js';
 import { startObjectStorage } from '../helpers/object-storage.js';
 import { temporaryDirectory } from '../helpers/files.js';
-import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { jsonLine, rowsPerProviderManifest } from '../helpers/manifests.js';
 import { redisUrl } from '../helpers/redis.js';
 import { resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
@@ -23,21 +23,6 @@ afterEach(() => {
   killSpawnedProcesses();
   suite.simulator().setLatency(0);
 });
-
-/** A manifest of `count` rows per provider (openai: synchronous; fal: queued), prompts starting `<name>`. */
-async function manifestOf(name: string, count: number, providers = ['openai', 'fal']): Promise<string> {
-  const lines = providers.flatMap((provider) =>
-    Array.from({ length: count }, (_, index) =>
-      jsonLine({
-        id: `${provider}-${index}`,
-        provider,
-        prompt: `${name} ${provider} #${index}`,
-        resolution: '1024x1024',
-      }),
-    ),
-  );
-  return writeManifest(await manifestFolder(), `${name}.jsonl`, lines);
-}
 
 /** Paid submissions the simulator received for each prompt starting with `name`. */
 function paymentsFor(name: string): number[] {
@@ -80,7 +65,7 @@ describe('windowed ingest', () => {
     async () => {
       const redis = new Redis(redisUrl());
       try {
-        const manifest = await manifestOf('window', 15);
+        const manifest = await rowsPerProviderManifest('window', 15);
         const out = await temporaryDirectory();
         const environment = suite.environment();
         const enqueue = await runCliInProcess(
@@ -123,7 +108,7 @@ describe('windowed ingest', () => {
     async () => {
       const redis = new Redis(redisUrl());
       try {
-        const manifest = await manifestOf('resume', 40, ['openai']);
+        const manifest = await rowsPerProviderManifest('resume', 40, ['openai']);
         const out = await temporaryDirectory();
         // Jobs the killed process held are found stalled within a second or two.
         const environment = suite.environment({
@@ -215,7 +200,7 @@ describe('windowed ingest', () => {
     'a canary picks from the whole manifest, not only the window; once approved the rest is added from the cursor',
     { timeout: 120_000 },
     async () => {
-      const manifest = await manifestOf('canary', 12);
+      const manifest = await rowsPerProviderManifest('canary', 12);
       const out = await temporaryDirectory();
       const run = await runCliInProcess(
         ['run', manifest, '--out', out, '--batch', 'canary', '--window', '5', '--canary', '3', '--yes'],
@@ -242,7 +227,7 @@ describe('windowed ingest', () => {
   );
 
   it('refuses a manifest edited since the batch first read it', async () => {
-    const manifest = await manifestOf('edited', 10, ['openai']);
+    const manifest = await rowsPerProviderManifest('edited', 10, ['openai']);
     const out = await temporaryDirectory();
     const environment = suite.environment();
     const enqueue = ['enqueue', manifest, '--out', out, '--batch', 'edited', '--window', '4'];
