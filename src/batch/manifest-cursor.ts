@@ -13,6 +13,7 @@
  */
 import type { Redis } from 'ioredis';
 import { batchKeys } from '../shared/keys.js';
+import { releaseOwnedLock, takeOwnedLock } from './owned-lock.js';
 
 /** One manifest of a batch, as the cursor knows it. */
 export interface CursorManifest {
@@ -108,17 +109,12 @@ export class ManifestCursors {
    * @returns whether `owner` holds it now.
    */
   async lock(batchId: string, owner: string, ttlMs: number): Promise<boolean> {
-    const key = `${this.key(batchId)}-lock`;
-    if ((await this.redis.set(key, owner, 'PX', ttlMs, 'NX')) === 'OK') return true;
-    if ((await this.redis.get(key)) !== owner) return false;
-    await this.redis.pexpire(key, ttlMs);
-    return true;
+    return takeOwnedLock(this.redis, `${this.key(batchId)}-lock`, owner, ttlMs);
   }
 
   /** Release the refill lock if `owner` holds it. */
   async unlock(batchId: string, owner: string): Promise<void> {
-    const key = `${this.key(batchId)}-lock`;
-    if ((await this.redis.get(key)) === owner) await this.redis.del(key);
+    await releaseOwnedLock(this.redis, `${this.key(batchId)}-lock`, owner);
   }
 
   /** Batches with a cursor not at its end (what refilling processes look at). */

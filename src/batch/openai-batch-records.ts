@@ -15,6 +15,7 @@
 import type { Redis } from 'ioredis';
 import type { ImageJobData } from '../shared/job-definitions.js';
 import { LuaCommands } from '../shared/lua-commands.js';
+import { releaseOwnedLock, takeOwnedLock } from './owned-lock.js';
 
 /** How far a group (one request file, one OpenAI batch) is. */
 export type GroupState =
@@ -215,18 +216,12 @@ export class OpenAIBatchRecords {
    * into another file). @returns whether this `owner` holds it now.
    */
   async lock(batchId: string, owner: string, ttlMs: number): Promise<boolean> {
-    const key = this.keys(batchId).lock;
-    const taken = await this.redis.set(key, owner, 'PX', ttlMs, 'NX');
-    if (taken === 'OK') return true;
-    if ((await this.redis.get(key)) !== owner) return false;
-    await this.redis.pexpire(key, ttlMs);
-    return true;
+    return takeOwnedLock(this.redis, this.keys(batchId).lock, owner, ttlMs);
   }
 
   /** Release the lock if `owner` holds it. */
   async unlock(batchId: string, owner: string): Promise<void> {
-    const key = this.keys(batchId).lock;
-    if ((await this.redis.get(key)) === owner) await this.redis.del(key);
+    await releaseOwnedLock(this.redis, this.keys(batchId).lock, owner);
   }
 
   /** What to do with the unfinished rows of an expired or cancelled OpenAI batch: `wait` (default) or `realtime`. */

@@ -113,7 +113,7 @@ export async function runEnqueue(
       store === undefined || canary === undefined ? undefined : await finishCanary(store, options, canary);
     if (figures !== undefined) report.canary = figures;
   } finally {
-    await plan?.release();
+    await plan?.release?.();
     await writer?.close();
     await rejects?.close();
   }

@@ -97,8 +97,8 @@ export interface ReadPlan {
   windowFilled?: (counts: ChunkCounts) => Promise<void>;
   /** Every row sent is in Redis. */
   finish(counts: ChunkCounts, report: EnqueueReport): Promise<void>;
-  /** Always called last, on an error too. */
-  release(): Promise<void>;
+  /** Always called last, on an error too (a refill releases its lock itself). */
+  release?(): Promise<void>;
 }
 
 /** The fewest and most rows of a default window. */

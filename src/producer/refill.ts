@@ -77,7 +77,6 @@ export async function refillBatch(batchId: string, dependencies: RefillDependenc
         await store.cursors.advance(batchId, window.position, passed);
         if (window.position === undefined) await store.cursors.setOpen(batchId, false);
       },
-      release: () => store.cursors.unlock(batchId, owner),
     });
     dependencies.log.debug(
       { batchId, rows: passed, position: window.position },
