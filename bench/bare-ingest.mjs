@@ -11,7 +11,7 @@ const [payloads, redisUrl, prefix] = process.argv.slice(2);
 const CHUNK = 1000;
 const IN_FLIGHT = 4;
 const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-const queue = new Queue('provider-openai', { connection, prefix });
+const queue = new Queue('{provider-openai}', { connection, prefix });
 const options = {
   attempts: 3,
   backoff: { type: 'provider-full-jitter', delay: 2000 },

@@ -9,7 +9,7 @@ const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
 let completed = 0;
 let resolveDone;
 const done = new Promise((resolve) => (resolveDone = resolve));
-const worker = new Worker('provider-openai', async () => undefined, {
+const worker = new Worker('{provider-openai}', async () => undefined, {
   connection,
   prefix,
   concurrency: Number(concurrencyText),

@@ -10,7 +10,7 @@ import { z } from 'zod';
 
 const [manifest, redisUrl, prefix] = process.argv.slice(2);
 const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
-const queue = new Queue('provider-openai', { connection, prefix });
+const queue = new Queue('{provider-openai}', { connection, prefix });
 const row = z.object({
   id: z.string().min(1),
   provider: z.literal('openai'),

@@ -17,7 +17,7 @@ let completed = 0;
 let resolveDone;
 const done = new Promise((resolve) => (resolveDone = resolve));
 const worker = new Worker(
-  'provider-openai',
+  '{provider-openai}',
   async (job) => {
     const response = await fetch(`${baseUrl}/images/generations`, {
       method: 'POST',

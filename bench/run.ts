@@ -9,7 +9,7 @@
  * afterwards (never a flush: the Redis may be shared).
  *
  * Flags: --quick (smaller sizes, one run each: to try the suite, not to quote), --only <name,...> (ingest, dispatch,
- * latency, rate, large, memory, batch-api, scale, routing; and scale-10m, hours long, run only when named: bench/scale-10m.ts).
+ * latency, rate, large, memory, batch-api, scale, routing, cluster; and scale-10m, hours long, run only when named: bench/scale-10m.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -18,6 +18,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { scaleRun } from './scale.js';
 import { scaleTenMillion } from './scale-10m.js';
+import { clusterVersusSingle } from './cluster.js';
 import { log, makeScratch, notes, only, quick, redisUrl, removeScratch, root, rows } from './harness.js';
 import { ingest } from './ingest.js';
 import { dispatch, largeOutputs, latencyHiding, rateAdherence } from './worker-benchmarks.js';
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
       await routingThroughput(redis);
       await routingCost(redis);
     }
+    if (selected('cluster')) await clusterVersusSingle();
     await rate;
     // Hours long: only when asked for by name (`--only scale-10m`).
     if (only?.has('scale-10m') === true) await scaleTenMillion();

@@ -31,7 +31,7 @@ async function writeManifest(file: string, count: number): Promise<void> {
 }
 
 /** A private redis-server (no persistence) on a free port; stopped by its pid. */
-async function privateRedis(): Promise<{ url: string; stop(): void }> {
+export async function privateRedis(): Promise<{ url: string; stop(): void }> {
   const port = await freePort();
   const child = spawn('redis-server', ['--port', String(port), '--save', '', '--appendonly', 'no'], {
     stdio: 'ignore',

@@ -141,7 +141,7 @@ export async function rateAdherence(redis: Redis, simulator: ProviderSimulator):
     const { rate, count } = await completionRate(redis, prefix);
     if (count !== jobs) throw new Error(`rate adherence: ${count} of ${jobs} jobs completed`);
     // Achieved rate per 10-second window of the run, for a median and a range.
-    const finished = (await redis.zrange(`${prefix}:provider-openai:completed`, '0', '-1', 'WITHSCORES'))
+    const finished = (await redis.zrange(`${prefix}:{provider-openai}:completed`, '0', '-1', 'WITHSCORES'))
       .filter((_, index) => index % 2 === 1)
       .map(Number);
     const start = finished[0]!;

@@ -71,11 +71,11 @@ export async function completionRate(
   prefix: string,
   provider = 'openai',
 ): Promise<{ rate: number; count: number }> {
-  const key = `${prefix}:provider-${provider}:completed`;
+  const key = `${prefix}:{provider-${provider}}:completed`;
   const ids = await redis.zrange(key, '0', '-1');
   const last = await redis.zrange(key, '-1', '-1', 'WITHSCORES');
   const pipeline = redis.pipeline();
-  for (const id of ids) pipeline.hget(`${prefix}:provider-${provider}:${id}`, 'processedOn');
+  for (const id of ids) pipeline.hget(`${prefix}:{provider-${provider}}:${id}`, 'processedOn');
   const started = ((await pipeline.exec()) ?? []).map(([, value]) => Number(value));
   const spanMs = Number(last[1]) - Math.min(...started);
   return { rate: spanMs > 0 ? (ids.length * 1000) / spanMs : Number.NaN, count: ids.length };

@@ -13,7 +13,7 @@
  * Wanted workers = the most any host wants: every worker serves every host it has a key for.
  */
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { settingsOfHost, type Config } from '../providers/configuration.js';
 import type { HostName } from '../shared/hosts.js';
 import { providerKey } from '../shared/keys.js';
@@ -63,7 +63,7 @@ function slotsOf(rawName: string | undefined): number | undefined {
 
 /** Why `host` cannot use more workers now, if something holds it back. */
 async function heldBy(
-  redis: Redis,
+  redis: RedisConnection,
   prefix: string,
   host: HostName,
   queue: Queue,
@@ -76,7 +76,7 @@ async function heldBy(
 
 /** One host's demand from its submission and collect queues. */
 async function hostDemand(
-  redis: Redis,
+  redis: RedisConnection,
   config: Config,
   host: HostName,
   queues: { submit: Queue; collect: Queue },
@@ -124,7 +124,7 @@ export function wantedWorkersOf(
  * The autoscaling signal of `hosts`, from their queues (`queues`: each host's submission and collect queue) on `redis`.
  */
 export async function autoscalingSignal(
-  redis: Redis,
+  redis: RedisConnection,
   config: Config,
   queues: ReadonlyMap<HostName, { submit: Queue; collect: Queue }>,
 ): Promise<AutoscalingSignal> {
@@ -139,7 +139,7 @@ export async function autoscalingSignal(
  * `status` and the metrics.
  */
 export async function readAutoscalingSignal(
-  redis: Redis,
+  redis: RedisConnection,
   config: Config,
   hosts: readonly HostName[],
 ): Promise<AutoscalingSignal> {
@@ -160,7 +160,7 @@ export async function readAutoscalingSignal(
  * a process that holds them (a worker, the dashboard).
  */
 export function workerCountsOf(
-  redis: Redis,
+  redis: RedisConnection,
   config: Config,
   queues: ReadonlyMap<HostName, Queue>,
   collectQueues: ReadonlyMap<HostName, Queue>,

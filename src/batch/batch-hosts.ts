@@ -4,7 +4,7 @@
  * — its queue paused for its account (authentication failed, credit out), a Retry-After running, or its circuit
  * breaker opened by failing calls.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { roundUsd } from '../cost/usd.js';
 import { RESOLUTION_TIERS } from '../cost/resolution-tier.js';
 import { PROVIDER_NAMES } from '../shared/config.js';
@@ -38,7 +38,7 @@ export interface ConfiguredHosts {
  * and Redis; with the batch's budget cap `capUsd` (undefined: none), an account that used its share of it is set aside.
  */
 export async function batchHosts(
-  redis: Redis,
+  redis: RedisConnection,
   prefix: string,
   batch: { batchId: string; counters: Record<string, number>; capUsd: number | undefined },
   health: ProviderHealth,
@@ -95,7 +95,7 @@ export async function withinBudgetShare(
  * (undefined: none): what an account's budget share is held to (src/worker/router.ts).
  */
 export async function hostSpend(
-  redis: Redis,
+  redis: RedisConnection,
   prefix: string,
   batchId: string,
   host: HostName,

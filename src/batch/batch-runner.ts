@@ -5,7 +5,7 @@
  * never wrote, and write summary.json. Workers are started by the caller's `startWorkers` (the worker room sits above
  * this one), so the runner knows queues and batch records, never a provider.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { PROVIDER_NAMES } from '../shared/config.js';
 import { hostsOfAll, type Config } from '../providers/configuration.js';
 import type { Logger } from '../shared/logger.js';
@@ -18,7 +18,7 @@ import { flushPendingResultLines } from './row-outcome.js';
 
 /** What a run needs. */
 export interface BatchRunOptions {
-  redis: Redis;
+  redis: RedisConnection;
   store: BatchStore;
   config: Config;
   batchId: string;

@@ -5,7 +5,7 @@
  */
 import { PriceCatalogue } from '../cost/price-catalogue.js';
 import type { PricingOverride } from '../cost/pricing-file.js';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { type RowSource } from '../shared/job-definitions.js';
 import { batchKeys, safeFileStem, type BatchKeys } from '../shared/keys.js';
 import { UsageError } from '../shared/errors.js';
@@ -85,7 +85,7 @@ export class BatchStore {
   readonly cursors: ManifestCursors;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
   ) {
     this.budget = new BudgetLedger(redis, prefix);
@@ -107,9 +107,11 @@ export class BatchStore {
   async ensureBatch(batchId: string, outputDirectory: string, manifests: string[]): Promise<string> {
     const key = this.keys(batchId).meta;
     if ((await this.redis.exists(key)) === 0) await this.refuseFolderTwin(batchId, outputDirectory);
+    // The list of batches is in a slot of its own (a cluster's transaction covers one slot): listed first, so a batch
+    // with records is never missing from it.
+    await this.redis.sadd(`${this.prefix}:batches`, batchId);
     await this.redis
       .multi()
-      .sadd(`${this.prefix}:batches`, batchId)
       .hsetnx(key, 'output_directory', outputDirectory)
       .hsetnx(key, 'created_at', new Date().toISOString())
       .hsetnx(key, 'rows_total', '0')

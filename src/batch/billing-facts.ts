@@ -4,7 +4,7 @@
  * image. No published source says (docs/providers.md): the first n > 1 answer a host reports usage for settles it, and
  * estimates follow from then on (src/cost/price-catalogue.ts `InputBilling`).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { InputBilling } from '../cost/price-catalogue.js';
 import { estimatedPromptTokens } from '../providers/gpt-image-tokens.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
@@ -33,7 +33,7 @@ export function inputBillingShownBy(
 /** The billing facts of every host under one prefix. */
 export class BillingFacts {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
   ) {}
 

@@ -11,7 +11,7 @@
  * Records: meta `canary_size` and `canary_state` (`awaiting` | `approved`), the sets `canaryRows` and `canaryHeld`
  * (src/shared/keys.ts).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import { batchKeys, type BatchKeys } from '../shared/keys.js';
 import { openProviderQueues } from './queues.js';
@@ -40,7 +40,7 @@ export interface CanaryProgress extends CanarySettings {
 /** The canary records of every batch under one key prefix. */
 export class CanaryLedger {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
   ) {}
 

@@ -11,7 +11,7 @@
  * it behind; the next refill reads those rows again and adding their jobs again is a no-op (job ids derive from the
  * row key), and finished rows are skipped (the row index).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { batchKeys } from '../shared/keys.js';
 import { releaseOwnedLock, takeOwnedLock } from './owned-lock.js';
 
@@ -53,7 +53,7 @@ export interface ManifestCursorState {
 /** The cursors of every batch under one key prefix. */
 export class ManifestCursors {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
   ) {}
 

@@ -12,8 +12,9 @@
  * places. The group's state is saved before every call that creates something at OpenAI (file, batch), so a restarted
  * process follows the same OpenAI batch and never submits the same rows twice (src/worker/openai-batch/).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
+import { batchKeyBase } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
 import { releaseOwnedLock, takeOwnedLock } from './owned-lock.js';
 
@@ -47,7 +48,7 @@ export interface OpenAIGroup {
 }
 
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
-  addWaiting: { file: 'openai-add-waiting.lua', numberOfKeys: 4 },
+  addWaiting: { file: 'openai-add-waiting.lua', numberOfKeys: 3 },
   claimGroup: { file: 'openai-claim-group.lua', numberOfKeys: 3 },
   returnGroup: { file: 'openai-return-group.lua', numberOfKeys: 3 },
   returnRows: { file: 'openai-return-rows.lua', numberOfKeys: 2 },
@@ -56,12 +57,12 @@ const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
 /** The Batch API records of every batch under one key prefix. */
 export class OpenAIBatchRecords {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
   ) {}
 
   private keys(batchId: string) {
-    const base = `${this.prefix}:batch:${batchId}:openai`;
+    const base = `${batchKeyBase(this.prefix, batchId)}:openai`;
     return {
       waiting: (operation: 'generate' | 'edit') => `${base}-waiting:${operation}`,
       groups: `${base}-groups`,
@@ -83,16 +84,20 @@ export class OpenAIBatchRecords {
   async addWaiting(batchId: string, rows: readonly ImageJobData[]): Promise<number> {
     if (rows.length === 0) return 0;
     const keys = this.keys(batchId);
-    return (await SCRIPTS.run(
+    // The active set lives in its own slot (a cluster runs a script on one slot), so the batch is listed before the
+    // rows go in (a crash between leaves a listed batch with nothing waiting, which the driver drops, never waiting
+    // rows nobody looks at) and again after, in case the driver dropped it meanwhile ({@link dropIfIdle}).
+    await this.redis.sadd(this.activeKey, batchId);
+    const added = (await SCRIPTS.run(
       this.redis,
       'addWaiting',
       keys.placed,
       keys.waiting('generate'),
       keys.waiting('edit'),
-      this.activeKey,
-      batchId,
       ...rows.flatMap((row) => [row.rowKey, row.operation, JSON.stringify(row)]),
     )) as number;
+    if (added > 0) await this.redis.sadd(this.activeKey, batchId);
+    return added;
   }
 
   /** Forget that a row is placed (it moves to the realtime queue), so it is not counted here any more. */
@@ -203,12 +208,27 @@ export class OpenAIBatchRecords {
   async finishGroup(batchId: string, groupId: string): Promise<void> {
     const keys = this.keys(batchId);
     await this.redis.multi().hdel(keys.groups, groupId).del(keys.group(groupId)).exec();
+    await this.dropIfIdle(batchId);
+  }
+
+  /**
+   * Take the batch off the active list when no row waits and no group is open. Looked at again after: rows added
+   * meanwhile ({@link addWaiting} lists the batch after adding) put it back.
+   */
+  async dropIfIdle(batchId: string): Promise<void> {
+    if (!(await this.idle(batchId))) return;
+    await this.redis.srem(this.activeKey, batchId);
+    if (!(await this.idle(batchId))) await this.redis.sadd(this.activeKey, batchId);
+  }
+
+  private async idle(batchId: string): Promise<boolean> {
+    const keys = this.keys(batchId);
     const [generate, edit, groups] = await Promise.all([
       this.redis.llen(keys.waiting('generate')),
       this.redis.llen(keys.waiting('edit')),
       this.redis.hlen(keys.groups),
     ]);
-    if (generate + edit === 0 && groups === 0) await this.redis.srem(this.activeKey, batchId);
+    return generate + edit === 0 && groups === 0;
   }
 
   /**

@@ -3,11 +3,11 @@
  * process at a time drives a batch's OpenAI Batch API files (./openai-batch-records.ts) or refills it from its
  * manifest cursor (./manifest-cursor.ts).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 
 /** Take or extend the lock at `key` for `ttlMs`. @returns whether `owner` holds it now. */
 export async function takeOwnedLock(
-  redis: Redis,
+  redis: RedisConnection,
   key: string,
   owner: string,
   ttlMs: number,
@@ -19,6 +19,6 @@ export async function takeOwnedLock(
 }
 
 /** Release the lock at `key` if `owner` holds it. */
-export async function releaseOwnedLock(redis: Redis, key: string, owner: string): Promise<void> {
+export async function releaseOwnedLock(redis: RedisConnection, key: string, owner: string): Promise<void> {
   if ((await redis.get(key)) === owner) await redis.del(key);
 }

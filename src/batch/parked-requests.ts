@@ -11,7 +11,7 @@
  * payloads ≥ 10 KB, Replicate: 1 hour), so serving due entries earliest-due first is also earliest-expiry first: the
  * request polled longest ago is the one whose result, if it finished right after that poll, expires soonest.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { ProviderImage, ProviderResponse } from '../providers/provider.js';
 import type { HostName } from '../shared/hosts.js';
 import type { SavedProviderRequest } from '../shared/job-definitions.js';
@@ -51,7 +51,7 @@ export type ParkedFinding =
 /** The parked requests of every provider under one key prefix. */
 export class ParkedRequests {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
   ) {}
 

@@ -3,7 +3,7 @@
  * provider's queue then pauses, doubling while probes fail) and the reason a provider's queue was paused for its
  * account (authentication failed, credit out). Keys: `<prefix>:provider:<name>:{failures,opens,paused-reason}`.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { HostName } from '../shared/hosts.js';
 import { providerKey, type ProviderRecord } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
@@ -23,7 +23,7 @@ const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
 /** Health records of every provider under one prefix. */
 export class ProviderHealth {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
     private readonly breaker: BreakerSettings,
   ) {}

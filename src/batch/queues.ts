@@ -2,10 +2,10 @@
  * The providers' BullMQ queues, for the rooms above that need them without knowing BullMQ: follow a batch, resume a
  * provider paused for its account.
  */
-import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
-import { sentinelOptionsOf } from '../shared/redis.js';
+import { Queue, type ConnectionOptions, type JobsOptions, type Worker } from 'bullmq';
+import { clusterSettingsOf, openRedis, sentinelOptionsOf } from '../shared/redis.js';
 import { PROVIDER_BACKOFF_TYPE } from '../shared/job-definitions.js';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { HostName } from '../shared/hosts.js';
 import type { Config } from '../providers/configuration.js';
 import { collectQueueNameFor, queueNameFor, ROUTE_QUEUE_NAME } from '../shared/keys.js';
@@ -39,22 +39,22 @@ export function rowJobOptions(settings: RowJobSettings): JobsOptions {
  * The collect queue of each provider (collection jobs of accepted asynchronous requests, src/worker/collection.ts), on
  * `redis` under `prefix`. Close them when done.
  */
-export function openCollectQueues(redis: Redis, prefix: string, providers: readonly HostName[]) {
+export function openCollectQueues(redis: RedisConnection, prefix: string, providers: readonly HostName[]) {
   return openQueues(redis, prefix, providers, collectQueueNameFor);
 }
 
 /** The route queue (rows with several candidate hosts waiting for one, src/worker/router.ts). Close it when done. */
-export function openRouteQueue(redis: Redis, prefix: string): Queue {
+export function openRouteQueue(redis: RedisConnection, prefix: string): Queue {
   return new Queue(ROUTE_QUEUE_NAME, { connection: redis, prefix });
 }
 
 /** One queue per host (its submissions; a provider's further accounts have their own), on `redis` under `prefix`. Close them when done. */
-export function openProviderQueues(redis: Redis, prefix: string, providers: readonly HostName[]) {
+export function openProviderQueues(redis: RedisConnection, prefix: string, providers: readonly HostName[]) {
   return openQueues(redis, prefix, providers, queueNameFor);
 }
 
 function openQueues(
-  redis: Redis,
+  redis: RedisConnection,
   prefix: string,
   providers: readonly HostName[],
   queueName: (provider: HostName) => string,
@@ -70,7 +70,7 @@ function openQueues(
  * circuit breaker. @returns the reason it was paused, when one was recorded.
  */
 export async function resumeProviderQueue(
-  redis: Redis,
+  redis: RedisConnection,
   config: Config,
   provider: HostName,
 ): Promise<string | undefined> {
@@ -94,8 +94,25 @@ export async function resumeProviderQueue(
  * BullMQ's connection options for the Redis at `url` — a plain URL, or a `redis+sentinel://` one
  * (src/shared/redis.ts) — with `maxRetriesPerRequest: null`, as BullMQ workers require.
  */
-export function bullConnection(url: string): ConnectionOptions {
+function bullConnection(url: string): ConnectionOptions {
   const sentinel = sentinelOptionsOf(url);
   const options = sentinel === undefined ? { url } : sentinel;
   return { ...options, maxRetriesPerRequest: null };
+}
+
+/**
+ * A BullMQ worker made by `create` with a connection of its own to the Redis at `url`. BullMQ opens a connection from
+ * options only to a single Redis; for a `redis+cluster://` URL it takes an ioredis Cluster
+ * (https://docs.bullmq.io/patterns/redis-cluster), which this opens and closes when the worker has closed.
+ */
+export function withOwnConnection<W extends Worker>(
+  url: string,
+  create: (connection: ConnectionOptions) => W,
+): W {
+  if (clusterSettingsOf(url) === undefined) return create(bullConnection(url));
+  const cluster = openRedis(url, { maxRetriesPerRequest: null });
+  cluster.on('error', () => undefined);
+  const worker = create(cluster);
+  worker.once('closed', () => cluster.disconnect());
+  return worker;
 }

@@ -5,7 +5,7 @@
  * the holder named (a compare-and-set in Lua), so a row is in flight on at most one host even when a job left behind
  * on another host's queue (a crash between steps, a paused queue) runs later.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { batchKeys } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
 
@@ -19,7 +19,7 @@ const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
 /** The holders of every batch's routed rows under one prefix. */
 export class RowHosts {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
   ) {}
 

@@ -7,7 +7,7 @@
  * → n). With the outcomes hash (batch-store.ts), that is all a finished row leaves in Redis: re-running the manifest
  * into the batch finds it there and sends nothing.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { batchKeys, rowKeyIdentity } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
 
@@ -46,7 +46,7 @@ export class RowIndex {
   private readonly numbers = new Map<string, number>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
   ) {}
 

@@ -4,7 +4,7 @@
  * images' sources in their jobs (src/worker/storage-hold.ts), and the reason is shown by `run`, `status` and the
  * dashboard until the batch is resumed (`image-batch resume --batch <id>`, or the dashboard's Resume).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { batchKeys } from '../shared/keys.js';
 import { StorageUnavailableError } from '../storage/output-store.js';
 
@@ -51,7 +51,7 @@ export function storageProblem(error: unknown): string | undefined {
  * or undefined.
  */
 export async function storagePauseReason(
-  redis: Redis,
+  redis: RedisConnection,
   prefix: string,
   batchId: string,
 ): Promise<string | undefined> {

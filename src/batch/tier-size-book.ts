@@ -4,7 +4,7 @@
  * publishes its tier sizes (src/providers/tier-sizes.ts), so workers record each delivered image here and producers and
  * workers plan later rows from it: a row then goes at the smallest tier that was seen to deliver its size.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { ProviderName } from '../shared/config.js';
 import { providerKey } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
@@ -18,7 +18,7 @@ const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
 /** The delivered tier sizes of every host under one prefix. */
 export class TierSizeRecords {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
   ) {}
 

@@ -5,7 +5,7 @@
  * announcement runs out and workers poll as before. The URL is not a secret (every provider is sent it); deliveries
  * are authenticated by their signatures.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { HostName } from '../shared/hosts.js';
 
 /** How long an announcement lasts without renewal, ms; the receiver renews it every third of that. */
@@ -19,7 +19,7 @@ export class WebhookEndpoint {
   private cached: { at: number; url: Promise<string | null> } | undefined;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     prefix: string,
   ) {
     this.key = `${prefix}:webhooks:public-url`;

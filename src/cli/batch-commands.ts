@@ -4,7 +4,7 @@
  * or configuration error) and closes what it opened. The worker pool and the simulator load only when used.
  */
 import { createInterface } from 'node:readline/promises';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import { runBatch } from '../batch/batch-runner.js';
 import { loadCatalogue, type PriceCatalogue } from '../cost/price-catalogue.js';
@@ -25,7 +25,7 @@ import {
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { EmbeddedRedis } from '../shared/embedded-redis.js';
 import type { Delivery, RoutePolicy } from '../shared/job-definitions.js';
-import { warnUnlessNoEviction } from '../shared/redis.js';
+import { warnAboutRedisSetup } from '../shared/redis.js';
 import type { ProviderSimulator } from '../simulator/server.js';
 import { fileLocation, normalizeOutputRoot } from '../storage/output-store.js';
 import {
@@ -123,7 +123,7 @@ export async function useSimulatorWithoutKeys(
 
 /** Where rows go: Redis and the batch records (absent in a dry run). */
 interface EnqueueTarget {
-  redis: Redis;
+  redis: RedisConnection;
   store: BatchStore;
 }
 
@@ -250,7 +250,7 @@ export async function enqueueCommand(
   }
   if (!(await confirmEstimate(context, { ...options, batchId }, catalogue))) return 1;
   return withRedis(context, async (redis, store) => {
-    await warnUnlessNoEviction(redis, context.log);
+    await warnAboutRedisSetup(redis, context.config.queuePrefix, context.log);
     const outputRoot = await prepareBatch(store, batchId, options, overrideJson);
     const target = { redis, store };
     const job = { ...options, out: outputRoot, batchId, dryRun: false };
@@ -309,7 +309,7 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
     const { catalogue, overrideJson } = await loadCatalogue(options.pricing ?? config.pricingFile);
     if (!(await confirmEstimate(context, { ...options, batchId }, catalogue))) return 1;
     return await withRedis({ ...context, config }, async (redis, store) => {
-      await warnUnlessNoEviction(redis, context.log);
+      await warnAboutRedisSetup(redis, context.config.queuePrefix, context.log);
       const outputRoot = await prepareBatch(store, batchId, options, overrideJson);
       if (outputRoot !== normalizeOutputRoot(options.out))
         print(context, `Batch ${batchId} already writes to ${outputRoot}; continuing there.`);
@@ -342,7 +342,7 @@ async function processBatch(
   context: CommandContext,
   run: {
     config: Config;
-    redis: Redis;
+    redis: RedisConnection;
     store: BatchStore;
     batchId: string;
     outputRoot: string;

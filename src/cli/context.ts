@@ -3,7 +3,7 @@
  * connection opened and closed around the verb's work, and the checks of names the user typed.
  */
 import path from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { BatchStore, type BatchStatus } from '../batch/batch-store.js';
 import { checkBatchId } from '../producer/batch-id.js';
 import { manifestFormat } from '../producer/manifest-reader.js';
@@ -15,6 +15,7 @@ import { redisAnswers, startEmbeddedRedis, type EmbeddedRedis } from '../shared/
 import { isS3Root } from '../storage/output-store.js';
 import type { Logger } from '../shared/logger.js';
 import { connectRedis } from '../shared/redis.js';
+import { upgradeKeyLayout } from '../batch/key-layout.js';
 import type { CliOutput } from './progress.js';
 
 /** What every verb gets. */
@@ -39,7 +40,7 @@ export function print(context: CommandContext, ...lines: string[]): void {
  */
 export async function withRedis<T>(
   context: CommandContext,
-  work: (redis: Redis, store: BatchStore) => Promise<T>,
+  work: (redis: RedisConnection, store: BatchStore) => Promise<T>,
 ): Promise<T> {
   if (context.config.redisSource === 'embedded')
     throw new ConfigurationError(
@@ -53,6 +54,9 @@ export async function withRedis<T>(
       : undefined,
   );
   try {
+    const renamed = await upgradeKeyLayout(redis, context.config.queuePrefix);
+    if (renamed > 0)
+      context.log.info({ renamed }, 'renamed the Redis keys of an earlier image-batch to hash-tagged names');
     return await work(redis, new BatchStore(redis, context.config.queuePrefix));
   } finally {
     redis.disconnect();

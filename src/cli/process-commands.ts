@@ -13,7 +13,7 @@ import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { HostName } from '../shared/hosts.js';
 import { apiKeyVariable, baseUrlVariable } from '../providers/configuration.js';
 import { UsageError } from '../shared/errors.js';
-import { warnUnlessNoEviction } from '../shared/redis.js';
+import { warnAboutRedisSetup } from '../shared/redis.js';
 import {
   existingBatchStatus,
   print,
@@ -60,7 +60,7 @@ export async function workerCommand(
   try {
     const { catalogue } = await loadCatalogue(context.config.pricingFile);
     return await withRedis(context, async (redis, store) => {
-      await warnUnlessNoEviction(redis, context.log);
+      await warnAboutRedisSetup(redis, context.config.queuePrefix, context.log);
       const pool = (await import('../worker/worker-pool.js')).startWorkerPool({
         config: context.config,
         redis,

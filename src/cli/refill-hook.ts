@@ -2,7 +2,7 @@
  * The CLI's side of windowed ingest (issue 27): the window an enqueue uses, and the refill a worker pool runs on a
  * timer (src/producer/refill.ts) — the worker room does not read manifests, so the CLI hands it this.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { PriceCatalogue } from '../cost/price-catalogue.js';
 import { createProvider, hostsOf, type Config } from '../providers/configuration.js';
@@ -36,7 +36,7 @@ export function windowOf(
 /** The refill a worker pool calls: every open batch's cursor, checked with this process's adapters and prices. */
 export function manifestRefill(
   config: Config,
-  target: { redis: Redis; store: BatchStore; catalogue: PriceCatalogue; log: Logger },
+  target: { redis: RedisConnection; store: BatchStore; catalogue: PriceCatalogue; log: Logger },
 ): () => Promise<number> {
   return () =>
     refillOpenBatches({

@@ -4,7 +4,7 @@
  * worker/lua/admit.lua, with its other checks in one round trip); the reservation is given back here when nothing was
  * billed, and settled to the spent amount when the row's outcome is recorded (batch/lua/record-outcome.lua).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { batchKeys } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
 
@@ -15,7 +15,7 @@ const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
 /** The budget records of every batch under one key prefix. */
 export class BudgetLedger {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
   ) {}
 

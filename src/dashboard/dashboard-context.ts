@@ -6,7 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import type { NextFunction, Request, Response } from 'express';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { reportFigures } from '../batch/batch-report.js';
 import type { BatchStatus, BatchStore } from '../batch/batch-store.js';
 import type { ProviderHealth } from '../batch/provider-health.js';
@@ -20,7 +20,7 @@ import type { BatchOverview } from './pages.js';
 /** Options of the dashboard. */
 export interface DashboardOptions {
   config: Config;
-  redis: Redis;
+  redis: RedisConnection;
   log: Logger;
   /** Default 127.0.0.1. */
   host: string;

@@ -22,6 +22,7 @@ import { openCollectQueues, openProviderQueues } from '../batch/queues.js';
 import { hostsOfAll } from '../providers/configuration.js';
 import { PROVIDER_NAMES } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
+import { queueTitle } from '../shared/keys.js';
 import { displayJobData, type DashboardContext, type DashboardOptions } from './dashboard-context.js';
 import { addFileRoutes } from './file-routes.js';
 import { addPageRoutes } from './page-routes.js';
@@ -165,7 +166,11 @@ function bullBoardRouter(queues: readonly Queue[], readOnly: boolean): express.R
   serverAdapter.setBasePath('/queues');
   createBullBoard({
     queues: queues.map((queue) => {
-      const adapter = new BullMQAdapter(queue, { readOnlyMode: readOnly, allowRetries: false });
+      const adapter = new BullMQAdapter(queue, {
+        readOnlyMode: readOnly,
+        allowRetries: false,
+        displayName: queueTitle(queue.name),
+      });
       adapter.setFormatter('data', displayJobData);
       return adapter;
     }),

@@ -7,7 +7,7 @@
  * manifest, which adds its job then.
  */
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import { jobIdFor, queueNameFor, ROUTE_QUEUE_NAME, routeJobIdFor, rowKeyIdentity } from '../shared/keys.js';
 import { CANARY_HOLD_MS } from '../batch/canary.js';
@@ -49,7 +49,7 @@ export class ChunkWriter {
 
   constructor(
     private readonly target: {
-      redis: Redis;
+      redis: RedisConnection;
       store: BatchStore;
       queuePrefix: string;
       batchId: string;

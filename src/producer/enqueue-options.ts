@@ -2,7 +2,7 @@
  * The options, dependencies and report of an enqueue (./enqueue.ts), apart so that the manifest pass
  * (./manifest-pass.ts) and the refill from a manifest cursor (./refill.ts) share them.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { PriceCatalogue } from '../cost/price-catalogue.js';
 import type { ImageProvider } from '../providers/provider.js';
@@ -60,7 +60,7 @@ export interface EnqueueOptions extends Pick<
 
 /** Redis, batch records and adapters the producer uses. Redis and store are not needed for a dry run. */
 export interface EnqueueDependencies {
-  redis?: Redis;
+  redis?: RedisConnection;
   store?: BatchStore;
   queuePrefix: string;
   /** Adapters, to check each row against what its provider serves. */

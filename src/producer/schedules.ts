@@ -5,19 +5,20 @@
  * enqueues nothing twice. A directory source is an inbox: manifests found there are ingested once and moved to a
  * `done/` folder beside them.
  */
-import { bullConnection } from '../batch/queues.js';
+import { withOwnConnection } from '../batch/queues.js';
 import { mkdir, readdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { ProviderName } from '../shared/config.js';
 import type { Config } from '../providers/configuration.js';
 import { UsageError } from '../shared/errors.js';
+import { hashTag } from '../shared/keys.js';
 import type { Logger } from '../shared/logger.js';
 import { manifestFormat } from './manifest-reader.js';
 
-/** The queue of schedule ticks. */
-export const SCHEDULES_QUEUE = 'schedules';
+/** The queue of schedule ticks (its own hash tag, src/shared/keys.ts). */
+export const SCHEDULES_QUEUE = hashTag('schedules');
 
 /** What a tick enqueues (stored in the scheduler's job template; no secret). */
 export interface ScheduleTemplate {
@@ -60,7 +61,7 @@ export function batchIdForTick(name: string, slotMillis: number): string {
 
 /** Add or replace a schedule. @throws UsageError for a cron expression or time zone BullMQ rejects. */
 export async function upsertSchedule(
-  redis: Redis,
+  redis: RedisConnection,
   prefix: string,
   input: { name: string; cron: string; timezone?: string; template: ScheduleTemplate },
 ): Promise<ScheduleInfo> {
@@ -84,7 +85,7 @@ export async function upsertSchedule(
 }
 
 /** Every schedule, with its next run time. */
-export async function listSchedules(redis: Redis, prefix: string): Promise<ScheduleInfo[]> {
+export async function listSchedules(redis: RedisConnection, prefix: string): Promise<ScheduleInfo[]> {
   const queue = new Queue(SCHEDULES_QUEUE, { connection: redis, prefix });
   try {
     return (await queue.getJobSchedulers(0, -1, true)).map((scheduler) => ({
@@ -100,7 +101,7 @@ export async function listSchedules(redis: Redis, prefix: string): Promise<Sched
 }
 
 /** Remove a schedule. @returns false when there was none of that name. */
-export async function removeSchedule(redis: Redis, prefix: string, name: string): Promise<boolean> {
+export async function removeSchedule(redis: RedisConnection, prefix: string, name: string): Promise<boolean> {
   const queue = new Queue(SCHEDULES_QUEUE, { connection: redis, prefix });
   try {
     return await queue.removeJobScheduler(name);
@@ -128,47 +129,57 @@ export async function manifestsOf(source: string): Promise<{ manifests: string[]
  * Run the scheduler: turn every tick into a batch, once. Any number of scheduler processes may run.
  * @returns a function that stops it.
  */
-export function startScheduler(options: { config: Config; redis: Redis; log: Logger; ingest: IngestTick }): {
+export function startScheduler(options: {
+  config: Config;
+  redis: RedisConnection;
+  log: Logger;
+  ingest: IngestTick;
+}): {
   close(): Promise<void>;
 } {
   const { config, redis, log } = options;
-  const worker = new Worker<ScheduleTemplate>(
-    SCHEDULES_QUEUE,
-    async (job: Job<ScheduleTemplate>) => {
-      const template = job.data;
-      const slot = Number(/:(\d+)$/.exec(job.id ?? '')?.[1] ?? job.timestamp);
-      const batchId = batchIdForTick(template.schedule, slot);
-      // One scheduler handles a tick, however often it is delivered (duplicate scheduler jobs, several processes).
-      const claimed = await redis.set(
-        `${config.queuePrefix}:schedule-tick:${batchId}`,
-        String(process.pid),
-        'EX',
-        7 * 24 * 3600,
-        'NX',
-      );
-      if (claimed === null) {
-        log.info({ batchId }, 'tick already handled');
-        return { batchId, skipped: true };
-      }
-      const { manifests, inbox } = await manifestsOf(template.source);
-      if (manifests.length === 0) {
-        log.info({ batchId, source: template.source }, 'inbox empty; nothing to enqueue');
-        return { batchId, manifests: 0 };
-      }
-      await options.ingest({ batchId, manifests, template });
-      if (inbox) {
-        const done = path.join(template.source, 'done');
-        await mkdir(done, { recursive: true });
-        for (const manifest of manifests) await rename(manifest, path.join(done, path.basename(manifest)));
-      }
-      log.info({ batchId, manifests: manifests.length }, 'tick enqueued');
-      return { batchId, manifests: manifests.length };
-    },
-    {
-      connection: bullConnection(config.redisUrl),
-      prefix: config.queuePrefix,
-      concurrency: 1,
-    },
+  const worker = withOwnConnection(
+    config.redisUrl,
+    (connection) =>
+      new Worker<ScheduleTemplate>(
+        SCHEDULES_QUEUE,
+        async (job: Job<ScheduleTemplate>) => {
+          const template = job.data;
+          const slot = Number(/:(\d+)$/.exec(job.id ?? '')?.[1] ?? job.timestamp);
+          const batchId = batchIdForTick(template.schedule, slot);
+          // One scheduler handles a tick, however often it is delivered (duplicate scheduler jobs, several processes).
+          const claimed = await redis.set(
+            `${config.queuePrefix}:schedule-tick:${batchId}`,
+            String(process.pid),
+            'EX',
+            7 * 24 * 3600,
+            'NX',
+          );
+          if (claimed === null) {
+            log.info({ batchId }, 'tick already handled');
+            return { batchId, skipped: true };
+          }
+          const { manifests, inbox } = await manifestsOf(template.source);
+          if (manifests.length === 0) {
+            log.info({ batchId, source: template.source }, 'inbox empty; nothing to enqueue');
+            return { batchId, manifests: 0 };
+          }
+          await options.ingest({ batchId, manifests, template });
+          if (inbox) {
+            const done = path.join(template.source, 'done');
+            await mkdir(done, { recursive: true });
+            for (const manifest of manifests)
+              await rename(manifest, path.join(done, path.basename(manifest)));
+          }
+          log.info({ batchId, manifests: manifests.length }, 'tick enqueued');
+          return { batchId, manifests: manifests.length };
+        },
+        {
+          connection,
+          prefix: config.queuePrefix,
+          concurrency: 1,
+        },
+      ),
   );
   worker.on('error', (error) => log.error({ err: error }, 'scheduler error'));
   return { close: () => worker.close() };

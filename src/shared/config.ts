@@ -50,7 +50,12 @@ const kernelSchema = z
     REDIS_URL: z
       .union([
         z.literal('embedded'),
-        z.string().refine(isRedisUrl, 'must be redis://, rediss:// or redis+sentinel://host:port,…/master'),
+        z
+          .string()
+          .refine(
+            isRedisUrl,
+            'must be redis://, rediss://, redis+sentinel://host:port,…/master or redis+cluster://host:port,…',
+          ),
       ])
       .optional(),
     IMAGE_BATCH_QUEUE_PREFIX: z

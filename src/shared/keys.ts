@@ -53,18 +53,34 @@ export function jobIdFor(batchId: string, rowKey: string): string {
 }
 
 /**
- * BullMQ queue name of a host (a provider's account, src/shared/hosts.ts): `provider-openai`, `provider-openai@2`. One
- * queue per host, so each has its own rate limit and concurrency.
+ * A Redis Cluster hash tag (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags):
+ * the keys of one queue, one batch or one host share a tag, so each group sits in one slot and every script or
+ * transaction on it runs on one node, while the groups spread over the cluster's slots (issue 27). BullMQ's own
+ * advice: wrap the queue name in braces (https://docs.bullmq.io/patterns/redis-cluster). A name holding a brace
+ * would end the tag early or open another; braces are replaced, so every key of the group still shares one tag.
+ */
+export function hashTag(name: string): string {
+  return `{${name.replace(/[{}]/g, '_')}}`;
+}
+
+/**
+ * BullMQ queue name of a host (a provider's account, src/shared/hosts.ts): `{provider-openai}`, `{provider-openai@2}`.
+ * One queue per host, so each has its own rate limit and concurrency; the braces are its hash tag ({@link hashTag}).
  */
 export function queueNameFor(provider: HostName): string {
-  return `provider-${provider}`;
+  return hashTag(`provider-${provider}`);
+}
+
+/** A queue's name without its hash tag's braces, as people read it: `provider-openai`, `route`. */
+export function queueTitle(queueName: string): string {
+  return queueName.replace(/^\{(.*)\}$/, '$1');
 }
 
 /**
  * BullMQ queue name of the rows with several candidate hosts, waiting for a worker to choose one for them
  * (src/worker/router.ts). A row is in this queue or in one provider's queue, never in two.
  */
-export const ROUTE_QUEUE_NAME = 'route';
+export const ROUTE_QUEUE_NAME = hashTag('route');
 
 /** BullMQ job id of a routing job of a row: the row's job id and how many hosts it has left before. */
 export function routeJobIdFor(batchId: string, rowKey: string, hostsLeft: number): string {
@@ -77,7 +93,7 @@ export function routeJobIdFor(batchId: string, rowKey: string, hostsLeft: number
  * limit and concurrency count submissions only.
  */
 export function collectQueueNameFor(provider: HostName): string {
-  return `provider-${provider}-collect`;
+  return hashTag(`provider-${provider}-collect`);
 }
 
 /** BullMQ job id of the collection job of a submission job. */
@@ -134,9 +150,17 @@ export interface BatchKeys {
   cursor: string;
 }
 
-/** The keys of batch `batchId` under `prefix`. */
+/**
+ * Where the keys of batch `batchId` start: `<prefix>:batch:{<batch id>}`, the batch's hash tag, so all its records
+ * share a slot (its scripts touch several) and batches spread over a cluster.
+ */
+export function batchKeyBase(prefix: string, batchId: string): string {
+  return `${prefix}:batch:${hashTag(batchId)}`;
+}
+
+/** The keys of batch `batchId` under `prefix` (all in the batch's slot, {@link batchKeyBase}). */
 export function batchKeys(prefix: string, batchId: string): BatchKeys {
-  const base = `${prefix}:batch:${batchId}`;
+  const base = batchKeyBase(prefix, batchId);
   return {
     meta: `${base}:meta`,
     rowIndex: `${base}:row-index`,
@@ -195,19 +219,20 @@ export type ProviderItemRecord =
   | 'delivered';
 
 /**
- * The key of a host's record (`<prefix>:provider:<host>:<record>`): circuit breaker, Retry-After, pause reason. Each
- * account of a provider has its own (`provider:openai@2:…`).
+ * The key of a host's record (`<prefix>:provider:{<host>}:<record>`): circuit breaker, Retry-After, pause reason. Each
+ * account of a provider has its own (`provider:{openai@2}:…`); a host's records share its hash tag, so its scripts
+ * (rate buckets, poll budget, breaker) run on one node.
  */
 export function providerKey(prefix: string, provider: HostName, record: ProviderRecord): string {
-  return `${prefix}:provider:${provider}:${record}`;
+  return `${prefix}:provider:${hashTag(provider)}:${record}`;
 }
 
-/** The key of one item's record (`<prefix>:provider:<name>:<record>:<id>`); `id` is a job id or a request id. */
+/** The key of one item's record (`<prefix>:provider:{<name>}:<record>:<id>`); `id` is a job id or a request id. */
 export function providerItemKey(
   prefix: string,
   provider: HostName,
   record: ProviderItemRecord,
   id: string,
 ): string {
-  return `${prefix}:provider:${provider}:${record}:${id}`;
+  return `${prefix}:provider:${hashTag(provider)}:${record}:${id}`;
 }

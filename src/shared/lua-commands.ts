@@ -4,7 +4,7 @@
  * string, and runs by its SHA1 (EVALSHA), sent in full only when the server does not know it yet.
  */
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './redis.js';
 
 /** A script file and how many of its arguments are keys. */
 export interface LuaScriptFile {
@@ -21,7 +21,7 @@ type CommandFunction = (...keysAndArguments: Array<string | number>) => Promise<
  */
 export class LuaCommands<Name extends string> {
   private readonly sources: Record<Name, { lua: string; numberOfKeys: number }>;
-  private readonly defined = new WeakSet<Redis>();
+  private readonly defined = new WeakSet<RedisConnection>();
   private readonly prefix: string;
 
   constructor(folder: URL, scripts: Record<Name, LuaScriptFile>) {
@@ -40,7 +40,11 @@ export class LuaCommands<Name extends string> {
    * Run script `name` on `redis` with its keys, then its other arguments (as EVAL takes them).
    * @returns the script's reply. @throws the script's or the connection's error.
    */
-  async run(redis: Redis, name: Name, ...keysAndArguments: Array<string | number>): Promise<unknown> {
+  async run(
+    redis: RedisConnection,
+    name: Name,
+    ...keysAndArguments: Array<string | number>
+  ): Promise<unknown> {
     if (!this.defined.has(redis)) {
       for (const [scriptName, source] of Object.entries(this.sources) as Array<
         [Name, { lua: string; numberOfKeys: number }]

@@ -1,7 +1,7 @@
 /**
  * Redis connections: a clear error when Redis is unreachable, and a warning when its eviction policy can lose jobs.
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { ConfigurationError } from './errors.js';
 import type { Logger } from './logger.js';
 
@@ -24,6 +24,45 @@ export interface SentinelSettings {
 /** Options of an ioredis connection (ioredis's own option names). */
 export type ConnectionSettings = Record<string, unknown>;
 
+/**
+ * A connection to one Redis (plain or behind Sentinel) or to a Redis Cluster. Both answer the same commands and run
+ * the same scripts; on a cluster each script and transaction must touch keys of one hash slot (src/shared/keys.ts).
+ */
+export type RedisConnection = Redis | Cluster;
+
+/**
+ * A Redis Cluster (issue 27): `redis+cluster://[[user]:password@]host:port[,host:port…]` — some of its nodes (ioredis
+ * asks them for the rest, https://github.com/redis/ioredis#cluster), `rediss+cluster://` for TLS (managed services).
+ * A cluster has only database 0, so no database number.
+ */
+const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?]+)\/?$/;
+
+/** What a `redis+cluster://` URL says: the nodes to start from and the options of every node's connection. */
+export interface ClusterSettings {
+  nodes: Array<{ host: string; port: number }>;
+  redisOptions: { username?: string; password?: string; tls?: Record<string, never> };
+}
+
+/** The ioredis Cluster settings of a `redis+cluster://` URL, or undefined for any other URL. */
+export function clusterSettingsOf(url: string): ClusterSettings | undefined {
+  const match = CLUSTER_URL.exec(url);
+  if (match === null) return undefined;
+  const [, scheme, credentials, hosts] = match;
+  const nodes = hosts!.split(',').map((entry) => {
+    const [host, port] = entry.split(':');
+    return { host: host!, port: Number(port ?? 6379) };
+  });
+  const [user, password] = credentials === undefined ? [] : credentials.split(':').map(decodeURIComponent);
+  return {
+    nodes,
+    redisOptions: {
+      ...(user === undefined || user === '' ? {} : { username: user }),
+      ...(password === undefined || password === '' ? {} : { password }),
+      ...(scheme === 'rediss' ? { tls: {} } : {}),
+    },
+  };
+}
+
 /** The ioredis options of a `redis+sentinel://` URL, or undefined for any other URL. */
 export function sentinelOptionsOf(url: string): SentinelSettings | undefined {
   const match = SENTINEL_URL.exec(url);
@@ -42,9 +81,9 @@ export function sentinelOptionsOf(url: string): SentinelSettings | undefined {
   };
 }
 
-/** Whether `url` is a URL ioredis can open (`redis://`, `rediss://`…) or a `redis+sentinel://` one. */
+/** Whether `url` is a URL ioredis can open (`redis://`, `rediss://`…) or a `redis+sentinel://`/`redis+cluster://` one. */
 export function isRedisUrl(url: string): boolean {
-  if (sentinelOptionsOf(url) !== undefined) return true;
+  if (sentinelOptionsOf(url) !== undefined || clusterSettingsOf(url) !== undefined) return true;
   try {
     return !new URL(url).protocol.startsWith('redis+');
   } catch {
@@ -52,15 +91,35 @@ export function isRedisUrl(url: string): boolean {
   }
 }
 
-/** A connection to the Redis at `url` (a plain URL, or Sentinel's) with `options`. */
-export function openRedis(url: string, options: ConnectionSettings = {}): Redis {
+/**
+ * A connection to the Redis at `url` (a plain URL, Sentinel's or a cluster's) with `options`. For a cluster, the
+ * options apply to every node's connection, except `enableOfflineQueue` and `retryStrategy`, which ioredis takes for
+ * the cluster as a whole (`clusterRetryStrategy`).
+ */
+export function openRedis(url: string, options: ConnectionSettings = {}): RedisConnection {
+  const cluster = clusterSettingsOf(url);
+  if (cluster !== undefined) {
+    const { enableOfflineQueue, retryStrategy, lazyConnect, ...nodeOptions } = options;
+    return new Cluster(cluster.nodes, {
+      redisOptions: { ...cluster.redisOptions, ...nodeOptions },
+      ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue: enableOfflineQueue as boolean }),
+      ...(retryStrategy === undefined ? {} : { clusterRetryStrategy: retryStrategy as () => null }),
+      ...(lazyConnect === undefined ? {} : { lazyConnect: lazyConnect as boolean }),
+    });
+  }
   const sentinel = sentinelOptionsOf(url);
   return sentinel === undefined ? new Redis(url, options) : new Redis({ ...sentinel, ...options });
 }
 
+/** Whether `redis` is a connection to a Redis Cluster. */
+export function isCluster(redis: RedisConnection): redis is Cluster {
+  return redis instanceof Cluster;
+}
+
 /** `url` with any password replaced by `***`, safe to print. */
 export function redactRedisUrl(url: string): string {
-  if (sentinelOptionsOf(url) !== undefined) return url.replace(/\/\/[^@/]*@/, '//***@');
+  if (sentinelOptionsOf(url) !== undefined || clusterSettingsOf(url) !== undefined)
+    return url.replace(/\/\/[^@/]*@/, '//***@');
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
@@ -98,7 +157,7 @@ export async function redisProblem(url: string, timeoutMs: number): Promise<stri
  * after checking that Redis answers within `timeoutMs` (default 3000 ms).
  * @throws ConfigurationError naming the URL (password hidden), `hint` when given, and how to start Redis.
  */
-export async function connectRedis(url: string, hint?: string, timeoutMs = 3000): Promise<Redis> {
+export async function connectRedis(url: string, hint?: string, timeoutMs = 3000): Promise<RedisConnection> {
   const reason = await redisProblem(url, timeoutMs);
   if (reason !== undefined) {
     throw new ConfigurationError(
@@ -114,10 +173,29 @@ export async function connectRedis(url: string, hint?: string, timeoutMs = 3000)
 }
 
 /**
+ * Warn about a Redis set up to lose jobs or capacity: {@link warnUnlessNoEviction}, and, on a cluster, a key prefix
+ * holding a hash tag (`{image-batch}`, the advice before issue 27), which puts every key in that one slot — one node
+ * does all the work. Never throws.
+ */
+export async function warnAboutRedisSetup(
+  redis: RedisConnection,
+  prefix: string,
+  log: Logger,
+): Promise<void> {
+  await warnUnlessNoEviction(redis, log);
+  if (isCluster(redis) && /\{[^}]*\}/.test(prefix))
+    log.warn(
+      { prefix },
+      `IMAGE_BATCH_QUEUE_PREFIX "${prefix}" holds a hash tag: every key lands in one slot of the cluster. ` +
+        'Remove the braces; image-batch tags each queue, batch and host itself.',
+    );
+}
+
+/**
  * Warn when Redis's `maxmemory-policy` is not `noeviction`, the only policy under which BullMQ cannot lose jobs
  * (BullMQ "Going to production"). Managed Redis that forbids CONFIG GET is not warned about.
  */
-export async function warnUnlessNoEviction(redis: Redis, log: Logger): Promise<void> {
+export async function warnUnlessNoEviction(redis: RedisConnection, log: Logger): Promise<void> {
   try {
     const reply = await redis.config('GET', 'maxmemory-policy');
     const policy = reply[1];

@@ -9,13 +9,13 @@ import { withinBudgetShare } from '../batch/batch-hosts.js';
 import { roomProblem } from './storage-hold.js';
 import { batchKeys, providerKey } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
 import type { JobRun } from './job-run.js';
 import { hostOfJob } from '../shared/hosts.js';
 
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
-  admit: { file: 'admit.lua', numberOfKeys: 8 },
+  admit: { file: 'admit.lua', numberOfKeys: 7 },
 });
 
 /** The admission's verdict. */
@@ -78,22 +78,27 @@ export async function admit(run: JobRun): Promise<Admission> {
 }
 
 /**
- * The admission of one row's request of `usd` (see {@link admit}); `retryAfterKey` names the Retry-After that holds
- * it back (the Batch API, with its own rate-limit pool, passes a key of its own).
+ * The admission of one row's request of `usd` (see {@link admit}); `retryAfterKey` names the host's Retry-After that
+ * holds it back (the Batch API, with its own rate-limit pool, passes none). The Retry-After is read just before the
+ * script: it lives in the host's hash slot, the script's keys in the batch's (src/shared/keys.ts), and on a Redis
+ * Cluster one script touches one slot only.
  */
 export async function admitRequest(
-  redis: Redis,
+  redis: RedisConnection,
   queuePrefix: string,
   data: ImageJobData,
   usd: number,
-  options: { mode: 'submit' | 'check'; retryAfterKey: string },
+  options: { mode: 'submit' | 'check'; retryAfterKey?: string },
 ): Promise<Admission> {
   const keys = batchKeys(queuePrefix, data.batchId);
+  const retryAfterMs =
+    options.mode === 'submit' && options.retryAfterKey !== undefined
+      ? await redis.pttl(options.retryAfterKey)
+      : 0;
   const [verdict, ms] = (await SCRIPTS.run(
     redis,
     'admit',
     keys.outcomes,
-    options.retryAfterKey,
     keys.meta,
     keys.budget,
     keys.reservations,
@@ -105,6 +110,7 @@ export async function admitRequest(
     options.mode,
     data.routing === undefined ? '' : hostOfJob(data),
     hostOfJob(data),
+    Math.max(0, retryAfterMs),
   )) as [string, number?];
   if (
     verdict === 'finished' ||

@@ -6,7 +6,7 @@
  * `x-ratelimit-limit-requests` and `-tokens`, providers.md §1; no host is known to announce images): the lower of the
  * two holds.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { estimatedPromptTokens, inputImageTokens, outputImageTokens } from '../providers/gpt-image-tokens.js';
 import type { AnnouncedLimits } from '../providers/provider.js';
 import type { HostName } from '../shared/hosts.js';
@@ -48,7 +48,7 @@ export class HostCapacity {
   private readonly known = new Map<HostName, string>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
   ) {}
 

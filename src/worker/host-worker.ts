@@ -2,7 +2,7 @@
  * The BullMQ Worker of one host's queues (a provider's account, src/shared/hosts.ts): its concurrency — per process
  * and, through BullMQ's global concurrency, across every worker process — and its rate limit.
  */
-import { bullConnection } from '../batch/queues.js';
+import { withOwnConnection } from '../batch/queues.js';
 import { Worker, type Queue } from 'bullmq';
 import { settingsOfHost } from '../providers/configuration.js';
 import { accountOf, providerOf, type HostName } from '../shared/hosts.js';
@@ -38,24 +38,28 @@ export function providerWorker(
   const { config, store, log } = options;
   const settings = settingsOfHost(config, name);
   const limited = queueName === queueNameFor(name) && settings.requestsPerMinute > 0;
-  const worker = new Worker<ImageJobData, ImageJobResult>(queueName, processor, {
-    connection: bullConnection(config.redisUrl),
-    prefix: config.queuePrefix,
-    concurrency: options.concurrency ?? settings.concurrency,
-    // Its slots in its name (`c<N>`, in Redis CLIENT LIST): the autoscaling signal counts them (src/batch/autoscaling.ts).
-    name: workerNameFor(options.concurrency ?? settings.concurrency),
-    ...(limited ? { limiter: limiterFor(settings.requestsPerMinute) } : {}),
-    lockDuration: config.lockDurationMs,
-    stalledInterval: config.stalledIntervalMs,
-    maxStalledCount: config.maxStalledCount,
-    settings: {
-      backoffStrategy: providerBackoffStrategy({
-        baseDelayMs: config.backoffDelayMs,
-        maxDelayMs: config.backoffMaxDelayMs,
+  const worker = withOwnConnection(
+    config.redisUrl,
+    (connection) =>
+      new Worker<ImageJobData, ImageJobResult>(queueName, processor, {
+        connection,
+        prefix: config.queuePrefix,
+        concurrency: options.concurrency ?? settings.concurrency,
+        // Its slots in its name (`c<N>`, in Redis CLIENT LIST): the autoscaling signal counts them (src/batch/autoscaling.ts).
+        name: workerNameFor(options.concurrency ?? settings.concurrency),
+        ...(limited ? { limiter: limiterFor(settings.requestsPerMinute) } : {}),
+        lockDuration: config.lockDurationMs,
+        stalledInterval: config.stalledIntervalMs,
+        maxStalledCount: config.maxStalledCount,
+        settings: {
+          backoffStrategy: providerBackoffStrategy({
+            baseDelayMs: config.backoffDelayMs,
+            maxDelayMs: config.backoffMaxDelayMs,
+          }),
+        },
+        autorun: false,
       }),
-    },
-    autorun: false,
-  });
+  );
   worker.on('failed', (job, error) => {
     if (job !== undefined) void recordUnhandledFailure(job, error, store, log);
   });

@@ -5,7 +5,7 @@
  */
 import type { Job, Queue } from 'bullmq';
 import type { RouteBack } from './router.js';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { ProviderHealth } from '../batch/provider-health.js';
 import type { BudgetShares } from '../batch/batch-hosts.js';
@@ -28,7 +28,7 @@ import type { Metrics } from '../shared/metrics.js';
 export interface ProcessorDependencies {
   providers: ReadonlyMap<HostName, ImageProvider>;
   /** The workers' Redis connection (BullMQ's own connections aside). */
-  redis: Redis;
+  redis: RedisConnection;
   store: BatchStore;
   /** The provider's queue, for pausing it on a 429 (`queue.rateLimit`). */
   queueFor(provider: HostName): Queue;

@@ -4,7 +4,7 @@
  * flight do not poll a provider past its published limit (Replicate: 3,000 non-creation requests a minute). A 429
  * answered to a poll holds every poller of that provider back for its Retry-After; it never costs the row an attempt.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { HostName } from '../shared/hosts.js';
 import { providerKey } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
@@ -19,7 +19,7 @@ const HEADROOM = 0.98;
 /** The shared poll budget of every provider. */
 export class PollBudget {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisConnection,
     private readonly prefix: string,
     /** Polls per minute of a provider; 0: no limit. */
     private readonly perMinuteOf: (provider: HostName) => number,

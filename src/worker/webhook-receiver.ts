@@ -11,7 +11,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import { ParkedRequests } from '../batch/parked-requests.js';
 import { ANNOUNCEMENT_MS, WebhookEndpoint } from '../batch/webhook-endpoint.js';
 import { createWebhookVerifier, hostsOfAll, type Config } from '../providers/configuration.js';
@@ -28,7 +28,7 @@ const REMEMBER_MS = 3 * 3600_000;
 /** Options of {@link startWebhookReceiver}. */
 export interface WebhookReceiverOptions {
   config: Config;
-  redis: Redis;
+  redis: RedisConnection;
   /** Port to listen on (0: any free one). */
   port: number;
   /** Address to listen on. */

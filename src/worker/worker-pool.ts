@@ -5,7 +5,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../shared/redis.js';
 import type { ImageProvider } from '../providers/provider.js';
 import {
   createOpenAIBatchApi,
@@ -38,14 +38,14 @@ import { HostCapacity } from './host-capacity.js';
 import { Durability } from './durability.js';
 import { BatchFacts } from './job-run.js';
 import { createRouter, type RouteResult } from './router.js';
-import { bullConnection, rowJobOptions } from '../batch/queues.js';
+import { withOwnConnection, rowJobOptions } from '../batch/queues.js';
 import { workerCountsOf } from '../batch/autoscaling.js';
 
 /** Options of {@link startWorkerPool}. */
 export interface WorkerPoolOptions {
   config: Config;
   /** Connection for queues and batch records; workers open their own blocking connections from `config.redisUrl`. */
-  redis: Redis;
+  redis: RedisConnection;
   store: BatchStore;
   providers: readonly ProviderName[];
   /** Jobs run at once per provider in this process; default: the provider's configured concurrency. */
@@ -251,15 +251,19 @@ function routerWorker(
     metrics: deps.metrics,
     log: deps.log.child({ component: 'router' }),
   });
-  const worker = new Worker<ImageJobData, RouteResult>(ROUTE_QUEUE_NAME, router, {
-    connection: bullConnection(config.redisUrl),
-    prefix: config.queuePrefix,
-    concurrency: 20,
-    lockDuration: config.lockDurationMs,
-    stalledInterval: config.stalledIntervalMs,
-    maxStalledCount: config.maxStalledCount,
-    autorun: false,
-  });
+  const worker = withOwnConnection(
+    config.redisUrl,
+    (connection) =>
+      new Worker<ImageJobData, RouteResult>(ROUTE_QUEUE_NAME, router, {
+        connection,
+        prefix: config.queuePrefix,
+        concurrency: 20,
+        lockDuration: config.lockDurationMs,
+        stalledInterval: config.stalledIntervalMs,
+        maxStalledCount: config.maxStalledCount,
+        autorun: false,
+      }),
+  );
   worker.on('failed', (job, error) => {
     if (job !== undefined) void recordUnhandledFailure(job, error, deps.store, deps.log);
   });

@@ -2,7 +2,6 @@
  * Budget caps under concurrency: 10 rows, a cap worth 5 rows' estimate, 8 concurrent jobs across two worker
  * processes — exactly 5 paid calls, the batch `budget_reached`; raising the cap finishes it.
  */
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchStore } from '../../src/batch/batch-store.js';
 import { PriceCatalogue } from '../../src/cost/price-catalogue.js';
@@ -13,6 +12,7 @@ import { killSpawnedProcesses } from '../helpers/cli.js';
 import { removeTemporaryDirectories } from '../helpers/files.js';
 import { redisUrl } from '../helpers/redis.js';
 import { runScenario } from './harness.js';
+import { openRedis } from '../../src/shared/redis.js';
 
 let simulator: ProviderSimulator;
 beforeAll(async () => {
@@ -52,7 +52,7 @@ describe('budget cap', () => {
       environment: { OXEN_MODE: 'sync', OXEN_CONCURRENCY: '8', IMAGE_BATCH_BUDGET_RECHECK_MS: '300' },
       timeoutMs: 60_000,
       action: async (harness) => {
-        const redis = new Redis(harness.environment.REDIS_URL!);
+        const redis = openRedis(harness.environment.REDIS_URL!);
         const store = new BatchStore(redis, harness.environment.IMAGE_BATCH_QUEUE_PREFIX!);
         const deadline = Date.now() + 30_000;
         for (;;) {

@@ -13,6 +13,8 @@ import type { ProviderSimulator } from '../../src/simulator/server.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';
 import { storedText } from '../helpers/redis.js';
 import { faultSuite, scenarioRows as rows } from './harness.js';
+import { providerKey } from '../../src/shared/keys.js';
+import { openRedis } from '../../src/shared/redis.js';
 
 const suite = faultSuite('Fault-injection suite');
 const scenario = suite.scenario;
@@ -249,8 +251,8 @@ describe('provider faults', () => {
       environment: { FAL_CONCURRENCY: '1' },
       faults: [{ provider: 'fal', status: 403 }],
       action: async (harness) => {
-        const redis = new Redis(harness.environment.REDIS_URL!);
-        const key = `${harness.environment.IMAGE_BATCH_QUEUE_PREFIX}:provider:fal:paused-reason`;
+        const redis = openRedis(harness.environment.REDIS_URL!);
+        const key = providerKey(harness.environment.IMAGE_BATCH_QUEUE_PREFIX!, 'fal', 'paused-reason');
         const deadline = Date.now() + 20_000;
         while ((await redis.get(key)) === null && Date.now() < deadline)
           await new Promise((resolve) => setTimeout(resolve, 50));

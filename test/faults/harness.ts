@@ -6,7 +6,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { BatchStore } from '../../src/batch/batch-store.js';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
 import { ProviderSimulator, type FaultRule } from '../../src/simulator/server.js';
@@ -17,6 +16,7 @@ import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
 import { deleteKeysWithPrefix, redisUrl, uniquePrefix } from '../helpers/redis.js';
 import { simulatorEnvironment } from '../helpers/simulator-environment.js';
+import { openRedis, type RedisConnection } from '../../src/shared/redis.js';
 
 /** One line of the suite's table. */
 export interface ScenarioRow {
@@ -60,7 +60,12 @@ export interface ScenarioOptions {
   action?: (harness: Harness) => Promise<void>;
   timeoutMs?: number;
   /** Runs after the batch, before its Redis keys are deleted: look at what was stored and logged. */
-  inspect?: (view: { redis: Redis; prefix: string; out: string; workerOutput: string }) => Promise<void>;
+  inspect?: (view: {
+    redis: RedisConnection;
+    prefix: string;
+    out: string;
+    workerOutput: string;
+  }) => Promise<void>;
 }
 
 export interface ScenarioResult {
@@ -159,7 +164,7 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     },
   };
   for (let index = 0; index < (options.workers ?? 1); index += 1) harness.startWorker();
-  const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+  const redis = openRedis(options.redisUrl, { maxRetriesPerRequest: null });
   redis.on('error', () => undefined);
   const store = new BatchStore(redis, prefix);
   try {

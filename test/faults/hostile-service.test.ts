@@ -20,6 +20,7 @@ import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js
 import { deleteKeysWithPrefix, redisUrl, storedText, uniquePrefix } from '../helpers/redis.js';
 import { simulatorEnvironment } from '../helpers/simulator-environment.js';
 import { runScenario, scenarioRows as rows } from './harness.js';
+import { queueNameFor } from '../../src/shared/keys.js';
 
 interface ServiceRow {
   point: string;
@@ -243,7 +244,7 @@ describe('a dashboard probed from outside', () => {
   });
 
   it('18.10 every bull-board write from another site is refused, and retries of paid jobs are refused from its own', async () => {
-    const queue = new Queue('provider-oxen', { connection: redis, prefix });
+    const queue = new Queue(queueNameFor('oxen'), { connection: redis, prefix });
     const before = await queue.getJobCounts();
     const failedJob = (await queue.getFailed(0, 0))[0]?.id ?? 'none';
     const writes: Array<[string, string]> = [

@@ -2,12 +2,41 @@
  * Per-test Redis isolation: a unique key prefix, and cleanup that deletes only keys under it (never FLUSHDB).
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterEach, beforeEach, inject } from 'vitest';
+import {
+  isCluster,
+  openRedis,
+  type ConnectionSettings,
+  type RedisConnection,
+} from '../../src/shared/redis.js';
 
-/** The Redis URL found by the global setup. */
+/** The Redis URL found by the global setup: one Redis, or a `redis+cluster://` one in the cluster project. */
 export function redisUrl(): string {
   return inject('redisUrl');
+}
+
+/** A connection to the tests' Redis (or cluster) with `options`; disconnect it when done. */
+export function openTestRedis(options: ConnectionSettings = {}): RedisConnection {
+  const redis = openRedis(redisUrl(), options);
+  redis.on('error', () => undefined);
+  return redis;
+}
+
+/** Every key matching `pattern` (a SCAN pattern): on a cluster, from each master. */
+export async function keysMatching(redis: RedisConnection, pattern: string): Promise<string[]> {
+  if (isCluster(redis) && redis.status !== 'ready')
+    await new Promise((resolve) => redis.once('ready', resolve));
+  const nodes = isCluster(redis) ? redis.nodes('master') : [redis];
+  const found: string[] = [];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      found.push(...keys);
+    } while (cursor !== '0');
+  }
+  return found;
 }
 
 /** A key prefix no other test uses, under this run's stem (see global-setup's teardown). */
@@ -32,14 +61,10 @@ export function prefixPerTest(): () => string {
 
 /** Delete every key under `prefix`. */
 export async function deleteKeysWithPrefix(prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl());
+  const redis = openTestRedis();
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
+    // One DEL per key: a cluster refuses one command on keys of several slots.
+    await Promise.all((await keysMatching(redis, `${prefix}:*`)).map((key) => redis.del(key)));
   } finally {
     redis.disconnect();
   }
@@ -50,10 +75,10 @@ export async function deleteKeysWithPrefix(prefix: string): Promise<void> {
  * events): to search for what must never be stored, e.g. a secret.
  */
 export async function storedText(prefix: string): Promise<string> {
-  const redis = new Redis(redisUrl());
+  const redis = openTestRedis();
   try {
     const parts: string[] = [];
-    for (const key of await redis.keys(`${prefix}:*`)) {
+    for (const key of await keysMatching(redis, `${prefix}:*`)) {
       const type = await redis.type(key);
       if (type === 'hash') parts.push(JSON.stringify(await redis.hgetall(key)));
       else if (type === 'string') parts.push((await redis.get(key)) ?? '');

@@ -13,7 +13,7 @@ import { BatchStore } from '../../src/batch/batch-store.js';
 import { startDashboard, type Dashboard } from '../../src/dashboard/server.js';
 import { loadConfig } from '../../src/providers/configuration.js';
 import { UsageError } from '../../src/shared/errors.js';
-import { batchKeys } from '../../src/shared/keys.js';
+import { batchKeys, queueNameFor } from '../../src/shared/keys.js';
 import { ProviderSimulator } from '../../src/simulator/server.js';
 import { runCliInProcess } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
@@ -179,7 +179,7 @@ describe('dashboard', () => {
     const { ProviderHealth } = await import('../../src/batch/provider-health.js');
     const { Queue } = await import('bullmq');
     const health = new ProviderHealth(redis, prefix, { threshold: 5, openMs: 1000 });
-    const queue = new Queue('provider-fal', { connection: redis, prefix });
+    const queue = new Queue(queueNameFor('fal'), { connection: redis, prefix });
     await health.setPauseReason('fal', 'out of credit: fal.ai: Exhausted balance');
     await queue.pause();
     try {
@@ -243,9 +243,11 @@ describe('dashboard', () => {
     expect(response.status).toBe(200);
     expect(await response.text()).toContain('image-batch queues');
     const api = (await (await fetch(`${dashboard.url}/queues/api/queues`)).json()) as {
-      queues: Array<{ name: string }>;
+      queues: Array<{ name: string; displayName?: string }>;
     };
-    expect(api.queues.map((queue) => queue.name).sort()).toEqual(
+    // Each queue its own hash tag in Redis (`{provider-fal}`), shown by its name.
+    expect(api.queues.map((queue) => queue.name)).toContain('{provider-fal}');
+    expect(api.queues.map((queue) => queue.displayName).sort()).toEqual(
       ['fal', 'openai', 'oxen', 'replicate', 'wavespeed']
         .flatMap((name) => [`provider-${name}`, `provider-${name}-collect`])
         .sort(),

@@ -3,16 +3,16 @@
  * recorded, and what it leaves (the batch's row index and outcomes) is enough that re-running the manifest into the
  * batch pays for nothing — also while an asynchronous row is being collected, and after Redis restarts.
  */
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { batchKeys } from '../../src/shared/keys.js';
 import { killSpawnedProcesses, runCliInProcess, spawnCli } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, rowsPerProviderManifest, writeManifest } from '../helpers/manifests.js';
-import { redisUrl } from '../helpers/redis.js';
+import { redisUrl, keysMatching, openTestRedis } from '../helpers/redis.js';
 import { startPersistentRedisServer, stopRedisServers } from '../helpers/redis-servers.js';
 import { readJsonLines, resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
+import { openRedis } from '../../src/shared/redis.js';
 
 const suite = simulatorSuite();
 afterEach(() => {
@@ -31,9 +31,9 @@ function paidFor(name: string): number {
 
 /** Keys under `prefix` that belong to a job of `batch` (job hashes, their logs and locks). */
 async function jobKeysOf(url: string, prefix: string, batch: string): Promise<string[]> {
-  const redis = new Redis(url);
+  const redis = openRedis(url);
   try {
-    return (await redis.keys(`${prefix}:*`)).filter((key) => key.includes(`:${batch}--`));
+    return (await keysMatching(redis, `${prefix}:*`)).filter((key) => key.includes(`:${batch}--`));
   } finally {
     redis.disconnect();
   }
@@ -52,7 +52,7 @@ describe('finished rows', () => {
     expect(first.stdout, first.stdout + first.stderr).toMatch(/12 completed, 0 failed, 0 pending/);
     expect(paidFor('leave')).toBe(12);
     expect(await jobKeysOf(redisUrl(), suite.prefix(), 'leave')).toEqual([]);
-    const redis = new Redis(redisUrl());
+    const redis = openTestRedis();
     try {
       expect(await redis.hlen(batchKeys(suite.prefix(), 'leave').collecting)).toBe(0);
     } finally {

@@ -5,7 +5,6 @@
  */
 import path from 'node:path';
 import sharp from 'sharp';
-import { Redis } from 'ioredis';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { startDashboard } from '../../src/dashboard/server.js';
@@ -13,7 +12,7 @@ import { loadConfig } from '../../src/providers/configuration.js';
 import { killSpawnedProcesses, runCliInProcess, spawnCli } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { redisUrl } from '../helpers/redis.js';
+import { redisUrl, openTestRedis } from '../helpers/redis.js';
 import { resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
@@ -212,7 +211,7 @@ describe('OpenAI Batch API after a crash', () => {
       first.kill('SIGKILL');
       await new Promise((resolve) => first.once('exit', resolve));
       // The dashboard shows the OpenAI batch the killed run left behind: its id, state and window.
-      const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+      const redis = openTestRedis({ maxRetriesPerRequest: null });
       const board = await startDashboard({
         config: loadConfig(suite.environment()),
         redis,

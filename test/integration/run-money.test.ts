@@ -15,6 +15,7 @@ import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js
 import { redisUrl } from '../helpers/redis.js';
 import { readJsonLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
+import { providerKey } from '../../src/shared/keys.js';
 
 const suite = simulatorSuite();
 const environment = (extra: Record<string, string> = {}) => suite.environment(extra);
@@ -201,7 +202,7 @@ describe('money', () => {
     const redis = new Redis(redisUrl());
     try {
       // The simulator bills n images as n calls (its picture of OpenAI): the usage shows two copies of the prompt.
-      expect(await redis.hget(`${suite.prefix()}:provider:openai:billing`, 'input-billing')).toBe(
+      expect(await redis.hget(providerKey(suite.prefix(), 'openai', 'billing'), 'input-billing')).toBe(
         'per-image',
       );
     } finally {

@@ -14,6 +14,7 @@ import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js
 import { redisUrl } from '../helpers/redis.js';
 import { readJsonLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
+import { providerKey } from '../../src/shared/keys.js';
 
 const suite = simulatorSuite();
 
@@ -64,7 +65,7 @@ describe('tiered hosts deliver at least the pixels asked for', () => {
     const delivered = `${first[0]!.outputs[0]!.width}x${first[0]!.outputs[0]!.height}`;
     const redis = new Redis(redisUrl());
     try {
-      expect(await redis.hgetall(`${suite.prefix()}:provider:oxen:tier-sizes`)).toEqual({
+      expect(await redis.hgetall(providerKey(suite.prefix(), 'oxen', 'tier-sizes'))).toEqual({
         '1:1@1K': delivered,
       });
     } finally {

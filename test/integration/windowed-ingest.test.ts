@@ -4,7 +4,6 @@
  * from the cursor; an edited manifest is refused.
  */
 import { appendFile } from 'node:fs/promises';
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManifestCursors } from '../../src/batch/manifest-cursor.js';
 import { batchKeys } from '../../src/shared/keys.js';
@@ -14,9 +13,10 @@ import { killSpawnedProcesses, runCliInProcess, runCliProcess, spawnCli } from '
 import { startObjectStorage } from '../helpers/object-storage.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, rowsPerProviderManifest } from '../helpers/manifests.js';
-import { redisUrl } from '../helpers/redis.js';
+import { redisUrl, keysMatching, openTestRedis } from '../helpers/redis.js';
 import { resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
+import { type RedisConnection } from '../../src/shared/redis.js';
 
 const suite = simulatorSuite();
 afterEach(() => {
@@ -32,8 +32,8 @@ function paymentsFor(name: string): number[] {
 }
 
 /** Rows of `batch` that have a job in Redis now (submission, route or collection job). */
-async function rowsWithJobs(redis: Redis, batch: string): Promise<number> {
-  const keys = await redis.keys(`${suite.prefix()}:*:${batch}--*`);
+async function rowsWithJobs(redis: RedisConnection, batch: string): Promise<number> {
+  const keys = await keysMatching(redis, `${suite.prefix()}:*:${batch}--*`);
   const rows = new Set<string>();
   for (const key of keys) {
     const match = /:[^:]+--([^:-]+-\d+)(?:--[^:]*)?$/.exec(key);
@@ -63,7 +63,7 @@ describe('windowed ingest', () => {
     'enqueues only a window of jobs, counts the rest as pending in the manifest, and workers add them as rows finish',
     { timeout: 120_000 },
     async () => {
-      const redis = new Redis(redisUrl());
+      const redis = openTestRedis();
       try {
         const manifest = await rowsPerProviderManifest('window', 15);
         const out = await temporaryDirectory();
@@ -106,7 +106,7 @@ describe('windowed ingest', () => {
     'a producer killed mid-batch resumes from the manifest cursor: every row once, nothing paid twice',
     { timeout: 120_000 },
     async () => {
-      const redis = new Redis(redisUrl());
+      const redis = openTestRedis();
       try {
         const manifest = await rowsPerProviderManifest('resume', 40, ['openai']);
         const out = await temporaryDirectory();
@@ -210,7 +210,7 @@ describe('windowed ingest', () => {
       expect(run.stdout).toMatch(/19 of them wait in the manifest \(window 5 rows/);
       expect(run.stdout).toMatch(/Canary of batch canary: 3 rows — 3 completed/);
       // The canary's strata: openai and fal rows, although the window held only openai rows.
-      const redis = new Redis(redisUrl());
+      const redis = openTestRedis();
       try {
         const canaryRows = await redis.smembers(batchKeys(suite.prefix(), 'canary').canaryRows);
         expect(canaryRows.some((row) => row.startsWith('fal-'))).toBe(true);

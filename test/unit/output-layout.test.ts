@@ -101,6 +101,6 @@ describe('job ids', () => {
   });
 
   it('queue names are one per provider', () => {
-    expect(queueNameFor('oxen')).toBe('provider-oxen');
+    expect(queueNameFor('oxen')).toBe('{provider-oxen}');
   });
 });

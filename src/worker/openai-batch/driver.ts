@@ -15,7 +15,7 @@
  * the same rows are never submitted twice.
  */
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../shared/redis.js';
 import type { BatchStore } from '../../batch/batch-store.js';
 import type { OpenAIBatchRecords, OpenAIGroup } from '../../batch/openai-batch-records.js';
 import {
@@ -34,7 +34,7 @@ import { sendToRealtime } from './realtime-fallback.js';
 
 /** What the driver needs. */
 export interface OpenAIBatchDriverOptions {
-  redis: Redis;
+  redis: RedisConnection;
   store: BatchStore;
   queuePrefix: string;
   api: OpenAIBatchApi;
@@ -109,6 +109,7 @@ export class OpenAIBatchDriver {
         if (state !== 'paused' && state !== 'budget_reached')
           for (const operation of ['generate', 'edit'] as const)
             await this.buildWhenSettled(batchId, operation);
+        await this.records.dropIfIdle(batchId);
       } finally {
         await this.records.unlock(batchId, this.owner);
       }
@@ -288,10 +289,7 @@ export class OpenAIBatchDriver {
    */
   private async admit(data: ImageJobData, usd: number): Promise<'go' | 'finished' | 'hold'> {
     const { redis, queuePrefix } = this.options;
-    const admission = await admitRequest(redis, queuePrefix, data, usd, {
-      mode: 'submit',
-      retryAfterKey: `${queuePrefix}:provider:openai:batch-api-retry-after`,
-    });
+    const admission = await admitRequest(redis, queuePrefix, data, usd, { mode: 'submit' });
     if (admission.kind === 'finished') return 'finished';
     return admission.kind === 'go' ? 'go' : 'hold';
   }

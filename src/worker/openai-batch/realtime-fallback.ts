@@ -3,7 +3,7 @@
  * to the ordinary OpenAI queue as realtime jobs.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../../shared/redis.js';
 import type { ImageJobData } from '../../shared/job-definitions.js';
 import { PROVIDER_BACKOFF_TYPE } from '../../shared/job-definitions.js';
 import { jobIdFor, queueNameFor } from '../../shared/keys.js';
@@ -13,7 +13,7 @@ import { jobIdFor, queueNameFor } from '../../shared/keys.js';
  * the ones they would have had realtime, so a row sent twice is added once.
  */
 export async function sendToRealtime(
-  options: { redis: Redis; queuePrefix: string; attempts: number; backoffDelayMs: number },
+  options: { redis: RedisConnection; queuePrefix: string; attempts: number; backoffDelayMs: number },
   batchId: string,
   rows: readonly ImageJobData[],
 ): Promise<void> {
