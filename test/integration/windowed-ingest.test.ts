@@ -13,7 +13,7 @@ import { killSpawnedProcesses, runCliInProcess, runCliProcess, spawnCli } from '
 import { startObjectStorage } from '../helpers/object-storage.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, rowsPerProviderManifest } from '../helpers/manifests.js';
-import { redisUrl, keysMatching, openTestRedis } from '../helpers/redis.js';
+import { keysMatching, openTestRedis } from '../helpers/redis.js';
 import { resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 import { type RedisConnection } from '../../src/shared/redis.js';

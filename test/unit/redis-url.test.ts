@@ -64,11 +64,15 @@ describe('a Redis Cluster REDIS_URL', () => {
   });
 });
 
+/** The cluster slots `keys` fall in. */
+function slotsOf(keys: string[]): Set<number> {
+  return new Set(keys.map((key) => calculateSlot(key)));
+}
+
 describe('hash tags', () => {
   it('give each queue, batch and host a slot of its own, the same for all its keys', () => {
     const prefix = 'image-batch';
-    const slotsOf = (keys: string[]) => new Set(keys.map((key) => calculateSlot(key)));
-    const batch = Object.values(batchKeys(prefix, 'nightly-2026'));
+    const batch = Object.values(batchKeys(prefix, 'nightly-2026')) as string[];
     expect(slotsOf(batch).size).toBe(1);
     const host = [
       providerKey(prefix, 'openai@2', 'retry-after'),
@@ -91,7 +95,7 @@ describe('hash tags', () => {
   it('keep a batch in one slot whatever braces its id holds', () => {
     for (const id of ['}x', '{}', 'a{b}c', '{']) {
       expect(hashTag(id)).toMatch(/^\{[^{}]+\}$/);
-      expect(new Set(Object.values(batchKeys('p', id)).map((key) => calculateSlot(key))).size).toBe(1);
+      expect(slotsOf(Object.values(batchKeys('p', id)) as string[]).size).toBe(1);
     }
   });
 });
