@@ -39,6 +39,7 @@ export async function privateRedis(): Promise<{ url: string; stop(): void }> {
   const url = `redis://127.0.0.1:${port}`;
   for (let attempt = 0; ; attempt += 1) {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    probe.on('error', () => undefined);
     const up = await probe.connect().then(
       () => true,
       () => false,
