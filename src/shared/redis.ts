@@ -1,5 +1,6 @@
 /**
- * Redis connections: a clear error when Redis is unreachable, and a warning when its eviction policy can lose jobs.
+ * Redis connections — one Redis, Redis behind Sentinel, or a Redis Cluster, each named by a URL: a clear error when
+ * Redis is unreachable, and warnings when its setup can lose jobs or capacity.
  */
 import { Cluster, Redis } from 'ioredis';
 import { ConfigurationError } from './errors.js';
@@ -52,12 +53,15 @@ export function clusterSettingsOf(url: string): ClusterSettings | undefined {
     const [host, port] = entry.split(':');
     return { host: host!, port: Number(port ?? 6379) };
   });
-  const [user, password] = credentials === undefined ? [] : credentials.split(':').map(decodeURIComponent);
+  // `user:password`, `:password` or `user`; the password may hold a colon of its own.
+  const colon = credentials?.indexOf(':') ?? -1;
+  const user = credentials === undefined ? undefined : credentials.slice(0, colon === -1 ? undefined : colon);
+  const password = colon === -1 ? undefined : credentials!.slice(colon + 1);
   return {
     nodes,
     redisOptions: {
-      ...(user === undefined || user === '' ? {} : { username: user }),
-      ...(password === undefined || password === '' ? {} : { password }),
+      ...(user === undefined || user === '' ? {} : { username: decodeURIComponent(user) }),
+      ...(password === undefined || password === '' ? {} : { password: decodeURIComponent(password) }),
       ...(scheme === 'rediss' ? { tls: {} } : {}),
     },
   };

@@ -54,6 +54,7 @@ describe('a Redis Cluster REDIS_URL', () => {
       nodes: [{ host: 'cache.example.com', port: 6380 }],
       redisOptions: { username: 'app', password: 's@cret', tls: {} },
     });
+    expect(clusterSettingsOf('redis+cluster://:pa:ss@h1:7000')?.redisOptions).toEqual({ password: 'pa:ss' });
     expect(clusterSettingsOf('redis://127.0.0.1:6379')).toBeUndefined();
   });
 
