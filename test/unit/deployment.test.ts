@@ -70,12 +70,21 @@ describe('docker-compose.yml', () => {
 });
 
 describe('Redis Cluster', () => {
-  it('a hash-tagged prefix puts every key of image-batch in one slot', () => {
+  const tagOf = (key: string) => /\{([^}]*)\}/.exec(key)?.[1];
+
+  it('the default prefix lets each queue and batch be its own hash tag', () => {
+    const prefix = 'image-batch';
+    for (const key of Object.values(batchKeys(prefix, 'nightly-1')) as string[])
+      expect(tagOf(key)).toBe('nightly-1');
+    expect(tagOf(`${prefix}:${queueNameFor('oxen')}:wait`)).toBe('provider-oxen');
+  });
+
+  it('a hash-tagged prefix (the advice before issue 27, now warned about) puts every key in one slot', () => {
     const prefix = '{image-batch}';
     const keys: string[] = [
-      ...Object.values(batchKeys(prefix, 'nightly-1')),
+      ...(Object.values(batchKeys(prefix, 'nightly-1')) as string[]),
       `${prefix}:${queueNameFor('oxen')}:wait`,
     ];
-    for (const key of keys) expect(/\{([^}]*)\}/.exec(key)?.[1]).toBe('image-batch');
+    for (const key of keys) expect(tagOf(key)).toBe('image-batch');
   });
 });
