@@ -3,9 +3,8 @@
  * provider paused for its account.
  */
 import { Queue, type ConnectionOptions, type JobsOptions, type Worker } from 'bullmq';
-import { clusterSettingsOf, openRedis, sentinelOptionsOf } from '../shared/redis.js';
+import { clusterSettingsOf, openRedis, sentinelOptionsOf, type RedisConnection } from '../shared/redis.js';
 import { PROVIDER_BACKOFF_TYPE } from '../shared/job-definitions.js';
-import type { RedisConnection } from '../shared/redis.js';
 import type { HostName } from '../shared/hosts.js';
 import type { Config } from '../providers/configuration.js';
 import { collectQueueNameFor, queueNameFor, ROUTE_QUEUE_NAME } from '../shared/keys.js';

@@ -4,7 +4,6 @@
  * or configuration error) and closes what it opened. The worker pool and the simulator load only when used.
  */
 import { createInterface } from 'node:readline/promises';
-import type { RedisConnection } from '../shared/redis.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import { runBatch } from '../batch/batch-runner.js';
 import { loadCatalogue, type PriceCatalogue } from '../cost/price-catalogue.js';
@@ -25,7 +24,7 @@ import {
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { EmbeddedRedis } from '../shared/embedded-redis.js';
 import type { Delivery, RoutePolicy } from '../shared/job-definitions.js';
-import { warnAboutRedisSetup } from '../shared/redis.js';
+import { warnAboutRedisSetup, type RedisConnection } from '../shared/redis.js';
 import type { ProviderSimulator } from '../simulator/server.js';
 import { fileLocation, normalizeOutputRoot } from '../storage/output-store.js';
 import {

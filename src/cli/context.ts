@@ -3,7 +3,6 @@
  * connection opened and closed around the verb's work, and the checks of names the user typed.
  */
 import path from 'node:path';
-import type { RedisConnection } from '../shared/redis.js';
 import { BatchStore, type BatchStatus } from '../batch/batch-store.js';
 import { checkBatchId } from '../producer/batch-id.js';
 import { manifestFormat } from '../producer/manifest-reader.js';
@@ -14,7 +13,7 @@ import { ConfigurationError, UsageError } from '../shared/errors.js';
 import { redisAnswers, startEmbeddedRedis, type EmbeddedRedis } from '../shared/embedded-redis.js';
 import { isS3Root } from '../storage/output-store.js';
 import type { Logger } from '../shared/logger.js';
-import { connectRedis } from '../shared/redis.js';
+import { connectRedis, type RedisConnection } from '../shared/redis.js';
 import { upgradeKeyLayout } from '../batch/key-layout.js';
 import type { CliOutput } from './progress.js';
 
