@@ -2,7 +2,14 @@
  * The providers' BullMQ queues, for the rooms above that need them without knowing BullMQ: follow a batch, resume a
  * provider paused for its account.
  */
-import { Queue, type ConnectionOptions, type JobsOptions, type Worker } from 'bullmq';
+import {
+  Queue,
+  Worker,
+  type ConnectionOptions,
+  type JobsOptions,
+  type Processor,
+  type WorkerOptions,
+} from 'bullmq';
 import { clusterSettingsOf, openRedis, sentinelOptionsOf, type RedisConnection } from '../shared/redis.js';
 import { PROVIDER_BACKOFF_TYPE } from '../shared/job-definitions.js';
 import type { HostName } from '../shared/hosts.js';
@@ -100,18 +107,26 @@ function bullConnection(url: string): ConnectionOptions {
 }
 
 /**
- * A BullMQ worker made by `create` with a connection of its own to the Redis at `url`. BullMQ opens a connection from
- * options only to a single Redis; for a `redis+cluster://` URL it takes an ioredis Cluster
- * (https://docs.bullmq.io/patterns/redis-cluster), which this opens and closes when the worker has closed.
+ * A BullMQ worker of queue `name` under `redis.prefix`, with a connection of its own to the Redis at `redis.url`.
+ * BullMQ opens a connection from options only to a single Redis; for a `redis+cluster://` URL it takes an ioredis
+ * Cluster (https://docs.bullmq.io/patterns/redis-cluster), which this opens and closes when the worker has closed.
  */
-export function withOwnConnection<W extends Worker>(
-  url: string,
-  create: (connection: ConnectionOptions) => W,
-): W {
-  if (clusterSettingsOf(url) === undefined) return create(bullConnection(url));
-  const cluster = openRedis(url, { maxRetriesPerRequest: null });
-  cluster.on('error', () => undefined);
-  const worker = create(cluster);
-  worker.once('closed', () => cluster.disconnect());
+export function openWorker<Data, Result>(
+  redis: { url: string; prefix: string },
+  name: string,
+  processor: Processor<Data, Result>,
+  options: Omit<WorkerOptions, 'connection' | 'prefix'>,
+): Worker<Data, Result> {
+  const cluster =
+    clusterSettingsOf(redis.url) === undefined
+      ? undefined
+      : openRedis(redis.url, { maxRetriesPerRequest: null });
+  cluster?.on('error', () => undefined);
+  const worker = new Worker<Data, Result>(name, processor, {
+    ...options,
+    connection: cluster ?? bullConnection(redis.url),
+    prefix: redis.prefix,
+  });
+  if (cluster !== undefined) worker.once('closed', () => cluster.disconnect());
   return worker;
 }

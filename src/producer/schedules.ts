@@ -5,10 +5,10 @@
  * enqueues nothing twice. A directory source is an inbox: manifests found there are ingested once and moved to a
  * `done/` folder beside them.
  */
-import { withOwnConnection } from '../batch/queues.js';
+import { openWorker } from '../batch/queues.js';
 import { mkdir, readdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, type Job } from 'bullmq';
 import type { RedisConnection } from '../shared/redis.js';
 import type { ProviderName } from '../shared/config.js';
 import type { Config } from '../providers/configuration.js';
@@ -138,48 +138,40 @@ export function startScheduler(options: {
   close(): Promise<void>;
 } {
   const { config, redis, log } = options;
-  const worker = withOwnConnection(
-    config.redisUrl,
-    (connection) =>
-      new Worker<ScheduleTemplate>(
-        SCHEDULES_QUEUE,
-        async (job: Job<ScheduleTemplate>) => {
-          const template = job.data;
-          const slot = Number(/:(\d+)$/.exec(job.id ?? '')?.[1] ?? job.timestamp);
-          const batchId = batchIdForTick(template.schedule, slot);
-          // One scheduler handles a tick, however often it is delivered (duplicate scheduler jobs, several processes).
-          const claimed = await redis.set(
-            `${config.queuePrefix}:schedule-tick:${batchId}`,
-            String(process.pid),
-            'EX',
-            7 * 24 * 3600,
-            'NX',
-          );
-          if (claimed === null) {
-            log.info({ batchId }, 'tick already handled');
-            return { batchId, skipped: true };
-          }
-          const { manifests, inbox } = await manifestsOf(template.source);
-          if (manifests.length === 0) {
-            log.info({ batchId, source: template.source }, 'inbox empty; nothing to enqueue');
-            return { batchId, manifests: 0 };
-          }
-          await options.ingest({ batchId, manifests, template });
-          if (inbox) {
-            const done = path.join(template.source, 'done');
-            await mkdir(done, { recursive: true });
-            for (const manifest of manifests)
-              await rename(manifest, path.join(done, path.basename(manifest)));
-          }
-          log.info({ batchId, manifests: manifests.length }, 'tick enqueued');
-          return { batchId, manifests: manifests.length };
-        },
-        {
-          connection,
-          prefix: config.queuePrefix,
-          concurrency: 1,
-        },
-      ),
+  const worker = openWorker<ScheduleTemplate, unknown>(
+    { url: config.redisUrl, prefix: config.queuePrefix },
+    SCHEDULES_QUEUE,
+    async (job: Job<ScheduleTemplate>) => {
+      const template = job.data;
+      const slot = Number(/:(\d+)$/.exec(job.id ?? '')?.[1] ?? job.timestamp);
+      const batchId = batchIdForTick(template.schedule, slot);
+      // One scheduler handles a tick, however often it is delivered (duplicate scheduler jobs, several processes).
+      const claimed = await redis.set(
+        `${config.queuePrefix}:schedule-tick:${batchId}`,
+        String(process.pid),
+        'EX',
+        7 * 24 * 3600,
+        'NX',
+      );
+      if (claimed === null) {
+        log.info({ batchId }, 'tick already handled');
+        return { batchId, skipped: true };
+      }
+      const { manifests, inbox } = await manifestsOf(template.source);
+      if (manifests.length === 0) {
+        log.info({ batchId, source: template.source }, 'inbox empty; nothing to enqueue');
+        return { batchId, manifests: 0 };
+      }
+      await options.ingest({ batchId, manifests, template });
+      if (inbox) {
+        const done = path.join(template.source, 'done');
+        await mkdir(done, { recursive: true });
+        for (const manifest of manifests) await rename(manifest, path.join(done, path.basename(manifest)));
+      }
+      log.info({ batchId, manifests: manifests.length }, 'tick enqueued');
+      return { batchId, manifests: manifests.length };
+    },
+    { concurrency: 1 },
   );
   worker.on('error', (error) => log.error({ err: error }, 'scheduler error'));
   return { close: () => worker.close() };

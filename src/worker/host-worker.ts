@@ -2,7 +2,7 @@
  * The BullMQ Worker of one host's queues (a provider's account, src/shared/hosts.ts): its concurrency — per process
  * and, through BullMQ's global concurrency, across every worker process — and its rate limit.
  */
-import { withOwnConnection } from '../batch/queues.js';
+import { openWorker } from '../batch/queues.js';
 import { Worker, type Queue } from 'bullmq';
 import { settingsOfHost } from '../providers/configuration.js';
 import { accountOf, providerOf, type HostName } from '../shared/hosts.js';
@@ -38,27 +38,24 @@ export function providerWorker(
   const { config, store, log } = options;
   const settings = settingsOfHost(config, name);
   const limited = queueName === queueNameFor(name) && settings.requestsPerMinute > 0;
-  const worker = withOwnConnection(
-    config.redisUrl,
-    (connection) =>
-      new Worker<ImageJobData, ImageJobResult>(queueName, processor, {
-        connection,
-        prefix: config.queuePrefix,
-        concurrency: options.concurrency ?? settings.concurrency,
-        // Its slots in its name (`c<N>`, in Redis CLIENT LIST): the autoscaling signal counts them (src/batch/autoscaling.ts).
-        name: workerNameFor(options.concurrency ?? settings.concurrency),
-        ...(limited ? { limiter: limiterFor(settings.requestsPerMinute) } : {}),
-        lockDuration: config.lockDurationMs,
-        stalledInterval: config.stalledIntervalMs,
-        maxStalledCount: config.maxStalledCount,
-        settings: {
-          backoffStrategy: providerBackoffStrategy({
-            baseDelayMs: config.backoffDelayMs,
-            maxDelayMs: config.backoffMaxDelayMs,
-          }),
-        },
-        autorun: false,
-      }),
+  const worker = openWorker<ImageJobData, ImageJobResult>(
+    { url: config.redisUrl, prefix: config.queuePrefix },
+    queueName,
+    processor,
+    {
+      concurrency: options.concurrency ?? settings.concurrency,
+      // Its slots in its name (`c<N>`, in Redis CLIENT LIST): the autoscaling signal counts them (src/batch/autoscaling.ts).
+      name: workerNameFor(options.concurrency ?? settings.concurrency),
+      ...(limited ? { limiter: limiterFor(settings.requestsPerMinute) } : {}),
+      ...jobLockSettings(config),
+      settings: {
+        backoffStrategy: providerBackoffStrategy({
+          baseDelayMs: config.backoffDelayMs,
+          maxDelayMs: config.backoffMaxDelayMs,
+        }),
+      },
+      autorun: false,
+    },
   );
   worker.on('failed', (job, error) => {
     if (job !== undefined) void recordUnhandledFailure(job, error, store, log);
@@ -100,6 +97,22 @@ function concurrencyVariable(host: HostName): string {
  * providers may enforce): up to 1,200/min one request per interval with 1 % headroom (an even pace); above that,
  * per-second buckets with 2 % headroom (a sliding minute can span 61 buckets). The limiter is global across workers.
  */
+/**
+ * A worker's job lock and stalled-job recovery (IMAGE_BATCH_LOCK_DURATION_MS, _STALLED_INTERVAL_MS, _MAX_STALLED_COUNT):
+ * how soon a killed worker's jobs return to the queue, and how often.
+ */
+export function jobLockSettings(config: Config): {
+  lockDuration: number;
+  stalledInterval: number;
+  maxStalledCount: number;
+} {
+  return {
+    lockDuration: config.lockDurationMs,
+    stalledInterval: config.stalledIntervalMs,
+    maxStalledCount: config.maxStalledCount,
+  };
+}
+
 export function limiterFor(requestsPerMinute: number): { max: number; duration: number } {
   if (requestsPerMinute > 1200) return { max: Math.floor((requestsPerMinute / 60) * 0.98), duration: 1000 };
   return { max: 1, duration: Math.ceil((60_000 * 1.01) / requestsPerMinute) };

@@ -33,12 +33,12 @@ import type { Logger } from '../shared/logger.js';
 import { closeWorkers, recordUnhandledFailure, serveMetrics } from './worker-support.js';
 import { createProcessor, type ProcessorDependencies } from './processor.js';
 import { evacuateRoutedRows } from './settlement.js';
-import { applyGlobalConcurrency, providerWorker } from './host-worker.js';
+import { applyGlobalConcurrency, jobLockSettings, providerWorker } from './host-worker.js';
 import { HostCapacity } from './host-capacity.js';
 import { Durability } from './durability.js';
 import { BatchFacts } from './job-run.js';
 import { createRouter, type RouteResult } from './router.js';
-import { withOwnConnection, rowJobOptions } from '../batch/queues.js';
+import { openWorker, rowJobOptions } from '../batch/queues.js';
 import { workerCountsOf } from '../batch/autoscaling.js';
 
 /** Options of {@link startWorkerPool}. */
@@ -251,18 +251,11 @@ function routerWorker(
     metrics: deps.metrics,
     log: deps.log.child({ component: 'router' }),
   });
-  const worker = withOwnConnection(
-    config.redisUrl,
-    (connection) =>
-      new Worker<ImageJobData, RouteResult>(ROUTE_QUEUE_NAME, router, {
-        connection,
-        prefix: config.queuePrefix,
-        concurrency: 20,
-        lockDuration: config.lockDurationMs,
-        stalledInterval: config.stalledIntervalMs,
-        maxStalledCount: config.maxStalledCount,
-        autorun: false,
-      }),
+  const worker = openWorker<ImageJobData, RouteResult>(
+    { url: config.redisUrl, prefix: config.queuePrefix },
+    ROUTE_QUEUE_NAME,
+    router,
+    { concurrency: 20, ...jobLockSettings(config), autorun: false },
   );
   worker.on('failed', (job, error) => {
     if (job !== undefined) void recordUnhandledFailure(job, error, deps.store, deps.log);
