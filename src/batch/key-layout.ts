@@ -8,7 +8,7 @@
  *
  * Stop workers of the earlier version first: they would go on writing the old names.
  */
-import { isCluster, type RedisConnection } from '../shared/redis.js';
+import { scanKeys, type RedisConnection } from '../shared/redis.js';
 import { takeOwnedLock, releaseOwnedLock } from './owned-lock.js';
 
 /** The layout this version writes: 2 = hash-tagged names. */
@@ -56,7 +56,7 @@ export async function upgradeKeyLayout(redis: RedisConnection, prefix: string): 
   if (!(await takeOwnedLock(redis, lock, owner, UPGRADE_LOCK_MS))) return 0;
   try {
     let renamed = 0;
-    for (const key of await keysUnder(redis, prefix)) {
+    for (const key of await scanKeys(redis, `${prefix}:*`)) {
       const target = currentKeyName(prefix, key);
       // RENAMENX within one node: old keys of one queue or batch shared a slot (a cluster needed `{…}` in the prefix).
       if (target !== undefined && (await redis.renamenx(key, target)) === 1) renamed += 1;
@@ -66,19 +66,4 @@ export async function upgradeKeyLayout(redis: RedisConnection, prefix: string): 
   } finally {
     await releaseOwnedLock(redis, lock, owner);
   }
-}
-
-/** Every key under `prefix` (SCAN, on each master of a cluster). */
-async function keysUnder(redis: RedisConnection, prefix: string): Promise<string[]> {
-  const nodes = isCluster(redis) ? redis.nodes('master') : [redis];
-  const keys: string[] = [];
-  for (const node of nodes) {
-    let cursor = '0';
-    do {
-      const [next, found] = await node.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      keys.push(...found);
-    } while (cursor !== '0');
-  }
-  return keys;
 }

@@ -115,6 +115,26 @@ export function openRedis(url: string, options: ConnectionSettings = {}): RedisC
   return sentinel === undefined ? new Redis(url, options) : new Redis({ ...sentinel, ...options });
 }
 
+/**
+ * Every key matching `pattern` (a SCAN pattern; on a cluster, each master's, once the cluster knows its nodes).
+ * @throws the connection's error.
+ */
+export async function scanKeys(redis: RedisConnection, pattern: string): Promise<string[]> {
+  if (isCluster(redis) && redis.status !== 'ready')
+    await new Promise((resolve) => redis.once('ready', resolve));
+  const nodes = isCluster(redis) ? redis.nodes('master') : [redis];
+  const keys: string[] = [];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, found] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+  }
+  return keys;
+}
+
 /** Whether `redis` is a connection to a Redis Cluster. */
 export function isCluster(redis: RedisConnection): redis is Cluster {
   return redis instanceof Cluster;
@@ -199,7 +219,7 @@ export async function warnAboutRedisSetup(
  * Warn when Redis's `maxmemory-policy` is not `noeviction`, the only policy under which BullMQ cannot lose jobs
  * (BullMQ "Going to production"). Managed Redis that forbids CONFIG GET is not warned about.
  */
-export async function warnUnlessNoEviction(redis: RedisConnection, log: Logger): Promise<void> {
+async function warnUnlessNoEviction(redis: RedisConnection, log: Logger): Promise<void> {
   try {
     const reply = await redis.config('GET', 'maxmemory-policy');
     const policy = reply[1];

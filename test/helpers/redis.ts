@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, inject } from 'vitest';
 import {
-  isCluster,
   openRedis,
+  scanKeys,
   type ConnectionSettings,
   type RedisConnection,
 } from '../../src/shared/redis.js';
@@ -22,22 +22,8 @@ export function openTestRedis(options: ConnectionSettings = {}): RedisConnection
   return redis;
 }
 
-/** Every key matching `pattern` (a SCAN pattern): on a cluster, from each master. */
-export async function keysMatching(redis: RedisConnection, pattern: string): Promise<string[]> {
-  if (isCluster(redis) && redis.status !== 'ready')
-    await new Promise((resolve) => redis.once('ready', resolve));
-  const nodes = isCluster(redis) ? redis.nodes('master') : [redis];
-  const found: string[] = [];
-  for (const node of nodes) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      found.push(...keys);
-    } while (cursor !== '0');
-  }
-  return found;
-}
+/** Every key matching a SCAN pattern: on a cluster, from each master (src/shared/redis.ts). */
+export const keysMatching = scanKeys;
 
 /** A key prefix no other test uses, under this run's stem (see global-setup's teardown). */
 export function uniquePrefix(): string {
