@@ -36,7 +36,7 @@ export type RedisConnection = Redis | Cluster;
  * asks them for the rest, https://github.com/redis/ioredis#cluster), `rediss+cluster://` for TLS (managed services).
  * A cluster has only database 0, so no database number.
  */
-const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?]+)\/?$/;
+const CLUSTER_URL = /^(rediss?)\+cluster:\/\/(?:([^@/]*)@)?([^/?@,:]+(?::\d+)?(?:,[^/?@,:]+(?::\d+)?)*)\/?$/;
 
 /** What a `redis+cluster://` URL says: the nodes to start from and the options of every node's connection. */
 export interface ClusterSettings {

@@ -61,6 +61,8 @@ describe('a Redis Cluster REDIS_URL', () => {
   it('is accepted as REDIS_URL and printed without its password', () => {
     expect(isRedisUrl('redis+cluster://h1:7000,h2:7000')).toBe(true);
     expect(isRedisUrl('redis+cluster://h1:7000/2')).toBe(false);
+    expect(isRedisUrl('redis+cluster://h1:port,h2:7000')).toBe(false);
+    expect(isRedisUrl('redis+cluster://')).toBe(false);
     expect(redactRedisUrl('redis+cluster://:pw@h1:7000,h2:7000')).toBe('redis+cluster://***@h1:7000,h2:7000');
   });
 });
