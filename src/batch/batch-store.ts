@@ -16,7 +16,7 @@ import { BudgetLedger } from '../cost/budget.js';
 import { CanaryLedger, type CanaryProgress } from './canary.js';
 import { OpenAIBatchRecords } from './openai-batch-records.js';
 import { BillingFacts } from './billing-facts.js';
-import { RowIndex } from './row-index.js';
+import { locateRow, RowIndex, type RowOutcome } from './row-index.js';
 import { ManifestCursors } from './manifest-cursor.js';
 
 /** Counts and cost of a batch so far. */
@@ -181,10 +181,11 @@ export class BatchStore {
     },
   ): Promise<{ recorded: boolean; pending: number }> {
     const keys = this.keys(batchId);
+    const row = await locateRow(this.redis, this.prefix, batchId, rowKey);
     const pending = (await SCRIPTS.run(
       this.redis,
       'recordOutcome',
-      keys.outcomes,
+      row.bucket,
       keys.stats,
       keys.budget,
       keys.reservations,
@@ -202,6 +203,8 @@ export class BatchStore {
       outcome.actualUsd === undefined ? '' : String(outcome.actualUsd),
       outcome.resultLine,
       outcome.host ?? '',
+      row.identity,
+      row.ownerSuffix,
     )) as number;
     return { recorded: pending >= 0, pending };
   }
@@ -225,14 +228,16 @@ export class BatchStore {
    */
   async forgetFailure(batchId: string, rowKey: string, errorCode: string): Promise<boolean> {
     const keys = this.keys(batchId);
+    const row = await locateRow(this.redis, this.prefix, batchId, rowKey);
     const removed = (await SCRIPTS.run(
       this.redis,
       'forgetFailure',
-      keys.outcomes,
+      row.bucket,
       keys.stats,
       keys.collecting,
       rowKey,
       errorCode,
+      row.identity,
     )) as number;
     return removed === 1;
   }
@@ -291,9 +296,8 @@ export class BatchStore {
   }
 
   /** A row's recorded outcome, if any. */
-  async outcome(batchId: string, rowKey: string): Promise<'completed' | 'failed' | undefined> {
-    const value = await this.redis.hget(this.keys(batchId).outcomes, rowKey);
-    return value === 'completed' || value === 'failed' ? value : undefined;
+  async outcome(batchId: string, rowKey: string): Promise<RowOutcome | undefined> {
+    return (await this.rowIndex.outcomes(batchId, [rowKey]))[0];
   }
 
   /** Rows of the batch with an outcome (completed or failed). */
@@ -364,15 +368,5 @@ export class BatchStore {
         ? {}
         : { inManifests: { rows: Math.max(0, rows - cursor.added), window: cursor.window } }),
     };
-  }
-
-  /** Delete every record of a batch (not its jobs). */
-  async deleteBatch(batchId: string): Promise<void> {
-    await this.redis.del(
-      ...(Object.values(this.keys(batchId)) as string[]),
-      ...(await this.openaiBatches.keysOf(batchId)),
-    );
-    await this.redis.srem(`${this.prefix}:batches`, batchId);
-    await this.cursors.setOpen(batchId, false);
   }
 }

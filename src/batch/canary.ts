@@ -15,6 +15,7 @@ import type { RedisConnection } from '../shared/redis.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import { batchKeys, type BatchKeys } from '../shared/keys.js';
 import { openProviderQueues } from './queues.js';
+import { RowIndex } from './row-index.js';
 
 /** How long a held job is delayed, ms (a year): approval promotes it long before; the admission step guards anyway. */
 export const CANARY_HOLD_MS = 365 * 24 * 3600 * 1000;
@@ -113,7 +114,7 @@ export class CanaryLedger {
       this.redis.smembers(keys.canaryRows),
       this.redis.scard(keys.canaryHeld),
     ]);
-    const outcomes = rowKeys.length === 0 ? [] : await this.redis.hmget(keys.outcomes, ...rowKeys);
+    const outcomes = await new RowIndex(this.redis, this.prefix).outcomes(batchId, rowKeys);
     return {
       ...settings,
       rowKeys,

@@ -10,9 +10,13 @@
  */
 import { scanKeys, type RedisConnection } from '../shared/redis.js';
 import { takeOwnedLock, releaseOwnedLock } from './owned-lock.js';
+import { foldRowIndexes } from './row-index-upgrade.js';
 
-/** The layout this version writes: 2 = hash-tagged names. */
-export const KEY_LAYOUT_VERSION = '2';
+/**
+ * The layout this version writes: 2 = hash-tagged names; 3 = a batch's row index and outcomes in bucket hashes
+ * (./row-index.ts, upgraded by ./row-index-upgrade.ts).
+ */
+export const KEY_LAYOUT_VERSION = '3';
 
 /** How long one process may hold the upgrade before another takes over, ms. */
 const UPGRADE_LOCK_MS = 60_000;
@@ -36,12 +40,14 @@ export function currentKeyName(prefix: string, key: string): string | undefined 
 
 /**
  * Rename every key of the old layout under `prefix` to its current name, once per prefix (a marker key remembers it).
+ * Then folds each batch's row index and outcomes into bucket hashes (./row-index-upgrade.ts).
  * @returns how many keys were renamed (0 on every later call). Never renames over an existing key.
  * @throws the connection's error.
  */
 export async function upgradeKeyLayout(redis: RedisConnection, prefix: string): Promise<number> {
   const marker = `${prefix}:key-layout`;
-  if ((await redis.get(marker)) === KEY_LAYOUT_VERSION) return 0;
+  const written = await redis.get(marker);
+  if (written === KEY_LAYOUT_VERSION) return 0;
   // Nothing written before under this prefix (no batch listed, no schedule): no keyspace scan needed.
   const [batches, schedules] = await Promise.all([
     redis.exists(`${prefix}:batches`),
@@ -56,11 +62,13 @@ export async function upgradeKeyLayout(redis: RedisConnection, prefix: string): 
   if (!(await takeOwnedLock(redis, lock, owner, UPGRADE_LOCK_MS))) return 0;
   try {
     let renamed = 0;
-    for (const key of await scanKeys(redis, `${prefix}:*`)) {
-      const target = currentKeyName(prefix, key);
-      // RENAMENX within one node: old keys of one queue or batch shared a slot (a cluster needed `{…}` in the prefix).
-      if (target !== undefined && (await redis.renamenx(key, target)) === 1) renamed += 1;
-    }
+    if (written !== '2')
+      for (const key of await scanKeys(redis, `${prefix}:*`)) {
+        const target = currentKeyName(prefix, key);
+        // RENAMENX within one node: old keys of one queue or batch shared a slot (a cluster needed `{…}` in the prefix).
+        if (target !== undefined && (await redis.renamenx(key, target)) === 1) renamed += 1;
+      }
+    await foldRowIndexes(redis, prefix);
     await redis.set(marker, KEY_LAYOUT_VERSION);
     return renamed;
   } finally {

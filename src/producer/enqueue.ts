@@ -16,6 +16,7 @@
  */
 
 import type { BatchStore } from '../batch/batch-store.js';
+import { planRowBuckets } from '../batch/row-index.js';
 import type { ProviderName } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
 import { outputStoreFor } from '../storage/stores.js';
@@ -25,7 +26,7 @@ import { startCursorPass } from './cursor-pass.js';
 import type { EnqueueDependencies, EnqueueOptions, EnqueueReport } from './enqueue-options.js';
 import { emptyEstimate, roundEstimate } from './estimate.js';
 import type { ManifestToRead, ReadPlan } from './ingest-window.js';
-import { readManifests } from './manifest-pass.js';
+import { readManifests, totalSize } from './manifest-pass.js';
 import { manifestLocation } from './manifest-source.js';
 import { RejectsWriter, type RejectLine } from './rejects-writer.js';
 
@@ -91,6 +92,10 @@ export async function runEnqueue(
   const providers = new Set<ProviderName>();
   let plan = refill;
   try {
+    if (writer !== undefined && redis !== undefined && refill === undefined) {
+      const bytes = await totalSize(manifestsOf(options, report).map((manifest) => manifest.path));
+      await planRowBuckets(redis, dependencies.queuePrefix, options.batchId, bytes);
+    }
     if (plan === undefined && options.window !== undefined && store !== undefined && writer !== undefined)
       plan = await startCursorPass(options, store, manifestsOf(options, report));
     const windowFilled = plan?.windowFilled;

@@ -103,16 +103,11 @@ export function collectJobIdFor(submissionJobId: string): string {
 
 /** Redis keys of a batch's own records (besides the BullMQ queues). */
 export interface BatchKeys {
-  /** Hash: batch settings (out dir, created_at, manifests) and counters rows_total, rows_rejected. */
-  meta: string;
   /**
-   * Hash: {@link rowKeyIdentity} of every enqueued row -> where it came from (`<manifest number>:<line>`, and the row
-   * key when it is not its own identity): detects duplicate row keys and keys that would share a job id or image names
-   * (batch/row-index.ts).
+   * Hash: batch settings (out dir, created_at, manifests, `row_buckets`) and counters rows_total, rows_rejected. The
+   * row index, with each row's outcome, is in hashes `<base>:rows:<n>` besides these (batch/row-index.ts).
    */
-  rowIndex: string;
-  /** Hash: row key -> final status; a row's outcome is recorded once. */
-  outcomes: string;
+  meta: string;
   /** Hash: counters completed, failed, cost_usd_total, and per tier `images:<tier>`, `cost_usd:<tier>`. */
   stats: string;
   /** Hash: `manifest:line:code` -> 1 for every reject already written to rejects.jsonl. */
@@ -163,8 +158,6 @@ export function batchKeys(prefix: string, batchId: string): BatchKeys {
   const base = batchKeyBase(prefix, batchId);
   return {
     meta: `${base}:meta`,
-    rowIndex: `${base}:row-index`,
-    outcomes: `${base}:outcomes`,
     stats: `${base}:stats`,
     rejects: `${base}:rejects`,
     budget: `${base}:budget`,

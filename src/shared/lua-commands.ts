@@ -10,7 +10,8 @@ import type { RedisConnection } from './redis.js';
 export interface LuaScriptFile {
   /** File name in the scripts folder, e.g. `record-outcome.lua`. */
   file: string;
-  numberOfKeys: number;
+  /** Omitted when the number varies: the caller passes it before the keys (as EVAL takes it). */
+  numberOfKeys?: number;
 }
 
 type CommandFunction = (...keysAndArguments: Array<string | number>) => Promise<unknown>;
@@ -20,16 +21,16 @@ type CommandFunction = (...keysAndArguments: Array<string | number>) => Promise<
  * @throws Error naming the file when a script cannot be read (a broken install), at construction.
  */
 export class LuaCommands<Name extends string> {
-  private readonly sources: Record<Name, { lua: string; numberOfKeys: number }>;
+  private readonly sources: Record<Name, { lua: string; numberOfKeys?: number }>;
   private readonly defined = new WeakSet<RedisConnection>();
   private readonly prefix: string;
 
   constructor(folder: URL, scripts: Record<Name, LuaScriptFile>) {
-    this.sources = {} as Record<Name, { lua: string; numberOfKeys: number }>;
+    this.sources = {} as Record<Name, { lua: string; numberOfKeys?: number }>;
     for (const [name, script] of Object.entries(scripts) as Array<[Name, LuaScriptFile]>) {
       this.sources[name] = {
         lua: readFileSync(new URL(script.file, folder), 'utf8'),
-        numberOfKeys: script.numberOfKeys,
+        ...(script.numberOfKeys === undefined ? {} : { numberOfKeys: script.numberOfKeys }),
       };
     }
     // Command names are per connection: a prefix from the folder keeps two sets of scripts apart.
@@ -47,7 +48,7 @@ export class LuaCommands<Name extends string> {
   ): Promise<unknown> {
     if (!this.defined.has(redis)) {
       for (const [scriptName, source] of Object.entries(this.sources) as Array<
-        [Name, { lua: string; numberOfKeys: number }]
+        [Name, { lua: string; numberOfKeys?: number }]
       >) {
         redis.defineCommand(`${this.prefix}${scriptName}`, source);
       }

@@ -6,6 +6,7 @@
  * reserves the estimate when the row is admitted; then the host's images and tokens a minute (./host-capacity.ts).
  */
 import { withinBudgetShare } from '../batch/batch-hosts.js';
+import { locateRow } from '../batch/row-index.js';
 import { roomProblem } from './storage-hold.js';
 import { batchKeys, providerKey } from '../shared/keys.js';
 import { LuaCommands } from '../shared/lua-commands.js';
@@ -95,10 +96,11 @@ export async function admitRequest(
     options.mode === 'submit' && options.retryAfterKey !== undefined
       ? await redis.pttl(options.retryAfterKey)
       : 0;
+  const row = await locateRow(redis, queuePrefix, data.batchId, data.rowKey);
   const [verdict, ms] = (await SCRIPTS.run(
     redis,
     'admit',
-    keys.outcomes,
+    row.bucket,
     keys.meta,
     keys.budget,
     keys.reservations,
@@ -111,6 +113,7 @@ export async function admitRequest(
     data.routing === undefined ? '' : hostOfJob(data),
     hostOfJob(data),
     Math.max(0, retryAfterMs),
+    row.identity,
   )) as [string, number?];
   if (
     verdict === 'finished' ||

@@ -9,6 +9,8 @@ import {
   type ConnectionSettings,
   type RedisConnection,
 } from '../../src/shared/redis.js';
+import { batchKeys } from '../../src/shared/keys.js';
+import { rowBucketKey } from '../../src/batch/row-index.js';
 
 /** The Redis URL found by the global setup: one Redis, or a `redis+cluster://` one in the cluster project. */
 export function redisUrl(): string {
@@ -24,6 +26,22 @@ export function openTestRedis(options: ConnectionSettings = {}): RedisConnection
 
 /** Every key matching a SCAN pattern: on a cluster, from each master (src/shared/redis.ts). */
 export const keysMatching = scanKeys;
+
+/**
+ * Every record of batch `batchId`'s row index, by row identity (`<state><manifest>:<line>[|<row key>]`, state `-`, `c`
+ * or `f`: src/batch/row-index.ts), gathered from its bucket hashes.
+ */
+export async function rowRecords(
+  redis: RedisConnection,
+  prefix: string,
+  batchId: string,
+): Promise<Record<string, string>> {
+  const records: Record<string, string> = {};
+  const buckets = Number(await redis.hget(batchKeys(prefix, batchId).meta, 'row_buckets'));
+  for (let bucket = 0; bucket < buckets; bucket += 1)
+    Object.assign(records, await redis.hgetall(rowBucketKey(prefix, batchId, bucket)));
+  return records;
+}
 
 /** A key prefix no other test uses, under this run's stem (see global-setup's teardown). */
 export function uniquePrefix(): string {

@@ -1,6 +1,6 @@
 /**
  * Redis holds what is in flight, not history (issue 27): a finished row's jobs are removed once its outcome is
- * recorded, and what it leaves (the batch's row index and outcomes) is enough that re-running the manifest into the
+ * recorded, and what it leaves (the batch's row index, each row's outcome in it) is enough that re-running the manifest into the
  * batch pays for nothing — also while an asynchronous row is being collected, and after Redis restarts.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { batchKeys } from '../../src/shared/keys.js';
 import { killSpawnedProcesses, runCliInProcess, spawnCli } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, rowsPerProviderManifest, writeManifest } from '../helpers/manifests.js';
-import { redisUrl, keysMatching, openTestRedis } from '../helpers/redis.js';
+import { redisUrl, keysMatching, openTestRedis, rowRecords } from '../helpers/redis.js';
 import { startPersistentRedisServer, stopRedisServers } from '../helpers/redis-servers.js';
 import { readJsonLines, resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
@@ -134,5 +134,33 @@ describe('the row index', () => {
     expect(rejects[0]!.message).toContain(`${first}:2`);
     expect(rejects[1]).toMatchObject({ line: 3, code: 'row_key_collision' });
     expect(rejects[1]!.message).toContain('"Twice"');
+  });
+
+  it('of a 6,000-row manifest stays in compact buckets: under 48 bytes of Redis a row, every row there', async () => {
+    const folder = await manifestFolder();
+    const lines = ['id,prompt,resolution,quality,provider'];
+    for (let index = 0; index < 6_000; index += 1)
+      lines.push(`row-${index},A compact index image,1024x1024,low,openai`);
+    const manifest = await writeManifest(folder, 'compact.csv', lines);
+    const out = await temporaryDirectory();
+    const result = await runCliInProcess(
+      ['enqueue', manifest, '--out', out, '--batch', 'compact', '--window', '50'],
+      suite.environment(),
+    );
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    const redis = openTestRedis();
+    try {
+      const buckets = await keysMatching(redis, `${suite.prefix()}:batch:{compact}:rows:*`);
+      expect(buckets.length).toBeGreaterThan(1);
+      let bytes = 0;
+      for (const bucket of buckets) {
+        expect(await redis.object('ENCODING', bucket)).toBe('listpack');
+        bytes += (await redis.memory('USAGE', bucket)) ?? 0;
+      }
+      expect(Object.keys(await rowRecords(redis, suite.prefix(), 'compact'))).toHaveLength(6_000);
+      expect(bytes / 6_000).toBeLessThan(48);
+    } finally {
+      redis.disconnect();
+    }
   });
 });

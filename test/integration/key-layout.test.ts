@@ -8,7 +8,9 @@ import { currentKeyName } from '../../src/batch/key-layout.js';
 import { killSpawnedProcesses, runCliInProcess, spawnCli } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { rowsPerProviderManifest } from '../helpers/manifests.js';
-import { keysMatching, openTestRedis } from '../helpers/redis.js';
+import { layoutTwoRowKeys } from '../../src/batch/row-index-upgrade.js';
+import { batchKeys } from '../../src/shared/keys.js';
+import { keysMatching, openTestRedis, rowRecords } from '../helpers/redis.js';
 import { resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
@@ -42,6 +44,57 @@ async function downgradeKeys(prefix: string): Promise<number> {
   }
 }
 
+/**
+ * Put batch `batchId`'s row index back as layout 2 left it: one hash of places by identity and one of outcomes by row
+ * key. @returns the rows moved.
+ */
+async function unfoldRowIndex(prefix: string, batchId: string): Promise<number> {
+  const redis = openTestRedis();
+  try {
+    const records = await rowRecords(redis, prefix, batchId);
+    const old = layoutTwoRowKeys(prefix, batchId);
+    for (const [identity, record] of Object.entries(records)) {
+      const bar = record.indexOf('|');
+      const owner = bar < 0 ? identity : record.slice(bar + 1);
+      await redis.hset(old.rowIndex, identity, record.slice(1));
+      if (record[0] !== '-')
+        await redis.hset(old.outcomes, owner, record[0] === 'c' ? 'completed' : 'failed');
+    }
+    const meta = batchKeys(prefix, batchId).meta;
+    for (const key of await keysMatching(redis, `${prefix}:batch:{${batchId}}:rows:*`)) await redis.del(key);
+    await redis.hdel(meta, 'row_buckets');
+    await redis.set(`${prefix}:key-layout`, '2');
+    return Object.keys(records).length;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+describe('a row index of layout 2 (places in one hash, outcomes in another)', () => {
+  it('is folded into bucket hashes by the first command: a re-run pays nothing and adds no line', async () => {
+    const manifest = await rowsPerProviderManifest('layout two', 4);
+    const out = await temporaryDirectory();
+    const environment = suite.environment();
+    const run = ['run', manifest, '--out', out, '--batch', 'two', '--requests-per-minute', '0'];
+    expect((await runCliInProcess(run, environment)).stdout).toMatch(/8 completed, 0 failed, 0 pending/);
+    expect(await unfoldRowIndex(suite.prefix(), 'two')).toBe(8);
+
+    const again = await runCliInProcess(run, environment);
+    expect(again.stdout, again.stdout + again.stderr).toMatch(/8 completed, 0 failed, 0 pending/);
+    expect(paidFor('layout two')).toBe(8);
+    expect(await resultLines(out, 'two')).toHaveLength(8);
+    const redis = openTestRedis();
+    try {
+      const records = Object.values(await rowRecords(redis, suite.prefix(), 'two'));
+      expect(records.filter((record) => record.startsWith('c'))).toHaveLength(8);
+      const old = layoutTwoRowKeys(suite.prefix(), 'two');
+      expect(await redis.exists(old.rowIndex, old.outcomes)).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
+
 describe('records of the layout before hash tags', () => {
   it('are renamed by the first command: a re-run of a finished batch pays nothing and adds no line', async () => {
     const manifest = await rowsPerProviderManifest('layout done', 3);
@@ -58,7 +111,7 @@ describe('records of the layout before hash tags', () => {
     const redis = openTestRedis();
     try {
       expect(await keysMatching(redis, `${suite.prefix()}:batch:done:*`)).toEqual([]);
-      expect(await redis.get(`${suite.prefix()}:key-layout`)).toBe('2');
+      expect(await redis.get(`${suite.prefix()}:key-layout`)).toBe('3');
     } finally {
       redis.disconnect();
     }

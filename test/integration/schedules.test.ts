@@ -14,7 +14,7 @@ import { runCliProcess, spawnCli } from '../helpers/cli.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { redisUrl, prefixPerTest } from '../helpers/redis.js';
+import { redisUrl, prefixPerTest, rowRecords } from '../helpers/redis.js';
 
 const prefix = prefixPerTest();
 afterAll(removeTemporaryDirectories);
@@ -79,7 +79,7 @@ describe('schedules', () => {
       for (const batch of batches) {
         const status = (await store.status(batch))!;
         expect(status.rows).toBe(3);
-        expect(await redis.hlen(store.keys(batch).rowIndex)).toBe(3);
+        expect(Object.keys(await rowRecords(redis, prefix(), batch))).toHaveLength(3);
       }
     } finally {
       redis.disconnect();

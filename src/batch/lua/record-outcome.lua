@@ -1,11 +1,19 @@
 -- Record a row's final outcome once, settle its budget reservation, keep its results line until confirmed.
--- KEYS: outcomes, stats, budget, reservations, pending lines, meta, rows being collected (`collecting`: the row's
--- entry goes). ARGV: row key, status, tier, images, estimated USD, spent USD, provider, error code, actual USD ('' when
--- unknown), results line (`<ms now>|<json>`), and the host
--- when it is a provider's further account (`openai@2`, else ''; its images and cost are counted apart). Returns -1
--- when the outcome was already recorded, else the batch's rows still pending. Keeps the time of the latest outcome in
--- meta `last_outcome_ms` (when a finished batch finished).
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return -1 end
+-- KEYS: the row's bucket of the row index, stats, budget, reservations, pending lines, meta, rows being collected
+-- (`collecting`: the row's entry goes). ARGV: row key, status, tier, images, estimated USD, spent USD, provider, error
+-- code, actual USD ('' when unknown), results line (`<ms now>|<json>`), the host when it is a provider's further
+-- account (`openai@2`, else ''; its images and cost are counted apart), the row's identity (its field in the bucket)
+-- and the record's ending (`|<row key>` or '', batch/row-index.ts). The outcome becomes the record's first character
+-- (`c` or `f`). Returns -1 when the outcome was already recorded, else the batch's rows still pending. Keeps the time
+-- of the latest outcome in meta `last_outcome_ms` (when a finished batch finished).
+local record = redis.call('HGET', KEYS[1], ARGV[12])
+local state = ARGV[2] == 'completed' and 'c' or 'f'
+if record then
+  if string.sub(record, 1, 1) ~= '-' then return -1 end
+  redis.call('HSET', KEYS[1], ARGV[12], state .. string.sub(record, 2))
+else
+  redis.call('HSET', KEYS[1], ARGV[12], state .. ARGV[13])
+end
 redis.call('HDEL', KEYS[7], ARGV[1])
 redis.call('HSET', KEYS[5], ARGV[1], ARGV[10])
 local now = string.match(ARGV[10], '^(%d+)|')
