@@ -45,4 +45,5 @@ if reserved then
 end
 redis.call('HINCRBYFLOAT', KEYS[3], 'spent', ARGV[6])
 local finished = tonumber(redis.call('HGET', KEYS[2], 'completed') or '0') + tonumber(redis.call('HGET', KEYS[2], 'failed') or '0')
-return tonumber(redis.call('HGET', KEYS[6], 'rows_total') or '0') - finished
+-- Never below 0, which is not -1 (already recorded): an outcome may come before its row is counted (register-rows.lua).
+return math.max(0, tonumber(redis.call('HGET', KEYS[6], 'rows_total') or '0') - finished)

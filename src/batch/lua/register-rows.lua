@@ -5,13 +5,14 @@
 local added = 0
 for row = 2, #KEYS do
   local i = (row - 2) * 2 + 1
-  local entry = redis.call('HGET', KEYS[row], ARGV[i])
-  if not entry then
-    redis.call('HSET', KEYS[row], ARGV[i], '-' .. ARGV[i + 1])
+  if redis.call('HSETNX', KEYS[row], ARGV[i], '-' .. ARGV[i + 1]) == 1 then
     added = added + 1
-  elseif string.len(entry) == 1 or string.sub(entry, 2, 2) == '|' then
-    redis.call('HSET', KEYS[row], ARGV[i], string.sub(entry, 1, 1) .. ARGV[i + 1])
-    added = added + 1
+  else
+    local entry = redis.call('HGET', KEYS[row], ARGV[i])
+    if string.len(entry) == 1 or string.sub(entry, 2, 2) == '|' then
+      redis.call('HSET', KEYS[row], ARGV[i], string.sub(entry, 1, 1) .. ARGV[i + 1])
+      added = added + 1
+    end
   end
 end
 if added > 0 then redis.call('HINCRBY', KEYS[1], 'rows_total', added) end
