@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
@@ -127,6 +127,47 @@ export interface Row {
 
 export const rows: Row[] = [];
 export const notes: string[] = [];
+
+/** `rows` as a Markdown table (header included). */
+export function tableOf(tableRows: readonly Row[]): string[] {
+  const header = [
+    'benchmark',
+    'measure',
+    'image-batch',
+    'hand-wired peer',
+    'ours / peer',
+    'bare BullMQ / ideal',
+    'ours / bare',
+    'target',
+    'met',
+  ];
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
+  for (const row of tableRows) {
+    const met = row.met === undefined ? '' : row.met ? 'yes' : '**no**';
+    lines.push(
+      `| ${[row.benchmark, row.measure, row.ours, row.peer ?? '', row.versusPeer ?? '', row.bare, row.ratio, row.target, met].join(' | ')} |`,
+    );
+  }
+  return lines;
+}
+
+/**
+ * A long run's section (the soak, the ten-million-row run), kept in `bench/<file>` so that each new BENCHMARKS.md
+ * carries the latest one (bench/run.ts), and written into the current BENCHMARKS.md now: the section starting with
+ * `heading` is replaced, or added at the end.
+ */
+export async function saveSection(file: string, heading: string, report: string): Promise<void> {
+  await writeFile(path.join(root, 'bench', file), `${report}\n`);
+  const benchmarks = path.join(root, 'BENCHMARKS.md');
+  const text = await readFile(benchmarks, 'utf8');
+  const start = text.indexOf(`${heading}\n`);
+  if (start !== -1) {
+    const end = text.indexOf('\n## ', start + 1);
+    await writeFile(benchmarks, `${text.slice(0, start)}${report}\n${end === -1 ? '' : text.slice(end + 1)}`);
+  } else {
+    await writeFile(benchmarks, `${text.trimEnd()}\n\n${report}\n`);
+  }
+}
 
 export function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);

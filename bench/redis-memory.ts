@@ -1,7 +1,7 @@
 /**
  * Redis memory per row (issue 27: Redis holds what is in flight, not history), on the default settings (completed jobs
  * removed at once): rows of one batch enqueued (waiting: their jobs and the batch's row index), then worked to the end
- * by one worker on the simulator's instant OpenAI (finished: only the row index, outcomes and counters stay). Measured
+ * by one worker on the simulator's instant OpenAI (finished: only the row index, each row's outcome in it, and counters stay). Measured
  * as the summed `MEMORY USAGE` of the run's keys, BullMQ's event stream apart: it is capped (10,000 events a queue),
  * not per row.
  */

@@ -19,7 +19,18 @@ import { Redis } from 'ioredis';
 import { scaleRun } from './scale.js';
 import { scaleTenMillion } from './scale-10m.js';
 import { clusterVersusSingle } from './cluster.js';
-import { log, makeScratch, notes, only, quick, redisUrl, removeScratch, root, rows } from './harness.js';
+import {
+  log,
+  makeScratch,
+  notes,
+  only,
+  quick,
+  redisUrl,
+  removeScratch,
+  root,
+  rows,
+  tableOf,
+} from './harness.js';
 import { ingest } from './ingest.js';
 import { dispatch, largeOutputs, latencyHiding, rateAdherence } from './worker-benchmarks.js';
 import { withSimulator } from './worker-runs.js';
@@ -51,28 +62,6 @@ function machine(): string[] {
     `- Node ${process.version}, Redis ${redisVersion} at ${new URL(redisUrl).host}, BullMQ ${bullmq}`,
     `- Mode: ${quick ? 'quick (small sizes, one run: not for quoting)' : 'full'}`,
   ];
-}
-
-function table(): string[] {
-  const header = [
-    'benchmark',
-    'measure',
-    'image-batch',
-    'hand-wired peer',
-    'ours / peer',
-    'bare BullMQ / ideal',
-    'ours / bare',
-    'target',
-    'met',
-  ];
-  const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
-  for (const row of rows) {
-    const met = row.met === undefined ? '' : row.met ? 'yes' : '**no**';
-    lines.push(
-      `| ${[row.benchmark, row.measure, row.ours, row.peer ?? '', row.versusPeer ?? '', row.bare, row.ratio, row.target, met].join(' | ')} |`,
-    );
-  }
-  return lines;
 }
 
 async function main(): Promise<void> {
@@ -111,6 +100,8 @@ async function main(): Promise<void> {
   const explanations = await readFile(path.join(root, 'bench/explanations.md'), 'utf8').catch(() => '');
   // The soak (bench/soak.ts, `npm run soak`) runs for half an hour on its own: its last table is kept.
   const soak = await readFile(path.join(root, 'bench/soak-results.md'), 'utf8').catch(() => '');
+  // So does the ten-million-row run (bench/scale-10m.ts, `--only scale-10m`).
+  const tenMillion = await readFile(path.join(root, 'bench/scale-10m-results.md'), 'utf8').catch(() => '');
   const document = [
     '# Benchmarks',
     '',
@@ -125,14 +116,15 @@ async function main(): Promise<void> {
     '',
     '## Results',
     '',
-    ...table(),
+    ...tableOf(rows),
     '',
     ...notes,
     explanations.trim(),
     '',
+    ...(tenMillion === '' ? [] : [tenMillion.trim(), '']),
     ...(soak === '' ? [] : [soak.trim(), '']),
   ].join('\n');
-  process.stdout.write(`${table().join('\n')}\n`);
+  process.stdout.write(`${tableOf(rows).join('\n')}\n`);
   if (!quick && only === undefined) await writeFile(path.join(root, 'BENCHMARKS.md'), document);
   else await writeFile(path.join(os.tmpdir(), 'BENCHMARKS.partial.md'), document);
   log(`done in ${minutes.toFixed(1)} min`);

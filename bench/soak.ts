@@ -28,7 +28,7 @@ import { ProviderSimulator } from '../src/simulator/server.js';
 import { simulatorEnvironment } from '../test/helpers/simulator-environment.js';
 import { freePort } from '../test/helpers/ports.js';
 import { startTcpProxy, type TcpProxy } from '../test/helpers/tcp-proxy.js';
-import { deletePrefix } from './harness.js';
+import { deletePrefix, saveSection } from './harness.js';
 import { soakCounts, soakReport, type SoakSample } from './soak-report.js';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -331,8 +331,7 @@ async function main(): Promise<void> {
     date: new Date(),
   });
   process.stdout.write(`${report}\n`);
-  await writeFile(path.join(root, 'bench/soak-results.md'), `${report}\n`);
-  await spliceIntoBenchmarks(report);
+  await saveSection('soak-results.md', '## Soak', report);
 
   await deletePrefix(redis, prefix);
   redis.disconnect();
@@ -340,19 +339,6 @@ async function main(): Promise<void> {
   await redisServer.kill();
   await rm(scratch, { recursive: true, force: true });
   process.exitCode = counts.lost === 0 && counts.paidTwice === 0 && counts.twoLines === 0 ? 0 : 1;
-}
-
-/** Replace the "Soak" section of BENCHMARKS.md (or add it before the explanations) with `report`. */
-async function spliceIntoBenchmarks(report: string): Promise<void> {
-  const file = path.join(root, 'BENCHMARKS.md');
-  const text = await readFile(file, 'utf8');
-  const start = text.indexOf('## Soak');
-  if (start !== -1) {
-    const end = text.indexOf('\n## ', start + 1);
-    await writeFile(file, `${text.slice(0, start)}${report}\n${end === -1 ? '' : text.slice(end + 1)}`);
-  } else {
-    await writeFile(file, `${text.trimEnd()}\n\n${report}\n`);
-  }
 }
 
 try {
