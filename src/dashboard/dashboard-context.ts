@@ -70,6 +70,7 @@ export function overviewOf(status: BatchStatus, now = Date.now()): BatchOverview
   return {
     id: status.batchId,
     state: status.state,
+    createdAt: status.createdAt,
     rows: status.rows,
     done,
     completed: status.completed,

@@ -22,7 +22,8 @@ import {
   type DashboardContext,
 } from './dashboard-context.js';
 import { workerCountsOf } from '../batch/autoscaling.js';
-import { batchCards, batchPage, batchRow, batchesPage, type BatchPageData } from './pages.js';
+import { batchCards, batchPage, batchRows, batchesPage, type BatchPageData } from './pages.js';
+import { batchListPage, batchListQuery } from './batch-list.js';
 
 const GALLERY_SIZE = 48;
 
@@ -43,9 +44,10 @@ export function addPageRoutes(app: Express, context: DashboardContext): void {
   );
   app.get(
     '/',
-    wrap(async (_request, response) =>
-      response.type('html').send(batchesPage(await overviews(context), await pausedProviders(context))),
-    ),
+    wrap(async (request, response) => {
+      const list = batchListPage(await overviews(context), batchListQuery(request.query));
+      response.type('html').send(batchesPage(list, await pausedProviders(context)));
+    }),
   );
   app.get(
     '/api/batches',
@@ -53,9 +55,10 @@ export function addPageRoutes(app: Express, context: DashboardContext): void {
   );
   app.get(
     '/api/batches/rows',
-    wrap(async (_request, response) =>
-      response.type('html').send((await overviews(context)).map(batchRow).join('\n')),
-    ),
+    wrap(async (request, response) => {
+      const list = batchListPage(await overviews(context), batchListQuery(request.query));
+      response.type('html').send(batchRows(list));
+    }),
   );
   app.get(
     '/batches/:id',

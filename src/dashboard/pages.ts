@@ -8,28 +8,10 @@ import type { CanaryReport } from '../batch/canary-report.js';
 import type { OpenAIGroup } from '../batch/openai-batch-records.js';
 import type { ResultLine } from '../shared/job-definitions.js';
 import { RESOLUTION_TIERS } from '../cost/resolution-tier.js';
+import { batchListSearch, type BatchListPage } from './batch-list.js';
+import type { BatchOverview } from './batch-overview.js';
 
-/** One batch as the batches page shows it. */
-export interface BatchOverview {
-  id: string;
-  state: string;
-  rows: number;
-  done: number;
-  completed: number;
-  failed: number;
-  rejected: number;
-  pending: number;
-  /** Rows finished per minute from the batch's creation to now, or to its last outcome once finished. */
-  rowsPerMinute: number;
-  /** Seconds until done at that rate; null when finished or unknown. */
-  etaSeconds: number | null;
-  /** ISO time a finished batch finished (its last outcome), else null. */
-  finishedAt: string | null;
-  costUsd: number;
-  spentUsd: number;
-  capUsd: number | null;
-  costByTier: ReportFigures['cost_by_tier'];
-}
+export type { BatchOverview } from './batch-overview.js';
 
 /** Escape text for HTML. */
 export function escapeHtml(text: unknown): string {
@@ -43,7 +25,8 @@ table{border-collapse:collapse;background:#fff;width:100%;box-shadow:0 1px 2px #
 th,td{padding:8px 10px;border-bottom:1px solid #e4e7ec;text-align:left;vertical-align:top}
 th{background:#eef1f5;font-weight:600}
 .bar{background:#e4e7ec;border-radius:4px;height:10px;width:160px;overflow:hidden}
-.bar>span{display:block;height:100%;background:#2e9d5b}
+.bar{display:flex}.bar>span{display:block;height:100%;background:#2e9d5b}.bar>span.failed-part{background:#d92d20}
+.pages{margin:12px 0}.pages a,.pages span{margin-right:12px}form.filter{margin-bottom:12px}
 .state{padding:2px 8px;border-radius:10px;background:#e4e7ec;font-size:12px}
 .state.finished{background:#d7f2e1}.state.budget_reached{background:#fde2c8}.state.awaiting_approval{background:#fff3b0}
 .cards{display:flex;gap:12px;margin-bottom:16px;flex-wrap:wrap}
@@ -81,20 +64,23 @@ function duration(seconds: number | null): string {
 /** One row of the batches table (also rendered by the polling script from /api/batches). */
 export function batchRow(batch: BatchOverview): string {
   const percent = batch.rows === 0 ? 100 : Math.round((batch.done / batch.rows) * 100);
+  // Failed rows in their own colour: a batch whose rows mostly failed does not show a full green bar.
+  const share = (count: number) => (batch.rows === 0 ? 0 : (count / batch.rows) * 100).toFixed(1);
+  const failedTitle = batch.failed === 0 ? '' : `, ${batch.failed} failed`;
   const tiers = RESOLUTION_TIERS.map(
     (tier) => `${tier} ${batch.costByTier[tier].images} · ${usd(batch.costByTier[tier].cost_usd)}`,
   ).join('<br>');
   return `<tr data-batch="${escapeHtml(batch.id)}">
 <td><a href="/batches/${encodeURIComponent(batch.id)}">${escapeHtml(batch.id)}</a></td>
 <td><span class="state ${escapeHtml(batch.state)}">${escapeHtml(batch.state.replace('_', ' '))}</span></td>
-<td><div class="bar"><span style="width:${percent}%"></span></div><span class="progress">${batch.done} / ${batch.rows}</span> (${percent}%)</td>
+<td><div class="bar" title="${batch.completed} completed${failedTitle}"><span class="completed-part" style="width:${batch.rows === 0 ? 100 : share(batch.completed)}%"></span><span class="failed-part" style="width:${share(batch.failed)}%"></span></div><span class="progress">${batch.done} / ${batch.rows}</span> (${percent}%)</td>
 <td>${batch.rowsPerMinute.toFixed(1)}/min</td><td class="eta">${escapeHtml(etaText(batch))}</td>
 <td>${usd(batch.spentUsd)}${batch.capUsd === null ? '' : ` of ${usd(batch.capUsd)}`}<br><small>${tiers}</small></td>
 <td class="failed">${batch.failed}</td><td>${batch.rejected}</td></tr>`;
 }
 
-/** The batches page; `pausedProviders` lists provider queues paused for their account (`name: reason`). */
-export function batchesPage(batches: BatchOverview[], pausedProviders: string[] = []): string {
+/** The batches page: one page of the list (./batch-list.ts); `pausedProviders` lists provider queues paused for their account (`name: reason`). */
+export function batchesPage(list: BatchListPage, pausedProviders: string[] = []): string {
   const notice = pausedProviders
     .map(
       (entry) =>
@@ -103,16 +89,43 @@ export function batchesPage(batches: BatchOverview[], pausedProviders: string[] 
     .join('');
   return layout(
     'image-batch — batches',
-    `<h1>Batches</h1>${notice}<table><thead><tr><th>Batch</th><th>Status</th><th>Progress</th><th>Rate</th><th>ETA</th>
+    `<h1>Batches</h1>${notice}${filterForm(list)}<table><thead><tr><th>Batch</th><th>Status</th><th>Progress</th><th>Rate</th><th>ETA</th>
 <th>Spend (cap) · by tier</th><th>Failed</th><th>Rejected</th></tr></thead><tbody id="batches">
-${batches.map(batchRow).join('\n') || '<tr><td colspan="8">No batches yet.</td></tr>'}</tbody></table>
+${batchRows(list)}</tbody></table>${pageLinks(list)}
 <script>
 setInterval(async () => {
-  const response = await fetch('/api/batches/rows', { credentials: 'same-origin' });
+  const response = await fetch('/api/batches/rows' + location.search, { credentials: 'same-origin' });
   if (response.ok) document.getElementById('batches').innerHTML = await response.text();
 }, 2000);
 </script>`,
   );
+}
+
+/** The rows of the batches table for one page of the list (also what the live refresh fetches), or why none. */
+export function batchRows(list: BatchListPage): string {
+  const empty = list.total === 0 ? 'No batches yet.' : 'No batch matches the filter.';
+  return list.batches.map(batchRow).join('\n') || `<tr><td colspan="8">${empty}</td></tr>`;
+}
+
+/** The filter: state (the states batches are in) and a part of the name. */
+function filterForm(list: BatchListPage): string {
+  const options = ['', ...list.states]
+    .map(
+      (state) =>
+        `<option value="${escapeHtml(state)}"${state === list.query.state ? ' selected' : ''}>${state === '' ? 'any state' : escapeHtml(state.replace('_', ' '))}</option>`,
+    )
+    .join('');
+  return `<form class="filter" method="get" action="/"><select name="state" aria-label="State">${options}</select>
+<input name="name" placeholder="name contains" aria-label="Name contains" value="${escapeHtml(list.query.name)}"> <button>Filter</button></form>`;
+}
+
+/** "Page 2 of 7 (160 of 412 batches)" with links to the previous and next pages, keeping the filter. */
+function pageLinks(list: BatchListPage): string {
+  const link = (page: number, label: string) =>
+    `<a href="/${escapeHtml(batchListSearch(list.query, page))}">${label}</a>`;
+  const counted =
+    list.matching === list.total ? `${list.total} batches` : `${list.matching} of ${list.total} batches`;
+  return `<p class="pages">${list.page > 1 ? link(list.page - 1, '← newer') : ''}<span>Page ${list.page} of ${list.pages} (${counted})</span>${list.page < list.pages ? link(list.page + 1, 'older →') : ''}</p>`;
 }
 
 /** What the batch page shows. */

@@ -122,6 +122,22 @@ describe('dashboard in a browser', () => {
     await expect
       .poll(async () => page.locator('tr[data-batch="browser"] .progress').textContent(), { timeout: 30_000 })
       .toBe('4 / 4');
+    // One of the four rows failed: the bar shows it in the failed colour.
+    const failedPart = await page.locator('tr[data-batch="browser"] .failed-part').boundingBox();
+    expect(failedPart?.width).toBeGreaterThan(0);
+
+    // The filter: a name no batch has leaves none, also after the live refresh; the batch's own name finds it.
+    await page.fill('input[name="name"]', 'no-such-batch');
+    await page.click('form.filter button');
+    await page.waitForURL(/name=no-such-batch/);
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    expect(await page.locator('#batches').textContent()).toContain('No batch matches the filter.');
+    expect(await page.locator('tr[data-batch]').count()).toBe(0);
+    await page.fill('input[name="name"]', 'BROW');
+    await page.click('form.filter button');
+    await page.waitForURL(/name=BROW/);
+    expect(await page.locator('tr[data-batch="browser"] .progress').textContent()).toBe('4 / 4');
+    expect(await page.locator('.pages').textContent()).toContain('Page 1 of 1');
 
     await page.click('a[href="/batches/browser"]');
     await expect.poll(async () => page.locator('#gallery img').count()).toBe(3);
