@@ -88,9 +88,45 @@ export function overviewOf(status: BatchStatus, now = Date.now()): BatchOverview
 }
 
 /** A batch's results lines from its output store, one at a time (constant memory for a directory). */
-export async function* resultLines(status: BatchStatus): AsyncGenerator<ResultLine> {
+async function* resultLines(status: BatchStatus): AsyncGenerator<ResultLine> {
   for await (const text of outputStoreFor(status.outputDirectory).resultLines(status.batchId))
     yield JSON.parse(text) as ResultLine;
+}
+
+/**
+ * Every results line of a batch the dashboard can find: those in its results file, then those recorded in Redis but
+ * not (yet) written there — the file could not be written (a full disk, a failing S3) or a worker died in between —
+ * each row once. Memory: the unwritten lines only. `onUnreadable` hears why the results file could not be read; the
+ * lines from Redis follow all the same.
+ */
+export async function* batchResultLines(
+  context: DashboardContext,
+  status: BatchStatus,
+  onUnreadable: (reason: string) => void,
+): AsyncGenerator<ResultLine> {
+  const unwritten = new Map<string, ResultLine>();
+  for (const [rowKey, value] of Object.entries(await context.store.pendingResultLines(status.batchId))) {
+    const line = parseRecordedLine(value);
+    if (line !== undefined) unwritten.set(rowKey, line);
+  }
+  try {
+    for await (const line of resultLines(status)) {
+      unwritten.delete(line.row_key);
+      yield line;
+    }
+  } catch (error) {
+    onUnreadable(error instanceof Error ? error.message : String(error));
+  }
+  yield* unwritten.values();
+}
+
+/** A results line as Redis keeps it until written (`<recorded at, ms>|<line JSON>`), or undefined when unreadable. */
+function parseRecordedLine(value: string): ResultLine | undefined {
+  try {
+    return JSON.parse(value.slice(value.indexOf('|') + 1)) as ResultLine;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Every batch's overview. */

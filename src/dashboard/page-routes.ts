@@ -16,7 +16,7 @@ import {
   overviewOf,
   overviews,
   pausedProviders,
-  resultLines,
+  batchResultLines,
   statusOf,
   wrap,
   type DashboardContext,
@@ -85,7 +85,11 @@ async function batchPageOf(context: DashboardContext, status: BatchStatus, query
   const gallery: BatchPageData['gallery'] = [];
   const matches: ResultLine[] | undefined = query === '' ? undefined : [];
   const needle = query.toLowerCase();
-  for await (const line of resultLines(status)) {
+  let resultsProblem: string | undefined;
+  const lines = batchResultLines(context, status, (reason) => {
+    resultsProblem = reason;
+  });
+  for await (const line of lines) {
     if (line.status === 'failed') {
       const code = line.error?.code ?? 'unknown';
       const group = failures.get(code) ?? { code, count: 0, examples: [] };
@@ -103,6 +107,7 @@ async function batchPageOf(context: DashboardContext, status: BatchStatus, query
     overview: overviewOf(status),
     figures: reportFigures(status),
     failures: [...failures.values()],
+    ...(resultsProblem === undefined ? {} : { resultsProblem }),
     matches,
     query,
     gallery,

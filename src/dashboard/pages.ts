@@ -134,6 +134,8 @@ export interface BatchPageData {
   figures: ReportFigures;
   /** Failed rows grouped by error code, each with up to five examples. */
   failures: Array<{ code: string; count: number; examples: ResultLine[] }>;
+  /** Why the results file could not be read, when it could not: the rows shown are those Redis still holds. */
+  resultsProblem?: string;
   /** Rows matching the search, when there is one. */
   matches: ResultLine[] | undefined;
   query: string;
@@ -209,6 +211,7 @@ ${data.canary === undefined ? '' : canarySection(data.canary, id, data.csrfToken
 ${openaiBatchSection(data.openaiBatches)}
 ${hostsSection(data.hosts)}
 ${costTable(figures)}
+${data.resultsProblem === undefined ? '' : `<p class="card" id="results-problem" style="background:#fde2c8">The results file could not be read (${escapeHtml(data.resultsProblem)}): the rows below are those recorded in Redis and not yet written.</p>`}
 <h2>Failures by reason</h2><table id="failures"><tbody>${failures || '<tr><td>No failed rows.</td></tr>'}</tbody></table>
 <h2>Search</h2><form class="search" method="get"><input name="q" value="${escapeHtml(data.query)}" placeholder="row key or prompt text"> <button>Search</button></form>${matches}
 <h2>Gallery</h2><div class="gallery" id="gallery">${gallery || 'No images yet.'}</div>

@@ -171,7 +171,8 @@ describe('Redis restart', () => {
     } finally {
       simulator.setLatency(0);
     }
-  });
+    // The scenario's own deadline is 90 s: past it, the pending rows and the workers' logs are printed.
+  }, 120_000);
 });
 
 describe('provider faults', () => {

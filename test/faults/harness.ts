@@ -173,7 +173,14 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     for (;;) {
       const status = await store.status('faults').catch(() => undefined);
       if (status !== undefined && status.pending === 0) break;
-      if (Date.now() > deadline) break;
+      if (Date.now() > deadline) {
+        // What a slow or stuck scenario leaves to go on: the rows still pending and the end of the workers' logs.
+        const said = outputs.map((read) => read().slice(-2_000)).join('\n---\n');
+        process.stderr.write(
+          `scenario "${options.name}": deadline passed with ${status?.pending ?? 'unknown'} rows pending; workers said:\n${said}\n`,
+        );
+        break;
+      }
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     await action;

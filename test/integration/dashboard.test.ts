@@ -102,6 +102,34 @@ describe('dashboard', () => {
     expect(search).not.toContain('<td>kite</td>');
   });
 
+  it("lists a batch's failures from Redis when its results file could not be written", async () => {
+    const store = new BatchStore(redis, prefix);
+    // The worker recorded the outcome, then could not write results.jsonl (a full disk): there is none.
+    await store.ensureBatch('unwritten', await temporaryDirectory(), ['m.jsonl']);
+    const line = {
+      row_key: 'lost-row',
+      status: 'failed',
+      provider: 'openai',
+      outputs: [],
+      error: { code: 'server_error', message: 'the host answered 500 three times' },
+    };
+    await store.recordOutcome('unwritten', 'lost-row', {
+      status: 'failed',
+      tier: 'standard',
+      images: 0,
+      costUsd: 0,
+      spentUsd: 0,
+      provider: 'openai',
+      errorCode: 'server_error',
+      resultLine: `${Date.now()}|${JSON.stringify(line)}`,
+    });
+    const response = await fetch(`${dashboard.url}/batches/unwritten`);
+    expect(response.status).toBe(200);
+    const page = await response.text();
+    expect(page).toMatch(/server_error<\/b> \(1\)/);
+    expect(page).toContain('lost-row (openai): the host answered 500 three times');
+  });
+
   it('serves downloads, and nothing outside the batch directory', async () => {
     expect(
       (await (await fetch(`${dashboard.url}/batches/dash/results.jsonl`)).text()).trim().split('\n'),
