@@ -12,28 +12,10 @@ import {
 } from '../../src/dashboard/batch-list.js';
 import { overviewOf } from '../../src/dashboard/dashboard-context.js';
 import { batchesPage, batchRow, type BatchOverview } from '../../src/dashboard/pages.js';
+import { batchStatus } from '../helpers/batch-status.js';
 
 function overview(id: string, createdAt: string, overrides: Partial<BatchStatus> = {}): BatchOverview {
-  return overviewOf({
-    batchId: id,
-    outputDirectory: '/tmp/out',
-    createdAt,
-    lastOutcomeAt: undefined,
-    manifests: [],
-    rows: 30,
-    rejected: 0,
-    completed: 0,
-    failed: 0,
-    pending: 30,
-    costUsdTotal: 0,
-    costByTier: { standard: { images: 0, cost_usd: 0 }, 'high-resolution': { images: 0, cost_usd: 0 } },
-    budgetUsd: undefined,
-    spentUsd: 0,
-    reservedUsd: 0,
-    state: 'running',
-    counters: {},
-    ...overrides,
-  });
+  return overviewOf(batchStatus({ batchId: id, createdAt, rows: 30, pending: 30, ...overrides }));
 }
 
 /** `count` batches `nightly-000`…, one a day from 2026-01-01, every third finished. */

@@ -1,30 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { BatchStatus } from '../../src/batch/batch-store.js';
 import { overviewOf } from '../../src/dashboard/dashboard-context.js';
 import { batchCards, batchRow } from '../../src/dashboard/pages.js';
+import { batchStatus } from '../helpers/batch-status.js';
 
-function status(overrides: Partial<BatchStatus>): BatchStatus {
-  return {
-    batchId: 'b',
-    outputDirectory: '/tmp/out',
-    createdAt: '2026-11-30T10:00:00.000Z',
-    lastOutcomeAt: undefined,
-    manifests: [],
-    rows: 100,
-    rejected: 0,
-    completed: 0,
-    failed: 0,
-    pending: 100,
-    costUsdTotal: 0,
-    costByTier: { standard: { images: 0, cost_usd: 0 }, 'high-resolution': { images: 0, cost_usd: 0 } },
-    budgetUsd: undefined,
-    spentUsd: 0,
-    reservedUsd: 0,
-    state: 'running',
-    counters: {},
-    ...overrides,
-  };
-}
+const status = batchStatus;
 
 describe('batch overview', () => {
   it('a running batch: rate since it was created, ETA at that rate', () => {
