@@ -41,7 +41,7 @@ describe('the row index', () => {
       expect(await store.rowIndex.register('race', rows)).toBe(2);
       expect(await store.rowIndex.register('race', rows)).toBe(0);
       expect((await store.status('race'))?.rows).toBe(2);
-      expect((await store.rowIndex.classify('race', rows)).map((row) => row)).toEqual([
+      expect(await store.rowIndex.classify('race', rows)).toEqual([
         { kind: 'present', finished: true },
         { kind: 'present', finished: false },
       ]);
