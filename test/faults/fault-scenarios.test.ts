@@ -3,15 +3,16 @@
  * the simulator and asserts: every row ends in exactly one results line (none lost), no async request is paid twice,
  * and no request is sent while a Retry-After runs. The table of all scenarios is printed at the end.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProviderSimulator } from '../../src/simulator/server.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';
 import { storedText } from '../helpers/redis.js';
+import {
+  startPersistentRedisServer,
+  stopRedisServers,
+  type PersistentRedisServer,
+} from '../helpers/redis-servers.js';
 import { faultSuite, scenarioRows as rows } from './harness.js';
 import { providerKey } from '../../src/shared/keys.js';
 import { openRedis } from '../../src/shared/redis.js';
@@ -90,65 +91,11 @@ describe('worker crashes and shutdowns', () => {
 });
 
 describe('Redis restart', () => {
-  let redisProcess: ChildProcess | undefined;
-  let directory = '';
-  const port = 16_379 + Math.floor(Math.random() * 1000);
-  const startRedis = async () => {
-    redisProcess = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-        '--dir',
-        directory,
-        '--save',
-        '',
-        '--maxmemory-policy',
-        'noeviction',
-      ],
-      { stdio: 'ignore' },
-    );
-    for (let tries = 0; tries < 100; tries += 1) {
-      const client = new Redis(`redis://127.0.0.1:${port}`, {
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      client.on('error', () => undefined);
-      const ok = await client
-        .connect()
-        .then(() => client.ping())
-        .then(
-          () => true,
-          () => false,
-        );
-      client.disconnect();
-      if (ok) return;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    throw new Error('private redis-server did not start');
-  };
-  const stopRedis = async () => {
-    const running = redisProcess;
-    if (running === undefined || running.exitCode !== null) return;
-    const exited = new Promise((resolve) => running.once('exit', resolve));
-    running.kill('SIGTERM');
-    await exited;
-  };
+  let server: PersistentRedisServer;
   beforeAll(async () => {
-    directory = await mkdtemp(path.join(os.tmpdir(), 'image-batch-redis-'));
-    await startRedis();
+    server = await startPersistentRedisServer();
   });
-  afterAll(async () => {
-    await stopRedis();
-    await rm(directory, { recursive: true, force: true });
-  });
+  afterAll(() => stopRedisServers());
 
   it('a Redis restart mid-batch (AOF on) loses no row and pays nothing twice', async () => {
     simulator.setLatency(300);
@@ -156,14 +103,12 @@ describe('Redis restart', () => {
       const { row } = await scenario({
         name: 'Redis restart mid-batch',
         rows: rows('redis restart', 10),
-        redisUrl: `redis://127.0.0.1:${port}`,
+        redisUrl: `redis://127.0.0.1:${server.port}`,
         environment: { OXEN_CONCURRENCY: '2' },
         timeoutMs: 90_000,
         action: async (harness) => {
           await harness.waitForSubmissions(3);
-          await stopRedis();
-          await new Promise((resolve) => setTimeout(resolve, 1000));
-          await startRedis();
+          await server.restart(1000);
         },
       });
       expect(row.completed).toBe(10);

@@ -168,10 +168,16 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
   redis.on('error', () => undefined);
   const store = new BatchStore(redis, prefix);
   try {
-    const action = options.action?.(harness);
+    // An action that fails (a restarted Redis that never answers, …) says so at once, not only when awaited.
+    const action = options.action?.(harness).catch((error: unknown) => {
+      process.stderr.write(`scenario "${options.name}": its action failed: ${String(error)}\n`);
+      throw error;
+    });
+    action?.catch(() => undefined);
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     for (;;) {
-      const status = await store.status('faults').catch(() => undefined);
+      // Bounded: while the scenario's Redis is down a command waits for it, and the deadline must still fire.
+      const status = await withTimeout(store.status('faults'), 3_000).catch(() => undefined);
       if (status !== undefined && status.pending === 0) break;
       if (Date.now() > deadline) {
         // What a slow or stuck scenario leaves to go on: the rows still pending and the end of the workers' logs.
@@ -190,7 +196,15 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
         (worker) =>
           new Promise<void>((resolve) => {
             if (worker.exitCode !== null || worker.signalCode !== null) return resolve();
-            worker.once('exit', () => resolve());
+            // A worker that does not drain within 20 s is killed, so a stuck one fails its test instead of hanging it.
+            const stuck = setTimeout(() => {
+              process.stderr.write(`scenario "${options.name}": a worker did not stop on SIGTERM; killed\n`);
+              worker.kill('SIGKILL');
+            }, 20_000);
+            worker.once('exit', () => {
+              clearTimeout(stuck);
+              resolve();
+            });
             worker.kill('SIGTERM');
           }),
       ),
@@ -227,6 +241,15 @@ export async function runScenario(options: ScenarioOptions): Promise<ScenarioRes
     earlyRequests: sum(options.simulator.earlySubmissionsByProvider.values()) - earlyBefore,
   };
   return { row, lines, rejects };
+}
+
+/** `promise`, or a rejection after `ms` if it has not settled by then. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function submissionsOf(simulator: ProviderSimulator, prompts: string[]): number {

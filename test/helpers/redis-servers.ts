@@ -70,8 +70,8 @@ export async function startRedisServer(replicaOf?: number): Promise<RedisServer>
 /** A Redis server on its append-only file (fsync always) that can be restarted on the same port and file. */
 export interface PersistentRedisServer {
   port: number;
-  /** Stop it (SIGTERM, waiting for its exit) and start it again on its file. */
-  restart(): Promise<void>;
+  /** Stop it (SIGTERM, waiting for its exit), leave it down `downMs` (default 0), and start it again on its file. */
+  restart(downMs?: number): Promise<void>;
 }
 
 /** Start a {@link PersistentRedisServer}. */
@@ -85,10 +85,11 @@ export async function startPersistentRedisServer(): Promise<PersistentRedisServe
   let server = await launch(args, port);
   return {
     port,
-    async restart() {
+    async restart(downMs = 0) {
       const exited = new Promise((resolve) => server.process.once('exit', resolve));
       server.process.kill('SIGTERM');
       await exited;
+      await new Promise((resolve) => setTimeout(resolve, downMs));
       server = await launch(args, port);
     },
   };
