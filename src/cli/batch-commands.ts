@@ -14,18 +14,11 @@ import { closeHttpAgents } from '../providers/http.js';
 import type { ImageProvider } from '../providers/provider.js';
 import { DEFAULT_PROVIDER } from '../providers/registry.js';
 import { manifestRefill, windowOf } from './refill-hook.js';
-import {
-  createProvider,
-  apiKeyVariable,
-  withProviderSettings,
-  hostsOf,
-  type Config,
-} from '../providers/configuration.js';
+import { createProvider, hostsOf, type Config } from '../providers/configuration.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { EmbeddedRedis } from '../shared/embedded-redis.js';
 import type { Delivery, RoutePolicy } from '../shared/job-definitions.js';
 import { warnAboutRedisSetup, type RedisConnection } from '../shared/redis.js';
-import type { ProviderSimulator } from '../simulator/server.js';
 import { fileLocation, normalizeOutputRoot } from '../storage/output-store.js';
 import {
   checkManifests,
@@ -38,6 +31,8 @@ import {
 } from './context.js';
 import { formatBytes, startProgress } from './progress.js';
 import { decideOnCanary } from './canary-commands.js';
+import { useSimulatorWithoutKeys } from './simulator-fallback.js';
+import { announceToTarget, notifyTarget } from './notify.js';
 import { describeEnqueue, describeEstimate, describeStatus, endOfRunLines } from './report.js';
 
 /** Options of `run` and `enqueue`. */
@@ -70,6 +65,8 @@ export interface EnqueueCommandOptions {
   fallback?: 'wait' | 'realtime';
   /** `--window`: rows whose jobs are in Redis at once (0: all); default from the rate limits (./refill-hook.ts). */
   window?: number;
+  /** `--notify`: where the batch's events go (./notify.ts); default IMAGE_BATCH_NOTIFY_URL. */
+  notify?: string;
 }
 
 /** Options of `run`. */
@@ -85,39 +82,6 @@ export interface RunCommandOptions extends EnqueueCommandOptions {
   providerOverrides?: ReadonlyMap<ProviderName, ImageProvider>;
   /** How often the batch's progress is read from Redis, ms. Default 500. */
   pollIntervalMs?: number;
-}
-
-/**
- * When providers have no API key, start the simulator in-process and point those providers at it (without the real
- * providers' rate limits, which the simulator does not enforce), saying so on the first line of output.
- * @returns the configuration to use and the simulator to stop afterwards (undefined when every key is set).
- */
-export async function useSimulatorWithoutKeys(
-  context: CommandContext,
-  providers: readonly ProviderName[],
-): Promise<{ config: Config; simulator: ProviderSimulator | undefined }> {
-  const missing = providers.filter((name) => context.config.providers[name].apiKey === undefined);
-  if (missing.length === 0) return { config: context.config, simulator: undefined };
-  const { ProviderSimulator, simulatorBaseUrls } = await import('../simulator/server.js');
-  const simulator = new ProviderSimulator();
-  const url = await simulator.start();
-  const urls = simulatorBaseUrls(url);
-  let config = context.config;
-  for (const name of missing) {
-    config = withProviderSettings(config, name, {
-      apiKey: 'simulator',
-      ...urls[name],
-      requestsPerMinute: 60_000,
-      concurrency: Math.max(context.config.providers[name].concurrency, 16),
-      pollIntervalMs: Math.min(context.config.providers[name].pollIntervalMs, 200),
-    });
-  }
-  print(
-    context,
-    `No API key set for ${missing.join(', ')} (${missing.map(apiKeyVariable).join(', ')}): ` +
-      `using the built-in provider simulator at ${url}; nothing is billed.`,
-  );
-  return { config, simulator };
 }
 
 /** Where rows go: Redis and the batch records (absent in a dry run). */
@@ -247,6 +211,7 @@ export async function enqueueCommand(
     print(context, 'Dry run: nothing was enqueued or written.', ...describeEnqueue(report, true));
     return report.rejected > options.maxRejected ? 1 : 0;
   }
+  const notify = notifyTarget(context, options.notify);
   if (!(await confirmEstimate(context, { ...options, batchId }, catalogue))) return 1;
   return withRedis(context, async (redis, store) => {
     await warnAboutRedisSetup(redis, context.config.queuePrefix, context.log);
@@ -255,6 +220,7 @@ export async function enqueueCommand(
     const job = { ...options, out: outputRoot, batchId, dryRun: false };
     const report = await enqueueWithProgress(context, context.config, job, target, catalogue);
     print(context, ...describeEnqueue(report, false));
+    await announceToTarget(context, target, batchId, notify, report.estimate.costUsd);
     return report.rejected > options.maxRejected ? 1 : 0;
   });
 }
@@ -295,6 +261,7 @@ export async function estimateCommand(
 /** `image-batch run`: enqueue, process in this process until the batch is finished, summarise. */
 export async function runCommand(context: CommandContext, options: RunCommandOptions): Promise<number> {
   const batchId = await batchIdOf(options);
+  const notify = notifyTarget(context, options.notify);
   const providersUsed: ProviderName[] =
     options.provider === undefined ? [...PROVIDER_NAMES] : [options.provider];
   const prepared =
@@ -315,6 +282,7 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
       const job = { ...options, out: outputRoot, batchId, dryRun: false };
       const report = await enqueueWithProgress(context, config, job, { redis, store }, catalogue);
       print(context, ...describeEnqueue(report, false));
+      await announceToTarget(context, { redis, store }, batchId, notify, report.estimate.costUsd);
       const providers = report.providers.length > 0 ? report.providers : providersUsed;
       const refill = manifestRefill(config, { redis, store, catalogue, log: context.log });
       return processBatch(context, {

@@ -28,6 +28,7 @@ import {
   hostArgument,
 } from './options.js';
 import { approveCommand, budgetCommand } from './canary-commands.js';
+import { notifyOption } from './notify.js';
 import type { CommandContext } from './context.js';
 import {
   dashboardCommand,
@@ -82,6 +83,7 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(deliveryOption())
     .addOption(fallbackOption())
     .addOption(windowOption())
+    .addOption(notifyOption())
     .option(
       '--canary-tolerance <percent>',
       "with --yes: how far the canary's measured cost per image may be from the estimate",
@@ -117,9 +119,15 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(deliveryOption())
     .addOption(fallbackOption())
     .addOption(windowOption())
+    .addOption(notifyOption())
     .action(async (manifests, flags) => {
       deps.setExitCode(await enqueueCommand(deps.context('warn'), { manifests, ...flags }));
     });
+  addEstimateVerb(program, deps);
+}
+
+/** `estimate`. */
+function addEstimateVerb(program: Command, deps: ProgramDependencies): void {
   program
     .command('estimate')
     .description(
@@ -312,6 +320,7 @@ export function addScheduleVerbs(program: Command, deps: ProgramDependencies): v
     .addOption(outOption(deps.environment, 'of the batches'))
     .addOption(providerOption())
     .addOption(budgetOption())
+    .addOption(notifyOption())
     .action(async (name, source, flags) => {
       deps.setExitCode(await scheduleAddCommand(deps.context('warn'), { name, source, ...flags }));
     });

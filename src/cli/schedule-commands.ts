@@ -10,6 +10,7 @@ import type { ProviderName } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
 import { normalizeOutputRoot } from '../storage/output-store.js';
 import { enqueueWithProgress, prepareBatch } from './batch-commands.js';
+import { announceToTarget, openNotifyTarget, sealedNotifyTarget } from './notify.js';
 import { checkManifests, print, withRedis, type CommandContext } from './context.js';
 import { describeEnqueue } from './report.js';
 
@@ -24,8 +25,11 @@ export async function scheduleAddCommand(
     out: string;
     provider?: ProviderName;
     budgetUsd?: number;
+    /** `--notify`: where the batches' events go (./notify.ts). */
+    notify?: string;
   },
 ): Promise<number> {
+  const notifySealed = sealedNotifyTarget(context, options.notify);
   const source = path.resolve(options.source);
   const info = await stat(source).catch(() => undefined);
   if (info === undefined) throw new UsageError(`${options.source}: no such file or directory`);
@@ -41,6 +45,7 @@ export async function scheduleAddCommand(
         out: normalizeOutputRoot(options.out),
         ...(options.provider === undefined ? {} : { provider: options.provider }),
         ...(options.budgetUsd === undefined ? {} : { budgetUsd: options.budgetUsd }),
+        ...(notifySealed === undefined ? {} : { notifySealed }),
       },
     });
     print(
@@ -107,6 +112,8 @@ export async function schedulerCommand(context: CommandContext): Promise<number>
         const job = { ...options, out: outputRoot, batchId, dryRun: false };
         const report = await enqueueWithProgress(context, context.config, job, { redis, store }, catalogue);
         print(context, ...describeEnqueue(report, false));
+        const notify = openNotifyTarget(context, template.notifySealed);
+        await announceToTarget(context, { redis, store }, batchId, notify, report.estimate.costUsd);
       },
     });
     print(context, 'Scheduler running; stop with Ctrl-C (SIGINT) or SIGTERM.');

@@ -28,6 +28,8 @@ export interface ScheduleTemplate {
   out: string;
   provider?: ProviderName;
   budgetUsd?: number;
+  /** Where the batches' events go, sealed with the signing secret (src/batch/notifications/sealed-target.ts). */
+  notifySealed?: string;
 }
 
 /** A schedule as `schedule list` shows it. */

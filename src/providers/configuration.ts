@@ -74,6 +74,8 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
   for (const settings of [...Object.values(providers), ...Object.values(accounts).flat()])
     registerSecret(settings.apiKey);
   registerSecret(kernel.dashboardAuth?.password);
+  registerSecret(kernel.notify.url);
+  registerSecret(kernel.notify.secret);
   return deepFreeze({
     ...kernel,
     providers: providers as Config['providers'],

@@ -5,6 +5,7 @@
  * `process.env` but the CLI, which loads the configuration once and passes the frozen result down.
  */
 import { isRedisUrl } from './redis.js';
+import { isWebhookSecret } from './standard-webhooks.js';
 import { z } from 'zod';
 
 /**
@@ -84,6 +85,17 @@ const kernelSchema = z
     IMAGE_BATCH_WEBHOOK_RECONCILE_MS: positiveInteger(60_000),
     IMAGE_BATCH_DASHBOARD_HOSTS: z.string().default(''),
     IMAGE_BATCH_START_DEADLINE_MS: positiveInteger(120_000),
+    IMAGE_BATCH_NOTIFY_URL: optionalSecret.refine(
+      (value) => value === undefined || /^https?:\/\/[^\s]+$/i.test(value),
+      'must be an http:// or https:// URL',
+    ),
+    IMAGE_BATCH_NOTIFY_SECRET: optionalSecret.refine(
+      (value) => value === undefined || isWebhookSecret(value),
+      'must be whsec_ and the base64 of 24 to 64 random bytes (echo "whsec_$(openssl rand -base64 32)")',
+    ),
+    IMAGE_BATCH_STALL_MINUTES: positiveInteger(15),
+    IMAGE_BATCH_NOTIFY_CHECK_MS: positiveInteger(10_000),
+    IMAGE_BATCH_NOTIFY_ATTEMPTS: positiveInteger(6),
   })
   .transform((env) => ({
     /** Redis connection URL. Default `redis://127.0.0.1:6379`. */
@@ -163,6 +175,21 @@ const kernelSchema = z
      * row goes to another host (src/worker/start-deadline.ts). Default 120 000.
      */
     startDeadlineMs: env.IMAGE_BATCH_START_DEADLINE_MS,
+    /**
+     * Where batch events go (docs/notifications.md): the default of `--notify` on run, enqueue and schedule, and the
+     * signing secret (Standard Webhooks) every process that sends them needs. Both secrets: never logged, and the URL
+     * enters Redis only sealed with the secret.
+     */
+    notify: {
+      url: env.IMAGE_BATCH_NOTIFY_URL,
+      secret: env.IMAGE_BATCH_NOTIFY_SECRET,
+      /** No row finished for this long while rows wait: `batch.stalled`, ms. Default 15 minutes. */
+      stallMs: env.IMAGE_BATCH_STALL_MINUTES * 60_000,
+      /** How often workers look at the batches that send events, ms. Default 10 000. */
+      checkEveryMs: env.IMAGE_BATCH_NOTIFY_CHECK_MS,
+      /** Tries per event (backoff 1 s doubling, at most 30 s between). Default 6. */
+      attempts: env.IMAGE_BATCH_NOTIFY_ATTEMPTS,
+    },
   }));
 
 /** The kernel settings (frozen); each provider's settings join them in `Config` (src/providers/configuration.ts). */

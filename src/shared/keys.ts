@@ -143,6 +143,17 @@ export interface BatchKeys {
    * (batch/manifest-cursor.ts); absent when every row was added at enqueue.
    */
   cursor: string;
+  /**
+   * Hash: the batch's events (src/batch/notifications): `target` -> where they go, sealed with the signing secret;
+   * `<event type>` -> its delivery, `sending|<ms>|<body>`, then `delivered|<ms>` or `failed|<ms>|<why>` (each event
+   * once per batch, whichever process sends it).
+   */
+  notifications: string;
+  /**
+   * Hash: the batch's timeline, per minute since the epoch (`<minute>:<measure>`): rows finished, spend, failures per
+   * reason, request latency per host (src/batch/timeline.ts), written with each outcome.
+   */
+  timeline: string;
 }
 
 /**
@@ -169,7 +180,14 @@ export function batchKeys(prefix: string, batchId: string): BatchKeys {
     hosts: `${base}:hosts`,
     routedTo: `${base}:routed-to`,
     cursor: `${base}:cursor`,
+    notifications: `${base}:notifications`,
+    timeline: `${base}:timeline`,
   };
+}
+
+/** Set: ids of the batches whose events are still to be sent (src/batch/notifications/batch-watch.ts). */
+export function notifyingBatchesKey(prefix: string): string {
+  return `${prefix}:notifying-batches`;
 }
 
 /** What is kept in Redis about one provider, shared by every worker. */
@@ -180,6 +198,8 @@ export type ProviderRecord =
   | 'open-until'
   | 'retry-after'
   | 'paused-reason'
+  /** Set while a `provider.paused` event for the host's current pause was sent (src/batch/notifications). */
+  | 'paused-notified'
   /** The status-poll token bucket, shared by every worker (worker/poll-budget.ts). */
   | 'poll-bucket'
   /** Set while a 429 answered to a status poll holds every poller back. */

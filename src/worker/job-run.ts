@@ -23,6 +23,7 @@ import { startDeadlineOf } from './start-deadline.js';
 import type { CapacityLimits, HostCapacity } from './host-capacity.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
+import type { Notifier } from '../batch/notifications/notifier.js';
 
 /** What a processor needs. */
 export interface ProcessorDependencies {
@@ -77,6 +78,8 @@ export interface ProcessorDependencies {
   startDeadlineMs: number;
   /** Where a routed row a host did not take goes back (./router.ts); absent: rows are not moved. */
   routeBack?: RouteBack;
+  /** Sends `provider.paused` when a job pauses its host (src/batch/notifications); absent: no events. */
+  notifier?: Notifier;
   log: Logger;
 }
 

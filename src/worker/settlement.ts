@@ -4,6 +4,7 @@
  * its one results line. A row's budget reservation is given back when nothing can have been billed, and counted as
  * spent when it may have been.
  */
+import { providerPausedEvent } from '../batch/notifications/events.js';
 import { useLateResult } from '../batch/late-result.js';
 import { storageProblem } from '../batch/storage-pause.js';
 import { holdForStorage, withoutHeldResponse } from './storage-hold.js';
@@ -279,6 +280,12 @@ async function pauseForAccount(run: JobRun, reason: string): Promise<void> {
   const queue = deps.queueFor(run.host);
   await deps.health.setPauseReason(run.host, reason);
   await queue.pause();
+  deps.notifier?.sendProviderPaused(
+    run.data.batchId,
+    run.host,
+    providerPausedEvent(run.data.batchId, run.host, reason, undefined),
+    undefined,
+  );
   if (deps.routeBack !== undefined) await evacuateRoutedRows(queue, deps.routeBack, run.host, reason);
 }
 
@@ -318,6 +325,12 @@ async function carryOut(
         'circuit breaker open: pausing the provider queue, no attempt used',
       );
       await queue.rateLimit(decision.pauseMs);
+      deps.notifier?.sendProviderPaused(
+        run.data.batchId,
+        run.host,
+        providerPausedEvent(run.data.batchId, run.host, 'circuit breaker open', decision.pauseMs),
+        decision.pauseMs,
+      );
       // Routed rows waiting here, never sent, go to hosts that answer.
       if (deps.routeBack !== undefined)
         await evacuateRoutedRows(

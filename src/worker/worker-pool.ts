@@ -35,6 +35,7 @@ import { createProcessor, type ProcessorDependencies } from './processor.js';
 import { evacuateRoutedRows } from './settlement.js';
 import { applyGlobalConcurrency, jobLockSettings, providerWorker } from './host-worker.js';
 import { HostCapacity } from './host-capacity.js';
+import { startEventWatch } from './event-watch.js';
 import { Durability } from './durability.js';
 import { BatchFacts } from './job-run.js';
 import { createRouter, type RouteResult } from './router.js';
@@ -94,7 +95,11 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
   // Every poll and every job waiting for the poll budget listens for shutdown.
   setMaxListeners(0, shutdown.signal);
   const routeQueue = new Queue(ROUTE_QUEUE_NAME, { connection: options.redis, prefix: config.queuePrefix });
-  const deps = processorDependencies(options, { queues, collectQueues, providers, metrics, routeQueue });
+  const events = startEventWatch(options);
+  const deps = {
+    ...processorDependencies(options, { queues, collectQueues, providers, metrics, routeQueue }),
+    ...(events.notifier === undefined ? {} : { notifier: events.notifier }),
+  };
   const processor = createProcessor({ ...deps, shutdownSignal: shutdown.signal });
   const prepared = prepareAdapters(providers, deps.tierSizes, options);
   const asynchronous = hosts.filter((host) => providers.get(host)!.asynchronous);
@@ -134,6 +139,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       await batchDriver?.close();
       await Promise.all(pollers.map((poller) => poller.close()));
       await closeWorkers(workers, config.drainTimeoutMs, log);
+      await events.stop();
       deps.durability?.close();
       await Promise.all(
         [...queues.values(), ...collectQueues.values(), routeQueue].map((queue) => queue.close()),

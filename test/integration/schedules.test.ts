@@ -2,6 +2,7 @@
  * Cron schedules: a schedule firing every second, two scheduler processes, a few ticks — exactly one batch per tick,
  * each with every row once; an inbox folder is ingested once and moved to done/.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,7 +15,8 @@ import { runCliProcess, spawnCli } from '../helpers/cli.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { redisUrl, prefixPerTest, rowRecords } from '../helpers/redis.js';
+import { redisUrl, prefixPerTest, rowRecords, storedText } from '../helpers/redis.js';
+import { startEventReceiver } from '../helpers/event-receiver.js';
 
 const prefix = prefixPerTest();
 afterAll(removeTemporaryDirectories);
@@ -117,6 +119,37 @@ describe('schedules', () => {
       redis.disconnect();
     }
     expect(existsSync(path.join(out))).toBe(true);
+  });
+
+  it('schedule add --notify: each tick batch announces itself; the URL is kept only sealed', async () => {
+    const events = await startEventReceiver();
+    try {
+      const folder = await manifestFolder();
+      const inbox = path.join(folder, 'inbox');
+      await mkdir(inbox);
+      await writeManifest(inbox, 'one.jsonl', [
+        jsonLine({ id: 'x', prompt: 'told x', resolution: '1024x768' }),
+      ]);
+      const out = await temporaryDirectory();
+      const environment = {
+        REDIS_URL: redisUrl(),
+        IMAGE_BATCH_QUEUE_PREFIX: prefix(),
+        LOG_LEVEL: 'warn',
+        IMAGE_BATCH_NOTIFY_SECRET: `whsec_${randomBytes(32).toString('base64')}`,
+      };
+      const args = ['schedule', 'add', 'every-second', inbox, '--cron', '* * * * * *', '--out', out];
+      const added = await runCliProcess([...args, '--notify', events.url()], environment);
+      expect(added.exitCode, added.stderr).toBe(0);
+      expect(await storedText(prefix())).not.toContain(events.url());
+      await runSchedulers(environment, 3, 1);
+      const told = events.accepted();
+      expect(told.map((event) => event.type)).toEqual(['batch.started']);
+      expect(told[0]!.data).toMatchObject({ counts: { rows: 1 } });
+      expect(told[0]!.data.batch_id).toMatch(/^every-second-/);
+      expect(await storedText(prefix())).not.toContain(events.url());
+    } finally {
+      await events.close();
+    }
   });
 });
 

@@ -6,7 +6,10 @@
  * when one signature matches (compared in constant time) and its timestamp is within `toleranceSeconds` of now
  * (replays refused).
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { webhookSignature } from '../../shared/standard-webhooks.js';
+
+export { webhookSignature };
 
 /** What a delivery carries, as received (the body byte for byte, before any JSON parsing). */
 export interface WebhookDelivery {
@@ -14,18 +17,6 @@ export interface WebhookDelivery {
   timestamp: string | undefined;
   signature: string | undefined;
   body: string | Buffer;
-}
-
-/** The signature of `delivery` under `secret` (`whsec_…`), as `v1,<base64>`. */
-export function webhookSignature(
-  secret: string,
-  id: string,
-  timestamp: string,
-  body: string | Buffer,
-): string {
-  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
-  const signed = Buffer.concat([Buffer.from(`${id}.${timestamp}.`), Buffer.from(body)]);
-  return `v1,${createHmac('sha256', key).update(signed).digest('base64')}`;
 }
 
 /**
