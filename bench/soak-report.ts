@@ -118,7 +118,7 @@ export function soakReport(input: {
     [
       '`uncertain_outcome`: a synchronous call (OpenAI, Oxen: neither offers an idempotency key) was cut by a kill -9',
       'after it was sent; the host billed it once, nobody can know whether it made the image, so it is never sent',
-      `again (README, Reliability).${other.length > 0 ? ` Other failures: ${other.join(', ')}.` : ''}`,
+      `again (docs/reliability.md).${other.length > 0 ? ` Other failures: ${other.join(', ')}.` : ''}`,
       `Worker processes started in all: ${input.workerStarts}.`,
     ].join(' '),
     '',

@@ -1,4 +1,6 @@
 /** Benchmarks 2–5 of `npm run bench` (bench/run.ts): dispatch, latency hiding, rate adherence, large outputs. */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { ProviderSimulator } from '../src/simulator/server.js';
@@ -31,6 +33,7 @@ import {
 export async function dispatch(redis: Redis, simulator: ProviderSimulator): Promise<void> {
   simulator.setLatency(0);
   const repeats = quick ? 1 : 2;
+  await dispatchTraced(redis, simulator, repeats);
   for (const concurrency of [1, 50, 200]) {
     const jobs = quick ? (concurrency === 1 ? 300 : 1000) : concurrency === 1 ? 500 : 2000;
     const ours: number[] = [];
@@ -200,5 +203,48 @@ export async function largeOutputs(redis: Redis, simulator: ProviderSimulator): 
     ratio: percent(peak.median / naive),
     target: '< 2× bytes in flight',
     met: peak.median < 2 * naive,
+  });
+}
+
+/**
+ * Dispatch at concurrency 50 with tracing on — the worker's own SDK setup (OTEL_EXPORTER_OTLP_ENDPOINT) exporting every
+ * span over OTLP/HTTP to a sink here that reads and drops them — against the same run with tracing off, alternately.
+ */
+async function dispatchTraced(redis: Redis, simulator: ProviderSimulator, repeats: number): Promise<void> {
+  const concurrency = 50;
+  const jobs = quick ? 1000 : 2000;
+  let spans = 0;
+  const sink = createServer((request, response) => {
+    request.on('data', (chunk: Buffer) => (spans += chunk.length));
+    request.on('end', () => response.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
+  const off: number[] = [];
+  const on: number[] = [];
+  try {
+    for (let run = 0; run < repeats; run += 1) {
+      const base = { provider: 'openai' as const, jobs, resolution: SMALL_SIZE, concurrency };
+      off.push((await measureOurWorker(redis, simulator, base)).rate);
+      const traced = { ...base, environment: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint } };
+      on.push((await measureOurWorker(redis, simulator, traced)).rate);
+      log(`dispatch c=50 tracing: on ${perSecond(on.at(-1)!)}, off ${perSecond(off.at(-1)!)}`);
+    }
+  } finally {
+    sink.closeAllConnections();
+    sink.close();
+  }
+  if (spans === 0) throw new Error('tracing was on, yet no span reached the OTLP sink');
+  const ratios = figure(on.map((value, index) => value / off[index]!));
+  rows.push({
+    benchmark: 'Dispatch with tracing on, concurrency 50',
+    measure: `jobs/s (${jobs.toLocaleString('en')} jobs; every span exported over OTLP/HTTP; ratio: on / off)`,
+    ours: formatFigure(figure(on), perSecond),
+    peer: '—',
+    versusPeer: '—',
+    bare: `off: ${formatFigure(figure(off), perSecond)}`,
+    ratio: formatFigure(ratios, percent),
+    target: '≥ 95 % of off',
+    met: ratios.median >= 0.95,
   });
 }

@@ -153,7 +153,15 @@ export interface WorkerRun {
 export async function measureOurWorker(
   redis: Redis,
   simulator: ProviderSimulator,
-  run: { provider: ProviderName; jobs: number; resolution: string; concurrency: number; prompt?: string },
+  run: {
+    provider: ProviderName;
+    jobs: number;
+    resolution: string;
+    concurrency: number;
+    prompt?: string;
+    /** Further environment of the worker (e.g. OTEL_EXPORTER_OTLP_ENDPOINT: tracing on). */
+    environment?: Record<string, string>;
+  },
 ): Promise<WorkerRun> {
   const prefix = await enqueueJobs(redis, run.jobs, run.resolution, {
     provider: run.provider,
@@ -163,7 +171,7 @@ export async function measureOurWorker(
     const worker = await runOurWorker(
       redis,
       prefix,
-      providerEnvironment(simulator, run.provider, run.concurrency),
+      { ...providerEnvironment(simulator, run.provider, run.concurrency), ...run.environment },
       ['--provider', run.provider, '--concurrency', String(run.concurrency), '--requests-per-minute', '0'],
     );
     const { rate, count } = await completionRate(redis, prefix, run.provider);

@@ -3,6 +3,7 @@
  * outcome (recorded once), counters by resolution tier, and which rejected rows were already reported.
  * Keys: see {@link batchKeys}. Values hold no secret.
  */
+import { latencyBucketOf } from './timeline.js';
 import { PriceCatalogue } from '../cost/price-catalogue.js';
 import type { PricingOverride } from '../cost/pricing-file.js';
 import type { RedisConnection } from '../shared/redis.js';
@@ -65,7 +66,7 @@ export function sourceText(source: RowSource): string {
 /** The batch records' Lua scripts (./lua/*.lua). */
 const SCRIPTS = new LuaCommands(new URL('./lua/', import.meta.url), {
   recordReject: { file: 'record-reject.lua', numberOfKeys: 2 },
-  recordOutcome: { file: 'record-outcome.lua', numberOfKeys: 7 },
+  recordOutcome: { file: 'record-outcome.lua', numberOfKeys: 8 },
   forgetFailure: { file: 'forget-failure.lua', numberOfKeys: 3 },
 });
 
@@ -178,6 +179,8 @@ export class BatchStore {
       actualUsd?: number;
       /** `<ms now>|<results line JSON>`, kept until {@link confirmResultLine}. */
       resultLine: string;
+      /** How long the row's request took on `host`, for the timeline's latency chart (./timeline.ts). */
+      latency?: { host: string; ms: number };
     },
   ): Promise<{ recorded: boolean; pending: number }> {
     const keys = this.keys(batchId);
@@ -192,6 +195,7 @@ export class BatchStore {
       keys.pendingLines,
       keys.meta,
       keys.collecting,
+      keys.timeline,
       rowKey,
       outcome.status,
       outcome.tier,
@@ -205,6 +209,8 @@ export class BatchStore {
       outcome.host ?? '',
       row.identity,
       row.ownerSuffix,
+      outcome.latency?.host ?? '',
+      outcome.latency === undefined ? '' : String(latencyBucketOf(outcome.latency.ms)),
     )) as number;
     return { recorded: pending >= 0, pending };
   }

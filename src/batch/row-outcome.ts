@@ -3,6 +3,7 @@
  * store (results.jsonl of a directory, `results/<row>.json` in S3), then summary.json when it was the batch's last
  * pending row.
  */
+import { inSpan } from '../shared/tracing.js';
 import type { BatchStore } from './batch-store.js';
 import { writeBatchSummary } from './batch-summary.js';
 import type { ImageJobData, ResultLine } from '../shared/job-definitions.js';
@@ -16,13 +17,35 @@ import { storageProblem } from './storage-pause.js';
  * reservation to `spentUsd`.
  * @returns false when the row's outcome had already been recorded (the job ran twice): nothing is written then.
  */
-export async function recordRowOutcome(
+export function recordRowOutcome(
   store: BatchStore,
   data: ImageJobData,
   line: ResultLine,
   outputRoot: string,
   /** USD counted as spent against the budget; default: the actual or estimated cost of a completed row, else 0. */
   spentUsd: number = line.status === 'completed' ? (line.cost_usd_actual ?? line.cost_usd) : 0,
+  /** How long the row's request took on its host, ms, when measured (the timeline's latency chart). */
+  latencyMs?: number,
+): Promise<boolean> {
+  const attributes = {
+    'image_batch.status': line.status,
+    'image_batch.cost_usd': line.cost_usd,
+    'image_batch.spent_usd': spentUsd,
+    ...(line.error === null ? {} : { 'error.type': line.error.code }),
+  };
+  // The end of the row's trace (src/shared/tracing.ts).
+  return inSpan('image_batch.results_line', { attributes }, () =>
+    recordOnce(store, data, line, outputRoot, spentUsd, latencyMs),
+  );
+}
+
+async function recordOnce(
+  store: BatchStore,
+  data: ImageJobData,
+  line: ResultLine,
+  outputRoot: string,
+  spentUsd: number,
+  latencyMs: number | undefined,
 ): Promise<boolean> {
   const { recorded, pending } = await store.recordOutcome(data.batchId, data.rowKey, {
     status: line.status,
@@ -35,6 +58,7 @@ export async function recordRowOutcome(
     ...(line.error === null ? {} : { errorCode: line.error.code }),
     ...(line.cost_usd_actual === null ? {} : { actualUsd: line.cost_usd_actual }),
     resultLine: `${Date.now()}|${JSON.stringify(line)}`,
+    ...(latencyMs === undefined ? {} : { latency: { host: hostOfJob(data), ms: latencyMs } }),
   });
   if (!recorded) return false;
   try {

@@ -8,6 +8,7 @@ import { loadConfig } from '../providers/configuration.js';
 import { ConfigurationError, UsageError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import type { CommandContext } from './context.js';
+import { startTracing } from './tracing-setup.js';
 import type { CliOutput } from './progress.js';
 import {
   addBatchVerbs,
@@ -61,7 +62,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
     .name('image-batch')
     .description(
       'Run batches of GPT Image 2 generate and edit jobs from CSV/JSONL manifests through Redis queues (BullMQ).\n' +
-        'Configuration comes from the environment: REDIS_URL, OXEN_API_KEY, OXEN_BASE_URL, ... (see README).',
+        'Configuration comes from the environment: REDIS_URL, OXEN_API_KEY, OXEN_BASE_URL, ... (see docs/configuration.md).',
     )
     .version('0.1.0')
     .exitOverride()
@@ -78,6 +79,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   addProcessVerbs(program, deps);
   addScheduleVerbs(program, deps);
 
+  const stopTracing = await startTracing(environment);
   try {
     await program.parseAsync(argv);
     return exitCode;
@@ -93,5 +95,7 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
       `image-batch: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
     );
     return 1;
+  } finally {
+    await stopTracing?.();
   }
 }

@@ -99,7 +99,7 @@ export function describeEstimate(report: EnqueueReport, catalogue?: PriceCatalog
   );
   if (estimate.estimatedRows > 0) {
     lines.push(
-      `  ${estimate.estimatedRows} rows are estimates: their provider publishes no price, or their input images' tokens are counted at the most an input can cost (README: Cost).`,
+      `  ${estimate.estimatedRows} rows are estimates: their provider publishes no price, or their input images' tokens are counted at the most an input can cost (docs/cost.md).`,
     );
   }
   if (estimate.overriddenRows > 0)

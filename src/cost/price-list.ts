@@ -99,7 +99,7 @@ export function priceListLines(entries: readonly PriceListEntry[]): string[] {
       );
     lines.push('');
   }
-  lines.push('* an estimate: the provider publishes no figure for it (README: Cost).');
+  lines.push('* an estimate: the provider publishes no figure for it (docs/cost.md).');
   lines.push('GPT Image 2.5 xhigh/max: unpriced (no published figure); give one in a pricing file.');
   return lines;
 }

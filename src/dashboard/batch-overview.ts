@@ -22,4 +22,6 @@ export interface BatchOverview {
   spentUsd: number;
   capUsd: number | null;
   costByTier: ReportFigures['cost_by_tier'];
+  /** Rows finished per minute over the hour up to now (or to its last outcome), oldest first: the page's sparkline. */
+  recent?: number[];
 }

@@ -23,7 +23,9 @@ import {
 } from './dashboard-context.js';
 import { workerCountsOf } from '../batch/autoscaling.js';
 import { batchCards, batchPage, batchRows, batchesPage, type BatchPageData } from './pages.js';
-import { batchListPage, batchListQuery } from './batch-list.js';
+import { batchListPage, batchListQuery, type BatchListPage } from './batch-list.js';
+import { addChartAssets } from './charts.js';
+import { readTimeline, recentFinished } from '../batch/timeline.js';
 
 const GALLERY_SIZE = 48;
 
@@ -42,10 +44,14 @@ export function addPageRoutes(app: Express, context: DashboardContext): void {
       response.type(contentType).send(body);
     }),
   );
+  addChartAssets(app);
   app.get(
     '/',
     wrap(async (request, response) => {
-      const list = batchListPage(await overviews(context), batchListQuery(request.query));
+      const list = await withRecentActivity(
+        context,
+        batchListPage(await overviews(context), batchListQuery(request.query)),
+      );
       response.type('html').send(batchesPage(list, await pausedProviders(context)));
     }),
   );
@@ -56,7 +62,10 @@ export function addPageRoutes(app: Express, context: DashboardContext): void {
   app.get(
     '/api/batches/rows',
     wrap(async (request, response) => {
-      const list = batchListPage(await overviews(context), batchListQuery(request.query));
+      const list = await withRecentActivity(
+        context,
+        batchListPage(await overviews(context), batchListQuery(request.query)),
+      );
       response.type('html').send(batchRows(list));
     }),
   );
@@ -70,6 +79,28 @@ export function addPageRoutes(app: Express, context: DashboardContext): void {
     }),
   );
   app.get(
+    '/api/batches/:id/timeline',
+    wrap(async (request, response) => {
+      const status = await statusOf(context, request, response);
+      if (status === undefined) return;
+      const { config } = context.options;
+      const timeline = await readTimeline(
+        redis,
+        config.queuePrefix,
+        {
+          batchId: status.batchId,
+          rows: status.rows,
+          budgetUsd: status.budgetUsd,
+          fromMs: Date.parse(status.createdAt) || Date.now(),
+          toMs:
+            status.state === 'finished' ? Date.parse(status.lastOutcomeAt ?? '') || Date.now() : Date.now(),
+        },
+        configuredHosts(config).accounts,
+      );
+      response.json(timeline);
+    }),
+  );
+  app.get(
     '/batches/:id/cards',
     wrap(async (request, response) => {
       const status = await statusOf(context, request, response);
@@ -77,6 +108,23 @@ export function addPageRoutes(app: Express, context: DashboardContext): void {
     }),
   );
   addDownloadRoutes(app, context);
+}
+
+/** The page of the list with each batch's last hour of finished rows (one read per batch shown). */
+async function withRecentActivity(context: DashboardContext, list: BatchListPage): Promise<BatchListPage> {
+  const { redis, config } = context.options;
+  const batches = await Promise.all(
+    list.batches.map(async (batch) => ({
+      ...batch,
+      recent: await recentFinished(
+        redis,
+        config.queuePrefix,
+        batch.id,
+        batch.finishedAt === null ? Date.now() : Date.parse(batch.finishedAt),
+      ),
+    })),
+  );
+  return { ...list, batches };
 }
 
 /** A batch's page: failures grouped by reason, the rows matching `query`, a gallery. */

@@ -10,13 +10,12 @@ import type { ResultLine } from '../shared/job-definitions.js';
 import { RESOLUTION_TIERS } from '../cost/resolution-tier.js';
 import { batchListSearch, type BatchListPage } from './batch-list.js';
 import type { BatchOverview } from './batch-overview.js';
+import { escapeHtml } from './html.js';
+import { CHART_STYLE, chartsSection, sparkline } from './charts.js';
 
 export type { BatchOverview } from './batch-overview.js';
 
-/** Escape text for HTML. */
-export function escapeHtml(text: unknown): string {
-  return String(text).replace(/[&<>"']/g, (character) => `&#${character.charCodeAt(0)};`);
-}
+export { escapeHtml };
 
 const STYLE = `
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2330;background:#f6f7f9}
@@ -36,7 +35,7 @@ th{background:#eef1f5;font-weight:600}
 .gallery img{height:128px;border-radius:4px;box-shadow:0 1px 2px #0003}
 nav{margin-bottom:16px}nav a{margin-right:12px}
 form.search input{padding:4px 8px;width:260px}
-`;
+${CHART_STYLE}`;
 
 function layout(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
@@ -76,7 +75,7 @@ export function batchRow(batch: BatchOverview): string {
 <td><div class="bar" title="${batch.completed} completed${failedTitle}"><span class="completed-part" style="width:${batch.rows === 0 ? 100 : share(batch.completed)}%"></span><span class="failed-part" style="width:${share(batch.failed)}%"></span></div><span class="progress">${batch.done} / ${batch.rows}</span> (${percent}%)</td>
 <td>${batch.rowsPerMinute.toFixed(1)}/min</td><td class="eta">${escapeHtml(etaText(batch))}</td>
 <td>${usd(batch.spentUsd)}${batch.capUsd === null ? '' : ` of ${usd(batch.capUsd)}`}<br><small>${tiers}</small></td>
-<td class="failed">${batch.failed}</td><td>${batch.rejected}</td></tr>`;
+<td class="failed">${batch.failed}</td><td>${batch.rejected}</td><td class="last-hour">${batch.recent === undefined ? '' : sparkline(batch.recent)}</td></tr>`;
 }
 
 /** The batches page: one page of the list (./batch-list.ts); `pausedProviders` lists provider queues paused for their account (`name: reason`). */
@@ -90,7 +89,7 @@ export function batchesPage(list: BatchListPage, pausedProviders: string[] = [])
   return layout(
     'image-batch — batches',
     `<h1>Batches</h1>${notice}${filterForm(list)}<table><thead><tr><th>Batch</th><th>Status</th><th>Progress</th><th>Rate</th><th>ETA</th>
-<th>Spend (cap) · by tier</th><th>Failed</th><th>Rejected</th></tr></thead><tbody id="batches">
+<th>Spend (cap) · by tier</th><th>Failed</th><th>Rejected</th><th>Last hour</th></tr></thead><tbody id="batches">
 ${batchRows(list)}</tbody></table>${pageLinks(list)}
 <script>
 setInterval(async () => {
@@ -104,7 +103,7 @@ setInterval(async () => {
 /** The rows of the batches table for one page of the list (also what the live refresh fetches), or why none. */
 export function batchRows(list: BatchListPage): string {
   const empty = list.total === 0 ? 'No batches yet.' : 'No batch matches the filter.';
-  return list.batches.map(batchRow).join('\n') || `<tr><td colspan="8">${empty}</td></tr>`;
+  return list.batches.map(batchRow).join('\n') || `<tr><td colspan="9">${empty}</td></tr>`;
 }
 
 /** The filter: state (the states batches are in) and a part of the name. */
@@ -209,6 +208,7 @@ ${
 }
 ${data.canary === undefined ? '' : canarySection(data.canary, id, data.csrfToken)}
 ${openaiBatchSection(data.openaiBatches)}
+${chartsSection(overview.id, overview.state !== 'finished')}
 ${hostsSection(data.hosts)}
 ${costTable(figures)}
 ${data.resultsProblem === undefined ? '' : `<p class="card" id="results-problem" style="background:#fde2c8">The results file could not be read (${escapeHtml(data.resultsProblem)}): the rows below are those recorded in Redis and not yet written.</p>`}

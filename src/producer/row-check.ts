@@ -5,6 +5,7 @@
  * published figure prices cannot go into a batch with a budget cap). A good row becomes a priced {@link PendingRow};
  * a bad one, its field errors.
  */
+import { startRowTrace } from '../shared/tracing.js';
 import { resolutionTier } from '../cost/resolution-tier.js';
 import { quoteRequest, type PriceCatalogue } from '../cost/price-catalogue.js';
 import { batchDeliveryProblem } from '../providers/openai/batch-api.js';
@@ -329,6 +330,13 @@ export function jobDataOf(
   if (row.modelParameters !== undefined) data.modelParameters = row.modelParameters;
   if (row.aspectRatio !== undefined) data.aspectRatio = row.aspectRatio;
   if (row.resolutionTier !== undefined) data.resolutionTier = row.resolutionTier;
+  const traceparent = startRowTrace({
+    'image_batch.batch_id': context.batchId,
+    'image_batch.row_key': context.rowKey,
+    'image_batch.manifest': context.manifest,
+    'image_batch.line': context.line,
+  });
+  if (traceparent !== undefined) data.traceparent = traceparent;
   return data;
 }
 

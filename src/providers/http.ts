@@ -3,6 +3,7 @@
  * the ProviderError taxonomy. A POST is never retried here (who retries a paid call: BullMQ attempts, see
  * STYLE.md); GET downloads retry network failures in-client, which is safe because a GET buys nothing.
  */
+import { inSpan, SpanKind, SpanStatusCode } from '../shared/tracing.js';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -93,7 +94,33 @@ export async function putOnce(url: string, options: HttpCallOptions): Promise<Ht
   return send(url, 'PUT', undefined, options.headers ?? {}, options);
 }
 
-async function send(
+/** The attributes of an HTTP client span (OpenTelemetry HTTP conventions); the URL without its query (signatures). */
+function httpAttributes(url: string, method: string): Record<string, string | number> {
+  const parsed = new URL(url);
+  return {
+    'http.request.method': method,
+    'server.address': parsed.hostname,
+    'url.full': `${parsed.origin}${parsed.pathname}`,
+  };
+}
+
+function send(
+  url: string,
+  method: 'GET' | 'POST' | 'PUT',
+  body: string | Buffer | FormData | undefined,
+  headers: Record<string, string>,
+  options: HttpCallOptions,
+): Promise<HttpResponse> {
+  return inSpan(method, { kind: SpanKind.CLIENT, attributes: httpAttributes(url, method) }, async (span) => {
+    const response = await sendUntraced(url, method, body, headers, options);
+    span.setAttribute('http.response.status_code', response.status);
+    if (response.status >= 400)
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${response.status}` });
+    return response;
+  });
+}
+
+async function sendUntraced(
   url: string,
   method: 'GET' | 'POST' | 'PUT',
   body: string | Buffer | FormData | undefined,
@@ -150,7 +177,20 @@ export async function unpaidCall<T>(call: () => Promise<T>): Promise<T> {
  * @throws InvalidResponseError when the body is larger than `maxBytes`; NotFoundError on 404 (an expired URL);
  *   ServerError / NetworkError / TimeoutError after the last try.
  */
-export async function downloadToFile(
+export function downloadToFile(
+  url: string,
+  filePath: string,
+  options: HttpCallOptions & { retries?: number; maxBytes: number },
+): Promise<{ bytes: number; sha256: string }> {
+  const attributes = httpAttributes(url, 'GET');
+  return inSpan('image_batch.download', { kind: SpanKind.CLIENT, attributes }, async (span) => {
+    const downloaded = await downloadUntraced(url, filePath, options);
+    span.setAttribute('image_batch.bytes', downloaded.bytes);
+    return downloaded;
+  });
+}
+
+async function downloadUntraced(
   url: string,
   filePath: string,
   options: HttpCallOptions & { retries?: number; maxBytes: number },

@@ -165,6 +165,8 @@ export interface ImageJobData extends ImageRequest {
   rowKey: string;
   source: RowSource;
   provider: ProviderName;
+  /** W3C trace context of the row's trace (src/shared/tracing.ts); only while tracing records. */
+  traceparent?: string;
   /**
    * The account of `provider` the row is on, 2 or more (`OPENAI_API_KEY_2`, src/shared/hosts.ts); absent: its first.
    * Set by the router, for a row whose candidates include further accounts.

@@ -229,7 +229,9 @@ export type ProviderItemRecord =
   /** What the poller found for a parked job (its finished response, or "look yourself"), until the job takes it. */
   | 'finished'
   /** Set once a webhook for the request was accepted: deduplicates deliveries and tells a late parker it is done. */
-  | 'delivered';
+  | 'delivered'
+  /** Hash per UTC day (`yyyymmdd`): the host's queue depth and parked requests per minute (batch/timeline.ts). */
+  | 'timeline';
 
 /**
  * The key of a host's record (`<prefix>:provider:{<host>}:<record>`): circuit breaker, Retry-After, pause reason. Each

@@ -8,6 +8,8 @@ import type { Config } from '../providers/configuration.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import { Notifier } from '../batch/notifications/notifier.js';
 import { watchBatches } from '../batch/notifications/batch-watch.js';
+import { providerPausedEvent } from '../batch/notifications/events.js';
+import type { JobRun } from './job-run.js';
 import type { Logger } from '../shared/logger.js';
 import type { RedisConnection } from '../shared/redis.js';
 
@@ -61,4 +63,18 @@ export function startEventWatch(options: {
       await notifier.settled();
     },
   };
+}
+
+/**
+ * Tell the batch's target that the row's host was paused (`provider.paused`), once per pause of the host.
+ * `pauseMs`: how long (undefined: until resumed).
+ */
+export function announcePause(run: JobRun, reason: string, pauseMs: number | undefined): void {
+  const { data, deps, host } = run;
+  deps.notifier?.sendProviderPaused(
+    data.batchId,
+    host,
+    providerPausedEvent(data.batchId, host, reason, pauseMs),
+    pauseMs,
+  );
 }

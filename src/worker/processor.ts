@@ -11,7 +11,9 @@
  * 4. store the outputs and record the row completed (./settlement.ts) — or carry out the error policy's decision
  *    (./error-policy.ts, ./settlement.ts).
  */
-import { DelayedError, Worker, type Job } from 'bullmq';
+import { DelayedError, RateLimitError, Worker, type Job } from 'bullmq';
+import { hostOfJob } from '../shared/hosts.js';
+import { inSpan, rowContext, SpanKind } from '../shared/tracing.js';
 import { CANARY_HOLD_MS } from '../batch/canary.js';
 import { flushPendingResultLines } from '../batch/row-outcome.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
@@ -38,43 +40,76 @@ export function createProcessor(dependencies: ProcessorDependencies) {
     token?: string,
     signal?: AbortSignal,
   ): Promise<ImageJobResult> {
-    const run = await startRun(dependencies, facts, job, token, signal);
-    // A paid row held for a full disk waits for its batch to be resumed (./storage-hold.ts).
-    if (run.data.heldResponse !== undefined && (await dependencies.store.isPaused(run.data.batchId)))
-      return holdBack(run, 'batch paused: its output storage was full');
-    const admission = await admit(run);
-    switch (admission.kind) {
-      case 'finished':
-        return alreadyFinished(run);
-      case 'wait':
-        // A job taken just before another worker's 429 paused the queue must not send while the Retry-After runs.
-        await dependencies.queueFor(run.host).rateLimit(admission.ms);
-        throw Worker.RateLimitError();
-      case 'paused':
-        return holdBack(run, 'batch paused');
-      case 'canary':
-        return holdForCanary(run);
-      case 'budget':
-        run.log.info({ estimateUsd: run.quote.usd }, 'budget cap reached; holding the row back');
-        return holdBack(run, 'budget reached');
-      case 'moved':
-        return leftBehind(run);
-      case 'collecting':
-        run.log.info("a collection job follows this row's accepted request; nothing is sent again");
-        return { status: 'submitted', outputs: [], costUsd: 0 };
-      case 'share':
-        return leaveForShare(run, admission.reason);
-      case 'go':
-        break;
-    }
-    try {
-      const outcome = await obtainResponse(run);
-      if (outcome.kind === 'handed-off') return outcome.result;
-      return await completeRow(run, outcome.response, outcome.stored);
-    } catch (error) {
-      return settleError(run, error);
-    }
+    // One span per attempt, in the row's trace (src/shared/tracing.ts).
+    return inSpan(
+      'image_batch.attempt',
+      {
+        parent: rowContext(job.data.traceparent),
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'image_batch.batch_id': job.data.batchId,
+          'image_batch.row_key': job.data.rowKey,
+          'image_batch.host': hostOfJob(job.data),
+          'image_batch.attempt': job.attemptsMade + 1,
+          'image_batch.job': job.data.providerRequest === undefined ? 'submission' : 'collection',
+          'messaging.system': 'bullmq',
+          'messaging.destination.name': job.queueName,
+        },
+        expected: (error) => error instanceof DelayedError || error instanceof RateLimitError,
+      },
+      async (span) => {
+        const result = await runAttempt(dependencies, facts, job, token, signal);
+        span.setAttributes({ 'image_batch.outcome': result.status, 'image_batch.cost_usd': result.costUsd });
+        return result;
+      },
+    );
   };
+}
+
+/** One attempt of a row's job: admission, the paid call (or its saved request), then the outcome. */
+async function runAttempt(
+  dependencies: ProcessorDependencies,
+  facts: BatchFacts,
+  job: Job<ImageJobData>,
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+): Promise<ImageJobResult> {
+  const run = await startRun(dependencies, facts, job, token, signal);
+  // A paid row held for a full disk waits for its batch to be resumed (./storage-hold.ts).
+  if (run.data.heldResponse !== undefined && (await dependencies.store.isPaused(run.data.batchId)))
+    return holdBack(run, 'batch paused: its output storage was full');
+  const admission = await admit(run);
+  switch (admission.kind) {
+    case 'finished':
+      return alreadyFinished(run);
+    case 'wait':
+      // A job taken just before another worker's 429 paused the queue must not send while the Retry-After runs.
+      await dependencies.queueFor(run.host).rateLimit(admission.ms);
+      throw Worker.RateLimitError();
+    case 'paused':
+      return holdBack(run, 'batch paused');
+    case 'canary':
+      return holdForCanary(run);
+    case 'budget':
+      run.log.info({ estimateUsd: run.quote.usd }, 'budget cap reached; holding the row back');
+      return holdBack(run, 'budget reached');
+    case 'moved':
+      return leftBehind(run);
+    case 'collecting':
+      run.log.info("a collection job follows this row's accepted request; nothing is sent again");
+      return { status: 'submitted', outputs: [], costUsd: 0 };
+    case 'share':
+      return leaveForShare(run, admission.reason);
+    case 'go':
+      break;
+  }
+  try {
+    const outcome = await obtainResponse(run);
+    if (outcome.kind === 'handed-off') return outcome.result;
+    return await completeRow(run, outcome.response, outcome.stored);
+  } catch (error) {
+    return settleError(run, error);
+  }
 }
 
 /**

@@ -10,6 +10,7 @@
  */
 import type { ProviderResponse, SubmitResult } from '../providers/provider.js';
 import { DelayedError } from 'bullmq';
+import { inSpan, SpanKind } from '../shared/tracing.js';
 import { ProviderError } from '../shared/errors.js';
 import type { StoredOutput } from '../shared/job-definitions.js';
 import { madeInParts, obtainInParts } from './calls-in-parts.js';
@@ -79,7 +80,7 @@ export async function obtainResponse(run: JobRun): Promise<CallOutcome> {
   log.debug({ prompt: truncateForLog(data.prompt), operation: data.operation }, 'submitting');
   let submitted: SubmitResult;
   try {
-    submitted = await run.provider.submit(data, run.context);
+    submitted = await tracedSubmit(run);
   } catch (error) {
     // Sent, then no answer: the provider may have made — and billed — it, synchronous or not.
     if (error instanceof ProviderError && error.withoutAnswer) {
@@ -103,4 +104,41 @@ export async function obtainResponse(run: JobRun): Promise<CallOutcome> {
     'provider accepted the request',
   );
   return { kind: 'handed-off', result: await handOff(run, request) };
+}
+
+/**
+ * The submission in a GenAI client span (OpenTelemetry GenAI conventions: named `<operation> <model>`); its HTTP calls
+ * are child spans (src/providers/http.ts).
+ */
+function tracedSubmit(run: JobRun): Promise<SubmitResult> {
+  const { data } = run;
+  const attributes = {
+    'gen_ai.operation.name': 'generate_content',
+    'gen_ai.provider.name': data.provider,
+    'gen_ai.request.model': run.base.model,
+    'image_batch.operation': data.operation,
+    'image_batch.host': run.host,
+    'image_batch.images_requested': data.numImages,
+    'image_batch.resolution': data.resolution,
+  };
+  return inSpan(`generate_content ${run.base.model}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+    const submitted = await run.provider.submit(data, run.context);
+    if (submitted.kind === 'completed') span.setAttributes(responseAttributes(submitted.response));
+    else span.setAttribute('gen_ai.response.id', submitted.request.requestIds.join(','));
+    return submitted;
+  });
+}
+
+/** A response's GenAI attributes: its id, model and token usage where the host reported it. */
+export function responseAttributes(response: ProviderResponse): Record<string, string | number> {
+  const usage = response.usage ?? {};
+  const tokens = (name: string) =>
+    typeof usage[name] === 'number' ? { [`gen_ai.usage.${name}`]: usage[name] } : {};
+  return {
+    'gen_ai.response.model': response.model,
+    'image_batch.images': response.images.length,
+    ...(response.requestId === undefined ? {} : { 'gen_ai.response.id': response.requestId }),
+    ...tokens('input_tokens'),
+    ...tokens('output_tokens'),
+  };
 }

@@ -4,7 +4,8 @@
  * its one results line. A row's budget reservation is given back when nothing can have been billed, and counted as
  * spent when it may have been.
  */
-import { providerPausedEvent } from '../batch/notifications/events.js';
+import { inSpan } from '../shared/tracing.js';
+import { announcePause } from './event-watch.js';
 import { useLateResult } from '../batch/late-result.js';
 import { storageProblem } from '../batch/storage-pause.js';
 import { holdForStorage, withoutHeldResponse } from './storage-hold.js';
@@ -77,9 +78,10 @@ export async function completeRow(
   // An async request's latency runs from its submission (the collection job starts only once it has finished).
   const submitted =
     data.providerRequest === undefined ? run.startedAt : Date.parse(data.providerRequest.submittedAt);
+  const latencyMs = Date.now() - submitted;
   deps.metrics.providerLatency.observe(
     { provider: run.host, operation: data.operation, outcome: 'completed' },
-    (Date.now() - submitted) / 1000,
+    latencyMs / 1000,
   );
   await deps.health.recordSuccess(run.host);
   if (response.announcedLimits !== undefined)
@@ -94,7 +96,14 @@ export async function completeRow(
   const outputs: StoredOutput[] = [...stored];
   const count = stored.length + response.images.length;
   try {
-    for (const image of response.images) outputs.push(await storeRowImage(run, image, outputs.length, count));
+    for (const image of response.images) {
+      const attributes = { 'image_batch.image': outputs.length, 'image_batch.images': count };
+      outputs.push(
+        await inSpan('image_batch.store', { attributes }, () =>
+          storeRowImage(run, image, outputs.length, count),
+        ),
+      );
+    }
   } catch (error) {
     const problem = storageProblem(error);
     if (problem !== undefined) return holdForStorage(run, response, stored, problem);
@@ -114,7 +123,7 @@ export async function completeRow(
     actualUsd,
     usage: response.usage,
   });
-  if (!(await recordRowOutcome(deps.store, data, line, run.outputRoot))) {
+  if (!(await recordRowOutcome(deps.store, data, line, run.outputRoot, undefined, latencyMs))) {
     // Another worker recorded the row while this one was cut off from Redis (./../batch/late-result.ts).
     const used = await useLateResult(deps.store, data, line, run.outputRoot);
     log.warn(
@@ -280,12 +289,7 @@ async function pauseForAccount(run: JobRun, reason: string): Promise<void> {
   const queue = deps.queueFor(run.host);
   await deps.health.setPauseReason(run.host, reason);
   await queue.pause();
-  deps.notifier?.sendProviderPaused(
-    run.data.batchId,
-    run.host,
-    providerPausedEvent(run.data.batchId, run.host, reason, undefined),
-    undefined,
-  );
+  announcePause(run, reason, undefined);
   if (deps.routeBack !== undefined) await evacuateRoutedRows(queue, deps.routeBack, run.host, reason);
 }
 
@@ -325,12 +329,7 @@ async function carryOut(
         'circuit breaker open: pausing the provider queue, no attempt used',
       );
       await queue.rateLimit(decision.pauseMs);
-      deps.notifier?.sendProviderPaused(
-        run.data.batchId,
-        run.host,
-        providerPausedEvent(run.data.batchId, run.host, 'circuit breaker open', decision.pauseMs),
-        decision.pauseMs,
-      );
+      announcePause(run, 'circuit breaker open', decision.pauseMs);
       // Routed rows waiting here, never sent, go to hosts that answer.
       if (deps.routeBack !== undefined)
         await evacuateRoutedRows(

@@ -36,6 +36,7 @@ import { evacuateRoutedRows } from './settlement.js';
 import { applyGlobalConcurrency, jobLockSettings, providerWorker } from './host-worker.js';
 import { HostCapacity } from './host-capacity.js';
 import { startEventWatch } from './event-watch.js';
+import { sampleHosts } from './host-samples.js';
 import { Durability } from './durability.js';
 import { BatchFacts } from './job-run.js';
 import { createRouter, type RouteResult } from './router.js';
@@ -118,7 +119,9 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     }),
   );
   const globalConcurrency = applyGlobalConcurrency(queues, hosts, options);
-  const sweeper = setInterval(() => void sweepPausedQueues(deps, hosts), PAUSED_SWEEP_MS);
+  const sweeper = setInterval(() => {
+    void sweepPausedQueues(deps, hosts).then(() => sampleHosts(deps, hosts));
+  }, PAUSED_SWEEP_MS);
   const refiller = repeatWhileOpen(options.refill, REFILL_EVERY_MS);
   const batchDriver = options.providers.includes('openai') ? openaiBatchDriver(options) : undefined;
   void Promise.all([prepared, globalConcurrency]).then(() => {

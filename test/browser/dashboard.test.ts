@@ -1,7 +1,7 @@
 /**
  * The dashboard in a real browser (playwright-core driving Debian's chromium, else @sparticuz/chromium's): progress moves to done, the batch page
  * shows thumbnails and a failure reason, a failed row is retried after a priced confirmation and completes, read-only
- * mode hides write actions, and missing credentials get 401. Takes the screenshot shown in the README
+ * mode hides write actions, and missing credentials get 401. Takes the screenshot shown in docs/dashboard.md
  * (docs/dashboard-batch.png, rewritten when UPDATE_SCREENSHOTS=1).
  */
 import path from 'node:path';

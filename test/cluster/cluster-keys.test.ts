@@ -3,12 +3,15 @@
  * image-batch runs there — each touches the keys of one hash slot — and the queues and batches of a run spread over
  * the masters instead of sitting in one slot.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import pino from 'pino';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BatchStore } from '../../src/batch/batch-store.js';
+import { stalledEvent } from '../../src/batch/notifications/events.js';
+import { Notifier } from '../../src/batch/notifications/notifier.js';
 import { ParkedRequests } from '../../src/batch/parked-requests.js';
 import { ProviderHealth } from '../../src/batch/provider-health.js';
 import { RowHosts } from '../../src/batch/row-hosts.js';
@@ -163,6 +166,20 @@ describe('on a Redis Cluster', () => {
     expect(await records.returnRows(batch, group, ['x'])).toBe(1);
     expect(await records.returnGroup(batch, group)).toBe(2);
     expect(await records.waitingCount(batch, 'generate')).toBe(3);
+
+    // A batch event taken once (its receiver here refuses the connection: the event is recorded failed).
+    const notifier = new Notifier({
+      redis,
+      prefix,
+      secret: `whsec_${randomBytes(32).toString('base64')}`,
+      log: pino({ level: 'silent' }),
+      attempts: 1,
+    });
+    await notifier.setTarget(batch, 'http://127.0.0.1:9/events');
+    notifier.send(batch, stalledEvent((await store.status(batch))!, 60_000));
+    notifier.send(batch, stalledEvent((await store.status(batch))!, 60_000));
+    await notifier.settled();
+    expect(await redis.hget(batchKeys(prefix, batch).notifications, 'batch.stalled')).toMatch(/^failed\|/);
 
     expect(await scriptsNotRun(await everyScript())).toEqual([]);
   });

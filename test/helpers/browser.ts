@@ -16,6 +16,8 @@ const ARGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+  // A real locale: in a container with LANG=C Chromium reports `en-US@posix`, which Intl (and so uPlot) refuses.
+  '--lang=en-US',
 ];
 
 /**
@@ -35,7 +37,12 @@ export async function launchBrowser(): Promise<Browser> {
     executablePath = await packaged.executablePath();
   }
   try {
-    return await chromium.launch({ executablePath, headless: true, args: ARGS });
+    return await chromium.launch({
+      executablePath,
+      headless: true,
+      args: ARGS,
+      env: { ...process.env, LANG: 'en_US.UTF-8', LANGUAGE: 'en_US', LC_ALL: 'en_US.UTF-8' },
+    });
   } catch (error) {
     throw new Error(
       `could not start the test browser at ${executablePath} (${(error as Error).message.split('\n')[0]}); ` +

@@ -118,8 +118,9 @@ describe('deploy/', () => {
     expect(trigger.metadata.query).toContain('image_batch_workers{count="wanted"}');
     const container = deployment.spec.template.spec.containers[0];
     expect((container.args as string[])[0]).toBe('worker');
-    // Every variable it sets is one the README's configuration documents (a provider's key, or a named setting).
-    const readme = await readFile('README.md', 'utf8');
+    // Every variable it sets is one the documentation names (a provider's key, or a named setting).
+    const readme =
+      (await readFile('docs/configuration.md', 'utf8')) + (await readFile('docs/hosts.md', 'utf8'));
     for (const { name } of container.env as Array<{ name: string }>) {
       const generic = name.replace(/^(OXEN|FAL|OPENAI|REPLICATE|WAVESPEED)_(?!API_KEY|KEY)/, '<PROVIDER>_');
       expect(readme.includes(`\`${name}\``) || readme.includes(`\`${generic}\``), name).toBe(true);

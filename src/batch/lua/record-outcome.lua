@@ -5,7 +5,9 @@
 -- account (`openai@2`, else ''; its images and cost are counted apart), the row's identity (its field in the bucket)
 -- and the record's ending (`|<row key>` or '', batch/row-index.ts). The outcome becomes the record's first character
 -- (`c` or `f`). Returns -1 when the outcome was already recorded, else the batch's rows still pending. Keeps the time
--- of the latest outcome in meta `last_outcome_ms` (when a finished batch finished).
+-- of the latest outcome in meta `last_outcome_ms` (when a finished batch finished). KEYS[8], the batch's timeline
+-- (batch/timeline.ts), counts the outcome in its minute; ARGV[14] and ARGV[15], the host and latency bucket of a
+-- completed row's request ('' when not measured).
 local record = redis.call('HGET', KEYS[1], ARGV[12])
 local state = ARGV[2] == 'completed' and 'c' or 'f'
 if record then
@@ -17,7 +19,16 @@ end
 redis.call('HDEL', KEYS[7], ARGV[1])
 redis.call('HSET', KEYS[5], ARGV[1], ARGV[10])
 local now = string.match(ARGV[10], '^(%d+)|')
-if now then redis.call('HSET', KEYS[6], 'last_outcome_ms', now) end
+if now then
+  redis.call('HSET', KEYS[6], 'last_outcome_ms', now)
+  local minute = tostring(math.floor(tonumber(now) / 60000))
+  redis.call('HINCRBY', KEYS[8], minute .. ':' .. state, 1)
+  if tonumber(ARGV[6]) ~= 0 then redis.call('HINCRBYFLOAT', KEYS[8], minute .. ':usd', ARGV[6]) end
+  if state == 'f' then redis.call('HINCRBY', KEYS[8], minute .. ':f:' .. ARGV[8], 1) end
+  if ARGV[15] ~= nil and ARGV[15] ~= '' then
+    redis.call('HINCRBY', KEYS[8], minute .. ':l:' .. ARGV[14] .. ':' .. ARGV[15], 1)
+  end
+end
 redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
 if ARGV[2] == 'completed' then
   redis.call('HINCRBYFLOAT', KEYS[2], 'cost_usd_total', ARGV[5])

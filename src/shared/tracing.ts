@@ -1,0 +1,102 @@
+/**
+ * Traces through `@opentelemetry/api` (docs/tracing.md): a no-op until an OpenTelemetry SDK is registered — by the
+ * user's own setup, or by image-batch when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (src/cli/tracing-setup.ts). One trace
+ * per row: the producer opens it when the row is enqueued and keeps its W3C `traceparent` in the job (only while a
+ * recording SDK is registered: no byte is added otherwise); every attempt, provider call (HTTP client spans),
+ * download, store and the results line join it, in whichever worker process runs them.
+ *
+ * Attribute names: the OpenTelemetry semantic conventions for GenAI (opentelemetry.io/docs/specs/semconv/gen-ai/:
+ * `gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.response.id`,
+ * `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens`) and HTTP (`http.request.method`,
+ * `http.response.status_code`, `server.address`, `url.full`), and `image_batch.*` for the batch, row, attempt, host and
+ * cost. No prompt, image or secret is recorded.
+ */
+import {
+  context,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
+
+export { SpanKind, SpanStatusCode };
+
+/** The tracer of image-batch (a proxy: it records once an SDK is registered, whenever that happens). */
+const tracer = trace.getTracer('image-batch');
+
+/** What a row's trace starts from, kept in its job data. */
+export interface RowTrace {
+  /** W3C trace context (`00-<trace id>-<span id>-<flags>`). */
+  traceparent: string;
+}
+
+/**
+ * Open the trace of a row being enqueued: a short `image_batch.enqueue` span, a root of its own. @returns its
+ * traceparent for the job data, or undefined while no SDK records (tracing off: nothing is kept).
+ */
+export function startRowTrace(attributes: Attributes): string | undefined {
+  const span = tracer.startSpan('image_batch.enqueue', { root: true, attributes, kind: SpanKind.PRODUCER });
+  if (!span.isRecording()) return undefined;
+  const carrier: Record<string, string> = {};
+  propagation.inject(trace.setSpan(context.active(), span), carrier);
+  span.end();
+  return carrier.traceparent;
+}
+
+/** The context of a row's trace from its job data's traceparent (the active context when it has none). */
+export function rowContext(traceparent: string | undefined): Context {
+  if (traceparent === undefined) return context.active();
+  return propagation.extract(context.active(), { traceparent });
+}
+
+/**
+ * Run `work` in a span named `name`, a child of `parent` (default: the active span), ending it when `work` settles.
+ * A thrown error is recorded on the span (status ERROR) unless `expected(error)` says it is control flow (a job moved
+ * to delayed, a rate-limit wait), then rethrown.
+ */
+export async function inSpan<T>(
+  name: string,
+  options: {
+    attributes?: Attributes;
+    kind?: SpanKind;
+    parent?: Context;
+    expected?: (error: unknown) => boolean;
+  },
+  work: (span: Span) => Promise<T>,
+): Promise<T> {
+  const parent = options.parent ?? context.active();
+  const span = tracer.startSpan(
+    name,
+    {
+      kind: options.kind ?? SpanKind.INTERNAL,
+      ...(options.attributes ? { attributes: options.attributes } : {}),
+    },
+    parent,
+  );
+  try {
+    return await context.with(trace.setSpan(parent, span), () => work(span));
+  } catch (error) {
+    if (options.expected?.(error) === true) span.setAttribute('image_batch.outcome', (error as Error).name);
+    else {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+    }
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+/** Set `attributes` on the active span, when one records (a no-op otherwise). */
+export function annotateSpan(attributes: Attributes): void {
+  const span = trace.getActiveSpan();
+  if (span?.isRecording() === true) span.setAttributes(attributes);
+}
+
+/** Whether a span is recording now (an SDK is registered and this trace is sampled). */
+export function tracing(): boolean {
+  return trace.getActiveSpan()?.isRecording() === true;
+}
