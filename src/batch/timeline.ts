@@ -60,6 +60,8 @@ export interface BatchTimeline {
 
 /** Most minutes a timeline shows (the latest ones): a week. */
 const MAX_MINUTES = 7 * 24 * 60;
+/** Fewest minutes a timeline shows. */
+const MIN_MINUTES = 10;
 
 /**
  * Read the batch's timeline from `fromMs` to `toMs` (its creation and its last outcome, or now), with the samples of
@@ -77,7 +79,8 @@ export async function readTimeline(
     const minute = Number(field.slice(0, field.indexOf(':')));
     if (Number.isFinite(minute) && minute > last) last = minute;
   }
-  const first = Math.max(Math.min(minuteOf(batch.fromMs), last), last - MAX_MINUTES + 1);
+  // At least ten minutes, so a batch done within a minute still reads as a chart (its first minutes are zeros).
+  const first = Math.max(Math.min(minuteOf(batch.fromMs), last - MIN_MINUTES + 1), last - MAX_MINUTES + 1);
   const count = last - first + 1;
   const series = () => new Array<number>(count).fill(0);
   const timeline: BatchTimeline = {

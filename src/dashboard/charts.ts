@@ -28,7 +28,8 @@ export function addChartAssets(app: Express): void {
 /** Style of the charts. */
 export const CHART_STYLE = `
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:12px;margin-bottom:16px}
-.chart{background:#fff;box-shadow:0 1px 2px #0001;border-radius:6px;padding:8px;min-height:260px}
+.chart{background:#fff;box-shadow:0 1px 2px #0001;border-radius:6px;padding:8px;min-height:260px;overflow:hidden}
+.chart .u-legend{font-size:12px}.chart .u-legend th{font-weight:500}
 .chart h3{font-size:13px;margin:0 0 4px}.chart .empty{color:#667085;padding:40px 0;text-align:center}
 .spark{vertical-align:middle}
 `;

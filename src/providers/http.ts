@@ -104,15 +104,23 @@ function httpAttributes(url: string, method: string): Record<string, string | nu
   };
 }
 
+/** One request to send. */
+interface Outgoing {
+  url: string;
+  method: 'GET' | 'POST' | 'PUT';
+  body: string | Buffer | FormData | undefined;
+  headers: Record<string, string>;
+}
+
 function send(
   url: string,
-  method: 'GET' | 'POST' | 'PUT',
-  body: string | Buffer | FormData | undefined,
+  method: Outgoing['method'],
+  body: Outgoing['body'],
   headers: Record<string, string>,
   options: HttpCallOptions,
 ): Promise<HttpResponse> {
   return inSpan(method, { kind: SpanKind.CLIENT, attributes: httpAttributes(url, method) }, async (span) => {
-    const response = await sendUntraced(url, method, body, headers, options);
+    const response = await sendUntraced({ url, method, body, headers }, options);
     span.setAttribute('http.response.status_code', response.status);
     if (response.status >= 400)
       span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${response.status}` });
@@ -121,10 +129,7 @@ function send(
 }
 
 async function sendUntraced(
-  url: string,
-  method: 'GET' | 'POST' | 'PUT',
-  body: string | Buffer | FormData | undefined,
-  headers: Record<string, string>,
+  { url, method, body, headers }: Outgoing,
   options: HttpCallOptions,
 ): Promise<HttpResponse> {
   try {

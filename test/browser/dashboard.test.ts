@@ -162,6 +162,7 @@ describe('dashboard in a browser', () => {
         ? path.resolve('docs/dashboard-batch.png')
         : path.join(out, 'dashboard-batch.png');
     await page.setViewportSize({ width: 1200, height: 1000 });
+    await page.waitForTimeout(600); // the charts redraw for the new width
     await page.screenshot({ path: screenshot, fullPage: true });
 
     const readOnly = await dashboard({ readOnly: true });
