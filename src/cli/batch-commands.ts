@@ -220,7 +220,8 @@ export async function enqueueCommand(
     const job = { ...options, out: outputRoot, batchId, dryRun: false };
     const report = await enqueueWithProgress(context, context.config, job, target, catalogue);
     print(context, ...describeEnqueue(report, false));
-    await announceToTarget(context, target, batchId, notify, report.estimate.costUsd);
+    const announced = await announceToTarget(context, target, batchId, notify, report.estimate.costUsd);
+    await announced();
     return report.rejected > options.maxRejected ? 1 : 0;
   });
 }
@@ -282,10 +283,16 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
       const job = { ...options, out: outputRoot, batchId, dryRun: false };
       const report = await enqueueWithProgress(context, config, job, { redis, store }, catalogue);
       print(context, ...describeEnqueue(report, false));
-      await announceToTarget(context, { redis, store }, batchId, notify, report.estimate.costUsd);
+      const announced = await announceToTarget(
+        context,
+        { redis, store },
+        batchId,
+        notify,
+        report.estimate.costUsd,
+      );
       const providers = report.providers.length > 0 ? report.providers : providersUsed;
       const refill = manifestRefill(config, { redis, store, catalogue, log: context.log });
-      return processBatch(context, {
+      const exitCode = await processBatch(context, {
         config,
         redis,
         store,
@@ -296,6 +303,8 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
         report,
         refill,
       });
+      await announced();
+      return exitCode;
     });
   } finally {
     await prepared.simulator?.stop();

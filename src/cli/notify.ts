@@ -54,8 +54,9 @@ export function openNotifyTarget(context: CommandContext, sealed: string | undef
 }
 
 /**
- * Send the batch's events to `url` (nothing when undefined) and announce it (`batch.started`), waiting for that
- * delivery (or its last retry) before returning.
+ * Send the batch's events to `url` (nothing when undefined) and announce it (`batch.started`).
+ * @returns how to wait for that delivery (or its last retry): `run` goes on with the rows meanwhile and waits at its
+ *   end, so a receiver that is down never holds a row back.
  */
 export async function announceToTarget(
   context: CommandContext,
@@ -63,9 +64,9 @@ export async function announceToTarget(
   batchId: string,
   url: string | undefined,
   estimateUsd: number,
-): Promise<void> {
+): Promise<() => Promise<void>> {
   const secret = context.config.notify.secret;
-  if (url === undefined || secret === undefined) return;
+  if (url === undefined || secret === undefined) return () => Promise.resolve();
   const prefix = context.config.queuePrefix;
   const notifier = new Notifier({
     redis: target.redis,
@@ -75,5 +76,5 @@ export async function announceToTarget(
     attempts: context.config.notify.attempts,
   });
   await announceBatch({ ...target, prefix, notifier }, batchId, url, estimateUsd);
-  await notifier.settled();
+  return () => notifier.settled();
 }

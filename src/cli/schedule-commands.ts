@@ -113,7 +113,9 @@ export async function schedulerCommand(context: CommandContext): Promise<number>
         const report = await enqueueWithProgress(context, context.config, job, { redis, store }, catalogue);
         print(context, ...describeEnqueue(report, false));
         const notify = openNotifyTarget(context, template.notifySealed);
-        await announceToTarget(context, { redis, store }, batchId, notify, report.estimate.costUsd);
+        const target = { redis, store };
+        const announced = await announceToTarget(context, target, batchId, notify, report.estimate.costUsd);
+        await announced();
       },
     });
     print(context, 'Scheduler running; stop with Ctrl-C (SIGINT) or SIGTERM.');
