@@ -27,12 +27,6 @@ export { SpanKind, SpanStatusCode };
 /** The tracer of image-batch (a proxy: it records once an SDK is registered, whenever that happens). */
 const tracer = trace.getTracer('image-batch');
 
-/** What a row's trace starts from, kept in its job data. */
-export interface RowTrace {
-  /** W3C trace context (`00-<trace id>-<span id>-<flags>`). */
-  traceparent: string;
-}
-
 /**
  * Open the trace of a row being enqueued: a short `image_batch.enqueue` span, a root of its own. @returns its
  * traceparent for the job data, or undefined while no SDK records (tracing off: nothing is kept).
@@ -88,15 +82,4 @@ export async function inSpan<T>(
   } finally {
     span.end();
   }
-}
-
-/** Set `attributes` on the active span, when one records (a no-op otherwise). */
-export function annotateSpan(attributes: Attributes): void {
-  const span = trace.getActiveSpan();
-  if (span?.isRecording() === true) span.setAttributes(attributes);
-}
-
-/** Whether a span is recording now (an SDK is registered and this trace is sampled). */
-export function tracing(): boolean {
-  return trace.getActiveSpan()?.isRecording() === true;
 }

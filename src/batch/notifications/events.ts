@@ -12,14 +12,8 @@ import type { BatchStatus } from '../batch-store.js';
 import type { CanaryReport } from '../canary-report.js';
 
 /** The events of one batch, each sent at most once per batch. */
-export const BATCH_EVENT_TYPES = [
-  'batch.started',
-  'batch.finished',
-  'batch.budget_reached',
-  'batch.canary_ready',
-  'batch.stalled',
-] as const;
-export type BatchEventType = (typeof BATCH_EVENT_TYPES)[number];
+export type BatchEventType =
+  'batch.started' | 'batch.finished' | 'batch.budget_reached' | 'batch.canary_ready' | 'batch.stalled';
 
 /** Every event type: the batch's own and `provider.paused` (once per pause of a host). */
 export type EventType = BatchEventType | 'provider.paused';

@@ -40,17 +40,12 @@ export interface NotifierOptions {
   leaseMs?: number;
 }
 
-/** Where an event of a batch is: not taken, being sent (since `at`), delivered, or given up. */
-export type DeliveryState =
-  | { state: 'none' }
-  | { state: 'sending'; at: number; body: string }
-  | { state: 'delivered'; at: number }
-  | { state: 'failed'; at: number; why: string };
-
 /** Sends the events of batches; one per process (a worker pool, `run`, `enqueue`). */
 export class Notifier {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly targets = new Map<string, { url: string | undefined; until: number }>();
+  /** Batches whose target this process cannot open (said once each). */
+  private readonly unopened = new Set<string>();
   /** An event a process took longer ago than this and did not finish is taken over (its sender died), ms. */
   readonly leaseMs: number;
 
@@ -75,18 +70,15 @@ export class Notifier {
     if (cached !== undefined && cached.until > Date.now()) return cached.url;
     const sealed = await this.options.redis.hget(this.keyOf(batchId), TARGET_FIELD);
     const url = sealed === null ? undefined : openTarget(sealed, this.options.secret);
-    if (sealed !== null && url === undefined)
+    if (sealed !== null && url === undefined && !this.unopened.has(batchId)) {
+      this.unopened.add(batchId);
       this.options.log.warn(
         { batchId },
         "the batch's notification target was sealed with another IMAGE_BATCH_NOTIFY_SECRET; its events are not sent from here",
       );
+    }
     this.targets.set(batchId, { url, until: Date.now() + 30_000 });
     return url;
-  }
-
-  /** Where event `type` of the batch is. */
-  async deliveryState(batchId: string, type: EventType): Promise<DeliveryState> {
-    return parseState(await this.options.redis.hget(this.keyOf(batchId), type));
   }
 
   /**
@@ -230,15 +222,6 @@ async function postOnce(
     const code = (error as { code?: string }).code ?? (error as Error).name;
     return { ok: false, retry: true, why: code };
   }
-}
-
-function parseState(value: string | null): DeliveryState {
-  if (value === null) return { state: 'none' };
-  const [state, at, ...rest] = value.split('|');
-  const time = Number(at);
-  if (state === 'sending') return { state, at: time, body: rest.join('|') };
-  if (state === 'failed') return { state, at: time, why: rest.join('|') };
-  return { state: 'delivered', at: time };
 }
 
 /** The host of `url`: what logs say of a target (its path may hold a token). */
