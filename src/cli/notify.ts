@@ -5,7 +5,7 @@
 import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import type { BatchStore } from '../batch/batch-store.js';
 import { announceBatch } from '../batch/notifications/batch-watch.js';
-import { Notifier } from '../batch/notifications/notifier.js';
+import { notifierFor } from '../batch/notifications/notifier.js';
 import { openTarget, sealTarget } from '../batch/notifications/sealed-target.js';
 import { UsageError } from '../shared/errors.js';
 import type { RedisConnection } from '../shared/redis.js';
@@ -65,16 +65,8 @@ export async function announceToTarget(
   url: string | undefined,
   estimateUsd: number,
 ): Promise<() => Promise<void>> {
-  const secret = context.config.notify.secret;
-  if (url === undefined || secret === undefined) return () => Promise.resolve();
-  const prefix = context.config.queuePrefix;
-  const notifier = new Notifier({
-    redis: target.redis,
-    prefix,
-    secret,
-    log: context.log,
-    attempts: context.config.notify.attempts,
-  });
-  await announceBatch({ ...target, prefix, notifier }, batchId, url, estimateUsd);
+  const notifier = notifierFor(context.config, target.redis, context.log);
+  if (url === undefined || notifier === undefined) return () => Promise.resolve();
+  await announceBatch({ ...target, prefix: context.config.queuePrefix, notifier }, batchId, url, estimateUsd);
   return () => notifier.settled();
 }

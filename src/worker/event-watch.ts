@@ -6,7 +6,7 @@
  */
 import type { Config } from '../providers/configuration.js';
 import type { BatchStore } from '../batch/batch-store.js';
-import { Notifier } from '../batch/notifications/notifier.js';
+import { notifierFor, type Notifier } from '../batch/notifications/notifier.js';
 import { watchBatches } from '../batch/notifications/batch-watch.js';
 import { providerPausedEvent } from '../batch/notifications/events.js';
 import type { JobRun } from './job-run.js';
@@ -29,15 +29,8 @@ export function startEventWatch(options: {
   log: Logger;
 }): EventWatch {
   const { config, redis, store, log } = options;
-  const secret = config.notify.secret;
-  if (secret === undefined) return { notifier: undefined, stop: () => Promise.resolve() };
-  const notifier = new Notifier({
-    redis,
-    prefix: config.queuePrefix,
-    secret,
-    log,
-    attempts: config.notify.attempts,
-  });
+  const notifier = notifierFor(config, redis, log);
+  if (notifier === undefined) return { notifier: undefined, stop: () => Promise.resolve() };
   const watch = {
     redis,
     prefix: config.queuePrefix,

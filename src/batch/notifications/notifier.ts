@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { request } from 'undici';
+import type { KernelConfig } from '../../shared/config.js';
 import type { Logger } from '../../shared/logger.js';
 import type { RedisConnection } from '../../shared/redis.js';
 import type { HostName } from '../../shared/hosts.js';
@@ -176,6 +177,21 @@ export class Notifier {
     }
     return why;
   }
+}
+
+/**
+ * The notifier of a process configured by `config` (its key prefix and `notify` settings), or undefined without a
+ * signing secret (nothing can be signed, and no batch's target opened).
+ */
+export function notifierFor(
+  config: Pick<KernelConfig, 'queuePrefix' | 'notify'>,
+  redis: RedisConnection,
+  log: Logger,
+): Notifier | undefined {
+  const { secret, attempts } = config.notify;
+  return secret === undefined
+    ? undefined
+    : new Notifier({ redis, prefix: config.queuePrefix, secret, log, attempts });
 }
 
 /** Whether `url` is a Slack incoming webhook (or Discord's Slack-compatible endpoint): it takes `{ "text" }` only. */
