@@ -33,7 +33,7 @@ import {
 export async function dispatch(redis: Redis, simulator: ProviderSimulator): Promise<void> {
   simulator.setLatency(0);
   const repeats = quick ? 1 : 2;
-  await dispatchTraced(redis, simulator, quick ? 1 : 3);
+  await dispatchTraced(redis, simulator, quick ? 1 : 7);
   for (const concurrency of [1, 50, 200]) {
     const jobs = quick ? (concurrency === 1 ? 300 : 1000) : concurrency === 1 ? 500 : 2000;
     const ours: number[] = [];

@@ -36,5 +36,5 @@ export async function useLateResult(
     (text) => (JSON.parse(text) as ResultLine).status === 'failed',
   );
   // The uncertain outcome counted the row's estimate as spent already: it is not counted again.
-  return recordRowOutcome(store, data, line, outputRoot, 0);
+  return recordRowOutcome(store, data, line, outputRoot, { spentUsd: 0 });
 }

@@ -3,7 +3,7 @@
  * store (results.jsonl of a directory, `results/<row>.json` in S3), then summary.json when it was the batch's last
  * pending row.
  */
-import { inSpan } from '../shared/tracing.js';
+import { inSpan, rowContext, type TraceContext } from '../shared/tracing.js';
 import type { BatchStore } from './batch-store.js';
 import { writeBatchSummary } from './batch-summary.js';
 import type { ImageJobData, ResultLine } from '../shared/job-definitions.js';
@@ -14,7 +14,7 @@ import { storageProblem } from './storage-pause.js';
 
 /**
  * Record `line` as the outcome of the row of `data`, under output root `outputRoot`, and settle the row's budget
- * reservation to `spentUsd`.
+ * reservation to `options.spentUsd`.
  * @returns false when the row's outcome had already been recorded (the job ran twice): nothing is written then.
  */
 export function recordRowOutcome(
@@ -22,11 +22,18 @@ export function recordRowOutcome(
   data: ImageJobData,
   line: ResultLine,
   outputRoot: string,
-  /** USD counted as spent against the budget; default: the actual or estimated cost of a completed row, else 0. */
-  spentUsd: number = line.status === 'completed' ? (line.cost_usd_actual ?? line.cost_usd) : 0,
-  /** How long the row's request took on its host, ms, when measured (the timeline's latency chart). */
-  latencyMs?: number,
+  options: {
+    /** USD counted as spent against the budget; default: the actual or estimated cost of a completed row, else 0. */
+    spentUsd?: number;
+    /** How long the row's request took on its host, ms, when measured (the timeline's latency chart). */
+    latencyMs?: number;
+    /** The attempt whose child the results line's span is; default: the row's trace (its enqueue span). */
+    trace?: TraceContext | undefined;
+  } = {},
 ): Promise<boolean> {
+  const spentUsd =
+    options.spentUsd ?? (line.status === 'completed' ? (line.cost_usd_actual ?? line.cost_usd) : 0);
+  const { latencyMs } = options;
   const attributes = {
     'image_batch.status': line.status,
     'image_batch.cost_usd': line.cost_usd,
@@ -34,7 +41,8 @@ export function recordRowOutcome(
     ...(line.error === null ? {} : { 'error.type': line.error.code }),
   };
   // The end of the row's trace (src/shared/tracing.ts).
-  return inSpan('image_batch.results_line', { attributes }, () =>
+  const parent = options.trace ?? rowContext(data.traceparent);
+  return inSpan('image_batch.results_line', { attributes, parent }, () =>
     recordOnce(store, data, line, outputRoot, spentUsd, latencyMs),
   );
 }

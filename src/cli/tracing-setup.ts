@@ -39,7 +39,11 @@ export async function startTracing(
     }),
     spanProcessors: [new BatchSpanProcessor(exporter)],
   });
-  provider.register();
+  // No context manager: image-batch hands each span's parent down explicitly (TraceContext, src/shared/tracing.ts).
+  // Node 20's AsyncLocalStorage, the SDK's default, hooks every promise of the process while any context is entered:
+  // measured at 5 % of a worker's CPU per job with every span dropped (OTEL_TRACES_SAMPLER=always_off), the half of
+  // what tracing cost in the dispatch benchmark (BENCHMARKS.md).
+  provider.register({ contextManager: null });
   return async () => {
     await provider.shutdown();
     trace.disable();

@@ -38,6 +38,7 @@ import {
 } from './http.js';
 import { sniffImageType } from './image-inputs.js';
 import type { CallContext, ImageProvider, PendingRequest, PollResult, SubmitResult } from './provider.js';
+import type { TraceContext } from '../shared/tracing.js';
 
 /** The settings every client needs (a provider's own settings add to these). */
 export interface ClientSettings {
@@ -129,7 +130,10 @@ export abstract class ProviderClient<
   }
 
   /** Options of an authorized call. @throws AuthenticationError naming the key's variable when no key is set. */
-  protected callOptions(context: { signal: AbortSignal }, headers: Record<string, string> = {}) {
+  protected callOptions(
+    context: { signal: AbortSignal; trace?: TraceContext },
+    headers: Record<string, string> = {},
+  ) {
     const options = authorizedCallOptions(
       this.name,
       { apiKey: this.settings.apiKey, keyVariable: this.keyVariable },

@@ -3,7 +3,7 @@
  * the ProviderError taxonomy. A POST is never retried here (who retries a paid call: BullMQ attempts, see
  * STYLE.md); GET downloads retry network failures in-client, which is safe because a GET buys nothing.
  */
-import { inSpan, SpanKind, SpanStatusCode } from '../shared/tracing.js';
+import { inSpan, SpanKind, SpanStatusCode, type TraceContext } from '../shared/tracing.js';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
@@ -38,6 +38,8 @@ export interface HttpCallOptions {
   timeoutMs: number;
   signal?: AbortSignal;
   headers?: Record<string, string>;
+  /** The span this request's HTTP client span is a child of (src/shared/tracing.ts); absent: the active one. */
+  trace?: TraceContext;
 }
 
 const agents = new Map<number, Agent>();
@@ -119,7 +121,8 @@ function send(
   headers: Record<string, string>,
   options: HttpCallOptions,
 ): Promise<HttpResponse> {
-  return inSpan(method, { kind: SpanKind.CLIENT, attributes: httpAttributes(url, method) }, async (span) => {
+  const attributes = httpAttributes(url, method);
+  return inSpan(method, { kind: SpanKind.CLIENT, attributes, parent: options.trace }, async (span) => {
     const response = await sendUntraced({ url, method, body, headers }, options);
     span.setAttribute('http.response.status_code', response.status);
     if (response.status >= 400)
@@ -188,11 +191,15 @@ export function downloadToFile(
   options: HttpCallOptions & { retries?: number; maxBytes: number },
 ): Promise<{ bytes: number; sha256: string }> {
   const attributes = httpAttributes(url, 'GET');
-  return inSpan('image_batch.download', { kind: SpanKind.CLIENT, attributes }, async (span) => {
-    const downloaded = await downloadUntraced(url, filePath, options);
-    span.setAttribute('image_batch.bytes', downloaded.bytes);
-    return downloaded;
-  });
+  return inSpan(
+    'image_batch.download',
+    { kind: SpanKind.CLIENT, attributes, parent: options.trace },
+    async (span) => {
+      const downloaded = await downloadUntraced(url, filePath, options);
+      span.setAttribute('image_batch.bytes', downloaded.bytes);
+      return downloaded;
+    },
+  );
 }
 
 async function downloadUntraced(
@@ -350,7 +357,7 @@ function flattenHeaders(headers: Record<string, string | string[] | undefined>):
 export function authorizedCallOptions(
   provider: ProviderName,
   key: { apiKey: string | undefined; keyVariable: string },
-  context: { signal: AbortSignal },
+  context: { signal: AbortSignal; trace?: TraceContext },
   timeoutMs: number,
   scheme: 'Bearer' | 'Key' = 'Bearer',
 ): HttpCallOptions & { signal: AbortSignal; headers: Record<string, string> } {
@@ -359,6 +366,7 @@ export function authorizedCallOptions(
     provider,
     timeoutMs,
     signal: context.signal,
+    ...(context.trace === undefined ? {} : { trace: context.trace }),
     headers: { authorization: `${scheme} ${key.apiKey}`, accept: 'application/json' },
   };
 }

@@ -13,6 +13,7 @@ import type { TierPlan } from './tier-sizes.js';
 import type { FieldError } from '../shared/errors.js';
 import type { ImageRequest, Quality, SavedProviderRequest } from '../shared/job-definitions.js';
 import type { Logger } from '../shared/logger.js';
+import type { TraceContext } from '../shared/tracing.js';
 
 export type { ImageRequest } from '../shared/job-definitions.js';
 
@@ -79,6 +80,8 @@ export interface CallContext {
    * Replicate `Cancel-After`), and a request not started by then ends `NotStartedError` (src/shared/errors.ts), unbilled.
    */
   startDeadlineMs?: number;
+  /** The span the call's HTTP requests are children of (src/shared/tracing.ts); absent: the active one. */
+  trace?: TraceContext;
 }
 
 /** A provider of GPT Image 2 generate and edit calls. */

@@ -24,6 +24,13 @@ import {
 
 export { SpanKind, SpanStatusCode };
 
+/**
+ * Where a span sits in a row's trace: passed explicitly down the call chain (the attempt to its provider calls, their
+ * HTTP requests, the store and its download) rather than found through an async context manager — see
+ * src/cli/tracing-setup.ts for why.
+ */
+export type TraceContext = Context;
+
 /** The tracer of image-batch (a proxy: it records once an SDK is registered, whenever that happens). */
 const tracer = trace.getTracer('image-batch');
 
@@ -47,8 +54,9 @@ export function rowContext(traceparent: string | undefined): Context {
 }
 
 /**
- * Run `work` in a span named `name`, a child of `parent` (default: the active span), ending it when `work` settles.
- * A thrown error is recorded on the span (status ERROR) unless `expected(error)` says it is control flow (a job moved
+ * Run `work` in a span named `name`, a child of `parent` (default: the active context's span, which is the root while
+ * no context manager is registered), ending it when `work` settles. `work` gets the span and the context its own
+ * children take as their `parent`. A thrown error is recorded on the span (status ERROR) unless `expected(error)` says it is control flow (a job moved
  * to delayed, a rate-limit wait), then rethrown.
  */
 export async function inSpan<T>(
@@ -56,10 +64,10 @@ export async function inSpan<T>(
   options: {
     attributes?: Attributes;
     kind?: SpanKind;
-    parent?: Context;
+    parent?: Context | undefined;
     expected?: (error: unknown) => boolean;
   },
-  work: (span: Span) => Promise<T>,
+  work: (span: Span, spanContext: TraceContext) => Promise<T>,
 ): Promise<T> {
   const parent = options.parent ?? context.active();
   const span = tracer.startSpan(
@@ -71,7 +79,9 @@ export async function inSpan<T>(
     parent,
   );
   try {
-    return await context.with(trace.setSpan(parent, span), () => work(span));
+    const spanContext = trace.setSpan(parent, span);
+    // Also made active, for the instrumentations of a user's own SDK setup (a no-op without a context manager).
+    return await context.with(spanContext, () => work(span, spanContext));
   } catch (error) {
     if (options.expected?.(error) === true) span.setAttribute('image_batch.outcome', (error as Error).name);
     else {

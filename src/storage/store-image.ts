@@ -11,6 +11,7 @@ import type { ProviderImage } from '../providers/provider.js';
 import { InvalidResponseError } from '../shared/errors.js';
 import type { OutputFormat, StoredOutput } from '../shared/job-definitions.js';
 import type { OutputStore } from './output-store.js';
+import type { TraceContext } from '../shared/tracing.js';
 
 /** Options of {@link storeOutputImage}. */
 export interface StoreOptions {
@@ -20,6 +21,8 @@ export interface StoreOptions {
   /** Largest output file accepted, bytes. */
   maxBytes: number;
   signal?: AbortSignal;
+  /** The span a download's span is a child of (src/shared/tracing.ts). */
+  trace?: TraceContext;
   /**
    * Set when the row is recovered (its job ran before and was cut off): staged files a killed worker left for this
    * image, older than this many ms, are removed first.
@@ -62,6 +65,7 @@ export async function storeOutputImage(
         timeoutMs: options.timeoutMs,
         maxBytes: options.maxBytes,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
+        ...(options.trace === undefined ? {} : { trace: options.trace }),
       });
     } else {
       if ((image.data.length * 3) / 4 > options.maxBytes) {

@@ -24,6 +24,7 @@ import type { CapacityLimits, HostCapacity } from './host-capacity.js';
 import type { Logger } from '../shared/logger.js';
 import type { Metrics } from '../shared/metrics.js';
 import type { Notifier } from '../batch/notifications/notifier.js';
+import type { TraceContext } from '../shared/tracing.js';
 
 /** What a processor needs. */
 export interface ProcessorDependencies {
@@ -158,6 +159,16 @@ export class BatchFacts {
   }
 }
 
+/** What BullMQ and the attempt's span hand one attempt of a job. */
+export interface AttemptHandles {
+  /** The job's lock token. */
+  token: string | undefined;
+  /** Aborted when the job is cancelled. */
+  signal: AbortSignal | undefined;
+  /** The attempt's span: the parent of its provider calls, stores and results line (src/shared/tracing.ts). */
+  trace: TraceContext;
+}
+
 /**
  * Build the run of `job`. @throws Error when this worker has no adapter for the job's provider, or the batch has no
  * record in Redis.
@@ -166,8 +177,7 @@ export async function startRun(
   deps: ProcessorDependencies,
   facts: BatchFacts,
   job: Job<ImageJobData>,
-  token: string | undefined,
-  signal: AbortSignal | undefined,
+  { token, signal, trace }: AttemptHandles,
 ): Promise<JobRun> {
   const data = job.data;
   const host = hostOfJob(data);
@@ -210,6 +220,7 @@ export async function startRun(
       log,
       ...(webhookUrl === undefined ? {} : { webhookUrl }),
       ...(startDeadlineMs === undefined ? {} : { startDeadlineMs }),
+      trace,
     },
     base: lineBase(data, model, attemptOf(job), provider.sizeParameters?.(data)),
     startedAt: Date.now(),

@@ -31,6 +31,7 @@ import { completeRow, settleError } from './settlement.js';
 import { sendBackToRoute } from './router.js';
 
 export type { ImageJobResult, ProcessorDependencies } from './job-run.js';
+import type { AttemptHandles } from './job-run.js';
 
 /** Build the BullMQ processor function. */
 export function createProcessor(dependencies: ProcessorDependencies) {
@@ -57,8 +58,8 @@ export function createProcessor(dependencies: ProcessorDependencies) {
         },
         expected: (error) => error instanceof DelayedError || error instanceof RateLimitError,
       },
-      async (span) => {
-        const result = await runAttempt(dependencies, facts, job, token, signal);
+      async (span, trace) => {
+        const result = await runAttempt(dependencies, facts, job, { token, signal, trace });
         span.setAttributes({ 'image_batch.outcome': result.status, 'image_batch.cost_usd': result.costUsd });
         return result;
       },
@@ -71,10 +72,9 @@ async function runAttempt(
   dependencies: ProcessorDependencies,
   facts: BatchFacts,
   job: Job<ImageJobData>,
-  token: string | undefined,
-  signal: AbortSignal | undefined,
+  attempt: AttemptHandles,
 ): Promise<ImageJobResult> {
-  const run = await startRun(dependencies, facts, job, token, signal);
+  const run = await startRun(dependencies, facts, job, attempt);
   // A paid row held for a full disk waits for its batch to be resumed (./storage-hold.ts).
   if (run.data.heldResponse !== undefined && (await dependencies.store.isPaused(run.data.batchId)))
     return holdBack(run, 'batch paused: its output storage was full');

@@ -121,8 +121,9 @@ function tracedSubmit(run: JobRun): Promise<SubmitResult> {
     'image_batch.images_requested': data.numImages,
     'image_batch.resolution': data.resolution,
   };
-  return inSpan(`generate_content ${run.base.model}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
-    const submitted = await run.provider.submit(data, run.context);
+  const options = { kind: SpanKind.CLIENT, attributes, parent: run.context.trace };
+  return inSpan(`generate_content ${run.base.model}`, options, async (span, trace) => {
+    const submitted = await run.provider.submit(data, { ...run.context, trace });
     if (submitted.kind === 'completed') span.setAttributes(responseAttributes(submitted.response));
     else span.setAttribute('gen_ai.response.id', submitted.request.requestIds.join(','));
     return submitted;

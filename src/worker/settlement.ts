@@ -45,22 +45,19 @@ export async function storeRowImage(
 ): Promise<StoredOutput> {
   const { data, deps, timing } = run;
   const relativePath = outputImagePath(data.rowKey, index, count, data.outputFormat);
-  return storeOutputImage(
-    image,
-    outputStoreFor(run.outputRoot),
-    data.batchId,
-    relativePath,
-    data.outputFormat,
-    {
+  const attributes = { 'image_batch.image': index, 'image_batch.images': count };
+  return inSpan('image_batch.store', { attributes, parent: run.context.trace }, (_span, trace) =>
+    storeOutputImage(image, outputStoreFor(run.outputRoot), data.batchId, relativePath, data.outputFormat, {
       provider: data.provider,
       timeoutMs: timing.timeoutMs,
       maxBytes: deps.maxOutputBytes,
       signal: AbortSignal.timeout(timing.timeoutMs),
+      trace,
       ...(run.provider.convertsOutputFormat === true ? { convertFormat: true } : {}),
       // A job started before and cut off (a killed worker) may have left `*.part` files: older than its lock, they are
       // no one's.
       ...(run.job.attemptsStarted > 1 ? { removeStagingOlderThanMs: deps.lockDurationMs } : {}),
-    },
+    }),
   );
 }
 
@@ -96,14 +93,7 @@ export async function completeRow(
   const outputs: StoredOutput[] = [...stored];
   const count = stored.length + response.images.length;
   try {
-    for (const image of response.images) {
-      const attributes = { 'image_batch.image': outputs.length, 'image_batch.images': count };
-      outputs.push(
-        await inSpan('image_batch.store', { attributes }, () =>
-          storeRowImage(run, image, outputs.length, count),
-        ),
-      );
-    }
+    for (const image of response.images) outputs.push(await storeRowImage(run, image, outputs.length, count));
   } catch (error) {
     const problem = storageProblem(error);
     if (problem !== undefined) return holdForStorage(run, response, stored, problem);
@@ -123,7 +113,9 @@ export async function completeRow(
     actualUsd,
     usage: response.usage,
   });
-  if (!(await recordRowOutcome(deps.store, data, line, run.outputRoot, undefined, latencyMs))) {
+  if (
+    !(await recordRowOutcome(deps.store, data, line, run.outputRoot, { latencyMs, trace: run.context.trace }))
+  ) {
     // Another worker recorded the row while this one was cut off from Redis (./../batch/late-result.ts).
     const used = await useLateResult(deps.store, data, line, run.outputRoot);
     log.warn(
@@ -369,7 +361,7 @@ async function failRow(
   // A row made in parts has paid for the parts it stored, whatever ends it (./calls-in-parts.ts).
   const storedParts = run.job.data.partialOutputs?.length ?? 0;
   const spentUsd = billed ? run.quote.usd : roundUsd(run.quote.usdPerImage * storedParts);
-  await recordRowOutcome(deps.store, data, line, run.outputRoot, spentUsd);
+  await recordRowOutcome(deps.store, data, line, run.outputRoot, { spentUsd, trace: run.context.trace });
   if (run.job.attemptsStarted > 1) await removeStaleStagingOfRow(run);
   deps.metrics.rows.inc({ provider: run.host, status: 'failed' });
   if (spentUsd > 0)

@@ -25,9 +25,13 @@ const suite = simulatorSuite();
 const exporter = new InMemorySpanExporter();
 let provider: NodeTracerProvider | undefined;
 
+/**
+ * Registered as the CLI registers its SDK (src/cli/tracing-setup.ts): without a context manager, so every parent below
+ * is one image-batch handed down itself, not one found in an async context.
+ */
 function register(): void {
   provider = new NodeTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-  provider.register();
+  provider.register({ contextManager: null });
 }
 afterAll(async () => {
   await provider?.shutdown();
@@ -137,7 +141,10 @@ describe('tracing', () => {
     const drawn = rows.get('drawn')!;
     expect(named(drawn, /^generate_content /)[0]!.attributes['gen_ai.provider.name']).toBe('oxen');
     expect(named(drawn, 'image_batch.store')).toHaveLength(1);
-    expect(named(drawn, 'image_batch.download')).toHaveLength(1);
+    const [store] = named(drawn, 'image_batch.store');
+    const [download] = named(drawn, 'image_batch.download');
+    expect(parentOf(store!)).toBe(parentOf(named(drawn, 'image_batch.results_line')[0]!));
+    expect(parentOf(download!)).toBe(store!.spanContext().spanId);
     expect(named(drawn, 'image_batch.results_line')[0]!.attributes['image_batch.status']).toBe('completed');
 
     const edited = rows.get('edited')!;
