@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -23,6 +24,8 @@ const CLUSTER_TESTS = [
  * `redis-server` on PATH). `npm test` runs all four; `npm run test:unit` runs the first alone.
  */
 export default defineConfig({
+  // The package's own name, as a user imports it (package.json `exports`), resolves to its source in tests.
+  resolve: { alias: [{ find: /^image-batch$/, replacement: path.resolve('src/library/index.ts') }] },
   test: {
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -313,6 +313,11 @@ export class BatchStore {
   }
 
   /** Counts and cost of a batch, or undefined when the batch is unknown. */
+  /** Add `usd`, the estimate of rows an enqueue added, to the batch's estimate at enqueue (`enqueued_estimate_usd`). */
+  async addEnqueuedEstimate(batchId: string, usd: number): Promise<void> {
+    if (usd > 0) await this.redis.hincrbyfloat(this.keys(batchId).stats, 'enqueued_estimate_usd', usd);
+  }
+
   async status(batchId: string): Promise<BatchStatus | undefined> {
     const keys = this.keys(batchId);
     const [meta, stats, budget] = await Promise.all([

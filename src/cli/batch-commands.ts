@@ -1,38 +1,29 @@
 /**
- * The verbs that make and run batches: `run` (the main job), `enqueue` (producer only), `estimate` (no Redis) and
- * `budget`. Each takes parsed options, returns the exit code (0 success, 1 some rows failed or were rejected, 2 usage
+ * The verbs that make and run batches: `run` (the main job), `enqueue` (producer only) and `estimate` (no Redis), as
+ * clients of the library (src/library/image-batch.ts). Each takes parsed options, returns the exit code (0 success, 1 some rows failed or were rejected, 2 usage
  * or configuration error) and closes what it opened. The worker pool and the simulator load only when used.
  */
 import { createInterface } from 'node:readline/promises';
-import type { BatchStore } from '../batch/batch-store.js';
-import { runBatch } from '../batch/batch-runner.js';
-import { loadCatalogue, type PriceCatalogue } from '../cost/price-catalogue.js';
 import { formatUsd } from '../cost/usd.js';
 import { checkBatchId, defaultBatchId } from '../producer/batch-id.js';
-import { enqueueManifests, type EnqueueReport } from '../producer/enqueue.js';
+import type { EnqueueReport } from '../producer/enqueue.js';
 import { closeHttpAgents } from '../providers/http.js';
 import type { ImageProvider } from '../providers/provider.js';
-import { DEFAULT_PROVIDER } from '../providers/registry.js';
-import { manifestRefill, windowOf } from './refill-hook.js';
-import { createProvider, hostsOf, type Config } from '../providers/configuration.js';
+import { checkManifests, type BatchOptions } from '../library/batch-source.js';
+import {
+  checkNotifyTarget,
+  ImageBatch,
+  type EnqueuedBatch,
+  type ReadProgress,
+} from '../library/image-batch.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { EmbeddedRedis } from '../shared/embedded-redis.js';
 import type { Delivery, RoutePolicy } from '../shared/job-definitions.js';
-import { warnAboutRedisSetup, type RedisConnection } from '../shared/redis.js';
 import { fileLocation, normalizeOutputRoot } from '../storage/output-store.js';
-import {
-  checkManifests,
-  exitCodeFor,
-  print,
-  redisForRun,
-  withRedis,
-  withRequestsPerMinute,
-  type CommandContext,
-} from './context.js';
+import { exitCodeFor, print, redisForRun, withRequestsPerMinute, type CommandContext } from './context.js';
 import { formatBytes, startProgress } from './progress.js';
 import { decideOnCanary } from './canary-commands.js';
 import { useSimulatorWithoutKeys } from './simulator-fallback.js';
-import { announceToTarget, notifyTarget } from './notify.js';
 import { describeEnqueue, describeEstimate, describeStatus, endOfRunLines } from './report.js';
 
 /** Options of `run` and `enqueue`. */
@@ -65,8 +56,8 @@ export interface EnqueueCommandOptions {
   fallback?: 'wait' | 'realtime';
   /** `--window`: rows whose jobs are in Redis at once (0: all); default from the rate limits (./refill-hook.ts). */
   window?: number;
-  /** `--notify`: where the batch's events go (./notify.ts); default IMAGE_BATCH_NOTIFY_URL. */
-  notify?: string;
+  /** `--notify`: where the batch's events go (./notify.ts); default IMAGE_BATCH_NOTIFY_URL; null: nowhere. */
+  notify?: string | null;
 }
 
 /** Options of `run`. */
@@ -84,57 +75,63 @@ export interface RunCommandOptions extends EnqueueCommandOptions {
   pollIntervalMs?: number;
 }
 
-/** Where rows go: Redis and the batch records (absent in a dry run). */
-interface EnqueueTarget {
-  redis: RedisConnection;
-  store: BatchStore;
+/** The library's routing and batch options of the command's options. */
+function batchOptionsOf(options: EnqueueCommandOptions): BatchOptions {
+  const { manifests: _manifests, maxRejected: _maxRejected, confirmOver: _confirmOver, ...rest } = options;
+  return { ...rest, ...(options.batch === undefined ? {} : { batchId: options.batch }) };
 }
 
-/** Enqueue (or, without a target, validate and price) the manifests, with a progress bar while reading. */
+/** A progress bar over the bytes of the manifests being read, drawn on the first report of progress. */
+function readingProgress(context: CommandContext): { onProgress: ReadProgress; stop(): void } {
+  let progress: ReturnType<typeof startProgress> | undefined;
+  return {
+    onProgress: ({ bytesRead, totalBytes }) => {
+      progress ??= startProgress(context.output, 'Reading', totalBytes, '', formatBytes);
+      progress.update(bytesRead);
+    },
+    stop: () => progress?.stop(),
+  };
+}
+
+/** Check and price the manifests without enqueuing (a dry run), with a progress bar while reading. */
+async function estimateWithProgress(
+  context: CommandContext,
+  images: ImageBatch,
+  options: EnqueueCommandOptions & { batchId?: string },
+): Promise<EnqueueReport> {
+  const reading = readingProgress(context);
+  try {
+    return await images.estimate(
+      { manifests: options.manifests },
+      {
+        ...batchOptionsOf(options),
+        ...(options.batchId === undefined ? {} : { batchId: options.batchId }),
+        autoHosts:
+          options.autoHosts ??
+          PROVIDER_NAMES.filter((name) => images.config.providers[name].apiKey !== undefined),
+        onProgress: reading.onProgress,
+      },
+    );
+  } finally {
+    reading.stop();
+  }
+}
+
+/** Enqueue the manifests as a batch, with a progress bar while reading. */
 export async function enqueueWithProgress(
   context: CommandContext,
-  config: Config,
-  options: EnqueueCommandOptions & { batchId: string; dryRun: boolean },
-  target: EnqueueTarget | undefined,
-  catalogue: PriceCatalogue,
-): Promise<EnqueueReport> {
-  let progress: ReturnType<typeof startProgress> | undefined;
-  const report = await enqueueManifests(
-    {
-      manifests: options.manifests,
-      batchId: options.batchId,
-      ...(options.provider === undefined ? {} : { provider: options.provider }),
-      ...(options.providers === undefined ? {} : { providers: options.providers }),
-      ...(options.route === undefined ? {} : { route: options.route }),
-      ...(options.maxPremium === undefined ? {} : { maxPremiumPercent: options.maxPremium }),
-      autoHosts:
-        options.autoHosts ?? PROVIDER_NAMES.filter((name) => config.providers[name].apiKey !== undefined),
-      accounts: (name) => hostsOf(config, name),
-      defaultProvider: DEFAULT_PROVIDER,
-      outputRoot: options.out,
-      dryRun: options.dryRun,
-      budgetCapped: options.budgetUsd !== undefined,
-      ...(options.canary === undefined ? {} : { canary: options.canary }),
-      ...(options.delivery === undefined ? {} : { delivery: options.delivery }),
-      attempts: config.attempts,
-      backoffDelayMs: config.backoffDelayMs,
-      keepCompletedJobs: config.keepCompletedJobs,
-      ...windowOf(config, options),
-      onProgress: ({ bytesRead, totalBytes }) => {
-        progress ??= startProgress(context.output, 'Reading', totalBytes, '', formatBytes);
-        progress.update(bytesRead);
-      },
-      log: context.log,
-    },
-    {
-      ...(target ?? {}),
-      queuePrefix: config.queuePrefix,
-      providerFor: (name) => createProvider(name, config),
-      catalogue,
-    },
-  );
-  progress?.stop();
-  return report;
+  images: ImageBatch,
+  options: EnqueueCommandOptions,
+): Promise<EnqueuedBatch> {
+  const reading = readingProgress(context);
+  try {
+    return await images.enqueue(
+      { manifests: options.manifests },
+      { ...batchOptionsOf(options), onProgress: reading.onProgress },
+    );
+  } finally {
+    reading.stop();
+  }
 }
 
 /**
@@ -143,17 +140,12 @@ export async function enqueueWithProgress(
  */
 async function confirmEstimate(
   context: CommandContext,
-  options: EnqueueCommandOptions & { batchId: string },
-  catalogue: PriceCatalogue,
+  images: ImageBatch,
+  options: EnqueueCommandOptions,
 ): Promise<boolean> {
   if (options.confirmOver === undefined) return true;
-  const report = await enqueueWithProgress(
-    context,
-    context.config,
-    { ...options, dryRun: true },
-    undefined,
-    catalogue,
-  );
+  const report = await estimateWithProgress(context, images, options);
+  const { catalogue } = await images.pricing(options.pricing);
   print(context, ...describeEstimate(report, catalogue));
   if (report.estimate.costUsd <= options.confirmOver) return true;
   const estimate = formatUsd(report.estimate.costUsd);
@@ -174,56 +166,29 @@ async function confirmEstimate(
   }
 }
 
-/** Create or update the batch's records: output directory, budget cap, pricing override. @returns the output root. */
-export async function prepareBatch(
-  store: BatchStore,
-  batchId: string,
-  options: Pick<EnqueueCommandOptions, 'out' | 'manifests' | 'budgetUsd' | 'fallback'>,
-  overrideJson: string | undefined,
-): Promise<string> {
-  const outputRoot = await store.ensureBatch(batchId, normalizeOutputRoot(options.out), options.manifests);
-  if (options.fallback !== undefined) await store.openaiBatches.setFallback(batchId, options.fallback);
-  if (options.budgetUsd !== undefined) await store.budget.setBudget(batchId, options.budgetUsd);
-  if (overrideJson !== undefined) await store.setPricing(batchId, overrideJson);
-  return outputRoot;
-}
-
-async function batchIdOf(options: EnqueueCommandOptions): Promise<string> {
-  await checkManifests(options.manifests);
-  return options.batch === undefined ? defaultBatchId(options.manifests) : checkBatchId(options.batch);
-}
-
 /** `image-batch enqueue`: producer only. */
 export async function enqueueCommand(
   context: CommandContext,
   options: EnqueueCommandOptions & { dryRun: boolean },
 ): Promise<number> {
-  const batchId = await batchIdOf(options);
-  const { catalogue, overrideJson } = await loadCatalogue(options.pricing ?? context.config.pricingFile);
-  if (options.dryRun) {
-    const report = await enqueueWithProgress(
-      context,
-      context.config,
-      { ...options, batchId },
-      undefined,
-      catalogue,
-    );
-    print(context, 'Dry run: nothing was enqueued or written.', ...describeEnqueue(report, true));
-    return report.rejected > options.maxRejected ? 1 : 0;
+  const images = new ImageBatch({ config: context.config, log: context.log });
+  try {
+    if (options.dryRun) {
+      await checkManifests(options.manifests);
+      const batchId = options.batch === undefined ? await defaultBatchId(options.manifests) : options.batch;
+      const report = await estimateWithProgress(context, images, { ...options, batchId });
+      print(context, 'Dry run: nothing was enqueued or written.', ...describeEnqueue(report, true));
+      return report.rejected > options.maxRejected ? 1 : 0;
+    }
+    checkNotifyTarget(images.config, options.notify);
+    if (!(await confirmEstimate(context, images, options))) return 1;
+    const batch = await enqueueWithProgress(context, images, options);
+    print(context, ...describeEnqueue(batch.report, false));
+    await batch.announced();
+    return batch.report.rejected > options.maxRejected ? 1 : 0;
+  } finally {
+    await images.close();
   }
-  const notify = notifyTarget(context, options.notify);
-  if (!(await confirmEstimate(context, { ...options, batchId }, catalogue))) return 1;
-  return withRedis(context, async (redis, store) => {
-    await warnAboutRedisSetup(redis, context.config.queuePrefix, context.log);
-    const outputRoot = await prepareBatch(store, batchId, options, overrideJson);
-    const target = { redis, store };
-    const job = { ...options, out: outputRoot, batchId, dryRun: false };
-    const report = await enqueueWithProgress(context, context.config, job, target, catalogue);
-    print(context, ...describeEnqueue(report, false));
-    const announced = await announceToTarget(context, target, batchId, notify, report.estimate.costUsd);
-    await announced();
-    return report.rejected > options.maxRejected ? 1 : 0;
-  });
 }
 
 /** `image-batch estimate`: price the manifests without Redis, by provider and resolution tier. */
@@ -238,31 +203,22 @@ export async function estimateCommand(
     delivery?: Delivery;
   },
 ): Promise<number> {
-  await checkManifests(options.manifests);
-  const { catalogue } = await loadCatalogue(options.pricing ?? context.config.pricingFile);
-  // `auto` means every host here, as `run` would use the simulator for those without a key.
-  const job = {
-    ...options,
-    autoHosts: PROVIDER_NAMES,
-    out: 'output',
-    batchId: 'estimate',
-    dryRun: true,
-    maxRejected: 0,
-  };
-  print(
-    context,
-    ...describeEstimate(
-      await enqueueWithProgress(context, context.config, job, undefined, catalogue),
-      catalogue,
-    ),
-  );
+  const images = new ImageBatch({ config: context.config, log: context.log });
+  const reading = readingProgress(context);
+  const { manifests, ...routing } = options;
+  // `auto` means every host here (the library's default), as `run` would use the simulator for those without a key.
+  const report = await images
+    .estimate({ manifests }, { ...routing, onProgress: reading.onProgress })
+    .finally(() => reading.stop());
+  const { catalogue } = await images.pricing(options.pricing);
+  print(context, ...describeEstimate(report, catalogue));
   return 0;
 }
 
 /** `image-batch run`: enqueue, process in this process until the batch is finished, summarise. */
 export async function runCommand(context: CommandContext, options: RunCommandOptions): Promise<number> {
-  const batchId = await batchIdOf(options);
-  const notify = notifyTarget(context, options.notify);
+  await checkManifests(options.manifests);
+  if (options.batch !== undefined) checkBatchId(options.batch);
   const providersUsed: ProviderName[] =
     options.provider === undefined ? [...PROVIDER_NAMES] : [options.provider];
   const prepared =
@@ -271,42 +227,22 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
       : { config: context.config, simulator: undefined };
   let config = withRequestsPerMinute(prepared.config, options.requestsPerMinute);
   let embedded: EmbeddedRedis | undefined;
+  let images: ImageBatch | undefined;
   try {
+    checkNotifyTarget(config, options.notify);
     ({ config, embedded } = await redisForRun(context, config, options.out));
-    const { catalogue, overrideJson } = await loadCatalogue(options.pricing ?? config.pricingFile);
-    if (!(await confirmEstimate(context, { ...options, batchId }, catalogue))) return 1;
-    return await withRedis({ ...context, config }, async (redis, store) => {
-      await warnAboutRedisSetup(redis, context.config.queuePrefix, context.log);
-      const outputRoot = await prepareBatch(store, batchId, options, overrideJson);
-      if (outputRoot !== normalizeOutputRoot(options.out))
-        print(context, `Batch ${batchId} already writes to ${outputRoot}; continuing there.`);
-      const job = { ...options, out: outputRoot, batchId, dryRun: false };
-      const report = await enqueueWithProgress(context, config, job, { redis, store }, catalogue);
-      print(context, ...describeEnqueue(report, false));
-      const announced = await announceToTarget(
-        context,
-        { redis, store },
-        batchId,
-        notify,
-        report.estimate.costUsd,
-      );
-      const providers = report.providers.length > 0 ? report.providers : providersUsed;
-      const refill = manifestRefill(config, { redis, store, catalogue, log: context.log });
-      const exitCode = await processBatch(context, {
-        config,
-        redis,
-        store,
-        batchId,
-        outputRoot,
-        providers,
-        options,
-        report,
-        refill,
-      });
-      await announced();
-      return exitCode;
-    });
+    images = new ImageBatch({ config, log: context.log });
+    if (!(await confirmEstimate(context, images, options))) return 1;
+    const batch = await enqueueWithProgress(context, images, options);
+    if (batch.outputRoot !== normalizeOutputRoot(options.out))
+      print(context, `Batch ${batch.batchId} already writes to ${batch.outputRoot}; continuing there.`);
+    print(context, ...describeEnqueue(batch.report, false));
+    const providers = batch.report.providers.length > 0 ? batch.report.providers : providersUsed;
+    const exitCode = await processBatch(context, images, { batch, providers, options });
+    await batch.announced();
+    return exitCode;
   } finally {
+    await images?.close();
     await prepared.simulator?.stop();
     await closeHttpAgents();
     await embedded?.stop();
@@ -316,30 +252,22 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
 /** Run the enqueued batch with this process's workers and say how it ended. @returns the exit code. */
 async function processBatch(
   context: CommandContext,
-  run: {
-    config: Config;
-    redis: RedisConnection;
-    store: BatchStore;
-    batchId: string;
-    outputRoot: string;
-    providers: ProviderName[];
-    options: RunCommandOptions;
-    report: EnqueueReport;
-    /** Adds rows from the batch's manifest cursor as rows finish (./refill-hook.ts). */
-    refill: () => Promise<unknown>;
-  },
+  images: ImageBatch,
+  run: { batch: EnqueuedBatch; providers: ProviderName[]; options: RunCommandOptions },
 ): Promise<number> {
-  const { config, redis, store, batchId, options } = run;
+  const { batch, options } = run;
+  const { batchId } = batch;
   let progress: ReturnType<typeof startProgress> | undefined;
-  const outcome = await runBatch({
-    redis,
-    store,
-    config,
-    batchId,
-    outputRoot: run.outputRoot,
-    stopRequested: context.stopRequested,
+  const stop = new AbortController();
+  void context.stopRequested.then(() => stop.abort());
+  const { store } = await images.connection();
+  const outcome = await images.run(batchId, {
+    providers: run.providers,
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    ...(options.providerOverrides === undefined ? {} : { providerOverrides: options.providerOverrides }),
+    ...(options.pricing === undefined ? {} : { pricing: options.pricing }),
+    signal: stop.signal,
     pollIntervalMs: options.pollIntervalMs ?? 500,
-    log: context.log,
     onProgress: (finished, total) => {
       progress ??= startProgress(context.output, 'Processing', total, 'rows');
       progress.update(finished);
@@ -352,24 +280,13 @@ async function processBatch(
       yes: options.yes === true,
       tolerancePercent: options.canaryTolerance ?? 15,
     }),
-    startWorkers: async () =>
-      (await import('../worker/worker-pool.js')).startWorkerPool({
-        config,
-        redis,
-        store,
-        providers: run.providers,
-        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-        log: context.log,
-        ...(options.providerOverrides === undefined ? {} : { providerOverrides: options.providerOverrides }),
-        refill: run.refill,
-      }),
   });
   const { status } = outcome;
   print(context, ...endOfRunLines(outcome, batchId));
   print(
     context,
     ...describeStatus(status),
-    `Summary: ${fileLocation(run.report.batchDirectory, 'summary.json')}`,
+    `Summary: ${fileLocation(batch.report.batchDirectory, 'summary.json')}`,
   );
   return outcome.summary.counts.pending > 0 ? 1 : exitCodeFor(status, options.maxRejected);
 }

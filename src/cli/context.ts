@@ -5,8 +5,6 @@
 import path from 'node:path';
 import { BatchStore, type BatchStatus } from '../batch/batch-store.js';
 import { checkBatchId } from '../producer/batch-id.js';
-import { manifestFormat } from '../producer/manifest-reader.js';
-import { manifestInfo, manifestLocation } from '../producer/manifest-source.js';
 import { PROVIDER_NAMES } from '../shared/config.js';
 import { withProviderSettings, type Config } from '../providers/configuration.js';
 import { ConfigurationError, UsageError } from '../shared/errors.js';
@@ -100,21 +98,6 @@ export async function existingBatchStatus(
   if (status === undefined)
     throw new UsageError(`no batch "${batch}" in Redis (prefix ${context.config.queuePrefix})`);
   return status;
-}
-
-/** @throws UsageError unless every path is an existing .csv or .jsonl file. */
-export async function checkManifests(manifests: string[]): Promise<void> {
-  if (manifests.length === 0) throw new UsageError('give at least one manifest file');
-  for (const manifest of manifests) {
-    if (manifestFormat(manifest) === undefined) {
-      throw new UsageError(`${manifest}: unknown manifest type; use a .csv or .jsonl file`);
-    }
-    const info = await manifestInfo(manifestLocation(manifest)).catch((error: unknown) => {
-      throw new UsageError(`${manifest}: cannot be read (${(error as Error).name})`);
-    });
-    if (info === undefined)
-      throw new UsageError(`${manifest}: no such ${manifest.startsWith('s3://') ? 'object' : 'file'}`);
-  }
 }
 
 /** `config` with every provider's requests per minute set to `requestsPerMinute`, when given. */

@@ -8,7 +8,7 @@ import { storagePauseReason } from '../batch/storage-pause.js';
 import { freeBytes } from '../storage/free-space.js';
 import { closeHttpAgents } from '../providers/http.js';
 import { loadCatalogue } from '../cost/price-catalogue.js';
-import { manifestRefill } from './refill-hook.js';
+import { manifestRefill } from '../library/refill.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { HostName } from '../shared/hosts.js';
 import { apiKeyVariable, baseUrlVariable } from '../providers/configuration.js';

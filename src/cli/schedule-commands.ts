@@ -4,14 +4,15 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { loadCatalogue } from '../cost/price-catalogue.js';
 import { listSchedules, removeSchedule, startScheduler, upsertSchedule } from '../producer/schedules.js';
 import type { ProviderName } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
 import { normalizeOutputRoot } from '../storage/output-store.js';
-import { enqueueWithProgress, prepareBatch } from './batch-commands.js';
-import { announceToTarget, openNotifyTarget, sealedNotifyTarget } from './notify.js';
-import { checkManifests, print, withRedis, type CommandContext } from './context.js';
+import { checkManifests } from '../library/batch-source.js';
+import { ImageBatch } from '../library/image-batch.js';
+import { enqueueWithProgress } from './batch-commands.js';
+import { openNotifyTarget, sealedNotifyTarget } from './notify.js';
+import { print, withRedis, type CommandContext } from './context.js';
 import { describeEnqueue } from './report.js';
 
 /** `image-batch schedule add`: add or replace a cron schedule that enqueues a manifest (or an inbox) as a batch. */
@@ -94,33 +95,31 @@ export async function scheduleRemoveCommand(
 
 /** `image-batch scheduler`: turn schedule ticks into batches until SIGINT/SIGTERM (several copies may run). */
 export async function schedulerCommand(context: CommandContext): Promise<number> {
-  return withRedis(context, async (redis, store) => {
-    const { catalogue, overrideJson } = await loadCatalogue(context.config.pricingFile);
+  const images = new ImageBatch({ config: context.config, log: context.log });
+  return withRedis(context, async (redis) => {
     const scheduler = startScheduler({
       config: context.config,
       redis,
       log: context.log,
       ingest: async ({ batchId, manifests, template }) => {
-        const options = {
+        const batch = await enqueueWithProgress(context, images, {
           manifests,
+          batch: batchId,
           out: template.out,
           maxRejected: Number.MAX_SAFE_INTEGER,
           ...(template.provider === undefined ? {} : { provider: template.provider }),
           ...(template.budgetUsd === undefined ? {} : { budgetUsd: template.budgetUsd }),
-        };
-        const outputRoot = await prepareBatch(store, batchId, options, overrideJson);
-        const job = { ...options, out: outputRoot, batchId, dryRun: false };
-        const report = await enqueueWithProgress(context, context.config, job, { redis, store }, catalogue);
-        print(context, ...describeEnqueue(report, false));
-        const notify = openNotifyTarget(context, template.notifySealed);
-        const target = { redis, store };
-        const announced = await announceToTarget(context, target, batchId, notify, report.estimate.costUsd);
-        await announced();
+          // Only the schedule's own target (sealed when it was added), not this process's IMAGE_BATCH_NOTIFY_URL.
+          notify: openNotifyTarget(context, template.notifySealed) ?? null,
+        });
+        print(context, ...describeEnqueue(batch.report, false));
+        await batch.announced();
       },
     });
     print(context, 'Scheduler running; stop with Ctrl-C (SIGINT) or SIGTERM.');
     await context.stopRequested;
     await scheduler.close();
+    await images.close();
     return 0;
   });
 }

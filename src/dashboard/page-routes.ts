@@ -22,12 +22,19 @@ import {
   type DashboardContext,
 } from './dashboard-context.js';
 import { workerCountsOf } from '../batch/autoscaling.js';
-import { batchCards, batchPage, batchRows, batchesPage, type BatchPageData } from './pages.js';
+import { batchCards, batchPage, batchRows, batchesPage, newBatchPage, type BatchPageData } from './pages.js';
 import { batchListPage, batchListQuery, type BatchListPage } from './batch-list.js';
 import { addChartAssets } from './charts.js';
 import { readTimeline, recentFinished } from '../batch/timeline.js';
 
 const GALLERY_SIZE = 48;
+
+/** `/batches/new`, the "New batch" page (before `/batches/:id`, which would take `new` for a batch id). */
+function addNewBatchPage(app: Express, context: DashboardContext): void {
+  app.get('/batches/new', (_request, response) => {
+    response.type('html').send(newBatchPage(context.csrfToken, context.options.readOnly));
+  });
+}
 
 /** Add the page routes to `app`. */
 export function addPageRoutes(app: Express, context: DashboardContext): void {
@@ -69,6 +76,7 @@ export function addPageRoutes(app: Express, context: DashboardContext): void {
       response.type('html').send(batchRows(list));
     }),
   );
+  addNewBatchPage(app, context);
   app.get(
     '/batches/:id',
     wrap(async (request, response) => {

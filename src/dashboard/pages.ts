@@ -2,6 +2,7 @@
  * HTML of the dashboard's own pages: the batches page and one batch's page. Plain server-rendered HTML with a small
  * polling script; every value from a batch (row keys, prompts, provider messages) is escaped.
  */
+import { newBatchBody } from './new-batch-page.js';
 import type { BatchHost } from '../batch/batch-hosts.js';
 import { formatPercent, type ReportFigures, type TierCell } from '../batch/batch-report.js';
 import type { CanaryReport } from '../batch/canary-report.js';
@@ -40,7 +41,12 @@ ${CHART_STYLE}`;
 function layout(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
 <meta name="viewport" content="width=device-width,initial-scale=1"><style>${STYLE}</style></head>
-<body><nav><a href="/">Batches</a><a href="/queues">Queues (bull-board)</a></nav>${body}</body></html>`;
+<body><nav><a href="/">Batches</a><a href="/batches/new">New batch</a><a href="/queues">Queues (bull-board)</a></nav>${body}</body></html>`;
+}
+
+/** The "New batch" page (./new-batch-page.ts). */
+export function newBatchPage(csrfToken: string, readOnly: boolean): string {
+  return layout('image-batch — new batch', newBatchBody(csrfToken, readOnly));
 }
 
 function usd(value: number): string {

@@ -5,7 +5,8 @@
  * It reads only Redis and the batches' output directories, so it runs anywhere beside workers and producers.
  * Security: basic auth from DASHBOARD_USER / DASHBOARD_PASSWORD (required on a non-loopback address); write routes
  * behind a CSRF token and a same-origin check; files and thumbnails served only from inside a batch's own output;
- * base64 data in job data never shown. Routes: ./page-routes.ts, ./file-routes.ts, ./write-routes.ts.
+ * base64 data in job data never shown; API tokens for machines (./api-auth.ts). Routes: ./page-routes.ts,
+ * ./file-routes.ts, ./write-routes.ts, and the HTTP API (./api-routes.ts, docs/api.md).
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -24,6 +25,8 @@ import { PROVIDER_NAMES } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
 import { queueTitle } from '../shared/keys.js';
 import { displayJobData, type DashboardContext, type DashboardOptions } from './dashboard-context.js';
+import { apiTokenGate, unlessTokenClient } from './api-auth.js';
+import { addApiRoutes } from './api-routes.js';
 import { addFileRoutes } from './file-routes.js';
 import { addPageRoutes } from './page-routes.js';
 import { addWriteRoutes } from './write-routes.js';
@@ -72,14 +75,18 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const app = express();
   app.disable('x-powered-by');
   app.use(hostGuard(options));
+  // A machine's bearer token (IMAGE_BATCH_API_TOKENS) is checked first; a valid one skips basic auth (./api-auth.ts).
+  app.use(apiTokenGate(config.apiTokens));
   if (options.auth !== undefined) {
     const users = { [options.auth.user]: options.auth.password };
-    app.use(basicAuth({ users, challenge: true, realm: 'image-batch' }));
+    app.use(unlessTokenClient(basicAuth({ users, challenge: true, realm: 'image-batch' })));
   }
   app.use('/queues', bullBoardWriteGuard(options.readOnly));
   app.use('/queues', bullBoardRouter([...queues.values(), ...collectQueues.values()], options.readOnly));
   app.use(express.urlencoded({ extended: false, limit: '16kb' }));
   addPageRoutes(app, context);
+  // After the pages' own /api/batches and /api/batches/rows (the batches page's live list).
+  addApiRoutes(app, context);
   addWriteRoutes(app, context);
   addFileRoutes(app, context);
   app.use(

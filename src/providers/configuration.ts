@@ -76,6 +76,7 @@ export function loadConfig(environment: Record<string, string | undefined>): Con
   registerSecret(kernel.dashboardAuth?.password);
   registerSecret(kernel.notify.url);
   registerSecret(kernel.notify.secret);
+  for (const token of kernel.apiTokens) registerSecret(token);
   return deepFreeze({
     ...kernel,
     providers: providers as Config['providers'],

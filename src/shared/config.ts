@@ -84,6 +84,9 @@ const kernelSchema = z
     IMAGE_BATCH_MAX_STALLED_COUNT: positiveInteger(3),
     IMAGE_BATCH_WEBHOOK_RECONCILE_MS: positiveInteger(60_000),
     IMAGE_BATCH_DASHBOARD_HOSTS: z.string().default(''),
+    IMAGE_BATCH_API_TOKENS: optionalSecret,
+    IMAGE_BATCH_API_MAX_MANIFEST_BYTES: positiveInteger(4 * 1024 ** 3),
+    IMAGE_BATCH_OUTPUT_ROOT: z.string().optional(),
     IMAGE_BATCH_START_DEADLINE_MS: positiveInteger(120_000),
     IMAGE_BATCH_NOTIFY_URL: optionalSecret.refine(
       (value) => value === undefined || /^https?:\/\/[^\s]+$/i.test(value),
@@ -169,6 +172,21 @@ const kernelSchema = z
     dashboardHosts: env.IMAGE_BATCH_DASHBOARD_HOSTS.split(',')
       .map((host) => host.trim().toLowerCase())
       .filter((host) => host !== ''),
+    /**
+     * Bearer tokens of machine clients of the HTTP API (`IMAGE_BATCH_API_TOKENS`, comma-separated; each at least 16
+     * characters): compared in constant time, never logged (src/dashboard/api-auth.ts).
+     */
+    apiTokens: (env.IMAGE_BATCH_API_TOKENS ?? '')
+      .split(',')
+      .map((token) => token.trim())
+      .filter((token) => token !== ''),
+    /** The largest manifest `POST /api/batches` accepts, bytes (streamed to disk). Default 4 GiB. */
+    apiMaxManifestBytes: env.IMAGE_BATCH_API_MAX_MANIFEST_BYTES,
+    /**
+     * Output root of batches started without a shell (the HTTP API, the "New batch" page): a directory or
+     * `s3://bucket/prefix`; default IMAGE_BATCH_S3_BUCKET/PREFIX when set, else `output`.
+     */
+    outputRoot: env.IMAGE_BATCH_OUTPUT_ROOT,
     /**
      * Start deadline of a routed row with another candidate host left, ms: a host that has not started the request by
      * then (fal, Replicate: hosts with a queue) aborts it unbilled, or the worker cancels it while still queued, and the

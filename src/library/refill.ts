@@ -1,6 +1,6 @@
 /**
- * The CLI's side of windowed ingest (issue 27): the window an enqueue uses, and the refill a worker pool runs on a
- * timer (src/producer/refill.ts) — the worker room does not read manifests, so the CLI hands it this.
+ * Windowed ingest (issue 27) as the library runs it: the window an enqueue uses, and the refill a worker pool runs on a
+ * timer (src/producer/refill.ts) — the worker room does not read manifests, so the library hands it this.
  */
 import type { RedisConnection } from '../shared/redis.js';
 import type { BatchStore } from '../batch/batch-store.js';
