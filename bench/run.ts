@@ -9,7 +9,7 @@
  * afterwards (never a flush: the Redis may be shared).
  *
  * Flags: --quick (smaller sizes, one run each: to try the suite, not to quote), --only <name,...> (ingest, dispatch,
- * latency, rate, large, memory, batch-api, scale, routing, cluster; and scale-10m, hours long, run only when named: bench/scale-10m.ts).
+ * latency, rate, large, memory, batch-api, scale, routing, cluster, upload; and scale-10m, hours long, run only when named: bench/scale-10m.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -37,6 +37,7 @@ import { withSimulator } from './worker-runs.js';
 import { batchApiOutputs } from './batch-api.js';
 import { routingCost, routingThroughput } from './routing.js';
 import { redisMemoryPerRow } from './redis-memory.js';
+import { apiUpload } from './api-upload.js';
 
 function machine(): string[] {
   const cpus = os.cpus();
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
       await routingCost(redis);
     }
     if (selected('cluster')) await clusterVersusSingle();
+    if (selected('upload')) await apiUpload(redis);
     await rate;
     // Hours long: only when asked for by name (`--only scale-10m`).
     if (only?.has('scale-10m') === true) await scaleTenMillion();

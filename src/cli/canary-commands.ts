@@ -4,6 +4,7 @@
  * elsewhere), `image-batch approve <batch>`, which releases the held rows (src/batch/canary.ts), and
  * `image-batch budget <batch> <usd|none>`.
  */
+import { ImageBatch } from '../library/image-batch.js';
 import { createInterface } from 'node:readline/promises';
 import type { BatchStatus, BatchStore } from '../batch/batch-store.js';
 import { canaryLines, canaryReport, canaryVerdict } from '../batch/canary-report.js';
@@ -74,9 +75,10 @@ export function decideOnCanary(
 
 /** `image-batch approve <batch>`: approve the batch's canary and release its held rows (safe to repeat). */
 export async function approveCommand(context: CommandContext, options: { batch: string }): Promise<number> {
-  return withRedis(context, async (_redis, store) => {
+  const images = new ImageBatch({ config: context.config, log: context.log });
+  try {
     const batchId = checkBatchId(options.batch);
-    const status = await store.status(batchId);
+    const status = await images.status(batchId);
     if (status === undefined) throw new UsageError(`no batch "${options.batch}" in Redis`);
     if (status.canary === undefined) throw new UsageError(`batch ${batchId} has no canary to approve`);
     if (status.state === 'canary')
@@ -84,13 +86,15 @@ export async function approveCommand(context: CommandContext, options: { batch: 
         context,
         `Note: the canary of ${batchId} has not finished yet (${status.canary.completed + status.canary.failed} of ${status.canary.rowKeys.length} rows); approving anyway.`,
       );
-    const { released } = await store.canary.approve(batchId);
+    const released = await images.approve(batchId);
     print(
       context,
       `Batch ${batchId}: canary approved; released ${released} held rows. Workers (\`image-batch worker\`, or a waiting \`run\`) process them now.`,
     );
     return 0;
-  });
+  } finally {
+    await images.close();
+  }
 }
 
 /** `image-batch budget <batch> <usd|none>`: set or remove a batch's budget cap; held-back rows resume under it. */

@@ -7,13 +7,11 @@ import { flushPendingResultLines } from '../batch/row-outcome.js';
 import { storagePauseReason } from '../batch/storage-pause.js';
 import { freeBytes } from '../storage/free-space.js';
 import { closeHttpAgents } from '../providers/http.js';
-import { loadCatalogue } from '../cost/price-catalogue.js';
-import { manifestRefill } from '../library/refill.js';
+import { ImageBatch } from '../library/image-batch.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { HostName } from '../shared/hosts.js';
 import { apiKeyVariable, baseUrlVariable } from '../providers/configuration.js';
 import { UsageError } from '../shared/errors.js';
-import { warnAboutRedisSetup } from '../shared/redis.js';
 import {
   existingBatchStatus,
   print,
@@ -57,30 +55,24 @@ export async function workerCommand(
 ): Promise<number> {
   context = { ...context, config: withRequestsPerMinute(context.config, options.requestsPerMinute) };
   const providers = workerProviders(context, options.providers);
+  // The library's workers (src/library/image-batch.ts): a worker started here and one started in code are the same.
+  const images = new ImageBatch({ config: context.config, log: context.log });
   try {
-    const { catalogue } = await loadCatalogue(context.config.pricingFile);
-    return await withRedis(context, async (redis, store) => {
-      await warnAboutRedisSetup(redis, context.config.queuePrefix, context.log);
-      const pool = (await import('../worker/worker-pool.js')).startWorkerPool({
-        config: context.config,
-        redis,
-        store,
-        providers,
-        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-        log: context.log,
-        ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort }),
-        refill: manifestRefill(context.config, { redis, store, catalogue, log: context.log }),
-      });
-      const metricsUrl = await pool.metricsUrl();
-      if (metricsUrl !== undefined) print(context, `Metrics at ${metricsUrl}`);
-      print(context, `Worker running for ${providers.join(', ')}; stop with Ctrl-C (SIGINT) or SIGTERM.`);
-      await context.stopRequested;
-      print(context, 'Stopping: finishing the jobs in progress…');
-      await pool.close();
-      print(context, 'Worker stopped; no job was left behind.');
-      return 0;
+    const pool = await images.startWorkers({
+      providers,
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort }),
     });
+    const metricsUrl = await pool.metricsUrl();
+    if (metricsUrl !== undefined) print(context, `Metrics at ${metricsUrl}`);
+    print(context, `Worker running for ${providers.join(', ')}; stop with Ctrl-C (SIGINT) or SIGTERM.`);
+    await context.stopRequested;
+    print(context, 'Stopping: finishing the jobs in progress…');
+    await pool.close();
+    print(context, 'Worker stopped; no job was left behind.');
+    return 0;
   } finally {
+    await images.close();
     await closeHttpAgents();
   }
 }
@@ -235,7 +227,7 @@ export async function dashboardCommand(
     });
     print(
       context,
-      `Dashboard at ${dashboard.url}/ (queues: ${dashboard.url}/queues)` +
+      `Dashboard at ${dashboard.url}/ (queues: ${dashboard.url}/queues; API: ${dashboard.url}/api/openapi.json)` +
         `${options.readOnly ? ', read-only' : ''}${config.dashboardAuth === undefined ? '' : ', basic auth on'}.`,
     );
     await context.stopRequested;

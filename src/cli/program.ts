@@ -281,7 +281,7 @@ export function addProcessVerbs(program: Command, deps: ProgramDependencies): vo
   program
     .command('dashboard')
     .description(
-      'the queue dashboard: bull-board for the queues and image-batch batch pages (auth: DASHBOARD_USER/DASHBOARD_PASSWORD)',
+      'the queue dashboard: bull-board for the queues, the batch pages, the New batch page and the HTTP API (auth: DASHBOARD_USER/DASHBOARD_PASSWORD; API tokens: IMAGE_BATCH_API_TOKENS)',
     )
     .option('--port <n>', 'port', nonNegativeInteger, 3000)
     .option('--host <address>', 'address to listen on (beyond loopback only with basic auth)', '127.0.0.1')
