@@ -81,6 +81,7 @@ function addStartRoutes(app: Express, api: ApiContext): void {
       name: query.name ?? 'upload',
       format: query.format,
       maxBytes: config.apiMaxManifestBytes,
+      allowedHosts: config.allowedPrivateHosts,
     });
     return manifest === undefined ? undefined : { query, manifest };
   };
@@ -110,7 +111,11 @@ function addStartRoutes(app: Express, api: ApiContext): void {
       if (input === undefined) return;
       const batchId = input.query.batch_id ?? (await defaultBatchId([input.manifest]));
       const created = (await api.images.status(batchId)) === undefined;
-      const options = { out: api.outputRoot, batchId, ...optionsOf(input.query) };
+      const out =
+        input.query.out === undefined
+          ? api.outputRoot
+          : `${api.outputRoot.replace(/\/+$/, '')}/${input.query.out}`;
+      const options = { out, batchId, ...optionsOf(input.query) };
       const batch = await api.images.enqueue({ manifests: [input.manifest] }, options);
       log.info({ batch: batchId, enqueued: batch.report.enqueued }, 'batch started through the API');
       response.status(created ? 201 : 200).json(enqueuedAnswer(batch.report, created));

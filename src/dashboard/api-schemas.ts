@@ -34,6 +34,15 @@ export const newBatchQuerySchema = z
         description:
           "Default `<name>-<8 hex of the manifest's sha256>`: the same manifest is the same batch.",
       }),
+    out: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}(\/[A-Za-z0-9_-]{1,64}){0,7}$/)
+      .optional()
+      .meta({
+        description:
+          "A folder under the server's output root (IMAGE_BATCH_OUTPUT_ROOT) that the batch's folder goes in; " +
+          'default: the output root itself.',
+      }),
     provider: z.enum(PROVIDER_NAMES).optional().meta({ description: 'Host of rows that name none.' }),
     providers: z
       .string()
@@ -64,8 +73,12 @@ export const manifestLocationSchema = z
   .object({
     manifest: z
       .string()
-      .regex(/^s3:\/\/[^/\s]+\/\S+\.(csv|jsonl)$/)
-      .meta({ description: 'An S3 object the server may read (`s3://bucket/key.csv` or `.jsonl`).' }),
+      .regex(/^(s3:\/\/[^/\s]+\/\S+\.(csv|jsonl)|https?:\/\/\S+)$/)
+      .meta({
+        description:
+          'An S3 object the server reads where it is (`s3://bucket/key.csv` or `.jsonl`), or an http(s) URL it fetches ' +
+          '(public addresses only, unless IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS names the host) and keeps.',
+      }),
   })
   .strict()
   .meta({ id: 'ManifestLocation' });

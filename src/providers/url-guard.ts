@@ -9,7 +9,7 @@
 import { lookup as dnsLookup } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 
 /** Why an address may not be fetched, or undefined when it is a public unicast address. */
 export function forbiddenAddressReason(address: string): string | undefined {
@@ -77,52 +77,31 @@ function guardedLookup(allowedHosts: readonly string[]): LookupFunction {
  * @throws UserUrlError naming the reason (scheme, refused address, redirect, status, size).
  */
 export async function fetchUserUrl(url: string, options: FetchUserUrlOptions): Promise<Buffer> {
+  const opened = await openUserUrl(url, options);
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of opened.body) chunks.push(chunk);
+    return Buffer.concat(chunks);
+  } finally {
+    await opened.close();
+  }
+}
+
+/**
+ * Open a user-supplied http(s) URL for reading as a stream — every hop checked as by {@link fetchUserUrl} — for bodies
+ * too large for memory (a manifest). The stream fails with a UserUrlError past `maxBytes`. Call `close()` when done.
+ * @throws UserUrlError naming the reason (scheme, refused address, redirect, status, declared size).
+ */
+export async function openUserUrl(
+  url: string,
+  options: FetchUserUrlOptions,
+): Promise<{ body: AsyncIterable<Buffer>; close(): Promise<void> }> {
   const agent = new Agent({
     connect: { lookup: guardedLookup(options.allowedHosts), timeout: options.timeoutMs },
   });
   try {
-    let current = new URL(url);
-    for (let hop = 0; ; hop += 1) {
-      if (current.protocol !== 'http:' && current.protocol !== 'https:') {
-        throw new UserUrlError(`${current.protocol} URLs are not fetched`);
-      }
-      const host = current.hostname.replace(/^\[|\]$/g, '').toLowerCase();
-      if (isIP(host) !== 0 && !options.allowedHosts.includes(host)) {
-        const reason = forbiddenAddressReason(host);
-        if (reason !== undefined) throw new UserUrlError(`${current.hostname} is ${reason}`);
-      }
-      const response = await request(current, {
-        method: 'GET',
-        dispatcher: agent,
-        headersTimeout: options.timeoutMs,
-        bodyTimeout: options.timeoutMs,
-        signal: options.signal ?? null,
-      }).catch((error: unknown) => {
-        const cause = (error as { cause?: unknown }).cause;
-        if (error instanceof UserUrlError) throw error;
-        if (cause instanceof UserUrlError) throw cause;
-        throw new UserUrlError(`cannot fetch ${current.origin}: ${(error as Error).message}`);
-      });
-      if (
-        response.statusCode >= 300 &&
-        response.statusCode < 400 &&
-        response.headers.location !== undefined
-      ) {
-        await response.body.dump();
-        if (hop >= (options.maxRedirects ?? 3)) throw new UserUrlError('too many redirects');
-        current = new URL(String(response.headers.location), current);
-        continue;
-      }
-      if (response.statusCode !== 200) {
-        await response.body.dump();
-        throw new UserUrlError(`HTTP ${response.statusCode} from ${current.origin}`);
-      }
-      const declared = Number(response.headers['content-length'] ?? Number.NaN);
-      if (declared > options.maxBytes) {
-        await response.body.dump();
-        throw new UserUrlError(`larger than ${options.maxBytes} bytes`);
-      }
-      const chunks: Buffer[] = [];
+    const response = await checkedResponse(new URL(url), agent, options);
+    async function* capped(): AsyncGenerator<Buffer> {
       let total = 0;
       for await (const chunk of response.body) {
         total += (chunk as Buffer).length;
@@ -130,11 +109,59 @@ export async function fetchUserUrl(url: string, options: FetchUserUrlOptions): P
           response.body.destroy();
           throw new UserUrlError(`larger than ${options.maxBytes} bytes`);
         }
-        chunks.push(chunk as Buffer);
+        yield chunk as Buffer;
       }
-      return Buffer.concat(chunks);
     }
-  } finally {
+    return { body: capped(), close: () => agent.close() };
+  } catch (error) {
     await agent.close();
+    throw error;
+  }
+}
+
+/** The 200 answer of `url`, redirects followed and every hop checked. @throws UserUrlError otherwise. */
+async function checkedResponse(
+  url: URL,
+  agent: Agent,
+  options: FetchUserUrlOptions,
+): Promise<Dispatcher.ResponseData> {
+  let current = url;
+  for (let hop = 0; ; hop += 1) {
+    if (current.protocol !== 'http:' && current.protocol !== 'https:') {
+      throw new UserUrlError(`${current.protocol} URLs are not fetched`);
+    }
+    const host = current.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    if (isIP(host) !== 0 && !options.allowedHosts.includes(host)) {
+      const reason = forbiddenAddressReason(host);
+      if (reason !== undefined) throw new UserUrlError(`${current.hostname} is ${reason}`);
+    }
+    const response = await request(current, {
+      method: 'GET',
+      dispatcher: agent,
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      signal: options.signal ?? null,
+    }).catch((error: unknown) => {
+      const cause = (error as { cause?: unknown }).cause;
+      if (error instanceof UserUrlError) throw error;
+      if (cause instanceof UserUrlError) throw cause;
+      throw new UserUrlError(`cannot fetch ${current.origin}: ${(error as Error).message}`);
+    });
+    if (response.statusCode >= 300 && response.statusCode < 400 && response.headers.location !== undefined) {
+      await response.body.dump();
+      if (hop >= (options.maxRedirects ?? 3)) throw new UserUrlError('too many redirects');
+      current = new URL(String(response.headers.location), current);
+      continue;
+    }
+    if (response.statusCode !== 200) {
+      await response.body.dump();
+      throw new UserUrlError(`HTTP ${response.statusCode} from ${current.origin}`);
+    }
+    const declared = Number(response.headers['content-length'] ?? Number.NaN);
+    if (declared > options.maxBytes) {
+      await response.body.dump();
+      throw new UserUrlError(`larger than ${options.maxBytes} bytes`);
+    }
+    return response;
   }
 }

@@ -4,6 +4,8 @@
  * status and results; the canary approved, a batch paused and resumed, failed rows retried only within a price; API
  * tokens (missing, wrong, right — never logged); every answer checked against the served OpenAPI document.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import pino from 'pino';
@@ -39,6 +41,8 @@ beforeAll(async () => {
     IMAGE_BATCH_API_TOKENS: TOKENS.join(','),
     IMAGE_BATCH_OUTPUT_ROOT: await temporaryDirectory(),
     IMAGE_BATCH_API_MAX_MANIFEST_BYTES: '200000',
+    // The manifest server below listens on 127.0.0.1: allowed by address, not by the name `localhost`.
+    IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS: '127.0.0.1',
   });
   const sink = new Writable({
     write: (chunk: Buffer, _encoding, done) => void ((logged += chunk.toString()), done()),
@@ -246,5 +250,37 @@ describe('the HTTP API', () => {
     });
     expect(location.status).toBe(400);
     for (const token of TOKENS) expect(logged).not.toContain(token);
+  });
+
+  it('reads a manifest from a URL it may fetch, refuses one on a private address, and files the batch under out', async () => {
+    const served = `${JSON.stringify({ id: 'u1', prompt: 'a row from a URL', provider: 'openai' })}\n`;
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/x-ndjson' }).end(served);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const fetched = await checked('POST', '/api/batches', '/api/batches?name=fetched&out=team/december', {
+        body: JSON.stringify({ manifest: `http://127.0.0.1:${port}/rows.jsonl` }),
+        type: 'application/json',
+      });
+      expect(fetched.status, fetched.text).toBe(201);
+      const finished = await until(fetched.body.batch_id as string, ['finished']);
+      expect(finished).toMatchObject({ completed: 1 });
+      expect(finished.output as string).toMatch(/team\/december\/fetched-[0-9a-f]{8}$/);
+      const refused = await checked('POST', '/api/batches', '/api/batches', {
+        body: JSON.stringify({ manifest: `http://localhost:${port}/rows.jsonl` }),
+        type: 'application/json',
+      });
+      expect(refused.status).toBe(400);
+      expect(refused.body.error).toMatch(/loopback/);
+      const escape = await checked('POST', '/api/batches', '/api/batches?out=../elsewhere', {
+        body: served,
+        type: 'application/x-ndjson',
+      });
+      expect(escape.status).toBe(400);
+    } finally {
+      server.close();
+    }
   });
 });
