@@ -7,22 +7,20 @@
 import type { Express, NextFunction, Request, Response } from 'express';
 import express from 'express';
 import type { BatchStatus } from '../batch/batch-store.js';
-import { planRetry, retryFailedRows } from '../batch/retry-failed.js';
+import { retryFailedRows } from '../batch/retry-failed.js';
 import { roundUsd } from '../cost/usd.js';
-import { quoteRequest } from '../cost/price-catalogue.js';
 import { ImageBatch } from '../library/image-batch.js';
 import { spoolRootFor } from '../library/manifest-spool.js';
 import { defaultBatchId } from '../producer/batch-id.js';
-import { createProvider, type Config } from '../providers/configuration.js';
+import type { Config } from '../providers/configuration.js';
 import { PROVIDER_NAMES } from '../shared/config.js';
 import { UsageError } from '../shared/errors.js';
-import type { ImageJobData } from '../shared/job-definitions.js';
 import { defaultOutputRoot } from '../storage/output-store.js';
 import { outputStoreFor } from '../storage/stores.js';
 import { apiWriteGuard } from './api-auth.js';
 import { manifestOf, optionsOf, parsed } from './api-input.js';
 import { newBatchQuerySchema, openApiDocument, retryRequestSchema } from './api-schemas.js';
-import { wrap, type DashboardContext } from './dashboard-context.js';
+import { retryPlanOf, wrap, type DashboardContext } from './dashboard-context.js';
 import { enqueuedAnswer, estimateAnswer, statusAnswer } from './api-answers.js';
 
 /** What the API's route groups share. */
@@ -184,13 +182,7 @@ function addActionRoutes(app: Express, { images, guard }: ApiContext): void {
 
 /** `GET|POST /api/batches/:id/retry-failed`: the failed rows priced first, retried only within `max_usd`. */
 function addRetryRoutes(app: Express, { dashboard: context, images, guard }: ApiContext): void {
-  const { config } = context.options;
-  const planFor = async (status: BatchStatus) => {
-    const catalogue = await context.store.catalogue(status.batchId);
-    const quote = (data: ImageJobData) =>
-      quoteRequest(catalogue, data.provider, data, createProvider(data.provider, config).defaultQuality).usd;
-    return planRetry(status, context.queues, context.collectQueues, quote);
-  };
+  const planFor = (status: BatchStatus) => retryPlanOf(context, status);
   const planAnswer = (status: BatchStatus, plan: Awaited<ReturnType<typeof planFor>>) => ({
     batch_id: status.batchId,
     rows: plan.failed.length,

@@ -11,8 +11,10 @@ import { reportFigures } from '../batch/batch-report.js';
 import type { BatchStatus, BatchStore } from '../batch/batch-store.js';
 import type { ProviderHealth } from '../batch/provider-health.js';
 import type { HostName } from '../shared/hosts.js';
-import type { Config } from '../providers/configuration.js';
-import type { ResultLine } from '../shared/job-definitions.js';
+import { createProvider, type Config } from '../providers/configuration.js';
+import type { ImageJobData, ResultLine } from '../shared/job-definitions.js';
+import { planRetry, type RetryPlan } from '../batch/retry-failed.js';
+import { quoteRequest } from '../cost/price-catalogue.js';
 import type { Logger } from '../shared/logger.js';
 import { outputStoreFor } from '../storage/stores.js';
 import type { BatchOverview } from './pages.js';
@@ -201,4 +203,17 @@ function safeEqual(a: string, b: string): boolean {
   const left = Buffer.from(a);
   const right = Buffer.from(b);
   return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/**
+ * What retrying batch `status`'s failed rows would cost: each failed row priced from its own job (its size, quality —
+ * else the provider's default —, images and inputs) with the batch's own catalogue (its pricing file, as the workers
+ * price it). Shared by the batch page's confirmation and the API.
+ */
+export async function retryPlanOf(context: DashboardContext, status: BatchStatus): Promise<RetryPlan> {
+  const { config } = context.options;
+  const catalogue = await context.store.catalogue(status.batchId);
+  const quote = (data: ImageJobData) =>
+    quoteRequest(catalogue, data.provider, data, createProvider(data.provider, config).defaultQuality).usd;
+  return planRetry(status, context.queues, context.collectQueues, quote);
 }

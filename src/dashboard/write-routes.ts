@@ -5,11 +5,8 @@
  */
 import type { Express, Request, Response } from 'express';
 import type { BatchStatus } from '../batch/batch-store.js';
-import { planRetry, retryFailedRows } from '../batch/retry-failed.js';
-import { quoteRequest } from '../cost/price-catalogue.js';
-import { createProvider } from '../providers/configuration.js';
-import type { ImageJobData } from '../shared/job-definitions.js';
-import { statusOf, wrap, writeGuard, type DashboardContext } from './dashboard-context.js';
+import { retryFailedRows } from '../batch/retry-failed.js';
+import { retryPlanOf, statusOf, wrap, writeGuard, type DashboardContext } from './dashboard-context.js';
 import { retryConfirmationPage } from './pages.js';
 
 /** Add the write routes to `app`. */
@@ -37,20 +34,7 @@ export function addWriteRoutes(app: Express, context: DashboardContext): void {
       response.redirect(303, `/batches/${encodeURIComponent(status.batchId)}`);
     }),
   );
-  const { config } = context.options;
-  // Each failed row priced from its own job (its size, quality — else the provider's default —, images and inputs)
-  // with the batch's own catalogue (its pricing file, as the workers price it).
-  const planFor = async (status: BatchStatus) => {
-    const catalogue = await context.store.catalogue(status.batchId);
-    return planRetry(
-      status,
-      context.queues,
-      context.collectQueues,
-      (data: ImageJobData) =>
-        quoteRequest(catalogue, data.provider, data, createProvider(data.provider, config).defaultQuality)
-          .usd,
-    );
-  };
+  const planFor = (status: BatchStatus) => retryPlanOf(context, status);
   app.get(
     '/batches/:id/retry-failed',
     wrap(async (request, response) => {
