@@ -33,7 +33,7 @@ import {
 export async function dispatch(redis: Redis, simulator: ProviderSimulator): Promise<void> {
   simulator.setLatency(0);
   const repeats = quick ? 1 : 2;
-  await dispatchTraced(redis, simulator, quick ? 1 : 7);
+  await dispatchTraced(redis, simulator, quick ? 1 : 9);
   for (const concurrency of [1, 50, 200]) {
     const jobs = quick ? (concurrency === 1 ? 300 : 1000) : concurrency === 1 ? 500 : 2000;
     const ours: number[] = [];
@@ -225,9 +225,16 @@ async function dispatchTraced(redis: Redis, simulator: ProviderSimulator, repeat
   try {
     for (let run = 0; run < repeats; run += 1) {
       const base = { provider: 'openai' as const, jobs, resolution: SMALL_SIZE, concurrency };
-      off.push((await measureOurWorker(redis, simulator, base)).rate);
       const traced = { ...base, environment: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint } };
-      on.push((await measureOurWorker(redis, simulator, traced)).rate);
+      // Off first in even pairs, on first in odd ones: a machine that speeds up or slows down during the series
+      // favours neither.
+      if (run % 2 === 0) {
+        off.push((await measureOurWorker(redis, simulator, base)).rate);
+        on.push((await measureOurWorker(redis, simulator, traced)).rate);
+      } else {
+        on.push((await measureOurWorker(redis, simulator, traced)).rate);
+        off.push((await measureOurWorker(redis, simulator, base)).rate);
+      }
       log(`dispatch c=50 tracing: on ${perSecond(on.at(-1)!)}, off ${perSecond(off.at(-1)!)}`);
     }
   } finally {
