@@ -3,6 +3,7 @@
  * clients of the library (src/library/image-batch.ts). Each takes parsed options, returns the exit code (0 success, 1 some rows failed or were rejected, 2 usage
  * or configuration error) and closes what it opened. The worker pool and the simulator load only when used.
  */
+import { providersWithKeys } from '../providers/configuration.js';
 import { createInterface } from 'node:readline/promises';
 import { formatUsd } from '../cost/usd.js';
 import { checkBatchId, defaultBatchId } from '../producer/batch-id.js';
@@ -106,9 +107,7 @@ async function estimateWithProgress(
       {
         ...batchOptionsOf(options),
         ...(options.batchId === undefined ? {} : { batchId: options.batchId }),
-        autoHosts:
-          options.autoHosts ??
-          PROVIDER_NAMES.filter((name) => images.config.providers[name].apiKey !== undefined),
+        autoHosts: options.autoHosts ?? providersWithKeys(images.config),
         onProgress: reading.onProgress,
       },
     );

@@ -10,7 +10,7 @@ import { closeHttpAgents } from '../providers/http.js';
 import { ImageBatch } from '../library/image-batch.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { HostName } from '../shared/hosts.js';
-import { apiKeyVariable, baseUrlVariable } from '../providers/configuration.js';
+import { apiKeyVariable, baseUrlVariable, providersWithKeys } from '../providers/configuration.js';
 import { UsageError } from '../shared/errors.js';
 import {
   existingBatchStatus,
@@ -22,10 +22,7 @@ import {
 
 /** The providers a worker serves: those named, else every provider with a key. @throws UsageError without a key. */
 function workerProviders(context: CommandContext, named: ProviderName[]): ProviderName[] {
-  const providers =
-    named.length > 0
-      ? named
-      : PROVIDER_NAMES.filter((name) => context.config.providers[name].apiKey !== undefined);
+  const providers = named.length > 0 ? named : providersWithKeys(context.config);
   if (providers.length === 0) {
     throw new UsageError(
       `no provider has an API key (${PROVIDER_NAMES.map(apiKeyVariable).join(', ')}). Set one, or start ` +

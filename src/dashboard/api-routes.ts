@@ -12,8 +12,7 @@ import { roundUsd } from '../cost/usd.js';
 import { ImageBatch } from '../library/image-batch.js';
 import { spoolRootFor } from '../library/manifest-spool.js';
 import { defaultBatchId } from '../producer/batch-id.js';
-import type { Config } from '../providers/configuration.js';
-import { PROVIDER_NAMES } from '../shared/config.js';
+import { providersWithKeys } from '../providers/configuration.js';
 import { UsageError } from '../shared/errors.js';
 import { defaultOutputRoot } from '../storage/output-store.js';
 import { outputStoreFor } from '../storage/stores.js';
@@ -94,7 +93,7 @@ function addStartRoutes(app: Express, api: ApiContext): void {
       const options = optionsOf(input.query);
       const report = await api.images.estimate(
         { manifests: [input.manifest] },
-        { ...options, out: api.outputRoot, autoHosts: hostsWithKeys(config) },
+        { ...options, out: api.outputRoot, autoHosts: providersWithKeys(config) },
       );
       const { catalogue } = await api.images.pricing(undefined);
       response.json(estimateAnswer(report, catalogue));
@@ -239,9 +238,4 @@ async function batchOf(
   }
   if (status === undefined) response.status(404).json({ error: 'no such batch' });
   return status;
-}
-
-/** The providers with an API key: what `auto` means for rows priced here. */
-function hostsWithKeys(config: Config) {
-  return PROVIDER_NAMES.filter((name) => config.providers[name].apiKey !== undefined);
 }

@@ -16,7 +16,13 @@ import { checkBatchId, defaultBatchId } from '../producer/batch-id.js';
 import { enqueueManifests, type EnqueueReport } from '../producer/enqueue.js';
 import type { ImageProvider } from '../providers/provider.js';
 import { DEFAULT_PROVIDER } from '../providers/registry.js';
-import { createProvider, hostsOf, loadConfig, type Config } from '../providers/configuration.js';
+import {
+  createProvider,
+  hostsOf,
+  loadConfig,
+  providersWithKeys,
+  type Config,
+} from '../providers/configuration.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import { ConfigurationError, UsageError } from '../shared/errors.js';
 import type { HostName } from '../shared/hosts.js';
@@ -232,8 +238,7 @@ export class ImageBatch {
         ...(canary === undefined ? {} : { canary }),
         ...(delivery === undefined ? {} : { delivery }),
         ...(onProgress === undefined ? {} : { onProgress }),
-        autoHosts:
-          options.autoHosts ?? PROVIDER_NAMES.filter((name) => config.providers[name].apiKey !== undefined),
+        autoHosts: options.autoHosts ?? providersWithKeys(config),
         accounts: (name) => hostsOf(config, name),
         defaultProvider: DEFAULT_PROVIDER,
         outputRoot: options.out,

@@ -214,3 +214,8 @@ export function createWebhookVerifier(host: HostName, config: Config): WebhookVe
   const definition = PROVIDERS[providerOf(host)] as { webhooks?(settings: unknown): WebhookVerifier };
   return definition.webhooks?.(settingsOfHost(config, host));
 }
+
+/** The providers with an API key set: what `auto` means, and whom a worker serves by default. */
+export function providersWithKeys(config: Config): ProviderName[] {
+  return PROVIDER_NAMES.filter((name) => config.providers[name].apiKey !== undefined);
+}
