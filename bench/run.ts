@@ -9,7 +9,7 @@
  * afterwards (never a flush: the Redis may be shared).
  *
  * Flags: --quick (smaller sizes, one run each: to try the suite, not to quote), --only <name,...> (ingest, dispatch,
- * latency, rate, large, memory, batch-api, scale, routing, cluster, upload; and scale-10m, hours long, run only when named: bench/scale-10m.ts).
+ * latency, rate, large, memory, batch-api, scale, routing, cluster, upload, scheduling; and scale-10m, hours long, run only when named: bench/scale-10m.ts).
  */
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -38,6 +38,7 @@ import { batchApiOutputs } from './batch-api.js';
 import { routingCost, routingThroughput } from './routing.js';
 import { redisMemoryPerRow } from './redis-memory.js';
 import { apiUpload } from './api-upload.js';
+import { scheduling } from './scheduling.js';
 
 function machine(): string[] {
   const cpus = os.cpus();
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
     }
     if (selected('cluster')) await clusterVersusSingle();
     if (selected('upload')) await apiUpload(redis);
+    if (selected('scheduling')) await scheduling(redis);
     await rate;
     // Hours long: only when asked for by name (`--only scale-10m`).
     if (only?.has('scale-10m') === true) await scaleTenMillion();

@@ -14,49 +14,16 @@ import { roundUsd } from '../cost/usd.js';
 import { RESOLUTION_TIERS, type ResolutionTier } from '../cost/resolution-tier.js';
 import { LuaCommands } from '../shared/lua-commands.js';
 import { BudgetLedger } from '../cost/budget.js';
-import { CanaryLedger, type CanaryProgress } from './canary.js';
+import { CanaryLedger } from './canary.js';
 import { OpenAIBatchRecords } from './openai-batch-records.js';
 import { BillingFacts } from './billing-facts.js';
 import { locateRow, RowIndex, type RowOutcome } from './row-index.js';
 import { ManifestCursors } from './manifest-cursor.js';
+import { BatchPriorities, DEFAULT_LEVEL } from './priority.js';
+import { finishByOf } from './finish-by.js';
+import type { BatchStatus } from './batch-status.js';
 
-/** Counts and cost of a batch so far. */
-export interface BatchStatus {
-  batchId: string;
-  outputDirectory: string;
-  createdAt: string;
-  manifests: string[];
-  /** Valid rows enqueued (all manifests, all enqueue runs). */
-  rows: number;
-  rejected: number;
-  completed: number;
-  failed: number;
-  /** Rows not yet completed or failed (those still waiting in the manifests too). */
-  pending: number;
-  /**
-   * A windowed batch (./manifest-cursor.ts): of the pending rows, those whose jobs are not in Redis yet (they wait in
-   * the manifests), and the window of rows in Redis at once.
-   */
-  inManifests?: { rows: number; window: number };
-  costUsdTotal: number;
-  costByTier: Record<ResolutionTier, { images: number; cost_usd: number }>;
-  /** Budget cap in USD, when set. */
-  budgetUsd: number | undefined;
-  /** USD counted as spent against the cap, and reserved for calls in flight. */
-  spentUsd: number;
-  reservedUsd: number;
-  /**
-   * `budget_reached` when a call was held back by the cap; `canary` while the canary rows run and the rest is held;
-   * `awaiting_approval` when they have all finished and the rest waits for approval; else `running` or `finished`.
-   */
-  state: 'running' | 'paused' | 'budget_reached' | 'canary' | 'awaiting_approval' | 'finished';
-  /** The batch's canary, when it has one. */
-  canary?: CanaryProgress;
-  /** ISO time of the latest row outcome (when a finished batch finished), or undefined before the first. */
-  lastOutcomeAt: string | undefined;
-  /** Every counter of the stats hash (by provider, failure reason, actual cost), for reports. */
-  counters: Record<string, number>;
-}
+export type { BatchStatus } from './batch-status.js';
 
 /** `manifest:line`, the text stored for a row's source. */
 export function sourceText(source: RowSource): string {
@@ -84,6 +51,8 @@ export class BatchStore {
   readonly rowIndex: RowIndex;
   /** Where each windowed batch's rows without a job yet are in its manifests (./manifest-cursor.ts). */
   readonly cursors: ManifestCursors;
+  /** The batches' priorities and weights (./priority.ts). */
+  readonly priorities: BatchPriorities;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -93,6 +62,7 @@ export class BatchStore {
     this.billing = new BillingFacts(redis, prefix);
     this.rowIndex = new RowIndex(redis, prefix);
     this.cursors = new ManifestCursors(redis, prefix);
+    this.priorities = new BatchPriorities(redis, prefix);
     this.canary = new CanaryLedger(redis, prefix);
     this.openaiBatches = new OpenAIBatchRecords(redis, prefix);
   }
@@ -248,6 +218,12 @@ export class BatchStore {
     return removed === 1;
   }
 
+  /** The batch's finish-by time, ms since the epoch (./finish-by.ts), or undefined. */
+  async finishBy(batchId: string): Promise<number | undefined> {
+    const at = await this.redis.hget(this.keys(batchId).meta, 'finish_by');
+    return at === null ? undefined : Number(at);
+  }
+
   /** The pricing override stored with the batch (JSON), if any. */
   async pricing(batchId: string): Promise<string | undefined> {
     return (await this.redis.hget(this.keys(batchId).meta, 'pricing')) ?? undefined;
@@ -374,7 +350,19 @@ export class BatchStore {
                 ? 'budget_reached'
                 : 'running',
       counters: Object.fromEntries(Object.entries(stats).map(([name, value]) => [name, Number(value)])),
+      priority: { level: Number(meta.priority ?? DEFAULT_LEVEL), weight: Number(meta.weight ?? 1) },
       ...(canary === undefined ? {} : { canary }),
+      ...(meta.finish_by === undefined
+        ? {}
+        : {
+            finishBy: await finishByOf(
+              this.redis,
+              this.prefix,
+              batchId,
+              meta,
+              Math.max(0, rows - completed - failed),
+            ),
+          }),
       ...(cursor === undefined
         ? {}
         : { inManifests: { rows: Math.max(0, rows - cursor.added), window: cursor.window } }),

@@ -10,6 +10,7 @@ import type { ImageJobData, ResultLine } from '../shared/job-definitions.js';
 import { collectJobIdFor, jobIdFor } from '../shared/keys.js';
 import { outputStoreFor } from '../storage/stores.js';
 import type { BatchStatus, BatchStore } from './batch-store.js';
+import { addBatchJobs, jobPrioritiesFor } from './fair-share.js';
 
 /** The failed rows of a batch, what retrying them would cost, or why they cannot be retried now. */
 export interface RetryPlan {
@@ -109,6 +110,15 @@ export async function retryFailedRows(
     if (job !== undefined && (await job.getState()) === 'failed') {
       await job.updateData(freshData(job.data));
       if (!(await forget())) continue;
+      // Back with the batch's priority now and a fresh fair-share tag (it may have changed since the row failed).
+      const queue = queues.get(hostOfLine(line))!;
+      const [priority] = await jobPrioritiesFor(
+        queue,
+        status.batchId,
+        await store.priorities.of(status.batchId),
+        1,
+      );
+      await job.changePriority({ priority: priority! });
       await job.retry('failed');
       retried.add(line.row_key);
       continue;
@@ -120,10 +130,13 @@ export async function retryFailedRows(
     await collection.remove();
     // A submission job kept completed (IMAGE_BATCH_KEEP_COMPLETED_JOBS) would make the add below a no-op.
     if (job !== undefined && (await job.getState()) === 'completed') await job.remove();
-    await queue.add(collection.name, freshData(collection.data), {
-      ...options,
-      jobId: jobIdFor(status.batchId, line.row_key),
-    });
+    await addBatchJobs(queue, store.priorities, status.batchId, [
+      {
+        name: collection.name,
+        data: freshData(collection.data),
+        opts: { ...options, jobId: jobIdFor(status.batchId, line.row_key) },
+      },
+    ]);
     retried.add(line.row_key);
   }
   // One results line per row: the failed lines of retried rows go; their new outcome is appended when it comes.

@@ -3,6 +3,7 @@
  * clients of the library (src/library/image-batch.ts). Each takes parsed options, returns the exit code (0 success, 1 some rows failed or were rejected, 2 usage
  * or configuration error) and closes what it opened. The worker pool and the simulator load only when used.
  */
+import { describeFinishPlan } from './report.js';
 import { providersWithKeys } from '../providers/configuration.js';
 import { createInterface } from 'node:readline/promises';
 import { formatUsd } from '../cost/usd.js';
@@ -59,6 +60,12 @@ export interface EnqueueCommandOptions {
   window?: number;
   /** `--notify`: where the batch's events go (./notify.ts); default IMAGE_BATCH_NOTIFY_URL; null: nowhere. */
   notify?: string | null;
+  /** `--priority`: level 1 (first) … 9 (last); default 5, normal (src/batch/priority.ts). */
+  priority?: number;
+  /** `--weight`: share of each host among the batches of its priority; default 1. */
+  weight?: number;
+  /** `--finish-by`: a duration or an ISO time the batch must be done by (src/batch/finish-by.ts). */
+  finishBy?: string;
 }
 
 /** Options of `run`. */
@@ -182,7 +189,7 @@ export async function enqueueCommand(
     checkNotifyTarget(images.config, options.notify);
     if (!(await confirmEstimate(context, images, options))) return 1;
     const batch = await enqueueWithProgress(context, images, options);
-    print(context, ...describeEnqueue(batch.report, false));
+    print(context, ...describeEnqueue(batch.report, false), ...describeFinishPlan(batch.finishBy));
     await batch.announced();
     return batch.report.rejected > options.maxRejected ? 1 : 0;
   } finally {
@@ -235,7 +242,7 @@ export async function runCommand(context: CommandContext, options: RunCommandOpt
     const batch = await enqueueWithProgress(context, images, options);
     if (batch.outputRoot !== normalizeOutputRoot(options.out))
       print(context, `Batch ${batch.batchId} already writes to ${batch.outputRoot}; continuing there.`);
-    print(context, ...describeEnqueue(batch.report, false));
+    print(context, ...describeEnqueue(batch.report, false), ...describeFinishPlan(batch.finishBy));
     const providers = batch.report.providers.length > 0 ? batch.report.providers : providersUsed;
     const exitCode = await processBatch(context, images, { batch, providers, options });
     await batch.announced();

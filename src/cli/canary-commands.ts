@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline/promises';
 import type { BatchStatus, BatchStore } from '../batch/batch-store.js';
 import { canaryLines, canaryReport, canaryVerdict } from '../batch/canary-report.js';
 import { formatUsd } from '../cost/usd.js';
+import { levelName } from '../batch/priority.js';
 import { checkBatchId } from '../producer/batch-id.js';
 import { UsageError } from '../shared/errors.js';
 import { print, withRedis, type CommandContext } from './context.js';
@@ -116,4 +117,26 @@ export async function budgetCommand(
     );
     return 0;
   });
+}
+
+/**
+ * `image-batch priority <batch> <level>`: change a running batch's priority; its waiting rows move to the new level at
+ * once (a process killed half-way leaves the rest to the workers' next sweep).
+ */
+export async function priorityCommand(
+  context: CommandContext,
+  options: { batch: string; level: number },
+): Promise<number> {
+  const images = new ImageBatch({ config: context.config, log: context.log });
+  try {
+    const batchId = checkBatchId(options.batch);
+    const moved = await images.setPriority(batchId, options.level);
+    print(
+      context,
+      `Batch ${batchId}: priority ${levelName(options.level)}; ${moved} waiting rows moved to it.`,
+    );
+    return 0;
+  } finally {
+    await images.close();
+  }
 }

@@ -7,6 +7,8 @@ import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import { isHostName, type HostName } from '../shared/hosts.js';
 import { ROUTE_POLICIES } from '../shared/job-definitions.js';
 import { defaultOutputRoot } from '../storage/output-store.js';
+import { MAX_WEIGHT, parsePriority } from '../batch/priority.js';
+import { parseFinishBy } from '../batch/finish-by.js';
 
 export function positiveInteger(value: string): number {
   const number = Number(value);
@@ -65,6 +67,41 @@ export const windowOption = () =>
     'the most rows whose jobs are in Redis at once; the rest wait in the manifest and are added as rows finish ' +
       "(default: 15 minutes of work at the providers' rate limits, 10,000 to 100,000; 0: every row at once)",
   ).argParser(nonNegativeInteger);
+/** A priority level (src/batch/priority.ts) as commander takes it. */
+export function priorityLevel(value: string): number {
+  try {
+    return parsePriority(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+export const priorityOption = () =>
+  new Option(
+    '--priority <level>',
+    'urgent, normal (default) or background, or 1 (first) to 9 (last): rows of higher priority are sent first on every host; waiting rows climb a level every IMAGE_BATCH_AGEING_SECONDS (600)',
+  ).argParser(priorityLevel);
+export const finishByOption = () =>
+  new Option(
+    '--finish-by <time>',
+    'when the batch must be done: a duration (90m, 2h, 3d) or an ISO time; says now whether the rate limits allow it, ' +
+      'and marks it late while it runs; 24 h or more away, OpenAI rows use the Batch API (half price) unless --delivery is given',
+  ).argParser((value) => {
+    try {
+      parseFinishBy(value);
+      return value;
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  });
+export const weightOption = () =>
+  new Option(
+    '--weight <n>',
+    "the batch's share of each host among running batches of its priority, 1 to 100 (default 1: equal shares)",
+  ).argParser((value) => {
+    const weight = positiveInteger(value);
+    if (weight > MAX_WEIGHT) throw new InvalidArgumentError(`must be at most ${MAX_WEIGHT}`);
+    return weight;
+  });
 /** A host: a provider name, or `provider@N` for its N-th account (src/shared/hosts.ts). */
 export function hostArgument(value: string): HostName {
   if (isHostName(value)) return value;

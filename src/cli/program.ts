@@ -12,6 +12,10 @@ import {
   usd,
   pricingOption,
   budgetOption,
+  finishByOption,
+  priorityLevel,
+  priorityOption,
+  weightOption,
   confirmOverOption,
   deliveryOption,
   fallbackOption,
@@ -27,7 +31,7 @@ import {
   outOption,
   hostArgument,
 } from './options.js';
-import { approveCommand, budgetCommand } from './canary-commands.js';
+import { approveCommand, budgetCommand, priorityCommand } from './canary-commands.js';
 import { notifyOption } from './notify.js';
 import type { CommandContext } from './context.js';
 import {
@@ -83,6 +87,9 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(deliveryOption())
     .addOption(fallbackOption())
     .addOption(windowOption())
+    .addOption(priorityOption())
+    .addOption(weightOption())
+    .addOption(finishByOption())
     .addOption(notifyOption())
     .option(
       '--canary-tolerance <percent>',
@@ -119,6 +126,9 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(deliveryOption())
     .addOption(fallbackOption())
     .addOption(windowOption())
+    .addOption(priorityOption())
+    .addOption(weightOption())
+    .addOption(finishByOption())
     .addOption(notifyOption())
     .action(async (manifests, flags) => {
       deps.setExitCode(await enqueueCommand(deps.context('warn'), { manifests, ...flags }));
@@ -144,7 +154,7 @@ function addEstimateVerb(program: Command, deps: ProgramDependencies): void {
     });
 }
 
-/** `approve`, `budget`: decisions about what a batch may spend. */
+/** `approve`, `budget`, `priority`: decisions about what a batch may spend and when it runs. */
 export function addCanaryVerbs(program: Command, deps: ProgramDependencies): void {
   program
     .command('budget')
@@ -156,6 +166,17 @@ export function addCanaryVerbs(program: Command, deps: ProgramDependencies): voi
     .action(async (batch, amount) => {
       const cap = amount === 'none' ? undefined : usd(amount);
       deps.setExitCode(await budgetCommand(deps.context('warn'), { batch, usd: cap }));
+    });
+
+  program
+    .command('priority')
+    .description(
+      "change a running batch's priority: urgent, normal, background, or 1 (first) to 9 (last); its waiting rows move at once",
+    )
+    .argument('<batch>', 'batch id')
+    .argument('<level>', 'urgent, normal, background, or 1 to 9', priorityLevel)
+    .action(async (batch, level) => {
+      deps.setExitCode(await priorityCommand(deps.context('warn'), { batch, level }));
     });
 
   program

@@ -1,6 +1,9 @@
 /**
  * Human-readable reports of the CLI: what an enqueue did, a batch's counts and its cost by resolution tier.
  */
+import type { FinishByStatus } from '../batch/finish-by.js';
+import type { FinishByPlan } from '../library/finish-plan.js';
+import { levelName } from '../batch/priority.js';
 import type { AutoscalingSignal } from '../batch/autoscaling.js';
 import type { EnqueueReport } from '../producer/enqueue.js';
 import type { BatchStatus } from '../batch/batch-store.js';
@@ -170,6 +173,9 @@ export function describeStatus(status: BatchStatus): string[] {
       `Canary: ${status.canary.completed + status.canary.failed} of ${status.canary.rowKeys.length} rows finished; ` +
         `${status.canary.held} rows held until \`image-batch approve ${status.batchId}\`.`,
     );
+  if (status.finishBy !== undefined) lines.push(finishByLine(status.finishBy));
+  const { level, weight } = status.priority;
+  lines.push(`Priority: ${levelName(level)} (${level} of 1 first … 9 last), weight ${weight}.`);
   lines.push(`Output: ${outputStoreFor(status.outputDirectory).batchLocation(status.batchId)}`);
   return lines;
 }
@@ -261,4 +267,31 @@ export function describeAutoscaling(signal: AutoscalingSignal): string {
     `Workers: ${signal.workers} running, the queued work could use ${signal.wantedWorkers}` +
     `${signal.moreWorkers > 0 ? ` (${signal.moreWorkers} more)` : ''}${heldText}.`
   );
+}
+
+/** What `enqueue` and `run` say of a finish-by time: when the batch would finish, and whether that is in time. */
+export function describeFinishPlan(plan: FinishByPlan | undefined): string[] {
+  if (plan === undefined) return [];
+  const at = new Date(plan.at).toISOString();
+  const unlimited =
+    plan.unlimited.length === 0
+      ? ''
+      : ` (${plan.unlimited.join(', ')} ${plan.unlimited.length === 1 ? 'has' : 'have'} no rate limit configured: counted as no bottleneck)`;
+  if (plan.expectedAt === undefined) return [`Finish by ${at}: no rate limit to plan with${unlimited}.`];
+  const expected = new Date(plan.expectedAt).toISOString();
+  return plan.meets
+    ? [
+        `Finish by ${at}: can be met — at the configured rate limits it finishes about ${expected}${unlimited}.`,
+      ]
+    : [
+        `Finish by ${at}: will be missed — at the configured rate limits it finishes about ${expected}${unlimited}. ` +
+          'Raise its priority (`image-batch priority`), add hosts or accounts, or move the time.',
+      ];
+}
+
+/** The status line of a batch's finish-by time. */
+function finishByLine(finishBy: FinishByStatus): string {
+  const forecast = finishBy.expectedAt ?? finishBy.plannedAt;
+  const when = forecast === undefined ? '' : `; expected to finish about ${forecast}`;
+  return `Finish by ${finishBy.at}: ${finishBy.late ? 'LATE' : 'on time'}${when}.`;
 }

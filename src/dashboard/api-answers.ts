@@ -2,6 +2,7 @@
  * The HTTP API's answers (docs/api.md), built from the library's reports and the batch records in the shapes of
  * ./api-schemas.ts (snake_case, USD rounded, nulls where a figure is unknown).
  */
+import { levelName } from '../batch/priority.js';
 import type { z } from 'zod';
 import type { BatchStatus } from '../batch/batch-store.js';
 import type { PriceCatalogue } from '../cost/price-catalogue.js';
@@ -126,6 +127,16 @@ export function statusAnswer(status: BatchStatus): z.input<typeof batchStatusSch
       canary === undefined
         ? null
         : { size: canary.size, state: canary.state, rows: canary.rowKeys.length, held: canary.held },
+    priority: { ...status.priority, name: levelName(status.priority.level) },
+    finish_by:
+      status.finishBy === undefined
+        ? null
+        : {
+            at: status.finishBy.at,
+            planned_at: status.finishBy.plannedAt ?? null,
+            expected_at: status.finishBy.expectedAt ?? null,
+            late: status.finishBy.late,
+          },
     output: outputStoreFor(status.outputDirectory).batchLocation(status.batchId),
   };
 }

@@ -136,5 +136,8 @@ export function optionsOf(query: z.output<typeof newBatchQuerySchema>) {
     ...(query.budget_usd === undefined ? {} : { budgetUsd: query.budget_usd }),
     ...(query.canary === undefined ? {} : { canary: query.canary }),
     ...(query.window === undefined ? {} : { window: query.window }),
+    ...(query.priority === undefined ? {} : { priority: query.priority }),
+    ...(query.weight === undefined ? {} : { weight: query.weight }),
+    ...(query.finish_by === undefined ? {} : { finishBy: query.finish_by }),
   };
 }

@@ -19,6 +19,7 @@ import { outputStoreFor } from '../storage/stores.js';
 import { apiWriteGuard } from './api-auth.js';
 import { manifestOf, optionsOf, parsed } from './api-input.js';
 import { newBatchQuerySchema, openApiDocument, retryRequestSchema } from './api-schemas.js';
+import { priorityRequestSchema } from './api-priority-schemas.js';
 import { retryPlanOf, wrap, type DashboardContext } from './dashboard-context.js';
 import { enqueuedAnswer, estimateAnswer, statusAnswer } from './api-answers.js';
 
@@ -148,7 +149,7 @@ function addReadRoutes(app: Express, { images }: ApiContext): void {
     );
 }
 
-/** `POST /api/batches/:id/approve|pause|resume`. */
+/** `POST /api/batches/:id/approve|pause|resume|priority`. */
 function addActionRoutes(app: Express, { images, guard }: ApiContext): void {
   const act = (action: (status: BatchStatus) => Promise<number | undefined>) =>
     wrap(async (request, response) => {
@@ -176,6 +177,20 @@ function addActionRoutes(app: Express, { images, guard }: ApiContext): void {
     '/api/batches/:id/resume',
     guard,
     act(async (status) => void (await images.setPaused(status.batchId, false))),
+  );
+  app.post(
+    '/api/batches/:id/priority',
+    guard,
+    express.json({ limit: '4kb' }),
+    wrap(async (request, response) => {
+      const body = parsed(priorityRequestSchema, request.body ?? {}, response);
+      if (body === undefined) return;
+      const status = await batchOf(images, request, response);
+      if (status === undefined) return;
+      const moved = await images.setPriority(status.batchId, body.priority);
+      const after = (await images.status(status.batchId)) ?? status;
+      response.json({ batch_id: after.batchId, state: after.state, priority: after.priority.level, moved });
+    }),
   );
 }
 

@@ -3,6 +3,14 @@
  * document served at `/api/openapi.json` is generated from them (`@asteasolutions/zod-to-openapi`, OpenAPI 3.1), so
  * the document cannot drift from what the server reads and answers.
  */
+import { MAX_WEIGHT, MIN_WEIGHT } from '../batch/priority.js';
+import {
+  batchStateSchema,
+  finishByStatusSchema,
+  priorityAnswerSchema,
+  priorityField,
+  priorityRequestSchema,
+} from './api-priority-schemas.js';
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { PROVIDER_NAMES } from '../shared/config.js';
@@ -16,6 +24,7 @@ const byTier = z.object({ standard: tierFigures, 'high-resolution': tierFigures 
 });
 
 /** The options of `POST /api/batches`, in its query string (the body is the manifest). */
+
 export const newBatchQuerySchema = z
   .object({
     name: z
@@ -65,6 +74,18 @@ export const newBatchQuerySchema = z
       .nonnegative()
       .optional()
       .meta({ description: 'Rows in Redis at once; 0: all.' }),
+    priority: priorityField.optional(),
+    finish_by: z
+      .string()
+      .optional()
+      .meta({ description: 'When it must be done: a duration (90m, 2h, 3d) or an ISO time.' }),
+    weight: z.coerce
+      .number()
+      .int()
+      .min(MIN_WEIGHT)
+      .max(MAX_WEIGHT)
+      .optional()
+      .meta({ description: 'Share of each host among running batches of its priority; default 1.' }),
   })
   .strict();
 
@@ -164,7 +185,7 @@ export const estimateSchema = z
 export const batchStatusSchema = z
   .object({
     batch_id: z.string(),
-    state: z.enum(['running', 'paused', 'budget_reached', 'canary', 'awaiting_approval', 'finished']),
+    state: batchStateSchema,
     created_at: z.string(),
     last_outcome_at: z.string().nullable(),
     rows: z.number().int(),
@@ -185,6 +206,10 @@ export const batchStatusSchema = z
     spent_usd: usd,
     reserved_usd: usd,
     canary: canarySchema.nullable(),
+    priority: z.object({ level: z.number().int(), name: z.string(), weight: z.number().int() }).meta({
+      description: 'Level 1 (sent first) … 9 (last), its name, and the weight among batches of its level.',
+    }),
+    finish_by: finishByStatusSchema,
     output: z.string().meta({ description: "Where the batch's files are." }),
   })
   .meta({ id: 'BatchStatus' });
@@ -318,6 +343,14 @@ function registerBatchPaths(registry: OpenAPIRegistry): void {
         409: json(errorSchema, 'The batch has no canary.'),
       },
     });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/batches/{id}/priority',
+    summary: "Change the batch's priority while it runs: its waiting rows move to the new level",
+    security,
+    request: { params: id, body: { content: { 'application/json': { schema: priorityRequestSchema } } } },
+    responses: { 200: json(priorityAnswerSchema, 'Changed.'), ...failures },
+  });
   registry.registerPath({
     method: 'get',
     path: '/api/batches/{id}/retry-failed',

@@ -169,6 +169,8 @@ async function batchPageOf(context: DashboardContext, status: BatchStatus, query
     gallery,
     csrfToken: context.options.readOnly ? undefined : context.csrfToken,
     paused: await context.store.isPaused(status.batchId),
+    priority: status.priority,
+    ...(status.finishBy === undefined ? {} : { finishBy: status.finishBy }),
     ...(await pausedReasonOf(context, status.batchId)),
     canary: status.canary?.state === 'awaiting' ? await canaryReport(status) : undefined,
     hosts: await batchHosts(

@@ -2,6 +2,8 @@
  * HTML of the dashboard's own pages: the batches page and one batch's page. Plain server-rendered HTML with a small
  * polling script; every value from a batch (row keys, prompts, provider messages) is escaped.
  */
+import { levelName, LOWEST_LEVEL, type BatchPriority } from '../batch/priority.js';
+import type { FinishByStatus } from '../batch/finish-by.js';
 import { newBatchBody } from './new-batch-page.js';
 import type { BatchHost } from '../batch/batch-hosts.js';
 import { formatPercent, type ReportFigures, type TierCell } from '../batch/batch-report.js';
@@ -149,6 +151,10 @@ export interface BatchPageData {
   /** CSRF token for the write actions; undefined in read-only mode (no write action is shown). */
   csrfToken: string | undefined;
   paused: boolean;
+  /** Its priority level and weight (src/batch/priority.ts). */
+  priority: BatchPriority;
+  /** Its finish-by time, when it has one: whether it is late (src/batch/finish-by.ts). */
+  finishBy?: FinishByStatus;
   /** Why it is paused when the user did not pause it (its output storage is full). */
   pausedReason?: string;
   /** The batch's canary while it awaits approval. */
@@ -162,6 +168,29 @@ export interface BatchPageData {
 /** A POST form with the CSRF token. */
 function actionForm(action: string, label: string, token: string, extra = ''): string {
   return `<form method="post" action="${escapeHtml(action)}" style="display:inline"><input type="hidden" name="_csrf" value="${escapeHtml(token)}">${extra}<button>${escapeHtml(label)}</button></form>`;
+}
+
+/** The batch's priority, with a form to change it while it runs (when writes are on). */
+function priorityLine(priority: BatchPriority, csrfToken: string | undefined, id: string): string {
+  const said = `Priority <b id="priority">${escapeHtml(levelName(priority.level))}</b> (${priority.level} of 1 first … 9 last), weight ${priority.weight}.`;
+  if (csrfToken === undefined) return `<p>${said}</p>`;
+  const options = Array.from({ length: LOWEST_LEVEL }, (_, index) => index + 1)
+    .map(
+      (level) =>
+        `<option value="${level}"${level === priority.level ? ' selected' : ''}>${escapeHtml(level === Number(levelName(level)) ? String(level) : `${level} — ${levelName(level)}`)}</option>`,
+    )
+    .join('');
+  const select = `<select name="priority" id="priority-level" aria-label="New priority">${options}</select> `;
+  return `<p>${said} ${actionForm(`/batches/${id}/priority`, 'Set priority', csrfToken, select)}</p>`;
+}
+
+/** The batch's finish-by time: on time, or late (with the forecast) on a warning card. */
+function finishByLine(finishBy: FinishByStatus): string {
+  const forecast = finishBy.expectedAt ?? finishBy.plannedAt;
+  const when = forecast === undefined ? '' : ` — expected to finish about ${escapeHtml(forecast)}`;
+  return finishBy.late
+    ? `<p class="card" id="finish-by" style="background:#fde2c8"><b>Late:</b> due by ${escapeHtml(finishBy.at)}${when}. Raise its priority above, or add hosts.</p>`
+    : `<p id="finish-by">Due by ${escapeHtml(finishBy.at)}: on time${when}.</p>`;
 }
 
 /** The page of one batch. */
@@ -212,6 +241,8 @@ ${
           : ''
       }</p>`
 }
+${priorityLine(data.priority, overview.state === 'finished' ? undefined : data.csrfToken, id)}
+${data.finishBy === undefined ? '' : finishByLine(data.finishBy)}
 ${data.canary === undefined ? '' : canarySection(data.canary, id, data.csrfToken)}
 ${openaiBatchSection(data.openaiBatches)}
 ${chartsSection(overview.id, overview.state !== 'finished')}

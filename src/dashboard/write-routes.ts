@@ -1,6 +1,6 @@
 /**
  * The dashboard's write routes, each behind the write guard (read-only mode, same origin, CSRF token): pause and
- * resume a batch, approve its canary (releasing the rows held until then), and retry its failed rows after a
+ * resume a batch, change its priority, approve its canary (releasing the rows held until then), and retry its failed rows after a
  * confirmation page that shows what the retry would cost.
  */
 import type { Express, Request, Response } from 'express';
@@ -8,6 +8,8 @@ import type { BatchStatus } from '../batch/batch-store.js';
 import { retryFailedRows } from '../batch/retry-failed.js';
 import { retryPlanOf, statusOf, wrap, writeGuard, type DashboardContext } from './dashboard-context.js';
 import { retryConfirmationPage } from './pages.js';
+import { parsePriority } from '../batch/priority.js';
+import { changeLevel } from '../library/batch-priority.js';
 
 /** Add the write routes to `app`. */
 export function addWriteRoutes(app: Express, context: DashboardContext): void {
@@ -34,6 +36,7 @@ export function addWriteRoutes(app: Express, context: DashboardContext): void {
       response.redirect(303, `/batches/${encodeURIComponent(status.batchId)}`);
     }),
   );
+  addPriorityRoute(app, context, guard);
   const planFor = (status: BatchStatus) => retryPlanOf(context, status);
   app.get(
     '/batches/:id/retry-failed',
@@ -75,4 +78,38 @@ export function addWriteRoutes(app: Express, context: DashboardContext): void {
       response.redirect(303, `/batches/${encodeURIComponent(status.batchId)}`);
     }),
   );
+}
+
+/** `POST /batches/:id/priority`: the batch page's priority form (field `priority`: a level or its name). */
+function addPriorityRoute(
+  app: Express,
+  context: DashboardContext,
+  guard: ReturnType<typeof writeGuard>,
+): void {
+  app.post(
+    '/batches/:id/priority',
+    guard,
+    wrap(async (request, response) => {
+      const status = await statusOf(context, request, response);
+      if (status === undefined) return;
+      let level: number;
+      try {
+        level = parsePriority(formText((request.body as Record<string, unknown>).priority));
+      } catch (error) {
+        return void response
+          .status(400)
+          .type('text')
+          .send((error as Error).message);
+      }
+      const { config, redis } = context.options;
+      const moved = await changeLevel(config, { redis, store: context.store }, status.batchId, level);
+      context.log.info({ batch: status.batchId, level, moved }, 'priority changed from the dashboard');
+      response.redirect(303, `/batches/${encodeURIComponent(status.batchId)}`);
+    }),
+  );
+}
+
+/** A form field as text ('' when absent or not text). */
+function formText(value: unknown): string {
+  return typeof value === 'string' ? value : '';
 }

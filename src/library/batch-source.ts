@@ -2,6 +2,7 @@
  * What a batch is made from and with: its rows (manifest files, or rows given in code), and the options `run` and
  * `enqueue` take on the command line (docs/cli.md), as the library takes them.
  */
+import type { PriorityInput } from './batch-priority.js';
 import { manifestFormat } from '../producer/manifest-reader.js';
 import { manifestInfo, manifestLocation } from '../producer/manifest-source.js';
 import type { ProviderName } from '../shared/config.js';
@@ -61,6 +62,15 @@ export interface BatchOptions extends RoutingOptions {
   window?: number;
   /** Where the batch's signed events go (docs/notifications.md); default IMAGE_BATCH_NOTIFY_URL; null: nowhere. */
   notify?: string | null;
+  /** `urgent`, `normal` (default), `background`, or a level 1 (first) … 9 (last) (src/batch/priority.ts). */
+  priority?: PriorityInput;
+  /** Share of each host among the batches of its priority, 1 … 100; default 1 (src/batch/fair-share.ts). */
+  weight?: number;
+  /**
+   * When it must be done: a duration (`90m`, `2h`, `3d`), an ISO time, a Date, or ms since the epoch
+   * (src/batch/finish-by.ts). At least 24 hours away, OpenAI rows go through its Batch API unless `delivery` is given.
+   */
+  finishBy?: string | number | Date;
 }
 
 /**

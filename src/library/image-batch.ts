@@ -7,14 +7,13 @@
  * idempotency (the same rows enqueued twice are one batch, paid once).
  */
 import { BatchStore, type BatchStatus } from '../batch/batch-store.js';
-import { runBatch, type BatchRunOptions, type BatchRunOutcome } from '../batch/batch-runner.js';
+import { runBatch, type BatchRunOutcome } from '../batch/batch-runner.js';
 import { upgradeKeyLayout } from '../batch/key-layout.js';
 import { announceBatch } from '../batch/notifications/batch-watch.js';
 import { notifierFor } from '../batch/notifications/notifier.js';
 import { loadCatalogue, type PriceCatalogue } from '../cost/price-catalogue.js';
 import { checkBatchId, defaultBatchId } from '../producer/batch-id.js';
 import { enqueueManifests, type EnqueueReport } from '../producer/enqueue.js';
-import type { ImageProvider } from '../providers/provider.js';
 import { DEFAULT_PROVIDER } from '../providers/registry.js';
 import {
   createProvider,
@@ -25,7 +24,6 @@ import {
 } from '../providers/configuration.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import { ConfigurationError, UsageError } from '../shared/errors.js';
-import type { HostName } from '../shared/hosts.js';
 import type { ResultLine } from '../shared/job-definitions.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { connectRedis, warnAboutRedisSetup, type RedisConnection } from '../shared/redis.js';
@@ -34,6 +32,10 @@ import { outputStoreFor } from '../storage/stores.js';
 import type { WorkerPool } from '../worker/worker-pool.js';
 import { manifestsOf, type BatchOptions, type BatchSource, type RoutingOptions } from './batch-source.js';
 import { manifestRefill, windowOf } from './refill.js';
+import { applyBatchPriority, changeLevel, type PriorityInput } from './batch-priority.js';
+import { parsePriority } from '../batch/priority.js';
+import type { RunOptions, WorkerOptions } from './worker-options.js';
+import { canWaitForBatchApi, finishByOf, planBatchFinish, type FinishByPlan } from './finish-plan.js';
 
 /** Options of {@link ImageBatch}. */
 export interface ImageBatchOptions {
@@ -59,28 +61,9 @@ export interface EnqueuedBatch {
   report: EnqueueReport;
   /** Resolves when its `batch.started` event was delivered, or its last retry failed (at once without a target). */
   announced(): Promise<void>;
+  /** Its finish-by time and the plan: when it would finish at the hosts' configured rates, and whether that is in time. */
+  finishBy?: FinishByPlan;
 }
-
-/** Options of {@link ImageBatch.startWorkers}. */
-export interface WorkerOptions {
-  /** Providers whose hosts get a worker; default every provider. */
-  providers?: readonly ProviderName[];
-  /** Jobs at once per host in this process; default: the host's configured concurrency. */
-  concurrency?: number;
-  /** Adapters to use instead of those built from the configuration, by host (tests). */
-  providerOverrides?: ReadonlyMap<HostName, ImageProvider>;
-  /** Serve Prometheus metrics on this port. */
-  metricsPort?: number;
-  /** A pricing file the rows refilled from manifests are priced with; default IMAGE_BATCH_PRICING_FILE. */
-  pricing?: string;
-}
-
-/** Options of {@link ImageBatch.run}. */
-export type RunOptions = WorkerOptions &
-  Partial<Pick<BatchRunOptions, 'onProgress' | 'onProgressEnd' | 'onCanaryFinished' | 'pollIntervalMs'>> & {
-    /** Aborting it stops the run (pending rows go on when the batch is run again). */
-    signal?: AbortSignal;
-  };
 
 /**
  * Where a batch's events go: `flag` (null: nowhere), else IMAGE_BATCH_NOTIFY_URL, else nowhere.
@@ -195,31 +178,45 @@ export class ImageBatch {
     const batchId =
       options.batchId === undefined ? await defaultBatchId(manifests) : checkBatchId(options.batchId);
     const notify = checkNotifyTarget(this.config, options.notify);
+    const finishBy = finishByOf(options.finishBy);
     const { catalogue, overrideJson } = await this.pricing(options.pricing);
     const target = await this.connection();
     const { store } = target;
     const outputRoot = await store.ensureBatch(batchId, normalizeOutputRoot(options.out), manifests);
     if (options.fallback !== undefined) await store.openaiBatches.setFallback(batchId, options.fallback);
     if (options.budgetUsd !== undefined) await store.budget.setBudget(batchId, options.budgetUsd);
+    await applyBatchPriority(this.config, target, batchId, options);
     if (overrideJson !== undefined) await store.setPricing(batchId, overrideJson);
+    const preferBatchApi = canWaitForBatchApi(finishBy);
     const report = await this.#enqueue(
-      { ...options, out: outputRoot },
+      { ...options, out: outputRoot, ...(preferBatchApi ? { preferBatchApi } : {}) },
       manifests,
       batchId,
       target,
       catalogue,
     );
     await store.addEnqueuedEstimate(batchId, report.estimate.costUsd);
+    const plan = await planBatchFinish(this.config, target, batchId, finishBy, report.estimate);
     const notifier = notify === undefined ? undefined : notifierFor(this.config, target.redis, this.log);
     if (notify !== undefined && notifier !== undefined) {
       const watch = { ...target, prefix: this.config.queuePrefix, notifier };
       await announceBatch(watch, batchId, notify, report.estimate.costUsd);
     }
-    return { batchId, outputRoot, report, announced: () => notifier?.settled() ?? Promise.resolve() };
+    return {
+      batchId,
+      outputRoot,
+      report,
+      ...plan,
+      announced: () => notifier?.settled() ?? Promise.resolve(),
+    };
   }
 
   async #enqueue(
-    options: BatchOptions & { onProgress?: ReadProgress; autoHosts?: readonly ProviderName[] },
+    options: BatchOptions & {
+      onProgress?: ReadProgress;
+      autoHosts?: readonly ProviderName[];
+      preferBatchApi?: boolean;
+    },
     manifests: string[],
     batchId: string,
     target: { redis: RedisConnection; store: BatchStore } | undefined,
@@ -237,6 +234,7 @@ export class ImageBatch {
         ...(maxPremium === undefined ? {} : { maxPremiumPercent: maxPremium }),
         ...(canary === undefined ? {} : { canary }),
         ...(delivery === undefined ? {} : { delivery }),
+        ...(options.preferBatchApi === true ? { preferBatchApi: true } : {}),
         ...(onProgress === undefined ? {} : { onProgress }),
         autoHosts: options.autoHosts ?? providersWithKeys(config),
         accounts: (name) => hostsOf(config, name),
@@ -364,6 +362,16 @@ export class ImageBatch {
   async setPaused(batchId: string, paused: boolean): Promise<void> {
     const status = await this.#existing(batchId);
     await (await this.connection()).store.setPaused(status.batchId, paused);
+  }
+
+  /**
+   * Change batch `batchId`'s priority while it runs: its waiting jobs move to the new level (src/batch/priority.ts).
+   * @returns jobs moved. @throws UsageError for an unknown batch or level.
+   */
+  async setPriority(batchId: string, priority: PriorityInput): Promise<number> {
+    const status = await this.#existing(batchId);
+    const level = parsePriority(String(priority));
+    return changeLevel(this.config, await this.connection(), status.batchId, level);
   }
 
   /** Stop the workers started here (finishing their jobs) and close the Redis connection. */

@@ -8,9 +8,8 @@ export {
   type EnqueuedBatch,
   type ImageBatchOptions,
   type ReadProgress,
-  type RunOptions,
-  type WorkerOptions,
 } from './image-batch.js';
+export type { RunOptions, WorkerOptions } from './worker-options.js';
 export type { BatchOptions, BatchSource, RoutingOptions } from './batch-source.js';
 export type { ManifestRecord } from './manifest-spool.js';
 export { loadConfig, type Config } from '../providers/configuration.js';

@@ -13,6 +13,7 @@ import { jobIdFor, queueNameFor, ROUTE_QUEUE_NAME, routeJobIdFor, rowKeyIdentity
 import { CANARY_HOLD_MS } from '../batch/canary.js';
 import { rowJobOptions, type RowJobSettings } from '../batch/queues.js';
 import { splitSource } from '../batch/row-index.js';
+import { addBatchJobs } from '../batch/fair-share.js';
 import type { CanaryPicker } from './canary-picker.js';
 import { addToEstimate, type CostEstimate, type PendingRow } from './estimate.js';
 import { InFlight } from './in-flight.js';
@@ -209,7 +210,8 @@ export class ChunkWriter {
 
   /**
    * Add the jobs of `rows`, one `addBulk` per queue — its provider's, or the route queue for a row with several
-   * candidate hosts (src/worker/router.ts); a held row's job is delayed until the canary is approved.
+   * candidate hosts (src/worker/router.ts) — with the batch's priority and fair-share tags (src/batch/fair-share.ts);
+   * a held row's job is delayed until the canary is approved.
    */
   private async addJobs(rows: HeldOrNot[]): Promise<void> {
     const byQueue = new Map<string, HeldOrNot[]>();
@@ -229,7 +231,10 @@ export class ChunkWriter {
     }
     await Promise.all(
       [...byQueue].map(([name, queueRows]) =>
-        this.queueFor(name).addBulk(
+        addBatchJobs(
+          this.queueFor(name),
+          this.target.store.priorities,
+          this.target.batchId,
           queueRows.map(({ row, held }) => ({
             name: row.data.operation,
             data: row.data,

@@ -26,7 +26,8 @@ const LOCK_WAIT_MS = 2 * CURSOR_LOCK_MS;
  */
 export function savedSettings(options: EnqueueOptions): string {
   const { provider, providers, route, maxPremiumPercent, autoHosts, defaultProvider, outputRoot } = options;
-  const { attempts, backoffDelayMs, keepCompletedJobs, chunkSize, budgetCapped, delivery } = options;
+  const { attempts, backoffDelayMs, keepCompletedJobs, chunkSize, budgetCapped, delivery, preferBatchApi } =
+    options;
   return JSON.stringify({
     provider,
     providers,
@@ -41,6 +42,7 @@ export function savedSettings(options: EnqueueOptions): string {
     chunkSize,
     budgetCapped,
     delivery,
+    preferBatchApi,
     canary: options.canary !== undefined,
   });
 }

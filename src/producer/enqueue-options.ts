@@ -28,6 +28,7 @@ export interface EnqueueOptions extends Pick<
   | 'accounts'
   | 'defaultProvider'
   | 'delivery'
+  | 'preferBatchApi'
   | 'budgetCapped'
 > {
   /** Manifest paths as the user gave them (relative to the working directory, or absolute; or `s3://` URLs). */

@@ -28,6 +28,8 @@ export interface CostEstimate {
   rowGroups: Record<string, RowGroup>;
   /** How many groups `rowGroups` holds. */
   rowGroupCount: number;
+  /** Rows sent realtime to the one host they name (not routed, not through the Batch API), by provider: the plan of a finish-by time. */
+  realtimeRows: Partial<Record<ProviderName, number>>;
   /** Rows going through OpenAI's Batch API: their estimate, and what they would cost realtime. */
   batchDelivery: { rows: number; costUsd: number; realtimeUsd: number };
   /**
@@ -97,6 +99,7 @@ export function emptyEstimate(): CostEstimate {
     unpricedReasons: [],
     rowGroups: {},
     rowGroupCount: 0,
+    realtimeRows: {},
     batchDelivery: { rows: 0, costUsd: 0, realtimeUsd: 0 },
     routed: { rows: 0, costUsd: 0, mostExpensiveUsd: 0, firstNamedUsd: 0, fastestRows: 0, byHost: {} },
   };
@@ -114,6 +117,8 @@ export function addToEstimate(estimate: CostEstimate, row: PendingRow): void {
     if (!estimate.unpricedReasons.includes(row.unpriced)) estimate.unpricedReasons.push(row.unpriced);
   } else if (row.estimated) estimate.estimatedRows += 1;
   if (row.overridden) estimate.overriddenRows += 1;
+  if (row.realtimeUsd === undefined && (row.alternatives ?? []).length === 0)
+    estimate.realtimeRows[row.data.provider] = (estimate.realtimeRows[row.data.provider] ?? 0) + 1;
   if (row.realtimeUsd !== undefined) {
     estimate.batchDelivery.rows += 1;
     estimate.batchDelivery.costUsd += row.costUsd;

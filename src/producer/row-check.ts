@@ -51,6 +51,11 @@ export interface RowCheckOptions {
   defaultProvider: ProviderName;
   /** Delivery of rows that name none (`--delivery`); default realtime. */
   delivery?: Delivery;
+  /**
+   * The batch has a finish-by time at least 24 hours away (src/batch/finish-by.ts): OpenAI rows that name no delivery,
+   * when `delivery` is not given either, go through the Batch API where they can (not in a canary).
+   */
+  preferBatchApi?: boolean;
   /** The batch holds rows for a canary: Batch API rows cannot run in one (yet). */
   canary?: boolean;
   budgetCapped?: boolean;
@@ -232,7 +237,11 @@ export class RowChecker {
   ): Promise<{ ok: true; row: PendingRow; realtimeInstead?: string } | { ok: false; errors: FieldError[] }> {
     const { rowKey } = place;
     const data = jobDataOf(row, { batchId: this.options.batchId, ...place, provider });
-    const delivery = row.delivery ?? this.options.delivery ?? 'realtime';
+    const preferred =
+      this.options.preferBatchApi === true && provider === 'openai' && this.options.canary !== true
+        ? 'batch'
+        : 'realtime';
+    const delivery = row.delivery ?? this.options.delivery ?? preferred;
     // An OpenAI edit of a size the Batch API's JSON edits do not take goes realtime, said now, not failed a day later.
     const realtimeInstead =
       delivery === 'batch' && provider === 'openai' ? batchDeliveryProblem(data) : undefined;

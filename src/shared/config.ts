@@ -97,6 +97,7 @@ const kernelSchema = z
       'must be whsec_ and the base64 of 24 to 64 random bytes (echo "whsec_$(openssl rand -base64 32)")',
     ),
     IMAGE_BATCH_STALL_MINUTES: positiveInteger(15),
+    IMAGE_BATCH_AGEING_SECONDS: positiveInteger(600),
     IMAGE_BATCH_NOTIFY_CHECK_MS: positiveInteger(10_000),
     IMAGE_BATCH_NOTIFY_ATTEMPTS: positiveInteger(6),
   })
@@ -160,6 +161,8 @@ const kernelSchema = z
     stalledIntervalMs: env.IMAGE_BATCH_STALLED_INTERVAL_MS,
     /** Times a job may stall (its worker killed) before it fails. Safe above 1: a resumed job never pays twice. */
     maxStalledCount: env.IMAGE_BATCH_MAX_STALLED_COUNT,
+    /** A job waiting longer than this climbs a priority level (src/batch/priority-change.ts), ms. Default 10 minutes. */
+    ageingAfterMs: env.IMAGE_BATCH_AGEING_SECONDS * 1000,
     /**
      * Wait between two status polls of a request whose end a webhook will announce, ms: the slow reconciliation poll
      * for deliveries that never arrive. Default 60 000 (under fal's 6-minute result lifetime).

@@ -135,6 +135,7 @@ export function withoutSubmissionMarker(data: ImageJobData): ImageJobData {
 export class BatchFacts {
   private readonly outputRoots = new Map<string, string>();
   private readonly catalogues = new Map<string, PriceCatalogue>();
+  private readonly finishByTimes = new Map<string, number>();
 
   constructor(private readonly store: BatchStore) {}
 
@@ -147,6 +148,16 @@ export class BatchFacts {
       this.outputRoots.set(batchId, root);
     }
     return root;
+  }
+
+  /** The batch's finish-by time, ms since the epoch, or undefined (read once per batch). */
+  async finishBy(batchId: string): Promise<number | undefined> {
+    let at = this.finishByTimes.get(batchId);
+    if (at === undefined) {
+      at = (await this.store.finishBy(batchId)) ?? 0;
+      this.finishByTimes.set(batchId, at);
+    }
+    return at === 0 ? undefined : at;
   }
 
   async catalogue(batchId: string): Promise<PriceCatalogue> {
@@ -189,9 +200,10 @@ export async function startRun(
   });
   const provider = deps.providers.get(host);
   if (provider === undefined) throw new Error(`this worker has no provider "${host}"`);
-  const [outputRoot, catalogue] = await Promise.all([
+  const [outputRoot, catalogue, finishBy] = await Promise.all([
     facts.outputRoot(data.batchId),
     facts.catalogue(data.batchId),
+    facts.finishBy(data.batchId),
   ]);
   const quote = quoteRequest(catalogue, data.provider, data, provider.defaultQuality);
   const timing = deps.timingFor(host);
@@ -202,7 +214,7 @@ export async function startRun(
       ? await deps.webhookEndpoint.urlFor(host)
       : undefined;
   const model = data.providerRequest?.model ?? provider.modelFor(data);
-  const startDeadlineMs = startDeadlineOf(data, provider, deps.startDeadlineMs);
+  const startDeadlineMs = startDeadlineOf(data, provider, deps.startDeadlineMs, finishBy);
   return {
     deps,
     job,

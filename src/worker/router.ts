@@ -24,6 +24,8 @@ import { failedLine, lineBase } from '../batch/results-line.js';
 import type { BatchStore } from '../batch/batch-store.js';
 import type { ProviderHealth } from '../batch/provider-health.js';
 import { ROUTE_HOLDER, type RowHosts } from '../batch/row-hosts.js';
+import { addBatchJobs } from '../batch/fair-share.js';
+import type { BatchPriorities } from '../batch/priority.js';
 import { withinBudgetShare, type BudgetShares } from '../batch/batch-hosts.js';
 import { quoteRequest, type PriceCatalogue } from '../cost/price-catalogue.js';
 import type { ImageProvider } from '../providers/provider.js';
@@ -165,13 +167,13 @@ async function handTo(
   const adapter = deps.providers.get(provider);
   const onHost =
     adapter === undefined ? bareDataOnHost(data, provider) : dataOnHost(job.data, provider, adapter);
-  await deps
-    .queueFor(provider)
-    .add(
-      data.operation,
-      { ...onHost, routing },
-      { ...deps.jobOptions, jobId: jobIdFor(data.batchId, data.rowKey) },
-    );
+  await addBatchJobs(deps.queueFor(provider), deps.store.priorities, data.batchId, [
+    {
+      name: data.operation,
+      data: { ...onHost, routing },
+      opts: { ...deps.jobOptions, jobId: jobIdFor(data.batchId, data.rowKey) },
+    },
+  ]);
   deps.metrics?.rowsRouted.inc({ provider });
   deps.log.debug({ row: data.rowKey, provider }, 'row routed');
   return { status: 'routed', provider };
@@ -301,6 +303,8 @@ export interface RouteBack {
   routeQueue: Queue;
   jobOptions: JobsOptions;
   rowHosts: RowHosts;
+  /** The batches' priorities: the row's routing job gets its batch's (src/batch/priority.ts). */
+  priorities: BatchPriorities;
   /** Counts the rows moved, by host and reason. */
   metrics?: Metrics;
 }
@@ -340,10 +344,12 @@ export async function sendBackToRoute(
     ...rest
   } = data;
   const { assigned: _assigned, ...kept } = routing;
-  await back.routeQueue.add(
-    data.operation,
-    { ...rest, routing: { ...kept, tried } },
-    { ...back.jobOptions, jobId: routeJobIdFor(data.batchId, data.rowKey, tried.length) },
-  );
+  await addBatchJobs(back.routeQueue, back.priorities, data.batchId, [
+    {
+      name: data.operation,
+      data: { ...rest, routing: { ...kept, tried } },
+      opts: { ...back.jobOptions, jobId: routeJobIdFor(data.batchId, data.rowKey, tried.length) },
+    },
+  ]);
   return true;
 }

@@ -14,22 +14,34 @@ import { hostOfJob } from '../shared/hosts.js';
 /** Time the host is given past a start deadline to enforce it itself before the worker cancels, ms. */
 export const START_DEADLINE_GRACE_MS = 5_000;
 
+/** The shortest start deadline a finish-by time sends: with less time left the batch is late anyway, ms. */
+export const MIN_FINISH_BY_DEADLINE_MS = 10_000;
+
 /**
- * The start deadline to send `data` with on `provider`, ms, or undefined: only a routed row, not yet accepted, with a
- * candidate host left besides this one, on a host with a queue it can be cancelled from.
+ * The start deadline to send `data` with on `provider`, ms, or undefined — only for a submission not yet accepted, on
+ * a host with a queue it can be cancelled from: a routed row with a candidate host left besides this one gets
+ * `deadlineMs`; a row of a batch with a finish-by time (`finishBy`, ms since the epoch; issue 30) gets at most the time
+ * left until then, so a request that cannot start in time is aborted unbilled rather than finished late (it fails
+ * `not_started`, to be retried, unless another candidate host takes it).
  */
 export function startDeadlineOf(
   data: ImageJobData,
   provider: ImageProvider,
   deadlineMs: number,
+  finishBy?: number,
+  now = Date.now(),
 ): number | undefined {
+  if (data.providerRequest !== undefined || provider.cancelIfQueued === undefined) return undefined;
   const routing = data.routing;
-  if (routing === undefined || data.providerRequest !== undefined || provider.cancelIfQueued === undefined)
-    return undefined;
-  const others = routing.candidates.filter(
-    (name) => name !== hostOfJob(data) && !routing.tried.some((host) => host.provider === name),
-  );
-  return others.length > 0 ? deadlineMs : undefined;
+  const others =
+    routing?.candidates.filter(
+      (name) => name !== hostOfJob(data) && !routing.tried.some((host) => host.provider === name),
+    ) ?? [];
+  const left = finishBy === undefined ? undefined : finishBy - now;
+  const byFinish = left !== undefined && left >= MIN_FINISH_BY_DEADLINE_MS ? left : undefined;
+  const routed = others.length > 0 ? deadlineMs : undefined;
+  if (routed === undefined) return byFinish;
+  return byFinish === undefined ? routed : Math.min(routed, byFinish);
 }
 
 /** `pending` with the time it must start by, when it was sent with a start deadline. */

@@ -36,6 +36,7 @@ import { evacuateRoutedRows } from './settlement.js';
 import { applyGlobalConcurrency, jobLockSettings, providerWorker } from './host-worker.js';
 import { HostCapacity } from './host-capacity.js';
 import { startEventWatch } from './event-watch.js';
+import { startPrioritySweeps } from './priority-sweeps.js';
 import { sampleHosts } from './host-samples.js';
 import { Durability } from './durability.js';
 import { BatchFacts } from './job-run.js';
@@ -123,6 +124,10 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
     void sweepPausedQueues(deps, hosts).then(() => sampleHosts(deps, hosts));
   }, PAUSED_SWEEP_MS);
   const refiller = repeatWhileOpen(options.refill, REFILL_EVERY_MS);
+  const prioritySweeps = startPrioritySweeps({
+    ...{ redis: options.redis, prefix: config.queuePrefix, store: options.store, log },
+    ...{ queues: [...queues.values(), routeQueue], ageAfterMs: config.ageingAfterMs },
+  });
   const batchDriver = options.providers.includes('openai') ? openaiBatchDriver(options) : undefined;
   void Promise.all([prepared, globalConcurrency]).then(() => {
     batchDriver?.start();
@@ -137,6 +142,7 @@ export function startWorkerPool(options: WorkerPoolOptions): WorkerPool {
       metricsServer?.close();
       clearInterval(sweeper);
       await refiller.stop();
+      await prioritySweeps.stop();
       shutdown.abort();
       await prepared;
       await batchDriver?.close();
@@ -201,6 +207,7 @@ function processorDependencies(
       routeQueue: made.routeQueue,
       jobOptions: rowJobOptions(config),
       rowHosts: new RowHosts(options.redis, config.queuePrefix),
+      priorities: store.priorities,
       metrics: made.metrics,
     },
     timingFor: (name) => settingsOfHost(config, name),

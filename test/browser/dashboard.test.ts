@@ -238,4 +238,45 @@ describe('dashboard in a browser', () => {
     expect(await page.locator('#canary').count()).toBe(0);
     expect(await page.locator('#gallery img').count()).toBe(3);
   });
+  it("changes a waiting batch's priority with the Set priority form and shows when it will miss its finish-by time", async () => {
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(
+      folder,
+      'later.jsonl',
+      ['a grey owl', 'a white hare'].map((prompt, index) =>
+        jsonLine({ id: `later-${index}`, prompt, provider: 'wavespeed' }),
+      ),
+    );
+    const out = await temporaryDirectory();
+    // No worker serves WaveSpeedAI here: the rows wait, and 2 rows at 1 a minute cannot finish in 30 s.
+    const enqueued = await runCliInProcess(
+      [
+        'enqueue',
+        manifest,
+        '--out',
+        out,
+        '--batch',
+        'later',
+        '--priority',
+        'background',
+        '--finish-by',
+        '30s',
+      ],
+      { ...environment, WAVESPEED_REQUESTS_PER_MINUTE: '1' },
+    );
+    expect(enqueued.stdout).toMatch(/will be missed/);
+    const board = await dashboard();
+    const page = await browser.newPage();
+    await page.goto(`${board.url}/batches/later`);
+    expect(await page.locator('#priority').textContent()).toBe('background');
+    expect(await page.locator('#finish-by').textContent()).toMatch(
+      /Late: due by .* expected to finish about/,
+    );
+    await page.selectOption('#priority-level', '1');
+    await page.click('button:has-text("Set priority")');
+    await page.waitForURL(`${board.url}/batches/later`);
+    expect(await page.locator('#priority').textContent()).toBe('urgent');
+    const status = await runCliInProcess(['status', 'later', '--json'], environment);
+    expect((JSON.parse(status.stdout) as { priority: { level: number } }).priority.level).toBe(1);
+  });
 });

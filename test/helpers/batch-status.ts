@@ -21,6 +21,7 @@ export function batchStatus(overrides: Partial<BatchStatus>): BatchStatus {
     reservedUsd: 0,
     state: 'running',
     counters: {},
+    priority: { level: 5, weight: 1 },
     ...overrides,
   };
 }

@@ -215,6 +215,37 @@ describe('the HTTP API', () => {
     expect(retried.body).toMatchObject({ retried: 1 });
   });
 
+  it('starts a batch at a priority and weight, and changes its priority while it runs', async () => {
+    const rows = ['p', 'q'].map((id) =>
+      JSON.stringify({ id, prompt: `priority row ${id}`, provider: 'openai' }),
+    );
+    const posted = await checked(
+      'POST',
+      '/api/batches',
+      '/api/batches?name=later&priority=background&weight=2',
+      {
+        body: `${rows.join('\n')}\n`,
+        type: 'application/x-ndjson',
+      },
+    );
+    const batchId = posted.body.batch_id as string;
+    const before = await checked('GET', '/api/batches/{id}', `/api/batches/${batchId}`);
+    expect(before.body.priority).toEqual({ level: 9, name: 'background', weight: 2 });
+    const changed = await checked('POST', '/api/batches/{id}/priority', `/api/batches/${batchId}/priority`, {
+      body: JSON.stringify({ priority: 'urgent' }),
+      type: 'application/json',
+    });
+    expect(changed.body).toMatchObject({ batch_id: batchId, priority: 1 });
+    const after = await checked('GET', '/api/batches/{id}', `/api/batches/${batchId}`);
+    expect(after.body.priority).toEqual({ level: 1, name: 'urgent', weight: 2 });
+    const bad = await checked('POST', '/api/batches/{id}/priority', `/api/batches/${batchId}/priority`, {
+      body: JSON.stringify({ priority: 'soonish' }),
+      type: 'application/json',
+    });
+    expect(bad.status).toBe(400);
+    expect(await until(batchId, ['finished'])).toMatchObject({ completed: 2 });
+  });
+
   it('refuses a missing or wrong token, a bad option, an unknown type and a manifest over the limit', async () => {
     const body = 'id,prompt\nx,"a token test"\n';
     const missing = await checked('POST', '/api/batches', '/api/batches', {

@@ -73,12 +73,12 @@ it('catches a row key repeated in a chunk in flight beside the first, and a seco
     expect(first.rejected).toBe(1);
     expect(first.rejectSamples[0]).toMatchObject({ line: 5, code: 'duplicate_row_key', row_key: 'row-2' });
     expect(first.rejectSamples[0]!.message).toContain(':3');
-    expect(await redis.llen(`${prefix}:${queueNameFor('openai')}:wait`)).toBe(40);
+    expect(await redis.zcard(`${prefix}:${queueNameFor('openai')}:prioritized`)).toBe(40);
 
     const second = await enqueue();
     expect(second.enqueued).toBe(0);
     expect(second.alreadyEnqueued).toBe(40);
-    expect(await redis.llen(`${prefix}:${queueNameFor('openai')}:wait`)).toBe(40);
+    expect(await redis.zcard(`${prefix}:${queueNameFor('openai')}:prioritized`)).toBe(40);
     expect((await store.status('chunks'))!.rows).toBe(40);
   } finally {
     redis.disconnect();

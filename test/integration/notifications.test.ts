@@ -233,6 +233,33 @@ describe('events workers see', () => {
     expect(events.accepted()[1]!.data).toMatchObject({ batch_id: 'stuck', counts: { pending: 4 } });
   });
 
+  it('batch.late: a batch that will miss its finish-by time is told once, with the time and the forecast', async () => {
+    const events = await receiver();
+    // 6 rows at 6 requests a minute: about a minute, for a batch due in 20 seconds.
+    const out = await temporaryDirectory();
+    const slow = environment({ OPENAI_REQUESTS_PER_MINUTE: '6' });
+    const manifest = await manifestOf('notify-late', 6, { provider: 'openai' });
+    const args = ['enqueue', manifest, '--out', out, '--batch', 'late', '--notify', events.url()];
+    const result = await runCliInProcess([...args, '--finish-by', '20s'], slow);
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    const redis = new Redis(redisUrl());
+    try {
+      const looker = watchOptions(redis);
+      await watchBatch(looker, 'late');
+      await watchBatch(looker, 'late');
+      await looker.notifier.settled();
+    } finally {
+      redis.disconnect();
+    }
+    expect(events.accepted().map((event) => event.type)).toEqual(['batch.started', 'batch.late']);
+    const late = events.accepted()[1]!;
+    expect(late.data).toMatchObject({ batch_id: 'late', counts: { pending: 6 } });
+    expect(Date.parse(late.data.expected_at as string)).toBeGreaterThan(
+      Date.parse(late.data.finish_by as string),
+    );
+    expect(late.text).toMatch(/will miss its finish-by time/);
+  });
+
   it('an event whose sender died mid-delivery is taken over once its lease ran out, and sent once', async () => {
     const events = await receiver();
     await enqueueTold(events, await manifestOf('notify-lease', 2), 'orphan');

@@ -1,7 +1,7 @@
 /**
  * Where a batch's events come from: the producer announces `batch.started` when its rows are enqueued
  * ({@link announceBatch}); every worker process then looks at the batches that send events every few seconds
- * ({@link watchBatches}) and sends what their state shows — finished, budget reached, canary ready, stalled — each once
+ * ({@link watchBatches}) and sends what their state shows — finished, budget reached, canary ready, stalled, late — each once
  * per batch whichever process sees it first. It also takes over an event whose sender died mid-delivery. A batch stops
  * being watched once its `batch.finished` was delivered or given up.
  */
@@ -15,6 +15,7 @@ import {
   canaryReadyEvent,
   finishedEvent,
   stalledEvent,
+  lateEvent,
   startedEvent,
   type BatchEventType,
   type EventBody,
@@ -88,6 +89,8 @@ export async function watchBatch(options: BatchWatchOptions, batchId: string): P
     untaken('batch.stalled')
   )
     notifier.send(batchId, stalledEvent(status, idleMs));
+  if (status.finishBy?.late === true && status.state !== 'finished' && untaken('batch.late'))
+    notifier.send(batchId, lateEvent(status));
   if (status.state === 'finished') {
     const finished = records['batch.finished'];
     if (finished === undefined) notifier.send(batchId, finishedEvent(status, estimateOf(records)));

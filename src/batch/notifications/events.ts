@@ -13,7 +13,12 @@ import type { CanaryReport } from '../canary-report.js';
 
 /** The events of one batch, each sent at most once per batch. */
 export type BatchEventType =
-  'batch.started' | 'batch.finished' | 'batch.budget_reached' | 'batch.canary_ready' | 'batch.stalled';
+  | 'batch.started'
+  | 'batch.finished'
+  | 'batch.budget_reached'
+  | 'batch.canary_ready'
+  | 'batch.stalled'
+  | 'batch.late';
 
 /** Every event type: the batch's own and `provider.paused` (once per pause of a host). */
 export type EventType = BatchEventType | 'provider.paused';
@@ -159,6 +164,25 @@ export function stalledEvent(status: BatchStatus, idleMs: number): EventBody {
       last_outcome_at: status.lastOutcomeAt ?? null,
     },
     `batch ${status.batchId} stalled: no row finished for ${minutes} min; ${status.pending} rows wait`,
+  );
+}
+
+/** `batch.late`: the batch will miss (or has missed) its finish-by time (src/batch/finish-by.ts). */
+export function lateEvent(status: BatchStatus): EventBody {
+  const finishBy = status.finishBy!;
+  const forecast = finishBy.expectedAt ?? finishBy.plannedAt ?? null;
+  return body(
+    'batch.late',
+    {
+      batch_id: status.batchId,
+      counts: countsOf(status),
+      finish_by: finishBy.at,
+      expected_at: forecast,
+      priority: status.priority.level,
+    },
+    `batch ${status.batchId} will miss its finish-by time ${finishBy.at}` +
+      `${forecast === null ? '' : ` (expected about ${forecast})`}; ${status.pending} rows wait. ` +
+      `Raise its priority: image-batch priority ${status.batchId} urgent`,
   );
 }
 

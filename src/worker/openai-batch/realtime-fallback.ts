@@ -7,10 +7,12 @@ import type { RedisConnection } from '../../shared/redis.js';
 import type { ImageJobData } from '../../shared/job-definitions.js';
 import { PROVIDER_BACKOFF_TYPE } from '../../shared/job-definitions.js';
 import { jobIdFor, queueNameFor } from '../../shared/keys.js';
+import { addBatchJobs } from '../../batch/fair-share.js';
+import { BatchPriorities } from '../../batch/priority.js';
 
 /**
- * Send rows to the ordinary OpenAI queue (`--fallback realtime`), without their Batch API delivery; their job ids are
- * the ones they would have had realtime, so a row sent twice is added once.
+ * Send rows to the ordinary OpenAI queue (`--fallback realtime`), without their Batch API delivery, with their batch's
+ * priority; their job ids are the ones they would have had realtime, so a row sent twice is added once.
  */
 export async function sendToRealtime(
   options: { redis: RedisConnection; queuePrefix: string; attempts: number; backoffDelayMs: number },
@@ -22,7 +24,10 @@ export async function sendToRealtime(
     prefix: options.queuePrefix,
   });
   try {
-    await queue.addBulk(
+    await addBatchJobs(
+      queue,
+      new BatchPriorities(options.redis, options.queuePrefix),
+      batchId,
       rows.map((data) => {
         const { delivery: _delivery, ...realtime } = data;
         return {
