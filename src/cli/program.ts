@@ -341,6 +341,9 @@ export function addScheduleVerbs(program: Command, deps: ProgramDependencies): v
     .addOption(outOption(deps.environment, 'of the batches'))
     .addOption(providerOption())
     .addOption(budgetOption())
+    .addOption(priorityOption())
+    .addOption(weightOption())
+    .addOption(finishByOption())
     .addOption(notifyOption())
     .action(async (name, source, flags) => {
       deps.setExitCode(await scheduleAddCommand(deps.context('warn'), { name, source, ...flags }));

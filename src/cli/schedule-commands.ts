@@ -13,7 +13,7 @@ import { ImageBatch } from '../library/image-batch.js';
 import { enqueueWithProgress } from './batch-commands.js';
 import { openNotifyTarget, sealedNotifyTarget } from './notify.js';
 import { print, withRedis, type CommandContext } from './context.js';
-import { describeEnqueue } from './report.js';
+import { describeEnqueue, describeFinishPlan } from './report.js';
 
 /** `image-batch schedule add`: add or replace a cron schedule that enqueues a manifest (or an inbox) as a batch. */
 export async function scheduleAddCommand(
@@ -26,6 +26,10 @@ export async function scheduleAddCommand(
     out: string;
     provider?: ProviderName;
     budgetUsd?: number;
+    /** `--priority`, `--weight`, `--finish-by` of each batch (a duration counts from the tick). */
+    priority?: number;
+    weight?: number;
+    finishBy?: string;
     /** `--notify`: where the batches' events go (./notify.ts). */
     notify?: string;
   },
@@ -46,6 +50,9 @@ export async function scheduleAddCommand(
         out: normalizeOutputRoot(options.out),
         ...(options.provider === undefined ? {} : { provider: options.provider }),
         ...(options.budgetUsd === undefined ? {} : { budgetUsd: options.budgetUsd }),
+        ...(options.priority === undefined ? {} : { priority: options.priority }),
+        ...(options.weight === undefined ? {} : { weight: options.weight }),
+        ...(options.finishBy === undefined ? {} : { finishBy: options.finishBy }),
         ...(notifySealed === undefined ? {} : { notifySealed }),
       },
     });
@@ -109,10 +116,13 @@ export async function schedulerCommand(context: CommandContext): Promise<number>
           maxRejected: Number.MAX_SAFE_INTEGER,
           ...(template.provider === undefined ? {} : { provider: template.provider }),
           ...(template.budgetUsd === undefined ? {} : { budgetUsd: template.budgetUsd }),
+          ...(template.priority === undefined ? {} : { priority: template.priority }),
+          ...(template.weight === undefined ? {} : { weight: template.weight }),
+          ...(template.finishBy === undefined ? {} : { finishBy: template.finishBy }),
           // Only the schedule's own target (sealed when it was added), not this process's IMAGE_BATCH_NOTIFY_URL.
           notify: openNotifyTarget(context, template.notifySealed) ?? null,
         });
-        print(context, ...describeEnqueue(batch.report, false));
+        print(context, ...describeEnqueue(batch.report, false), ...describeFinishPlan(batch.finishBy));
         await batch.announced();
       },
     });

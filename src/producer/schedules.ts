@@ -28,6 +28,11 @@ export interface ScheduleTemplate {
   out: string;
   provider?: ProviderName;
   budgetUsd?: number;
+  /** Priority level (1 first … 9 last) and weight of each batch (src/batch/priority.ts). */
+  priority?: number;
+  weight?: number;
+  /** Each batch's finish-by time, as given: a duration counts from the tick (src/batch/finish-by.ts). */
+  finishBy?: string;
   /** Where the batches' events go, sealed with the signing secret (src/batch/notifications/sealed-target.ts). */
   notifySealed?: string;
 }

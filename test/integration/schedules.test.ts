@@ -88,7 +88,7 @@ describe('schedules', () => {
     }
   });
 
-  it('an inbox folder is ingested once; its manifests move to done/', async () => {
+  it('an inbox folder is ingested once; its manifests move to done/, each batch at the schedule’s priority', async () => {
     const folder = await manifestFolder();
     const inbox = path.join(folder, 'inbox');
     await mkdir(inbox);
@@ -101,7 +101,10 @@ describe('schedules', () => {
     expect(
       (
         await runCliProcess(
-          ['schedule', 'add', 'every-second', inbox, '--cron', '* * * * * *', '--out', out],
+          [
+            ...['schedule', 'add', 'every-second', inbox, '--cron', '* * * * * *', '--out', out],
+            ...['--priority', 'background', '--weight', '3', '--finish-by', '2h'],
+          ],
           environment,
         )
       ).exitCode,
@@ -114,7 +117,13 @@ describe('schedules', () => {
       const store = new BatchStore(redis, prefix());
       const batches = await store.listBatches();
       expect(batches).toHaveLength(1);
-      expect((await store.status(batches[0]!))!.rows).toBe(2);
+      const status = (await store.status(batches[0]!))!;
+      expect(status.rows).toBe(2);
+      expect(status.priority).toEqual({ level: 9, weight: 3 });
+      // Due two hours after its tick.
+      const due = Date.parse(status.finishBy!.at) - Date.parse(status.createdAt);
+      expect(due).toBeGreaterThan(7_100_000);
+      expect(due).toBeLessThan(7_300_000);
     } finally {
       redis.disconnect();
     }
