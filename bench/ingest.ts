@@ -51,8 +51,11 @@ async function ingestOnce(
       throw new Error(`enqueue did not enqueue every row:\n${run.stdout}${run.stderr}`);
     // Windowed ingest (issue 27): every row is registered in the batch; the rows past the window wait in the manifest.
     const inManifest = Number(/(\d+) of them wait in the manifest/.exec(run.stdout)?.[1] ?? 0);
-    // Every row's job carries its batch's priority (issue 30): they wait in the prioritized set.
-    const waiting = await redis.zcard(`${prefix}:{provider-openai}:prioritized`);
+    // Our rows' jobs carry their batch's priority (issue 30) and wait in the prioritized set; bare and peer jobs in
+    // the wait list.
+    const waiting =
+      (await redis.zcard(`${prefix}:{provider-openai}:prioritized`)) +
+      (await redis.llen(`${prefix}:{provider-openai}:wait`));
     if (waiting + inManifest !== fixtures.rows)
       throw new Error(
         `${kind}: ${waiting} jobs waiting and ${inManifest} in the manifest, not ${fixtures.rows}`,
