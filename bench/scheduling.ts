@@ -33,13 +33,7 @@ import {
   scratch,
   SMALL_SIZE,
 } from './harness.js';
-import {
-  completionRate,
-  enqueueJobs,
-  providerEnvironment,
-  runOurWorker,
-  withSimulator,
-} from './worker-runs.js';
+import { measureOurWorker, providerEnvironment, withSimulator } from './worker-runs.js';
 
 /** Requests a minute of the simulated OpenAI in the first two rows. */
 const PER_MINUTE = 600;
@@ -232,30 +226,16 @@ async function withoutPriorities(redis: Redis, prefix: string): Promise<void> {
   }
 }
 
-/** Our worker on `jobs` jobs with or without their priorities: jobs/s. */
+/** Our worker on `jobs` jobs at concurrency 50, with or without their priorities: jobs/s. */
 async function dispatchRate(
   redis: Redis,
   simulator: ProviderSimulator,
   jobs: number,
   prioritized: boolean,
 ): Promise<number> {
-  const prefix = await enqueueJobs(redis, jobs, SMALL_SIZE);
-  try {
-    if (!prioritized) await withoutPriorities(redis, prefix);
-    await runOurWorker(redis, prefix, providerEnvironment(simulator, 'openai', 50), [
-      '--provider',
-      'openai',
-      '--concurrency',
-      '50',
-      '--requests-per-minute',
-      '0',
-    ]);
-    const { rate, count } = await completionRate(redis, prefix, 'openai');
-    if (count !== jobs) throw new Error(`${count} of ${jobs} jobs completed`);
-    return rate;
-  } finally {
-    await deletePrefix(redis, prefix);
-  }
+  const run = { provider: 'openai' as const, jobs, resolution: SMALL_SIZE, concurrency: 50 };
+  const beforeWorker = (prefix: string) => withoutPriorities(redis, prefix);
+  return (await measureOurWorker(redis, simulator, prioritized ? run : { ...run, beforeWorker })).rate;
 }
 
 /** The scheduler's cost on dispatch: with priorities against without, in pairs. */

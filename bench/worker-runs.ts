@@ -161,6 +161,8 @@ export async function measureOurWorker(
     prompt?: string;
     /** Further environment of the worker (e.g. OTEL_EXPORTER_OTLP_ENDPOINT: tracing on). */
     environment?: Record<string, string>;
+    /** Called with the run's prefix once the jobs are enqueued, before the worker starts. */
+    beforeWorker?: (prefix: string) => Promise<void>;
   },
 ): Promise<WorkerRun> {
   const prefix = await enqueueJobs(redis, run.jobs, run.resolution, {
@@ -168,6 +170,7 @@ export async function measureOurWorker(
     ...(run.prompt === undefined ? {} : { prompt: run.prompt }),
   });
   try {
+    await run.beforeWorker?.(prefix);
     const worker = await runOurWorker(
       redis,
       prefix,

@@ -67,14 +67,19 @@ export const windowOption = () =>
     'the most rows whose jobs are in Redis at once; the rest wait in the manifest and are added as rows finish ' +
       "(default: 15 minutes of work at the providers' rate limits, 10,000 to 100,000; 0: every row at once)",
   ).argParser(nonNegativeInteger);
-/** A priority level (src/batch/priority.ts) as commander takes it. */
-export function priorityLevel(value: string): number {
-  try {
-    return parsePriority(value);
-  } catch (error) {
-    throw new InvalidArgumentError((error as Error).message);
-  }
+/** `parse` as a commander argument parser: the UsageError it throws becomes commander's InvalidArgumentError. */
+function argumentParser<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
 }
+
+/** A priority level (src/batch/priority.ts) as commander takes it. */
+export const priorityLevel = argumentParser(parsePriority);
 export const priorityOption = () =>
   new Option(
     '--priority <level>',
@@ -85,14 +90,12 @@ export const finishByOption = () =>
     '--finish-by <time>',
     'when the batch must be done: a duration (90m, 2h, 3d) or an ISO time; says now whether the rate limits allow it, ' +
       'and marks it late while it runs; 24 h or more away, OpenAI rows use the Batch API (half price) unless --delivery is given',
-  ).argParser((value) => {
-    try {
-      parseFinishBy(value);
+  ).argParser(
+    argumentParser((value) => {
+      parseFinishBy(value); // checked now; parsed again at enqueue (a duration counts from then)
       return value;
-    } catch (error) {
-      throw new InvalidArgumentError((error as Error).message);
-    }
-  });
+    }),
+  );
 export const weightOption = () =>
   new Option(
     '--weight <n>',
