@@ -22,6 +22,8 @@ export interface BatchOverview {
   spentUsd: number;
   capUsd: number | null;
   costByTier: ReportFigures['cost_by_tier'];
+  /** It will miss (or missed) its finish-by time (src/batch/finish-by.ts); absent otherwise. */
+  late?: boolean;
   /** Rows finished per minute over the hour up to now (or to its last outcome), oldest first: the page's sparkline. */
   recent?: number[];
 }

@@ -86,6 +86,7 @@ export function overviewOf(status: BatchStatus, now = Date.now()): BatchOverview
     spentUsd: status.spentUsd,
     capUsd: status.budgetUsd ?? null,
     costByTier: reportFigures(status).cost_by_tier,
+    ...(status.finishBy?.late === true && !finished ? { late: true } : {}),
   };
 }
 

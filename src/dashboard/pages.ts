@@ -30,7 +30,7 @@ th{background:#eef1f5;font-weight:600}
 .bar{display:flex}.bar>span{display:block;height:100%;background:#2e9d5b}.bar>span.failed-part{background:#d92d20}
 .pages{margin:12px 0}.pages a,.pages span{margin-right:12px}form.filter{margin-bottom:12px}
 .state{padding:2px 8px;border-radius:10px;background:#e4e7ec;font-size:12px}
-.state.finished{background:#d7f2e1}.state.budget_reached{background:#fde2c8}.state.awaiting_approval{background:#fff3b0}
+.state.finished{background:#d7f2e1}.state.budget_reached{background:#fde2c8}.state.awaiting_approval{background:#fff3b0}.state.late{background:#f8c8c0}
 .cards{display:flex;gap:12px;margin-bottom:16px;flex-wrap:wrap}
 .card{background:#fff;padding:10px 14px;box-shadow:0 1px 2px #0001;border-radius:6px}
 .card b{display:block;font-size:18px}
@@ -79,7 +79,7 @@ export function batchRow(batch: BatchOverview): string {
   ).join('<br>');
   return `<tr data-batch="${escapeHtml(batch.id)}">
 <td><a href="/batches/${encodeURIComponent(batch.id)}">${escapeHtml(batch.id)}</a></td>
-<td><span class="state ${escapeHtml(batch.state)}">${escapeHtml(batch.state.replace('_', ' '))}</span></td>
+<td><span class="state ${escapeHtml(batch.state)}">${escapeHtml(batch.state.replace('_', ' '))}</span>${batch.late === true ? ' <span class="state late" title="will miss its finish-by time">late</span>' : ''}</td>
 <td><div class="bar" title="${batch.completed} completed${failedTitle}"><span class="completed-part" style="width:${batch.rows === 0 ? 100 : share(batch.completed)}%"></span><span class="failed-part" style="width:${share(batch.failed)}%"></span></div><span class="progress">${batch.done} / ${batch.rows}</span> (${percent}%)</td>
 <td>${batch.rowsPerMinute.toFixed(1)}/min</td><td class="eta">${escapeHtml(etaText(batch))}</td>
 <td>${usd(batch.spentUsd)}${batch.capUsd === null ? '' : ` of ${usd(batch.capUsd)}`}<br><small>${tiers}</small></td>

@@ -267,6 +267,8 @@ describe('dashboard in a browser', () => {
     expect(enqueued.stdout).toMatch(/will be missed/);
     const board = await dashboard();
     const page = await browser.newPage();
+    await page.goto(`${board.url}/`);
+    expect(await page.locator('tr[data-batch="later"] .state.late').textContent()).toBe('late');
     await page.goto(`${board.url}/batches/later`);
     expect(await page.locator('#priority').textContent()).toBe('background');
     expect(await page.locator('#finish-by').textContent()).toMatch(
