@@ -23,6 +23,7 @@ import {
   levelBase,
   levelOfJobPriority,
   LOWEST_LEVEL,
+  PRIORITY_SCORE_SHIFT,
   type BatchPriorities,
   type BatchPriority,
 } from './priority.js';
@@ -41,9 +42,6 @@ const CHANGES_IN_FLIGHT = 200;
 
 /** How long a sweep of a batch holds its lock without renewing it (it renews it every chunk of jobs), ms. */
 const SWEEP_LOCK_MS = 5000;
-
-/** BullMQ's prioritized score: priority × 2^32 + a counter (bullmq commands/includes/getPriorityScore.lua). */
-const SCORE_SHIFT = 2 ** 32;
 
 /** What a priority sweep needs: Redis, the batches' settings, every queue a batch's jobs may wait on. */
 export interface PrioritySweepTarget {
@@ -128,7 +126,7 @@ async function batchJobsOutOfLevel(
   for await (const ids of scanSortedSet(redis, queue.keys.prioritized!, pattern)) {
     for (let index = 0; index < ids.length; index += 2) {
       const id = ids[index]!;
-      const priority = Math.floor(Number(ids[index + 1]) / SCORE_SHIFT);
+      const priority = Math.floor(Number(ids[index + 1]) / PRIORITY_SCORE_SHIFT);
       if (ours(id) && levelOfJobPriority(priority) !== level) out.push(id);
     }
   }
@@ -220,8 +218,8 @@ async function frontOf(
   count: number,
   priorities = false,
 ): Promise<string[]> {
-  const low = levelBase(level) * SCORE_SHIFT;
-  const high = (levelBase(level) + LEVEL_BAND) * SCORE_SHIFT;
+  const low = levelBase(level) * PRIORITY_SCORE_SHIFT;
+  const high = (levelBase(level) + LEVEL_BAND) * PRIORITY_SCORE_SHIFT;
   const page = await redis.zrangebyscore(
     queue.keys.prioritized!,
     low.toFixed(0),
@@ -233,6 +231,6 @@ async function frontOf(
   );
   const out: string[] = [];
   for (let index = 0; index < page.length; index += 2)
-    out.push(priorities ? String(Math.floor(Number(page[index + 1]) / SCORE_SHIFT)) : page[index]!);
+    out.push(priorities ? String(Math.floor(Number(page[index + 1]) / PRIORITY_SCORE_SHIFT)) : page[index]!);
   return out;
 }

@@ -18,6 +18,9 @@ import { UsageError } from '../shared/errors.js';
 /** The highest priority BullMQ takes (bullmq/dist/esm/classes/job.js `PRIORITY_LIMIT`, 2^21 − 1). */
 export const BULLMQ_PRIORITY_LIMIT = 2 ** 21 - 1;
 
+/** BullMQ's prioritized score: priority × 2^32 + a counter (bullmq commands/includes/getPriorityScore.lua). */
+export const PRIORITY_SCORE_SHIFT = 2 ** 32;
+
 /** The levels, 1 (first) … {@link LOWEST_LEVEL} (last). */
 export const HIGHEST_LEVEL = 1;
 export const LOWEST_LEVEL = 9;

@@ -11,7 +11,7 @@ import {
   type FinishPlan,
   type HostLoad,
 } from '../batch/finish-by.js';
-import { levelBase } from '../batch/priority.js';
+import { levelBase, PRIORITY_SCORE_SHIFT } from '../batch/priority.js';
 import { openProviderQueues } from '../batch/queues.js';
 import type { CostEstimate } from '../producer/estimate.js';
 import { hostsOf, settingsOfHost, type Config } from '../providers/configuration.js';
@@ -84,7 +84,7 @@ async function rowsAhead(
 ): Promise<number> {
   const queues = openProviderQueues(redis, config.queuePrefix, hosts);
   try {
-    const below = `(${(levelBase(level) * 2 ** 32).toFixed(0)}`;
+    const below = `(${(levelBase(level) * PRIORITY_SCORE_SHIFT).toFixed(0)}`;
     const counts = await Promise.all(
       queues.map(({ queue }) => redis.zcount(queue.keys.prioritized!, '-inf', below)),
     );
