@@ -200,37 +200,37 @@ describe('OpenAI Batch API after a crash', () => {
     const manifest = await lowGenerateRows('crash', tag, 'c', 20);
     const out = await temporaryDirectory();
     const before = world.batchesCreated;
+    // The dashboard shows the OpenAI batch the killed run left behind: its id, state and window.
+    const redis = openTestRedis({ maxRetriesPerRequest: null });
+    const board = await startDashboard({
+      config: loadConfig(suite.environment()),
+      redis,
+      log: pino({ level: 'silent' }),
+      host: '127.0.0.1',
+      port: 0,
+      readOnly: true,
+    });
+    const recordedBatch =
+      /<td>batch_[0-9a-f]+<\/td><td>generate<\/td><td>20<\/td><td>(validating|in_progress)<\/td>/;
     try {
       const first = spawnCli(
         ['run', manifest, '--out', out, '--batch', 'crash', '--delivery', 'batch'],
         suite.environment(),
       );
-      for (let wait = 0; wait < 200 && world.batchesCreated === before; wait += 1)
+      // Killed once the run has recorded the batch the host answered with (a kill between the host's answer and
+      // the record is the lost-answer case below).
+      let page = '';
+      for (let wait = 0; wait < 200 && !recordedBatch.test(page); wait += 1) {
         await new Promise((resolve) => setTimeout(resolve, 50));
+        page = await (await fetch(`${board.url}/batches/crash`)).text();
+      }
       expect(world.batchesCreated).toBe(before + 1);
       first.kill('SIGKILL');
       await new Promise((resolve) => first.once('exit', resolve));
-      // The dashboard shows the OpenAI batch the killed run left behind: its id, state and window.
-      const redis = openTestRedis({ maxRetriesPerRequest: null });
-      const board = await startDashboard({
-        config: loadConfig(suite.environment()),
-        redis,
-        log: pino({ level: 'silent' }),
-        host: '127.0.0.1',
-        port: 0,
-        readOnly: true,
-      });
-      try {
-        const page = await (await fetch(`${board.url}/batches/crash`)).text();
-        expect(page).toMatch(/<h2>OpenAI Batch API<\/h2>/);
-        expect(page).toMatch(
-          /<td>batch_[0-9a-f]+<\/td><td>generate<\/td><td>20<\/td><td>(validating|in_progress)<\/td>/,
-        );
-        expect(page).toMatch(/\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
-      } finally {
-        await board.close();
-        redis.disconnect();
-      }
+      page = await (await fetch(`${board.url}/batches/crash`)).text();
+      expect(page).toMatch(/<h2>OpenAI Batch API<\/h2>/);
+      expect(page).toMatch(recordedBatch);
+      expect(page).toMatch(/\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
       world.behaviour = { processingMs: 50 };
       const second = await runCliInProcess(
         ['run', manifest, '--out', out, '--batch', 'crash', '--delivery', 'batch'],
@@ -244,6 +244,8 @@ describe('OpenAI Batch API after a crash', () => {
     } finally {
       killSpawnedProcesses();
       world.behaviour = { processingMs: 50 };
+      await board.close();
+      redis.disconnect();
     }
   });
 
