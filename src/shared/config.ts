@@ -98,6 +98,7 @@ const kernelSchema = z
     ),
     IMAGE_BATCH_STALL_MINUTES: positiveInteger(15),
     IMAGE_BATCH_AGEING_SECONDS: positiveInteger(600),
+    IMAGE_BATCH_C2PA_TRUST_ANCHORS: z.string().optional(),
     IMAGE_BATCH_NOTIFY_CHECK_MS: positiveInteger(10_000),
     IMAGE_BATCH_NOTIFY_ATTEMPTS: positiveInteger(6),
   })
@@ -163,6 +164,8 @@ const kernelSchema = z
     maxStalledCount: env.IMAGE_BATCH_MAX_STALLED_COUNT,
     /** A job waiting longer than this climbs a priority level (src/batch/priority-change.ts), ms. Default 10 minutes. */
     ageingAfterMs: env.IMAGE_BATCH_AGEING_SECONDS * 1000,
+    /** A PEM file of C2PA trust anchors: outputs signed under one are `trusted` (src/storage/provenance.ts). */
+    c2paTrustAnchorsPath: env.IMAGE_BATCH_C2PA_TRUST_ANCHORS,
     /**
      * Wait between two status polls of a request whose end a webhook will announce, ms: the slow reconciliation poll
      * for deliveries that never arrive. Default 60 000 (under fal's 6-minute result lifetime).

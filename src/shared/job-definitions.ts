@@ -221,8 +221,26 @@ export interface StoredOutput {
   height: number;
   /** File size in bytes. */
   bytes: number;
-  /** Hex SHA-256 of the file. */
+  /** Hex SHA-256 of the file: the bytes exactly as the host delivered them (never re-encoded). */
   sha256: string;
+  /** The image's C2PA provenance, read from the stored bytes (src/storage/provenance.ts). */
+  c2pa?: ProvenanceSummary;
+}
+
+/**
+ * What the C2PA manifest of one stored image says (issue 31), read with the Content Authenticity Initiative's SDK.
+ * See src/storage/provenance.ts for the states.
+ */
+export interface ProvenanceSummary {
+  state: 'trusted' | 'valid' | 'invalid' | 'missing';
+  /** C2PA validation status codes that failed for the active manifest, e.g. `assertion.dataHash.mismatch`. */
+  failure_codes: string[];
+  /** The claim generator (name and version), e.g. `ChatGPT`. */
+  claim_generator: string | null;
+  /** The signing certificate's common name and issuer, e.g. `Truepic Lens CLI in Sora (OpenAI)`. */
+  signer: string | null;
+  /** The `digitalSourceType` of the manifest's actions, e.g. `http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia`. */
+  digital_source_type: string | null;
 }
 
 /** One line of results.jsonl: the final outcome of one row. */

@@ -8,6 +8,8 @@ import type { ProviderName } from '../shared/config.js';
 import type { OutputFormat } from '../shared/job-definitions.js';
 import type { FaultRule } from './faults.js';
 import { AccountKeys } from './account-keys.js';
+import { DeliveredImages } from './deliveries.js';
+import { signedAsTold, type C2paImageSigner } from './c2pa-signer.js';
 import { HostConditionBook, takeToken } from './host-conditions.js';
 import { shortenDataUris, type RecordedRequest } from './http-helpers.js';
 import { makeEditedImage, pngHeaderClaiming, sharedGeneratedImage } from './image-maker.js';
@@ -22,21 +24,7 @@ const CONTENT_TYPES: Record<OutputFormat, string> = {
 };
 const EXTENSIONS: Record<OutputFormat, string> = { png: 'png', jpeg: 'jpg', webp: 'webp' };
 
-/**
- * State one simulator keeps beside its core (the Batch API's files, the webhook sender): `make` runs once per core,
- * on first use. @returns the getter of that state.
- */
-export function perSimulator<T>(make: () => T): (core: SimulatorCore) => T {
-  const states = new WeakMap<SimulatorCore, T>();
-  return (core) => {
-    let state = states.get(core);
-    if (state === undefined) {
-      state = make();
-      states.set(core, state);
-    }
-    return state;
-  };
-}
+export { perSimulator } from './per-simulator.js';
 
 /** Prompts containing this marker are refused on content-policy grounds, in each provider's own way. */
 export const REFUSAL_MARKER = /\[simulate:refuse\]/i;
@@ -50,6 +38,10 @@ export class SimulatorCore {
   /** The last 5000 paid submissions (data URIs shortened), for tests that check the wire format. */
   readonly recordedRequests: RecordedRequest[] = [];
   latencyMs: number;
+  /** Signs every image made with a C2PA manifest, as OpenAI signs GPT Image outputs; undefined: images are unsigned. */
+  c2paSigner: C2paImageSigner | undefined;
+  /** Every image delivered, by the prompt it was made for: what the host handed over, byte for byte. */
+  readonly delivered: DeliveredImages;
   /** Submissions answered 429 by the simulated rate limit, by provider. */
   readonly throttledByProvider = new Map<ProviderName, number>();
   /**
@@ -93,6 +85,7 @@ export class SimulatorCore {
     private readonly maxStoredFiles: number,
   ) {
     this.latencyMs = latencyMs;
+    this.delivered = new DeliveredImages(maxStoredFiles);
   }
 
   injectFaults(rules: FaultRule[]): void {
@@ -227,12 +220,14 @@ export class SimulatorCore {
     this.nextOutputFault = undefined;
     for (let index = 0; index < work.count; index += 1) {
       const prompt = work.count > 1 ? `${work.prompt} (#${index + 1})` : work.prompt;
-      const bytes =
+      let bytes =
         outputFault === 'bomb'
           ? pngHeaderClaiming(30_000, 30_000)
           : work.operation === 'edit'
             ? await makeEditedImage(prompt, work.inputs, work.mask, work.size, work.format)
             : await sharedGeneratedImage(prompt, work.size, work.format);
+      if (outputFault !== 'bomb') bytes = await signedAsTold(this.c2paSigner, bytes, work.format, prompt);
+      this.delivered.record(work.prompt, bytes);
       const url = this.storeFile(bytes, CONTENT_TYPES[work.format], EXTENSIONS[work.format]);
       if (outputFault === 'truncated') this.files.get(url.split('/').pop()!)!.truncateOnce = true;
       images.push({

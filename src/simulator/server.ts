@@ -19,6 +19,7 @@ import { z } from 'zod';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import { batchWorldOf, type BatchWorld } from './apis/openai-batch.js';
 import { webhookSenderOf, type WebhookSender } from './webhooks.js';
+import { C2paImageSigner, type C2paSigningIdentity } from './c2pa-signer.js';
 import { SimulatorCore, type ProviderRoutes, type RecordedRequest } from './core.js';
 import type { FaultRule } from './faults.js';
 import type { HostConditions } from './host-conditions.js';
@@ -47,6 +48,8 @@ export interface SimulatorOptions {
   maxStoredImages?: number;
   /** Rate limit every provider enforces, requests per minute (429 with Retry-After past it). Default: none. */
   rateLimitPerMinute?: number;
+  /** Sign every output image with a C2PA manifest under this identity (./c2pa-signer.ts). Default: unsigned images. */
+  c2pa?: C2paSigningIdentity;
 }
 
 const faultsControlSchema = z.object({
@@ -126,6 +129,7 @@ export class ProviderSimulator {
   constructor(private readonly options: SimulatorOptions = {}) {
     this.core = new SimulatorCore(options.latencyMs ?? 0, options.maxStoredImages ?? 5000);
     this.core.rateLimitPerMinute = options.rateLimitPerMinute;
+    this.core.c2paSigner = options.c2pa === undefined ? undefined : new C2paImageSigner(options.c2pa);
     this.server = createServer((request, response) => {
       const url = new URL(request.url ?? '/', 'http://simulator');
       this.route(request, response, url).catch((error: unknown) => {
@@ -345,5 +349,10 @@ export class ProviderSimulator {
   /** The last 5000 paid submissions. */
   get recordedRequests(): readonly RecordedRequest[] {
     return this.core.recordedRequests;
+  }
+
+  /** Hex SHA-256 of each image delivered, by the row prompt it was made for (the last 5000 prompts). */
+  get deliveredSha256ByPrompt(): ReadonlyMap<string, readonly string[]> {
+    return this.core.delivered.sha256ByPrompt;
   }
 }

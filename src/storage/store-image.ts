@@ -4,13 +4,14 @@
  * a finished one.
  */
 import { createHash } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { downloadToFile } from '../providers/http.js';
 import type { ProviderImage } from '../providers/provider.js';
 import { InvalidResponseError } from '../shared/errors.js';
 import type { OutputFormat, StoredOutput } from '../shared/job-definitions.js';
 import type { OutputStore } from './output-store.js';
+import { readProvenance } from './provenance.js';
 import type { TraceContext } from '../shared/tracing.js';
 
 /** Options of {@link storeOutputImage}. */
@@ -33,6 +34,8 @@ export interface StoreOptions {
    * format is converted to the expected one (sharp) instead of being refused.
    */
   convertFormat?: boolean;
+  /** A PEM file of C2PA trust anchors (IMAGE_BATCH_C2PA_TRUST_ANCHORS): signers chaining to one are `trusted`. */
+  c2paTrustAnchorsPath?: string | undefined;
 }
 
 /** Largest decoded output accepted, in pixels (GPT Image 2 makes at most 3840x2160). */
@@ -113,8 +116,14 @@ export async function storeOutputImage(
         .digest('hex'),
       bytes: inline?.length ?? 0,
     };
+    // Provenance is read from the very bytes stored (the staged file, which putFile moves or uploads unchanged).
+    const c2pa = await readProvenance(
+      inline ?? (await readFile(temporary)),
+      expectedFormat,
+      options.c2paTrustAnchorsPath,
+    );
     await store.putFile(batchId, relativePath, temporary);
-    return { path: relativePath, width: metadata.width, height: metadata.height, bytes, sha256 };
+    return { path: relativePath, width: metadata.width, height: metadata.height, bytes, sha256, c2pa };
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;

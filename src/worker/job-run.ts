@@ -36,6 +36,8 @@ export interface ProcessorDependencies {
   queueFor(provider: HostName): Queue;
   /** Largest output image file accepted, bytes. */
   maxOutputBytes: number;
+  /** A PEM file of C2PA trust anchors (IMAGE_BATCH_C2PA_TRUST_ANCHORS), for the outputs' provenance. */
+  c2paTrustAnchorsPath: string | undefined;
   /** BullMQ lock duration, ms: results lines recorded longer ago than this belong to a stopped worker. */
   lockDurationMs: number;
   /** How often a row held back by its batch's budget checks the cap again, ms. */

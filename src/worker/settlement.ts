@@ -54,6 +54,7 @@ export async function storeRowImage(
       signal: AbortSignal.timeout(timing.timeoutMs),
       trace,
       ...(run.provider.convertsOutputFormat === true ? { convertFormat: true } : {}),
+      c2paTrustAnchorsPath: deps.c2paTrustAnchorsPath,
       // A job started before and cut off (a killed worker) may have left `*.part` files: older than its lock, they are
       // no one's.
       ...(run.job.attemptsStarted > 1 ? { removeStagingOlderThanMs: deps.lockDurationMs } : {}),

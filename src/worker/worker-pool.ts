@@ -30,7 +30,7 @@ import { ParkedRequests } from '../batch/parked-requests.js';
 import { WebhookEndpoint } from '../batch/webhook-endpoint.js';
 import { RequestPoller } from './request-poller.js';
 import type { Logger } from '../shared/logger.js';
-import { closeWorkers, recordUnhandledFailure, serveMetrics } from './worker-support.js';
+import { closeWorkers, recordUnhandledFailure, repeatWhileOpen, serveMetrics } from './worker-support.js';
 import { createProcessor, type ProcessorDependencies } from './processor.js';
 import { evacuateRoutedRows } from './settlement.js';
 import { applyGlobalConcurrency, jobLockSettings, providerWorker } from './host-worker.js';
@@ -212,6 +212,7 @@ function processorDependencies(
     },
     timingFor: (name) => settingsOfHost(config, name),
     maxOutputBytes: config.maxOutputBytes,
+    c2paTrustAnchorsPath: config.c2paTrustAnchorsPath,
     lockDurationMs: config.lockDurationMs,
     startDeadlineMs: config.startDeadlineMs,
     capacity: new HostCapacity(options.redis, config.queuePrefix),
@@ -370,31 +371,9 @@ function openaiBatchDriver(options: WorkerPoolOptions): OpenAIBatchDriver {
     firstPollMs: openai.pollIntervalMs,
     maxPollMs: Math.min(60_000, openai.pollIntervalMs * 30),
     maxOutputBytes: config.maxOutputBytes,
+    c2paTrustAnchorsPath: config.c2paTrustAnchorsPath,
     timeoutMs: openai.timeoutMs,
     attempts: config.attempts,
     backoffDelayMs: config.backoffDelayMs,
   });
-}
-
-/** Call `work` every `everyMs`, one call at a time, until stopped (which waits for a call under way). */
-function repeatWhileOpen(
-  work: (() => Promise<unknown>) | undefined,
-  everyMs: number,
-): { stop(): Promise<void> } {
-  if (work === undefined) return { stop: () => Promise.resolve() };
-  let stopped = false;
-  let running: Promise<unknown> | undefined;
-  const timer = setInterval(() => {
-    if (stopped || running !== undefined) return;
-    running = work()
-      .catch(() => undefined)
-      .finally(() => (running = undefined));
-  }, everyMs);
-  return {
-    async stop() {
-      stopped = true;
-      clearInterval(timer);
-      await running;
-    },
-  };
 }

@@ -76,3 +76,26 @@ export async function recordUnhandledFailure(
     log.error({ err: recordError, jobId: job.id }, 'could not record a failed job');
   }
 }
+
+/** Call `work` every `everyMs`, one call at a time, until stopped (which waits for a call under way). */
+export function repeatWhileOpen(
+  work: (() => Promise<unknown>) | undefined,
+  everyMs: number,
+): { stop(): Promise<void> } {
+  if (work === undefined) return { stop: () => Promise.resolve() };
+  let stopped = false;
+  let running: Promise<unknown> | undefined;
+  const timer = setInterval(() => {
+    if (stopped || running !== undefined) return;
+    running = work()
+      .catch(() => undefined)
+      .finally(() => (running = undefined));
+  }, everyMs);
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

@@ -4,7 +4,7 @@
  * environment that points every provider at the simulator.
  */
 import { afterAll, beforeAll } from 'vitest';
-import { ProviderSimulator } from '../../src/simulator/server.js';
+import { ProviderSimulator, type SimulatorOptions } from '../../src/simulator/server.js';
 import { removeTemporaryDirectories } from './files.js';
 import { prefixPerTest, redisUrl } from './redis.js';
 import { simulatorEnvironment } from './simulator-environment.js';
@@ -19,11 +19,13 @@ export interface SimulatorSuite {
 }
 
 /** Register the frame's hooks in the calling test file. */
-export function simulatorSuite(): SimulatorSuite {
+export function simulatorSuite(
+  options: () => Promise<SimulatorOptions> = () => Promise.resolve({}),
+): SimulatorSuite {
   let simulator: ProviderSimulator | undefined;
   const prefix = prefixPerTest();
   beforeAll(async () => {
-    simulator = new ProviderSimulator({ apiKey: 'sk-test' });
+    simulator = new ProviderSimulator({ ...(await options()), apiKey: 'sk-test' });
     await simulator.start();
   });
   afterAll(async () => {

@@ -39,6 +39,8 @@ export interface CollectContext {
   /** Model named in results (the OpenAI default where the row names none). */
   modelOf(data: ImageJobData): string;
   maxOutputBytes: number;
+  /** A PEM file of C2PA trust anchors, for the outputs' provenance. */
+  c2paTrustAnchorsPath: string | undefined;
   timeoutMs: number;
   log: Logger;
   signal: AbortSignal;
@@ -145,6 +147,7 @@ async function settleLine(
           provider: 'openai',
           timeoutMs: context.timeoutMs,
           maxBytes: context.maxOutputBytes,
+          c2paTrustAnchorsPath: context.c2paTrustAnchorsPath,
           signal: context.signal,
         },
       ),

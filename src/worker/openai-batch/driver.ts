@@ -50,6 +50,8 @@ export interface OpenAIBatchDriverOptions {
   /** Requests per file (at most OpenAI's 50,000). */
   maxRequestsPerFile?: number;
   maxOutputBytes: number;
+  /** A PEM file of C2PA trust anchors, for the outputs' provenance. */
+  c2paTrustAnchorsPath: string | undefined;
   timeoutMs: number;
   /** Attempts and backoff of rows moved to the realtime queue. */
   attempts: number;
@@ -321,6 +323,7 @@ export class OpenAIBatchDriver {
       outputRoot,
       modelOf: (data) => data.model ?? OPENAI_DEFAULT_MODEL,
       maxOutputBytes: this.options.maxOutputBytes,
+      c2paTrustAnchorsPath: this.options.c2paTrustAnchorsPath,
       timeoutMs: this.options.timeoutMs,
       log: this.options.log,
       signal: this.controller.signal,

@@ -1,0 +1,148 @@
+/**
+ * Provenance (issue 31): every stored original is the host's bytes, unchanged, on each host's path and on S3; the C2PA
+ * manifest each image carries is read and summed up in its results line — valid, tampered with (invalid), missing, and
+ * trusted once its signer's root is a configured trust anchor.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ResultLine } from '../../src/shared/job-definitions.js';
+import { bufferOf } from '../../src/storage/output-store.js';
+import { makeTestSigningIdentity, type TestSigningIdentity } from '../helpers/c2pa-identity.js';
+import { runCliInProcess, runCliProcess } from '../helpers/cli.js';
+import { temporaryDirectory } from '../helpers/files.js';
+import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
+import { startObjectStorage, type ObjectStorage } from '../helpers/object-storage.js';
+import { resultLines } from '../helpers/results.js';
+import { simulatorSuite } from '../helpers/simulator-suite.js';
+
+let signing: TestSigningIdentity;
+const suite = simulatorSuite(async () => {
+  signing = await makeTestSigningIdentity();
+  return { c2pa: signing.identity };
+});
+let storage: ObjectStorage;
+beforeAll(async () => {
+  storage = await startObjectStorage();
+});
+afterAll(async () => {
+  await storage.stop();
+});
+
+const HOSTS = ['oxen', 'fal', 'openai', 'replicate', 'wavespeed'] as const;
+const TRAINED = 'http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia';
+
+/** A manifest of one row per host (and `extra` rows), prompts `<tag> <host>`. */
+async function rowsOnEveryHost(tag: string, extra: Array<Record<string, unknown>> = []): Promise<string> {
+  const rows = [
+    ...HOSTS.map((provider) => ({ id: provider, provider, prompt: `${tag} ${provider}`, quality: 'low' })),
+    ...extra,
+  ];
+  return writeManifest(await manifestFolder(), `${tag}.jsonl`, rows.map(jsonLine));
+}
+
+function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+describe('provenance of stored outputs', () => {
+  it('stores each host’s bytes unchanged and reads their C2PA manifest: valid, tampered, missing', async () => {
+    const tag = `prov-${suite.prefix()}`;
+    const manifest = await rowsOnEveryHost(tag, [
+      {
+        id: 'tampered',
+        provider: 'openai',
+        prompt: `${tag} edited [simulate:c2pa-tampered]`,
+        quality: 'low',
+      },
+      { id: 'unsigned', provider: 'fal', prompt: `${tag} plain [simulate:c2pa-unsigned]`, quality: 'low' },
+      { id: 'jpeg', provider: 'openai', prompt: `${tag} jpeg`, quality: 'low', output_format: 'jpeg' },
+      { id: 'batch-api', provider: 'openai', prompt: `${tag} batch`, quality: 'low', delivery: 'batch' },
+    ]);
+    const out = await temporaryDirectory();
+    const run = await runCliInProcess(
+      ['run', manifest, '--out', out, '--batch', 'prov'],
+      suite.environment(),
+    );
+    expect(run.stdout, run.stdout + run.stderr).toMatch(/9 completed, 0 failed/);
+    const lines = new Map((await resultLines(out, 'prov')).map((line) => [line.row_key, line]));
+    for (const key of [...HOSTS, 'jpeg', 'batch-api', 'tampered', 'unsigned']) {
+      const line = lines.get(key)!;
+      const [output] = line.outputs;
+      const stored = await readFile(path.join(out, 'prov', output!.path));
+      // Byte for byte what the host delivered: the results line's digest, the file's and the host's agree.
+      expect(sha256(stored), key).toBe(output!.sha256);
+      expect(suite.simulator().deliveredSha256ByPrompt.get(line.prompt), key).toEqual([output!.sha256]);
+    }
+    for (const key of [...HOSTS, 'jpeg', 'batch-api']) {
+      expect(lines.get(key)!.outputs[0]!.c2pa, key).toEqual({
+        state: 'valid',
+        failure_codes: ['signingCredential.untrusted'],
+        claim_generator: 'image-batch provider simulator 1',
+        signer: 'Simulated image host (image-batch simulator)',
+        digital_source_type: TRAINED,
+      });
+    }
+    const tampered = lines.get('tampered')!.outputs[0]!.c2pa!;
+    expect(tampered.state).toBe('invalid');
+    expect(tampered.failure_codes).toContain('assertion.dataHash.mismatch');
+    expect(tampered.signer).toBe('Simulated image host (image-batch simulator)');
+    expect(lines.get('unsigned')!.outputs[0]!.c2pa).toEqual({
+      state: 'missing',
+      failure_codes: [],
+      claim_generator: null,
+      signer: null,
+      digital_source_type: null,
+    });
+  });
+
+  it('says trusted when the signer chains to a trust anchor given in IMAGE_BATCH_C2PA_TRUST_ANCHORS', async () => {
+    const tag = `trust-${suite.prefix()}`;
+    const manifest = await writeManifest(await manifestFolder(), `${tag}.jsonl`, [
+      jsonLine({ id: 'a', provider: 'oxen', prompt: `${tag} a`, quality: 'low' }),
+    ]);
+    const out = await temporaryDirectory();
+    const run = await runCliInProcess(
+      ['run', manifest, '--out', out, '--batch', 'trusted'],
+      suite.environment({ IMAGE_BATCH_C2PA_TRUST_ANCHORS: signing.trustAnchorPath }),
+    );
+    expect(run.stdout, run.stdout + run.stderr).toMatch(/1 completed, 0 failed/);
+    const [line] = await resultLines(out, 'trusted');
+    expect(line!.outputs[0]!.c2pa).toMatchObject({ state: 'trusted', failure_codes: [] });
+  });
+
+  it('stores each host’s bytes unchanged on S3, and reads provenance from them', async () => {
+    const tag = `s3prov-${suite.prefix()}`;
+    const manifest = await rowsOnEveryHost(tag);
+    const run = await runCliProcess(
+      ['run', manifest, '--out', `s3://${storage.bucket}/runs`, '--batch', 's3prov'],
+      suite.environment(storage.environment),
+    );
+    expect(run.stdout, run.stdout + run.stderr).toMatch(/5 completed, 0 failed/);
+    const client = new S3Client({
+      region: 'us-east-1',
+      endpoint: storage.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    });
+    try {
+      const read = async (key: string) =>
+        bufferOf(
+          (await client.send(new GetObjectCommand({ Bucket: storage.bucket, Key: `runs/s3prov/${key}` })))
+            .Body as Readable,
+        );
+      for (const host of HOSTS) {
+        const line = JSON.parse((await read(`results/${host}.json`)).toString('utf8')) as ResultLine;
+        const output = line.outputs[0]!;
+        expect(sha256(await read(output.path)), host).toBe(output.sha256);
+        expect(suite.simulator().deliveredSha256ByPrompt.get(line.prompt), host).toEqual([output.sha256]);
+        expect(output.c2pa?.state, host).toBe('valid');
+      }
+    } finally {
+      client.destroy();
+    }
+  });
+});
