@@ -29,12 +29,22 @@ export type TierFigures = Record<ResolutionTier, TierCell>;
 export interface ReportFigures {
   batch_id: string;
   state: BatchStatus['state'];
-  counts: { rows: number; completed: number; failed: number; rejected: number; pending: number };
+  /** `reused`: completed rows whose images are copies of an earlier output (`--reuse`), not paid for. */
+  counts: {
+    rows: number;
+    completed: number;
+    reused: number;
+    failed: number;
+    rejected: number;
+    pending: number;
+  };
   failed_by_reason: Record<string, number>;
   cost_usd_total: number;
   cost_by_tier: TierFigures;
   by_provider: Record<string, Partial<TierFigures>>;
   budget: { cap_usd: number | null; spent_usd: number; reserved_usd: number };
+  /** Stored images by C2PA provenance (src/storage/provenance.ts): valid (or trusted), invalid, missing. */
+  provenance: { valid: number; invalid: number; missing: number };
 }
 
 /** The report figures of a batch status. */
@@ -76,6 +86,7 @@ export function reportFigures(status: BatchStatus): ReportFigures {
     counts: {
       rows: status.rows + status.rejected,
       completed: status.completed,
+      reused: counters.reused ?? 0,
       failed: status.failed,
       rejected: status.rejected,
       pending: status.pending,
@@ -88,6 +99,11 @@ export function reportFigures(status: BatchStatus): ReportFigures {
       cap_usd: status.budgetUsd ?? null,
       spent_usd: status.spentUsd,
       reserved_usd: status.reservedUsd,
+    },
+    provenance: {
+      valid: counters['c2pa:valid'] ?? 0,
+      invalid: counters['c2pa:invalid'] ?? 0,
+      missing: counters['c2pa:missing'] ?? 0,
     },
   };
 }
@@ -139,13 +155,17 @@ export function reconciliationLines(figures: ReportFigures): string[] {
 export function reportTable(figures: ReportFigures): string[] {
   const lines = [
     `Batch ${figures.batch_id} (${figures.state})`,
-    `  rows ${figures.counts.rows}: ${figures.counts.completed} completed, ${figures.counts.failed} failed, ` +
+    `  rows ${figures.counts.rows}: ${figures.counts.completed} completed` +
+      (figures.counts.reused > 0 ? ` (${figures.counts.reused} reused, not paid)` : '') +
+      `, ${figures.counts.failed} failed, ` +
       `${figures.counts.rejected} rejected, ${figures.counts.pending} pending`,
   ];
   for (const [reason, count] of Object.entries(figures.failed_by_reason))
     lines.push(`  failed ${reason}: ${count}`);
   lines.push(...reconciliationLines(figures));
   lines.push(`  total estimated ${formatUsd(figures.cost_usd_total)}`);
+  const { valid, invalid, missing } = figures.provenance;
+  lines.push(`  provenance (C2PA) of the images: ${valid} valid, ${invalid} invalid, ${missing} missing`);
   if (figures.budget.cap_usd !== null) {
     lines.push(
       `  budget: spent ${formatUsd(figures.budget.spent_usd)} of ${formatUsd(figures.budget.cap_usd)} (${formatUsd(figures.budget.reserved_usd)} reserved in flight; spent counts actual figures where reported)`,
@@ -171,6 +191,7 @@ const CSV_COLUMNS = [
   'cost_usd_difference',
   'request_id',
   'prompt',
+  'c2pa',
 ] as const;
 
 /** Write the per-row CSV of a batch's results lines (JSON texts) to `write`, streaming (constant memory). */
@@ -203,6 +224,7 @@ export async function writeReportCsv(
             line.cost_usd_difference ?? '',
             line.request_id ?? '',
             line.prompt ?? '',
+            line.outputs.map((output) => output.c2pa?.state ?? '').join(';'),
           ],
         ],
         { escape_formulas: true },

@@ -21,7 +21,9 @@ import { locateRow, RowIndex, type RowOutcome } from './row-index.js';
 import { ManifestCursors } from './manifest-cursor.js';
 import { BatchPriorities, DEFAULT_LEVEL } from './priority.js';
 import { finishByOf } from './finish-by.js';
+import { ReuseIndex } from './reuse-index.js';
 import type { BatchStatus } from './batch-status.js';
+import type { ProvenanceCounts } from '../storage/provenance.js';
 
 export type { BatchStatus } from './batch-status.js';
 
@@ -53,6 +55,8 @@ export class BatchStore {
   readonly cursors: ManifestCursors;
   /** The batches' priorities and weights (./priority.ts). */
   readonly priorities: BatchPriorities;
+  /** Completed rows by reuse key, per output root (./reuse-index.ts). */
+  readonly reuse: ReuseIndex;
 
   constructor(
     private readonly redis: RedisConnection,
@@ -63,6 +67,7 @@ export class BatchStore {
     this.rowIndex = new RowIndex(redis, prefix);
     this.cursors = new ManifestCursors(redis, prefix);
     this.priorities = new BatchPriorities(redis, prefix);
+    this.reuse = new ReuseIndex(redis, prefix);
     this.canary = new CanaryLedger(redis, prefix);
     this.openaiBatches = new OpenAIBatchRecords(redis, prefix);
   }
@@ -151,6 +156,10 @@ export class BatchStore {
       resultLine: string;
       /** How long the row's request took on `host`, for the timeline's latency chart (./timeline.ts). */
       latency?: { host: string; ms: number };
+      /** How many of the row's images have valid (or trusted), invalid and missing C2PA provenance. */
+      provenance?: ProvenanceCounts;
+      /** The row was completed with copies of an earlier output (src/worker/reuse.ts). */
+      reused?: boolean;
     },
   ): Promise<{ recorded: boolean; pending: number }> {
     const keys = this.keys(batchId);
@@ -181,6 +190,10 @@ export class BatchStore {
       row.ownerSuffix,
       outcome.latency?.host ?? '',
       outcome.latency === undefined ? '' : String(latencyBucketOf(outcome.latency.ms)),
+      outcome.provenance === undefined
+        ? ''
+        : `${outcome.provenance.valid},${outcome.provenance.invalid},${outcome.provenance.missing}`,
+      outcome.reused === true ? '1' : '',
     )) as number;
     return { recorded: pending >= 0, pending };
   }

@@ -68,6 +68,10 @@ export function completedLine(
     costUsd: number;
     actualUsd: number | undefined;
     usage: Record<string, unknown> | undefined;
+    /** The row's reuse key, when known (./reuse-key.ts). */
+    reuseKey?: string | undefined;
+    /** The earlier row whose images were copied instead of calling a host. */
+    reusedFrom?: { batch: string; row_key: string } | undefined;
   },
 ): ResultLine {
   return {
@@ -83,6 +87,8 @@ export function completedLine(
     usage: outcome.usage === undefined ? null : { ...outcome.usage },
     error: null,
     finished_at: new Date().toISOString(),
+    ...(outcome.reuseKey === undefined ? {} : { reuse_key: outcome.reuseKey }),
+    ...(outcome.reusedFrom === undefined ? {} : { reused_from: outcome.reusedFrom }),
   };
 }
 

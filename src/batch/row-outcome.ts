@@ -3,6 +3,9 @@
  * store (results.jsonl of a directory, `results/<row>.json` in S3), then summary.json when it was the batch's last
  * pending row.
  */
+import { provenanceCounts } from '../storage/provenance.js';
+import { writeSidecars } from '../storage/sidecar.js';
+import { safeFileStem } from '../shared/keys.js';
 import { inSpan, rowContext, type TraceContext } from '../shared/tracing.js';
 import type { BatchStore } from './batch-store.js';
 import { writeBatchSummary } from './batch-summary.js';
@@ -55,6 +58,10 @@ async function recordOnce(
   spentUsd: number,
   latencyMs: number | undefined,
 ): Promise<boolean> {
+  const outputStore = outputStoreFor(outputRoot);
+  // Sidecars first (rewritten alike if the job runs again): a results line never names an image without its sidecar.
+  if (data.sidecar === true && line.status === 'completed')
+    await writeSidecars(outputStore, data.batchId, line);
   const { recorded, pending } = await store.recordOutcome(data.batchId, data.rowKey, {
     status: line.status,
     tier: line.resolution_tier as ResolutionTier,
@@ -67,13 +74,12 @@ async function recordOnce(
     ...(line.cost_usd_actual === null ? {} : { actualUsd: line.cost_usd_actual }),
     resultLine: `${Date.now()}|${JSON.stringify(line)}`,
     ...(latencyMs === undefined ? {} : { latency: { host: hostOfJob(data), ms: latencyMs } }),
+    ...(line.status === 'completed' ? { provenance: provenanceCounts(line.outputs) } : {}),
+    ...(line.reused_from === undefined ? {} : { reused: true }),
   });
   if (!recorded) return false;
   try {
-    await outputStoreFor(outputRoot).writeResultLine(data.batchId, {
-      rowKey: data.rowKey,
-      text: JSON.stringify(line),
-    });
+    await outputStore.writeResultLine(data.batchId, { rowKey: data.rowKey, text: JSON.stringify(line) });
   } catch (error) {
     const problem = storageProblem(error);
     if (problem === undefined) throw error;
@@ -82,6 +88,11 @@ async function recordOnce(
     return true;
   }
   await store.confirmResultLine(data.batchId, data.rowKey);
+  if (line.status === 'completed' && line.reuse_key !== undefined) {
+    const paths = line.outputs.map((output) => output.path);
+    const source = { batch: safeFileStem(data.batchId), rowKey: data.rowKey, paths };
+    await store.reuse.record(outputStore.root, line.reuse_key, source);
+  }
   if (pending === 0) {
     const status = await store.status(data.batchId);
     if (status !== undefined && status.pending === 0) await writeBatchSummary(status);

@@ -66,6 +66,10 @@ export interface EnqueueCommandOptions {
   weight?: number;
   /** `--finish-by`: a duration or an ISO time the batch must be done by (src/batch/finish-by.ts). */
   finishBy?: string;
+  /** `--reuse`: copy earlier outputs of the same requests under `--out` instead of paying again. */
+  reuse?: boolean;
+  /** `--sidecar`: write `<image>.json` beside each image. */
+  sidecar?: boolean;
 }
 
 /** Options of `run`. */

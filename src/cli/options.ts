@@ -166,3 +166,15 @@ export const outOption = (environment: Record<string, string | undefined>, what:
   new Option('--out <dir|s3-url>', `output directory or s3://bucket/prefix ${what}`).default(
     defaultOutputRoot(environment),
   );
+
+export const reuseOption = () =>
+  new Option(
+    '--reuse',
+    'rows whose request (prompt, inputs by content, size, quality, format, model…) was completed before under the same ' +
+      '--out copy those images instead of paying again (results line: reused_from, cost 0); a row can ask with reuse: true',
+  );
+export const sidecarOption = () =>
+  new Option(
+    '--sidecar',
+    'write <image>.json beside each image: prompt, model, host, request id, time, cost and its C2PA provenance',
+  );

@@ -13,6 +13,8 @@ import {
   pricingOption,
   budgetOption,
   finishByOption,
+  reuseOption,
+  sidecarOption,
   priorityLevel,
   priorityOption,
   weightOption,
@@ -90,6 +92,8 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(priorityOption())
     .addOption(weightOption())
     .addOption(finishByOption())
+    .addOption(reuseOption())
+    .addOption(sidecarOption())
     .addOption(notifyOption())
     .option(
       '--canary-tolerance <percent>',
@@ -129,6 +133,8 @@ export function addBatchVerbs(program: Command, deps: ProgramDependencies): void
     .addOption(priorityOption())
     .addOption(weightOption())
     .addOption(finishByOption())
+    .addOption(reuseOption())
+    .addOption(sidecarOption())
     .addOption(notifyOption())
     .action(async (manifests, flags) => {
       deps.setExitCode(await enqueueCommand(deps.context('warn'), { manifests, ...flags }));

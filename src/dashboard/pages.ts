@@ -248,6 +248,7 @@ ${openaiBatchSection(data.openaiBatches)}
 ${chartsSection(overview.id, overview.state !== 'finished')}
 ${hostsSection(data.hosts)}
 ${costTable(figures)}
+${provenanceTable(figures.provenance)}
 ${data.resultsProblem === undefined ? '' : `<p class="card" id="results-problem" style="background:#fde2c8">The results file could not be read (${escapeHtml(data.resultsProblem)}): the rows below are those recorded in Redis and not yet written.</p>`}
 <h2>Failures by reason</h2><table id="failures"><tbody>${failures || '<tr><td>No failed rows.</td></tr>'}</tbody></table>
 <h2>Search</h2><form class="search" method="get"><input name="q" value="${escapeHtml(data.query)}" placeholder="row key or prompt text"> <button>Search</button></form>${matches}
@@ -318,6 +319,12 @@ function costTable(figures: ReportFigures): string {
   ].join('');
   return `<h2>Cost: estimate vs actual</h2><table id="cost"><thead><tr><th>Provider</th><th>Tier</th><th>Images</th><th>Estimated</th><th>Estimated (rows with usage)</th><th>Actual</th><th>Error</th></tr></thead><tbody>${rows}</tbody></table>
 <p class="note">Actual: from the usage the provider reported (OpenAI tokens); — where none did. Error = (actual − estimate) / estimate.</p>`;
+}
+
+/** Stored images by C2PA provenance (src/storage/provenance.ts). */
+function provenanceTable({ valid, invalid, missing }: ReportFigures['provenance']): string {
+  return `<h2>Provenance (C2PA)</h2><table id="provenance"><tbody><tr><td>valid</td><td>${valid}</td></tr><tr><td>invalid</td><td>${invalid}</td></tr><tr><td>missing</td><td>${missing}</td></tr></tbody></table>
+<p class="note">Read from each stored image as the host delivered it: valid (signed and intact), invalid (changed after signing), missing (no manifest).</p>`;
 }
 
 /** The cards of the batch page (refreshed by its polling script). */

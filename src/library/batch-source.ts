@@ -44,6 +44,12 @@ export interface RoutingOptions {
   delivery?: Delivery;
   /** A pricing override file (JSON/YAML); default IMAGE_BATCH_PRICING_FILE. */
   pricing?: string;
+  /**
+   * Every row may copy an earlier completed output of the same request under the output root instead of calling a host
+   * (src/worker/reuse.ts); rows may also ask with manifest `reuse: true`. Image models are not deterministic: without
+   * it a re-run makes new images.
+   */
+  reuse?: boolean;
 }
 
 /** Options of a batch being enqueued (those of `image-batch enqueue`, docs/cli.md). */
@@ -71,6 +77,8 @@ export interface BatchOptions extends RoutingOptions {
    * (src/batch/finish-by.ts). At least 24 hours away, OpenAI rows go through its Batch API unless `delivery` is given.
    */
   finishBy?: string | number | Date;
+  /** Write `<image>.json` beside each image: prompt, model, host, request id, time, cost, C2PA summary. */
+  sidecar?: boolean;
 }
 
 /**

@@ -235,6 +235,8 @@ export class ImageBatch {
         ...(canary === undefined ? {} : { canary }),
         ...(delivery === undefined ? {} : { delivery }),
         ...(options.preferBatchApi === true ? { preferBatchApi: true } : {}),
+        ...(options.reuse === true ? { reuse: true } : {}),
+        ...(options.sidecar === true ? { sidecar: true } : {}),
         ...(onProgress === undefined ? {} : { onProgress }),
         autoHosts: options.autoHosts ?? providersWithKeys(config),
         accounts: (name) => hostsOf(config, name),

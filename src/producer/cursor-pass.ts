@@ -43,6 +43,8 @@ export function savedSettings(options: EnqueueOptions): string {
     budgetCapped,
     delivery,
     preferBatchApi,
+    reuse: options.reuse,
+    sidecar: options.sidecar,
     canary: options.canary !== undefined,
   });
 }

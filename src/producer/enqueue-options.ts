@@ -29,6 +29,8 @@ export interface EnqueueOptions extends Pick<
   | 'defaultProvider'
   | 'delivery'
   | 'preferBatchApi'
+  | 'reuse'
+  | 'sidecar'
   | 'budgetCapped'
 > {
   /** Manifest paths as the user gave them (relative to the working directory, or absolute; or `s3://` URLs). */

@@ -4,6 +4,13 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import {
+  blankToUndefined,
+  imageListField,
+  optionalBoolean,
+  optionalEnum,
+  optionalText,
+} from './manifest-fields.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
 import type { FieldError } from '../shared/errors.js';
 import {
@@ -57,6 +64,8 @@ export interface ManifestRow {
   modelParameters?: Partial<Record<ModelParameter, string>>;
   /** `realtime` or `batch` (OpenAI's Batch API) when given. */
   delivery?: Delivery;
+  /** `reuse: true`: copy an earlier output of the same request instead of paying for a new one (src/worker/reuse.ts). */
+  reuse?: true;
   /** `a:b` or `auto`, for hosts that take an aspect ratio and a tier (Oxen.ai, WaveSpeedAI), when given. */
   aspectRatio?: string;
   /** `1K`, `2K` or `4K` for such hosts, when given. */
@@ -82,6 +91,7 @@ export const MANIFEST_FIELDS = [
   'moderation',
   'output_compression',
   'delivery',
+  'reuse',
   'aspect_ratio',
   'resolution_tier',
   ...MODEL_PARAMETERS,
@@ -92,46 +102,7 @@ export const MAX_IMAGES_PER_ROW = 10;
 
 const MAX_PROMPT_CHARACTERS = 32_000;
 
-/** Empty CSV cells and JSON nulls mean "not given". */
-const blankToUndefined = (value: unknown): unknown =>
-  value === null || (typeof value === 'string' && value.trim() === '') ? undefined : value;
-
-const optionalText = (max: number) =>
-  z.preprocess(
-    blankToUndefined,
-    z
-      .union([z.string(), z.number()], { error: 'must be text' })
-      .transform((value) => String(value).trim())
-      .pipe(z.string().max(max, `must be at most ${max} characters`))
-      .optional(),
-  );
-
-const optionalEnum = <T extends readonly [string, ...string[]]>(values: T) =>
-  z.preprocess(
-    (value) => {
-      const blank = blankToUndefined(value);
-      return typeof blank === 'string' ? blank.trim().toLowerCase() : blank;
-    },
-    z.enum(values, { error: `must be one of: ${values.join(', ')}` }).optional(),
-  );
-
-const imageList = z.preprocess(
-  (value) => {
-    const blank = blankToUndefined(value);
-    if (typeof blank === 'string')
-      return blank
-        .split('|')
-        .map((part) => part.trim())
-        .filter((part) => part !== '');
-    return blank;
-  },
-  z
-    .array(z.string({ error: 'must be a list of image URLs or file paths' }), {
-      error: 'must be a list of image URLs or file paths (CSV: separated by |)',
-    })
-    .max(16, 'at most 16 input images')
-    .optional(),
-);
+const imageList = imageListField(16);
 
 const rowSchema = z.object({
   id: optionalText(200),
@@ -214,6 +185,7 @@ const rowSchema = z.object({
   background: optionalEnum(BACKGROUNDS),
   moderation: optionalEnum(MODERATIONS),
   delivery: optionalEnum(DELIVERIES),
+  reuse: optionalBoolean,
   output_compression: z.preprocess(
     (value) => {
       const blank = blankToUndefined(value);
@@ -317,6 +289,7 @@ export function validateRow(fields: Record<string, unknown>, manifestDirectory: 
   if (data.background !== undefined) row.background = data.background;
   if (data.moderation !== undefined) row.moderation = data.moderation;
   if (data.delivery !== undefined) row.delivery = data.delivery;
+  if (data.reuse === true) row.reuse = true;
   if (data.output_compression !== undefined) row.outputCompression = data.output_compression;
   if (data.aspect_ratio !== undefined) row.aspectRatio = data.aspect_ratio;
   if (data.resolution_tier !== undefined) row.resolutionTier = data.resolution_tier;

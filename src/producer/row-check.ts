@@ -56,6 +56,10 @@ export interface RowCheckOptions {
    * when `delivery` is not given either, go through the Batch API where they can (not in a canary).
    */
   preferBatchApi?: boolean;
+  /** `--reuse`: every row may copy an earlier output of the same request (src/worker/reuse.ts). */
+  reuse?: boolean;
+  /** `--sidecar`: write `<image>.json` beside each image (src/storage/sidecar.ts). */
+  sidecar?: boolean;
   /** The batch holds rows for a canary: Batch API rows cannot run in one (yet). */
   canary?: boolean;
   budgetCapped?: boolean;
@@ -237,6 +241,8 @@ export class RowChecker {
   ): Promise<{ ok: true; row: PendingRow; realtimeInstead?: string } | { ok: false; errors: FieldError[] }> {
     const { rowKey } = place;
     const data = jobDataOf(row, { batchId: this.options.batchId, ...place, provider });
+    if (this.options.reuse === true) data.reuse = true;
+    if (this.options.sidecar === true) data.sidecar = true;
     const preferred =
       this.options.preferBatchApi === true && provider === 'openai' && this.options.canary !== true
         ? 'batch'
@@ -339,6 +345,7 @@ export function jobDataOf(
   if (row.modelParameters !== undefined) data.modelParameters = row.modelParameters;
   if (row.aspectRatio !== undefined) data.aspectRatio = row.aspectRatio;
   if (row.resolutionTier !== undefined) data.resolutionTier = row.resolutionTier;
+  if (row.reuse === true) data.reuse = true;
   const traceparent = startRowTrace({
     'image_batch.batch_id': context.batchId,
     'image_batch.row_key': context.rowKey,

@@ -197,6 +197,10 @@ export interface ImageJobData extends ImageRequest {
   routing?: RowRouting;
   /** A paid answer whose images could not be stored yet (the output storage was full, src/worker/storage-hold.ts). */
   heldResponse?: HeldResponse;
+  /** `--reuse` or manifest `reuse: true`: copy an earlier output of the same request instead of paying for a new one. */
+  reuse?: true;
+  /** `--sidecar`: write `<image>.json` beside each image (src/storage/sidecar.ts). */
+  sidecar?: true;
 }
 
 /**
@@ -278,6 +282,13 @@ export interface ResultLine {
   hosts_tried: HostTried[] | null;
   error: { code: string; message: string } | null;
   finished_at: string;
+  /**
+   * A completed row's reuse key (src/batch/reuse-key.ts): what a later `--reuse` row asking for the same image finds
+   * it by. Absent where it could not be known without a download (inputs at URLs, in a row not asking for reuse).
+   */
+  reuse_key?: string;
+  /** The earlier row whose images this row's are copies of (`--reuse`): nothing was paid for them. */
+  reused_from?: { batch: string; row_key: string };
 }
 
 /** The job option `backoff.type` that selects image-batch's backoff strategy (src/worker/backoff.ts). */

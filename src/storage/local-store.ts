@@ -2,9 +2,11 @@
  * A batch's output in a local (or network-mounted) directory, laid out by batchPaths (./output-layout.ts): images
  * written to a staging name and renamed into place, results lines appended to results.jsonl.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Dirent } from 'node:fs';
 import {
   appendFile,
+  copyFile,
+  link,
   mkdir,
   readdir,
   readFile,
@@ -173,5 +175,42 @@ export class LocalOutputStore implements OutputStore {
 
   cacheDirectory(batchId: string): string {
     return path.join(this.batchLocation(batchId), '.thumbnails');
+  }
+
+  async *batchFolders(): AsyncIterable<string> {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(path.resolve(this.root), { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    for (const entry of entries) if (entry.isDirectory() && !entry.name.startsWith('.')) yield entry.name;
+  }
+
+  async copyImage(
+    sourceFolder: string,
+    sourcePath: string,
+    batchId: string,
+    relativePath: string,
+  ): Promise<boolean> {
+    const sourceDirectory = batchPaths(this.root, sourceFolder).directory;
+    let real: string;
+    try {
+      real = await realpath(resolveInside(sourceDirectory, sourcePath));
+      if (!real.startsWith((await realpath(sourceDirectory)) + path.sep)) return false;
+    } catch {
+      return false;
+    }
+    const staged = await this.stagingPath(batchId, relativePath);
+    try {
+      await link(real, staged);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return false;
+      await copyFile(real, staged); // another file system, or links not allowed
+    }
+    await this.putFile(batchId, relativePath, staged);
+    return true;
   }
 }

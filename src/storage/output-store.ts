@@ -66,6 +66,19 @@ export interface OutputStore {
   list(batchId: string): AsyncIterable<StoredObject>;
   /** A local directory for caches of derived files (the dashboard's thumbnails). */
   cacheDirectory(batchId: string): string;
+  /** The folders of the batches under the root (each a batch's {@link batchLocation}), hidden ones left out. */
+  batchFolders(): AsyncIterable<string>;
+  /**
+   * Put a copy of `sourcePath` of the batch in folder `sourceFolder` (same root) at `relativePath` of batch `batchId`:
+   * a hard link where the store allows (a directory on one file system), else a byte-for-byte copy (S3 CopyObject).
+   * @returns false when the source is gone (or lies outside its batch).
+   */
+  copyImage(
+    sourceFolder: string,
+    sourcePath: string,
+    batchId: string,
+    relativePath: string,
+  ): Promise<boolean>;
 }
 
 /**

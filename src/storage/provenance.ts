@@ -12,7 +12,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { c2paSdk } from '../shared/c2pa-runtime.js';
-import type { OutputFormat, ProvenanceSummary } from '../shared/job-definitions.js';
+import type { OutputFormat, ProvenanceSummary, StoredOutput } from '../shared/job-definitions.js';
 
 const MEDIA_TYPES: Record<OutputFormat, string> = {
   png: 'image/png',
@@ -120,4 +120,23 @@ function summaryOf(store: ManifestStoreJson): ProvenanceSummary {
           : `${signature.common_name} (${signature.issuer})`,
     digital_source_type: sourceType ?? null,
   };
+}
+
+/** Images by provenance: `valid` counts valid and trusted manifests; images stored before provenance was read count as none. */
+export interface ProvenanceCounts {
+  valid: number;
+  invalid: number;
+  missing: number;
+}
+
+/** How many of `outputs` have valid (or trusted), invalid and missing C2PA provenance. */
+export function provenanceCounts(outputs: readonly StoredOutput[]): ProvenanceCounts {
+  const counts: ProvenanceCounts = { valid: 0, invalid: 0, missing: 0 };
+  for (const output of outputs) {
+    const state = output.c2pa?.state;
+    if (state === 'valid' || state === 'trusted') counts.valid += 1;
+    else if (state === 'invalid') counts.invalid += 1;
+    else if (state === 'missing') counts.missing += 1;
+  }
+  return counts;
 }

@@ -302,6 +302,55 @@ export class S3OutputStore implements OutputStore {
     } while (token !== undefined);
   }
 
+  async *batchFolders(): AsyncIterable<string> {
+    let token: string | undefined;
+    do {
+      const { client, s3 } = await this.connection();
+      const page = await sendTo(
+        client.send(
+          new s3.ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.prefix,
+            Delimiter: '/',
+            ...(token === undefined ? {} : { ContinuationToken: token }),
+          }),
+        ),
+        'ListObjectsV2',
+      );
+      for (const common of page.CommonPrefixes ?? []) {
+        const folder = common.Prefix?.slice(this.prefix.length).replace(/\/$/, '');
+        if (folder !== undefined && folder !== '' && !folder.startsWith('.')) yield folder;
+      }
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+  }
+
+  async copyImage(
+    sourceFolder: string,
+    sourcePath: string,
+    batchId: string,
+    relativePath: string,
+  ): Promise<boolean> {
+    const { client, s3 } = await this.connection();
+    const source = this.keyOf(sourceFolder, sourcePath);
+    try {
+      await sendTo(
+        client.send(
+          new s3.CopyObjectCommand({
+            Bucket: this.bucket,
+            Key: this.keyOf(batchId, relativePath),
+            CopySource: `${this.bucket}/${source.split('/').map(encodeURIComponent).join('/')}`,
+          }),
+        ),
+        'CopyObject',
+      );
+      return true;
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NoSuchKey') return false;
+      throw error;
+    }
+  }
+
   cacheDirectory(batchId: string): string {
     const location = createHash('sha256').update(this.batchLocation(batchId)).digest('hex').slice(0, 16);
     return path.join(tmpdir(), 'image-batch-cache', location);

@@ -10,7 +10,7 @@ import { downloadToFile } from '../providers/http.js';
 import type { ProviderImage } from '../providers/provider.js';
 import { InvalidResponseError } from '../shared/errors.js';
 import type { OutputFormat, StoredOutput } from '../shared/job-definitions.js';
-import type { OutputStore } from './output-store.js';
+import { bufferOf, type OutputStore } from './output-store.js';
 import { readProvenance } from './provenance.js';
 import type { TraceContext } from '../shared/tracing.js';
 
@@ -128,4 +128,32 @@ export async function storeOutputImage(
     await rm(temporary, { force: true });
     throw error;
   }
+}
+
+/**
+ * Describe image `relativePath` already stored for batch `batchId` (a copy of an earlier output): size, digest and
+ * provenance read from its stored bytes. @returns undefined when it is not there or not a readable image.
+ */
+export async function describeStoredImage(
+  store: OutputStore,
+  batchId: string,
+  relativePath: string,
+  format: OutputFormat,
+  c2paTrustAnchorsPath?: string,
+): Promise<StoredOutput | undefined> {
+  const stream = await store.read(batchId, relativePath);
+  if (stream === undefined) return undefined;
+  const bytes = await bufferOf(stream);
+  const metadata = await sharp(bytes, { limitInputPixels: MAX_OUTPUT_PIXELS })
+    .metadata()
+    .catch(() => undefined);
+  if (metadata?.width === undefined || metadata.height === undefined) return undefined;
+  return {
+    path: relativePath,
+    width: metadata.width,
+    height: metadata.height,
+    bytes: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    c2pa: await readProvenance(bytes, format, c2paTrustAnchorsPath),
+  };
 }

@@ -38,6 +38,8 @@ export interface ProcessorDependencies {
   maxOutputBytes: number;
   /** A PEM file of C2PA trust anchors (IMAGE_BATCH_C2PA_TRUST_ANCHORS), for the outputs' provenance. */
   c2paTrustAnchorsPath: string | undefined;
+  /** Hosts input URLs may name although private or loopback (IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS), for reuse keys. */
+  allowedPrivateHosts: readonly string[];
   /** BullMQ lock duration, ms: results lines recorded longer ago than this belong to a stopped worker. */
   lockDurationMs: number;
   /** How often a row held back by its batch's budget checks the cap again, ms. */

@@ -11,6 +11,7 @@
  * 4. store the outputs and record the row completed (./settlement.ts) — or carry out the error policy's decision
  *    (./error-policy.ts, ./settlement.ts).
  */
+import { completeFromEarlierOutput } from './reuse.js';
 import { DelayedError, RateLimitError, Worker, type Job } from 'bullmq';
 import { hostOfJob } from '../shared/hosts.js';
 import { inSpan, rowContext, SpanKind } from '../shared/tracing.js';
@@ -78,6 +79,8 @@ async function runAttempt(
   // A paid row held for a full disk waits for its batch to be resumed (./storage-hold.ts).
   if (run.data.heldResponse !== undefined && (await dependencies.store.isPaused(run.data.batchId)))
     return holdBack(run, 'batch paused: its output storage was full');
+  const reused = await completeFromEarlierOutput(run);
+  if (reused !== undefined) return reused;
   const admission = await admit(run);
   switch (admission.kind) {
     case 'finished':

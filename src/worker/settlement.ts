@@ -4,6 +4,7 @@
  * its one results line. A row's budget reservation is given back when nothing can have been billed, and counted as
  * spent when it may have been.
  */
+import { reuseKeyOfRun } from './reuse.js';
 import { inSpan } from '../shared/tracing.js';
 import { announcePause } from './event-watch.js';
 import { useLateResult } from '../batch/late-result.js';
@@ -113,6 +114,7 @@ export async function completeRow(
     costUsd,
     actualUsd,
     usage: response.usage,
+    reuseKey: await reuseKeyOfRun(run),
   });
   if (
     !(await recordRowOutcome(deps.store, data, line, run.outputRoot, { latencyMs, trace: run.context.trace }))

@@ -213,6 +213,7 @@ function processorDependencies(
     timingFor: (name) => settingsOfHost(config, name),
     maxOutputBytes: config.maxOutputBytes,
     c2paTrustAnchorsPath: config.c2paTrustAnchorsPath,
+    allowedPrivateHosts: config.allowedPrivateHosts,
     lockDurationMs: config.lockDurationMs,
     startDeadlineMs: config.startDeadlineMs,
     capacity: new HostCapacity(options.redis, config.queuePrefix),

@@ -7,7 +7,9 @@
 -- (`c` or `f`). Returns -1 when the outcome was already recorded, else the batch's rows still pending. Keeps the time
 -- of the latest outcome in meta `last_outcome_ms` (when a finished batch finished). KEYS[8], the batch's timeline
 -- (batch/timeline.ts), counts the outcome in its minute; ARGV[14] and ARGV[15], the host and latency bucket of a
--- completed row's request ('' when not measured).
+-- completed row's request ('' when not measured). ARGV[16]: the provenance of a completed row's images, as
+-- `<valid>,<invalid>,<missing>` image counts ('' for none), counted in stats `c2pa:valid`, `c2pa:invalid`, `c2pa:missing`;
+-- ARGV[17] '1' for a row completed with copies of an earlier output (counted in stats `reused`).
 local record = redis.call('HGET', KEYS[1], ARGV[12])
 local state = ARGV[2] == 'completed' and 'c' or 'f'
 if record then
@@ -46,6 +48,13 @@ if ARGV[2] == 'completed' then
     redis.call('HINCRBYFLOAT', KEYS[2], 'estimated_usd_with_actual:' .. ARGV[3], ARGV[5])
     redis.call('HINCRBYFLOAT', KEYS[2], 'estimated_usd_with_actual:' .. ARGV[7] .. ':' .. ARGV[3], ARGV[5])
   end
+  if ARGV[16] ~= nil and ARGV[16] ~= '' then
+    local valid, invalid, missing = string.match(ARGV[16], '^(%d+),(%d+),(%d+)$')
+    if valid ~= '0' then redis.call('HINCRBY', KEYS[2], 'c2pa:valid', valid) end
+    if invalid ~= '0' then redis.call('HINCRBY', KEYS[2], 'c2pa:invalid', invalid) end
+    if missing ~= '0' then redis.call('HINCRBY', KEYS[2], 'c2pa:missing', missing) end
+  end
+  if ARGV[17] == '1' then redis.call('HINCRBY', KEYS[2], 'reused', 1) end
 else
   redis.call('HINCRBY', KEYS[2], 'failed_reason:' .. ARGV[8], 1)
 end

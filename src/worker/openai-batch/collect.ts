@@ -6,6 +6,7 @@
  * collect interrupted by a crash, read again) is skipped. Returns the rows the files did not settle: the unfinished
  * rows of an expired or cancelled batch (`batch_expired` lines included).
  */
+import { knownReuseKey } from '../../batch/reuse-key.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -159,6 +160,7 @@ async function settleLine(
   const completed = completedLine(base, {
     model,
     outputs,
+    reuseKey: await knownReuseKey(data),
     requestId,
     costUsd: roundUsd(quote.usdPerImage * outputs.length + inputsUsd),
     actualUsd: context.catalogue.actualUsd('openai', usage, 'batch'),
