@@ -9,8 +9,9 @@
  * afterwards (never a flush: the Redis may be shared).
  *
  * Flags: --quick (smaller sizes, one run each: to try the suite, not to quote), --only <name,...> (ingest, dispatch,
- * latency, rate, large, memory, batch-api, scale, routing, cluster, upload, scheduling; and scale-10m, hours long, run only when named: bench/scale-10m.ts).
+ * latency, rate, large, memory, batch-api, scale, routing, cluster, upload, scheduling, reuse; and scale-10m, hours long, run only when named: bench/scale-10m.ts).
  */
+import { reuseRerun } from './reuse.js';
 import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
     if (selected('cluster')) await clusterVersusSingle();
     if (selected('upload')) await apiUpload(redis);
     if (selected('scheduling')) await scheduling(redis);
+    if (selected('reuse')) await reuseRerun(redis);
     await rate;
     // Hours long: only when asked for by name (`--only scale-10m`).
     if (only?.has('scale-10m') === true) await scaleTenMillion();

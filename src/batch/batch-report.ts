@@ -29,15 +29,9 @@ export type TierFigures = Record<ResolutionTier, TierCell>;
 export interface ReportFigures {
   batch_id: string;
   state: BatchStatus['state'];
-  /** `reused`: completed rows whose images are copies of an earlier output (`--reuse`), not paid for. */
-  counts: {
-    rows: number;
-    completed: number;
-    reused: number;
-    failed: number;
-    rejected: number;
-    pending: number;
-  };
+  counts: { rows: number; completed: number; failed: number; rejected: number; pending: number };
+  /** Completed rows whose images are copies of an earlier output (`--reuse`), not paid for. */
+  reused_rows: number;
   failed_by_reason: Record<string, number>;
   cost_usd_total: number;
   cost_by_tier: TierFigures;
@@ -86,12 +80,12 @@ export function reportFigures(status: BatchStatus): ReportFigures {
     counts: {
       rows: status.rows + status.rejected,
       completed: status.completed,
-      reused: counters.reused ?? 0,
       failed: status.failed,
       rejected: status.rejected,
       pending: status.pending,
     },
     failed_by_reason: failedByReason,
+    reused_rows: counters.reused ?? 0,
     cost_usd_total: status.costUsdTotal,
     cost_by_tier: costByTier,
     by_provider: byProvider,
@@ -156,7 +150,7 @@ export function reportTable(figures: ReportFigures): string[] {
   const lines = [
     `Batch ${figures.batch_id} (${figures.state})`,
     `  rows ${figures.counts.rows}: ${figures.counts.completed} completed` +
-      (figures.counts.reused > 0 ? ` (${figures.counts.reused} reused, not paid)` : '') +
+      (figures.reused_rows > 0 ? ` (${figures.reused_rows} reused, not paid)` : '') +
       `, ${figures.counts.failed} failed, ` +
       `${figures.counts.rejected} rejected, ${figures.counts.pending} pending`,
   ];

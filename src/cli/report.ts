@@ -38,6 +38,10 @@ export function describeEnqueue(report: EnqueueReport, dryRun: boolean): string[
     lines.push(
       `Estimated cost of the rows ${verb}: ${formatUsd(report.estimate.costUsd)} (${estimateTiers}).`,
     );
+    if (report.estimate.reusedRows > 0)
+      lines.push(
+        `${report.estimate.reusedRows} rows reuse an earlier output of the same request under the output root: free.`,
+      );
   }
   const unpriced = unpricedLine(report.estimate);
   if (unpriced !== undefined) lines.push(unpriced);

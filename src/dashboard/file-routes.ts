@@ -1,6 +1,8 @@
 /**
  * A batch's files and their thumbnails, served only from inside the batch's own output (a directory or a bucket):
- * hidden and parent paths are refused. Thumbnails are made with sharp (at most 4096² pixels decoded) and cached.
+ * hidden and parent paths are refused. Thumbnails are made with sharp (at most 4096² pixels decoded) and cached outside
+ * the batch's files (a hidden folder, or a temporary one for S3), so they are never listed or served as originals; each
+ * says it is a derivative (EXIF ImageDescription, and the `X-Image-Batch-Derivative` header).
  */
 import { mkdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,6 +15,11 @@ import { outputStoreFor } from '../storage/stores.js';
 import { fileOf, statusOf, wrap, type DashboardContext } from './dashboard-context.js';
 
 const THUMBNAIL_WIDTH = 256;
+
+/** What a thumbnail says of itself (EXIF ImageDescription): a derivative of `file`, without its provenance. */
+export function derivativeNote(file: string): string {
+  return `Derivative: a ${THUMBNAIL_WIDTH}-pixel-wide thumbnail of ${file} made by the image-batch dashboard; not the original, and without its C2PA manifest`;
+}
 
 /** Add the file and thumbnail routes to `app`. */
 export function addFileRoutes(app: Express, context: DashboardContext): void {
@@ -36,6 +43,9 @@ export function addFileRoutes(app: Express, context: DashboardContext): void {
       if (status === undefined || file === undefined) return;
       const cached = await thumbnail(status, file);
       if (cached === undefined) return void response.status(404).type('text').send('not found');
+      // Marked as what it is: a derivative, never the original (which alone carries the host's C2PA manifest).
+      response.setHeader('X-Image-Batch-Derivative', `thumbnail of ${file}`);
+      response.setHeader('Content-Disposition', `inline; filename="${path.basename(file)}.thumbnail.webp"`);
       response.type('image/webp').sendFile(cached, { dotfiles: 'allow' });
     }),
   );
@@ -59,6 +69,7 @@ async function thumbnail(status: BatchStatus, file: string): Promise<string | un
     const source = await bufferOf(stream);
     await sharp(source, { limitInputPixels: 4096 * 4096 })
       .resize({ width: THUMBNAIL_WIDTH })
+      .withExif({ IFD0: { ImageDescription: derivativeNote(file) } })
       .webp({ quality: 70 })
       .toFile(temporary);
     await rename(temporary, cached);

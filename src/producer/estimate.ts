@@ -30,6 +30,8 @@ export interface CostEstimate {
   rowGroupCount: number;
   /** Rows sent realtime to the one host they name (not routed, not through the Batch API), by provider: the plan of a finish-by time. */
   realtimeRows: Partial<Record<ProviderName, number>>;
+  /** Rows that will copy an earlier output of the same request (`--reuse`), estimated free. */
+  reusedRows: number;
   /** Rows going through OpenAI's Batch API: their estimate, and what they would cost realtime. */
   batchDelivery: { rows: number; costUsd: number; realtimeUsd: number };
   /**
@@ -80,6 +82,8 @@ export interface PendingRow {
   realtimeUsd?: number;
   /** For a row with several candidate hosts: what it costs on each that accepts it, in the order named, USD. */
   alternatives?: Array<{ provider: ProviderName; usd: number }>;
+  /** A reuse row whose request has an earlier output under the output root: estimated free (src/worker/reuse.ts). */
+  reused?: true;
 }
 
 function emptyTiers(): CostEstimate['byTier'] {
@@ -100,6 +104,7 @@ export function emptyEstimate(): CostEstimate {
     rowGroups: {},
     rowGroupCount: 0,
     realtimeRows: {},
+    reusedRows: 0,
     batchDelivery: { rows: 0, costUsd: 0, realtimeUsd: 0 },
     routed: { rows: 0, costUsd: 0, mostExpensiveUsd: 0, firstNamedUsd: 0, fastestRows: 0, byHost: {} },
   };
@@ -107,6 +112,7 @@ export function emptyEstimate(): CostEstimate {
 
 export function addToEstimate(estimate: CostEstimate, row: PendingRow): void {
   estimate.costUsd += row.costUsd;
+  if (row.reused === true) estimate.reusedRows += 1;
   estimate.byTier[row.tier].images += row.images;
   estimate.byTier[row.tier].cost_usd += row.costUsd;
   const byProvider = (estimate.byProvider[row.data.provider] ??= emptyTiers());

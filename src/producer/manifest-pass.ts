@@ -3,6 +3,7 @@
  * rows to the rejects. With an ingest window (./ingest-window.ts) each chunk says whether its rows get jobs now or are
  * only registered; a refill starts at the cursor and stops where the room runs out.
  */
+import { outputStoreFor } from '../storage/stores.js';
 import path from 'node:path';
 import { TierSizeRecords } from '../batch/tier-size-book.js';
 import { OPENAI_BATCH_EDIT_SIZES } from '../providers/openai/batch-api.js';
@@ -36,6 +37,8 @@ export function rowCheckerFor(options: EnqueueOptions, dependencies: EnqueueDepe
   const { canary, ...rest } = options;
   const { redis } = dependencies;
   const tierSizes = redis === undefined ? undefined : new TierSizeRecords(redis, dependencies.queuePrefix);
+  const { store } = dependencies;
+  const outputStore = store === undefined ? undefined : outputStoreFor(options.outputRoot);
   return new RowChecker({
     ...rest,
     canary: canary !== undefined,
@@ -44,6 +47,9 @@ export function rowCheckerFor(options: EnqueueOptions, dependencies: EnqueueDepe
       ? {}
       : { deliveredTierSizes: (name: ProviderName) => tierSizes.read(name).catch(() => ({})) }),
     catalogue: dependencies.catalogue,
+    ...(store === undefined || outputStore === undefined
+      ? {}
+      : { reuseLookup: async (key: string) => (await store.reuse.lookup(outputStore, key)) !== undefined }),
   });
 }
 

@@ -5,6 +5,7 @@
  * published figure prices cannot go into a batch with a budget cap). A good row becomes a priced {@link PendingRow};
  * a bad one, its field errors.
  */
+import { knownReuseKey } from '../batch/reuse-key.js';
 import { startRowTrace } from '../shared/tracing.js';
 import { resolutionTier } from '../cost/resolution-tier.js';
 import { quoteRequest, type PriceCatalogue } from '../cost/price-catalogue.js';
@@ -60,6 +61,11 @@ export interface RowCheckOptions {
   reuse?: boolean;
   /** `--sidecar`: write `<image>.json` beside each image (src/storage/sidecar.ts). */
   sidecar?: boolean;
+  /**
+   * Whether an earlier output of reuse key `key` is under the output root (src/batch/reuse-index.ts): a reuse row found
+   * is estimated free. Absent (a dry run): reuse rows are estimated at their price.
+   */
+  reuseLookup?: (key: string) => Promise<boolean>;
   /** The batch holds rows for a canary: Batch API rows cannot run in one (yet). */
   canary?: boolean;
   budgetCapped?: boolean;
@@ -233,6 +239,14 @@ export class RowChecker {
     return { ok: true, row: chosen };
   }
 
+  /** Whether a reuse row's request has an earlier output to copy (known now only when its inputs are local). */
+  private async reusable(data: ImageJobData): Promise<boolean> {
+    const lookup = this.options.reuseLookup;
+    if (lookup === undefined) return false;
+    const key = await knownReuseKey(data);
+    return key !== undefined && (await lookup(key));
+  }
+
   /** Check and price the row on one host. */
   private async checkOn(
     row: ManifestRow,
@@ -292,6 +306,10 @@ export class RowChecker {
           }
         : {}),
     };
+    if (data.reuse === true && (await this.reusable(data))) {
+      pending.costUsd = 0;
+      pending.reused = true;
+    }
     return { ok: true, row: pending, ...(realtimeInstead === undefined ? {} : { realtimeInstead }) };
   }
 }

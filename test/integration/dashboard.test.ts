@@ -94,9 +94,23 @@ describe('dashboard', () => {
     expect(thumbnails).toHaveLength(2);
     const thumbnail = await fetch(`${dashboard.url}${thumbnails[0]}`);
     expect(thumbnail.headers.get('content-type')).toBe('image/webp');
-    expect((await sharp(Buffer.from(await thumbnail.arrayBuffer())).metadata()).width).toBe(256);
+    const image = path.basename(thumbnails[0]!);
+    // A thumbnail says it is a derivative: in a header, in its file name, and in its own EXIF description.
+    expect(thumbnail.headers.get('x-image-batch-derivative')).toBe(`thumbnail of images/${image}`);
+    expect(thumbnail.headers.get('content-disposition')).toBe(`inline; filename="${image}.thumbnail.webp"`);
+    const thumbnailBytes = Buffer.from(await thumbnail.arrayBuffer());
+    const metadata = await sharp(thumbnailBytes).metadata();
+    expect(metadata.width).toBe(256);
+    expect(metadata.exif?.toString('latin1')).toContain(
+      `Derivative: a 256-pixel-wide thumbnail of images/${image}`,
+    );
     const file = await fetch(`${dashboard.url}${thumbnails[0]!.replace('/thumbnails/', '/files/')}`);
     expect(file.status).toBe(200);
+    expect(file.headers.get('x-image-batch-derivative')).toBeNull();
+    expect(Buffer.from(await file.arrayBuffer()).equals(thumbnailBytes)).toBe(false);
+    // The cached thumbnails are never served as files of the batch.
+    const cached = await fetch(`${dashboard.url}/batches/dash/files/.thumbnails/images__${image}.webp`);
+    expect(cached.status).not.toBe(200);
     const search = await (await fetch(`${dashboard.url}/batches/dash?q=storm`)).text();
     expect(search).toContain('<td>storm-edit</td>');
     expect(search).not.toContain('<td>kite</td>');

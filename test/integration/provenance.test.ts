@@ -8,7 +8,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDashboard } from '../../src/dashboard/server.js';
+import { loadConfig } from '../../src/providers/configuration.js';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
 import { bufferOf } from '../../src/storage/output-store.js';
 import { makeTestSigningIdentity, type TestSigningIdentity } from '../helpers/c2pa-identity.js';
@@ -16,6 +19,7 @@ import { runCliInProcess, runCliProcess } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
 import { startObjectStorage, type ObjectStorage } from '../helpers/object-storage.js';
+import { openTestRedis } from '../helpers/redis.js';
 import { resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
@@ -112,6 +116,96 @@ describe('provenance of stored outputs', () => {
     expect(run.stdout, run.stdout + run.stderr).toMatch(/1 completed, 0 failed/);
     const [line] = await resultLines(out, 'trusted');
     expect(line!.outputs[0]!.c2pa).toMatchObject({ state: 'trusted', failure_codes: [] });
+  });
+
+  it('--sidecar writes <image>.json beside each image, with what made it and its provenance', async () => {
+    const tag = `sidecar-${suite.prefix()}`;
+    const manifest = await writeManifest(await manifestFolder(), `${tag}.jsonl`, [
+      jsonLine({ id: 'pair', provider: 'openai', prompt: `${tag} pair`, quality: 'low', num_images: 2 }),
+      jsonLine({ id: 'plain', provider: 'fal', prompt: `${tag} plain`, quality: 'low' }),
+    ]);
+    const out = await temporaryDirectory();
+    const run = await runCliInProcess(
+      ['run', manifest, '--out', out, '--batch', 'sidecars', '--sidecar'],
+      suite.environment(),
+    );
+    expect(run.stdout, run.stdout + run.stderr).toMatch(/2 completed, 0 failed/);
+    const lines = await resultLines(out, 'sidecars');
+    expect(lines.flatMap((line) => line.outputs)).toHaveLength(3);
+    for (const line of lines) {
+      for (const output of line.outputs) {
+        const sidecar = JSON.parse(
+          await readFile(path.join(out, 'sidecars', `${output.path}.json`), 'utf8'),
+        ) as Record<string, unknown>;
+        expect(sidecar).toEqual({
+          image: output.path,
+          derivative: false,
+          batch: 'sidecars',
+          row_key: line.row_key,
+          prompt: line.prompt,
+          operation: 'generate',
+          model: line.model,
+          host: line.provider,
+          request_id: line.request_id,
+          created: line.finished_at,
+          cost_usd: line.cost_usd,
+          width: output.width,
+          height: output.height,
+          bytes: output.bytes,
+          sha256: output.sha256,
+          c2pa: output.c2pa,
+          reused_from: null,
+        });
+        expect(line.request_id).not.toBeNull();
+        expect((sidecar.c2pa as { state: string }).state).toBe('valid');
+      }
+    }
+    // Without --sidecar there are none.
+    const plainOut = await temporaryDirectory();
+    await runCliInProcess(['run', manifest, '--out', plainOut, '--batch', 'bare'], suite.environment());
+    const [bare] = await resultLines(plainOut, 'bare');
+    await expect(readFile(path.join(plainOut, 'bare', `${bare!.outputs[0]!.path}.json`))).rejects.toThrow(
+      /ENOENT/,
+    );
+  });
+
+  it('report and the batch page count images by provenance', async () => {
+    const tag = `count-${suite.prefix()}`;
+    const manifest = await writeManifest(await manifestFolder(), `${tag}.jsonl`, [
+      jsonLine({ id: 'a', provider: 'openai', prompt: `${tag} a`, quality: 'low', num_images: 2 }),
+      jsonLine({ id: 'b', provider: 'fal', prompt: `${tag} b [simulate:c2pa-tampered]`, quality: 'low' }),
+      jsonLine({ id: 'c', provider: 'oxen', prompt: `${tag} c [simulate:c2pa-unsigned]`, quality: 'low' }),
+    ]);
+    const out = await temporaryDirectory();
+    await runCliInProcess(['run', manifest, '--out', out, '--batch', 'counted'], suite.environment());
+    const report = await runCliInProcess(['report', 'counted'], suite.environment());
+    expect(report.stdout, report.stdout + report.stderr).toContain(
+      'provenance (C2PA) of the images: 2 valid, 1 invalid, 1 missing',
+    );
+    const json = await runCliInProcess(['report', 'counted', '--format', 'json'], suite.environment());
+    expect((JSON.parse(json.stdout) as { provenance: unknown }).provenance).toEqual({
+      valid: 2,
+      invalid: 1,
+      missing: 1,
+    });
+    const redis = openTestRedis({ maxRetriesPerRequest: null });
+    const board = await startDashboard({
+      config: loadConfig(suite.environment()),
+      redis,
+      log: pino({ level: 'silent' }),
+      host: '127.0.0.1',
+      port: 0,
+      readOnly: true,
+    });
+    try {
+      const page = await (await fetch(`${board.url}/batches/counted`)).text();
+      expect(page).toContain(
+        '<table id="provenance"><tbody><tr><td>valid</td><td>2</td></tr><tr><td>invalid</td><td>1</td></tr><tr><td>missing</td><td>1</td></tr>',
+      );
+    } finally {
+      await board.close();
+      redis.disconnect();
+    }
   });
 
   it('stores each host’s bytes unchanged on S3, and reads provenance from them', async () => {

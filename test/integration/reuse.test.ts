@@ -3,7 +3,7 @@
  * others get copies (hard links) of the earlier images and a results line saying where from, at cost 0. The index is
  * rebuilt from the results files when Redis has lost it. Without `--reuse` every row is paid again.
  */
-import { rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCliInProcess } from '../helpers/cli.js';
@@ -47,11 +47,26 @@ describe('reuse of earlier outputs', () => {
     expect(paidFor(tag)).toBe(8);
     const earlier = new Map((await resultLines(out, 'november')).map((line) => [line.row_key, line]));
 
+    // Estimated and budgeted as free: a cap that covers the two changed rows only is enough for all eight.
+    const estimateOf = (stdout: string) =>
+      Number(/Estimated cost of the rows enqueued: \$([\d.]+)/.exec(stdout)![1]);
+    const changed = await catalogue(tag, 8, [3, 6]);
+    const changedOnly = (await readFile(changed, 'utf8'))
+      .split('\n')
+      .filter((line) => line.includes('(new colour)'));
+    const pairManifest = await writeManifest(await manifestFolder(), `${tag}-pair.jsonl`, changedOnly);
+    const pair = await runCliInProcess(['estimate', pairManifest], suite.environment());
+    const cap = Number(/total\s+\d+\s+\$([\d.]+)/.exec(pair.stdout)![1]) * 1.01;
     const second = await runCliInProcess(
-      ['run', await catalogue(tag, 8, [3, 6]), '--out', out, '--batch', 'december', '--reuse'],
+      ['run', changed, '--out', out, '--batch', 'december', '--reuse', '--budget-usd', cap.toFixed(6)],
       suite.environment(),
     );
     expect(second.stdout, second.stdout + second.stderr).toMatch(/8 completed, 0 failed/);
+    expect(second.stdout).toMatch(
+      /6 rows reuse an earlier output of the same request under the output root: free/,
+    );
+    expect(estimateOf(second.stdout)).toBeLessThanOrEqual(cap);
+    expect(estimateOf(second.stdout)).toBeGreaterThan(0);
     expect(paidFor(tag)).toBe(10);
     for (const line of await resultLines(out, 'december')) {
       const before = earlier.get(line.row_key)!;

@@ -112,7 +112,7 @@ describe('money', () => {
     expect(json.cost_by_tier.standard.cost_usd).toBeCloseTo(7024 * 30e-6 + 7 * 5e-6, 6);
     const csv = (await runCliInProcess(['report', 'report', '--format', 'csv'], environment())).stdout;
     expect(csv.split('\n')[0]).toBe(
-      'row_key,manifest,line,provider,model,status,error_code,error_message,resolution,resolution_tier,images,cost_usd,cost_usd_actual,cost_usd_difference,request_id,prompt',
+      'row_key,manifest,line,provider,model,status,error_code,error_message,resolution,resolution_tier,images,cost_usd,cost_usd_actual,cost_usd_difference,request_id,prompt,c2pa',
     );
     expect(csv).toContain(`"'=HYPERLINK(""http://evil"")"`);
     expect(csv).not.toMatch(/,=HYPERLINK/);
