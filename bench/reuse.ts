@@ -76,6 +76,7 @@ export async function reuseRerun(redis: Redis): Promise<void> {
     const prefix = newPrefix();
     const environment = {
       ...providerEnvironment(simulator, 'openai', 64),
+      OPENAI_REQUESTS_PER_MINUTE: '0', // no rate limit: the simulator answers at once
       REDIS_URL: redisUrl,
       IMAGE_BATCH_QUEUE_PREFIX: prefix,
       LOG_LEVEL: 'warn',

@@ -11,6 +11,7 @@
  * 4. store the outputs and record the row completed (./settlement.ts) — or carry out the error policy's decision
  *    (./error-policy.ts, ./settlement.ts).
  */
+import { storageProblem } from '../batch/storage-pause.js';
 import { completeFromEarlierOutput } from './reuse.js';
 import { DelayedError, RateLimitError, Worker, type Job } from 'bullmq';
 import { hostOfJob } from '../shared/hosts.js';
@@ -79,7 +80,14 @@ async function runAttempt(
   // A paid row held for a full disk waits for its batch to be resumed (./storage-hold.ts).
   if (run.data.heldResponse !== undefined && (await dependencies.store.isPaused(run.data.batchId)))
     return holdBack(run, 'batch paused: its output storage was full');
-  const reused = await completeFromEarlierOutput(run);
+  let reused: ImageJobResult | undefined;
+  try {
+    reused = await completeFromEarlierOutput(run);
+  } catch (error) {
+    // S3 unavailable while copying: wait without using an attempt rather than pay a host for what can be copied.
+    if (storageProblem(error) !== undefined) return holdBack(run, 'output storage unavailable: reuse waits');
+    throw error;
+  }
   if (reused !== undefined) return reused;
   const admission = await admit(run);
   switch (admission.kind) {

@@ -3,10 +3,16 @@
  * others get copies (hard links) of the earlier images and a results line saying where from, at cost 0. The index is
  * rebuilt from the results files when Redis has lost it. Without `--reuse` every row is paid again.
  */
+import { createHash } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCliInProcess } from '../helpers/cli.js';
+import type { Readable } from 'node:stream';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { ResultLine } from '../../src/shared/job-definitions.js';
+import { bufferOf } from '../../src/storage/output-store.js';
+import { runCliInProcess, runCliProcess } from '../helpers/cli.js';
+import { startObjectStorage } from '../helpers/object-storage.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
 import { deleteKeysWithPrefix, uniquePrefix } from '../helpers/redis.js';
@@ -124,6 +130,58 @@ describe('reuse of earlier outputs', () => {
       expect(reused.map((line) => line.row_key).sort()).toEqual(['item-0', 'item-2', 'item-3']);
     } finally {
       await deleteKeysWithPrefix(fresh);
+    }
+  });
+
+  it('reuses across batches on S3 (CopyObject), the index rebuilt from the results objects', async () => {
+    const storage = await startObjectStorage();
+    const tag = `s3-${suite.prefix()}`;
+    const fresh = uniquePrefix();
+    try {
+      const out = `s3://${storage.bucket}/catalogue`;
+      const environment = (prefix: string) =>
+        suite.environment({ ...storage.environment, IMAGE_BATCH_QUEUE_PREFIX: prefix });
+      const first = await runCliProcess(
+        ['run', await catalogue(tag, 4), '--out', out, '--batch', 'spring'],
+        environment(suite.prefix()),
+      );
+      expect(first.stdout, first.stdout + first.stderr).toMatch(/4 completed, 0 failed/);
+      // A fresh key prefix: the index is rebuilt from the results objects under s3://…/catalogue.
+      const second = await runCliProcess(
+        ['run', await catalogue(tag, 4, [2]), '--out', out, '--batch', 'summer', '--reuse'],
+        environment(fresh),
+      );
+      expect(second.stdout, second.stdout + second.stderr).toMatch(/4 completed, 0 failed/);
+      expect(paidFor(tag)).toBe(5);
+      const client = new S3Client({
+        region: 'us-east-1',
+        endpoint: storage.endpoint,
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      });
+      try {
+        const read = async (key: string) =>
+          bufferOf(
+            (await client.send(new GetObjectCommand({ Bucket: storage.bucket, Key: `catalogue/${key}` })))
+              .Body as Readable,
+          );
+        for (const index of [0, 1, 3]) {
+          const line = JSON.parse(
+            (await read(`summer/results/item-${index}.json`)).toString('utf8'),
+          ) as ResultLine;
+          expect(line.reused_from).toEqual({ batch: 'spring', row_key: `item-${index}` });
+          const original = JSON.parse(
+            (await read(`spring/results/item-${index}.json`)).toString('utf8'),
+          ) as ResultLine;
+          const copy = await read(`summer/${line.outputs[0]!.path}`);
+          expect(createHash('sha256').update(copy).digest('hex')).toBe(original.outputs[0]!.sha256);
+        }
+      } finally {
+        client.destroy();
+      }
+    } finally {
+      await deleteKeysWithPrefix(fresh);
+      await storage.stop();
     }
   });
 
