@@ -85,8 +85,9 @@ export async function reuseRerun(redis: Redis): Promise<void> {
     try {
       await runBatch(simulator, environment, await catalogue(count, false), out, 'november');
       const changed = await catalogue(count, true);
-      const full = await runBatch(simulator, environment, changed, out, 'december-full');
+      // With --reuse first: the full re-run's outputs would otherwise be there to copy, the changed rows' too.
       const reused = await runBatch(simulator, environment, changed, out, 'december', ['--reuse']);
+      const full = await runBatch(simulator, environment, changed, out, 'december-full');
       const index = new ReuseIndex(redis, prefix).keyOf(out);
       const fields = (await redis.hlen(index)) - 1; // less the `.complete` mark
       const bytes = Number(await redis.call('MEMORY', 'USAGE', index, 'SAMPLES', '0'));

@@ -1,7 +1,9 @@
 /**
  * The reuse index (issue 31): for each output root, the completed rows' reuse keys (./reuse-key.ts) and where their
  * images are — one Redis hash per root, `<prefix>:reuse:<16 hex of the root's SHA-256>`, field the key, value
- * the JSON array `[batch folder, row key, image path…]` (paths relative to the batch folder).
+ * the JSON array `[batch folder, row key, image path, digest, …]` (paths relative to the batch folder; each image's
+ * digest the first 16 hex digits of its SHA-256, so a copy of a file replaced since — a batch folder deleted and made
+ * again — is told apart and not used).
  *
  * The results files are the truth; Redis holds a copy. A hash without its `.complete` field was never built, or was
  * lost with Redis: the first lookup rebuilds it from every results file under the root (one process at a time), so
@@ -19,7 +21,12 @@ export interface ReuseSource {
   rowKey: string;
   /** Its images, relative to the batch folder. */
   paths: string[];
+  /** The first {@link DIGEST_LENGTH} hex digits of each image's SHA-256, in the order of `paths`. */
+  digests: string[];
 }
+
+/** Hex digits of an image's SHA-256 kept in the index. */
+export const DIGEST_LENGTH = 16;
 
 /** The field marking a hash as holding every results file's rows. */
 const COMPLETE_FIELD = '.complete';
@@ -86,10 +93,7 @@ export class ReuseIndex {
         for await (const text of store.resultLines(batch)) {
           const line = parseLine(text);
           if (line === undefined) continue;
-          fields.push(
-            line.reuse_key!,
-            encode({ batch, rowKey: line.row_key, paths: line.outputs.map((o) => o.path) }),
-          );
+          fields.push(line.reuse_key!, encode(sourceOf(batch, line)));
           added += 1;
           if (fields.length >= REBUILD_CHUNK * 2) await flush();
         }
@@ -114,13 +118,30 @@ function parseLine(text: string): ResultLine | undefined {
   }
 }
 
+/** The index entry of completed results line `line` of the batch in folder `batch`. */
+export function sourceOf(batch: string, line: ResultLine): ReuseSource {
+  return {
+    batch,
+    rowKey: line.row_key,
+    paths: line.outputs.map((output) => output.path),
+    digests: line.outputs.map((output) => output.sha256.slice(0, DIGEST_LENGTH)),
+  };
+}
+
 function encode(source: ReuseSource): string {
-  return JSON.stringify([source.batch, source.rowKey, ...source.paths]);
+  return JSON.stringify([
+    source.batch,
+    source.rowKey,
+    ...source.paths.flatMap((p, i) => [p, source.digests[i]]),
+  ]);
 }
 
 function decode(value: string | null | undefined): ReuseSource | undefined {
   if (value === null || value === undefined) return undefined;
-  const [batch, rowKey, ...paths] = JSON.parse(value) as string[];
-  if (batch === undefined || rowKey === undefined || paths.length === 0) return undefined;
-  return { batch, rowKey, paths };
+  const [batch, rowKey, ...images] = JSON.parse(value) as string[];
+  if (batch === undefined || rowKey === undefined || images.length === 0 || images.length % 2 !== 0)
+    return undefined;
+  const paths = images.filter((_, index) => index % 2 === 0);
+  const digests = images.filter((_, index) => index % 2 === 1);
+  return { batch, rowKey, paths, digests };
 }

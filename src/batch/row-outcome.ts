@@ -3,6 +3,7 @@
  * store (results.jsonl of a directory, `results/<row>.json` in S3), then summary.json when it was the batch's last
  * pending row.
  */
+import { sourceOf } from './reuse-index.js';
 import { provenanceCounts } from '../storage/provenance.js';
 import { writeSidecars } from '../storage/sidecar.js';
 import { safeFileStem } from '../shared/keys.js';
@@ -89,9 +90,7 @@ async function recordOnce(
   }
   await store.confirmResultLine(data.batchId, data.rowKey);
   if (line.status === 'completed' && line.reuse_key !== undefined) {
-    const paths = line.outputs.map((output) => output.path);
-    const source = { batch: safeFileStem(data.batchId), rowKey: data.rowKey, paths };
-    await store.reuse.record(outputStore.root, line.reuse_key, source);
+    await store.reuse.record(outputStore.root, line.reuse_key, sourceOf(safeFileStem(data.batchId), line));
   }
   if (pending === 0) {
     const status = await store.status(data.batchId);

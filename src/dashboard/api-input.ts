@@ -139,5 +139,7 @@ export function optionsOf(query: z.output<typeof newBatchQuerySchema>) {
     ...(query.priority === undefined ? {} : { priority: query.priority }),
     ...(query.weight === undefined ? {} : { weight: query.weight }),
     ...(query.finish_by === undefined ? {} : { finishBy: query.finish_by }),
+    ...(query.reuse === 'true' ? { reuse: true } : {}),
+    ...(query.sidecar === 'true' ? { sidecar: true } : {}),
   };
 }

@@ -86,8 +86,17 @@ export const newBatchQuerySchema = z
       .max(MAX_WEIGHT)
       .optional()
       .meta({ description: 'Share of each host among running batches of its priority; default 1.' }),
+    reuse: flag('Copy earlier outputs of the same requests under the output root instead of paying again.'),
+    sidecar: flag(
+      'Write <image>.json beside each image (prompt, model, host, request id, cost, C2PA summary).',
+    ),
   })
   .strict();
+
+/** An on/off query parameter: `true` or `false`. */
+function flag(description: string) {
+  return z.enum(['true', 'false']).optional().meta({ description });
+}
 
 /** `POST /api/batches` with a JSON body: a manifest the server reads itself. */
 export const manifestLocationSchema = z

@@ -279,8 +279,8 @@ export class S3OutputStore implements OutputStore {
     }
   }
 
-  async *list(batchId: string): AsyncIterable<StoredObject> {
-    const prefix = this.batchPrefix(batchId);
+  /** The pages of a listing of `prefix` (grouped at `/` when `folders`), each answer as S3 gave it. */
+  private async *listingPages(prefix: string, folders: boolean) {
     let token: string | undefined;
     do {
       const { client, s3 } = await this.connection();
@@ -289,40 +289,34 @@ export class S3OutputStore implements OutputStore {
           new s3.ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: prefix,
+            ...(folders ? { Delimiter: '/' } : {}),
             ...(token === undefined ? {} : { ContinuationToken: token }),
           }),
         ),
         'ListObjectsV2',
       );
-      for (const object of page.Contents ?? []) {
-        if (object.Key === undefined) continue;
-        yield { path: object.Key.slice(prefix.length), bytes: object.Size ?? 0 };
-      }
+      yield page;
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
   }
 
+  async *list(batchId: string): AsyncIterable<StoredObject> {
+    const prefix = this.batchPrefix(batchId);
+    for await (const page of this.listingPages(prefix, false)) {
+      for (const object of page.Contents ?? []) {
+        if (object.Key === undefined) continue;
+        yield { path: object.Key.slice(prefix.length), bytes: object.Size ?? 0 };
+      }
+    }
+  }
+
   async *batchFolders(): AsyncIterable<string> {
-    let token: string | undefined;
-    do {
-      const { client, s3 } = await this.connection();
-      const page = await sendTo(
-        client.send(
-          new s3.ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: this.prefix,
-            Delimiter: '/',
-            ...(token === undefined ? {} : { ContinuationToken: token }),
-          }),
-        ),
-        'ListObjectsV2',
-      );
+    for await (const page of this.listingPages(this.prefix, true)) {
       for (const common of page.CommonPrefixes ?? []) {
         const folder = common.Prefix?.slice(this.prefix.length).replace(/\/$/, '');
         if (folder !== undefined && folder !== '' && !folder.startsWith('.')) yield folder;
       }
-      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
+    }
   }
 
   async copyImage(

@@ -3,6 +3,7 @@
  * same output root gets copies of those images — hard links where the store allows — and a results line saying
  * `reused_from`, at cost 0, without calling any host. A row not found goes on to its host as usual.
  */
+import { DIGEST_LENGTH } from '../batch/reuse-index.js';
 import { inputDigestsOf, reuseKey } from '../batch/reuse-key.js';
 import { completedLine } from '../batch/results-line.js';
 import { recordRowOutcome } from '../batch/row-outcome.js';
@@ -44,6 +45,8 @@ export async function completeFromEarlierOutput(run: JobRun): Promise<ImageJobRe
   const { data, deps, log } = run;
   if (data.reuse !== true || data.providerRequest !== undefined || data.submissionStartedAt !== undefined)
     return undefined;
+  // A paused batch does nothing, copies included: admission holds the row back.
+  if (await deps.store.isPaused(data.batchId)) return undefined;
   const key = await reuseKeyOfRun(run);
   if (key === undefined) return undefined;
   const store = outputStoreFor(run.outputRoot);
@@ -63,8 +66,8 @@ export async function completeFromEarlierOutput(run: JobRun): Promise<ImageJobRe
           deps.c2paTrustAnchorsPath,
         )
       : undefined;
-    if (output === undefined) {
-      log.warn({ from: source }, 'the earlier output to reuse is gone; the row goes to its host');
+    if (output === undefined || output.sha256.slice(0, DIGEST_LENGTH) !== source.digests[index]) {
+      log.warn({ from: source }, 'the earlier output to reuse is gone or changed; the row goes to its host');
       await deps.store.reuse.forget(store.root, key);
       return undefined;
     }

@@ -3,7 +3,10 @@
  * Its credentials are s3rver's fixed test pair; they reach the code under test only through the AWS SDK's
  * environment variables, as a user's would.
  */
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
+import type { Readable } from 'node:stream';
+import { bufferOf } from '../../src/storage/output-store.js';
 import { temporaryDirectory } from './files.js';
 
 // The AWS SDK warns on Node 20 that its 2027 releases need Node 22; the tests need no reminder.
@@ -42,4 +45,23 @@ export async function startObjectStorage(bucket = 'image-batch-test'): Promise<O
     },
     stop: () => server.close(),
   };
+}
+
+/**
+ * Read object `key` of `storage`'s bucket with a client of the test's own (s3rver's fixed credentials).
+ * @returns its bytes. @throws the SDK's error when there is no such object.
+ */
+export async function readObject(storage: ObjectStorage, key: string): Promise<Buffer> {
+  const client = new S3Client({
+    region: 'us-east-1',
+    endpoint: storage.endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  try {
+    const answer = await client.send(new GetObjectCommand({ Bucket: storage.bucket, Key: key }));
+    return await bufferOf(answer.Body as Readable);
+  } finally {
+    client.destroy();
+  }
 }

@@ -4,6 +4,8 @@
  * status and results; the canary approved, a batch paused and resumed, failed rows retried only within a price; API
  * tokens (missing, wrong, right — never logged); every answer checked against the served OpenAPI document.
  */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -244,6 +246,29 @@ describe('the HTTP API', () => {
     });
     expect(bad.status).toBe(400);
     expect(await until(batchId, ['finished'])).toMatchObject({ completed: 2 });
+  });
+
+  it('writes sidecars and reuses earlier outputs when asked (sidecar=true, reuse=true)', async () => {
+    const rows = ['s', 't'].map((id) =>
+      JSON.stringify({ id, prompt: `api reuse row ${id}`, provider: 'openai' }),
+    );
+    const body = `${rows.join('\n')}\n`;
+    const type = 'application/x-ndjson';
+    const first = await checked('POST', '/api/batches', '/api/batches?name=once&sidecar=true', {
+      body,
+      type,
+    });
+    const done = await until(first.body.batch_id as string, ['finished']);
+    const [line] = (await readFile(path.join(done.output as string, 'results.jsonl'), 'utf8')).split('\n');
+    const image = (JSON.parse(line!) as { outputs: Array<{ path: string }> }).outputs[0]!.path;
+    const sidecar = JSON.parse(
+      await readFile(path.join(done.output as string, `${image}.json`), 'utf8'),
+    ) as object;
+    expect(sidecar).toMatchObject({ image, derivative: false, batch: first.body.batch_id });
+    const paid = simulator.submissionsByPrompt.get('api reuse row s');
+    const again = await checked('POST', '/api/batches', '/api/batches?name=twice&reuse=true', { body, type });
+    expect(await until(again.body.batch_id as string, ['finished'])).toMatchObject({ completed: 2 });
+    expect(simulator.submissionsByPrompt.get('api reuse row s')).toBe(paid);
   });
 
   it('refuses a missing or wrong token, a bad option, an unknown type and a manifest over the limit', async () => {

@@ -5,14 +5,11 @@
  */
 import path from 'node:path';
 import sharp from 'sharp';
-import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { startDashboard } from '../../src/dashboard/server.js';
-import { loadConfig } from '../../src/providers/configuration.js';
 import { killSpawnedProcesses, runCliInProcess, spawnCli } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { openTestRedis } from '../helpers/redis.js';
+import { startReadOnlyDashboard } from '../helpers/read-only-dashboard.js';
 import { resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
@@ -201,15 +198,7 @@ describe('OpenAI Batch API after a crash', () => {
     const out = await temporaryDirectory();
     const before = world.batchesCreated;
     // The dashboard shows the OpenAI batch the killed run left behind: its id, state and window.
-    const redis = openTestRedis({ maxRetriesPerRequest: null });
-    const board = await startDashboard({
-      config: loadConfig(suite.environment()),
-      redis,
-      log: pino({ level: 'silent' }),
-      host: '127.0.0.1',
-      port: 0,
-      readOnly: true,
-    });
+    const board = await startReadOnlyDashboard(suite.environment());
     const recordedBatch =
       /<td>batch_[0-9a-f]+<\/td><td>generate<\/td><td>20<\/td><td>(validating|in_progress)<\/td>/;
     try {
@@ -245,7 +234,6 @@ describe('OpenAI Batch API after a crash', () => {
       killSpawnedProcesses();
       world.behaviour = { processingMs: 50 };
       await board.close();
-      redis.disconnect();
     }
   });
 

@@ -6,20 +6,14 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startDashboard } from '../../src/dashboard/server.js';
-import { loadConfig } from '../../src/providers/configuration.js';
 import type { ResultLine } from '../../src/shared/job-definitions.js';
-import { bufferOf } from '../../src/storage/output-store.js';
 import { makeTestSigningIdentity, type TestSigningIdentity } from '../helpers/c2pa-identity.js';
 import { runCliInProcess, runCliProcess } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
 import { jsonLine, manifestFolder, writeManifest } from '../helpers/manifests.js';
-import { startObjectStorage, type ObjectStorage } from '../helpers/object-storage.js';
-import { openTestRedis } from '../helpers/redis.js';
+import { readObject, startObjectStorage, type ObjectStorage } from '../helpers/object-storage.js';
+import { startReadOnlyDashboard } from '../helpers/read-only-dashboard.js';
 import { resultLines } from '../helpers/results.js';
 import { simulatorSuite } from '../helpers/simulator-suite.js';
 
@@ -188,15 +182,7 @@ describe('provenance of stored outputs', () => {
       invalid: 1,
       missing: 1,
     });
-    const redis = openTestRedis({ maxRetriesPerRequest: null });
-    const board = await startDashboard({
-      config: loadConfig(suite.environment()),
-      redis,
-      log: pino({ level: 'silent' }),
-      host: '127.0.0.1',
-      port: 0,
-      readOnly: true,
-    });
+    const board = await startReadOnlyDashboard(suite.environment());
     try {
       const page = await (await fetch(`${board.url}/batches/counted`)).text();
       expect(page).toContain(
@@ -204,7 +190,6 @@ describe('provenance of stored outputs', () => {
       );
     } finally {
       await board.close();
-      redis.disconnect();
     }
   });
 
@@ -216,27 +201,13 @@ describe('provenance of stored outputs', () => {
       suite.environment(storage.environment),
     );
     expect(run.stdout, run.stdout + run.stderr).toMatch(/5 completed, 0 failed/);
-    const client = new S3Client({
-      region: 'us-east-1',
-      endpoint: storage.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    });
-    try {
-      const read = async (key: string) =>
-        bufferOf(
-          (await client.send(new GetObjectCommand({ Bucket: storage.bucket, Key: `runs/s3prov/${key}` })))
-            .Body as Readable,
-        );
-      for (const host of HOSTS) {
-        const line = JSON.parse((await read(`results/${host}.json`)).toString('utf8')) as ResultLine;
-        const output = line.outputs[0]!;
-        expect(sha256(await read(output.path)), host).toBe(output.sha256);
-        expect(suite.simulator().deliveredSha256ByPrompt.get(line.prompt), host).toEqual([output.sha256]);
-        expect(output.c2pa?.state, host).toBe('valid');
-      }
-    } finally {
-      client.destroy();
+    const read = (key: string) => readObject(storage, `runs/s3prov/${key}`);
+    for (const host of HOSTS) {
+      const line = JSON.parse((await read(`results/${host}.json`)).toString('utf8')) as ResultLine;
+      const output = line.outputs[0]!;
+      expect(sha256(await read(output.path)), host).toBe(output.sha256);
+      expect(suite.simulator().deliveredSha256ByPrompt.get(line.prompt), host).toEqual([output.sha256]);
+      expect(output.c2pa?.state, host).toBe('valid');
     }
   });
 });
