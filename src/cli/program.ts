@@ -350,6 +350,8 @@ export function addScheduleVerbs(program: Command, deps: ProgramDependencies): v
     .addOption(priorityOption())
     .addOption(weightOption())
     .addOption(finishByOption())
+    .addOption(reuseOption())
+    .addOption(sidecarOption())
     .addOption(notifyOption())
     .action(async (name, source, flags) => {
       deps.setExitCode(await scheduleAddCommand(deps.context('warn'), { name, source, ...flags }));

@@ -30,6 +30,9 @@ export async function scheduleAddCommand(
     priority?: number;
     weight?: number;
     finishBy?: string;
+    /** `--reuse`, `--sidecar` of each batch: a monthly re-run pays only for the rows that changed. */
+    reuse?: boolean;
+    sidecar?: boolean;
     /** `--notify`: where the batches' events go (./notify.ts). */
     notify?: string;
   },
@@ -53,6 +56,8 @@ export async function scheduleAddCommand(
         ...(options.priority === undefined ? {} : { priority: options.priority }),
         ...(options.weight === undefined ? {} : { weight: options.weight }),
         ...(options.finishBy === undefined ? {} : { finishBy: options.finishBy }),
+        ...(options.reuse === true ? { reuse: true } : {}),
+        ...(options.sidecar === true ? { sidecar: true } : {}),
         ...(notifySealed === undefined ? {} : { notifySealed }),
       },
     });
@@ -119,6 +124,8 @@ export async function schedulerCommand(context: CommandContext): Promise<number>
           ...(template.priority === undefined ? {} : { priority: template.priority }),
           ...(template.weight === undefined ? {} : { weight: template.weight }),
           ...(template.finishBy === undefined ? {} : { finishBy: template.finishBy }),
+          ...(template.reuse === true ? { reuse: true } : {}),
+          ...(template.sidecar === true ? { sidecar: true } : {}),
           // Only the schedule's own target (sealed when it was added), not this process's IMAGE_BATCH_NOTIFY_URL.
           notify: openNotifyTarget(context, template.notifySealed) ?? null,
         });

@@ -33,6 +33,9 @@ export interface ScheduleTemplate {
   weight?: number;
   /** Each batch's finish-by time, as given: a duration counts from the tick (src/batch/finish-by.ts). */
   finishBy?: string;
+  /** `--reuse` and `--sidecar` of each batch (src/worker/reuse.ts, src/storage/sidecar.ts). */
+  reuse?: boolean;
+  sidecar?: boolean;
   /** Where the batches' events go, sealed with the signing secret (src/batch/notifications/sealed-target.ts). */
   notifySealed?: string;
 }

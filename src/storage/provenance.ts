@@ -53,15 +53,36 @@ function trustAnchorsOf(path: string): Promise<string> {
 }
 
 /**
- * Read and validate the C2PA manifest of image `bytes` (in `format`).
+ * Reads one at a time: the SDK copies each image into its WebAssembly memory, which grows to the most held at once and
+ * never shrinks — fifty 4K PNGs read together would keep a gigabyte. A file is read into memory only when its turn
+ * comes, so at most one image is held here.
+ */
+let readsInTurn: Promise<unknown> = Promise.resolve();
+
+/**
+ * Read and validate the C2PA manifest of an image (in `format`): its bytes, or the path of its file.
  * @param trustAnchorsPath a PEM file of trust anchors (IMAGE_BATCH_C2PA_TRUST_ANCHORS), for `trusted`; none: a valid
  *   manifest is `valid`.
  * @returns its summary; `missing` when there is no manifest. Never throws for what the image holds.
+ * @throws Error when the file cannot be read, or the trust anchor file.
  */
-export async function readProvenance(
-  bytes: Uint8Array,
+export function readProvenance(
+  image: Uint8Array | string,
   format: OutputFormat,
   trustAnchorsPath?: string,
+): Promise<ProvenanceSummary> {
+  const read = readsInTurn.then(async () => {
+    const bytes = typeof image === 'string' ? await readFile(image) : image;
+    return readManifest(bytes, format, trustAnchorsPath);
+  });
+  readsInTurn = read.catch(() => undefined);
+  return read;
+}
+
+async function readManifest(
+  bytes: Uint8Array,
+  format: OutputFormat,
+  trustAnchorsPath: string | undefined,
 ): Promise<ProvenanceSummary> {
   const sdk = c2paSdk();
   const context =

@@ -4,7 +4,7 @@
  * a finished one.
  */
 import { createHash } from 'node:crypto';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { downloadToFile } from '../providers/http.js';
 import type { ProviderImage } from '../providers/provider.js';
@@ -117,11 +117,7 @@ export async function storeOutputImage(
       bytes: inline?.length ?? 0,
     };
     // Provenance is read from the very bytes stored (the staged file, which putFile moves or uploads unchanged).
-    const c2pa = await readProvenance(
-      inline ?? (await readFile(temporary)),
-      expectedFormat,
-      options.c2paTrustAnchorsPath,
-    );
+    const c2pa = await readProvenance(inline ?? temporary, expectedFormat, options.c2paTrustAnchorsPath);
     await store.putFile(batchId, relativePath, temporary);
     return { path: relativePath, width: metadata.width, height: metadata.height, bytes, sha256, c2pa };
   } catch (error) {
@@ -132,7 +128,8 @@ export async function storeOutputImage(
 
 /**
  * Describe image `relativePath` already stored for batch `batchId` (a copy of an earlier output): size, digest and
- * provenance read from its stored bytes. @returns undefined when it is not there or not a readable image.
+ * provenance read from its stored bytes — streamed from a file where the store has one, so a large image is not held
+ * whole. @returns undefined when it is not there or not a readable image.
  */
 export async function describeStoredImage(
   store: OutputStore,
@@ -143,8 +140,21 @@ export async function describeStoredImage(
 ): Promise<StoredOutput | undefined> {
   const stream = await store.read(batchId, relativePath);
   if (stream === undefined) return undefined;
-  const bytes = await bufferOf(stream);
-  const metadata = await sharp(bytes, { limitInputPixels: MAX_OUTPUT_PIXELS })
+  const file = store.localPath(batchId, relativePath);
+  // A file (its stream hashed as it is read) or, from object storage, the bytes.
+  const image = file ?? (await bufferOf(stream));
+  let bytes = 0;
+  const hash = createHash('sha256');
+  if (file === undefined) {
+    bytes = (image as Buffer).length;
+    hash.update(image);
+  } else {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      hash.update(chunk);
+    }
+  }
+  const metadata = await sharp(image, { limitInputPixels: MAX_OUTPUT_PIXELS })
     .metadata()
     .catch(() => undefined);
   if (metadata?.width === undefined || metadata.height === undefined) return undefined;
@@ -152,8 +162,8 @@ export async function describeStoredImage(
     path: relativePath,
     width: metadata.width,
     height: metadata.height,
-    bytes: bytes.length,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    c2pa: await readProvenance(bytes, format, c2paTrustAnchorsPath),
+    bytes,
+    sha256: hash.digest('hex'),
+    c2pa: await readProvenance(image, format, c2paTrustAnchorsPath),
   };
 }

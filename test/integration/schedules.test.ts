@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SCHEDULES_QUEUE, batchIdForTick } from '../../src/producer/schedules.js';
 import { BatchStore } from '../../src/batch/batch-store.js';
+import { queueNameFor } from '../../src/shared/keys.js';
 import { runCliProcess, spawnCli } from '../helpers/cli.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';
 import { removeTemporaryDirectories, temporaryDirectory } from '../helpers/files.js';
@@ -103,7 +104,7 @@ describe('schedules', () => {
         await runCliProcess(
           [
             ...['schedule', 'add', 'every-second', inbox, '--cron', '* * * * * *', '--out', out],
-            ...['--priority', 'background', '--weight', '3', '--finish-by', '2h'],
+            ...['--priority', 'background', '--weight', '3', '--finish-by', '2h', '--reuse', '--sidecar'],
           ],
           environment,
         )
@@ -124,6 +125,14 @@ describe('schedules', () => {
       const due = Date.parse(status.finishBy!.at) - Date.parse(status.createdAt);
       expect(due).toBeGreaterThan(7_100_000);
       expect(due).toBeLessThan(7_300_000);
+      // Each row of the tick's batch asks for reuse and sidecars, as the schedule says.
+      const queue = new Queue(queueNameFor('oxen'), { connection: redis, prefix: prefix() });
+      const jobs = await queue.getJobs(['prioritized', 'waiting']);
+      expect(jobs.map((job) => [job.data.reuse, job.data.sidecar])).toEqual([
+        [true, true],
+        [true, true],
+      ]);
+      await queue.close();
     } finally {
       redis.disconnect();
     }
