@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SCHEDULES_QUEUE, batchIdForTick } from '../../src/producer/schedules.js';
 import { BatchStore } from '../../src/batch/batch-store.js';
+import type { ImageJobData } from '../../src/shared/job-definitions.js';
 import { queueNameFor } from '../../src/shared/keys.js';
 import { runCliProcess, spawnCli } from '../helpers/cli.js';
 import { killSpawnedProcesses } from '../helpers/cli.js';
@@ -126,7 +127,7 @@ describe('schedules', () => {
       expect(due).toBeGreaterThan(7_100_000);
       expect(due).toBeLessThan(7_300_000);
       // Each row of the tick's batch asks for reuse and sidecars, as the schedule says.
-      const queue = new Queue(queueNameFor('oxen'), { connection: redis, prefix: prefix() });
+      const queue = new Queue<ImageJobData>(queueNameFor('oxen'), { connection: redis, prefix: prefix() });
       const jobs = await queue.getJobs(['prioritized', 'waiting']);
       expect(jobs.map((job) => [job.data.reuse, job.data.sidecar])).toEqual([
         [true, true],
