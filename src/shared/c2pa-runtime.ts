@@ -8,24 +8,27 @@
  * which the minimal `FileReaderSync` below reads. Source: https://github.com/contentauth/c2pa-js,
  * packages/c2pa-wasm/src (the `__wbg_new_…` import calls `new FileReaderSync()`, then `readAsArrayBuffer(blob.slice(…))`).
  */
-import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import * as c2pa from '@contentauth/c2pa-wasm';
 
 /** The SDK's classes once loaded. */
-export type C2paSdk = typeof c2pa;
+export type C2paSdk = typeof import('@contentauth/c2pa-wasm');
 
-let loaded: C2paSdk | undefined;
+let loading: Promise<C2paSdk> | undefined;
 
-/** The C2PA SDK, its WebAssembly compiled on first use (about 9 MB, some 100 ms, once per process). */
-export function c2paSdk(): C2paSdk {
-  if (loaded === undefined) {
+/**
+ * The C2PA SDK, loaded and its WebAssembly compiled on first use (about 9 MB, some 140 ms, once per process): commands
+ * and workers that never meet a C2PA manifest never load it.
+ */
+export function c2paSdk(): Promise<C2paSdk> {
+  loading ??= (async () => {
+    const sdk = await import('@contentauth/c2pa-wasm');
     const wasmPath = createRequire(import.meta.url).resolve('@contentauth/c2pa-wasm/c2pa.wasm');
-    c2pa.initSync({ module: readFileSync(wasmPath) });
+    sdk.initSync({ module: await readFile(wasmPath) });
     installFileReaderSync();
-    loaded = c2pa;
-  }
-  return loaded;
+    return sdk;
+  })();
+  return loading;
 }
 
 /**

@@ -84,7 +84,7 @@ export class C2paImageSigner {
 
   /** `image` with a signed C2PA manifest embedded. @throws Error from the SDK for a format it cannot sign. */
   async sign(image: Buffer, format: OutputFormat): Promise<Buffer> {
-    const sdk = c2paSdk();
+    const sdk = await c2paSdk();
     const definition = {
       claim_generator_info: [
         { name: this.identity.claimGenerator ?? 'image-batch provider simulator', version: '1' },

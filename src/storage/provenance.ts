@@ -20,6 +20,9 @@ const MEDIA_TYPES: Record<OutputFormat, string> = {
   webp: 'image/webp',
 };
 
+const JUMBF_MARKER = Buffer.from('jumb', 'latin1');
+const C2PA_LABEL = Buffer.from('c2pa', 'latin1');
+
 /** Failure code recorded for a manifest the SDK found but could not read (ours, not a C2PA status code). */
 export const UNREADABLE_MANIFEST_CODE = 'manifest.unreadable';
 
@@ -84,7 +87,11 @@ async function readManifest(
   format: OutputFormat,
   trustAnchorsPath: string | undefined,
 ): Promise<ProvenanceSummary> {
-  const sdk = c2paSdk();
+  // Every embedded manifest store is a JUMBF box labelled `c2pa` (C2PA 2.1 §11.1): without either marker there is
+  // none to read, and the SDK is not loaded.
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (!buffer.includes(JUMBF_MARKER) && !buffer.includes(C2PA_LABEL)) return missingProvenance();
+  const sdk = await c2paSdk();
   const context =
     trustAnchorsPath === undefined
       ? undefined
