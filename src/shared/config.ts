@@ -4,6 +4,7 @@
  * (src/providers/<name>/settings.ts) and join these in `loadConfig` (src/providers/configuration.ts). No module reads
  * `process.env` but the CLI, which loads the configuration once and passes the frozen result down.
  */
+import { existsSync } from 'node:fs';
 import { isRedisUrl } from './redis.js';
 import { isWebhookSecret } from './standard-webhooks.js';
 import { z } from 'zod';
@@ -98,7 +99,10 @@ const kernelSchema = z
     ),
     IMAGE_BATCH_STALL_MINUTES: positiveInteger(15),
     IMAGE_BATCH_AGEING_SECONDS: positiveInteger(600),
-    IMAGE_BATCH_C2PA_TRUST_ANCHORS: z.string().optional(),
+    IMAGE_BATCH_C2PA_TRUST_ANCHORS: z
+      .string()
+      .optional()
+      .refine((file) => file === undefined || existsSync(file), 'no such file (a PEM file of trust anchors)'),
     IMAGE_BATCH_NOTIFY_CHECK_MS: positiveInteger(10_000),
     IMAGE_BATCH_NOTIFY_ATTEMPTS: positiveInteger(6),
   })

@@ -43,13 +43,14 @@ interface ActiveManifestJson {
 
 const trustAnchorFiles = new Map<string, Promise<string>>();
 
-/** The PEM text of trust anchor file `path`, read once. @throws Error naming the file when it cannot be read. */
+/**
+ * The PEM text of trust anchor file `path`, read once; '' when it cannot be read (the configuration checked it exists
+ * at start: a file gone since leaves signers `valid`, never a paid row unstored).
+ */
 function trustAnchorsOf(path: string): Promise<string> {
   let text = trustAnchorFiles.get(path);
   if (text === undefined) {
-    text = readFile(path, 'utf8').catch((error: unknown) => {
-      throw new Error(`IMAGE_BATCH_C2PA_TRUST_ANCHORS: cannot read ${path}: ${(error as Error).message}`);
-    });
+    text = readFile(path, 'utf8').catch(() => '');
     trustAnchorFiles.set(path, text);
   }
   return text;
@@ -67,7 +68,7 @@ let readsInTurn: Promise<unknown> = Promise.resolve();
  * @param trustAnchorsPath a PEM file of trust anchors (IMAGE_BATCH_C2PA_TRUST_ANCHORS), for `trusted`; none: a valid
  *   manifest is `valid`.
  * @returns its summary; `missing` when there is no manifest. Never throws for what the image holds.
- * @throws Error when the file cannot be read, or the trust anchor file.
+ * @throws Error when the image's file cannot be read.
  */
 export function readProvenance(
   image: Uint8Array | string,
@@ -92,10 +93,8 @@ async function readManifest(
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (!buffer.includes(JUMBF_MARKER) && !buffer.includes(C2PA_LABEL)) return missingProvenance();
   const sdk = await c2paSdk();
-  const context =
-    trustAnchorsPath === undefined
-      ? undefined
-      : JSON.stringify({ trust: { trust_anchors: await trustAnchorsOf(trustAnchorsPath) } });
+  const anchors = trustAnchorsPath === undefined ? '' : await trustAnchorsOf(trustAnchorsPath);
+  const context = anchors === '' ? undefined : JSON.stringify({ trust: { trust_anchors: anchors } });
   let store: ManifestStoreJson;
   try {
     const reader = await sdk.WasmReader.fromBytes(MEDIA_TYPES[format], bytes, context);

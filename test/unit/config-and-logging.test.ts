@@ -71,6 +71,15 @@ describe('loadConfig', () => {
     expect(message).not.toContain('sk-secret-value');
     expect(message).not.toContain('sk-real-key');
   });
+
+  it('refuses a C2PA trust anchor file that is not there, at start rather than after a paid call', () => {
+    expect(() => loadConfig({ IMAGE_BATCH_C2PA_TRUST_ANCHORS: '/nowhere/anchors.pem' })).toThrow(
+      /IMAGE_BATCH_C2PA_TRUST_ANCHORS.*no such file/,
+    );
+    expect(loadConfig({ IMAGE_BATCH_C2PA_TRUST_ANCHORS: 'package.json' }).c2paTrustAnchorsPath).toBe(
+      'package.json',
+    );
+  });
 });
 
 describe('logging', () => {
