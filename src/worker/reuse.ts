@@ -53,6 +53,8 @@ export async function completeFromEarlierOutput(run: JobRun): Promise<ImageJobRe
   const source = await deps.store.reuse.lookup(store, key);
   if (source === undefined) return undefined;
   if (source.batch === safeFileStem(data.batchId) && source.rowKey === data.rowKey) return undefined;
+  // A job run again after its row was recorded (a crash before the job ended): its images stay as they are.
+  if ((await deps.store.outcome(data.batchId, data.rowKey)) !== undefined) return undefined;
   const outputs: StoredOutput[] = [];
   for (const [index, sourcePath] of source.paths.entries()) {
     const relativePath = outputImagePath(data.rowKey, index, source.paths.length, data.outputFormat);
