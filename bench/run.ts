@@ -8,7 +8,7 @@
  * runs in this process, which is otherwise idle while a child works. Every run gets its own Redis key prefix, deleted
  * afterwards (never a flush: the Redis may be shared).
  *
- * Flags: --quick (smaller sizes, one run each: to try the suite, not to quote), --only <name,...> (ingest, dispatch,
+ * Flags: --quick (smaller sizes, one run each: to try the suite, not to quote), --only <name,...> (ingest, tracing, dispatch,
  * latency, rate, large, memory, batch-api, scale, routing, cluster, upload, scheduling, reuse; and scale-10m, hours long, run only when named: bench/scale-10m.ts).
  */
 import { reuseRerun } from './reuse.js';
@@ -33,7 +33,7 @@ import {
   tableOf,
 } from './harness.js';
 import { ingest } from './ingest.js';
-import { dispatch, largeOutputs, latencyHiding, rateAdherence } from './worker-benchmarks.js';
+import { dispatch, dispatchTraced, largeOutputs, latencyHiding, rateAdherence } from './worker-benchmarks.js';
 import { withSimulator } from './worker-runs.js';
 import { batchApiOutputs } from './batch-api.js';
 import { routingCost, routingThroughput } from './routing.js';
@@ -81,6 +81,7 @@ async function main(): Promise<void> {
     // 95 %: addBulk keeps Redis, where the limiter lives, busy.)
     const rate = selected('rate') ? withSimulator((simulator) => rateAdherence(redis, simulator)) : undefined;
     rate?.catch(() => undefined);
+    if (selected('tracing')) await withSimulator((simulator) => dispatchTraced(redis, simulator));
     if (selected('dispatch')) await withSimulator((simulator) => dispatch(redis, simulator));
     if (selected('latency')) await withSimulator((simulator) => latencyHiding(redis, simulator));
     if (selected('large')) await withSimulator((simulator) => largeOutputs(redis, simulator));

@@ -81,21 +81,51 @@ export async function completionRate(
   return { rate: spanMs > 0 ? (ids.length * 1000) / spanMs : Number.NaN, count: ids.length };
 }
 
+/**
+ * CPU seconds (user + system) a live process has used so far, from /proc/<pid>/stat (Linux; clock ticks of 10 ms).
+ * @returns undefined where /proc is not readable (another OS, the process gone).
+ */
+async function cpuSecondsOf(pid: number | undefined): Promise<number | undefined> {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, so split after its closing parenthesis): utime is the
+    // 14th field of the line, stime the 15th (proc(5)).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A run of our worker, with the CPU it spent per job while jobs completed (start-up and shutdown not counted). */
+export interface OurWorkerRun extends ChildRun {
+  /** Worker CPU ms per job completed between the first poll that saw a completed row and the last; NaN if unread. */
+  cpuMsPerJob: number;
+}
+
 /** Run our worker on `prefix` until batch `bench` has no pending row; SIGTERM it and return its run. */
 export async function runOurWorker(
   redis: Redis,
   prefix: string,
   environment: Record<string, string>,
   args: string[],
-): Promise<ChildRun> {
+): Promise<OurWorkerRun> {
   const store = new BatchStore(redis, prefix);
-  return runNode(
+  let first: { cpu: number; completed: number } | undefined;
+  let last: { cpu: number; completed: number } | undefined;
+  const run = await runNode(
     [cli, 'worker', ...args],
     { REDIS_URL: redisUrl, IMAGE_BATCH_QUEUE_PREFIX: prefix, LOG_LEVEL: 'warn', ...environment },
     async (child) => {
       const deadline = Date.now() + 10 * 60_000;
       for (;;) {
         const status = await store.status('bench');
+        const cpu = await cpuSecondsOf(child.pid);
+        if (status !== undefined && cpu !== undefined && status.completed > 0) {
+          last = { cpu, completed: status.completed };
+          first ??= last;
+        }
         if (status !== undefined && status.pending === 0) break;
         if (child.exitCode !== null || Date.now() > deadline) break;
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -103,6 +133,9 @@ export async function runOurWorker(
       child.kill('SIGTERM');
     },
   );
+  const jobs = first === undefined || last === undefined ? 0 : last.completed - first.completed;
+  const cpuMsPerJob = jobs > 0 ? ((last!.cpu - first!.cpu) * 1000) / jobs : Number.NaN;
+  return { ...run, cpuMsPerJob };
 }
 
 /**
@@ -143,6 +176,8 @@ export interface WorkerRun {
   peakRssBytes: number;
   /** Bytes of the first output image. */
   imageBytes: number;
+  /** Worker CPU ms per job while jobs completed (see {@link runOurWorker}). */
+  cpuMsPerJob: number;
 }
 
 /**
@@ -183,7 +218,12 @@ export async function measureOurWorker(
     const first = JSON.parse(results.slice(0, results.indexOf('\n'))) as {
       outputs: Array<{ bytes: number }>;
     };
-    return { rate, peakRssBytes: worker.peakRssBytes, imageBytes: first.outputs[0]!.bytes };
+    return {
+      rate,
+      peakRssBytes: worker.peakRssBytes,
+      imageBytes: first.outputs[0]!.bytes,
+      cpuMsPerJob: worker.cpuMsPerJob,
+    };
   } finally {
     await deletePrefix(redis, prefix);
   }

@@ -7,7 +7,7 @@ import { sourceOf } from './reuse-index.js';
 import { provenanceCounts } from '../storage/provenance.js';
 import { writeSidecars } from '../storage/sidecar.js';
 import { safeFileStem } from '../shared/keys.js';
-import { inSpan, rowContext, type TraceContext } from '../shared/tracing.js';
+import { asEvent, rowContext, type TraceContext } from '../shared/tracing.js';
 import type { BatchStore } from './batch-store.js';
 import { writeBatchSummary } from './batch-summary.js';
 import type { ImageJobData, ResultLine } from '../shared/job-definitions.js';
@@ -31,7 +31,7 @@ export function recordRowOutcome(
     spentUsd?: number;
     /** How long the row's request took on its host, ms, when measured (the timeline's latency chart). */
     latencyMs?: number;
-    /** The attempt whose child the results line's span is; default: the row's trace (its enqueue span). */
+    /** The attempt whose event the results line is; default: a span of its own in the row's trace (its enqueue span). */
     trace?: TraceContext | undefined;
   } = {},
 ): Promise<boolean> {
@@ -44,9 +44,9 @@ export function recordRowOutcome(
     'image_batch.spent_usd': spentUsd,
     ...(line.error === null ? {} : { 'error.type': line.error.code }),
   };
-  // The end of the row's trace (src/shared/tracing.ts).
-  const parent = options.trace ?? rowContext(data.traceparent);
-  return inSpan('image_batch.results_line', { attributes, parent }, () =>
+  // The end of the row's trace (src/shared/tracing.ts): an event of the attempt, else a span in the row's trace.
+  const traced = { attributes, parent: options.trace, fallbackParent: rowContext(data.traceparent) };
+  return asEvent('image_batch.results_line', traced, () =>
     recordOnce(store, data, line, outputRoot, spentUsd, latencyMs),
   );
 }

@@ -12,6 +12,8 @@ export interface ReceivedSpan {
   parentSpanId: string | undefined;
   name: string;
   attributes: Record<string, unknown>;
+  /** Its events (name and flattened attributes), in the order recorded. */
+  events: Array<{ name: string; attributes: Record<string, unknown> }>;
   /** The attributes of the resource that sent it (`service.name`, `process.pid`). */
   resource: Record<string, unknown>;
 }
@@ -57,6 +59,7 @@ export async function startOtlpReceiver(): Promise<{
                 parentSpanId?: string;
                 name: string;
                 attributes?: OtlpAttributes;
+                events?: Array<{ name: string; attributes?: OtlpAttributes }>;
               }>;
             }>;
           }>;
@@ -71,6 +74,10 @@ export async function startOtlpReceiver(): Promise<{
                 parentSpanId: span.parentSpanId === '' ? undefined : span.parentSpanId,
                 name: span.name,
                 attributes: flatten(span.attributes),
+                events: (span.events ?? []).map((event) => ({
+                  name: event.name,
+                  attributes: flatten(event.attributes),
+                })),
                 resource,
               });
         }
