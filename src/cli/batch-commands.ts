@@ -7,7 +7,7 @@ import { describeFinishPlan } from './report.js';
 import { providersWithKeys } from '../providers/configuration.js';
 import { createInterface } from 'node:readline/promises';
 import { formatUsd } from '../cost/usd.js';
-import { checkBatchId, defaultBatchId } from '../producer/batch-id.js';
+import { checkNewBatchId, defaultBatchId } from '../producer/batch-id.js';
 import type { EnqueueReport } from '../producer/enqueue.js';
 import { closeHttpAgents } from '../providers/http.js';
 import type { ImageProvider } from '../providers/provider.js';
@@ -228,7 +228,7 @@ export async function estimateCommand(
 /** `image-batch run`: enqueue, process in this process until the batch is finished, summarise. */
 export async function runCommand(context: CommandContext, options: RunCommandOptions): Promise<number> {
   await checkManifests(options.manifests);
-  if (options.batch !== undefined) checkBatchId(options.batch);
+  if (options.batch !== undefined) checkNewBatchId(options.batch);
   const providersUsed: ProviderName[] =
     options.provider === undefined ? [...PROVIDER_NAMES] : [options.provider];
   const prepared =

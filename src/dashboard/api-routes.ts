@@ -4,6 +4,9 @@
  * batch started here keeps every guarantee of the CLI: line-numbered rejects, the estimate, the budget cap, the
  * canary, idempotency (the same manifest posted twice is one batch). Shapes and the OpenAPI document: ./api-schemas.ts.
  */
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { Express, NextFunction, Request, Response } from 'express';
 import express from 'express';
 import type { BatchStatus } from '../batch/batch-store.js';
@@ -71,11 +74,11 @@ export function addApiRoutes(app: Express, context: DashboardContext): void {
  */
 function addStartRoutes(app: Express, api: ApiContext): void {
   const { config, log } = api.dashboard.options;
-  const manifestFor = async (request: Request, response: Response) => {
+  const manifestFor = async (request: Request, response: Response, root = spoolRootFor(api.outputRoot)) => {
     const query = parsed(newBatchQuerySchema, request.query, response);
     if (query === undefined) return undefined;
     const manifest = await manifestOf(request, response, {
-      root: spoolRootFor(api.outputRoot),
+      root,
       name: query.name ?? 'upload',
       format: query.format,
       maxBytes: config.apiMaxManifestBytes,
@@ -89,15 +92,23 @@ function addStartRoutes(app: Express, api: ApiContext): void {
     api.guard,
     json,
     wrap(async (request, response) => {
-      const input = await manifestFor(request, response);
-      if (input === undefined) return;
-      const options = optionsOf(input.query);
-      const report = await api.images.estimate(
-        { manifests: [input.manifest] },
-        { ...options, out: api.outputRoot, autoHosts: providersWithKeys(config) },
-      );
-      const { catalogue } = await api.images.pricing(undefined);
-      response.json(estimateAnswer(report, catalogue));
+      // An estimate's manifest is kept only while it is priced (gone before the answer): a batch started after it
+      // uploads it again.
+      const scratch = path.join(spoolRootFor(api.outputRoot), '.estimates', randomBytes(8).toString('hex'));
+      let answer: ReturnType<typeof estimateAnswer> | undefined;
+      try {
+        const input = await manifestFor(request, response, scratch);
+        if (input === undefined) return;
+        const options = optionsOf(input.query);
+        const report = await api.images.estimate(
+          { manifests: [input.manifest] },
+          { ...options, out: api.outputRoot, autoHosts: providersWithKeys(config) },
+        );
+        answer = estimateAnswer(report, (await api.images.pricing(undefined)).catalogue);
+      } finally {
+        await rm(scratch, { recursive: true, force: true });
+      }
+      response.json(answer);
     }),
   );
   app.post(

@@ -3,6 +3,7 @@
  * document served at `/api/openapi.json` is generated from them (`@asteasolutions/zod-to-openapi`, OpenAPI 3.1), so
  * the document cannot drift from what the server reads and answers.
  */
+import { RESERVED_BATCH_IDS } from '../producer/batch-id.js';
 import { MAX_WEIGHT, MIN_WEIGHT } from '../batch/priority.js';
 import {
   batchStateSchema,
@@ -24,7 +25,6 @@ const byTier = z.object({ standard: tierFigures, 'high-resolution': tierFigures 
 });
 
 /** The options of `POST /api/batches`, in its query string (the body is the manifest). */
-
 export const newBatchQuerySchema = z
   .object({
     name: z
@@ -38,10 +38,11 @@ export const newBatchQuerySchema = z
     batch_id: z
       .string()
       .regex(/^[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,79}$/)
+      .refine((id) => !RESERVED_BATCH_IDS.has(id), "reserved by the dashboard's own paths (new, rows)")
       .optional()
       .meta({
         description:
-          "Default `<name>-<8 hex of the manifest's sha256>`: the same manifest is the same batch.",
+          "Default `<name>-<8 hex of the manifest's sha256>`: the same manifest is the same batch. Not `new` or `rows` (the dashboard's own paths).",
       }),
     out: z
       .string()

@@ -37,3 +37,23 @@ export function checkBatchId(batchId: string): string {
   }
   return batchId;
 }
+
+/**
+ * Batch ids the dashboard's own paths take — `/batches/new` (the New batch page) and `/api/batches/rows` (the batches
+ * page's live list) — so a batch of that id could never be opened there. Default ids never take them (they end in
+ * `-<hash>`).
+ */
+export const RESERVED_BATCH_IDS: ReadonlySet<string> = new Set(['new', 'rows']);
+
+/**
+ * Check the id of a batch about to be made: {@link checkBatchId}, and not one of {@link RESERVED_BATCH_IDS}.
+ * @throws UsageError saying what is allowed, or that the id is reserved.
+ */
+export function checkNewBatchId(batchId: string): string {
+  checkBatchId(batchId);
+  if (RESERVED_BATCH_IDS.has(batchId))
+    throw new UsageError(
+      `batch id "${batchId}" is reserved (the dashboard's /batches/new and /api/batches/rows take it): choose another`,
+    );
+  return batchId;
+}

@@ -4,7 +4,7 @@
  * status and results; the canary approved, a batch paused and resumed, failed rows retried only within a price; API
  * tokens (missing, wrong, right — never logged); every answer checked against the served OpenAPI document.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -31,6 +31,15 @@ let images: ImageBatch;
 let workers: WorkerPool;
 let checker: ReturnType<typeof openApiChecker>;
 let logged = '';
+let outputRoot: string;
+
+/** Every file under `folder`, relative to it (none when it does not exist). */
+async function filesUnder(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(folder, path.join(entry.parentPath, entry.name)));
+}
 
 beforeAll(async () => {
   simulator = new ProviderSimulator({ apiKey: 'sk-test' });
@@ -41,7 +50,7 @@ beforeAll(async () => {
     ...simulatorEnvironment(simulator.url, 'sk-test'),
     IMAGE_BATCH_BACKOFF_MS: '50',
     IMAGE_BATCH_API_TOKENS: TOKENS.join(','),
-    IMAGE_BATCH_OUTPUT_ROOT: await temporaryDirectory(),
+    IMAGE_BATCH_OUTPUT_ROOT: (outputRoot = await temporaryDirectory()),
     IMAGE_BATCH_API_MAX_MANIFEST_BYTES: '200000',
     // The manifest server below listens on 127.0.0.1: allowed by address, not by the name `localhost`.
     IMAGE_BATCH_ALLOWED_PRIVATE_HOSTS: '127.0.0.1',
@@ -122,6 +131,19 @@ const CSV = [
 ].join('\n');
 
 describe('the HTTP API', () => {
+  it('prices a manifest without keeping it, and names its bad rows by line', async () => {
+    const estimate = await checked('POST', '/api/estimates', '/api/estimates?name=priced', {
+      body: CSV,
+      type: 'text/csv',
+    });
+    expect(estimate.status).toBe(200);
+    expect(estimate.body).toMatchObject({ rows_read: 4, rejected: 2 });
+    const lines = (estimate.body.reject_samples as Array<{ line: number }>).map((reject) => reject.line);
+    expect(lines.sort()).toEqual([4, 5]);
+    // Nothing of the estimate is left in the spool: no batch was started from it.
+    expect(await filesUnder(path.join(outputRoot, '.manifests'))).toEqual([]);
+  });
+
   it('starts a batch from a CSV with bad rows, finds it again for the same CSV, and runs it to its results', async () => {
     const first = await checked('POST', '/api/batches', '/api/batches?name=catalogue&budget_usd=2', {
       body: CSV,
@@ -296,6 +318,14 @@ describe('the HTTP API', () => {
       '(body)',
       'budget_usd',
     ]);
+    // A batch named like one of the dashboard's own paths could never be opened there.
+    const reserved = await checked('POST', '/api/batches', '/api/batches?batch_id=new', {
+      body,
+      type: 'text/csv',
+    });
+    expect(reserved.status).toBe(400);
+    expect(reserved.body.issues).toEqual([expect.objectContaining({ field: 'batch_id' })]);
+    expect((await call('GET', '/api/batches/new')).status).toBe(404);
     expect((await call('POST', '/api/batches', { body, type: 'image/png' })).status).toBe(415);
     const big = `id,prompt\n${'r,"padding padding padding padding"\n'.repeat(8000)}`;
     const tooBig = await checked('POST', '/api/batches', '/api/batches', { body: big, type: 'text/csv' });
