@@ -11,14 +11,32 @@
  * Records: meta `canary_size` and `canary_state` (`awaiting` | `approved`), the sets `canaryRows` and `canaryHeld`
  * (src/shared/keys.ts).
  */
+import { DelayedError, type Job, type Queue } from 'bullmq';
 import type { RedisConnection } from '../shared/redis.js';
 import { PROVIDER_NAMES, type ProviderName } from '../shared/config.js';
-import { batchKeys, type BatchKeys } from '../shared/keys.js';
-import { openProviderQueues } from './queues.js';
+import type { ImageJobData } from '../shared/job-definitions.js';
+import { batchKeys, jobIdFor, routeJobIdFor, type BatchKeys } from '../shared/keys.js';
+import { openProviderQueues, openRouteQueue } from './queues.js';
 import { RowIndex } from './row-index.js';
 
 /** How long a held job is delayed, ms (a year): approval promotes it long before; the admission step guards anyway. */
 export const CANARY_HOLD_MS = 365 * 24 * 3600 * 1000;
+
+/**
+ * A row's job as the canary records know it: the queue it waits in — its provider's, or `route` for a row with several
+ * candidate hosts (its routing job: src/worker/router.ts, which holds it too) — and its job id there.
+ */
+export interface HeldJob {
+  queue: ProviderName | 'route';
+  jobId: string;
+}
+
+/** The first job of the row of `data` in batch `batchId`: its submission job, or its first routing job. */
+export function firstJobOf(batchId: string, data: ImageJobData): HeldJob {
+  return data.routing === undefined
+    ? { queue: data.provider, jobId: jobIdFor(batchId, data.rowKey) }
+    : { queue: 'route', jobId: routeJobIdFor(batchId, data.rowKey, 0) };
+}
 
 /** A batch's canary settings. */
 export interface CanarySettings {
@@ -67,12 +85,8 @@ export class CanaryLedger {
     return { size: Number(size), state };
   }
 
-  /** Record rows as canary rows, and jobs (`provider`, job id) as held. */
-  async register(
-    batchId: string,
-    canaryRowKeys: readonly string[],
-    held: ReadonlyArray<{ provider: ProviderName; jobId: string }>,
-  ): Promise<void> {
+  /** Record rows as canary rows, and jobs as held. */
+  async register(batchId: string, canaryRowKeys: readonly string[], held: readonly HeldJob[]): Promise<void> {
     const keys = this.keys(batchId);
     const multi = this.redis.multi();
     if (canaryRowKeys.length > 0) multi.sadd(keys.canaryRows, ...canaryRowKeys);
@@ -91,10 +105,7 @@ export class CanaryLedger {
    * Move held rows into the canary (the picker's top-up): recorded as canary rows, no longer held, their jobs
    * promoted. @returns how many jobs were promoted.
    */
-  async moveIntoCanary(
-    batchId: string,
-    rows: ReadonlyArray<{ rowKey: string; provider: ProviderName; jobId: string }>,
-  ): Promise<number> {
+  async moveIntoCanary(batchId: string, rows: ReadonlyArray<HeldJob & { rowKey: string }>): Promise<number> {
     if (rows.length === 0) return 0;
     const keys = this.keys(batchId);
     await this.redis
@@ -145,15 +156,19 @@ export class CanaryLedger {
   }
 
   /** Promote the delayed jobs of `rows` (a job already running, finished or gone is left alone). */
-  private async promote(rows: ReadonlyArray<{ provider: ProviderName; jobId: string }>): Promise<number> {
-    const providers = [...new Set(rows.map((row) => row.provider))];
-    const queues = new Map(
+  private async promote(rows: readonly HeldJob[]): Promise<number> {
+    const providers = [...new Set(rows.map((row) => row.queue))].filter(
+      (queue): queue is ProviderName => queue !== 'route',
+    );
+    const queues = new Map<string, Queue>(
       openProviderQueues(this.redis, this.prefix, providers).map(({ name, queue }) => [name, queue]),
     );
+    if (rows.some((row) => row.queue === 'route'))
+      queues.set('route', openRouteQueue(this.redis, this.prefix));
     let promoted = 0;
     try {
       for (const row of rows) {
-        const job = await queues.get(row.provider)!.getJob(row.jobId);
+        const job = await queues.get(row.queue)!.getJob(row.jobId);
         if (job === undefined || !(await job.isDelayed())) continue;
         // Another releaser may promote it first: then this promote fails, which is fine.
         promoted += await job.promote().then(
@@ -168,14 +183,31 @@ export class CanaryLedger {
   }
 }
 
-/** The held-set member of a job: `<provider> <job id>` (job ids never contain a space: src/shared/keys.ts). */
-function heldMember(row: { provider: ProviderName; jobId: string }): string {
-  return `${row.provider} ${row.jobId}`;
+/**
+ * Hold `job` (being processed with lock `token`) until its batch's canary is approved: delayed by
+ * {@link CANARY_HOLD_MS}. Approval sets the state, then promotes the held jobs that are delayed; this job was active
+ * then, so once it is delayed it looks at the state again and promotes itself if the approval came in between.
+ * @throws DelayedError always (BullMQ: the job was moved to delayed).
+ */
+export async function holdUntilApproved(
+  ledger: CanaryLedger,
+  job: Job<ImageJobData>,
+  token: string | undefined,
+): Promise<never> {
+  await job.moveToDelayed(Date.now() + CANARY_HOLD_MS, token);
+  if ((await ledger.settings(job.data.batchId))?.state === 'approved')
+    await job.promote().catch(() => undefined);
+  throw new DelayedError('held until the canary is approved');
 }
 
-function parseHeldMember(member: string): { provider: ProviderName; jobId: string } | undefined {
+/** The held-set member of a job: `<provider or route> <job id>` (job ids never contain a space: src/shared/keys.ts). */
+function heldMember(row: HeldJob): string {
+  return `${row.queue} ${row.jobId}`;
+}
+
+function parseHeldMember(member: string): HeldJob | undefined {
   const space = member.indexOf(' ');
-  const provider = member.slice(0, space) as ProviderName;
-  if (space < 0 || !PROVIDER_NAMES.includes(provider)) return undefined;
-  return { provider, jobId: member.slice(space + 1) };
+  const queue = member.slice(0, space) as HeldJob['queue'];
+  if (space < 0 || (queue !== 'route' && !PROVIDER_NAMES.includes(queue))) return undefined;
+  return { queue, jobId: member.slice(space + 1) };
 }

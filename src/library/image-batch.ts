@@ -12,7 +12,7 @@ import { upgradeKeyLayout } from '../batch/key-layout.js';
 import { announceBatch } from '../batch/notifications/batch-watch.js';
 import { notifierFor } from '../batch/notifications/notifier.js';
 import { loadCatalogue, type PriceCatalogue } from '../cost/price-catalogue.js';
-import { checkBatchId, defaultBatchId } from '../producer/batch-id.js';
+import { checkBatchId, checkNewBatchId, defaultBatchId } from '../producer/batch-id.js';
 import { enqueueManifests, type EnqueueReport } from '../producer/enqueue.js';
 import { DEFAULT_PROVIDER } from '../providers/registry.js';
 import {
@@ -167,7 +167,7 @@ export class ImageBatch {
   /**
    * Enqueue `source` as a batch: its records (output root, budget cap, pricing) made or kept, its rows checked,
    * priced and added to the queues (again: only rows not there yet), its `batch.started` event sent.
-   * @throws UsageError for an unreadable manifest, a bad batch id, or a notification target without
+   * @throws UsageError for an unreadable manifest, a bad or reserved batch id, or a notification target without
    *   IMAGE_BATCH_NOTIFY_SECRET; ConfigurationError when Redis does not answer.
    */
   async enqueue(
@@ -176,7 +176,7 @@ export class ImageBatch {
   ): Promise<EnqueuedBatch> {
     const manifests = await manifestsOf(source, options.out);
     const batchId =
-      options.batchId === undefined ? await defaultBatchId(manifests) : checkBatchId(options.batchId);
+      options.batchId === undefined ? await defaultBatchId(manifests) : checkNewBatchId(options.batchId);
     const notify = checkNotifyTarget(this.config, options.notify);
     const finishBy = finishByOf(options.finishBy);
     const { catalogue, overrideJson } = await this.pricing(options.pricing);

@@ -5,21 +5,20 @@
  * meanwhile. So N rows cover min(N, strata) strata, and a large stratum is not sampled N times before a small one
  * once. Memory: at most N spare rows per stratum.
  */
-import type { ProviderName } from '../shared/config.js';
-import { jobIdFor } from '../shared/keys.js';
+import { firstJobOf, type HeldJob } from '../batch/canary.js';
 import type { PendingRow } from './estimate.js';
 
 /** A row as the canary records know it. */
-export interface CanaryCandidate {
-  rowKey: string;
-  provider: ProviderName;
-  jobId: string;
-}
+export type CanaryCandidate = HeldJob & { rowKey: string };
 
-/** The stratum of a row: provider, size, quality (or the provider's default) and mode. */
+/**
+ * The stratum of a row: provider (for a row with several candidate hosts, all of them: its host is chosen when it
+ * runs), size, quality (or the provider's default) and mode.
+ */
 export function stratumOf(row: PendingRow): string {
   const { data } = row;
-  return [data.provider, data.resolution, data.quality ?? 'default', data.operation].join(' ');
+  const hosts = data.routing === undefined ? data.provider : data.routing.candidates.join('|');
+  return [hosts, data.resolution, data.quality ?? 'default', data.operation].join(' ');
 }
 
 /** Picks the canary rows of one batch. */
@@ -48,11 +47,7 @@ export class CanaryPicker {
     const list = spares ?? [];
     if (spares === undefined) this.spares.set(stratum, list);
     if (list.length >= this.size) return 'rest';
-    list.push({
-      rowKey: row.rowKey,
-      provider: row.data.provider,
-      jobId: jobIdFor(this.batchId, row.rowKey),
-    });
+    list.push({ rowKey: row.rowKey, ...firstJobOf(this.batchId, row.data) });
     return 'spare';
   }
 

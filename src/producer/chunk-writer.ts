@@ -9,8 +9,8 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { RedisConnection } from '../shared/redis.js';
 import type { BatchStore } from '../batch/batch-store.js';
-import { jobIdFor, queueNameFor, ROUTE_QUEUE_NAME, routeJobIdFor, rowKeyIdentity } from '../shared/keys.js';
-import { CANARY_HOLD_MS } from '../batch/canary.js';
+import { queueNameFor, ROUTE_QUEUE_NAME, rowKeyIdentity } from '../shared/keys.js';
+import { CANARY_HOLD_MS, firstJobOf } from '../batch/canary.js';
 import { rowJobOptions, type RowJobSettings } from '../batch/queues.js';
 import { splitSource } from '../batch/row-index.js';
 import { addBatchJobs } from '../batch/fair-share.js';
@@ -203,7 +203,7 @@ export class ChunkWriter {
     await store.canary.register(
       batchId,
       canaryKeys,
-      held.map((row) => ({ provider: row.data.provider, jobId: jobIdFor(batchId, row.rowKey) })),
+      held.map((row) => firstJobOf(batchId, row.data)),
     );
     return { held: new Set(held.map((row) => row.rowKey)), canaryRows };
   }
@@ -240,10 +240,7 @@ export class ChunkWriter {
             data: row.data,
             opts: {
               ...this.jobOptions,
-              jobId:
-                row.data.routing === undefined
-                  ? jobIdFor(this.target.batchId, row.rowKey)
-                  : routeJobIdFor(this.target.batchId, row.rowKey, 0),
+              jobId: firstJobOf(this.target.batchId, row.data).jobId,
               ...(held ? { delay: CANARY_HOLD_MS } : {}),
             },
           })),

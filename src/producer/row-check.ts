@@ -175,11 +175,11 @@ export class RowChecker {
 
   /**
    * A row for one provider that has several accounts is routed over them (each its own candidate, at one price):
-   * except in a canary or through the Batch API, which keep it on the first account.
+   * except through the Batch API, which keeps it on the first account.
    */
   private overAccounts(row: ManifestRow, pending: PendingRow): void {
     const accounts = this.accountsOf(pending.data.provider);
-    if (accounts.length < 2 || pending.data.delivery === 'batch' || this.options.canary === true) return;
+    if (accounts.length < 2 || pending.data.delivery === 'batch') return;
     pending.data.routing = {
       candidates: [...accounts],
       policy: row.route ?? this.options.route ?? 'cheapest',
@@ -205,8 +205,6 @@ export class RowChecker {
       rowKey: place.rowKey,
       errors: [{ field, message }],
     });
-    if (this.options.canary === true)
-      return refuse('provider', 'a row with several candidate hosts does not run in a canary yet');
     if ((row.delivery ?? this.options.delivery) === 'batch')
       return refuse('delivery', "batch delivery is OpenAI's Batch API: name the one provider openai");
     const accepted: PendingRow[] = [];

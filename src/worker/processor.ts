@@ -16,7 +16,7 @@ import { completeFromEarlierOutput } from './reuse.js';
 import { DelayedError, RateLimitError, Worker, type Job } from 'bullmq';
 import { hostOfJob } from '../shared/hosts.js';
 import { inSpan, rowContext, SpanKind } from '../shared/tracing.js';
-import { CANARY_HOLD_MS } from '../batch/canary.js';
+import { holdUntilApproved } from '../batch/canary.js';
 import { flushPendingResultLines } from '../batch/row-outcome.js';
 import type { ImageJobData } from '../shared/job-definitions.js';
 import { batchKeys } from '../shared/keys.js';
@@ -100,7 +100,7 @@ async function runAttempt(
     case 'paused':
       return holdBack(run, 'batch paused');
     case 'canary':
-      return holdForCanary(run);
+      return holdUntilApproved(run.deps.store.canary, run.job, run.token);
     case 'budget':
       run.log.info({ estimateUsd: run.quote.usd }, 'budget cap reached; holding the row back');
       return holdBack(run, 'budget reached');
@@ -121,18 +121,6 @@ async function runAttempt(
   } catch (error) {
     return settleError(run, error);
   }
-}
-
-/**
- * Hold a row until its batch's canary is approved. Approval sets the state, then promotes the held jobs that are
- * delayed; this job was active then, so once it is delayed it looks at the state again and promotes itself if the
- * approval came in between.
- */
-async function holdForCanary(run: JobRun): Promise<never> {
-  await run.job.moveToDelayed(Date.now() + CANARY_HOLD_MS, run.token);
-  if ((await run.deps.store.canary.settings(run.data.batchId))?.state === 'approved')
-    await run.job.promote().catch(() => undefined);
-  throw new DelayedError('held until the canary is approved');
 }
 
 /** The row's outcome is recorded: a worker that died after recording it may not have written the line; write it. */

@@ -19,6 +19,7 @@
  * host among `tried` (./settlement.ts `moveToAnotherHost`); a row with no host left fails, naming why each was left.
  */
 import { DelayedError, type Job, type JobsOptions, type Queue } from 'bullmq';
+import { holdUntilApproved } from '../batch/canary.js';
 import { recordRowOutcome } from '../batch/row-outcome.js';
 import { failedLine, lineBase } from '../batch/results-line.js';
 import type { BatchStore } from '../batch/batch-store.js';
@@ -130,6 +131,8 @@ async function chooseAndHand(
   token: string | undefined,
 ): Promise<RouteResult> {
   const data = job.data;
+  // A row outside an awaiting canary gets no host before approval (a held job promoted by hand).
+  if (await heldForCanary(deps.store, data)) return holdUntilApproved(deps.store.canary, job, token);
   const routing = data.routing!;
   const left = routing.candidates.filter((name) => !routing.tried.some((tried) => tried.provider === name));
   if (left.length === 0) return failWithoutHost(deps, data);
@@ -144,6 +147,13 @@ async function chooseAndHand(
   await job.updateData({ ...chosen.data, routing: { ...routing, assigned: chosen.provider } });
   loads.handed(chosen.provider);
   return handTo(deps, job, chosen.provider);
+}
+
+/** Whether the row of `data` waits for its batch's canary: the canary awaits approval and the row is not in it. */
+async function heldForCanary(store: BatchStore, data: ImageJobData): Promise<boolean> {
+  if ((await store.canary.settings(data.batchId))?.state !== 'awaiting') return false;
+  const [inCanary] = await store.canary.areCanaryRows(data.batchId, [data.rowKey]);
+  return inCanary !== true;
 }
 
 /**

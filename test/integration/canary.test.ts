@@ -1,6 +1,7 @@
 /**
  * The canary (`run --canary N`): N stratified rows run first, the rest is held — enqueued once, paid for nothing —
  * until `image-batch approve`; `--yes` approves by itself only when nothing failed and the cost is within tolerance.
+ * Rows with several candidate hosts take part: a held one waits in the route queue with no host chosen.
  */
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -8,7 +9,7 @@ import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { BatchStore } from '../../src/batch/batch-store.js';
 import { loadConfig } from '../../src/providers/configuration.js';
-import { queueNameFor } from '../../src/shared/keys.js';
+import { queueNameFor, ROUTE_QUEUE_NAME } from '../../src/shared/keys.js';
 import { startWorkerPool } from '../../src/worker/worker-pool.js';
 import { runCliInProcess, startCliInProcess, waitForOutput } from '../helpers/cli.js';
 import { temporaryDirectory } from '../helpers/files.js';
@@ -176,6 +177,52 @@ describe('canary', () => {
       await queue.close();
       redis.disconnect();
     }
+  });
+
+  it('routed rows (--providers): canary rows get a host, held rows wait in the route queue with none until approval', async () => {
+    const tag = `routed-${suite.prefix()}`;
+    const folder = await manifestFolder();
+    const manifest = await writeManifest(
+      folder,
+      'routed.jsonl',
+      Array.from({ length: 8 }, (_, index) =>
+        jsonLine({
+          id: `routed-${index}`,
+          prompt: `${tag} ${index}`,
+          resolution: index % 2 === 0 ? '1024x1024' : '1536x1024',
+          quality: 'low',
+        }),
+      ),
+    );
+    const out = await temporaryDirectory();
+    const run = startCliInProcess(
+      ['run', manifest, '--out', out, '--batch', 'routed', '--providers', 'openai,fal', '--canary', '2'],
+      environment(),
+    );
+    await waitForOutput(run.output, /Waiting for approval: `image-batch approve routed`/);
+    // Two strata (the two sizes on the same candidate hosts): one canary row each, routed and paid once.
+    const canaryLines = await resultLines(out, 'routed');
+    expect(new Set(canaryLines.map((line) => line.resolution)).size).toBe(2);
+    expect(canaryLines.every((line) => ['openai', 'fal'].includes(line.provider))).toBe(true);
+    const redis = new Redis(redisUrl(), { maxRetriesPerRequest: null });
+    const routeQueue = new Queue(ROUTE_QUEUE_NAME, { connection: redis, prefix: suite.prefix() });
+    try {
+      expect(await routeQueue.getDelayedCount()).toBe(6);
+      // Promoted by hand, the held routing jobs get no host: the router holds them again.
+      await routeQueue.promoteJobs();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(await routeQueue.getDelayedCount()).toBe(6);
+      expect(paidFor(tag)).toEqual([1, 1]);
+    } finally {
+      await routeQueue.close();
+      redis.disconnect();
+    }
+    const approved = await runCliInProcess(['approve', 'routed'], environment());
+    expect(approved.stdout).toMatch(/canary approved; released 6 held rows/);
+    const finished = await run.done;
+    expect(finished.exitCode, finished.stdout + finished.stderr).toBe(0);
+    expect(finished.stdout).toMatch(/8 completed, 0 failed, 0 pending/);
+    expect(paidFor(tag)).toEqual(Array.from({ length: 8 }, () => 1));
   });
 
   it('refuses --canary on a batch whose rows already run without one', async () => {
