@@ -12,7 +12,7 @@ import {
   providerEnvironment,
   runOurWorker,
   versusPeer,
-  type WorkerRun,
+  measureSideBySide,
 } from './worker-runs.js';
 import {
   deletePrefix,
@@ -208,13 +208,14 @@ export async function largeOutputs(redis: Redis, simulator: ProviderSimulator): 
 
 /**
  * Dispatch at concurrency 50 with tracing on — the worker's own SDK setup (OTEL_EXPORTER_OTLP_ENDPOINT) exporting every
- * span over OTLP/HTTP to a sink here that reads and drops them — against the same run with tracing off, alternately.
+ * span over OTLP/HTTP to a sink here that reads and drops them — against tracing off, the two workers side by side
+ * (./worker-runs.ts `measureSideBySide`): runs one after another on this shared machine differ by ±25 % between
+ * minutes, far more than tracing costs.
  */
 export async function dispatchTraced(redis: Redis, simulator: ProviderSimulator): Promise<void> {
   simulator.setLatency(0);
   const repeats = quick ? 1 : 9;
   const concurrency = 50;
-  // Runs of several seconds: a short run's figure is mostly the machine's noise of that moment.
   const jobs = quick ? 1000 : 5000;
   let spans = 0;
   const sink = createServer((request, response) => {
@@ -222,25 +223,19 @@ export async function dispatchTraced(redis: Redis, simulator: ProviderSimulator)
     request.on('end', () => response.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
   });
   await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
-  const off: WorkerRun[] = [];
-  const on: WorkerRun[] = [];
+  const traced = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(sink.address() as AddressInfo).port}` };
+  const off: Array<{ rate: number; cpuMsPerJob: number }> = [];
+  const on: Array<{ rate: number; cpuMsPerJob: number }> = [];
   try {
     for (let run = 0; run < repeats; run += 1) {
-      const base = { provider: 'openai' as const, jobs, resolution: SMALL_SIZE, concurrency };
-      const traced = { ...base, environment: { OTEL_EXPORTER_OTLP_ENDPOINT: endpoint } };
-      // Off first in even pairs, on first in odd ones: a machine that speeds up or slows down during the series
-      // favours neither.
-      if (run % 2 === 0) {
-        off.push(await measureOurWorker(redis, simulator, base));
-        on.push(await measureOurWorker(redis, simulator, traced));
-      } else {
-        on.push(await measureOurWorker(redis, simulator, traced));
-        off.push(await measureOurWorker(redis, simulator, base));
-      }
+      // Which of the two starts first alternates: neither gets the machine to itself for its first moments.
+      const environments = run % 2 === 0 ? [traced, {}] : [{}, traced];
+      const [first, second] = await measureSideBySide(redis, simulator, { jobs, concurrency, environments });
+      on.push(run % 2 === 0 ? first! : second!);
+      off.push(run % 2 === 0 ? second! : first!);
       const [lastOn, lastOff] = [on.at(-1)!, off.at(-1)!];
       log(
-        `dispatch c=50 tracing: on ${perSecond(lastOn.rate)} ${lastOn.cpuMsPerJob.toFixed(2)} CPU ms/job, ` +
+        `dispatch c=50 tracing side by side: on ${perSecond(lastOn.rate)} ${lastOn.cpuMsPerJob.toFixed(2)} CPU ms/job, ` +
           `off ${perSecond(lastOff.rate)} ${lastOff.cpuMsPerJob.toFixed(2)} CPU ms/job`,
       );
     }
@@ -252,7 +247,7 @@ export async function dispatchTraced(redis: Redis, simulator: ProviderSimulator)
   const ratios = figure(on.map((value, index) => value.rate / off[index]!.rate));
   rows.push({
     benchmark: 'Dispatch with tracing on, concurrency 50',
-    measure: `jobs/s (${jobs.toLocaleString('en')} jobs; every span exported over OTLP/HTTP; ratio: on / off)`,
+    measure: `jobs/s (${jobs.toLocaleString('en')} jobs each, on and off side by side; every span exported over OTLP/HTTP; ratio: on / off)`,
     ours: formatFigure(figure(on.map((run) => run.rate)), perSecond),
     peer: '—',
     versusPeer: '—',
@@ -261,16 +256,16 @@ export async function dispatchTraced(redis: Redis, simulator: ProviderSimulator)
     target: '≥ 95 % of off',
     met: ratios.median >= 0.95,
   });
-  // The cause behind the ratio, far less noisy than throughput on a shared 2-core machine: what tracing adds to the
-  // worker's own CPU per job. On a CPU-bound machine, 5 % more CPU per job is about 95 % of the throughput.
+  // The cause behind the ratio: what tracing adds to the worker's own CPU per job.
   const cpu = figure(on.map((value, index) => value.cpuMsPerJob / off[index]!.cpuMsPerJob));
+  const milliseconds = (value: number) => `${value.toFixed(2)} ms`;
   rows.push({
     benchmark: 'Worker CPU per job with tracing on, concurrency 50',
     measure: 'CPU ms (user + system) of the worker per job completed, start-up not counted (ratio: on / off)',
-    ours: formatFigure(figure(on.map((run) => run.cpuMsPerJob)), (value) => `${value.toFixed(2)} ms`),
+    ours: formatFigure(figure(on.map((run) => run.cpuMsPerJob)), milliseconds),
     peer: '—',
     versusPeer: '—',
-    bare: `off: ${formatFigure(figure(off.map((run) => run.cpuMsPerJob)), (value) => `${value.toFixed(2)} ms`)}`,
+    bare: `off: ${formatFigure(figure(off.map((run) => run.cpuMsPerJob)), milliseconds)}`,
     ratio: formatFigure(cpu, percent),
     target: '≤ 105 % of off',
     met: cpu.median <= 1.05,

@@ -176,8 +176,6 @@ export interface WorkerRun {
   peakRssBytes: number;
   /** Bytes of the first output image. */
   imageBytes: number;
-  /** Worker CPU ms per job while jobs completed (see {@link runOurWorker}). */
-  cpuMsPerJob: number;
 }
 
 /**
@@ -218,14 +216,57 @@ export async function measureOurWorker(
     const first = JSON.parse(results.slice(0, results.indexOf('\n'))) as {
       outputs: Array<{ bytes: number }>;
     };
-    return {
-      rate,
-      peakRssBytes: worker.peakRssBytes,
-      imageBytes: first.outputs[0]!.bytes,
-      cpuMsPerJob: worker.cpuMsPerJob,
-    };
+    return { rate, peakRssBytes: worker.peakRssBytes, imageBytes: first.outputs[0]!.bytes };
   } finally {
     await deletePrefix(redis, prefix);
+  }
+}
+
+/** Finish times (ms since the epoch) of the jobs completed on `provider`'s queue under `prefix`, ascending. */
+async function completionTimes(redis: Redis, prefix: string, provider: string): Promise<number[]> {
+  const scored = await redis.zrange(`${prefix}:{provider-${provider}}:completed`, '0', '-1', 'WITHSCORES');
+  return scored.filter((_, index) => index % 2 === 1).map(Number);
+}
+
+/**
+ * Two runs of our worker at once, side by side on the same machine, simulator and Redis, each on its own `jobs` jobs
+ * under its own prefix, with its own environment (e.g. tracing on and off): what the machine does at that moment
+ * (another tenant, CPU frequency) falls on both alike. Each rate counts only the jobs a worker completed while both
+ * were completing jobs (from the later first completion to the earlier last), so neither is measured running alone.
+ * @returns one figure per environment, in their order. @throws when a run did not complete every job.
+ */
+export async function measureSideBySide(
+  redis: Redis,
+  simulator: ProviderSimulator,
+  run: { jobs: number; concurrency: number; environments: ReadonlyArray<Record<string, string>> },
+): Promise<Array<{ rate: number; cpuMsPerJob: number }>> {
+  const prefixes: string[] = [];
+  try {
+    for (const _environment of run.environments)
+      prefixes.push(await enqueueJobs(redis, run.jobs, SMALL_SIZE, { provider: 'openai' }));
+    const workers = await Promise.all(
+      run.environments.map((environment, index) =>
+        runOurWorker(
+          redis,
+          prefixes[index]!,
+          { ...providerEnvironment(simulator, 'openai', run.concurrency), ...environment },
+          ['--provider', 'openai', '--concurrency', String(run.concurrency), '--requests-per-minute', '0'],
+        ),
+      ),
+    );
+    const times = await Promise.all(prefixes.map((prefix) => completionTimes(redis, prefix, 'openai')));
+    times.forEach((list, index) => {
+      if (list.length !== run.jobs)
+        throw new Error(`side by side ${index}: ${list.length} of ${run.jobs} completed`);
+    });
+    const from = Math.max(...times.map((list) => list[0]!));
+    const to = Math.min(...times.map((list) => list.at(-1)!));
+    return times.map((list, index) => ({
+      rate: (list.filter((time) => time >= from && time <= to).length * 1000) / Math.max(1, to - from),
+      cpuMsPerJob: workers[index]!.cpuMsPerJob,
+    }));
+  } finally {
+    for (const prefix of prefixes) await deletePrefix(redis, prefix);
   }
 }
 
