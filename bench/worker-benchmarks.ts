@@ -220,7 +220,8 @@ export async function dispatchTraced(redis: Redis, simulator: ProviderSimulator)
   let spans = 0;
   const sink = createServer((request, response) => {
     request.on('data', (chunk: Buffer) => (spans += chunk.length));
-    request.on('end', () => response.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+    // An empty body: the empty ExportTraceServiceResponse in either encoding (protobuf or JSON).
+    request.on('end', () => response.writeHead(200).end());
   });
   await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
   const traced = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(sink.address() as AddressInfo).port}` };

@@ -45,7 +45,7 @@ export function recordRowOutcome(
     ...(line.error === null ? {} : { 'error.type': line.error.code }),
   };
   // The end of the row's trace (src/shared/tracing.ts): an event of the attempt, else a span in the row's trace.
-  const traced = { attributes, parent: options.trace, fallbackParent: rowContext(data.traceparent) };
+  const traced = { attributes, parent: options.trace, fallbackParent: () => rowContext(data.traceparent) };
   return asEvent('image_batch.results_line', traced, () =>
     recordOnce(store, data, line, outputRoot, spentUsd, latencyMs),
   );

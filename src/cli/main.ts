@@ -79,8 +79,9 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   addProcessVerbs(program, deps);
   addScheduleVerbs(program, deps);
 
-  const stopTracing = await startTracing(environment);
+  let stopTracing: Awaited<ReturnType<typeof startTracing>>;
   try {
+    stopTracing = await startTracing(environment);
     await program.parseAsync(argv);
     return exitCode;
   } catch (error) {

@@ -98,16 +98,16 @@ export async function inSpan<T>(
  * Run `work` and mark it with an event named `name` (and `attributes`) on the span of `parent` when it completes, while
  * that span still records — one span fewer per row than {@link inSpan}, for a step of an attempt that has no children
  * of its own. A thrown error is left to that span (the attempt records it). With no recording span in `parent` (a row
- * recorded outside any attempt), `work` runs in a span of its own under `fallbackParent`.
+ * recorded outside any attempt), `work` runs in a span of its own under `fallbackParent()` (only then called).
  */
 export async function asEvent<T>(
   name: string,
-  options: { attributes: Attributes; parent: Context | undefined; fallbackParent: Context },
+  options: { attributes: Attributes; parent: Context | undefined; fallbackParent: () => Context },
   work: () => Promise<T>,
 ): Promise<T> {
   const span = options.parent === undefined ? undefined : trace.getSpan(options.parent);
   if (span?.isRecording() !== true)
-    return inSpan(name, { attributes: options.attributes, parent: options.fallbackParent }, work);
+    return inSpan(name, { attributes: options.attributes, parent: options.fallbackParent() }, work);
   const result = await work();
   span.addEvent(name, options.attributes);
   return result;

@@ -117,7 +117,6 @@ function tracedSubmit(run: JobRun): Promise<SubmitResult> {
     'gen_ai.provider.name': data.provider,
     'gen_ai.request.model': run.base.model,
     'image_batch.operation': data.operation,
-    'image_batch.host': run.host,
     'image_batch.images_requested': data.numImages,
     'image_batch.resolution': data.resolution,
   };
