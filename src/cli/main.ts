@@ -8,7 +8,7 @@ import { loadConfig } from '../providers/configuration.js';
 import { ConfigurationError, UsageError } from '../shared/errors.js';
 import { createLogger } from '../shared/logger.js';
 import type { CommandContext } from './context.js';
-import { startTracing } from './tracing-setup.js';
+import { startTracing, type StopTracing } from './tracing-setup.js';
 import type { CliOutput } from './progress.js';
 import {
   addBatchVerbs,
@@ -79,9 +79,12 @@ export async function main(argv: string[], options: MainOptions = {}): Promise<n
   addProcessVerbs(program, deps);
   addScheduleVerbs(program, deps);
 
-  let stopTracing: Awaited<ReturnType<typeof startTracing>>;
+  // Tracing starts when a command is about to run, not for --help or a usage error: a bad OTEL_* variable hides no help.
+  let stopTracing: StopTracing | undefined;
+  program.hook('preAction', async () => {
+    stopTracing ??= await startTracing(environment);
+  });
   try {
-    stopTracing = await startTracing(environment);
     await program.parseAsync(argv);
     return exitCode;
   } catch (error) {

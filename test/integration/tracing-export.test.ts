@@ -8,6 +8,7 @@ import { context, trace } from '@opentelemetry/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTracing } from '../../src/cli/tracing-setup.js';
 import { ConfigurationError } from '../../src/shared/errors.js';
+import { runCliInProcess } from '../helpers/cli.js';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
 
 let receiver: Awaited<ReturnType<typeof startOtlpReceiver>>;
@@ -82,5 +83,18 @@ describe('OTLP export of the CLI tracing setup', () => {
     );
     trace.getTracer('image-batch-test').startSpan('not exported').end();
     expect(receiver.contentTypes).toEqual([]);
+  });
+
+  it('a command with that setting stops with the message, while its --help still shows', async () => {
+    const environment = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+    };
+    const help = await runCliInProcess(['status', '--help'], environment);
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout).toContain('Usage: image-batch status');
+    const run = await runCliInProcess(['status', 'some-batch'], environment);
+    expect(run.exitCode).toBe(2);
+    expect(run.stderr).toContain('OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported');
   });
 });
